@@ -1,0 +1,144 @@
+"""Small pure functions (mostly polars expressions): amounts, dates, text cleanup.
+
+Parsing is vectorised; a bad value is reported with the file line it came from.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import polars as pl
+
+from recon.errors import InputFileError
+from recon.loaders.base import AMOUNT
+
+_AMOUNT_RE = r"^-?[0-9]+(\.[0-9]{1,4})?$"
+
+#: strftime-style formats polars understands, keyed by the names profiles use.
+DATE_FORMATS = {
+    "YYYY-MM-DD": "%Y-%m-%d",
+    "DD.MM.YYYY": "%d.%m.%Y",
+    "DD/MM/YYYY": "%d/%m/%Y",
+    "MM/DD/YYYY": "%m/%d/%Y",
+    "DD-MM-YYYY": "%d-%m-%Y",
+    "YYYYMMDD": "%Y%m%d",
+    "YYYY/MM/DD": "%Y/%m/%d",
+    "DD.MM.YY": "%d.%m.%y",
+    "MM/DD/YY": "%m/%d/%y",
+    "DD/MM/YY": "%d/%m/%y",
+}
+
+
+def amount_text_expr(
+    col: pl.Expr, *, decimal: str = ".", thousands: str | None = None
+) -> pl.Expr:
+    """Turn bank-formatted amount text into plain `-1234.56` text (not yet a number).
+
+    Handles thousands separators, a decimal comma, a leading `+`, a trailing
+    minus (`12,50-`), parentheses for negatives and currency symbols/spaces.
+    """
+    s = col.str.strip_chars().str.replace_all(r"[\s\u00a0\u202f'’]", "")
+    s = s.str.replace_all(r"[€$£¥￥]|^[A-Z]{3}|[A-Z]{3}$", "")
+    if thousands and thousands not in (" ", "'"):
+        s = s.str.replace_all(thousands, "", literal=True)
+    if decimal != ".":
+        s = s.str.replace_all(decimal, ".", literal=True)
+    paren = s.str.starts_with("(") & s.str.ends_with(")")
+    s = pl.when(paren).then("-" + s.str.strip_chars("()")).otherwise(s)
+    trailing = s.str.ends_with("-") & ~s.str.starts_with("-")
+    s = pl.when(trailing).then("-" + s.str.strip_chars_end("-")).otherwise(s)
+    s = s.str.strip_prefix("+")
+    # "12." and ".5" are written by some banks: make them parse.
+    s = s.str.replace(r"\.$", "").str.replace(r"^(-?)\.", "${1}0.")
+    return s
+
+
+def parse_amount_column(
+    frame: pl.DataFrame,
+    column: str,
+    path: Path | str,
+    *,
+    decimal: str = ".",
+    thousands: str | None = None,
+    source_name: str | None = None,
+    allow_empty: bool = False,
+) -> pl.Series:
+    """Parse text amounts exactly to Decimal(20,4); raise naming the first bad line."""
+    text = amount_text_expr(pl.col(column), decimal=decimal, thousands=thousands)
+    probe = frame.select(text.alias("t"), pl.col(column).alias("raw"), pl.col("line"))
+    empty = probe["t"].is_null() | (probe["t"] == "")
+    bad = probe.filter(~empty & ~pl.col("t").str.contains(_AMOUNT_RE))
+    if not allow_empty:
+        bad = pl.concat([probe.filter(empty), bad]).sort("line")
+    if bad.height:
+        row = bad.row(0, named=True)
+        example = "-1234.56" if decimal == "." else "-1.234,56"
+        raise InputFileError(
+            path,
+            f"cannot parse amount {row['raw']!r} in column {source_name or column!r}; "
+            f"expected a number like {example!r} (at most 4 decimals)",
+            line=row["line"], field=source_name or column,
+        )
+    return probe["t"].replace("", None).cast(AMOUNT).alias(column)
+
+
+def parse_date_column(
+    frame: pl.DataFrame,
+    column: str,
+    path: Path | str,
+    *,
+    fmt: str = "YYYY-MM-DD",
+    source_name: str | None = None,
+    allow_empty: bool = False,
+) -> pl.Series:
+    """Parse text dates with a profile format name (or strftime); raise on a bad line."""
+    strf = DATE_FORMATS.get(fmt, fmt)
+    raw = pl.col(column).str.strip_chars()
+    # Keep only the date part of "2026-03-01 12:30:00" / "2026-03-01T12:30".
+    width = len(_example(strf))
+    probe = frame.select(
+        raw.alias("raw"),
+        raw.str.slice(0, width).str.strptime(pl.Date, strf, strict=False).alias("d"),
+        pl.col("line"),
+    )
+    empty = probe["raw"].is_null() | (probe["raw"] == "")
+    bad = probe.filter(~empty & pl.col("d").is_null())
+    if not allow_empty:
+        bad = pl.concat([probe.filter(empty), bad]).sort("line")
+    if bad.height:
+        row = bad.row(0, named=True)
+        raise InputFileError(
+            path,
+            f"cannot parse date {row['raw']!r} in column {source_name or column!r}; "
+            f"expected {fmt} (e.g. {_example(strf)!r})",
+            line=row["line"], field=source_name or column,
+        )
+    return probe["d"].alias(column)
+
+
+def _example(strf: str) -> str:
+    from datetime import date
+
+    return date(2026, 3, 31).strftime(strf)
+
+
+def to_decimal(text: str | int | float | Decimal | None, *, what: str = "amount") -> Decimal:
+    """Parse one amount exactly (for balances and single values)."""
+    if text is None:
+        raise ValueError(f"missing {what}")
+    if isinstance(text, float):
+        text = repr(text)  # shortest repr: 0.1 -> "0.1", never 0.1000000000000000055
+    try:
+        value = Decimal(str(text).strip().replace(",", "."))
+    except InvalidOperation as exc:
+        raise ValueError(f"cannot parse {what} {text!r}") from exc
+    if not value.is_finite():
+        raise ValueError(f"cannot parse {what} {text!r}")
+    return value.quantize(Decimal("0.0001"))
+
+
+def clean_text_expr(col: pl.Expr) -> pl.Expr:
+    """Collapse whitespace and turn empty strings into nulls."""
+    s = col.str.replace_all(r"\s+", " ").str.strip_chars()
+    return pl.when(s == "").then(None).otherwise(s)
