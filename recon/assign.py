@@ -1,0 +1,131 @@
+"""Optimal one-to-one assignment of scored candidate pairs, with an ambiguity margin.
+
+Pairs form a sparse bipartite graph.  Its connected components are solved
+independently: a component with one pair is taken as it is; larger ones get a
+maximum-weight assignment (``scipy.optimize.linear_sum_assignment``).  A pair
+of the optimum is *ambiguous* when forbidding it leaves another assignment of
+the component within ``margin`` of the optimum: two candidates are about as
+good, so recon does not guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+_MISSING = -1e6  # weight of a non-edge: never chosen while a real edge is possible
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """Accepted pairs and pairs withheld as ambiguous."""
+
+    accepted: pl.DataFrame  # l, r, score (+ any other columns of the input)
+    ambiguous: pl.DataFrame  # l, r, score: optimum pairs with a near-equal rival
+
+
+def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assignment:
+    """Choose at most one partner per row maximising the total score.
+
+    Args:
+        pairs: columns l, r (ids) and score; one row per candidate pair.
+        margin: a pair whose best alternative assignment is within this is ambiguous.
+        max_side: components with more rows than this on a side use the
+            conservative mutual-best rule instead of the exact solver.
+    """
+    if pairs.height == 0:
+        return Assignment(pairs, pairs)
+    pairs = pairs.unique(subset=["l", "r"], keep="first").sort(["l", "r"])
+    l_codes = pairs["l"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    r_codes = pairs["r"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    nl, nr = int(l_codes.max()) + 1, int(r_codes.max()) + 1
+    graph = coo_matrix(
+        (np.ones(len(l_codes)), (l_codes, r_codes + nl)), shape=(nl + nr, nl + nr)
+    )
+    _, labels = connected_components(graph, directed=False)
+    pairs = pairs.with_columns(
+        pl.Series("comp", labels[l_codes]),
+        pl.Series("li", l_codes), pl.Series("ri", r_codes),
+    )
+    sizes = pairs.group_by("comp").agg(pl.len().alias("n"))
+    pairs = pairs.join(sizes, on="comp")
+    single = pairs.filter(pl.col("n") == 1)
+    multi = pairs.filter(pl.col("n") > 1)
+    keep, ambiguous = _solve_components(multi, margin, max_side)
+    cols = [c for c in pairs.columns if c not in ("comp", "li", "ri", "n")]
+    accepted = pl.concat([single.select(cols), multi.filter(keep).select(cols)])
+    return Assignment(accepted.sort(["l", "r"]), multi.filter(ambiguous).select(cols))
+
+
+def _solve_components(
+    multi: pl.DataFrame, margin: float, max_side: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks over `multi` rows: accepted, ambiguous."""
+    keep = np.zeros(multi.height, dtype=bool)
+    amb = np.zeros(multi.height, dtype=bool)
+    if multi.height == 0:
+        return keep, amb
+    multi = multi.with_row_index("row")
+    for part in multi.partition_by("comp", maintain_order=False):
+        rows = part["row"].to_numpy()
+        li = part["li"].to_numpy()
+        ri = part["ri"].to_numpy()
+        score = part["score"].to_numpy().astype(float)
+        lu, lpos = np.unique(li, return_inverse=True)
+        ru, rpos = np.unique(ri, return_inverse=True)
+        if len(lu) > max_side or len(ru) > max_side:
+            k, a = _mutual_best(lpos, rpos, score, margin)
+        else:
+            k, a = _exact(lpos, rpos, score, len(lu), len(ru), margin)
+        keep[rows[k]] = True
+        amb[rows[a]] = True
+    return keep, amb
+
+
+def _best(w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    ri, ci = linear_sum_assignment(w, maximize=True)
+    real = w[ri, ci] > _MISSING / 2
+    return float(w[ri, ci][real].sum()), ri[real], ci[real]
+
+
+def _exact(
+    lpos: np.ndarray, rpos: np.ndarray, score: np.ndarray, nl: int, nr: int, margin: float
+) -> tuple[np.ndarray, np.ndarray]:
+    w = np.full((nl, nr), _MISSING)
+    w[lpos, rpos] = score
+    edge = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(lpos, rpos, strict=True))}
+    total, ri, ci = _best(w)
+    keep, amb = [], []
+    for a, b in zip(ri, ci, strict=True):
+        saved = w[a, b]
+        w[a, b] = _MISSING
+        alt, _, _ = _best(w)
+        w[a, b] = saved
+        # an alternative that gives up (a, b) but is about as good: don't guess
+        (amb if total - alt < margin - 1e-12 else keep).append(edge[(int(a), int(b))])
+    return np.array(keep, dtype=np.int64), np.array(amb, dtype=np.int64)
+
+
+def _mutual_best(
+    lpos: np.ndarray, rpos: np.ndarray, score: np.ndarray, margin: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Accept a pair only if it beats every rival of both its rows by `margin`."""
+    df = pl.DataFrame({"l": lpos, "r": rpos, "s": score}).with_row_index("i")
+    df = df.with_columns(
+        pl.col("s").max().over("l").alias("lmax"),
+        pl.col("s").max().over("r").alias("rmax"),
+        pl.col("s").sort(descending=True).slice(1, 1).first().over("l").alias("l2"),
+        pl.col("s").sort(descending=True).slice(1, 1).first().over("r").alias("r2"),
+    )
+    best = (pl.col("s") == pl.col("lmax")) & (pl.col("s") == pl.col("rmax"))
+    clear = ((pl.col("s") - pl.col("l2").fill_null(-1.0)) >= margin) & (
+        (pl.col("s") - pl.col("r2").fill_null(-1.0)) >= margin
+    )
+    keep = df.filter(best & clear)["i"].to_numpy()
+    amb = df.filter(best & ~clear)["i"].to_numpy()
+    return keep, amb

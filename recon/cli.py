@@ -1,0 +1,187 @@
+"""The `recon` command line (CONTRACT.md): run, demo, inspect.
+
+Exit codes: 0 success (exceptions are normal output); 2 bad input, rules or
+decisions (stderr says file, line or field, what was expected; nothing is
+written to the database); 3 another run holds the database; 1 a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from recon import __version__
+from recon.errors import ReconError
+
+log = logging.getLogger("recon")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    p = argparse.ArgumentParser(prog="recon", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"recon {__version__}")
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="log lines on stderr as text or one JSON object per line")
+    p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="load inputs, match, write outputs")
+    run.add_argument("--rules", required=True, type=Path, help="rules YAML file")
+    run.add_argument("--bank", nargs="+", default=[], type=Path, metavar="FILE")
+    run.add_argument("--ledger", nargs="+", default=[], type=Path, metavar="FILE")
+    run.add_argument("--statement", nargs="+", default=[], type=Path, metavar="FILE",
+                     help="customer statements to agree with the ledger")
+    run.add_argument("--db", default=Path("recon.duckdb"), type=Path)
+    run.add_argument("--out", required=True, type=Path, help="output directory")
+    run.add_argument("--as-of", type=_date, help="cut-off date YYYY-MM-DD")
+    run.add_argument("--format", help="force the input format (default: detect)")
+    run.add_argument("--profile", help="CSV/XLSX profile name or YAML path")
+    run.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (spills to disk)")
+
+    demo = sub.add_parser("demo", help="run the pipeline on the bundled sample data")
+    demo.add_argument("--out", default=Path("recon-demo"), type=Path)
+
+    ins = sub.add_parser("inspect", help="parse one file and describe it")
+    ins.add_argument("file", type=Path)
+    ins.add_argument("--format")
+    ins.add_argument("--profile")
+    ins.add_argument("--json", action="store_true", help="print JSON (CONTRACT shape)")
+    return p
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {"ts": round(record.created, 3), "level": record.levelname.lower(),
+                "msg": record.getMessage()}
+        data.update(getattr(record, "extra_fields", {}))
+        return json.dumps(data, ensure_ascii=False)
+
+
+def _setup_logging(fmt: str, quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("recon: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.ERROR if quiet else logging.INFO)
+    log.propagate = False
+
+
+def _progress(msg: str, seconds: float) -> None:
+    log.info("%s (%.2f s)", msg, seconds, extra={"extra_fields": {"stage": msg, "seconds": round(seconds, 3)}})
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """`recon run`."""
+    from recon.run import Inputs, run
+
+    if not args.bank and not args.statement:
+        raise ReconError("recon run: give at least one --bank or --statement file")
+    if not args.ledger:
+        raise ReconError("recon run: give at least one --ledger file")
+    report = run(
+        args.rules,
+        Inputs(args.bank, args.ledger, args.statement, args.format, args.profile),
+        db_path=args.db, out_dir=args.out, as_of=args.as_of,
+        memory_limit=args.memory_limit, progress=_progress,
+    )
+    _print_summary(report.summary, args.out)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """`recon demo`: the bundled sample month with the default rules."""
+    from recon.demo import demo_paths
+    from recon.run import Inputs, run
+
+    paths = demo_paths()
+    args.out.mkdir(parents=True, exist_ok=True)
+    db = args.out / "recon.duckdb"
+    for stale in (db, db.with_name(db.name + ".wal")):
+        stale.unlink(missing_ok=True)  # the demo always starts from an empty database
+    report = run(
+        paths.rules, Inputs(bank=[paths.bank], ledger=[paths.ledger]),
+        db_path=db, out_dir=args.out, as_of=paths.as_of, progress=_progress,
+    )
+    _print_summary(report.summary, args.out)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """`recon inspect FILE --json`."""
+    from recon.inspect import inspect_file
+
+    info = inspect_file(args.file, format=args.format, profile=args.profile)
+    if args.json:
+        print(json.dumps(info, indent=2, ensure_ascii=False, default=str))
+    else:
+        print(f"{info['file']}: {info['format']}, {info['transactions']} transactions")
+        for st in info["statements"]:
+            print(f"  {st['account']} {st['currency']} {st['start_date']}..{st['end_date']}: "
+                  f"opening {st['opening_balance']} closing {st['closing_balance']}, "
+                  f"{st['transactions']} transactions")
+    return 0
+
+
+def _print_summary(summary: dict[str, object], out: Path) -> None:
+    counts = summary["counts"]
+    assert isinstance(counts, dict)
+    rate = summary["match_rate"]
+    assert isinstance(rate, float)
+    lines = [
+        f"recon {summary['run_id']}: {counts['left_matched']}/{counts['left_total']} "
+        f"bank lines matched ({rate:.1%}), {counts['right_matched']}/{counts['right_total']} "
+        f"ledger lines matched",
+        f"exceptions: {counts['left_exceptions']} bank, {counts['right_exceptions']} ledger"
+        + "".join(f"; {k} {v}" for k, v in (summary.get("exceptions_by_reason") or {}).items()),  # type: ignore[union-attr]
+        "by rule: " + ", ".join(f"{k} {v}" for k, v in summary["by_rule"].items()),  # type: ignore[union-attr]
+        f"outputs: {out}/ (matches.csv, exceptions.csv, discrepancies.csv, summary.json, report.html)",
+    ]
+    print("\n".join(lines))
+
+
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "inspect": cmd_inspect}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `recon` console script; exits with the CONTRACT codes."""
+    sys.exit(run_cli(argv))
+
+
+def run_cli(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv`, run the command, return the exit code (for tests)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors are bad input
+        return 0 if exc.code == 0 else 2
+    _setup_logging(args.log_format, args.quiet)
+    started = time.perf_counter()
+    try:
+        code = COMMANDS[args.command](args)
+    except ReconError as exc:
+        print(f"recon: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("recon: interrupted; the database is unchanged", file=sys.stderr)
+        return 130
+    log.debug("done in %.2f s", time.perf_counter() - started)
+    return code
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Why is an item unmatched?  Best candidate and reason for every open row.
+
+After the pipeline, the open rows are paired once more with relaxed
+blocking (same currency, amount within 20% or 100, dates within
+``diagnostic_days``, or a shared reference) and scored like any rule.  The
+best candidate's features name the condition that failed.
+
+Reasons: ``ambiguous`` (two candidates about equally good),
+``duplicate`` (an identical row is already matched), ``no_candidate``,
+``amount_mismatch``, ``date_out_of_window``, ``low_similarity`` (amount and
+date fit but names/references are too weak for any rule's threshold).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import duckdb
+import polars as pl
+
+from recon.config import RuleSet
+from recon.matchers.base import AmountTolerance, DateWindow
+from recon.matchers.exact import Exact
+from recon.matchers.tolerance import Tolerance
+from recon.pipeline import T
+from recon.scoring import score_pairs
+
+REASONS = (
+    "ambiguous", "duplicate", "no_candidate", "amount_mismatch", "date_out_of_window",
+    "low_similarity",
+)
+
+
+def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
+    """Fill temp table __recon__diag(side, id, reason, best_ids, best_score, detail)."""
+    days = ruleset.diagnostic_days
+    window = DateWindow(days, days)
+    relaxed = Tolerance(amount=AmountTolerance(Decimal(100), Decimal(20)), date=window)
+    by_ref = Exact(equal=("currency", "reference"), date=window)
+    con.execute(
+        f"create or replace temp table __recon__dcand as "
+        f"select distinct l, r from ({relaxed.candidates_sql(T)} union {by_ref.candidates_sql(T)})"
+    )
+    pairs = score_pairs(
+        con, T, "__recon__dcand", tolerance=relaxed.amount, window=window, text=(),
+        weights=ruleset.settings["weights"],
+    )
+    best = pl.concat([_best(pairs, "l", "r", "left"), _best(pairs, "r", "l", "right")])
+    best = best.with_columns(_reason(ruleset).alias("reason"))
+    con.register("__recon__best", best)
+    con.execute(
+        f"""create or replace temp table __recon__diag as
+        with open_rows as (select 'left' as side, id from {T.left}
+                           union all select 'right', id from {T.right}),
+        amb as (select side, id, any_value(alternatives) as alts, max(best) as best
+                from __recon__ambiguous group by side, id)
+        select o.side, o.id,
+               case when a.id is not null then 'ambiguous'
+                    when d.id is not null then 'duplicate'
+                    when b.id is null then 'no_candidate'
+                    else b.reason end as reason,
+               coalesce(a.alts, d.twins, b.best_ids) as best_ids,
+               coalesce(a.best, b.best_score) as best_score,
+               case when a.id is not null then 'candidates within the ambiguity margin'
+                    when d.id is not null then 'same date, amount, counterparty and reference as a matched row'
+                    else b.explanation end as detail
+        from open_rows o
+        left join amb a on a.side = o.side and a.id = o.id
+        left join ({_duplicates_sql()}) d on d.side = o.side and d.id = o.id
+        left join __recon__best b on b.side = o.side and b.id = o.id"""
+    )
+    con.unregister("__recon__best")
+
+
+def _best(pairs: pl.DataFrame, own: str, other: str, side: str) -> pl.DataFrame:
+    if pairs.height == 0:
+        return pl.DataFrame(
+            schema={"side": pl.String, "id": pl.Int64, "best_ids": pl.List(pl.Int64),
+                    "best_score": pl.Float64, "amount_diff": pl.Float64,
+                    "date_diff": pl.Int64, "right_abs": pl.Float64, "name_sim": pl.Float64,
+                    "explanation": pl.String}
+        )
+    top = pairs.filter(pl.col("score") == pl.col("score").max().over(own))
+    return (
+        top.sort([own, other])
+        .group_by(own, maintain_order=True)
+        .agg(
+            pl.col(other).alias("best_ids"), pl.col("score").first().alias("best_score"),
+            pl.col("amount_diff").first(), pl.col("date_diff").first(),
+            pl.col("right_abs").first(), pl.col("name_sim").first(),
+            pl.col("explanation").first(),
+        )
+        .select(pl.lit(side).alias("side"), pl.col(own).cast(pl.Int64).alias("id"),
+                pl.exclude(own))
+    )
+
+
+def _reason(ruleset: RuleSet) -> pl.Expr:
+    """The first rule condition the best candidate fails."""
+    tol_abs = max((float(r.matcher.amount_tolerance().abs) for r in ruleset.rules), default=0.0)
+    tol_pct = max((float(r.matcher.amount_tolerance().pct) for r in ruleset.rules), default=0.0)
+    before = max((r.matcher.date.before for r in ruleset.rules), default=0)
+    after = max((r.matcher.date.after for r in ruleset.rules), default=0)
+    allowed = pl.max_horizontal(pl.lit(tol_abs), pl.col("right_abs") * tol_pct / 100)
+    return (
+        pl.when(pl.col("amount_diff").abs() > allowed).then(pl.lit("amount_mismatch"))
+        .when((pl.col("date_diff") < -before) | (pl.col("date_diff") > after))
+        .then(pl.lit("date_out_of_window"))
+        .otherwise(pl.lit("low_similarity"))
+    )
+
+
+def _duplicates_sql() -> str:
+    """Open rows with an identical twin (other id) that is already matched."""
+    return """
+    select side, id, list(twin order by twin) as twins from (
+        select case when o.side = 'ledger' then 'right' else 'left' end as side,
+               o.txn_id as id, t.txn_id as twin
+        from txns o join txns t
+          on t.side = o.side and t.txn_id <> o.txn_id and t.amount = o.amount
+         and t.currency = o.currency and t.date = o.date
+         and coalesce(t.name_key, '') = coalesce(o.name_key, '')
+         and coalesce(t.reference, '') = coalesce(o.reference, '')
+        where o.txn_id in (select id from __recon__left union all select id from __recon__right)
+          and t.txn_id in (select mm.txn_id from match_members mm
+                           join matches m using (match_id) where m.active))
+    group by all"""

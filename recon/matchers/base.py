@@ -1,0 +1,185 @@
+"""The matcher interface and the SQL pieces every matcher shares.
+
+A matcher is a frozen dataclass whose fields are its YAML ``params``.  It
+implements one method, :meth:`Matcher.candidates_sql`, returning SQL that
+yields candidate pairs ``(l, r)`` (internal txn ids) over the *open* left and
+right tables.  The pipeline does the rest: features (amount and date
+difference, shared reference, name similarity), the weighted score, optimal
+one-to-one assignment with an ambiguity margin, and recording the match.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import ClassVar
+
+#: Fields a rule may require to be equal on both sides.
+EQUAL_FIELDS = (
+    "amount", "currency", "reference", "counterparty", "account", "date", "iban",
+    "customer_id",
+)
+
+#: rapidfuzz scorers a rule may name.
+SCORERS = ("ratio", "partial_ratio", "token_sort_ratio", "token_set_ratio", "WRatio", "QRatio")
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """Names of the tables a matcher reads (open rows only)."""
+
+    left: str = "__recon__left"
+    right: str = "__recon__right"
+    left_refs: str = "__recon__left_refs"  # (id, ref): normalised reference keys
+    right_refs: str = "__recon__right_refs"
+
+
+@dataclass(frozen=True, slots=True)
+class AmountTolerance:
+    """Allowed |left - right|: the larger of `abs` and `pct` percent of the ledger amount."""
+
+    abs: Decimal = Decimal(0)
+    pct: Decimal = Decimal(0)
+
+    def __post_init__(self) -> None:
+        if self.abs < 0 or self.pct < 0:
+            raise ValueError("tolerances must be non-negative")
+        if self.pct >= 100:
+            raise ValueError("pct must be below 100")
+
+    @property
+    def exact(self) -> bool:
+        """True when only identical amounts may pair."""
+        return self.abs == 0 and self.pct == 0
+
+
+@dataclass(frozen=True, slots=True)
+class DateWindow:
+    """The bank date may be up to `before` days before and `after` days after the ledger date."""
+
+    before: int = 0
+    after: int = 0
+
+    def __post_init__(self) -> None:
+        if self.before < 0 or self.after < 0:
+            raise ValueError("days must be non-negative")
+        if self.before > 366 or self.after > 366:
+            raise ValueError("a window longer than a year is not a window")
+
+    @property
+    def width(self) -> int:
+        """Largest distance in days either way."""
+        return max(self.before, self.after)
+
+
+@dataclass(frozen=True, slots=True)
+class TextField:
+    """Compare a text field of each side with a rapidfuzz scorer."""
+
+    left: str = "counterparty"
+    right: str = "counterparty"
+    scorer: str = "token_set_ratio"
+    threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.scorer not in SCORERS:
+            raise ValueError(f"unknown scorer {self.scorer!r}; known: {', '.join(SCORERS)}")
+        if not 0 <= self.threshold <= 100:
+            raise ValueError("threshold must be between 0 and 100")
+        for side in (self.left, self.right):
+            if side not in TEXT_FIELDS:
+                raise ValueError(f"unknown text field {side!r}; known: {', '.join(TEXT_FIELDS)}")
+
+
+TEXT_FIELDS = ("counterparty", "reference", "description", "text")
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher(ABC):
+    """Base of all matchers: the YAML `params` are the dataclass fields."""
+
+    name: ClassVar[str]
+    #: match kinds this matcher produces
+    kinds: ClassVar[tuple[str, ...]] = ("one_to_one",)
+
+    date: DateWindow = field(default_factory=DateWindow)
+
+    @abstractmethod
+    def candidates_sql(self, t: Tables) -> str:
+        """SQL yielding distinct candidate pairs `(l, r)` of open txn ids."""
+
+    # Text comparisons the pipeline runs with rapidfuzz over the candidates.
+    def text_fields(self) -> tuple[TextField, ...]:
+        """Text comparisons that filter candidates (none by default)."""
+        return ()
+
+    def amount_tolerance(self) -> AmountTolerance:
+        """The amount difference this matcher allows (used for scoring)."""
+        return AmountTolerance()
+
+
+def date_condition_sql(w: DateWindow, l: str = "l", r: str = "r") -> str:
+    """`l.date - r.date` within [-before, +after] days (bank vs ledger)."""
+    return f"date_diff('day', {r}.date, {l}.date) between {-w.before} and {w.after}"
+
+
+def amount_condition_sql(tol: AmountTolerance, l: str = "l", r: str = "r") -> str:
+    """Exact or toleranced amount agreement, same sign."""
+    if tol.exact:
+        return f"{l}.amount = {r}.amount"
+    return (
+        f"sign({l}.amount) = sign({r}.amount) and abs({l}.amount - {r}.amount) <= "
+        f"greatest({tol.abs}, abs({r}.amount) * {tol.pct} / 100)"
+    )
+
+
+def equal_condition_sql(fields: tuple[str, ...], l: str = "l", r: str = "r") -> list[str]:
+    """Equality conditions; `reference` is handled by a join on reference keys."""
+    out = []
+    for f in fields:
+        if f == "reference":
+            continue
+        col = "name_key" if f == "counterparty" else f
+        out.append(f"{l}.{col} = {r}.{col}")
+    return out
+
+
+def band_join_sql(t: Tables, tol: AmountTolerance, extra: list[str]) -> str:
+    """Pairs whose amounts agree within `tol`, found by equi-joins on amount buckets.
+
+    A hash join on a bucket key (and its neighbours) keeps this linear: a
+    plain inequality join with an equality on currency would compare every
+    pair of a currency.
+    """
+    where = " and ".join([amount_condition_sql(tol), *extra]) or "true"
+    if tol.exact:
+        return f"select l.id as l, r.id as r from {t.left} l join {t.right} r on {where}"
+    parts = []
+    if tol.abs > 0:
+        w = tol.abs
+        parts.append(
+            f"""select l.id as l, r.id as r
+            from (select *, unnest([k - 1, k, k + 1]) as kk
+                  from (select *, floor(amount / {w})::bigint as k from {t.left})) l
+            join (select *, floor(amount / {w})::bigint as k from {t.right}) r
+              on l.kk = r.k and {where}"""
+        )
+    if tol.pct > 0:
+        # log-scale buckets: |a| within pct% of |b| means their log buckets are adjacent
+        step = f"ln(1 + {tol.pct} / 100)"
+        key = f"(sign(amount) * floor(ln(greatest(abs(amount), 0.0001)::double) / {step}))::bigint"
+        parts.append(
+            f"""select l.id as l, r.id as r
+            from (select *, unnest([k - 1, k, k + 1]) as kk
+                  from (select *, {key} as k from {t.left})) l
+            join (select *, {key} as k from {t.right}) r
+              on l.kk = r.k and {where}"""
+        )
+    return "\nunion\n".join(parts)
+
+
+def reference_pairs_sql(t: Tables) -> str:
+    """Pairs sharing at least one normalised reference key."""
+    return f"""select distinct lr.id as l, rr.id as r
+        from {t.left_refs} lr join {t.right_refs} rr on lr.ref = rr.ref"""

@@ -1,0 +1,50 @@
+"""Fuzzy matcher: amount and date blocking, then rapidfuzz text similarity over the pairs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from recon.matchers.base import (
+    EQUAL_FIELDS,
+    AmountTolerance,
+    Matcher,
+    Tables,
+    TextField,
+    band_join_sql,
+    date_condition_sql,
+    equal_condition_sql,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Fuzzy(Matcher):
+    """Pairs inside the amount/date block whose text fields reach each `threshold`.
+
+    Candidates come from SQL; the pipeline scores the text fields of all
+    pairs in one vectorised rapidfuzz call and drops those below threshold.
+    """
+
+    name: ClassVar[str] = "fuzzy"
+
+    equal: tuple[str, ...] = ("currency",)
+    amount: AmountTolerance = field(default_factory=AmountTolerance)
+    text: tuple[TextField, ...] = (TextField(threshold=85.0),)
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.equal if f not in EQUAL_FIELDS or f == "amount"]
+        if bad:
+            choices = ", ".join(f for f in EQUAL_FIELDS if f != "amount")
+            raise ValueError(f"unknown field {bad[0]!r} in equal; known: {choices}")
+        if not self.text:
+            raise ValueError("`text` needs at least one field to compare")
+
+    def candidates_sql(self, t: Tables) -> str:
+        extra = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
+        return band_join_sql(t, self.amount, extra)
+
+    def text_fields(self) -> tuple[TextField, ...]:
+        return self.text
+
+    def amount_tolerance(self) -> AmountTolerance:
+        return self.amount

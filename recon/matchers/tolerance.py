@@ -1,0 +1,39 @@
+"""Tolerance matcher: amounts within an absolute or percentage band, dates within a window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from recon.matchers.base import (
+    EQUAL_FIELDS,
+    AmountTolerance,
+    Matcher,
+    Tables,
+    band_join_sql,
+    date_condition_sql,
+    equal_condition_sql,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Tolerance(Matcher):
+    """Amounts within `amount` tolerance, dates within `date`, `equal` fields equal."""
+
+    name: ClassVar[str] = "tolerance"
+
+    equal: tuple[str, ...] = ("currency",)
+    amount: AmountTolerance = field(default_factory=AmountTolerance)
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.equal if f not in EQUAL_FIELDS or f == "amount"]
+        if bad:
+            choices = ", ".join(f for f in EQUAL_FIELDS if f != "amount")
+            raise ValueError(f"unknown field {bad[0]!r} in equal; known: {choices}")
+
+    def candidates_sql(self, t: Tables) -> str:
+        extra = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
+        return band_join_sql(t, self.amount, extra)
+
+    def amount_tolerance(self) -> AmountTolerance:
+        return self.amount

@@ -1,0 +1,213 @@
+"""Runs the rules of a RuleSet in order over the still-open rows.
+
+For each rule: the matcher's SQL gives candidate pairs; they are scored in
+bulk (:mod:`recon.scoring`), filtered by the rule's text thresholds and
+``suggest_above``, assigned one-to-one optimally (:mod:`recon.assign`), and
+recorded.  Rows matched by a rule leave the open tables, so later rules
+never see them (Splink's waterfall).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+import polars as pl
+
+from recon.assign import assign
+from recon.config import Rule, RuleSet
+from recon.db import _now
+from recon.matchers.base import Tables
+from recon.refs import reference_keys
+from recon.scoring import score_pairs
+
+T = Tables()
+
+
+@dataclass(slots=True)
+class RuleStats:
+    """What one rule did in this run."""
+
+    name: str
+    matcher: str
+    candidates: int = 0
+    matches: int = 0
+    auto: int = 0
+    suggested: int = 0
+    ambiguous: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class PipelineResult:
+    """Per-rule statistics of one pipeline run."""
+
+    rules: list[RuleStats] = field(default_factory=list)
+    left_open: int = 0
+    right_open: int = 0
+
+
+def open_items_sql(side: str, as_of: date | None) -> str:
+    """Rows of `side` not in an active match and not written off or ignored."""
+    cutoff = f"and t.date <= date '{as_of.isoformat()}'" if as_of else ""
+    return f"""
+        select t.* from txns t
+        where t.side = '{side}' {cutoff}
+          and not exists (select 1 from match_members mm join matches m using (match_id)
+                          where m.active and mm.txn_id = t.txn_id)
+          and not exists (select 1 from decisions d where d.active and d.txn_id = t.txn_id
+                          and d.decision in ('write_off', 'ignore'))"""
+
+
+def prepare_open_tables(
+    con: duckdb.DuckDBPyConnection, ruleset: RuleSet, *, left_side: str, as_of: date | None
+) -> None:
+    """Materialise the open left/right rows and their reference keys."""
+    for table, refs, side in ((T.left, T.left_refs, left_side), (T.right, T.right_refs, "ledger")):
+        con.execute(
+            f"create or replace temp table {table} as "
+            f"select txn_id as id, * exclude (txn_id), false as has_ref "
+            f"from ({open_items_sql(side, as_of)})"
+        )
+        frame = con.sql(f"select id, reference, description from {table}").pl()
+        keys = reference_keys(frame, ruleset.references)
+        con.register("__recon__keys", keys)
+        con.execute(f"create or replace temp table {refs} as select * from __recon__keys")
+        con.unregister("__recon__keys")
+        con.execute(
+            f"update {table} set has_ref = true where id in (select id from {refs})"
+        )
+
+
+def rejected_pairs_sql() -> str:
+    """(l, r) pairs a reviewer rejected: never proposed again."""
+    return """select a.txn_id as l, b.txn_id as r
+        from decisions d join match_members a on a.match_id = d.match_id and a.role = 'left'
+        join match_members b on b.match_id = d.match_id and b.role = 'right'
+        where d.active and d.decision = 'reject'"""
+
+
+def run_rule(
+    con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str
+) -> RuleStats:
+    """Run one rule over the open tables and record its matches."""
+    started = time.perf_counter()
+    stats = RuleStats(rule.name, rule.matcher.name)
+    m = rule.matcher
+    con.execute(
+        f"create or replace temp table __recon__cand as "
+        f"select distinct l, r from ({m.candidates_sql(T)}) "
+        f"where (l, r) not in (select (l, r) from ({rejected_pairs_sql()}))"
+    )
+    pairs = score_pairs(
+        con, T, "__recon__cand", tolerance=m.amount_tolerance(), window=m.date,
+        text=m.text_fields(), weights=rule.weights,
+    )
+    stats.candidates = pairs.height
+    for i, f in enumerate(m.text_fields()):
+        pairs = pairs.filter(pl.col(f"text_sim{i}") >= f.threshold)
+    pairs = pairs.filter(pl.col("score") >= rule.suggest_above)
+    result = assign(pairs, margin=rule.margin)
+    accepted = result.accepted.with_columns(
+        pl.when(pl.col("score") >= rule.auto_above).then(pl.lit("auto"))
+        .otherwise(pl.lit("suggested")).alias("status")
+    )
+    _record_ambiguous(con, pairs, result.ambiguous, rule)
+    _record_matches(con, accepted, rule, index, run_id)
+    stats.matches = accepted.height
+    stats.auto = accepted.filter(pl.col("status") == "auto").height
+    stats.suggested = stats.matches - stats.auto
+    stats.ambiguous = result.ambiguous.height
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _record_matches(
+    con: duckdb.DuckDBPyConnection, accepted: pl.DataFrame, rule: Rule, index: int, run_id: str
+) -> None:
+    if accepted.height == 0:
+        return
+    con.register("__recon__acc", accepted.select(
+        "l", "r", "score", "status", "explanation", "date_diff"))
+    # match ids hash the rule and both sides' source ids: reruns give the same ids
+    con.execute(
+        f"""create or replace temp table __recon__new as
+        select 'M' || substr(md5(? || '|' || coalesce(l.account, '') || '|' || l.source_id
+                                 || '|' || coalesce(r.account, '') || '|' || r.source_id), 1, 12)
+                 as match_id, a.*, l.amount as la, r.amount as ra
+        from __recon__acc a join {T.left} l on l.id = a.l join {T.right} r on r.id = a.r""",
+        [rule.name],
+    )
+    con.unregister("__recon__acc")
+    con.execute(
+        """insert into matches
+        select match_id, ?, ?, ?, 'one_to_one', status, score, la, ra, la - ra, date_diff,
+               explanation, ?, true, null, null
+        from __recon__new""",
+        [run_id, rule.name, index, _now()],
+    )
+    con.execute(
+        """insert into match_members
+        select match_id, l, 'left' from __recon__new
+        union all select match_id, r, 'right' from __recon__new"""
+    )
+    for table in (T.left, T.right):
+        col = "l" if table == T.left else "r"
+        con.execute(f"delete from {table} where id in (select {col} from __recon__new)")
+
+
+def _record_ambiguous(
+    con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, ambiguous: pl.DataFrame, rule: Rule
+) -> None:
+    """Remember, per ambiguous row, the rival candidates within the margin."""
+    if ambiguous.height == 0:
+        return
+    rows = []
+    for side, own, other in (("left", "l", "r"), ("right", "r", "l")):
+        ids = ambiguous[own].unique()
+        near = (
+            pairs.filter(pl.col(own).is_in(ids.implode()))
+            .filter(pl.col("score") >= pl.col("score").max().over(own) - rule.margin)
+            .group_by(own)
+            .agg(pl.col(other).sort().alias("alternatives"), pl.col("score").max().alias("best"))
+            .select(pl.col(own).alias("id"), pl.lit(side).alias("side"), "alternatives", "best",
+                    pl.lit(rule.name).alias("rule"))
+        )
+        rows.append(near)
+    con.register("__recon__amb_new", pl.concat(rows))
+    con.execute(
+        "create temp table if not exists __recon__ambiguous "
+        "(id bigint, side varchar, alternatives bigint[], best double, rule varchar)"
+    )
+    con.execute("insert into __recon__ambiguous select * from __recon__amb_new")
+    con.unregister("__recon__amb_new")
+
+
+def run_pipeline(
+    con: duckdb.DuckDBPyConnection,
+    ruleset: RuleSet,
+    run_id: str,
+    *,
+    left_side: str = "bank",
+    as_of: date | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> PipelineResult:
+    """Run every rule in order over the open rows; matches go into the database."""
+    con.execute("drop table if exists __recon__ambiguous")
+    con.execute(
+        "create temp table __recon__ambiguous "
+        "(id bigint, side varchar, alternatives bigint[], best double, rule varchar)"
+    )
+    prepare_open_tables(con, ruleset, left_side=left_side, as_of=as_of)
+    out = PipelineResult()
+    for index, rule in enumerate(ruleset.rules):
+        stats = run_rule(con, rule, index, run_id)
+        out.rules.append(stats)
+        if progress:
+            progress(f"rule {rule.name}: {stats.matches} matches", stats.seconds)
+    out.left_open = con.execute(f"select count(*) from {T.left}").fetchall()[0][0]
+    out.right_open = con.execute(f"select count(*) from {T.right}").fetchall()[0][0]
+    return out

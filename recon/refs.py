@@ -1,0 +1,66 @@
+"""Reference keys pulled out of reference and description text, vectorised.
+
+Each pattern of the rules file's ``references.patterns`` yields keys
+``<name>:<normalised>``; ``INV-2026-00123``, ``INV202600123``,
+``inv 2026/00123`` and ``2026-00123`` all give ``invoice:2026-123``.  The
+whole ``reference`` field also gives a key ``ref:<ALNUM>`` so that equal
+end-to-end ids meet without a pattern.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from recon.config import RefPattern
+
+MIN_REF_LEN = 4
+
+
+def _normalise(p: RefPattern) -> pl.Expr:
+    """Normalise one extracted match (pl.element()) according to the pattern."""
+    e = pl.element()
+    ngroups = _group_count(p.regex)
+    if ngroups:
+        # keep the capture groups, leading zeros dropped, joined by '-'
+        repl = "-".join(f"${{{i}}}" for i in range(1, ngroups + 1))
+        e = e.str.replace(p.regex, repl).str.replace_all(r"(^|-)0+([0-9])", "${1}${2}")
+        e = e.str.to_uppercase().str.replace_all(r"[^0-9A-Z-]", "")
+    elif p.normalise == "digits":
+        e = e.str.replace_all(r"[^0-9]", "").str.replace(r"^0+", "")
+    else:
+        e = e.str.to_uppercase().str.replace_all(r"[^0-9A-Z]", "")
+    return pl.lit(p.name + ":") + e
+
+
+def _group_count(regex: str) -> int:
+    import re
+
+    return re.compile(regex).groups
+
+
+def reference_keys(
+    frame: pl.DataFrame | pl.LazyFrame, patterns: Sequence[RefPattern]
+) -> pl.DataFrame:
+    """(id, ref) for every key found in `reference` and `description`."""
+    lf = frame.lazy().select(
+        "id",
+        pl.concat_str(
+            [pl.col("reference").fill_null(""), pl.col("description").fill_null("")],
+            separator=" ",
+        ).str.normalize("NFKC").alias("text"),
+        pl.col("reference").str.normalize("NFKC").str.to_uppercase()
+        .str.replace_all(r"[^0-9A-Z]", "").alias("whole"),
+    )
+    parts = [
+        lf.filter(pl.col("whole").str.len_chars() >= MIN_REF_LEN)
+        .select("id", (pl.lit("ref:") + pl.col("whole")).alias("ref"))
+    ]
+    for p in patterns:
+        parts.append(
+            lf.select("id", pl.col("text").str.extract_all(p.regex).list.eval(_normalise(p)).alias("ref"))
+            .explode("ref")
+            .filter(pl.col("ref").is_not_null() & (pl.col("ref").str.len_chars() > len(p.name) + 1))
+        )
+    return pl.concat(parts).unique().collect()

@@ -1,0 +1,1 @@
+"""Output writers: CSV files, summary.json, report.html."""

@@ -1,0 +1,118 @@
+"""matches.csv, exceptions.csv and discrepancies.csv, written by DuckDB COPY.
+
+Files are written to a temporary name and renamed, so a reader never sees
+half a file.  Text cells a spreadsheet would run as a formula are
+neutralised with a leading apostrophe (``recon_safe``); amounts stay numbers.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+MATCH_COLUMNS = (
+    "match_id", "rule", "kind", "left_ids", "right_ids", "left_amount", "right_amount",
+    "amount_diff", "date_diff_days", "score", "status",
+)
+EXCEPTION_COLUMNS = (
+    "side", "id", "date", "amount", "currency", "counterparty", "reference", "description",
+    "reason", "best_candidate_ids", "best_score", "age_days", "decision", "match_with", "note",
+)
+DISCREPANCY_COLUMNS = ("match_id", "type", "left_amount", "right_amount", "difference", "explanation")
+
+
+def copy_atomic(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> int:
+    """COPY the rows of `sql` to CSV at `path` via a temporary file; return row count."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    con.execute(f"copy ({sql}) to '{_quote(tmp)}' (header, delimiter ',', quote '\"')")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    n = con.execute(f"select count(*) from ({sql})").fetchall()
+    return int(n[0][0]) if n else 0
+
+
+def _quote(p: Path) -> str:
+    return str(p).replace("'", "''")
+
+
+def matches_sql(left_side: str) -> str:
+    """One row per active match whose left side is `left_side`."""
+    return f"""
+    with mem as (
+        select mm.match_id, mm.role, t.source_id, t.currency, t.date, t.side
+        from match_members mm join txns t on t.txn_id = mm.txn_id),
+    agg as (
+        select match_id,
+               string_agg(case when role = 'left' then source_id end, ';' order by source_id)
+                   as left_ids,
+               string_agg(case when role = 'right' then source_id end, ';' order by source_id)
+                   as right_ids,
+               any_value(case when role = 'left' then currency end) as cur,
+               min(case when role = 'left' then date end) as first_date,
+               bool_or(role = 'left' and side = '{left_side}') as in_scope
+        from mem group by match_id)
+    select m.match_id, m.rule, m.kind, recon_safe(a.left_ids) as left_ids,
+           recon_safe(a.right_ids) as right_ids,
+           recon_fmt(m.left_amount, a.cur) as left_amount,
+           recon_fmt(m.right_amount, a.cur) as right_amount,
+           recon_fmt(m.amount_diff, a.cur) as amount_diff,
+           m.date_diff_days, round(m.score, 4) as score, m.status,
+           recon_safe(m.explanation) as explanation
+    from matches m join agg a using (match_id)
+    where m.active and a.in_scope
+    order by a.first_date, m.match_id"""
+
+
+def exceptions_sql(as_of: date) -> str:
+    """One row per open item, with the reason from __recon__diag."""
+    return f"""
+    with ids as (
+        select d.side, d.id, string_agg(t.source_id, ';' order by t.source_id) as best
+        from (select side, id, unnest(best_ids) as cand from __recon__diag) d
+        join txns t on t.txn_id = d.cand group by d.side, d.id)
+    select d.side, recon_safe(t.source_id) as id, t.date,
+           recon_fmt(t.amount, t.currency) as amount, t.currency,
+           recon_safe(t.counterparty) as counterparty, recon_safe(t.reference) as reference,
+           recon_safe(t.description) as description, d.reason,
+           recon_safe(i.best) as best_candidate_ids, round(d.best_score, 4) as best_score,
+           date_diff('day', t.date, date '{as_of.isoformat()}') as age_days,
+           null::varchar as decision, null::varchar as match_with, null::varchar as note,
+           recon_safe(d.detail) as explanation, recon_safe(t.account) as account,
+           f.name as file, t.line
+    from __recon__diag d join txns t on t.txn_id = d.id
+    left join ids i on i.side = d.side and i.id = d.id
+    left join files f on f.file_id = t.file_id
+    order by d.side, t.date, t.source_id"""
+
+
+def discrepancies_sql(left_side: str, date_lag_days: int) -> str:
+    """Matches whose sides differ in amount, currency or (beyond a lag) date."""
+    return f"""
+    with m as (select * from ({matches_sql(left_side)})),
+    cur as (
+        select mm.match_id, count(distinct t.currency) as n_cur,
+               string_agg(distinct t.currency, '/' order by t.currency) as curs
+        from match_members mm join txns t on t.txn_id = mm.txn_id group by mm.match_id)
+    select m.match_id,
+           case when c.n_cur > 1 then 'fx'
+                when abs(m.left_amount::decimal(20,4)) < abs(m.right_amount::decimal(20,4))
+                    then 'short_payment'
+                else 'over_payment' end as type,
+           m.left_amount, m.right_amount, m.amount_diff as difference,
+           case when c.n_cur > 1 then 'currencies ' || c.curs
+                when abs(m.left_amount::decimal(20,4)) < abs(m.right_amount::decimal(20,4))
+                    then 'bank amount is ' || ltrim(m.amount_diff, '-') || ' less than the ledger'
+                else 'bank amount is ' || ltrim(m.amount_diff, '-') || ' more than the ledger'
+           end as explanation
+    from m join cur c using (match_id)
+    where m.amount_diff::decimal(20,4) <> 0 or c.n_cur > 1
+    union all
+    select m.match_id, 'date_lag', m.left_amount, m.right_amount, '0.00',
+           'bank date is ' || abs(m.date_diff_days) || ' days '
+               || case when m.date_diff_days > 0 then 'after' else 'before' end
+               || ' the ledger date'
+    from m where abs(m.date_diff_days) > {int(date_lag_days)}
+    order by 1, 2"""

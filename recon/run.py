@@ -1,0 +1,304 @@
+"""`recon run`: load inputs, run the rule pipeline, write the outputs.
+
+The database changes in one transaction: a bad file, bad rules or a crash
+leaves it as it was.  Files whose bytes were loaded before are skipped, rows
+already stored are not stored twice, and earlier matches are kept, so a
+nightly rerun with the same inputs changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from recon import __version__
+from recon.config import RuleSet, load_rules
+from recon.db import audit, connect, first, known_file, sha256_of, store_file, transaction
+from recon.diagnose import diagnose
+from recon.loaders import load_file
+from recon.loaders.base import LoadResult
+from recon.pipeline import PipelineResult, run_pipeline
+from recon.reports import csvout
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass(slots=True)
+class Inputs:
+    """Input files of a run, by side."""
+
+    bank: Sequence[Path] = ()
+    ledger: Sequence[Path] = ()
+    statement: Sequence[Path] = ()
+    format: str | None = None
+    profile: str | None = None
+
+    def by_side(self) -> list[tuple[str, Path]]:
+        """(side, path) for every input, in command-line order."""
+        return (
+            [("bank", Path(p)) for p in self.bank]
+            + [("ledger", Path(p)) for p in self.ledger]
+            + [("statement", Path(p)) for p in self.statement]
+        )
+
+
+@dataclass(slots=True)
+class RunReport:
+    """What a run did: the summary written to summary.json, and where outputs are."""
+
+    summary: dict[str, Any]
+    out_dir: Path
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+
+def _utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def run(
+    rules_path: Path,
+    inputs: Inputs,
+    *,
+    db_path: Path,
+    out_dir: Path,
+    as_of: date | None = None,
+    memory_limit: str | None = None,
+    progress: Progress | None = None,
+    actor: str = "recon",
+) -> RunReport:
+    """Run the whole pipeline; raise ReconError (exit 2) before any change on bad input."""
+    started = _utc()
+    stages: dict[str, float] = {}
+    say = progress or (lambda msg, secs: None)
+    ruleset = load_rules(rules_path)
+    run_id = started.strftime("R%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    con = connect(db_path, memory_limit=memory_limit)
+    try:
+        t0 = time.perf_counter()
+        loaded = _parse_new_files(con, inputs)
+        stages["parse"] = time.perf_counter() - t0
+        say(f"parsed {sum(r.frame.height for _, _, r in loaded if r)} rows", stages["parse"])
+        with transaction(con):
+            t0 = time.perf_counter()
+            stored = _store(con, loaded, run_id, actor)
+            stages["load"] = time.perf_counter() - t0
+            say(f"stored {sum(s['new_rows'] for s in stored)} new rows", stages["load"])
+            passes = _passes(con, inputs)
+            staging = out_dir / f".staging-{run_id}"
+            staging.mkdir(parents=True, exist_ok=True)
+            results: dict[str, PipelineResult] = {}
+            reasons: dict[str, int] = {}
+            for left_side in passes:
+                t0 = time.perf_counter()
+                results[left_side] = run_pipeline(
+                    con, ruleset, run_id, left_side=left_side, as_of=as_of, progress=progress
+                )
+                stages[f"match_{left_side}"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                diagnose(con, ruleset)
+                prefix = "" if left_side == passes[0] else f"{left_side}_"
+                _write_csvs(con, ruleset, left_side, staging, prefix, as_of or started.date())
+                if not prefix:
+                    reasons = dict(con.execute(
+                        "select reason, count(*) from __recon__diag group by 1 order by 1"
+                    ).fetchall())
+                stages[f"outputs_{left_side}"] = time.perf_counter() - t0
+            finished = _utc()
+            summary = _summary(
+                con, ruleset, run_id, started, finished, stored, results, as_of, stages
+            )
+            summary["exceptions_by_reason"] = {k: int(v) for k, v in reasons.items()}
+            con.execute(
+                "insert into runs values (?, ?, ?, ?, ?, ?, ?, 'ok', ?)",
+                [run_id, started.replace(tzinfo=None), finished.replace(tzinfo=None),
+                 str(rules_path), ruleset.sha256, as_of, __version__, json.dumps(summary)],
+            )
+            audit(con, actor, "run", run_id, {"rules": ruleset.sha256, "counts": summary["counts"]})
+            _write_json(staging / "summary.json", summary)
+            _write_report(staging, summary)
+        # published only after the commit: a killed run leaves the old outputs
+        outputs = _publish(staging, out_dir)
+        say(f"wrote outputs to {out_dir}", 0.0)
+        return RunReport(summary, out_dir, outputs)
+    finally:
+        con.close()
+
+
+def _parse_new_files(
+    con: duckdb.DuckDBPyConnection, inputs: Inputs
+) -> list[tuple[str, Path, LoadResult | None]]:
+    """Parse every input not loaded before (by sha256); all before any change."""
+    out: list[tuple[str, Path, LoadResult | None]] = []
+    for side, path in inputs.by_side():
+        if not path.is_file():
+            from recon.errors import InputFileError
+
+            raise InputFileError(path, "no such file", hint="check the path given to --" + side)
+        sha = sha256_of(path)
+        if known_file(con, sha, side) is not None:
+            out.append((side, path, None))
+            continue
+        out.append((side, path, load_file(path, format=inputs.format, profile=inputs.profile)))
+    return out
+
+
+def _store(
+    con: duckdb.DuckDBPyConnection,
+    loaded: list[tuple[str, Path, LoadResult | None]],
+    run_id: str,
+    actor: str,
+) -> list[dict[str, Any]]:
+    stored = []
+    for side, path, result in loaded:
+        sha = sha256_of(path)
+        if result is None:
+            prev = known_file(con, sha, side)
+            assert prev is not None
+            info = {"file": str(path), "side": side, "format": prev.format,
+                    "profile": prev.profile, "rows": prev.rows, "new_rows": 0,
+                    "sha256": sha, "already_loaded": True}
+        else:
+            s = store_file(con, result, side=side, sha=sha, run_id=run_id)
+            info = {"file": str(path), "side": side, "format": s.format, "profile": s.profile,
+                    "rows": s.rows, "new_rows": s.new_rows, "sha256": sha,
+                    "already_loaded": False}
+            audit(con, actor, "load", str(path), info)
+        stored.append(info)
+    return stored
+
+
+def _passes(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> list[str]:
+    """Which left sides to reconcile against the ledger: bank and/or statement."""
+    sides = [
+        s for (s,) in con.execute(
+            "select distinct side from txns where side in ('bank', 'statement') order by side"
+        ).fetchall()
+    ]
+    return sides or ["bank"]
+
+
+def _summary(
+    con: duckdb.DuckDBPyConnection,
+    ruleset: RuleSet,
+    run_id: str,
+    started: datetime,
+    finished: datetime,
+    stored: list[dict[str, Any]],
+    results: dict[str, PipelineResult],
+    as_of: date | None,
+    stages: dict[str, float],
+) -> dict[str, Any]:
+    main = "bank" if "bank" in results else next(iter(results))
+    counts = _counts(con, main, as_of)
+    res = results[main]
+    by_rule = {r.name: r.matches for r in res.rules}
+    return {
+        "run_id": run_id,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": finished.isoformat(timespec="seconds"),
+        "inputs": [
+            {"file": s["file"], "side": s["side"], "format": s["format"],
+             "profile": s["profile"], "rows": s["rows"], "new_rows": s["new_rows"],
+             "sha256": s["sha256"]}
+            for s in stored
+        ],
+        "counts": counts,
+        "by_rule": by_rule,
+        "match_rate": round(counts["left_matched"] / counts["left_total"], 6)
+        if counts["left_total"] else 0.0,
+        "engine_version": __version__,
+        "rules_file": {"path": ruleset.path, "sha256": ruleset.sha256},
+        "as_of": as_of.isoformat() if as_of else None,
+        "left_side": main,
+        "rules": [
+            {"name": r.name, "matcher": r.matcher, "candidates": r.candidates,
+             "matches": r.matches, "auto": r.auto, "suggested": r.suggested,
+             "ambiguous": r.ambiguous, "seconds": round(r.seconds, 3)}
+            for r in res.rules
+        ],
+        "stages": {k: round(v, 3) for k, v in stages.items()},
+    }
+
+
+def _counts(con: duckdb.DuckDBPyConnection, left_side: str, as_of: date | None) -> dict[str, int]:
+    cutoff = f"and t.date <= date '{as_of.isoformat()}'" if as_of else ""
+    row = first(
+        con,
+        f"""
+        with matched as (select distinct mm.txn_id from match_members mm
+                         join matches m using (match_id) where m.active)
+        select
+          count(*) filter (where side = '{left_side}'),
+          count(*) filter (where side = 'ledger'),
+          count(*) filter (where side = '{left_side}' and txn_id in (select txn_id from matched)),
+          count(*) filter (where side = 'ledger' and txn_id in (select txn_id from matched))
+        from txns t where true {cutoff}""",
+    )
+    assert row is not None
+    lt, rt, lm, rm = (int(x) for x in row)
+    return {
+        "left_total": lt, "right_total": rt, "left_matched": lm, "right_matched": rm,
+        "left_exceptions": lt - lm, "right_exceptions": rt - rm,
+    }
+
+
+def _write_csvs(
+    con: duckdb.DuckDBPyConnection,
+    ruleset: RuleSet,
+    left_side: str,
+    staging: Path,
+    prefix: str,
+    as_of: date,
+) -> None:
+    files = {
+        "matches": csvout.matches_sql(left_side),
+        "exceptions": csvout.exceptions_sql(as_of),
+        "discrepancies": csvout.discrepancies_sql(left_side, ruleset.date_lag_days),
+    }
+    for name, sql in files.items():
+        csvout.copy_atomic(con, sql, staging / f"{prefix}{name}.csv")
+
+
+def _publish(staging: Path, out_dir: Path) -> dict[str, Path]:
+    """Move every staged output into `out_dir` (each by an atomic rename)."""
+    outputs = {}
+    for f in sorted(staging.iterdir()):
+        target = out_dir / f.name
+        os.replace(f, target)
+        outputs[f.stem] = target
+    staging.rmdir()
+    return outputs
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def _write_report(out_dir: Path, summary: dict[str, Any]) -> Path:
+    from recon.reports.html import render_report
+
+    def read(name: str) -> pl.DataFrame:
+        return pl.read_csv(out_dir / name, infer_schema=False)
+
+    html = render_report(
+        summary, read("matches.csv"), read("exceptions.csv"), read("discrepancies.csv")
+    )
+    path = out_dir / "report.html"
+    tmp = path.with_name(".report.html.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path

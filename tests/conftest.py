@@ -1,0 +1,65 @@
+"""Shared fixtures: the ../shared corpus location, small canonical files, a CLI runner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CORPUS = SHARED / "corpus"
+RULES = ROOT / "rules" / "default.yaml"
+
+BANK_HEADER = "id,date,amount,currency,counterparty,reference,description"
+LEDGER_HEADER = "id,date,amount,currency,counterparty,reference,description"
+
+
+def write_csv(path: Path, header: str, rows: list[str]) -> Path:
+    """Write a small canonical CSV."""
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def corpus() -> Path:
+    """The shared corpus; skip (with a message) when ../shared is absent."""
+    if not (CORPUS / "MANIFEST.csv").is_file():
+        pytest.skip(f"shared corpus not found at {CORPUS}")
+    return CORPUS
+
+
+@pytest.fixture
+def small_month(tmp_path: Path) -> tuple[Path, Path]:
+    """A bank file and a ledger file with obvious matches and leftovers."""
+    bank = write_csv(tmp_path / "bank.csv", BANK_HEADER, [
+        "B1,2026-03-02,1000.00,EUR,Müller GmbH,INV-2026-00123,SEPA-GUTSCHRIFT",
+        "B2,2026-03-03,250.00,EUR,ACME LTD,,TRF FROM ACME LTD",
+        "B3,2026-03-03,500.00,EUR,Foo,,x",
+        "B4,2026-03-03,500.00,EUR,Foo,,x",
+        "B5,2026-03-05,-12.50,EUR,,,BANK FEE",
+        "B6,2026-03-09,99.50,EUR,Smith & Co,,payment",
+    ])
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, [
+        "L1,2026-03-01,1000.00,EUR,Mueller,2026-00123,receipt",
+        "L2,2026-03-01,250.00,EUR,Acme Limited,,receipt",
+        "L3,2026-03-03,500.00,EUR,Foo,,a",
+        "L4,2026-03-03,500.00,EUR,Foo,,b",
+        "L5,2026-03-08,100.00,EUR,Smith and Co,,receipt",
+        "L6,2026-03-20,77.00,EUR,Nobody,,outstanding",
+    ])
+    return bank, ledger
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Run `recon ARGS` in-process; return (exit code, stdout, stderr)."""
+    from recon.cli import run_cli
+
+    def _run(*args: str | Path) -> tuple[int, str, str]:
+        code = run_cli([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run

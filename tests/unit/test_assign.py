@@ -1,0 +1,74 @@
+"""Optimal assignment with an ambiguity margin."""
+
+from __future__ import annotations
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recon.assign import assign
+
+
+def pairs(rows: list[tuple[int, int, float]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema={"l": pl.Int64, "r": pl.Int64, "score": pl.Float64},
+                        orient="row")
+
+
+def as_set(df: pl.DataFrame) -> set[tuple[int, int]]:
+    return set(zip(df["l"].to_list(), df["r"].to_list(), strict=True))
+
+
+def test_single_pairs_are_taken() -> None:
+    a = assign(pairs([(1, 10, 0.9), (2, 20, 0.6)]), margin=0.05)
+    assert as_set(a.accepted) == {(1, 10), (2, 20)}
+    assert a.ambiguous.height == 0
+
+
+def test_identical_twins_are_ambiguous_not_guessed() -> None:
+    a = assign(pairs([(1, 10, 0.85), (1, 11, 0.85), (2, 10, 0.85), (2, 11, 0.85)]), margin=0.05)
+    assert a.accepted.height == 0
+    assert set(a.ambiguous["l"].to_list()) == {1, 2}
+
+
+def test_close_second_candidate_is_ambiguous() -> None:
+    a = assign(pairs([(1, 10, 0.90), (1, 11, 0.88)]), margin=0.05)
+    assert a.accepted.height == 0
+    assert as_set(a.ambiguous) == {(1, 10)}
+
+
+def test_optimal_not_greedy() -> None:
+    # greedy would take (1,10) at 0.9 and leave 2 unmatched; the optimum pairs both
+    a = assign(pairs([(1, 10, 0.9), (1, 11, 0.8), (2, 10, 0.85)]), margin=0.05)
+    assert as_set(a.accepted) == {(1, 11), (2, 10)}
+
+
+def test_clear_winner_survives_a_weak_rival() -> None:
+    a = assign(pairs([(1, 10, 0.95), (1, 11, 0.6), (2, 11, 0.9)]), margin=0.05)
+    assert as_set(a.accepted) == {(1, 10), (2, 11)}
+
+
+edges = st.lists(
+    st.tuples(st.integers(0, 8), st.integers(100, 108), st.sampled_from([0.5, 0.6, 0.7, 0.8, 0.9, 1.0])),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(edges)
+def test_no_row_assigned_twice_and_only_real_pairs(rows: list[tuple[int, int, float]]) -> None:
+    df = pairs(rows).unique(subset=["l", "r"], keep="first")
+    a = assign(df, margin=0.05)
+    acc = a.accepted
+    assert acc["l"].is_unique().all() and acc["r"].is_unique().all()
+    assert as_set(acc) <= as_set(df)
+    assert not (as_set(acc) & as_set(a.ambiguous))
+
+
+@settings(max_examples=100, deadline=None)
+@given(edges, st.randoms(use_true_random=False))
+def test_input_order_does_not_change_the_result(rows: list[tuple[int, int, float]], rnd) -> None:  # type: ignore[no-untyped-def]
+    df = pairs(rows).unique(subset=["l", "r"], keep="first")
+    shuffled = df.sample(fraction=1.0, shuffle=True, seed=rnd.randint(0, 10**6))
+    a, b = assign(df, margin=0.05), assign(shuffled, margin=0.05)
+    assert as_set(a.accepted) == as_set(b.accepted)
+    assert as_set(a.ambiguous) == as_set(b.ambiguous)
