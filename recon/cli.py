@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the pipeline on the bundled sample data")
     demo.add_argument("--out", default=Path("recon-demo"), type=Path)
 
+    app = sub.add_parser("apply", help="record a reviewer's decisions (edited CSV/XLSX)")
+    app.add_argument("decisions", type=Path, metavar="DECISIONS.csv")
+    app.add_argument("--db", default=Path("recon.duckdb"), type=Path)
+    app.add_argument("--user", required=True, help="who decided (goes to the audit log)")
+
     ins = sub.add_parser("inspect", help="parse one file and describe it")
     ins.add_argument("file", type=Path)
     ins.add_argument("--format")
@@ -121,6 +126,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_apply(args: argparse.Namespace) -> int:
+    """`recon apply DECISIONS.csv --user NAME`."""
+    from recon.db import connect, transaction
+    from recon.decisions import apply_plan, plan, read_rows
+    from recon.errors import InputFileError
+
+    if not args.decisions.is_file():
+        raise InputFileError(args.decisions, "no such file")
+    if not args.db.is_file():
+        raise ReconError(f"{args.db}: no database here; run `recon run --db {args.db}` first")
+    kind, rows = read_rows(args.decisions)
+    con = connect(args.db)
+    try:
+        changes = plan(con, args.decisions, kind, rows)
+        with transaction(con):
+            counts = apply_plan(con, changes, user=args.user, source=args.decisions)
+    finally:
+        con.close()
+    print(f"recon apply: {len(rows)} decisions from {args.decisions}: "
+          + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return 0
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     """`recon inspect FILE --json`."""
     from recon.inspect import inspect_file
@@ -154,7 +182,7 @@ def _print_summary(summary: dict[str, object], out: Path) -> None:
     print("\n".join(lines))
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "inspect": cmd_inspect}
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "inspect": cmd_inspect, "apply": cmd_apply}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

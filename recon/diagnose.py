@@ -52,8 +52,16 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
         f"""create or replace temp table __recon__diag as
         with open_rows as (select 'left' as side, id from {T.left}
                            union all select 'right', id from {T.right}),
-        amb as (select side, id, any_value(alternatives) as alts, max(best) as best
-                from __recon__ambiguous group by side, id)
+        still_open as (select 'left' as side, id from {T.left}
+                       union all select 'right', id from {T.right}),
+        amb_alt as (select a.side, a.id, unnest(a.alternatives) as alt, a.best
+                    from __recon__ambiguous a),
+        -- an ambiguity is stale once every rival has been matched by a later rule
+        amb as (select x.side, x.id, list(distinct x.alt order by x.alt) as alts, max(x.best) as best
+                from amb_alt x
+                join still_open o on o.id = x.alt
+                 and o.side = case when x.side = 'left' then 'right' else 'left' end
+                group by x.side, x.id)
         select o.side, o.id,
                case when a.id is not null then 'ambiguous'
                     when d.id is not null then 'duplicate'

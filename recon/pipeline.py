@@ -20,7 +20,9 @@ import polars as pl
 from recon.assign import assign
 from recon.config import Rule, RuleSet
 from recon.db import _now
+from recon.groups import run_group_rule
 from recon.matchers.base import Tables
+from recon.matchers.group import Group
 from recon.refs import reference_keys
 from recon.scoring import score_pairs
 
@@ -97,6 +99,8 @@ def run_rule(
     started = time.perf_counter()
     stats = RuleStats(rule.name, rule.matcher.name)
     m = rule.matcher
+    if isinstance(m, Group):
+        return _run_group(con, rule, index, run_id, stats, started)
     con.execute(
         f"create or replace temp table __recon__cand as "
         f"select distinct l, r from ({m.candidates_sql(T)}) "
@@ -116,38 +120,71 @@ def run_rule(
         .otherwise(pl.lit("suggested")).alias("status")
     )
     _record_ambiguous(con, pairs, result.ambiguous, rule)
-    _record_matches(con, accepted, rule, index, run_id)
-    stats.matches = accepted.height
-    stats.auto = accepted.filter(pl.col("status") == "auto").height
-    stats.suggested = stats.matches - stats.auto
+    accepted = accepted.with_columns(
+        pl.lit(rule.name).alias("rule"), pl.lit(index).alias("rule_index")
+    )
+    auto = accepted.filter(pl.col("status") == "auto")
+    _record_matches(con, auto, run_id)
+    # suggestions wait until every rule has run: a later rule may match
+    # these rows with confidence, and an unsure pair must not take them first
+    _defer(con, accepted.filter(pl.col("status") == "suggested"))
+    stats.matches = stats.auto = auto.height
     stats.ambiguous = result.ambiguous.height
     stats.seconds = time.perf_counter() - started
     return stats
 
 
-def _record_matches(
-    con: duckdb.DuckDBPyConnection, accepted: pl.DataFrame, rule: Rule, index: int, run_id: str
-) -> None:
+_PROPOSALS = "__recon__proposals"
+
+
+def _defer(con: duckdb.DuckDBPyConnection, suggested: pl.DataFrame) -> None:
+    if suggested.height == 0:
+        return
+    con.register("__recon__sug", suggested.select(_PROPOSAL_COLS))
+    con.execute(f"insert into {_PROPOSALS} select * from __recon__sug")
+    con.unregister("__recon__sug")
+
+
+_PROPOSAL_COLS = ("l", "r", "score", "status", "explanation", "date_diff", "rule", "rule_index")
+
+
+def resolve_proposals(con: duckdb.DuckDBPyConnection, run_id: str, margin: float) -> dict[str, int]:
+    """Record the deferred suggestions whose rows are still open; return counts per rule."""
+    props = con.sql(
+        f"""select * from {_PROPOSALS}
+        where l in (select id from {T.left}) and r in (select id from {T.right})"""
+    ).pl()
+    if props.height == 0:
+        return {}
+    # the same pair may be proposed by several rules: keep its best score
+    props = props.sort(["score", "rule_index"], descending=[True, False]).unique(
+        subset=["l", "r"], keep="first"
+    )
+    chosen = assign(props, margin=margin).accepted
+    _record_matches(con, chosen, run_id)
+    counts = chosen.group_by("rule").len()
+    return dict(zip(counts["rule"].to_list(), counts["len"].to_list(), strict=True))
+
+
+def _record_matches(con: duckdb.DuckDBPyConnection, accepted: pl.DataFrame, run_id: str) -> None:
     if accepted.height == 0:
         return
-    con.register("__recon__acc", accepted.select(
-        "l", "r", "score", "status", "explanation", "date_diff"))
+    con.register("__recon__acc", accepted.select(_PROPOSAL_COLS))
     # match ids hash the rule and both sides' source ids: reruns give the same ids
     con.execute(
         f"""create or replace temp table __recon__new as
-        select 'M' || substr(md5(? || '|' || coalesce(l.account, '') || '|' || l.source_id
+        select 'M' || substr(md5(a.rule || '|' || coalesce(l.account, '') || '|' || l.source_id
                                  || '|' || coalesce(r.account, '') || '|' || r.source_id), 1, 12)
                  as match_id, a.*, l.amount as la, r.amount as ra
-        from __recon__acc a join {T.left} l on l.id = a.l join {T.right} r on r.id = a.r""",
-        [rule.name],
+        from __recon__acc a join {T.left} l on l.id = a.l join {T.right} r on r.id = a.r"""
     )
     con.unregister("__recon__acc")
     con.execute(
         """insert into matches
-        select match_id, ?, ?, ?, 'one_to_one', status, score, la, ra, la - ra, date_diff,
-               explanation, ?, true, null, null
+        select match_id, ?, rule, rule_index, 'one_to_one', status, score, la, ra, la - ra,
+               date_diff, explanation, ?, true, null, null
         from __recon__new""",
-        [run_id, rule.name, index, _now()],
+        [run_id, _now()],
     )
     con.execute(
         """insert into match_members
@@ -157,6 +194,78 @@ def _record_matches(
     for table in (T.left, T.right):
         col = "l" if table == T.left else "r"
         con.execute(f"delete from {table} where id in (select {col} from __recon__new)")
+
+
+def _run_group(
+    con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str, stats: RuleStats,
+    started: float,
+) -> RuleStats:
+    m = rule.matcher
+    assert isinstance(m, Group)
+    one_left = m.direction == "one_to_many"
+    chosen, ambiguous, _skipped = run_group_rule(con, rule, T, rejected_pairs_sql())
+    chosen = chosen.filter(pl.col("score") >= rule.suggest_above).with_columns(
+        pl.when(pl.col("score") >= rule.auto_above).then(pl.lit("auto"))
+        .otherwise(pl.lit("suggested")).alias("status")
+    )
+    if ambiguous.height:
+        side = "left" if one_left else "right"
+        con.register("__recon__amb_new", ambiguous.select(
+            pl.col("a").alias("id"), pl.lit(side).alias("side"), "alternatives", "best",
+            pl.lit(rule.name).alias("rule")))
+        con.execute("insert into __recon__ambiguous select * from __recon__amb_new")
+        con.unregister("__recon__amb_new")
+    if chosen.height:
+        members = chosen.select("sol", "a", "xs").explode("xs")
+        frame = pl.concat([
+            chosen.select("sol", pl.col("a").alias("txn"),
+                          pl.lit("left" if one_left else "right").alias("role")),
+            members.select("sol", pl.col("xs").alias("txn"),
+                           pl.lit("right" if one_left else "left").alias("role")),
+        ])
+        con.register("__recon__gm", frame)
+        con.register("__recon__gs", chosen.select("sol", "score", "status", "explanation"))
+        kind = m.direction
+        con.execute(
+            f"""create or replace temp table __recon__new as
+            with mem as (
+                select g.sol, g.txn, g.role, t.amount, t.date, t.account, t.source_id
+                from __recon__gm g join txns t on t.txn_id = g.txn),
+            agg as (
+                select sol,
+                       'M' || substr(md5(? || '|' || string_agg(role || ':' || coalesce(account, '')
+                             || ':' || source_id, '|' order by role, source_id)), 1, 12) as match_id,
+                       sum(amount) filter (where role = 'left') as la,
+                       sum(amount) filter (where role = 'right') as ra,
+                       date_diff('day', max(date) filter (where role = 'right'),
+                                 max(date) filter (where role = 'left')) as dd
+                from mem group by sol)
+            select a.*, s.score, s.status, s.explanation from agg a join __recon__gs s using (sol)""",
+            [rule.name],
+        )
+        con.execute(
+            f"""insert into matches
+            select match_id, ?, ?, ?, '{kind}', status, score, la, ra, la - ra, dd,
+                   explanation, ?, true, null, null
+            from __recon__new""",
+            [run_id, rule.name, index, _now()],
+        )
+        con.execute(
+            """insert into match_members select n.match_id, g.txn, g.role
+            from __recon__new n join __recon__gm g using (sol)"""
+        )
+        con.execute(f"delete from {T.left} where id in "
+                    f"(select txn from __recon__gm where role = 'left')")
+        con.execute(f"delete from {T.right} where id in "
+                    f"(select txn from __recon__gm where role = 'right')")
+        con.unregister("__recon__gm")
+        con.unregister("__recon__gs")
+    stats.matches = chosen.height
+    stats.auto = chosen.filter(pl.col("status") == "auto").height
+    stats.suggested = stats.matches - stats.auto
+    stats.ambiguous = ambiguous.height
+    stats.seconds = time.perf_counter() - started
+    return stats
 
 
 def _record_ambiguous(
@@ -201,6 +310,10 @@ def run_pipeline(
         "create temp table __recon__ambiguous "
         "(id bigint, side varchar, alternatives bigint[], best double, rule varchar)"
     )
+    con.execute(
+        f"create or replace temp table {_PROPOSALS} (l bigint, r bigint, score double, "
+        "status varchar, explanation varchar, date_diff bigint, rule varchar, rule_index integer)"
+    )
     prepare_open_tables(con, ruleset, left_side=left_side, as_of=as_of)
     out = PipelineResult()
     for index, rule in enumerate(ruleset.rules):
@@ -208,6 +321,12 @@ def run_pipeline(
         out.rules.append(stats)
         if progress:
             progress(f"rule {rule.name}: {stats.matches} matches", stats.seconds)
+    margin = float(ruleset.settings["margin"])
+    for name, n in resolve_proposals(con, run_id, margin).items():
+        for stats in out.rules:
+            if stats.name == name:
+                stats.suggested += n
+                stats.matches += n
     out.left_open = con.execute(f"select count(*) from {T.left}").fetchall()[0][0]
     out.right_open = con.execute(f"select count(*) from {T.right}").fetchall()[0][0]
     return out

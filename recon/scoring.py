@@ -82,7 +82,11 @@ def score_pairs(
     """Candidate pairs with features, text similarities, `score` and `explanation`."""
     df = con.sql(features_sql(t, cand, text)).pl()
     if df.height == 0:
-        return df.with_columns(pl.lit(0.0).alias("score"), pl.lit("").alias("explanation"))
+        return df.with_columns(
+            *(pl.lit(0.0).alias(c) for c in
+              ("name_sim", "s_amount", "s_date", "s_ref", "s_name", "score")),
+            pl.lit("").alias("explanation"),
+        )
     name_sim = similarity(df["ln"].to_list(), df["rn"].to_list())
     cols = [pl.Series("name_sim", name_sim)]
     for i, f in enumerate(text):
@@ -108,12 +112,22 @@ def score_pairs(
         pl.when(pl.col("l_has_name") & pl.col("r_has_name")).then(pl.col("name_sim") / 100)
         .otherwise(0.5)
     )
+    df = df.with_columns(
+        amount_s.alias("s_amount"), date_s.alias("s_date"), ref_s.alias("s_ref"),
+        name_s.alias("s_name"),
+    )
+    return df.with_columns(
+        weighted_score(weights).round(4).alias("score"), _explanation().alias("explanation")
+    )
+
+
+def weighted_score(weights: dict[str, float]) -> pl.Expr:
+    """The weighted mean of the feature scores s_amount, s_date, s_ref, s_name."""
     total = sum(weights.values())
-    score = (
-        amount_s * weights["amount"] + date_s * weights["date"]
-        + ref_s * weights["reference"] + name_s * weights["name"]
+    return (
+        pl.col("s_amount") * weights["amount"] + pl.col("s_date") * weights["date"]
+        + pl.col("s_ref") * weights["reference"] + pl.col("s_name") * weights["name"]
     ) / total
-    return df.with_columns(score.round(4).alias("score"), _explanation().alias("explanation"))
 
 
 def _explanation() -> pl.Expr:

@@ -11,9 +11,10 @@ from recon.matchers.base import (
 )
 from recon.matchers.exact import Exact
 from recon.matchers.fuzzy import Fuzzy
+from recon.matchers.group import Group
 from recon.matchers.tolerance import Tolerance
 
-MATCHERS: dict[str, type[Matcher]] = {m.name: m for m in (Exact, Tolerance, Fuzzy)}
+MATCHERS: dict[str, type[Matcher]] = {m.name: m for m in (Exact, Tolerance, Fuzzy, Group)}
 
 __all__ = [
     "MATCHERS",
@@ -21,6 +22,7 @@ __all__ = [
     "DateWindow",
     "Exact",
     "Fuzzy",
+    "Group",
     "Matcher",
     "Tables",
     "TextField",

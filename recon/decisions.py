@@ -1,0 +1,340 @@
+"""`recon apply`: a reviewer's decisions from an edited exceptions.csv or matches.csv.
+
+Tolerates what a spreadsheet does to a CSV on re-saving: a BOM, CRLF line
+ends, `;` as delimiter, reordered or extra columns, an apostrophe recon put
+before formula-like text, ids whose leading zeros were dropped.  All or
+nothing: every problem in the file is listed (line and column) and nothing
+is applied unless the file is clean.
+
+Decisions: on exception rows ``match`` (with ``match_with``), ``write_off``
+(with a ``note`` giving the reason) and ``ignore``; on match rows ``accept``
+(a suggested match becomes manual) and ``reject`` (the match is broken, its
+rows return to the exceptions and the pair is never proposed again).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from recon.db import _now, audit, first
+from recon.errors import DecisionsError
+
+EXCEPTION_DECISIONS = ("match", "write_off", "ignore")
+MATCH_DECISIONS = ("accept", "reject")
+
+
+@dataclass(slots=True)
+class Row:
+    """One non-empty decision row of the file."""
+
+    line: int
+    decision: str
+    values: dict[str, str]
+
+
+@dataclass(slots=True)
+class Plan:
+    """Validated changes, applied in one transaction."""
+
+    groups: list[tuple[set[int], set[int], str, int]] = field(default_factory=list)
+    resolutions: list[tuple[int, str, str, int]] = field(default_factory=list)  # txn, kind, note, line
+    accepts: list[tuple[str, str, int]] = field(default_factory=list)  # match_id, note, line
+    rejects: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+def read_rows(path: Path) -> tuple[str, list[Row]]:
+    """Read a decisions file (CSV or XLSX); return its kind and the rows with a decision."""
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        records, header = _read_xlsx(path)
+    else:
+        records, header = _read_csv(path)
+    cols = {h.strip().lower() for h in header}
+    if {"match_id", "left_ids", "right_ids"} <= cols:
+        kind = "matches"
+    elif {"side", "id", "reason"} <= cols:
+        kind = "exceptions"
+    else:
+        raise DecisionsError(path, [
+            "header: expected the columns of exceptions.csv (side, id, reason, decision, "
+            "match_with, note) or of matches.csv (match_id, left_ids, right_ids, decision, note); "
+            f"found {', '.join(header)}"
+        ])
+    if "decision" not in cols:
+        raise DecisionsError(path, ["header: no 'decision' column; fill it in for the rows to apply"])
+    rows = []
+    for line, rec in records:
+        values = {k.strip().lower(): _clean(v) for k, v in rec.items() if k is not None}
+        decision = values.get("decision", "").lower().replace("-", "_").replace(" ", "_")
+        if decision:
+            rows.append(Row(line, decision, values))
+    return kind, rows
+
+
+def _clean(value: Any) -> str:
+    text = "" if value is None else str(value).strip()
+    return text[1:] if text.startswith("'") else text  # recon's formula guard
+
+
+def _read_csv(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252")
+    first_line = text.splitlines()[0] if text else ""
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = list(reader.fieldnames or [])
+    return [(reader.line_num, rec) for rec in reader], header
+
+
+def _read_xlsx(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path, read_only=True, data_only=True)
+    ws = wb["exceptions"] if "exceptions" in wb.sheetnames else wb.worksheets[0]
+    it = ws.iter_rows(values_only=True)
+    header = [str(h or "") for h in next(it, ())]
+    records = []
+    for n, values in enumerate(it, start=2):
+        records.append((n, {h: _cell(v) for h, v in zip(header, values, strict=False)}))
+    return records, header
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+class _Resolver:
+    """Maps ids as written in the file to txn ids, tolerating lost leading zeros."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        rows = con.execute("select txn_id, side, source_id, account from txns").fetchall()
+        self.exact: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
+        self.loose: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
+        for txn_id, side, source_id, account in rows:
+            role = "right" if side == "ledger" else "left"
+            self.exact.setdefault((role, source_id), []).append((txn_id, account))
+            self.loose.setdefault((role, source_id.lstrip("0")), []).append((txn_id, account))
+
+    def find(self, role: str, ident: str, account: str | None = None) -> tuple[int | None, str]:
+        hits = self.exact.get((role, ident)) or self.loose.get((role, ident.lstrip("0"))) or []
+        if account:
+            hits = [h for h in hits if h[1] == account] or hits
+        if len(hits) == 1:
+            return hits[0][0], ""
+        side = "bank/statement" if role == "left" else "ledger"
+        if not hits:
+            return None, f"unknown {side} id {ident!r}"
+        accounts = ", ".join(sorted(str(h[1]) for h in hits))
+        return None, f"{side} id {ident!r} exists in several accounts ({accounts}); fill 'account'"
+
+
+def plan(con: duckdb.DuckDBPyConnection, path: Path, kind: str, rows: list[Row]) -> Plan:
+    """Validate every row; raise DecisionsError listing all problems."""
+    problems: list[str] = []
+    p = Plan()
+    if kind == "exceptions":
+        _plan_exceptions(con, rows, p, problems)
+    else:
+        _plan_matches(con, rows, p, problems)
+    if problems:
+        raise DecisionsError(path, problems)
+    return p
+
+
+def _matched(con: duckdb.DuckDBPyConnection) -> dict[int, str]:
+    rows = con.execute(
+        "select mm.txn_id, m.match_id from match_members mm join matches m using (match_id) "
+        "where m.active"
+    ).fetchall()
+    return {int(t): str(m) for t, m in rows}
+
+
+def _plan_exceptions(
+    con: duckdb.DuckDBPyConnection, rows: list[Row], p: Plan, problems: list[str]
+) -> None:
+    res = _Resolver(con)
+    matched = _matched(con)
+    resolved = {int(t) for (t,) in con.execute(
+        "select txn_id from decisions where active and decision in ('write_off', 'ignore')"
+    ).fetchall()}
+    claimed: dict[int, int] = {}
+    for row in rows:
+        where = f"line {row.line}"
+        if row.decision not in EXCEPTION_DECISIONS:
+            problems.append(
+                f"{where}, column 'decision': unknown decision {row.decision!r}; on exception rows "
+                f"expected one of {', '.join(EXCEPTION_DECISIONS)}"
+            )
+            continue
+        role = row.values.get("side", "").lower()
+        if role not in ("left", "right"):
+            problems.append(f"{where}, column 'side': expected 'left' or 'right', got {role!r}")
+            continue
+        txn, err = res.find(role, row.values.get("id", ""), row.values.get("account") or None)
+        if txn is None:
+            problems.append(f"{where}, column 'id': {err}")
+            continue
+        if txn in matched:
+            problems.append(f"{where}, column 'id': {row.values['id']!r} is already matched "
+                            f"({matched[txn]}); reject that match first")
+            continue
+        if txn in resolved:
+            problems.append(f"{where}, column 'id': {row.values['id']!r} was already written off or ignored")
+            continue
+        note = row.values.get("note", "")
+        if row.decision == "write_off" and not note:
+            problems.append(f"{where}, column 'note': a write-off needs its reason in 'note'")
+            continue
+        if row.decision in ("write_off", "ignore"):
+            p.resolutions.append((txn, row.decision, note, row.line))
+            continue
+        group = _match_group(res, row, role, txn, matched, where, problems)
+        if group is None:
+            continue
+        left, right = group
+        for t in left | right:
+            if t in claimed and claimed[t] != row.line:
+                problems.append(f"{where}, column 'match_with': an id of this group is also "
+                                f"matched on line {claimed[t]}; put all ids of one match on one row")
+                break
+        else:
+            for t in left | right:
+                claimed[t] = row.line
+            p.groups.append((left, right, note, row.line))
+    _drop_mirrored(p)
+
+
+def _match_group(
+    res: _Resolver, row: Row, role: str, txn: int, matched: dict[int, str], where: str,
+    problems: list[str],
+) -> tuple[set[int], set[int]] | None:
+    other = "right" if role == "left" else "left"
+    ids = [i.strip() for i in row.values.get("match_with", "").replace(",", ";").split(";") if i.strip()]
+    if not ids:
+        problems.append(f"{where}, column 'match_with': 'match' needs the other side's ids, "
+                        "separated by ';'")
+        return None
+    mine, theirs = {txn}, set()
+    for ident in ids:
+        found, err = res.find(other, ident)
+        if found is None:
+            found, err2 = res.find(role, ident)  # a same-side id joins the group (many-to-one)
+            if found is None:
+                problems.append(f"{where}, column 'match_with': {err}")
+                return None
+            mine.add(found)
+        else:
+            theirs.add(found)
+        if found in matched:
+            problems.append(f"{where}, column 'match_with': {ident!r} is already matched "
+                            f"({matched[found]}); reject that match first")
+            return None
+    if not theirs:
+        problems.append(f"{where}, column 'match_with': no id of the other side given")
+        return None
+    return (mine, theirs) if role == "left" else (theirs, mine)
+
+
+def _drop_mirrored(p: Plan) -> None:
+    """A match written on both of its rows counts once."""
+    seen, groups = set(), []
+    for left, right, note, line in p.groups:
+        key = (frozenset(left), frozenset(right))
+        if key not in seen:
+            seen.add(key)
+            groups.append((left, right, note, line))
+    p.groups = groups
+
+
+def _plan_matches(
+    con: duckdb.DuckDBPyConnection, rows: list[Row], p: Plan, problems: list[str]
+) -> None:
+    active = {str(m): str(s) for m, s in con.execute(
+        "select match_id, status from matches where active").fetchall()}
+    for row in rows:
+        where = f"line {row.line}"
+        mid = row.values.get("match_id", "")
+        if row.decision not in MATCH_DECISIONS:
+            problems.append(
+                f"{where}, column 'decision': unknown decision {row.decision!r}; on match rows "
+                f"expected one of {', '.join(MATCH_DECISIONS)}"
+            )
+        elif mid not in active:
+            problems.append(f"{where}, column 'match_id': no active match {mid!r}")
+        elif row.decision == "accept":
+            p.accepts.append((mid, row.values.get("note", ""), row.line))
+        else:
+            p.rejects.append((mid, row.values.get("note", ""), row.line))
+
+
+def apply_plan(con: duckdb.DuckDBPyConnection, p: Plan, *, user: str, source: Path) -> dict[str, int]:
+    """Write the validated decisions and their audit records (caller holds the transaction)."""
+    now = _now()
+    next_id = int((first(con, "select coalesce(max(decision_id), 0) from decisions") or (0,))[0])
+
+    def decide(txn: int | None, decision: str, match_id: str | None, note: str) -> None:
+        nonlocal next_id
+        next_id += 1
+        con.execute("insert into decisions values (?, ?, ?, ?, ?, ?, ?, ?, true)",
+                    [next_id, txn, decision, match_id, note, user, str(source), now])
+
+    for left, right, note, line in p.groups:
+        mid = _manual_match(con, left, right, note, now)
+        decide(None, "match", mid, note)
+        audit(con, user, "match", mid, {"left": sorted(left), "right": sorted(right),
+                                        "note": note, "file": str(source), "line": line})
+    for txn, kind, note, line in p.resolutions:
+        decide(txn, kind, None, note)
+        audit(con, user, kind, str(txn), {"note": note, "file": str(source), "line": line})
+    for mid, note, line in p.accepts:
+        con.execute("update matches set status = 'manual' where match_id = ?", [mid])
+        decide(None, "accept", mid, note)
+        audit(con, user, "accept", mid, {"note": note, "file": str(source), "line": line})
+    for mid, note, line in p.rejects:
+        con.execute("update matches set active = false, ended_reason = 'rejected' "
+                    "where match_id = ?", [mid])
+        decide(None, "reject", mid, note)
+        audit(con, user, "reject", mid, {"note": note, "file": str(source), "line": line})
+    return {"matched": len(p.groups), "resolved": len(p.resolutions),
+            "accepted": len(p.accepts), "rejected": len(p.rejects)}
+
+
+def _manual_match(
+    con: duckdb.DuckDBPyConnection, left: set[int], right: set[int], note: str, now: Any
+) -> str:
+    ids = sorted(left) + [-1] + sorted(right)
+    mid = "M" + hashlib.md5(("manual|" + ",".join(map(str, ids))).encode()).hexdigest()[:12]
+    la, ra, dd = (first(con, f"""
+        select sum(amount) filter (where txn_id in ({','.join(map(str, left))})),
+               sum(amount) filter (where txn_id in ({','.join(map(str, right))})),
+               date_diff('day', max(date) filter (where txn_id in ({','.join(map(str, right))})),
+                                max(date) filter (where txn_id in ({','.join(map(str, left))})))
+        from txns""") or (Decimal(0), Decimal(0), 0))
+    kind = {(False, False): "one_to_one", (False, True): "one_to_many",
+            (True, False): "many_to_one", (True, True): "many_to_many"}[(len(left) > 1, len(right) > 1)]
+    con.execute("delete from match_members where match_id = ?", [mid])
+    con.execute("delete from matches where match_id = ?", [mid])
+    con.execute(
+        "insert into matches values (?, null, 'manual', -1, ?, 'manual', 1.0, ?, ?, ?, ?, ?, ?, "
+        "true, null, null)",
+        [mid, kind, la, ra, la - ra, dd, f"matched by hand: {note}" if note else "matched by hand", now],
+    )
+    for t in left:
+        con.execute("insert into match_members values (?, ?, 'left')", [mid, t])
+    for t in right:
+        con.execute("insert into match_members values (?, ?, 'right')", [mid, t])
+    return mid

@@ -1,0 +1,199 @@
+"""Exact bounded group search for the `group` matcher, in SQL.
+
+Inside each block (an anchor row and the rows that could belong to its
+group) the search finds every subset of 2..``max_group`` rows whose amounts,
+in integer minor units, sum exactly to the anchor's.  Subsets are built by
+hash joins on the remaining amount (pairs, then pairs of pairs, meet in the
+middle), so there is no Python loop over blocks, and blocks larger than
+``max_block`` are skipped, which bounds the work.
+
+Every solution is scored like a pair (date, reference and name agreement of
+its members with the anchor; the amount agrees exactly).  An anchor whose two
+best solutions score within the margin is *ambiguous*; so are solutions of
+different anchors that claim the same row.  Peers that add candidates
+greedily until the amount is covered pick wrong groups; this does not guess.
+"""
+
+from __future__ import annotations
+
+import time
+
+import duckdb
+import polars as pl
+
+from recon.config import Rule
+from recon.matchers.base import Tables
+from recon.matchers.group import Group
+from recon.scoring import score_pairs
+
+MAX_SOLUTIONS = 64  # more exact solutions than this for one anchor: ambiguous anyway
+
+
+def _solutions_sql(max_group: int) -> str:
+    """Every exact subset (as a list of member ids) per anchor, sizes 2..max_group."""
+    parts = ["select a, xs from __recon__gp2 where s = t"]
+    if max_group >= 3:
+        parts.append(
+            """select p.a, list_append(p.xs, c.x) from __recon__gp2 p join __recon__gb c
+            on c.a = p.a and c.v = p.t - p.s and c.k > p.k2"""
+        )
+    if max_group >= 4:
+        parts.append(
+            """select x.a, list_concat(x.xs, y.xs) from __recon__gp2 x join __recon__gp2 y
+            on y.a = x.a and y.s = x.t - x.s and y.k1 > x.k2"""
+        )
+    if max_group >= 5:
+        parts.append(
+            """select x.a, list_concat(x.xs, y.xs) from __recon__gp3 x join __recon__gp2 y
+            on y.a = x.a and y.s = x.t - x.s and y.k1 > x.k3"""
+        )
+    if max_group >= 6:
+        parts.append(
+            """select x.a, list_concat(x.xs, y.xs) from __recon__gp3 x join __recon__gp3 y
+            on y.a = x.a and y.s = x.t - x.s and y.k1 > x.k3"""
+        )
+    return "\nunion all\n".join(parts)
+
+
+def build_blocks(con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_sql: str) -> int:
+    """Create __recon__gb (a, x, v, t, k): bounded blocks; return anchors skipped as too large."""
+    one_left = m.direction == "one_to_many"
+    a_col, x_col = ("l", "r") if one_left else ("r", "l")
+    a_tab, x_tab = (t.left, t.right) if one_left else (t.right, t.left)
+    con.execute(
+        f"""create or replace temp table __recon__gb as
+        select c.{a_col} as a, c.{x_col} as x,
+               (xt.amount * 10000)::bigint as v, (an.amount * 10000)::bigint as t,
+               row_number() over (partition by c.{a_col} order by c.{x_col}) as k,
+               count(*) over (partition by c.{a_col}) as n,
+               sum((xt.amount * 10000)::bigint) over (partition by c.{a_col}) as total
+        from (select distinct l, r from ({m.candidates_sql(t)})
+              where (l, r) not in (select (l, r) from ({rejected_sql}))) c
+        join {a_tab} an on an.id = c.{a_col} join {x_tab} xt on xt.id = c.{x_col}
+        where xt.amount <> 0"""
+    )
+    skipped = con.execute(
+        f"select count(distinct a) from __recon__gb where n > {m.max_block}"
+    ).fetchall()[0][0]
+    con.execute(
+        f"delete from __recon__gb where n > {m.max_block} or n < 2 or abs(total) < abs(t)"
+    )
+    return int(skipped)
+
+
+def find_solutions(con: duckdb.DuckDBPyConnection, m: Group) -> pl.DataFrame:
+    """(sol, a, x) rows: every exact-sum subset of every block."""
+    con.execute(
+        """create or replace temp table __recon__gp2 as
+        select x1.a, x1.k as k1, x2.k as k2, [x1.x, x2.x] as xs, x1.v + x2.v as s, x1.t
+        from __recon__gb x1 join __recon__gb x2 on x1.a = x2.a and x1.k < x2.k
+        where abs(x1.v + x2.v) <= abs(x1.t)"""
+    )
+    if m.max_group >= 5:
+        con.execute(
+            """create or replace temp table __recon__gp3 as
+            select p.a, p.k1, p.k2, c.k as k3, list_append(p.xs, c.x) as xs, p.s + c.v as s, p.t
+            from __recon__gp2 p join __recon__gb c on c.a = p.a and c.k > p.k2
+            where abs(p.s + c.v) < abs(p.t)"""
+        )
+    sols = con.sql(
+        f"""with s as ({_solutions_sql(m.max_group)}),
+        counted as (select a, xs, count(*) over (partition by a) as n from s)
+        select row_number() over (order by a, xs) as sol, a, xs, n from counted"""
+    ).pl()
+    return sols
+
+
+def run_group_rule(
+    con: duckdb.DuckDBPyConnection, rule: Rule, t: Tables, rejected_sql: str
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Chosen groups (sol, a, xs, score, explanation) and ambiguous anchors.
+
+    Returns (chosen, ambiguous, skipped_blocks); the caller records matches.
+    """
+    m = rule.matcher
+    assert isinstance(m, Group)
+    started = time.perf_counter()
+    skipped = build_blocks(con, m, t, rejected_sql)
+    sols = find_solutions(con, m)
+    empty = pl.DataFrame(schema={"a": pl.Int64, "alternatives": pl.List(pl.Int64),
+                                 "best": pl.Float64})
+    if sols.height == 0:
+        return sols.with_columns(pl.lit(0.0).alias("score")), empty, skipped
+    too_many = sols.filter(pl.col("n") > MAX_SOLUTIONS)
+    sols = sols.filter(pl.col("n") <= MAX_SOLUTIONS)
+    scored = _score_solutions(con, sols, rule, t)
+    chosen, ambiguous = _choose(scored, rule.margin)
+    if too_many.height:
+        extra = too_many.group_by("a").agg(
+            pl.col("xs").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().alias("alternatives"),
+            pl.lit(0.0).alias("best"),
+        )
+        ambiguous = pl.concat([ambiguous, extra.select(ambiguous.columns)])
+    del started
+    return chosen, ambiguous, skipped
+
+
+def _score_solutions(
+    con: duckdb.DuckDBPyConnection, sols: pl.DataFrame, rule: Rule, t: Tables
+) -> pl.DataFrame:
+    m = rule.matcher
+    assert isinstance(m, Group)
+    one_left = m.direction == "one_to_many"
+    members = sols.explode("xs").rename({"xs": "x"})
+    pairs = members.select(
+        pl.col("a" if one_left else "x").alias("l"), pl.col("x" if one_left else "a").alias("r")
+    ).unique()
+    con.register("__recon__gpairs", pairs)
+    feats = score_pairs(con, t, "__recon__gpairs", tolerance=m.amount_tolerance(), window=m.date,
+                        text=(), weights=rule.weights)
+    con.unregister("__recon__gpairs")
+    feats = feats.select(
+        pl.col("l" if one_left else "r").alias("a"), pl.col("r" if one_left else "l").alias("x"),
+        "s_date", "s_ref", "s_name", "date_diff", "shared_refs", "name_sim",
+    )
+    w = rule.weights
+    per_sol = members.join(feats, on=["a", "x"]).group_by("sol").agg(
+        pl.col("a").first(),
+        pl.col("x").sort().alias("xs"),
+        pl.col("s_date").mean(), pl.col("s_ref").mean(), pl.col("s_name").mean(),
+        pl.col("date_diff").abs().max().alias("max_days"),
+        pl.col("shared_refs").drop_nulls().len().alias("with_ref"),
+        pl.col("name_sim").min().alias("min_name"),
+    )
+    total = sum(w.values())
+    score = (w["amount"] + w["date"] * pl.col("s_date") + w["reference"] * pl.col("s_ref")
+             + w["name"] * pl.col("s_name")) / total
+    return per_sol.with_columns(
+        score.round(4).alias("score"),
+        pl.format(
+            "amounts sum exactly ({} rows); dates within {}d; {} rows share a reference; "
+            "names at least {}%",
+            pl.col("xs").list.len(), pl.col("max_days"), pl.col("with_ref"),
+            pl.col("min_name").round(0).cast(pl.Int64),
+        ).alias("explanation"),
+    )
+
+
+def _choose(scored: pl.DataFrame, margin: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Best solution per anchor unless a rival is within `margin` or claims the same rows."""
+    ranked = scored.sort(["a", "score", "sol"], descending=[False, True, False]).with_columns(
+        pl.col("score").first().over("a").alias("best"),
+        pl.col("score").slice(1, 1).first().over("a").alias("second"),
+        pl.int_range(pl.len()).over("a").alias("rank"),
+    )
+    near = ranked.filter(pl.col("score") >= pl.col("best") - margin)
+    tied = ranked.filter(pl.col("second").is_not_null() & (pl.col("best") - pl.col("second") < margin))
+    amb = tied.filter(pl.col("score") >= pl.col("best") - margin)
+    top = ranked.filter((pl.col("rank") == 0) & ~pl.col("a").is_in(tied["a"].unique().implode()))
+    # a row claimed by the chosen groups of two anchors: neither group is safe
+    claimed = top.explode("xs").group_by("xs").agg(pl.col("a").n_unique().alias("k"))
+    contested = claimed.filter(pl.col("k") > 1)["xs"]
+    clash = top.filter(pl.col("xs").list.eval(pl.element().is_in(contested.implode())).list.any())
+    chosen = top.filter(~pl.col("sol").is_in(clash["sol"].implode()))
+    amb_all = pl.concat([amb, near.filter(pl.col("a").is_in(clash["a"].implode()))])
+    ambiguous = amb_all.group_by("a").agg(
+        pl.col("xs").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().alias("alternatives"),
+        pl.col("score").max().alias("best"),
+    )
+    return chosen, ambiguous

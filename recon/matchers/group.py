@@ -1,0 +1,73 @@
+"""Group matcher: one row on one side equals the exact sum of several on the other.
+
+``one_to_many``: one bank line pays several ledger items (a batch deposit, a
+customer paying three invoices at once).  ``many_to_one``: several bank lines
+pay one ledger item (instalments, split payments).
+
+The SQL here only builds *blocks*: for each anchor row, the rows of the
+other side that could belong to its group (same currency and sign, smaller
+amount, date window, and the same counterparty, a shared reference or the
+same customer).  :mod:`recon.groups` then runs an exact subset-sum search
+over integer minor units inside each block, in SQL, bounded by
+``max_group`` and ``max_block``, and reports ties as ``ambiguous``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from recon.matchers.base import Matcher, Tables
+
+BLOCK_FIELDS = ("counterparty", "reference", "customer_id", "iban")
+DIRECTIONS = ("one_to_many", "many_to_one")
+
+
+@dataclass(frozen=True, slots=True)
+class Group(Matcher):
+    """Exact-sum groups of up to `max_group` rows inside blocks of up to `max_block` rows."""
+
+    name: ClassVar[str] = "group"
+    kinds: ClassVar[tuple[str, ...]] = DIRECTIONS
+
+    direction: str = "one_to_many"
+    block: tuple[str, ...] = ("counterparty", "reference")
+    max_group: int = 5
+    max_block: int = 24
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
+        bad = [b for b in self.block if b not in BLOCK_FIELDS]
+        if bad or not self.block:
+            raise ValueError(f"block fields must be among {', '.join(BLOCK_FIELDS)}")
+        if not 2 <= self.max_group <= 6:
+            raise ValueError("max_group must be between 2 and 6")
+        if not 2 <= self.max_block <= 60:
+            raise ValueError("max_block must be between 2 and 60")
+
+    def candidates_sql(self, t: Tables) -> str:
+        """(l, r) pairs where the anchor side's row could contain the other's."""
+        one_left = self.direction == "one_to_many"
+        anchor, member = ("l", "r") if one_left else ("r", "l")
+        base = (
+            f"l.currency = r.currency and sign(l.amount) = sign(r.amount) "
+            f"and abs({member}.amount) < abs({anchor}.amount) "
+            f"and date_diff('day', r.date, l.date) between {-self.date.before} and {self.date.after}"
+        )
+        parts = []
+        for b in self.block:
+            if b == "reference":
+                parts.append(
+                    f"""select lr.id as l, rr.id as r from {t.left_refs} lr
+                    join {t.right_refs} rr on lr.ref = rr.ref
+                    join {t.left} l on l.id = lr.id join {t.right} r on r.id = rr.id
+                    where {base}"""
+                )
+            else:
+                col = "name_key" if b == "counterparty" else b
+                parts.append(
+                    f"""select l.id as l, r.id as r from {t.left} l join {t.right} r
+                    on l.{col} = r.{col} and {base}"""
+                )
+        return "\nunion\n".join(parts)
