@@ -84,7 +84,8 @@ def score_pairs(
     if df.height == 0:
         return df.with_columns(
             *(pl.lit(0.0).alias(c) for c in
-              ("name_sim", "s_amount", "s_date", "s_ref", "s_name", "score")),
+              ("name_sim", "s_amount", "s_date", "s_ref", "s_name", "score",
+               *(f"text_sim{i}" for i in range(len(text))))),
             pl.lit("").alias("explanation"),
         )
     name_sim = similarity(df["ln"].to_list(), df["rn"].to_list())

@@ -1,0 +1,510 @@
+"""report.html: one self-contained page an accountant reads.
+
+Everything the page shows is computed here, server-side: money is summed with
+:class:`decimal.Decimal` from the CSV text (floats only size chart bars), and
+the charts are plain SVG drawn by the template. The page loads nothing from the
+network; a Content-Security-Policy pins its one inline stylesheet and script by
+hash, so even a value that slipped past autoescaping could not run or fetch.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import heapq
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+import polars as pl
+from markupsafe import Markup
+
+#: The interactive tables show at most this many rows; the CSV files have all.
+ROW_CAP = 5_000
+
+EXCEPTION_COLUMNS = (
+    "side",
+    "id",
+    "date",
+    "amount",
+    "currency",
+    "counterparty",
+    "reference",
+    "description",
+    "reason",
+    "best_candidate_ids",
+    "best_score",
+    "age_days",
+)
+DISCREPANCY_COLUMNS = (
+    "match_id",
+    "type",
+    "left_amount",
+    "right_amount",
+    "difference",
+    "explanation",
+)
+MATCH_COLUMNS = ("rule", "left_ids", "right_ids", "status")
+STATEMENT_COLUMNS = ("account", "currency", "period_end", "line", "label", "amount")
+
+#: (label, lowest age, highest age or None for open-ended), by days since the item's date.
+AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("0–7 days", 0, 7),
+    ("8–30 days", 8, 30),
+    ("31–60 days", 31, 60),
+    ("61–90 days", 61, 90),
+    (">90 days", 91, None),
+)
+#: What left and right are called; left is a customer statement when an input says so.
+SIDES = {"left": "Bank", "right": "Ledger"}
+STATEMENT_SIDES = {"left": "Statement", "right": "Ledger"}
+_CENT = Decimal("0.01")
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def to_decimal(text: object) -> Decimal | None:
+    """Exact value of an amount cell, or None when empty or not a number."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def fmt_amount(value: Decimal | int | None) -> str:
+    """`-1,234.50`: two decimals, more only when the amount has them."""
+    if value is None:
+        return ""
+    value = Decimal(value)
+    cents = value.quantize(_CENT)
+    return format(cents if cents == value else value.normalize(), ",f")
+
+
+def _to_int(text: object) -> int | None:
+    value = to_decimal(text)
+    return int(value) if value is not None else None
+
+
+def _pct(part: float, whole: float) -> str:
+    """Percentage with one decimal that never rounds an incomplete share up to 100."""
+    if not whole:
+        return "–"
+    share = 100.0 * part / whole
+    if part < whole and share >= 99.95:
+        return "99.9%"
+    return f"{share:.1f}%"
+
+
+def _lines(n: int) -> str:
+    return f"{n:,} line" if n == 1 else f"{n:,} lines"
+
+
+def _n_ids(ids: str | None) -> int:
+    return len([i for i in (ids or "").split(";") if i.strip()])
+
+
+@dataclass
+class Money:
+    """Exact sums per currency: net, money in (> 0), money out (< 0), gross."""
+
+    net: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    gross: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    inflow: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    outflow: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+
+    def add(self, currency: str, amount: Decimal | None) -> None:
+        if amount is None:
+            return
+        self.net[currency] += amount
+        self.gross[currency] += abs(amount)
+        (self.inflow if amount > 0 else self.outflow)[currency] += amount
+
+    def lines(self, which: str = "gross") -> list[str]:
+        """`EUR 1,234.50` per currency, largest first."""
+        sums: dict[str, Decimal] = getattr(self, which)
+        order = sorted(sums, key=lambda c: (-abs(sums[c]), c))
+        return [f"{c} {fmt_amount(sums[c])}".strip() for c in order]
+
+
+@dataclass
+class Bar:
+    """One bar of a chart: `fraction` (0..1) of the longest bar sets its length."""
+
+    label: str
+    value: float
+    text: str
+    tone: str = "primary"
+    fraction: float = 0.0
+
+
+def scale(bars: list[Bar], maximum: float | None = None) -> list[Bar]:
+    """Set each bar's fraction of `maximum` (default: the largest value)."""
+    top = maximum if maximum is not None else max((b.value for b in bars), default=0.0)
+    for bar in bars:
+        bar.fraction = min(bar.value / top, 1.0) if top > 0 else 0.0
+    return bars
+
+
+# ---------------------------------------------------------------- frames
+
+
+def _rows(frame: pl.DataFrame | None, columns: Sequence[str]) -> Iterable[dict[str, Any]]:
+    """Rows as dicts of text, null as ""; a missing column reads as empty (defensive)."""
+    if frame is None or frame.height == 0:
+        return []
+    exprs = [
+        pl.col(c).cast(pl.String).fill_null("") if c in frame.columns else pl.lit("").alias(c)
+        for c in columns
+    ]
+    return frame.select(exprs).iter_rows(named=True)
+
+
+def age_bucket(age: int | None) -> int | None:
+    """Index into AGE_BUCKETS; future-dated items count as 0–7 days."""
+    if age is None:
+        return None
+    for i, (_, _low, high) in enumerate(AGE_BUCKETS):
+        if high is None or age <= high:
+            return i
+    return None  # pragma: no cover - the last bucket is open-ended
+
+
+@dataclass
+class Group:
+    """Count and money of the rows sharing a reason, an age, a side or a type."""
+
+    key: str
+    count: int = 0
+    money: Money = field(default_factory=Money)
+
+    @property
+    def net(self) -> Decimal:
+        """Net over all currencies: meaningful only where there is one (discrepancies)."""
+        return sum(self.money.net.values(), Decimal(0))
+
+    @property
+    def gross(self) -> Decimal:
+        return sum(self.money.gross.values(), Decimal(0))
+
+
+def side_names(summary: Mapping[str, Any]) -> dict[str, str]:
+    """Bank/Ledger, or Statement/Ledger when an input file is a customer statement."""
+    inputs = [i for i in summary.get("inputs") or [] if isinstance(i, Mapping)]
+    statement = any(str(i.get("side") or "").lower() == "statement" for i in inputs)
+    return STATEMENT_SIDES if statement else SIDES
+
+
+def _exception_view(frame: pl.DataFrame | None, names: Mapping[str, str]) -> dict[str, Any]:
+    rows = list(_rows(frame, EXCEPTION_COLUMNS))
+    reasons: dict[str, Group] = {}
+    ages = [Group(label) for label, _, _ in AGE_BUCKETS] + [Group("age unknown")]
+    sides: dict[tuple[str, str], Group] = {}
+    total = Money()
+    for row in rows:
+        row["_amount"] = amount = to_decimal(row["amount"])
+        currency = row["currency"] or ""
+        reason = row["reason"] or "(none)"
+        bucket = age_bucket(_to_int(row["age_days"]))
+        side_key = (row["side"] or "", currency)
+        for group in (
+            reasons.setdefault(reason, Group(reason)),
+            ages[len(AGE_BUCKETS) if bucket is None else bucket],
+            sides.setdefault(side_key, Group(names.get(side_key[0], side_key[0]))),
+        ):
+            group.count += 1
+            group.money.add(currency, amount)
+        total.add(currency, amount)
+    shown = rows
+    if len(rows) > ROW_CAP:  # keep the most material items
+        shown = heapq.nlargest(ROW_CAP, rows, key=lambda r: abs(r["_amount"] or 0))
+    by_reason = sorted(reasons.values(), key=lambda g: (-g.count, g.key))
+    if not ages[-1].count:
+        ages.pop()
+    return {
+        "count": len(rows),
+        "money": total,
+        "rows": [_exception_row(r, names) for r in shown],
+        "capped": len(rows) > ROW_CAP,
+        "by_reason": by_reason,
+        "by_age": ages,
+        "by_side": [{"side": k[0], "currency": k[1], "group": g} for k, g in sorted(sides.items())],
+        "reason_chart": scale([Bar(humanise(g.key), g.count, f"{g.count:,}") for g in by_reason]),
+        "age_chart": scale(
+            [
+                Bar(g.key, g.count, f"{g.count:,}", "bad" if i >= 3 else "warn" if i >= 1 else "ok")
+                for i, g in enumerate(ages)
+            ]
+        ),
+        "reasons": sorted(reasons),
+        "sides": sorted({r["side"] or "" for r in rows}),
+    }
+
+
+def _exception_row(row: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        **row,
+        "reason_key": row["reason"] or "(none)",  # the reason filter's value
+        "side_label": names.get(row["side"], row["side"]),
+        "amount_text": fmt_amount(row["_amount"]) or (row["amount"] or ""),
+        "reason_label": humanise(row["reason"] or ""),
+    }
+
+
+def humanise(code: str) -> str:
+    """`no_candidate` -> `No candidate`."""
+    text = code.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+@dataclass
+class RuleStats:
+    """What one rule matched: matches, bank and ledger lines, matches per status."""
+
+    name: str
+    matcher: str = ""
+    matches: int = 0
+    left: int = 0
+    right: int = 0
+    status: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    share: str = "–"
+
+    @property
+    def auto(self) -> int:
+        return self.status.get("auto", 0)
+
+    @property
+    def suggested(self) -> int:
+        return self.status.get("suggested", 0)
+
+
+def _tally_matches(matches: pl.DataFrame | None) -> dict[str, RuleStats]:
+    stats: dict[str, RuleStats] = {}
+    for row in _rows(matches, MATCH_COLUMNS):
+        rule = row["rule"] or "(none)"
+        s = stats.setdefault(rule, RuleStats(rule))
+        s.matches += 1
+        s.left += _n_ids(row["left_ids"])
+        s.right += _n_ids(row["right_ids"])
+        s.status[row["status"] or "(none)"] += 1
+    return stats
+
+
+def _declared(summary: Mapping[str, Any], name: str, rule: Mapping[str, Any]) -> RuleStats:
+    """Counts from summary.json for a rule that has no row in matches.csv."""
+    matches = (summary.get("by_rule") or {}).get(name) or rule.get("matches") or 0
+    stats = RuleStats(name, matches=int(matches))
+    for key in ("auto", "suggested"):
+        stats.status[key] = int(rule.get(key) or 0)
+    return stats
+
+
+def _rule_view(summary: Mapping[str, Any], matches: pl.DataFrame | None) -> dict[str, Any]:
+    declared = {r.get("name"): r for r in summary.get("rules") or [] if isinstance(r, Mapping)}
+    stats = _tally_matches(matches)
+    names = dict.fromkeys([*declared, *(summary.get("by_rule") or {}), *stats])
+    counts = summary.get("counts") or {}
+    left_total = int(counts.get("left_total") or 0)
+    table = []
+    for name in names:
+        rule = declared.get(name) or {}
+        s = stats.get(name) or _declared(summary, name, rule)
+        s.matcher, s.share = str(rule.get("matcher") or ""), _pct(s.left, left_total)
+        table.append(s)
+    status: dict[str, int] = defaultdict(int)
+    for s in table:
+        for key, n in s.status.items():
+            status[key] += n
+    bars = [Bar(s.name, s.left, f"{s.share} · {_lines(s.left)}") for s in table]
+    unmatched = int(counts.get("left_exceptions") or 0)
+    share = _pct(unmatched, left_total)
+    bars.append(Bar("Unmatched", unmatched, f"{share} · {_lines(unmatched)}", "muted"))
+    return {
+        "rules": table,
+        "status": dict(status),
+        "chart": scale(bars, left_total or None),
+        "matches": sum(s.matches for s in table),
+    }
+
+
+def _discrepancy_view(frame: pl.DataFrame | None) -> dict[str, Any]:
+    rows = list(_rows(frame, DISCREPANCY_COLUMNS))
+    types: dict[str, Group] = {}
+    total = Group("total")
+    for row in rows:
+        diff = row["_diff"] = to_decimal(row["difference"])
+        kind = row["type"] or "(none)"
+        for group in (types.setdefault(kind, Group(kind)), total):
+            group.count += 1
+            group.money.add("", diff)
+    shown = rows
+    if len(rows) > ROW_CAP:
+        shown = heapq.nlargest(ROW_CAP, rows, key=lambda r: abs(r["_diff"] or 0))
+    for row in shown:
+        for key in ("left_amount", "right_amount", "difference"):
+            row[key + "_text"] = fmt_amount(to_decimal(row[key])) or row[key]
+    by_type = sorted(types.values(), key=lambda g: (-g.gross, g.key))
+    return {
+        "count": len(rows),
+        "total": total,
+        "rows": shown,
+        "capped": len(rows) > ROW_CAP,
+        "by_type": by_type,
+        "chart": scale(
+            [Bar(humanise(g.key), float(g.gross), fmt_amount(g.gross)) for g in by_type]
+        ),
+    }
+
+
+def _statement_view(frame: pl.DataFrame | None) -> list[dict[str, Any]]:
+    """Bank reconciliation statements, one per account/currency/period, lines in order."""
+    statements: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in _rows(frame, STATEMENT_COLUMNS):
+        key = (row["account"] or "", row["currency"] or "", row["period_end"] or "")
+        st = statements.setdefault(
+            key, {"account": key[0], "currency": key[1], "period_end": key[2], "lines": []}
+        )
+        amount = to_decimal(row["amount"])
+        code = (row["line"] or "").lower()
+        tone = ""
+        if "unexplained" in code:
+            tone = "bad" if amount else "ok"
+        elif "adjusted" in code:
+            tone = "total"
+        elif code.startswith("balance"):
+            tone = "head"
+        st["lines"].append(
+            {
+                "label": row["label"] or humanise(code),
+                "tone": tone,
+                "amount": fmt_amount(amount) or (row["amount"] or ""),
+            }
+        )
+    return list(statements.values())
+
+
+# ---------------------------------------------------------------- page
+
+
+def _headline(
+    summary: Mapping[str, Any], rules: dict[str, Any], exc: dict[str, Any], disc: dict[str, Any]
+) -> dict[str, Any]:
+    counts = {k: int(v or 0) for k, v in (summary.get("counts") or {}).items()}
+    rate = float(summary.get("match_rate") or 0.0)
+    left_total, right_total = counts.get("left_total", 0), counts.get("right_total", 0)
+    exc_count = exc["count"]
+    if "left_exceptions" in counts or "right_exceptions" in counts:
+        exc_count = counts.get("left_exceptions", 0) + counts.get("right_exceptions", 0)
+    return {
+        "counts": counts,
+        "match_rate": _pct(rate, 1.0) if left_total or right_total or rate else "–",
+        "match_fraction": max(0.0, min(rate, 1.0)),
+        "left_share": _pct(counts.get("left_matched", 0), left_total),
+        "right_share": _pct(counts.get("right_matched", 0), right_total),
+        "exceptions": exc_count,
+        "exception_money": exc["money"].lines("gross"),
+        "status": rules["status"],
+        "matches": rules["matches"],
+        "discrepancies": disc["count"],
+        "discrepancy_net": fmt_amount(disc["total"].net),
+    }
+
+
+def _integrity(summary: Mapping[str, Any]) -> list[dict[str, str]]:
+    out = []
+    for item in summary.get("integrity") or []:
+        if isinstance(item, Mapping):
+            diff = to_decimal(item.get("difference"))
+            out.append(
+                {k: str(item.get(k) or "") for k in ("kind", "account", "message")}
+                | {"difference": fmt_amount(diff) or str(item.get("difference") or "")}
+            )
+    return out
+
+
+def _stages(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    seconds = {
+        str(k): float(v)
+        for k, v in (summary.get("stages") or {}).items()
+        if isinstance(v, int | float)
+    }
+    out = [(k, f"{v:.2f} s") for k, v in seconds.items()]
+    if out:
+        out.append(("total", f"{sum(seconds.values()):.2f} s"))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("recon", "templates"),
+        autoescape=True,  # every template here is HTML; CSS/JS are included verbatim
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["amount"] = fmt_amount
+    env.filters["humanise"] = humanise
+    return env
+
+
+@lru_cache(maxsize=1)
+def _assets() -> tuple[Markup, Markup, str]:
+    """Inline stylesheet and script, and a CSP that allows exactly those two."""
+    env = _environment()
+    loader = env.loader
+    assert loader is not None
+    css = loader.get_source(env, "report.css")[0]
+    js = loader.get_source(env, "report.js")[0]
+
+    def digest(text: str) -> str:
+        return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+    csp = (
+        f"default-src 'none'; style-src {digest(css)}; script-src {digest(js)}; "
+        "base-uri 'none'; form-action 'none'"
+    )
+    return Markup(css), Markup(js), csp
+
+
+def render_report(
+    summary: dict[str, Any],
+    matches: pl.DataFrame,
+    exceptions: pl.DataFrame,
+    discrepancies: pl.DataFrame,
+    bank_reconciliation: pl.DataFrame | None = None,
+) -> str:
+    """Render report.html from summary.json and the output frames (all-String columns)."""
+    names = side_names(summary)
+    exc = _exception_view(exceptions, names)
+    disc = _discrepancy_view(discrepancies)
+    rules = _rule_view(summary, matches)
+    css, js, csp = _assets()
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            summary=summary,
+            headline=_headline(summary, rules, exc, disc),
+            rules=rules,
+            exc=exc,
+            disc=disc,
+            statements=_statement_view(bank_reconciliation),
+            inputs=[i for i in summary.get("inputs") or [] if isinstance(i, Mapping)],
+            integrity=_integrity(summary),
+            stages=_stages(summary),
+            sides=names,
+            side_label=lambda side: names.get(side) or humanise(str(side or "")),
+            row_cap=ROW_CAP,
+            css=css,
+            js=js,
+            csp=csp,
+        )
+    )

@@ -1,0 +1,97 @@
+"""`recon apply`: decisions persist, are audited, are honoured by the next run."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import duckdb
+
+from .conftest import RULES
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write(path: Path, data: list[dict[str, str]], *, bom: bool = False, crlf: bool = False,
+          delimiter: str = ",") -> Path:
+    fields = list(data[0].keys())
+    with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields, delimiter=delimiter,
+                           lineterminator="\r\n" if crlf else "\n")
+        w.writeheader()
+        w.writerows(data)
+    return path
+
+
+def run(cli, tmp: Path, bank: Path, ledger: Path) -> Path:
+    code, _, err = cli("run", "--rules", RULES, "--bank", bank, "--ledger", ledger,
+                       "--db", tmp / "r.duckdb", "--out", tmp / "out", "--as-of", "2026-03-31")
+    assert code == 0, err
+    return tmp / "out"
+
+
+def test_match_write_off_and_reject_are_honoured(tmp_path, small_month, cli) -> None:
+    out = run(cli, tmp_path, *small_month)
+    exc = rows(out / "exceptions.csv")
+    for r in exc:
+        if r["id"] == "B3":
+            r.update(decision="match", match_with="L4", note="checked remittance")
+        if r["id"] == "B4":
+            r.update(decision="match", match_with="L3")
+        if r["id"] == "B5":
+            r.update(decision="write_off", note="bank fee March")
+    # Excel re-save: BOM, CRLF, columns reordered, an extra column
+    reordered = [{"note": r["note"], "extra": "x", **r} for r in exc]
+    code, out_text, err = cli("apply", write(tmp_path / "dec.csv", reordered, bom=True, crlf=True),
+                              "--db", tmp_path / "r.duckdb", "--user", "anna")
+    assert code == 0, err
+    out = run(cli, tmp_path, *small_month)
+    m = {(r["left_ids"], r["right_ids"]): r for r in rows(out / "matches.csv")}
+    assert m[("B3", "L4")]["status"] == "manual" and m[("B4", "L3")]["status"] == "manual"
+    ids = {r["id"] for r in rows(out / "exceptions.csv")}
+    assert "B5" not in ids and "B3" not in ids
+    # reject the suggested fuzzy match; its rows return and the pair is never proposed again
+    mrows = rows(out / "matches.csv")
+    for r in mrows:
+        r["decision"] = "reject" if r["left_ids"] == "B6" else ""
+        r["note"] = "not the same payment" if r["left_ids"] == "B6" else ""
+    assert cli("apply", write(tmp_path / "m.csv", mrows), "--db", tmp_path / "r.duckdb",
+               "--user", "bob")[0] == 0
+    out = run(cli, tmp_path, *small_month)
+    assert not any(r["left_ids"] == "B6" for r in rows(out / "matches.csv"))
+    assert "B6" in {r["id"] for r in rows(out / "exceptions.csv")}
+    con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
+    actions = [a for (a,) in con.execute("select action from audit_log order by seq").fetchall()]
+    con.close()
+    assert {"match", "write_off", "reject"} <= set(actions)
+
+
+def test_bad_decisions_apply_nothing_and_list_every_problem(tmp_path, small_month, cli) -> None:
+    out = run(cli, tmp_path, *small_month)
+    exc = rows(out / "exceptions.csv")
+    exc[0].update(decision="maybe")
+    exc[1].update(decision="match", match_with="NOPE")
+    exc[2].update(decision="write_off", note="")
+    exc[3].update(decision="ignore")  # valid on its own, but the file is refused whole
+    path = write(tmp_path / "bad.csv", exc)
+    code, _, err = cli("apply", path, "--db", tmp_path / "r.duckdb", "--user", "anna")
+    assert code == 2
+    assert "3 problems" in err and "line 2" in err and "'maybe'" in err
+    assert "unknown ledger id 'NOPE'" in err and "needs its reason" in err
+    con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
+    assert con.execute("select count(*) from decisions").fetchall()[0][0] == 0
+    con.close()
+
+
+def test_already_matched_row_is_an_error(tmp_path, small_month, cli) -> None:
+    out = run(cli, tmp_path, *small_month)
+    exc = rows(out / "exceptions.csv")
+    for r in exc:
+        if r["id"] == "B3":
+            r.update(decision="match", match_with="L1")  # L1 is matched to B1
+    code, _, err = cli("apply", write(tmp_path / "d.csv", exc), "--db", tmp_path / "r.duckdb",
+                       "--user", "anna")
+    assert code == 2 and "already matched" in err

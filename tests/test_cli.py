@@ -1,0 +1,137 @@
+"""The command line end to end: outputs, exit codes, idempotence, all-or-nothing loads."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from .conftest import BANK_HEADER, ROOT, RULES, write_csv
+
+MATCH_HEADER = ("match_id,rule,kind,left_ids,right_ids,left_amount,right_amount,amount_diff,"
+                "date_diff_days,score,status")
+EXC_HEADER = ("side,id,date,amount,currency,counterparty,reference,description,reason,"
+              "best_candidate_ids,best_score,age_days,decision,match_with,note")
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def table_counts(db: Path) -> dict[str, int]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        names = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
+        return {n: con.execute(f'select count(*) from "{n}"').fetchall()[0][0] for n in names}
+    finally:
+        con.close()
+
+
+def run_args(bank: Path, ledger: Path, tmp: Path, *extra: str) -> list[str | Path]:
+    return ["run", "--rules", RULES, "--bank", bank, "--ledger", ledger,
+            "--db", tmp / "r.duckdb", "--out", tmp / "out", "--as-of", "2026-03-31", *extra]
+
+
+def test_run_writes_contract_outputs(tmp_path, small_month, cli) -> None:
+    code, out, err = cli(*run_args(*small_month, tmp_path))
+    assert code == 0, err
+    o = tmp_path / "out"
+    assert (o / "matches.csv").read_text().splitlines()[0].startswith(MATCH_HEADER)
+    assert (o / "exceptions.csv").read_text().splitlines()[0].startswith(EXC_HEADER)
+    assert (o / "discrepancies.csv").read_text().startswith(
+        "match_id,type,left_amount,right_amount,difference,explanation")
+    assert "<html" in (o / "report.html").read_text().lower()
+    summary = json.loads((o / "summary.json").read_text())
+    for key in ("run_id", "started_at", "finished_at", "inputs", "counts", "by_rule", "match_rate"):
+        assert key in summary
+    assert summary["counts"]["left_total"] == 6
+    assert all(len(i["sha256"]) == 64 for i in summary["inputs"])
+    matches = {(m["left_ids"], m["right_ids"]): m for m in read(o / "matches.csv")}
+    assert matches[("B1", "L1")]["status"] == "auto"  # shared invoice reference, name variant
+    assert matches[("B2", "L2")]["status"] == "auto"  # ACME LTD = Acme Limited
+    exc = {(e["side"], e["id"]): e for e in read(o / "exceptions.csv")}
+    # two identical 500.00 pairs: never a coin flip
+    assert exc[("left", "B3")]["reason"] == "ambiguous"
+    assert exc[("left", "B3")]["best_candidate_ids"] == "L3;L4"
+    assert exc[("left", "B5")]["reason"] == "no_candidate"
+    assert summary["counts"]["left_matched"] + summary["counts"]["left_exceptions"] == 6
+
+
+def test_loading_twice_changes_nothing(tmp_path, small_month, cli) -> None:
+    assert cli(*run_args(*small_month, tmp_path))[0] == 0
+    before = table_counts(tmp_path / "r.duckdb")
+    first = {f: (tmp_path / "out" / f).read_bytes() for f in ("matches.csv", "exceptions.csv")}
+    assert cli(*run_args(*small_month, tmp_path))[0] == 0
+    after = table_counts(tmp_path / "r.duckdb")
+    assert {k: v for k, v in after.items() if k not in ("runs", "audit_log")} == \
+           {k: v for k, v in before.items() if k not in ("runs", "audit_log")}
+    for f, data in first.items():
+        assert (tmp_path / "out" / f).read_bytes() == data
+
+
+def test_overlapping_export_stores_each_row_once(tmp_path, small_month, cli) -> None:
+    bank, ledger = small_month
+    assert cli(*run_args(bank, ledger, tmp_path))[0] == 0
+    overlap = write_csv(tmp_path / "bank2.csv", BANK_HEADER, [
+        "B6,2026-03-09,99.50,EUR,Smith & Co,,payment",
+        "B7,2026-03-10,42.00,EUR,New Co,,new line",
+    ])
+    assert cli(*run_args(overlap, ledger, tmp_path))[0] == 0
+    con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
+    assert con.execute("select count(*) from txns where side = 'bank'").fetchall()[0][0] == 7
+    con.close()
+
+
+def test_bad_amount_on_line_57_exits_2_and_loads_nothing(tmp_path, small_month, cli) -> None:
+    bank, ledger = small_month
+    assert cli(*run_args(bank, ledger, tmp_path))[0] == 0
+    before = table_counts(tmp_path / "r.duckdb")
+    rows = [f"X{i},2026-03-{1 + i % 28:02d},{i}.00,EUR,Cust {i},,row {i}" for i in range(2, 57)]
+    rows.append("X57,2026-03-05,\"1.234,5O\",EUR,Bad,,bad amount")  # line 57
+    rows += [f"X{i},2026-03-05,{i}.00,EUR,Cust {i},,row {i}" for i in range(58, 70)]
+    bad = write_csv(tmp_path / "bad.csv", BANK_HEADER, rows)
+    code, _, err = cli(*run_args(bad, ledger, tmp_path))
+    assert code == 2
+    assert "bad.csv" in err and "line 57" in err
+    assert "Traceback" not in err
+    assert table_counts(tmp_path / "r.duckdb") == before
+
+
+def test_bad_rules_exit_2(tmp_path, small_month, cli) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - matcher: exakt\n")
+    code, _, err = cli("run", "--rules", rules, "--bank", small_month[0], "--ledger",
+                       small_month[1], "--db", tmp_path / "r.duckdb", "--out", tmp_path / "o")
+    assert code == 2
+    assert "line 2" in err and "did you mean 'exact'" in err
+    assert not (tmp_path / "r.duckdb").exists() or table_counts(tmp_path / "r.duckdb").get("txns", 0) == 0
+
+
+def test_missing_file_and_usage_errors_exit_2(tmp_path, cli) -> None:
+    code, _, err = cli("run", "--rules", RULES, "--bank", tmp_path / "nope.csv", "--ledger",
+                       tmp_path / "nope2.csv", "--db", tmp_path / "r.duckdb", "--out", tmp_path / "o")
+    assert code == 2 and "nope.csv" in err
+    assert cli("run")[0] == 2
+    assert cli("frobnicate")[0] == 2
+
+
+def test_demo_writes_all_outputs(tmp_path, cli) -> None:
+    code, out, err = cli("demo", "--out", tmp_path / "demo")
+    assert code == 0, err
+    for name in ("matches.csv", "exceptions.csv", "discrepancies.csv", "summary.json", "report.html"):
+        assert (tmp_path / "demo" / name).is_file(), name
+    assert "matched" in out
+
+
+def test_run_recon_py_is_the_cli(tmp_path, small_month) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run_recon.py"), *map(str, run_args(*small_month, tmp_path))],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out" / "matches.csv").is_file()

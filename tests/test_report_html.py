@@ -1,0 +1,286 @@
+"""report.html rendered from tests/fixtures/report: figures, escaping, self-containment."""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from recon.reports.html import (
+    EXCEPTION_COLUMNS,
+    ROW_CAP,
+    Money,
+    age_bucket,
+    fmt_amount,
+    render_report,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "report"
+MATCH_COLUMNS = [
+    "match_id",
+    "rule",
+    "kind",
+    "left_ids",
+    "right_ids",
+    "left_amount",
+    "right_amount",
+    "amount_diff",
+    "date_diff_days",
+    "score",
+    "status",
+]
+EXC_COLUMNS = [*EXCEPTION_COLUMNS, "decision", "match_with", "note"]
+DISC_COLUMNS = ["match_id", "type", "left_amount", "right_amount", "difference", "explanation"]
+
+
+def read(name: str) -> pl.DataFrame:
+    return pl.read_csv(FIXTURES / name, infer_schema=False)
+
+
+def empty(columns: list[str]) -> pl.DataFrame:
+    return pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
+
+
+def fixture_args() -> dict[str, Any]:
+    return {
+        "summary": json.loads((FIXTURES / "summary.json").read_text(encoding="utf-8")),
+        "matches": read("matches.csv"),
+        "exceptions": read("exceptions.csv"),
+        "discrepancies": read("discrepancies.csv"),
+        "bank_reconciliation": read("bank_reconciliation.csv"),
+    }
+
+
+class Figures(HTMLParser):
+    """Text of every element carrying data-figure, and the ids of all table rows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.figures: dict[str, str] = {}
+        self._open: list[tuple[str, str, int]] = []  # (figure, tag, depth)
+        self._depth = 0
+        self.scripts = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("br", "meta", "input"):  # void elements in this page
+            self.handle_data("\n" if tag == "br" else "")
+            return
+        self._depth += 1
+        self.scripts += tag == "script"
+        name = dict(attrs).get("data-figure")
+        if name:
+            self.figures[name] = ""
+            self._open.append((name, tag, self._depth))
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._open and self._open[-1][1] == tag and self._open[-1][2] == self._depth:
+            self._open.pop()
+        self._depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        for name, _, _ in self._open:
+            self.figures[name] += data
+
+
+def figures(html: str) -> Figures:
+    parser = Figures()
+    parser.feed(html)
+    return parser
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def page() -> str:
+    return render_report(**fixture_args())
+
+
+def test_headline_figures(page: str) -> None:
+    f = figures(page).figures
+    assert f["bank-lines"] == "20"
+    assert f["ledger-lines"] == "19"
+    assert f["match-rate"] == "69.2%"
+    assert f["exceptions"] == "12"
+    assert squash(f["auto-suggested"]) == "11 / 2"
+    assert f["discrepancies"] == "4"
+    # gross open amount per currency, largest first
+    assert squash(f["exception-amount"]) == "EUR 29,139.49 USD 12.34 CHF 0.30"
+
+
+def test_decimal_sums_are_exact(page: str) -> None:
+    f = figures(page).figures
+    # 0.10 + 0.20 (CHF fees) is 0.30, never 0.30000000000000004
+    assert "CHF 0.30" in f["exception-amount"]
+    # -2.50 + 1.00 + 0.10 + 0.20
+    assert f["discrepancy-total"] == "-1.20"
+    assert f["discrepancy-net"] == "-1.20"
+    # beyond float precision (2**53 cents), shown to the cent
+    assert "90,071,992,547,409.93" in page
+    assert "0.30000000000000004" not in page
+
+
+def test_fmt_amount_and_money() -> None:
+    assert fmt_amount(Decimal("1234.5")) == "1,234.50"
+    assert fmt_amount(Decimal("-0.1250")) == "-0.125"
+    assert fmt_amount(Decimal("100.0000")) == "100.00"
+    assert fmt_amount(None) == ""
+    money = Money()
+    for text in ("0.10", "0.20", "-0.30"):
+        money.add("EUR", Decimal(text))
+    assert money.lines("net") == ["EUR 0.00"]
+    assert money.lines("gross") == ["EUR 0.60"]
+
+
+@pytest.mark.parametrize(
+    ("age", "bucket"),
+    [
+        (-3, 0),
+        (0, 0),
+        (7, 0),
+        (8, 1),
+        (30, 1),
+        (31, 2),
+        (60, 2),
+        (61, 3),
+        (90, 3),
+        (91, 4),
+        (5000, 4),
+        (None, None),
+    ],
+)
+def test_age_buckets(age: int | None, bucket: int | None) -> None:
+    assert age_bucket(age) == bucket
+
+
+def test_user_text_is_escaped() -> None:
+    args = fixture_args()
+    args["summary"]["run_id"] = '"><img src=x onerror=alert(2)>'
+    args["exceptions"] = args["exceptions"].with_columns(
+        pl.when(pl.col("id") == "B020")
+        .then(pl.lit('x" onmouseover="alert(3)'))
+        .otherwise(pl.col("reason"))
+        .alias("reason")
+    )
+    html = render_report(**args)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img" not in html
+    assert 'onmouseover="alert' not in html
+    assert figures(html).scripts == 1  # ours, and only ours
+
+
+def test_no_external_resources(page: str) -> None:
+    assert "http://" not in page and "https://" not in page
+    external = re.compile(r"""(?:src|href|action|xlink:href)\s*=\s*["']?\s*(?:[a-z]+:)?//""", re.I)
+    assert not external.search(page)
+    assert "@import" not in page and "url(" not in page
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page.replace("&#39;", "'")
+
+
+def test_sections_present(page: str) -> None:
+    for text in (
+        "Bank reconciliation statement",
+        "Unexplained difference",
+        "Integrity breaks",
+        "Matching by rule",
+        "reference_only",
+        "bank_march.csv",
+        "Over payment",
+        "0–7 days",
+        "&gt;90 days",
+    ):
+        assert text in page, text
+    assert page.count('<svg class="chart"') == 4
+    rows = re.search(r'id="exceptions-table".*?<tbody>(.*?)</tbody>', page, re.S)
+    assert rows and rows.group(1).count("<tr") == 12
+
+
+def test_empty_run_renders() -> None:
+    summary = {
+        "run_id": "perfect",
+        "counts": {
+            "left_total": 3,
+            "right_total": 3,
+            "left_matched": 3,
+            "right_matched": 3,
+            "left_exceptions": 0,
+            "right_exceptions": 0,
+        },
+        "by_rule": {"exact": 3},
+        "match_rate": 1.0,
+    }
+    matches = pl.DataFrame({c: [f"{c}{i}" for i in range(3)] for c in MATCH_COLUMNS}).with_columns(
+        rule=pl.lit("exact"), status=pl.lit("auto")
+    )
+    html = render_report(summary, matches, empty(EXC_COLUMNS), empty(DISC_COLUMNS))
+    f = figures(html).figures
+    assert f["exceptions"] == "0" and f["match-rate"] == "100.0%"
+    assert "No exceptions" in html and "No discrepancies" in html
+    assert "Bank reconciliation statement" not in html and "None" not in html
+
+
+def test_nothing_at_all_renders() -> None:
+    summary = {"run_id": "r0", "counts": {}, "by_rule": {}, "match_rate": 0.0}
+    html = render_report(summary, pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), None)
+    assert "No exceptions" in html and "None" not in html
+
+
+def test_exception_table_is_capped() -> None:
+    n = 100_000
+    exceptions = pl.DataFrame({c: [""] * n for c in EXC_COLUMNS}).with_columns(
+        side=pl.lit("left"),
+        id=pl.format("B{}", pl.int_range(n)),
+        amount=pl.format("{}.01", pl.int_range(n)),
+        currency=pl.lit("EUR"),
+        reason=pl.lit("no_candidate"),
+        age_days=(pl.int_range(n) % 120).cast(pl.String),
+    )
+    summary = {
+        "run_id": "big",
+        "counts": {"left_total": n, "left_exceptions": n},
+        "by_rule": {},
+        "match_rate": 0.0,
+    }
+    html = render_report(summary, pl.DataFrame(), exceptions, pl.DataFrame())
+    assert len(html) < 2_500_000
+    assert f"Showing the {ROW_CAP:,} largest of {n:,} exceptions" in html
+    rows = re.search(r'id="exceptions-table".*?<tbody>(.*?)</tbody>', html, re.S)
+    assert rows and rows.group(1).count("<tr") == ROW_CAP
+    assert ">99,999.01<" in html and ">5.01<" not in html  # the most material are kept
+    # sums still cover every row: 0.01 * n + sum(range(n))
+    total = Decimal("0.01") * n + sum(range(n))
+    assert f"EUR {fmt_amount(total)}" in html
+
+
+def test_customer_statement_run_names_left_side() -> None:
+    args = fixture_args()
+    args["summary"]["inputs"][0]["side"] = "statement"
+    html = render_report(**args)
+    assert "Statement lines" in html and "Bank lines" not in html
+    assert "<td>Statement</td>" in html
+
+
+def test_unknown_age_and_missing_reason() -> None:
+    exceptions = pl.DataFrame(
+        {
+            "side": ["left", "right"],
+            "id": ["B1", "L1"],
+            "amount": ["5.00", "x"],
+            "currency": ["EUR", "EUR"],
+            "reason": ["", "no_candidate"],
+            "age_days": ["", "12"],
+        }
+    )
+    summary = {"run_id": "r", "counts": {}, "by_rule": {}, "match_rate": 0.0}
+    html = render_report(summary, pl.DataFrame(), exceptions, pl.DataFrame())
+    assert "age unknown" in html
+    assert 'data-reason="(none)"' in html and '<option value="(none)">' in html
+    assert ">x<" in html  # an unparseable amount is shown as given, not dropped silently
