@@ -6,6 +6,12 @@ maximum-weight assignment (``scipy.optimize.linear_sum_assignment``).  A pair
 of the optimum is *ambiguous* when forbidding it leaves another assignment of
 the component within ``margin`` of the optimum: two candidates are about as
 good, so recon does not guess.
+
+Rows with identical content (same amount, date, names, references: the
+``l_key``/``r_key`` columns, when given) are interchangeable: choosing one
+twin over the other is not a guess, so swapping twins does not count as an
+alternative, and the lowest id is taken first (the original posting before
+its copy).
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assign
     pairs = pairs.join(sizes, on="comp")
     single = pairs.filter(pl.col("n") == 1)
     multi = pairs.filter(pl.col("n") > 1)
+    if "r_key" not in multi.columns:
+        multi = multi.with_columns(pl.col("r").cast(pl.String).alias("r_key"))
     keep, ambiguous = _solve_components(multi, margin, max_side)
     cols = [c for c in pairs.columns if c not in ("comp", "li", "ri", "n")]
     accepted = pl.concat([single.select(cols), multi.filter(keep).select(cols)])
@@ -81,7 +89,9 @@ def _solve_components(
         if len(lu) > max_side or len(ru) > max_side:
             k, a = _mutual_best(lpos, rpos, score, margin)
         else:
-            k, a = _exact(lpos, rpos, score, len(lu), len(ru), margin)
+            rkey = np.empty(len(ru), dtype=object)
+            rkey[rpos] = part["r_key"].to_numpy()
+            k, a = _exact(lpos, rpos, score, len(lu), len(ru), margin, rkey)
         keep[rows[k]] = True
         amb[rows[a]] = True
     return keep, amb
@@ -94,7 +104,8 @@ def _best(w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
 
 
 def _exact(
-    lpos: np.ndarray, rpos: np.ndarray, score: np.ndarray, nl: int, nr: int, margin: float
+    lpos: np.ndarray, rpos: np.ndarray, score: np.ndarray, nl: int, nr: int, margin: float,
+    rkey: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     w = np.full((nl, nr), _MISSING)
     w[lpos, rpos] = score
@@ -102,10 +113,11 @@ def _exact(
     total, ri, ci = _best(w)
     keep, amb = [], []
     for a, b in zip(ri, ci, strict=True):
-        saved = w[a, b]
-        w[a, b] = _MISSING
+        twins = np.flatnonzero(rkey == rkey[b])  # b and the rows identical to it
+        saved = w[a, twins].copy()
+        w[a, twins] = _MISSING
         alt, _, _ = _best(w)
-        w[a, b] = saved
+        w[a, twins] = saved
         # an alternative that gives up (a, b) but is about as good: don't guess
         (amb if total - alt < margin - 1e-12 else keep).append(edge[(int(a), int(b))])
     return np.array(keep, dtype=np.int64), np.array(amb, dtype=np.int64)

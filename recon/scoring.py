@@ -56,10 +56,19 @@ def features_sql(t: Tables, cand: str, text: tuple[TextField, ...]) -> str:
            coalesce(l.name_key, lower(l.description), '') as ln,
            coalesce(r.name_key, lower(r.description), '') as rn,
            l.name_key is not null or l.description is not null as l_has_name,
-           r.name_key is not null or r.description is not null as r_has_name
+           r.name_key is not null or r.description is not null as r_has_name,
+           {_content_key("l")} as l_key, {_content_key("r")} as r_key
            {extra}
     from {cand} c join {t.left} l on l.id = c.l join {t.right} r on r.id = c.r
     left join shared s on s.l = c.l and s.r = c.r"""
+
+
+def _content_key(a: str) -> str:
+    """Rows with equal keys are interchangeable copies (same content, other id)."""
+    return (
+        f"md5(concat_ws('|', {a}.side, {a}.account, {a}.date, {a}.amount, {a}.currency, "
+        f"{a}.name_key, {a}.reference, {a}.description))"
+    )
 
 
 def similarity(a: list[str], b: list[str], scorer: str = "token_set_ratio") -> np.ndarray:

@@ -72,3 +72,12 @@ def test_input_order_does_not_change_the_result(rows: list[tuple[int, int, float
     a, b = assign(df, margin=0.05), assign(shuffled, margin=0.05)
     assert as_set(a.accepted) == as_set(b.accepted)
     assert as_set(a.ambiguous) == as_set(b.ambiguous)
+
+
+def test_identical_twins_are_interchangeable_not_ambiguous() -> None:
+    df = pairs([(1, 10, 0.9), (1, 11, 0.9)]).with_columns(
+        pl.Series("r_key", ["k", "k"]), pl.Series("l_key", ["a", "a"])
+    )
+    a = assign(df, margin=0.05)
+    assert as_set(a.accepted) == {(1, 10)}  # the first posting; 11 is its copy
+    assert a.ambiguous.height == 0
