@@ -67,11 +67,13 @@ class RuleSet:
     date_lag_days: int = 5
     diagnostic_days: int = 45
     settings: dict[str, Any] = field(default_factory=dict)
+    #: (from, to, rate): one unit of `from` is `rate` units of `to`; inverses included
+    fx_rates: tuple[tuple[str, str, Decimal], ...] = ()
 
 
 _SETTINGS_KEYS = {
     "auto_above": float, "suggest_above": float, "margin": float, "weights": dict,
-    "date_lag_days": int, "diagnostic_days": int,
+    "date_lag_days": int, "diagnostic_days": int, "fx_rates": dict,
 }
 _TOP_KEYS = ("version", "settings", "references", "aging", "rules")
 _RULE_KEYS = ("name", "matcher", "params", "auto_above", "suggest_above", "margin", "weights")
@@ -175,6 +177,7 @@ def _build(data: Any, pr: _Problems, path: Path, sha: str) -> RuleSet | None:
         path=str(path), sha256=sha, rules=tuple(rules), references=tuple(refs),
         aging_buckets=buckets, date_lag_days=int(settings.get("date_lag_days", 5)),
         diagnostic_days=int(settings.get("diagnostic_days", 45)), settings=settings,
+        fx_rates=tuple(settings.get("fx_rates", ())),
     )
 
 
@@ -191,10 +194,30 @@ def _settings(raw: Any, pr: _Problems) -> dict[str, Any]:
             pr.add(f"settings.{key}", f"unknown key {key!r}" + _hint(str(key), _SETTINGS_KEYS))
         elif key == "weights":
             out["weights"] = _weights(value, f"settings.{key}", pr)
+        elif key == "fx_rates":
+            out["fx_rates"] = _fx_rates(value, f"settings.{key}", pr)
         else:
             out[key] = _coerce(value, _SETTINGS_KEYS[key], f"settings.{key}", pr)
     _check_thresholds(out, "settings", pr)
     return out
+
+
+def _fx_rates(raw: Any, where: str, pr: _Problems) -> tuple[tuple[str, str, Decimal], ...]:
+    if not isinstance(raw, dict):
+        pr.add(where, "expected a mapping like {USD/EUR: 0.92}")
+        return ()
+    out: dict[tuple[str, str], Decimal] = {}
+    for key, value in raw.items():
+        m = re.fullmatch(r"([A-Z]{3})/([A-Z]{3})", str(key))
+        rate = _coerce(value, Decimal, f"{where}.{key}", pr)
+        if not m:
+            pr.add(f"{where}.{key}", f"expected a currency pair like 'USD/EUR', got {key!r}")
+        elif isinstance(rate, Decimal) and rate <= 0:
+            pr.add(f"{where}.{key}", f"expected a positive rate, got {value!r}")
+        elif isinstance(rate, Decimal):
+            out[(m[1], m[2])] = rate
+            out.setdefault((m[2], m[1]), (Decimal(1) / rate).quantize(Decimal("1e-10")))
+    return tuple((a, b, r) for (a, b), r in sorted(out.items()))
 
 
 def _check_thresholds(values: dict[str, Any], where: str, pr: _Problems) -> None:

@@ -61,7 +61,7 @@ create table if not exists matches (
     kind varchar, status varchar, score double, left_amount decimal(20,4),
     right_amount decimal(20,4), amount_diff decimal(20,4), date_diff_days integer,
     explanation varchar, created_at timestamp, active boolean,
-    ended_run varchar, ended_reason varchar);
+    ended_run varchar, ended_reason varchar, diff_type varchar);
 create table if not exists match_members (match_id varchar, txn_id bigint, role varchar);
 create table if not exists decisions (
     decision_id bigint, txn_id bigint, decision varchar, match_id varchar,

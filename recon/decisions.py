@@ -330,7 +330,7 @@ def _manual_match(
     con.execute("delete from matches where match_id = ?", [mid])
     con.execute(
         "insert into matches values (?, null, 'manual', -1, ?, 'manual', 1.0, ?, ?, ?, ?, ?, ?, "
-        "true, null, null)",
+        "true, null, null, null)",
         [mid, kind, la, ra, la - ra, dd, f"matched by hand: {note}" if note else "matched by hand", now],
     )
     for t in left:

@@ -23,6 +23,7 @@ from recon.db import _now
 from recon.groups import run_group_rule
 from recon.matchers.base import Tables
 from recon.matchers.group import Group
+from recon.matchers.reversal import Reversal
 from recon.refs import reference_keys
 from recon.scoring import score_pairs
 
@@ -67,7 +68,13 @@ def open_items_sql(side: str, as_of: date | None) -> str:
 def prepare_open_tables(
     con: duckdb.DuckDBPyConnection, ruleset: RuleSet, *, left_side: str, as_of: date | None
 ) -> None:
-    """Materialise the open left/right rows and their reference keys."""
+    """Materialise the open left/right rows, their reference keys and the FX rates."""
+    con.execute(
+        "create or replace temp table __recon__fx "
+        "(from_cur varchar, to_cur varchar, rate decimal(20,10))"
+    )
+    if ruleset.fx_rates:
+        con.executemany("insert into __recon__fx values (?, ?, ?)", list(ruleset.fx_rates))
     for table, refs, side in ((T.left, T.left_refs, left_side), (T.right, T.right_refs, "ledger")):
         con.execute(
             f"create or replace temp table {table} as "
@@ -101,6 +108,8 @@ def run_rule(
     m = rule.matcher
     if isinstance(m, Group):
         return _run_group(con, rule, index, run_id, stats, started)
+    if isinstance(m, Reversal):
+        return _run_reversal(con, rule, index, run_id, stats, started)
     con.execute(
         f"create or replace temp table __recon__cand as "
         f"select distinct l, r from ({m.candidates_sql(T)}) "
@@ -108,7 +117,7 @@ def run_rule(
     )
     pairs = score_pairs(
         con, T, "__recon__cand", tolerance=m.amount_tolerance(), window=m.date,
-        text=m.text_fields(), weights=rule.weights,
+        text=m.text_fields(), weights=rule.weights, right_amount=m.right_amount_sql(),
     )
     stats.candidates = pairs.height
     for i, f in enumerate(m.text_fields()):
@@ -121,7 +130,8 @@ def run_rule(
     )
     _record_ambiguous(con, pairs, result.ambiguous, rule)
     accepted = accepted.with_columns(
-        pl.lit(rule.name).alias("rule"), pl.lit(index).alias("rule_index")
+        pl.lit(rule.name).alias("rule"), pl.lit(index).alias("rule_index"),
+        pl.lit(m.difference, dtype=pl.String).alias("diff_type"),
     )
     auto = accepted.filter(pl.col("status") == "auto")
     _record_matches(con, auto, run_id)
@@ -145,7 +155,10 @@ def _defer(con: duckdb.DuckDBPyConnection, suggested: pl.DataFrame) -> None:
     con.unregister("__recon__sug")
 
 
-_PROPOSAL_COLS = ("l", "r", "score", "status", "explanation", "date_diff", "rule", "rule_index")
+_PROPOSAL_COLS = (
+    "l", "r", "score", "status", "explanation", "date_diff", "rule", "rule_index", "diff_type",
+    "amount_diff_exact",
+)
 
 
 def resolve_proposals(con: duckdb.DuckDBPyConnection, run_id: str, margin: float) -> dict[str, int]:
@@ -181,8 +194,8 @@ def _record_matches(con: duckdb.DuckDBPyConnection, accepted: pl.DataFrame, run_
     con.unregister("__recon__acc")
     con.execute(
         """insert into matches
-        select match_id, ?, rule, rule_index, 'one_to_one', status, score, la, ra, la - ra,
-               date_diff, explanation, ?, true, null, null
+        select match_id, ?, rule, rule_index, 'one_to_one', status, score, la, ra,
+               amount_diff_exact, date_diff, explanation, ?, true, null, null, diff_type
         from __recon__new""",
         [run_id, _now()],
     )
@@ -246,7 +259,7 @@ def _run_group(
         con.execute(
             f"""insert into matches
             select match_id, ?, ?, ?, '{kind}', status, score, la, ra, la - ra, dd,
-                   explanation, ?, true, null, null
+                   explanation, ?, true, null, null, null
             from __recon__new""",
             [run_id, rule.name, index, _now()],
         )
@@ -264,6 +277,62 @@ def _run_group(
     stats.auto = chosen.filter(pl.col("status") == "auto").height
     stats.suggested = stats.matches - stats.auto
     stats.ambiguous = ambiguous.height
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _run_reversal(
+    con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str, stats: RuleStats,
+    started: float,
+) -> RuleStats:
+    """Pair rows with their exact opposite on the same side; kind `reversal`."""
+    m = rule.matcher
+    assert isinstance(m, Reversal)
+    for role in m.sides():
+        table = T.left if role == "left" else T.right
+        pairs = con.sql(
+            f"""select c.l, c.r, abs(date_diff('day', p.date, n.date)) as days
+            from ({m.pairs_sql(table)}) c join {table} p on p.id = c.l join {table} n on n.id = c.r"""
+        ).pl()
+        if pairs.height == 0:
+            continue
+        width = max(m.date.before, m.date.after, 1)
+        pairs = pairs.with_columns((1.0 - 0.2 * pl.col("days") / width).round(4).alias("score"))
+        chosen = assign(pairs, margin=rule.margin).accepted
+        if chosen.height == 0:
+            continue
+        con.register("__recon__rev", chosen)
+        con.execute(
+            f"""create or replace temp table __recon__new as
+            select 'M' || substr(md5(? || '|' || coalesce(p.account, '') || '|' || p.source_id
+                                 || '|' || n.source_id), 1, 12) as match_id,
+                   c.l, c.r, c.score, c.days, p.amount as pa, n.amount as na
+            from __recon__rev c join {table} p on p.id = c.l join {table} n on n.id = c.r""",
+            [rule.name],
+        )
+        con.unregister("__recon__rev")
+        side_amount = "pa + na"
+        con.execute(
+            f"""insert into matches
+            select match_id, ?, ?, ?, 'reversal',
+                   case when score >= ? then 'auto' else 'suggested' end, score,
+                   {"pa + na" if role == "left" else "0"}, {"0" if role == "left" else side_amount},
+                   {side_amount}, days,
+                   'reversal: ' || pa || ' and ' || na || ' cancel out, ' || days || 'd apart',
+                   ?, true, null, null, 'reversal'
+            from __recon__new""",
+            [run_id, rule.name, index, rule.auto_above, _now()],
+        )
+        con.execute(
+            f"""insert into match_members
+            select match_id, l, '{role}' from __recon__new
+            union all select match_id, r, '{role}' from __recon__new"""
+        )
+        con.execute(f"delete from {table} where id in "
+                    f"(select l from __recon__new union all select r from __recon__new)")
+        stats.matches += chosen.height
+        stats.auto += chosen.filter(pl.col("score") >= rule.auto_above).height
+    stats.suggested = stats.matches - stats.auto
     stats.seconds = time.perf_counter() - started
     return stats
 
@@ -312,7 +381,8 @@ def run_pipeline(
     )
     con.execute(
         f"create or replace temp table {_PROPOSALS} (l bigint, r bigint, score double, "
-        "status varchar, explanation varchar, date_diff bigint, rule varchar, rule_index integer)"
+        "status varchar, explanation varchar, date_diff bigint, rule varchar, rule_index integer, "
+        "diff_type varchar, amount_diff_exact decimal(20,4))"
     )
     prepare_open_tables(con, ruleset, left_side=left_side, as_of=as_of)
     out = PipelineResult()

@@ -37,7 +37,9 @@ _TEXT_SQL = {
 }
 
 
-def features_sql(t: Tables, cand: str, text: tuple[TextField, ...]) -> str:
+def features_sql(
+    t: Tables, cand: str, text: tuple[TextField, ...], right_amount: str = "r.amount"
+) -> str:
     """SQL adding amount, date, reference and text features to candidate pairs."""
     extra = "".join(
         f", {_TEXT_SQL[f.left].format(a='l')} as tl{i}, {_TEXT_SQL[f.right].format(a='r')} as tr{i}"
@@ -50,7 +52,9 @@ def features_sql(t: Tables, cand: str, text: tuple[TextField, ...]) -> str:
         join {t.right_refs} rr on rr.id = c.r and rr.ref = lr.ref
         group by c.l, c.r)
     select c.l, c.r, l.amount::varchar as left_amount, r.amount::varchar as right_amount,
-           (l.amount - r.amount)::double as amount_diff, abs(r.amount)::double as right_abs,
+           (l.amount - {right_amount})::double as amount_diff,
+           (l.amount - {right_amount})::decimal(20,4) as amount_diff_exact,
+           abs({right_amount})::double as right_abs,
            date_diff('day', r.date, l.date) as date_diff,
            s.shared_refs, l.has_ref as l_has_ref, r.has_ref as r_has_ref,
            coalesce(l.name_key, lower(l.description), '') as ln,
@@ -87,9 +91,10 @@ def score_pairs(
     window: DateWindow,
     text: tuple[TextField, ...],
     weights: dict[str, float],
+    right_amount: str = "r.amount",
 ) -> pl.DataFrame:
     """Candidate pairs with features, text similarities, `score` and `explanation`."""
-    df = con.sql(features_sql(t, cand, text)).pl()
+    df = con.sql(features_sql(t, cand, text, right_amount)).pl()
     if df.height == 0:
         return df.with_columns(
             *(pl.lit(0.0).alias(c) for c in

@@ -10,20 +10,26 @@ from recon.matchers.base import (
     TextField,
 )
 from recon.matchers.exact import Exact
+from recon.matchers.fee import Fee
 from recon.matchers.fuzzy import Fuzzy
+from recon.matchers.fx import Fx
 from recon.matchers.group import Group
+from recon.matchers.reversal import Reversal
 from recon.matchers.tolerance import Tolerance
 
-MATCHERS: dict[str, type[Matcher]] = {m.name: m for m in (Exact, Tolerance, Fuzzy, Group)}
+MATCHERS: dict[str, type[Matcher]] = {m.name: m for m in (Exact, Tolerance, Fuzzy, Fee, Fx, Group, Reversal)}
 
 __all__ = [
     "MATCHERS",
     "AmountTolerance",
     "DateWindow",
     "Exact",
+    "Fee",
     "Fuzzy",
+    "Fx",
     "Group",
     "Matcher",
+    "Reversal",
     "Tables",
     "TextField",
     "Tolerance",

@@ -102,6 +102,8 @@ class Matcher(ABC):
     name: ClassVar[str]
     #: match kinds this matcher produces
     kinds: ClassVar[tuple[str, ...]] = ("one_to_one",)
+    #: discrepancy type of its matches when amounts differ (None: short/over payment)
+    difference: ClassVar[str | None] = None
 
     date: DateWindow = field(default_factory=DateWindow)
 
@@ -117,6 +119,10 @@ class Matcher(ABC):
     def amount_tolerance(self) -> AmountTolerance:
         """The amount difference this matcher allows (used for scoring)."""
         return AmountTolerance()
+
+    def right_amount_sql(self, r: str = "r", l: str = "l") -> str:
+        """The ledger amount in the bank's terms (FX converts it)."""
+        return f"{r}.amount"
 
 
 def date_condition_sql(w: DateWindow, l: str = "l", r: str = "r") -> str:

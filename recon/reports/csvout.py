@@ -52,7 +52,8 @@ def matches_sql(left_side: str) -> str:
                    as right_ids,
                any_value(case when role = 'left' then currency end) as cur,
                min(case when role = 'left' then date end) as first_date,
-               bool_or(role = 'left' and side = '{left_side}') as in_scope
+               bool_or(role = 'left' and side = '{left_side}')
+                   or bool_and(side = 'ledger') as in_scope
         from mem group by match_id)
     select m.match_id, m.rule, m.kind, recon_safe(a.left_ids) as left_ids,
            recon_safe(a.right_ids) as right_ids,
@@ -91,28 +92,51 @@ def exceptions_sql(as_of: date) -> str:
 def discrepancies_sql(left_side: str, date_lag_days: int) -> str:
     """Matches whose sides differ in amount, currency or (beyond a lag) date."""
     return f"""
-    with m as (select * from ({matches_sql(left_side)})),
+    with scope as (select match_id, cur from ({matches_scope_sql(left_side)})),
+    m as (select m.*, s.cur, recon_fmt(m.left_amount, s.cur) as la,
+                 recon_fmt(m.right_amount, s.cur) as ra, recon_fmt(m.amount_diff, s.cur) as diff,
+                 recon_fmt(abs(m.amount_diff), s.cur) as absdiff
+          from matches m join scope s using (match_id) where m.active),
     cur as (
         select mm.match_id, count(distinct t.currency) as n_cur,
-               string_agg(distinct t.currency, '/' order by t.currency) as curs
+               string_agg(distinct t.currency, '/' order by t.currency) as curs,
+               any_value(case when mm.role = 'right' then t.currency end) as rcur
         from match_members mm join txns t on t.txn_id = mm.txn_id group by mm.match_id)
     select m.match_id,
-           case when c.n_cur > 1 then 'fx'
-                when abs(m.left_amount::decimal(20,4)) < abs(m.right_amount::decimal(20,4))
-                    then 'short_payment'
+           case when m.kind = 'reversal' then 'reversal'
+                when c.n_cur > 1 then 'fx'
+                when m.diff_type is not null then m.diff_type
+                when abs(m.left_amount) < abs(m.right_amount) then 'short_payment'
                 else 'over_payment' end as type,
-           m.left_amount, m.right_amount, m.amount_diff as difference,
-           case when c.n_cur > 1 then 'currencies ' || c.curs
-                when abs(m.left_amount::decimal(20,4)) < abs(m.right_amount::decimal(20,4))
-                    then 'bank amount is ' || ltrim(m.amount_diff, '-') || ' less than the ledger'
-                else 'bank amount is ' || ltrim(m.amount_diff, '-') || ' more than the ledger'
+           m.la as left_amount,
+           case when c.n_cur > 1 then recon_fmt(m.right_amount, c.rcur) else m.ra end
+               as right_amount,
+           m.diff as difference,
+           case when c.n_cur > 1 then
+                    'ledger ' || recon_fmt(m.right_amount, c.rcur) || ' ' || c.rcur || ' booked as '
+                    || m.la || ' ' || m.cur || ' (rate '
+                    || round(m.left_amount / nullif(m.right_amount, 0), 6)
+                    || '); difference to the rate table ' || m.diff || ' ' || m.cur
+                when m.diff_type = 'fee' then 'bank deducted a fee of ' || m.absdiff
+                when abs(m.left_amount) < abs(m.right_amount)
+                    then 'bank amount is ' || m.absdiff || ' less than the ledger'
+                else 'bank amount is ' || m.absdiff || ' more than the ledger'
            end as explanation
     from m join cur c using (match_id)
-    where m.amount_diff::decimal(20,4) <> 0 or c.n_cur > 1
+    where m.amount_diff <> 0 or c.n_cur > 1
     union all
-    select m.match_id, 'date_lag', m.left_amount, m.right_amount, '0.00',
+    select m.match_id, 'date_lag', m.la, m.ra, recon_fmt(0, m.cur),
            'bank date is ' || abs(m.date_diff_days) || ' days '
                || case when m.date_diff_days > 0 then 'after' else 'before' end
                || ' the ledger date'
     from m where abs(m.date_diff_days) > {int(date_lag_days)}
     order by 1, 2"""
+
+
+def matches_scope_sql(left_side: str) -> str:
+    """Active matches of this pass (their left side is `left_side`) with their currency."""
+    return f"""
+        select mm.match_id, any_value(case when mm.role = 'left' then t.currency end) as cur
+        from match_members mm join txns t on t.txn_id = mm.txn_id
+        group by mm.match_id
+        having bool_or(mm.role = 'left' and t.side = '{left_side}') or bool_and(t.side = 'ledger')"""

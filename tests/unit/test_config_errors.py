@@ -15,7 +15,7 @@ CASES = [
     (
         "rules:\n  - matcher: fuzzy_names\n",
         ["rules[0].matcher (line 2): unknown matcher 'fuzzy_names'; did you mean 'fuzzy'?",
-         "(known: exact, fuzzy, tolerance)"],
+         "(known: exact, fee, fuzzy, fx, group, reversal, tolerance)"],
     ),
     (
         "rules:\n  - matcher: tolerance\n    params:\n      date: {before: 3d}\n",

@@ -1,0 +1,64 @@
+"""Fee matcher: the bank amount is the ledger amount less a fee within a band.
+
+A customer pays 100.00 and the bank credits 97.50 (a 2.50 charge netted);
+we pay 100.00 and the bank debits 102.50.  Signed, both read
+``bank = ledger - fee`` with ``min <= fee <= max``.  The match carries a
+``fee`` discrepancy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import ClassVar
+
+from recon.matchers.base import (
+    EQUAL_FIELDS,
+    AmountTolerance,
+    Matcher,
+    Tables,
+    band_join_sql,
+    date_condition_sql,
+    equal_condition_sql,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeeBand:
+    """Smallest and largest fee the bank may net from a payment."""
+
+    min: Decimal = Decimal("0.01")
+    max: Decimal = Decimal("25.00")
+
+    def __post_init__(self) -> None:
+        if self.min <= 0 or self.max < self.min:
+            raise ValueError("fee band needs 0 < min <= max")
+
+
+@dataclass(frozen=True, slots=True)
+class Fee(Matcher):
+    """`bank = ledger - fee` with the fee inside `fee`, dates within `date`."""
+
+    name: ClassVar[str] = "fee"
+    difference: ClassVar[str | None] = "fee"
+
+    equal: tuple[str, ...] = ("currency",)
+    fee: FeeBand = field(default_factory=FeeBand)
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.equal if f not in EQUAL_FIELDS or f == "amount"]
+        if bad:
+            choices = ", ".join(f for f in EQUAL_FIELDS if f != "amount")
+            raise ValueError(f"unknown field {bad[0]!r} in equal; known: {choices}")
+
+    def candidates_sql(self, t: Tables) -> str:
+        extra = [
+            *equal_condition_sql(self.equal), date_condition_sql(self.date),
+            f"l.amount - r.amount between {-self.fee.max} and {-self.fee.min}",
+            # the fee is small next to the payment: at most a quarter of it
+            "abs(l.amount - r.amount) * 4 <= abs(r.amount)",
+        ]
+        return band_join_sql(t, AmountTolerance(abs=self.fee.max), extra)
+
+    def amount_tolerance(self) -> AmountTolerance:
+        return AmountTolerance(abs=self.fee.max)

@@ -1,0 +1,58 @@
+"""FX matcher: bank and ledger in different currencies, agreeing at a known rate.
+
+Rates come from the rules file (``settings.fx_rates``: ``USD/EUR: 0.92``
+means one USD is 0.92 EUR; the inverse is derived).  The ledger amount is
+converted to the bank's currency and must agree within ``pct`` percent (the
+day's rate and the bank's spread differ from the table).  The match carries
+an ``fx`` discrepancy stating the rate applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import ClassVar
+
+from recon.matchers.base import AmountTolerance, Matcher, Tables, date_condition_sql
+
+RATES = "__recon__fx"
+
+
+@dataclass(frozen=True, slots=True)
+class Fx(Matcher):
+    """Different currencies; the converted ledger amount within `pct` percent of the bank's."""
+
+    name: ClassVar[str] = "fx"
+    difference: ClassVar[str | None] = "fx"
+
+    pct: Decimal = Decimal("3")
+
+    def __post_init__(self) -> None:
+        if not 0 < self.pct < 50:
+            raise ValueError("pct must be between 0 and 50")
+
+    def candidates_sql(self, t: Tables) -> str:
+        step = f"ln(1 + {self.pct} / 100)"
+
+        def key(expr: str) -> str:
+            return f"(sign({expr}) * floor(ln(greatest(abs({expr}), 0.0001)::double) / {step}))::bigint"
+
+        return f"""
+        select l.id as l, r.id as r
+        from (select *, unnest([k - 1, k, k + 1]) as kk
+              from (select *, {key('amount')} as k from {t.left})) l
+        join (select r0.*, r0.amount * fx.rate as conv, fx.to_cur, {key('r0.amount * fx.rate')} as k
+              from {t.right} r0 join {RATES} fx on fx.from_cur = r0.currency) r
+          on l.kk = r.k and l.currency = r.to_cur and l.currency <> r.currency
+         and sign(l.amount) = sign(r.conv)
+         and abs(l.amount - r.conv) <= abs(r.conv) * {self.pct} / 100
+         and {date_condition_sql(self.date)}"""
+
+    def right_amount_sql(self, r: str = "r", l: str = "l") -> str:
+        return (
+            f"({r}.amount * coalesce((select rate from {RATES} "
+            f"where from_cur = {r}.currency and to_cur = {l}.currency), 1))"
+        )
+
+    def amount_tolerance(self) -> AmountTolerance:
+        return AmountTolerance(pct=self.pct)
