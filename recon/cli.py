@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (exceptions are normal output); 2 bad input, rules or
 decisions (stderr says file, line or field, what was expected; nothing is
-written to the database); 3 another run holds the database; 1 a bug.
+written to the database); 3 another run holds the database; 4 more items
+unmatched than --fail-on-exceptions allows; 1 a bug.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--format", help="force the input format (default: detect)")
     run.add_argument("--profile", help="CSV/XLSX profile name or YAML path")
     run.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (spills to disk)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="compute and write outputs but change nothing in the database")
+    run.add_argument("--fail-on-exceptions", type=int, metavar="N",
+                     help="exit 4 when more than N items stay unmatched (for schedulers)")
 
     demo = sub.add_parser("demo", help="run the pipeline on the bundled sample data")
     demo.add_argument("--out", default=Path("recon-demo"), type=Path)
@@ -58,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("decisions", type=Path, metavar="DECISIONS.csv")
     app.add_argument("--db", default=Path("recon.duckdb"), type=Path)
     app.add_argument("--user", required=True, help="who decided (goes to the audit log)")
+
+    for name, text in (("close-period", "freeze matches dated in a month"),
+                       ("reopen-period", "reopen a closed month (with a reason)")):
+        per = sub.add_parser(name, help=text)
+        per.add_argument("period", metavar="YYYY-MM")
+        per.add_argument("--db", default=Path("recon.duckdb"), type=Path)
+        per.add_argument("--user", required=True)
+        per.add_argument("--reason", default="", help="why (required to reopen; audited)")
 
     ins = sub.add_parser("inspect", help="parse one file and describe it")
     ins.add_argument("file", type=Path)
@@ -102,9 +115,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.rules,
         Inputs(args.bank, args.ledger, args.statement, args.format, args.profile),
         db_path=args.db, out_dir=args.out, as_of=args.as_of,
-        memory_limit=args.memory_limit, progress=_progress,
+        memory_limit=args.memory_limit, progress=_progress, dry_run=args.dry_run,
     )
     _print_summary(report.summary, args.out)
+    counts = report.summary["counts"]
+    open_items = counts["left_exceptions"] + counts["right_exceptions"]
+    if args.fail_on_exceptions is not None and open_items > args.fail_on_exceptions:
+        log.error("%d items unmatched, more than --fail-on-exceptions %d",
+                  open_items, args.fail_on_exceptions)
+        return 4
     return 0
 
 
@@ -149,6 +168,26 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_period(args: argparse.Namespace) -> int:
+    """`recon close-period` / `recon reopen-period`."""
+    from recon.db import connect, transaction
+    from recon.periods import close_period, reopen_period
+
+    if not args.db.is_file():
+        raise ReconError(f"{args.db}: no database here; run `recon run --db {args.db}` first")
+    con = connect(args.db)
+    try:
+        with transaction(con):
+            if args.command == "close-period":
+                message = close_period(con, args.period, user=args.user, reason=args.reason)
+            else:
+                message = reopen_period(con, args.period, user=args.user, reason=args.reason)
+    finally:
+        con.close()
+    print(f"recon: {message}")
+    return 0
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     """`recon inspect FILE --json`."""
     from recon.inspect import inspect_file
@@ -182,7 +221,10 @@ def _print_summary(summary: dict[str, object], out: Path) -> None:
     print("\n".join(lines))
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "inspect": cmd_inspect, "apply": cmd_apply}
+COMMANDS = {
+    "run": cmd_run, "demo": cmd_demo, "inspect": cmd_inspect, "apply": cmd_apply,
+    "close-period": cmd_period, "reopen-period": cmd_period,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

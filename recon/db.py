@@ -61,11 +61,16 @@ create table if not exists matches (
     kind varchar, status varchar, score double, left_amount decimal(20,4),
     right_amount decimal(20,4), amount_diff decimal(20,4), date_diff_days integer,
     explanation varchar, created_at timestamp, active boolean,
-    ended_run varchar, ended_reason varchar, diff_type varchar);
+    ended_run varchar, ended_reason varchar, diff_type varchar, ended_at timestamp);
 create table if not exists match_members (match_id varchar, txn_id bigint, role varchar);
 create table if not exists decisions (
     decision_id bigint, txn_id bigint, decision varchar, match_id varchar,
     note varchar, actor varchar, source_file varchar, decided_at timestamp, active boolean);
+create table if not exists run_exceptions (
+    run_id varchar, side varchar, txn_id bigint, reason varchar);
+create table if not exists periods (
+    period varchar primary key, start_date date, end_date date, closed boolean,
+    closed_at timestamp, closed_by varchar, reason varchar);
 create table if not exists audit_log (
     seq bigint primary key, logged_at timestamp, actor varchar, action varchar,
     object varchar, detail varchar, prev_hash varchar, hash varchar);
@@ -130,15 +135,15 @@ def _checked_limit(text: str) -> str:
 
 
 @contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """All-or-nothing: commit on success, roll back on any exception."""
+def transaction(con: duckdb.DuckDBPyConnection, *, commit: bool = True) -> Iterator[None]:
+    """All-or-nothing: commit on success (roll back instead when `commit` is false)."""
     con.execute("begin transaction")
     try:
         yield
     except BaseException:
         con.execute("rollback")
         raise
-    con.execute("commit")
+    con.execute("commit" if commit else "rollback")
 
 
 def sha256_of(path: Path) -> str:

@@ -26,6 +26,7 @@ import duckdb
 
 from recon.db import _now, audit, first
 from recon.errors import DecisionsError
+from recon.periods import closed_period_of_sql
 
 EXCEPTION_DECISIONS = ("match", "write_off", "ignore")
 MATCH_DECISIONS = ("accept", "reject")
@@ -172,6 +173,9 @@ def _plan_exceptions(
         "select txn_id from decisions where active and decision in ('write_off', 'ignore')"
     ).fetchall()}
     claimed: dict[int, int] = {}
+    closed = {int(t): str(p) for t, p in con.execute(
+        f"select txn_id, {closed_period_of_sql('date')} as p from txns where p is not null"
+    ).fetchall()}
     for row in rows:
         where = f"line {row.line}"
         if row.decision not in EXCEPTION_DECISIONS:
@@ -191,6 +195,10 @@ def _plan_exceptions(
         if txn in matched:
             problems.append(f"{where}, column 'id': {row.values['id']!r} is already matched "
                             f"({matched[txn]}); reject that match first")
+            continue
+        if txn in closed and row.decision in ("write_off", "ignore"):
+            problems.append(f"{where}, column 'id': {row.values['id']!r} is dated in closed period "
+                            f"{closed[txn]}; reopen it first with `recon reopen-period`")
             continue
         if txn in resolved:
             problems.append(f"{where}, column 'id': {row.values['id']!r} was already written off or ignored")
@@ -260,11 +268,23 @@ def _drop_mirrored(p: Plan) -> None:
     p.groups = groups
 
 
+def _frozen_matches(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """match_id -> closed period for active matches with a row dated in a closed period."""
+    rows = con.execute(
+        f"""select mm.match_id, min({closed_period_of_sql('t.date')})
+        from match_members mm join matches m using (match_id) join txns t on t.txn_id = mm.txn_id
+        where m.active group by mm.match_id
+        having min({closed_period_of_sql('t.date')}) is not null"""
+    ).fetchall()
+    return {str(m): str(p) for m, p in rows}
+
+
 def _plan_matches(
     con: duckdb.DuckDBPyConnection, rows: list[Row], p: Plan, problems: list[str]
 ) -> None:
     active = {str(m): str(s) for m, s in con.execute(
         "select match_id, status from matches where active").fetchall()}
+    frozen = _frozen_matches(con)
     for row in rows:
         where = f"line {row.line}"
         mid = row.values.get("match_id", "")
@@ -275,6 +295,10 @@ def _plan_matches(
             )
         elif mid not in active:
             problems.append(f"{where}, column 'match_id': no active match {mid!r}")
+        elif mid in frozen:
+            problems.append(
+                f"{where}, column 'match_id': {mid!r} is dated in closed period {frozen[mid]}; "
+                f"reopen it first with `recon reopen-period {frozen[mid]} --reason ...`")
         elif row.decision == "accept":
             p.accepts.append((mid, row.values.get("note", ""), row.line))
         else:
@@ -305,8 +329,8 @@ def apply_plan(con: duckdb.DuckDBPyConnection, p: Plan, *, user: str, source: Pa
         decide(None, "accept", mid, note)
         audit(con, user, "accept", mid, {"note": note, "file": str(source), "line": line})
     for mid, note, line in p.rejects:
-        con.execute("update matches set active = false, ended_reason = 'rejected' "
-                    "where match_id = ?", [mid])
+        con.execute("update matches set active = false, ended_reason = 'rejected', "
+                    "ended_at = ? where match_id = ?", [now, mid])
         decide(None, "reject", mid, note)
         audit(con, user, "reject", mid, {"note": note, "file": str(source), "line": line})
     return {"matched": len(p.groups), "resolved": len(p.resolutions),
@@ -330,7 +354,7 @@ def _manual_match(
     con.execute("delete from matches where match_id = ?", [mid])
     con.execute(
         "insert into matches values (?, null, 'manual', -1, ?, 'manual', 1.0, ?, ?, ?, ?, ?, ?, "
-        "true, null, null, null)",
+        "true, null, null, null, null)",
         [mid, kind, la, ra, la - ra, dd, f"matched by hand: {note}" if note else "matched by hand", now],
     )
     for t in left:

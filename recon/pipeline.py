@@ -195,7 +195,7 @@ def _record_matches(con: duckdb.DuckDBPyConnection, accepted: pl.DataFrame, run_
     con.execute(
         """insert into matches
         select match_id, ?, rule, rule_index, 'one_to_one', status, score, la, ra,
-               amount_diff_exact, date_diff, explanation, ?, true, null, null, diff_type
+               amount_diff_exact, date_diff, explanation, ?, true, null, null, diff_type, null
         from __recon__new""",
         [run_id, _now()],
     )
@@ -259,7 +259,7 @@ def _run_group(
         con.execute(
             f"""insert into matches
             select match_id, ?, ?, ?, '{kind}', status, score, la, ra, la - ra, dd,
-                   explanation, ?, true, null, null, null
+                   explanation, ?, true, null, null, null, null
             from __recon__new""",
             [run_id, rule.name, index, _now()],
         )
@@ -319,7 +319,7 @@ def _run_reversal(
                    {"pa + na" if role == "left" else "0"}, {"0" if role == "left" else side_amount},
                    {side_amount}, days,
                    'reversal: ' || pa || ' and ' || na || ' cancel out, ' || days || 'd apart',
-                   ?, true, null, null, 'reversal'
+                   ?, true, null, null, 'reversal', null
             from __recon__new""",
             [run_id, rule.name, index, rule.auto_above, _now()],
         )

@@ -29,6 +29,7 @@ from recon.loaders import load_file
 from recon.loaders.base import LoadResult
 from recon.pipeline import PipelineResult, run_pipeline
 from recon.reports import csvout
+from recon.reports.brs import statement_frame, statement_rows
 
 Progress = Callable[[str, float], None]
 
@@ -75,6 +76,7 @@ def run(
     memory_limit: str | None = None,
     progress: Progress | None = None,
     actor: str = "recon",
+    dry_run: bool = False,
 ) -> RunReport:
     """Run the whole pipeline; raise ReconError (exit 2) before any change on bad input."""
     started = _utc()
@@ -88,7 +90,8 @@ def run(
         loaded = _parse_new_files(con, inputs)
         stages["parse"] = time.perf_counter() - t0
         say(f"parsed {sum(r.frame.height for _, _, r in loaded if r)} rows", stages["parse"])
-        with transaction(con):
+        # --dry-run: compute and write everything, then roll the database back
+        with transaction(con, commit=not dry_run):
             t0 = time.perf_counter()
             stored = _store(con, loaded, run_id, actor)
             stages["load"] = time.perf_counter() - t0
@@ -108,6 +111,11 @@ def run(
                 diagnose(con, ruleset)
                 prefix = "" if left_side == passes[0] else f"{left_side}_"
                 _write_csvs(con, ruleset, left_side, staging, prefix, as_of or started.date())
+                csvout.copy_atomic(con, changes_sql(run_id), staging / f"{prefix}changes.csv")
+                con.execute(
+                    "insert into run_exceptions select ?, side, id, reason from __recon__diag",
+                    [run_id],
+                )
                 if not prefix:
                     reasons = dict(con.execute(
                         "select reason, count(*) from __recon__diag group by 1 order by 1"
@@ -118,14 +126,17 @@ def run(
                 con, ruleset, run_id, started, finished, stored, results, as_of, stages
             )
             summary["exceptions_by_reason"] = {k: int(v) for k, v in reasons.items()}
+            summary["dry_run"] = dry_run
             con.execute(
                 "insert into runs values (?, ?, ?, ?, ?, ?, ?, 'ok', ?)",
                 [run_id, started.replace(tzinfo=None), finished.replace(tzinfo=None),
                  str(rules_path), ruleset.sha256, as_of, __version__, json.dumps(summary)],
             )
             audit(con, actor, "run", run_id, {"rules": ruleset.sha256, "counts": summary["counts"]})
+            brs = statement_frame(statement_rows(con, as_of or started.date()))
+            _write_frame(brs, staging / "bank_reconciliation.csv")
             _write_json(staging / "summary.json", summary)
-            _write_report(staging, summary)
+            _write_report(staging, summary, brs)
         # published only after the commit: a killed run leaves the old outputs
         outputs = _publish(staging, out_dir)
         say(f"wrote outputs to {out_dir}", 0.0)
@@ -252,6 +263,39 @@ def _counts(con: duckdb.DuckDBPyConnection, left_side: str, as_of: date | None) 
     }
 
 
+def changes_sql(run_id: str) -> str:
+    """What changed since the previous run: matches made and broken, exceptions in and out."""
+    q = run_id.replace("'", "''")
+    return f"""
+    with prev as (select run_id, finished_at from runs where run_id <> '{q}'
+                  order by finished_at desc limit 1),
+    prev_exc as (select side, txn_id, reason from run_exceptions
+                 where run_id = (select run_id from prev)),
+    ids as (select mm.match_id,
+                   string_agg(t.source_id, ';' order by t.source_id) filter (where mm.role = 'left') as l,
+                   string_agg(t.source_id, ';' order by t.source_id) filter (where mm.role = 'right') as r
+            from match_members mm join txns t on t.txn_id = mm.txn_id group by mm.match_id)
+    select 'new_match' as change, null as side, recon_safe(i.l) as left_ids,
+           recon_safe(i.r) as right_ids, m.match_id, m.status as detail
+    from matches m join ids i using (match_id) where m.run_id = '{q}' and m.active
+    union all
+    select 'broken_match', null, recon_safe(i.l), recon_safe(i.r), m.match_id,
+           coalesce(m.ended_reason, 'broken')
+    from matches m join ids i using (match_id)
+    where not m.active and m.ended_at > coalesce((select finished_at from prev), timestamp '1900-01-01')
+    union all
+    select 'new_exception', d.side, case when d.side = 'left' then recon_safe(t.source_id) end,
+           case when d.side = 'right' then recon_safe(t.source_id) end, null, d.reason
+    from __recon__diag d join txns t on t.txn_id = d.id
+    where (d.side, d.id) not in (select (side, txn_id) from prev_exc)
+    union all
+    select 'resolved_exception', p.side, case when p.side = 'left' then recon_safe(t.source_id) end,
+           case when p.side = 'right' then recon_safe(t.source_id) end, null, p.reason
+    from prev_exc p join txns t on t.txn_id = p.txn_id
+    where (p.side, p.txn_id) not in (select (side, id) from __recon__diag)
+    order by 1, 3, 4"""
+
+
 def _write_csvs(
     con: duckdb.DuckDBPyConnection,
     ruleset: RuleSet,
@@ -287,15 +331,26 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _write_report(out_dir: Path, summary: dict[str, Any]) -> Path:
+def _write_frame(frame: pl.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.write_csv(tmp)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def _write_report(out_dir: Path, summary: dict[str, Any], brs: pl.DataFrame) -> Path:
     from recon.reports.html import render_report
+    from recon.reports.xlsx import write_workbook
 
     def read(name: str) -> pl.DataFrame:
         return pl.read_csv(out_dir / name, infer_schema=False)
 
+    frames = {name: read(f"{name}.csv") for name in ("matches", "exceptions", "discrepancies")}
     html = render_report(
-        summary, read("matches.csv"), read("exceptions.csv"), read("discrepancies.csv")
+        summary, frames["matches"], frames["exceptions"], frames["discrepancies"], brs
     )
+    write_workbook(out_dir / "matches.xlsx",
+                   {"bank_reconciliation": brs, **frames}, summary)
     path = out_dir / "report.html"
     tmp = path.with_name(".report.html.tmp")
     tmp.write_text(html, encoding="utf-8")

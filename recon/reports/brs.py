@@ -1,0 +1,152 @@
+"""The bank reconciliation statement: the artefact a month-end close is signed with.
+
+Per bank account and currency, at the cut-off date::
+
+    Balance per bank statement                      (closing balance of the last statement,
+                                                     or opening + bank lines when the file
+                                                     carries no balances)
+    Add: deposits in transit                        (open ledger receipts)
+    Less: outstanding cheques and payments          (open ledger payments)
+    Adjusted bank balance
+    Balance per books                               (opening + ledger lines)
+    Add/less: bank items not yet booked             (open bank lines: fees, interest, ...)
+    Add/less: differences in matched items          (fees netted, FX, short/over payments)
+    Adjusted book balance
+    Unexplained difference                          (should be 0.00; stated plainly if not)
+
+The books are taken to open at the bank's opening balance (the previous period
+was reconciled).  Every amount is exact.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import polars as pl
+
+COLUMNS = ("account", "currency", "period_end", "line", "label", "amount")
+
+
+def _open_sql(side: str, as_of: date) -> str:
+    return f"""
+        select t.* from txns t where t.side = '{side}' and t.date <= date '{as_of.isoformat()}'
+          and not exists (select 1 from match_members mm join matches m using (match_id)
+                          where m.active and mm.txn_id = t.txn_id)
+          and not exists (select 1 from decisions d where d.active and d.txn_id = t.txn_id
+                          and d.decision in ('write_off', 'ignore'))"""
+
+
+def statement_rows(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any]]:
+    """The statement lines for every bank account and currency."""
+    accounts = con.execute(
+        f"""select coalesce(account, ''), currency, count(*) from txns
+        where side = 'bank' and date <= date '{as_of.isoformat()}' group by 1, 2 order by 1, 2"""
+    ).fetchall()
+    single = len({a for a, _, _ in accounts}) <= 1
+    out: list[dict[str, Any]] = []
+    for account, currency, _ in accounts:
+        out.extend(_one_account(con, account, currency, as_of, single))
+    return out
+
+
+def _sum(con: duckdb.DuckDBPyConnection, sql: str) -> Decimal:
+    value = con.execute(f"select coalesce(sum(amount), 0) from ({sql})").fetchall()[0][0]
+    return Decimal(value)
+
+
+def _one_account(
+    con: duckdb.DuckDBPyConnection, account: str, currency: str, as_of: date, single: bool
+) -> list[dict[str, Any]]:
+    quoted = account.replace("'", "''")
+    acct = f"coalesce(account, '') = '{quoted}'"
+    cur = f"currency = '{currency}'"
+    # ledger rows belong to this account when it is the only one, or when they name it
+    lacct = "true" if single else acct
+    end = f"date <= date '{as_of.isoformat()}'"
+    opening, closing, note = _balances(con, account, currency, as_of)
+    bank_all = _sum(con, f"select amount from txns where side = 'bank' and {acct} and {cur} and {end}")
+    ledger_all = _sum(con, f"select amount from txns where side = 'ledger' and {lacct} and {cur} and {end}")
+    bank_open = f"select amount from ({_open_sql('bank', as_of)}) where {acct} and {cur}"
+    ledger_open = f"select amount from ({_open_sql('ledger', as_of)}) where {lacct} and {cur}"
+    dit = _sum(con, f"{ledger_open} and amount > 0")
+    outstanding = _sum(con, f"{ledger_open} and amount < 0")
+    unbooked_in = _sum(con, f"{bank_open} and amount > 0")
+    unbooked_out = _sum(con, f"{bank_open} and amount < 0")
+    matched_diff = _matched_differences(con, account, currency, as_of)
+    bank_balance = closing if closing is not None else opening + bank_all
+    books = opening + ledger_all
+    adj_bank = bank_balance + dit + outstanding
+    adj_books = books + unbooked_in + unbooked_out + matched_diff
+    lines = [
+        ("bank_balance", f"Balance per bank statement{note}", bank_balance),
+        ("deposits_in_transit", "Add: deposits in transit (in the books, not yet on the bank)", dit),
+        ("outstanding_payments", "Less: outstanding cheques and payments", outstanding),
+        ("adjusted_bank_balance", "Adjusted bank balance", adj_bank),
+        ("book_balance", "Balance per books (opening + ledger lines)", books),
+        ("bank_receipts_not_booked", "Add: bank receipts not yet booked (interest, unknown receipts)",
+         unbooked_in),
+        ("bank_charges_not_booked", "Less: bank charges and payments not yet booked", unbooked_out),
+        ("matched_differences", "Add/less: differences in matched items (fees, FX, short/over payments)",
+         matched_diff),
+        ("adjusted_book_balance", "Adjusted book balance", adj_books),
+        ("unexplained_difference", "Unexplained difference (adjusted bank - adjusted books)",
+         adj_bank - adj_books),
+    ]
+    return [
+        {"account": account, "currency": currency, "period_end": as_of.isoformat(),
+         "line": code, "label": label, "amount": _fmt(amount)}
+        for code, label, amount in lines
+    ]
+
+
+def _balances(
+    con: duckdb.DuckDBPyConnection, account: str, currency: str, as_of: date
+) -> tuple[Decimal, Decimal | None, str]:
+    """(opening of the first statement, closing of the last one up to as_of, note)."""
+    rows = con.execute(
+        """select opening_balance, closing_balance, end_date from statements
+        where coalesce(account, '') = ? and coalesce(currency, ?) = ?
+          and (end_date is null or end_date <= ?)
+        order by start_date nulls first, end_date nulls last""",
+        [account, currency, currency, as_of],
+    ).fetchall()
+    opening = next((Decimal(o) for o, _, _ in rows if o is not None), None)
+    closing = next((Decimal(c) for _, c, _ in reversed(rows) if c is not None), None)
+    if closing is None:
+        note = " (no statement balance in the files: opening + bank lines"
+        note += ", opening taken as 0.00)" if opening is None else ")"
+    else:
+        note = ""
+    return opening or Decimal(0), closing, note
+
+
+def _matched_differences(
+    con: duckdb.DuckDBPyConnection, account: str, currency: str, as_of: date
+) -> Decimal:
+    """Bank minus ledger amounts of this account's active matches (one currency only)."""
+    value = con.execute(
+        """with mem as (
+            select mm.match_id, t.amount, t.currency, t.side, t.account, t.date
+            from match_members mm join matches m using (match_id)
+            join txns t on t.txn_id = mm.txn_id where m.active),
+        ok as (select match_id from mem group by match_id
+               having count(distinct currency) = 1 and bool_and(currency = ?)
+                  and bool_or(side = 'bank' and coalesce(account, '') = ?)
+                  and bool_and(date <= ?))
+        select coalesce(sum(case when side = 'bank' then amount else -amount end), 0)
+        from mem where match_id in (select match_id from ok) and side in ('bank', 'ledger')""",
+        [currency, account, as_of],
+    ).fetchall()[0][0]
+    return Decimal(value)
+
+
+def _fmt(d: Decimal) -> str:
+    return str(d.quantize(Decimal("0.01")))
+
+
+def statement_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """The statement as a frame of strings (for the CSV and the report)."""
+    return pl.DataFrame(rows, schema={c: pl.String for c in COLUMNS})
