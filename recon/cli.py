@@ -148,17 +148,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     """`recon apply DECISIONS.csv --user NAME`."""
     from recon.db import connect, transaction
-    from recon.decisions import apply_plan, plan, read_rows
+    from recon.decisions import apply_plan, plan, read_decisions
     from recon.errors import InputFileError
 
     if not args.decisions.is_file():
         raise InputFileError(args.decisions, "no such file")
     if not args.db.is_file():
         raise ReconError(f"{args.db}: no database here; run `recon run --db {args.db}` first")
-    kind, rows = read_rows(args.decisions)
+    tables = read_decisions(args.decisions)
+    rows = [r for _, _, rs in tables for r in rs]
     con = connect(args.db)
     try:
-        changes = plan(con, args.decisions, kind, rows)
+        changes = plan(con, args.decisions, tables)
         with transaction(con):
             counts = apply_plan(con, changes, user=args.user, source=args.decisions)
     finally:

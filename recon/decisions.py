@@ -51,32 +51,50 @@ class Plan:
     rejects: list[tuple[str, str, int]] = field(default_factory=list)
 
 
-def read_rows(path: Path) -> tuple[str, list[Row]]:
-    """Read a decisions file (CSV or XLSX); return its kind and the rows with a decision."""
+def read_decisions(path: Path) -> list[tuple[str, str, list[Row]]]:
+    """(where, kind, rows with a decision) for each table in the file.
+
+    A CSV holds one table; a workbook from `matches.xlsx` may carry decisions
+    on both its `exceptions` and `matches` sheets.
+    """
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        records, header = _read_xlsx(path)
+        tables = _read_xlsx(path)
     else:
-        records, header = _read_csv(path)
+        tables = [("", *_read_csv(path))]
+    out = []
+    for where, records, header in tables:
+        kind = _kind(path, where, header, strict=len(tables) == 1)
+        if kind is None:
+            continue
+        rows = []
+        for line, rec in records:
+            values = {k.strip().lower(): _clean(v) for k, v in rec.items() if k is not None}
+            decision = values.get("decision", "").lower().replace("-", "_").replace(" ", "_")
+            if decision:
+                rows.append(Row(line, decision, values))
+        out.append((where, kind, rows))
+    if not out:
+        raise DecisionsError(path, [
+            "header: expected the columns of exceptions.csv (side, id, reason, decision, "
+            "match_with, note) or of matches.csv (match_id, left_ids, right_ids, decision, note)"
+        ])
+    return out
+
+
+def _kind(path: Path, where: str, header: list[str], *, strict: bool) -> str | None:
     cols = {h.strip().lower() for h in header}
     if {"match_id", "left_ids", "right_ids"} <= cols:
         kind = "matches"
     elif {"side", "id", "reason"} <= cols:
         kind = "exceptions"
     else:
-        raise DecisionsError(path, [
-            "header: expected the columns of exceptions.csv (side, id, reason, decision, "
-            "match_with, note) or of matches.csv (match_id, left_ids, right_ids, decision, note); "
-            f"found {', '.join(header)}"
-        ])
+        return None
+    if "decision" not in cols and not strict:
+        return None  # a sheet of the workbook nobody decided on
     if "decision" not in cols:
-        raise DecisionsError(path, ["header: no 'decision' column; fill it in for the rows to apply"])
-    rows = []
-    for line, rec in records:
-        values = {k.strip().lower(): _clean(v) for k, v in rec.items() if k is not None}
-        decision = values.get("decision", "").lower().replace("-", "_").replace(" ", "_")
-        if decision:
-            rows.append(Row(line, decision, values))
-    return kind, rows
+        raise DecisionsError(path, [f"{where or 'header'}: no 'decision' column; "
+                                    "add it and fill it in for the rows to apply"])
+    return kind
 
 
 def _clean(value: Any) -> str:
@@ -97,17 +115,23 @@ def _read_csv(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
     return [(reader.line_num, rec) for rec in reader], header
 
 
-def _read_xlsx(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
+def _read_xlsx(path: Path) -> list[tuple[str, list[tuple[int, dict[str, str]]], list[str]]]:
     from openpyxl import load_workbook
 
-    wb = load_workbook(path, read_only=True, data_only=True)
-    ws = wb["exceptions"] if "exceptions" in wb.sheetnames else wb.worksheets[0]
-    it = ws.iter_rows(values_only=True)
-    header = [str(h or "") for h in next(it, ())]
-    records = []
-    for n, values in enumerate(it, start=2):
-        records.append((n, {h: _cell(v) for h, v in zip(header, values, strict=False)}))
-    return records, header
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a broken workbook
+        raise DecisionsError(path, [f"cannot read the workbook: {exc}"]) from exc
+    tables = []
+    for ws in wb.worksheets:
+        it = ws.iter_rows(values_only=True)
+        header = [str(h or "") for h in next(it, ())]
+        records = [
+            (n, {h: _cell(v) for h, v in zip(header, values, strict=False)})
+            for n, values in enumerate(it, start=2)
+        ]
+        tables.append((f"sheet {ws.title!r}", records, header))
+    return tables
 
 
 def _cell(v: Any) -> str:
@@ -143,14 +167,19 @@ class _Resolver:
         return None, f"{side} id {ident!r} exists in several accounts ({accounts}); fill 'account'"
 
 
-def plan(con: duckdb.DuckDBPyConnection, path: Path, kind: str, rows: list[Row]) -> Plan:
-    """Validate every row; raise DecisionsError listing all problems."""
+def plan(
+    con: duckdb.DuckDBPyConnection, path: Path, tables: list[tuple[str, str, list[Row]]]
+) -> Plan:
+    """Validate every row of every table; raise DecisionsError listing all problems."""
     problems: list[str] = []
     p = Plan()
-    if kind == "exceptions":
-        _plan_exceptions(con, rows, p, problems)
-    else:
-        _plan_matches(con, rows, p, problems)
+    for where, kind, rows in tables:
+        found: list[str] = []
+        if kind == "exceptions":
+            _plan_exceptions(con, rows, p, found)
+        else:
+            _plan_matches(con, rows, p, found)
+        problems += [f"{where}, {x}" if where else x for x in found]
     if problems:
         raise DecisionsError(path, problems)
     return p

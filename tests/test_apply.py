@@ -95,3 +95,39 @@ def test_already_matched_row_is_an_error(tmp_path, small_month, cli) -> None:
     code, _, err = cli("apply", write(tmp_path / "d.csv", exc), "--db", tmp_path / "r.duckdb",
                        "--user", "anna")
     assert code == 2 and "already matched" in err
+
+
+def test_decisions_from_the_workbook(tmp_path, small_month, cli) -> None:
+    from openpyxl import load_workbook
+
+    out = run(cli, tmp_path, *small_month)
+    wb = load_workbook(out / "matches.xlsx")
+    ws = wb["exceptions"]
+    header = [c.value for c in ws[1]]
+    col = {h: i + 1 for i, h in enumerate(header)}
+    for row in range(2, ws.max_row + 1):
+        if ws.cell(row, col["id"]).value == "B5":
+            ws.cell(row, col["decision"]).value = "write_off"
+            ws.cell(row, col["note"]).value = "bank fee"
+    wb.save(tmp_path / "edited.xlsx")
+    code, _, err = cli("apply", tmp_path / "edited.xlsx", "--db", tmp_path / "r.duckdb",
+                       "--user", "anna")
+    assert code == 0, err
+    out = run(cli, tmp_path, *small_month)
+    assert "B5" not in {r["id"] for r in rows(out / "exceptions.csv")}
+
+
+def test_closed_period_freezes_matches(tmp_path, small_month, cli) -> None:
+    out = run(cli, tmp_path, *small_month)
+    db = tmp_path / "r.duckdb"
+    assert cli("close-period", "2026-03", "--db", db, "--user", "cfo")[0] == 0
+    mrows = rows(out / "matches.csv")
+    for r in mrows:
+        r["decision"] = "reject" if r["left_ids"] == "B1" else ""
+    path = write(tmp_path / "m.csv", mrows)
+    code, _, err = cli("apply", path, "--db", db, "--user", "bob")
+    assert code == 2 and "closed period 2026-03" in err
+    assert cli("reopen-period", "2026-03", "--db", db, "--user", "cfo")[0] == 2  # no reason
+    assert cli("reopen-period", "2026-03", "--db", db, "--user", "cfo",
+               "--reason", "late bank correction")[0] == 0
+    assert cli("apply", path, "--db", db, "--user", "bob")[0] == 0

@@ -61,7 +61,8 @@ def matches_sql(left_side: str) -> str:
            recon_fmt(m.right_amount, a.cur) as right_amount,
            recon_fmt(m.amount_diff, a.cur) as amount_diff,
            m.date_diff_days, round(m.score, 4) as score, m.status,
-           recon_safe(m.explanation) as explanation
+           recon_safe(m.explanation) as explanation,
+           null::varchar as decision, null::varchar as note
     from matches m join agg a using (match_id)
     where m.active and a.in_scope
     order by a.first_date, m.match_id"""
