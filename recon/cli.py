@@ -9,6 +9,7 @@ unmatched than --fail-on-exceptions allows; 1 a bug.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -77,7 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--format")
     ins.add_argument("--profile")
     ins.add_argument("--json", action="store_true", help="print JSON (CONTRACT shape)")
+    for name in PLUGINS:
+        importlib.import_module(name).register(sub)
     return p
+
+
+#: Modules that add commands: each has `register(subparsers)`, which adds its
+#: parser(s) with `set_defaults(handler=function(args) -> exit code)`.
+PLUGINS: tuple[str, ...] = ()
 
 
 class _JsonFormatter(logging.Formatter):
@@ -242,8 +250,9 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
         return 0 if exc.code == 0 else 2
     _setup_logging(args.log_format, args.quiet)
     started = time.perf_counter()
+    handler = getattr(args, "handler", None) or COMMANDS[args.command]
     try:
-        code = COMMANDS[args.command](args)
+        code = handler(args)
     except ReconError as exc:
         print(f"recon: error: {exc}", file=sys.stderr)
         return exc.exit_code
