@@ -50,13 +50,12 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assign
     l_codes = pairs["l"].rank("dense").cast(pl.Int64).to_numpy() - 1
     r_codes = pairs["r"].rank("dense").cast(pl.Int64).to_numpy() - 1
     nl, nr = int(l_codes.max()) + 1, int(r_codes.max()) + 1
-    graph = coo_matrix(
-        (np.ones(len(l_codes)), (l_codes, r_codes + nl)), shape=(nl + nr, nl + nr)
-    )
+    graph = coo_matrix((np.ones(len(l_codes)), (l_codes, r_codes + nl)), shape=(nl + nr, nl + nr))
     _, labels = connected_components(graph, directed=False)
     pairs = pairs.with_columns(
         pl.Series("comp", labels[l_codes]),
-        pl.Series("li", l_codes), pl.Series("ri", r_codes),
+        pl.Series("li", l_codes),
+        pl.Series("ri", r_codes),
     )
     sizes = pairs.group_by("comp").agg(pl.len().alias("n"))
     pairs = pairs.join(sizes, on="comp")
@@ -104,14 +103,20 @@ def _best(w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
 
 
 def _exact(
-    lpos: np.ndarray, rpos: np.ndarray, score: np.ndarray, nl: int, nr: int, margin: float,
+    lpos: np.ndarray,
+    rpos: np.ndarray,
+    score: np.ndarray,
+    nl: int,
+    nr: int,
+    margin: float,
     rkey: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     w = np.full((nl, nr), _MISSING)
     w[lpos, rpos] = score
     edge = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(lpos, rpos, strict=True))}
     total, ri, ci = _best(w)
-    keep, amb = [], []
+    keep: list[int] = []
+    amb: list[int] = []
     for a, b in zip(ri, ci, strict=True):
         twins = np.flatnonzero(rkey == rkey[b])  # b and the rows identical to it
         saved = w[a, twins].copy()

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from recon import __version__
 from recon.errors import ReconError
@@ -35,8 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     p = argparse.ArgumentParser(prog="recon", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"recon {__version__}")
-    p.add_argument("--log-format", choices=("text", "json"), default="text",
-                   help="log lines on stderr as text or one JSON object per line")
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines on stderr as text or one JSON object per line",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -44,18 +49,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rules", required=True, type=Path, help="rules YAML file")
     run.add_argument("--bank", nargs="+", default=[], type=Path, metavar="FILE")
     run.add_argument("--ledger", nargs="+", default=[], type=Path, metavar="FILE")
-    run.add_argument("--statement", nargs="+", default=[], type=Path, metavar="FILE",
-                     help="customer statements to agree with the ledger")
+    run.add_argument(
+        "--statement",
+        nargs="+",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="customer statements to agree with the ledger",
+    )
     run.add_argument("--db", default=Path("recon.duckdb"), type=Path)
     run.add_argument("--out", required=True, type=Path, help="output directory")
     run.add_argument("--as-of", type=_date, help="cut-off date YYYY-MM-DD")
     run.add_argument("--format", help="force the input format (default: detect)")
     run.add_argument("--profile", help="CSV/XLSX profile name or YAML path")
     run.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (spills to disk)")
-    run.add_argument("--dry-run", action="store_true",
-                     help="compute and write outputs but change nothing in the database")
-    run.add_argument("--fail-on-exceptions", type=int, metavar="N",
-                     help="exit 4 when more than N items stay unmatched (for schedulers)")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="compute and write outputs but change nothing in the database",
+    )
+    run.add_argument(
+        "--fail-on-exceptions",
+        type=int,
+        metavar="N",
+        help="exit 4 when more than N items stay unmatched (for schedulers)",
+    )
 
     demo = sub.add_parser("demo", help="run the pipeline on the bundled sample data")
     demo.add_argument("--out", default=Path("recon-demo"), type=Path)
@@ -65,8 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--db", default=Path("recon.duckdb"), type=Path)
     app.add_argument("--user", required=True, help="who decided (goes to the audit log)")
 
-    for name, text in (("close-period", "freeze matches dated in a month"),
-                       ("reopen-period", "reopen a closed month (with a reason)")):
+    for name, text in (
+        ("close-period", "freeze matches dated in a month"),
+        ("reopen-period", "reopen a closed month (with a reason)"),
+    ):
         per = sub.add_parser(name, help=text)
         per.add_argument("period", metavar="YYYY-MM")
         per.add_argument("--db", default=Path("recon.duckdb"), type=Path)
@@ -90,8 +110,11 @@ PLUGINS: tuple[str, ...] = ()
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        data = {"ts": round(record.created, 3), "level": record.levelname.lower(),
-                "msg": record.getMessage()}
+        data = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "msg": record.getMessage(),
+        }
         data.update(getattr(record, "extra_fields", {}))
         return json.dumps(data, ensure_ascii=False)
 
@@ -108,7 +131,12 @@ def _setup_logging(fmt: str, quiet: bool) -> None:
 
 
 def _progress(msg: str, seconds: float) -> None:
-    log.info("%s (%.2f s)", msg, seconds, extra={"extra_fields": {"stage": msg, "seconds": round(seconds, 3)}})
+    log.info(
+        "%s (%.2f s)",
+        msg,
+        seconds,
+        extra={"extra_fields": {"stage": msg, "seconds": round(seconds, 3)}},
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -122,15 +150,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     report = run(
         args.rules,
         Inputs(args.bank, args.ledger, args.statement, args.format, args.profile),
-        db_path=args.db, out_dir=args.out, as_of=args.as_of,
-        memory_limit=args.memory_limit, progress=_progress, dry_run=args.dry_run,
+        db_path=args.db,
+        out_dir=args.out,
+        as_of=args.as_of,
+        memory_limit=args.memory_limit,
+        progress=_progress,
+        dry_run=args.dry_run,
     )
     _print_summary(report.summary, args.out)
     counts = report.summary["counts"]
     open_items = counts["left_exceptions"] + counts["right_exceptions"]
     if args.fail_on_exceptions is not None and open_items > args.fail_on_exceptions:
-        log.error("%d items unmatched, more than --fail-on-exceptions %d",
-                  open_items, args.fail_on_exceptions)
+        log.error(
+            "%d items unmatched, more than --fail-on-exceptions %d",
+            open_items,
+            args.fail_on_exceptions,
+        )
         return 4
     return 0
 
@@ -146,8 +181,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for stale in (db, db.with_name(db.name + ".wal")):
         stale.unlink(missing_ok=True)  # the demo always starts from an empty database
     report = run(
-        paths.rules, Inputs(bank=[paths.bank], ledger=[paths.ledger]),
-        db_path=db, out_dir=args.out, as_of=paths.as_of, progress=_progress,
+        paths.rules,
+        Inputs(bank=[paths.bank], ledger=[paths.ledger]),
+        db_path=db,
+        out_dir=args.out,
+        as_of=paths.as_of,
+        progress=_progress,
     )
     _print_summary(report.summary, args.out)
     return 0
@@ -172,8 +211,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
             counts = apply_plan(con, changes, user=args.user, source=args.decisions)
     finally:
         con.close()
-    print(f"recon apply: {len(rows)} decisions from {args.decisions}: "
-          + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    print(
+        f"recon apply: {len(rows)} decisions from {args.decisions}: "
+        + ", ".join(f"{v} {k}" for k, v in counts.items())
+    )
     return 0
 
 
@@ -207,13 +248,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     else:
         print(f"{info['file']}: {info['format']}, {info['transactions']} transactions")
         for st in info["statements"]:
-            print(f"  {st['account']} {st['currency']} {st['start_date']}..{st['end_date']}: "
-                  f"opening {st['opening_balance']} closing {st['closing_balance']}, "
-                  f"{st['transactions']} transactions")
+            print(
+                f"  {st['account']} {st['currency']} {st['start_date']}..{st['end_date']}: "
+                f"opening {st['opening_balance']} closing {st['closing_balance']}, "
+                f"{st['transactions']} transactions"
+            )
     return 0
 
 
-def _print_summary(summary: dict[str, object], out: Path) -> None:
+def _print_summary(summary: dict[str, Any], out: Path) -> None:
     counts = summary["counts"]
     assert isinstance(counts, dict)
     rate = summary["match_rate"]
@@ -223,16 +266,20 @@ def _print_summary(summary: dict[str, object], out: Path) -> None:
         f"bank lines matched ({rate:.1%}), {counts['right_matched']}/{counts['right_total']} "
         f"ledger lines matched",
         f"exceptions: {counts['left_exceptions']} bank, {counts['right_exceptions']} ledger"
-        + "".join(f"; {k} {v}" for k, v in (summary.get("exceptions_by_reason") or {}).items()),  # type: ignore[union-attr]
-        "by rule: " + ", ".join(f"{k} {v}" for k, v in summary["by_rule"].items()),  # type: ignore[union-attr]
+        + "".join(f"; {k} {v}" for k, v in (summary.get("exceptions_by_reason") or {}).items()),
+        "by rule: " + ", ".join(f"{k} {v}" for k, v in summary["by_rule"].items()),
         f"outputs: {out}/ (matches.csv, exceptions.csv, discrepancies.csv, summary.json, report.html)",
     ]
     print("\n".join(lines))
 
 
 COMMANDS = {
-    "run": cmd_run, "demo": cmd_demo, "inspect": cmd_inspect, "apply": cmd_apply,
-    "close-period": cmd_period, "reopen-period": cmd_period,
+    "run": cmd_run,
+    "demo": cmd_demo,
+    "inspect": cmd_inspect,
+    "apply": cmd_apply,
+    "close-period": cmd_period,
+    "reopen-period": cmd_period,
 }
 
 

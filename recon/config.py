@@ -72,14 +72,19 @@ class RuleSet:
 
 
 _SETTINGS_KEYS = {
-    "auto_above": float, "suggest_above": float, "margin": float, "weights": dict,
-    "date_lag_days": int, "diagnostic_days": int, "fx_rates": dict,
+    "auto_above": float,
+    "suggest_above": float,
+    "margin": float,
+    "weights": dict,
+    "date_lag_days": int,
+    "diagnostic_days": int,
+    "fx_rates": dict,
 }
 _TOP_KEYS = ("version", "settings", "references", "aging", "rules")
 _RULE_KEYS = ("name", "matcher", "params", "auto_above", "suggest_above", "margin", "weights")
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]
     """YAML 1.2 booleans: only true/false, so a key `on:` or a value `no` stays text."""
 
 
@@ -88,7 +93,8 @@ _Loader.yaml_implicit_resolvers = {
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
     list("tTfF"),
 )
 
@@ -110,7 +116,7 @@ def _line_of(node: yaml.Node | None, path: str) -> int | None:
     """Line (1-based) of the YAML node at `path` like `rules[2].params.days`."""
     if node is None:
         return None
-    line = node.start_mark.line + 1
+    line = int(node.start_mark.line) + 1
     for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
         if part.startswith("[") and isinstance(node, yaml.SequenceNode):
             idx = int(part[1:-1])
@@ -126,7 +132,7 @@ def _line_of(node: yaml.Node | None, path: str) -> int | None:
                 return None  # the key is missing: no line to point at
         else:
             return None
-        line = node.start_mark.line + 1
+        line = int(node.start_mark.line) + 1
     return line
 
 
@@ -147,7 +153,7 @@ def load_rules(path: str | Path) -> RuleSet:
     text = raw.decode("utf-8", errors="replace")
     try:
         root = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
@@ -174,16 +180,23 @@ def _build(data: Any, pr: _Problems, path: Path, sha: str) -> RuleSet | None:
     buckets = _aging(data.get("aging") or {}, pr)
     rules = _rules(data.get("rules"), settings, pr)
     return RuleSet(
-        path=str(path), sha256=sha, rules=tuple(rules), references=tuple(refs),
-        aging_buckets=buckets, date_lag_days=int(settings.get("date_lag_days", 5)),
-        diagnostic_days=int(settings.get("diagnostic_days", 45)), settings=settings,
+        path=str(path),
+        sha256=sha,
+        rules=tuple(rules),
+        references=tuple(refs),
+        aging_buckets=buckets,
+        date_lag_days=int(settings.get("date_lag_days", 5)),
+        diagnostic_days=int(settings.get("diagnostic_days", 45)),
+        settings=settings,
         fx_rates=tuple(settings.get("fx_rates", ())),
     )
 
 
 def _settings(raw: Any, pr: _Problems) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "auto_above": 0.8, "suggest_above": 0.5, "margin": 0.05,
+        "auto_above": 0.8,
+        "suggest_above": 0.5,
+        "margin": 0.05,
         "weights": dict(DEFAULT_WEIGHTS),
     }
     if not isinstance(raw, dict):
@@ -358,7 +371,7 @@ def _coerce(value: Any, tp: Any, where: str, pr: _Problems) -> Any:
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         return None if value is None else _coerce(value, args[0], where, pr)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _dataclass_from(tp, value, where, pr)
     return _scalar(value, tp, where, pr)
 

@@ -46,7 +46,9 @@ class Plan:
     """Validated changes, applied in one transaction."""
 
     groups: list[tuple[set[int], set[int], str, int]] = field(default_factory=list)
-    resolutions: list[tuple[int, str, str, int]] = field(default_factory=list)  # txn, kind, note, line
+    resolutions: list[tuple[int, str, str, int]] = field(
+        default_factory=list
+    )  # txn, kind, note, line
     accepts: list[tuple[str, str, int]] = field(default_factory=list)  # match_id, note, line
     rejects: list[tuple[str, str, int]] = field(default_factory=list)
 
@@ -74,10 +76,13 @@ def read_decisions(path: Path) -> list[tuple[str, str, list[Row]]]:
                 rows.append(Row(line, decision, values))
         out.append((where, kind, rows))
     if not out:
-        raise DecisionsError(path, [
-            "header: expected the columns of exceptions.csv (side, id, reason, decision, "
-            "match_with, note) or of matches.csv (match_id, left_ids, right_ids, decision, note)"
-        ])
+        raise DecisionsError(
+            path,
+            [
+                "header: expected the columns of exceptions.csv (side, id, reason, decision, "
+                "match_with, note) or of matches.csv (match_id, left_ids, right_ids, decision, note)"
+            ],
+        )
     return out
 
 
@@ -92,8 +97,13 @@ def _kind(path: Path, where: str, header: list[str], *, strict: bool) -> str | N
     if "decision" not in cols and not strict:
         return None  # a sheet of the workbook nobody decided on
     if "decision" not in cols:
-        raise DecisionsError(path, [f"{where or 'header'}: no 'decision' column; "
-                                    "add it and fill it in for the rows to apply"])
+        raise DecisionsError(
+            path,
+            [
+                f"{where or 'header'}: no 'decision' column; "
+                "add it and fill it in for the rows to apply"
+            ],
+        )
     return kind
 
 
@@ -198,13 +208,19 @@ def _plan_exceptions(
 ) -> None:
     res = _Resolver(con)
     matched = _matched(con)
-    resolved = {int(t) for (t,) in con.execute(
-        "select txn_id from decisions where active and decision in ('write_off', 'ignore')"
-    ).fetchall()}
+    resolved = {
+        int(t)
+        for (t,) in con.execute(
+            "select txn_id from decisions where active and decision in ('write_off', 'ignore')"
+        ).fetchall()
+    }
     claimed: dict[int, int] = {}
-    closed = {int(t): str(p) for t, p in con.execute(
-        f"select txn_id, {closed_period_of_sql('date')} as p from txns where p is not null"
-    ).fetchall()}
+    closed = {
+        int(t): str(p)
+        for t, p in con.execute(
+            f"select txn_id, {closed_period_of_sql('date')} as p from txns where p is not null"
+        ).fetchall()
+    }
     for row in rows:
         where = f"line {row.line}"
         if row.decision not in EXCEPTION_DECISIONS:
@@ -222,15 +238,21 @@ def _plan_exceptions(
             problems.append(f"{where}, column 'id': {err}")
             continue
         if txn in matched:
-            problems.append(f"{where}, column 'id': {row.values['id']!r} is already matched "
-                            f"({matched[txn]}); reject that match first")
+            problems.append(
+                f"{where}, column 'id': {row.values['id']!r} is already matched "
+                f"({matched[txn]}); reject that match first"
+            )
             continue
         if txn in closed and row.decision in ("write_off", "ignore"):
-            problems.append(f"{where}, column 'id': {row.values['id']!r} is dated in closed period "
-                            f"{closed[txn]}; reopen it first with `recon reopen-period`")
+            problems.append(
+                f"{where}, column 'id': {row.values['id']!r} is dated in closed period "
+                f"{closed[txn]}; reopen it first with `recon reopen-period`"
+            )
             continue
         if txn in resolved:
-            problems.append(f"{where}, column 'id': {row.values['id']!r} was already written off or ignored")
+            problems.append(
+                f"{where}, column 'id': {row.values['id']!r} was already written off or ignored"
+            )
             continue
         note = row.values.get("note", "")
         if row.decision == "write_off" and not note:
@@ -245,8 +267,10 @@ def _plan_exceptions(
         left, right = group
         for t in left | right:
             if t in claimed and claimed[t] != row.line:
-                problems.append(f"{where}, column 'match_with': an id of this group is also "
-                                f"matched on line {claimed[t]}; put all ids of one match on one row")
+                problems.append(
+                    f"{where}, column 'match_with': an id of this group is also "
+                    f"matched on line {claimed[t]}; put all ids of one match on one row"
+                )
                 break
         else:
             for t in left | right:
@@ -256,20 +280,30 @@ def _plan_exceptions(
 
 
 def _match_group(
-    res: _Resolver, row: Row, role: str, txn: int, matched: dict[int, str], where: str,
+    res: _Resolver,
+    row: Row,
+    role: str,
+    txn: int,
+    matched: dict[int, str],
+    where: str,
     problems: list[str],
 ) -> tuple[set[int], set[int]] | None:
     other = "right" if role == "left" else "left"
-    ids = [i.strip() for i in row.values.get("match_with", "").replace(",", ";").split(";") if i.strip()]
+    ids = [
+        i.strip()
+        for i in row.values.get("match_with", "").replace(",", ";").split(";")
+        if i.strip()
+    ]
     if not ids:
-        problems.append(f"{where}, column 'match_with': 'match' needs the other side's ids, "
-                        "separated by ';'")
+        problems.append(
+            f"{where}, column 'match_with': 'match' needs the other side's ids, separated by ';'"
+        )
         return None
     mine, theirs = {txn}, set()
     for ident in ids:
         found, err = res.find(other, ident)
         if found is None:
-            found, err2 = res.find(role, ident)  # a same-side id joins the group (many-to-one)
+            found, _err2 = res.find(role, ident)  # a same-side id joins the group (many-to-one)
             if found is None:
                 problems.append(f"{where}, column 'match_with': {err}")
                 return None
@@ -277,8 +311,10 @@ def _match_group(
         else:
             theirs.add(found)
         if found in matched:
-            problems.append(f"{where}, column 'match_with': {ident!r} is already matched "
-                            f"({matched[found]}); reject that match first")
+            problems.append(
+                f"{where}, column 'match_with': {ident!r} is already matched "
+                f"({matched[found]}); reject that match first"
+            )
             return None
     if not theirs:
         problems.append(f"{where}, column 'match_with': no id of the other side given")
@@ -300,10 +336,10 @@ def _drop_mirrored(p: Plan) -> None:
 def _frozen_matches(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """match_id -> closed period for active matches with a row dated in a closed period."""
     rows = con.execute(
-        f"""select mm.match_id, min({closed_period_of_sql('t.date')})
+        f"""select mm.match_id, min({closed_period_of_sql("t.date")})
         from match_members mm join matches m using (match_id) join txns t on t.txn_id = mm.txn_id
         where m.active group by mm.match_id
-        having min({closed_period_of_sql('t.date')}) is not null"""
+        having min({closed_period_of_sql("t.date")}) is not null"""
     ).fetchall()
     return {str(m): str(p) for m, p in rows}
 
@@ -311,8 +347,10 @@ def _frozen_matches(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 def _plan_matches(
     con: duckdb.DuckDBPyConnection, rows: list[Row], p: Plan, problems: list[str]
 ) -> None:
-    active = {str(m): str(s) for m, s in con.execute(
-        "select match_id, status from matches where active").fetchall()}
+    active = {
+        str(m): str(s)
+        for m, s in con.execute("select match_id, status from matches where active").fetchall()
+    }
     frozen = _frozen_matches(con)
     for row in rows:
         where = f"line {row.line}"
@@ -327,14 +365,17 @@ def _plan_matches(
         elif mid in frozen:
             problems.append(
                 f"{where}, column 'match_id': {mid!r} is dated in closed period {frozen[mid]}; "
-                f"reopen it first with `recon reopen-period {frozen[mid]} --reason ...`")
+                f"reopen it first with `recon reopen-period {frozen[mid]} --reason ...`"
+            )
         elif row.decision == "accept":
             p.accepts.append((mid, row.values.get("note", ""), row.line))
         else:
             p.rejects.append((mid, row.values.get("note", ""), row.line))
 
 
-def apply_plan(con: duckdb.DuckDBPyConnection, p: Plan, *, user: str, source: Path) -> dict[str, int]:
+def apply_plan(
+    con: duckdb.DuckDBPyConnection, p: Plan, *, user: str, source: Path
+) -> dict[str, int]:
     """Write the validated decisions and their audit records (caller holds the transaction)."""
     now = _now()
     next_id = int((first(con, "select coalesce(max(decision_id), 0) from decisions") or (0,))[0])
@@ -342,14 +383,27 @@ def apply_plan(con: duckdb.DuckDBPyConnection, p: Plan, *, user: str, source: Pa
     def decide(txn: int | None, decision: str, match_id: str | None, note: str) -> None:
         nonlocal next_id
         next_id += 1
-        con.execute("insert into decisions values (?, ?, ?, ?, ?, ?, ?, ?, true)",
-                    [next_id, txn, decision, match_id, note, user, str(source), now])
+        con.execute(
+            "insert into decisions values (?, ?, ?, ?, ?, ?, ?, ?, true)",
+            [next_id, txn, decision, match_id, note, user, str(source), now],
+        )
 
     for left, right, note, line in p.groups:
         mid = _manual_match(con, left, right, note, now)
         decide(None, "match", mid, note)
-        audit(con, user, "match", mid, {"left": sorted(left), "right": sorted(right),
-                                        "note": note, "file": str(source), "line": line})
+        audit(
+            con,
+            user,
+            "match",
+            mid,
+            {
+                "left": sorted(left),
+                "right": sorted(right),
+                "note": note,
+                "file": str(source),
+                "line": line,
+            },
+        )
     for txn, kind, note, line in p.resolutions:
         decide(txn, kind, None, note)
         audit(con, user, kind, str(txn), {"note": note, "file": str(source), "line": line})
@@ -358,33 +412,56 @@ def apply_plan(con: duckdb.DuckDBPyConnection, p: Plan, *, user: str, source: Pa
         decide(None, "accept", mid, note)
         audit(con, user, "accept", mid, {"note": note, "file": str(source), "line": line})
     for mid, note, line in p.rejects:
-        con.execute("update matches set active = false, ended_reason = 'rejected', "
-                    "ended_at = ? where match_id = ?", [now, mid])
+        con.execute(
+            "update matches set active = false, ended_reason = 'rejected', "
+            "ended_at = ? where match_id = ?",
+            [now, mid],
+        )
         decide(None, "reject", mid, note)
         audit(con, user, "reject", mid, {"note": note, "file": str(source), "line": line})
-    return {"matched": len(p.groups), "resolved": len(p.resolutions),
-            "accepted": len(p.accepts), "rejected": len(p.rejects)}
+    return {
+        "matched": len(p.groups),
+        "resolved": len(p.resolutions),
+        "accepted": len(p.accepts),
+        "rejected": len(p.rejects),
+    }
 
 
 def _manual_match(
     con: duckdb.DuckDBPyConnection, left: set[int], right: set[int], note: str, now: Any
 ) -> str:
-    ids = sorted(left) + [-1] + sorted(right)
+    ids = [*sorted(left), -1, *sorted(right)]
     mid = "M" + hashlib.md5(("manual|" + ",".join(map(str, ids))).encode()).hexdigest()[:12]
-    la, ra, dd = (first(con, f"""
-        select sum(amount) filter (where txn_id in ({','.join(map(str, left))})),
-               sum(amount) filter (where txn_id in ({','.join(map(str, right))})),
-               date_diff('day', max(date) filter (where txn_id in ({','.join(map(str, right))})),
-                                max(date) filter (where txn_id in ({','.join(map(str, left))})))
-        from txns""") or (Decimal(0), Decimal(0), 0))
-    kind = {(False, False): "one_to_one", (False, True): "one_to_many",
-            (True, False): "many_to_one", (True, True): "many_to_many"}[(len(left) > 1, len(right) > 1)]
+    la, ra, dd = first(
+        con,
+        f"""
+        select sum(amount) filter (where txn_id in ({",".join(map(str, left))})),
+               sum(amount) filter (where txn_id in ({",".join(map(str, right))})),
+               date_diff('day', max(date) filter (where txn_id in ({",".join(map(str, right))})),
+                                max(date) filter (where txn_id in ({",".join(map(str, left))})))
+        from txns""",
+    ) or (Decimal(0), Decimal(0), 0)
+    kind = {
+        (False, False): "one_to_one",
+        (False, True): "one_to_many",
+        (True, False): "many_to_one",
+        (True, True): "many_to_many",
+    }[(len(left) > 1, len(right) > 1)]
     con.execute("delete from match_members where match_id = ?", [mid])
     con.execute("delete from matches where match_id = ?", [mid])
     con.execute(
         "insert into matches values (?, null, 'manual', -1, ?, 'manual', 1.0, ?, ?, ?, ?, ?, ?, "
         "true, null, null, null, null)",
-        [mid, kind, la, ra, la - ra, dd, f"matched by hand: {note}" if note else "matched by hand", now],
+        [
+            mid,
+            kind,
+            la,
+            ra,
+            la - ra,
+            dd,
+            f"matched by hand: {note}" if note else "matched by hand",
+            now,
+        ],
     )
     for t in left:
         con.execute("insert into match_members values (?, ?, 'left')", [mid, t])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
@@ -24,12 +25,10 @@ def demo_paths() -> DemoPaths:
     """Locate the demo month: the source checkout first, else the installed copy."""
     root = Path(__file__).resolve().parent.parent
     candidates = [(root / "rules", root / "sample_data" / "demo")]
-    try:
+    with contextlib.suppress(ModuleNotFoundError):
         candidates.append(
             (Path(str(resources.files("recon._rules"))), Path(str(resources.files("recon._demo"))))
         )
-    except ModuleNotFoundError:
-        pass
     for rules, data in candidates:
         if (rules / "default.yaml").is_file() and (data / "bank.csv").is_file():
             as_of_file = data / "AS_OF"

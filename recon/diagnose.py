@@ -26,7 +26,11 @@ from recon.pipeline import T
 from recon.scoring import score_pairs
 
 REASONS = (
-    "ambiguous", "duplicate", "no_candidate", "amount_mismatch", "date_out_of_window",
+    "ambiguous",
+    "duplicate",
+    "no_candidate",
+    "amount_mismatch",
+    "date_out_of_window",
     "low_similarity",
 )
 
@@ -42,7 +46,12 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
         f"select distinct l, r from ({relaxed.candidates_sql(T)} union {by_ref.candidates_sql(T)})"
     )
     pairs = score_pairs(
-        con, T, "__recon__dcand", tolerance=relaxed.amount, window=window, text=(),
+        con,
+        T,
+        "__recon__dcand",
+        tolerance=relaxed.amount,
+        window=window,
+        text=(),
         weights=ruleset.settings["weights"],
     )
     best = pl.concat([_best(pairs, "l", "r", "left"), _best(pairs, "r", "l", "right")])
@@ -83,23 +92,32 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
 def _best(pairs: pl.DataFrame, own: str, other: str, side: str) -> pl.DataFrame:
     if pairs.height == 0:
         return pl.DataFrame(
-            schema={"side": pl.String, "id": pl.Int64, "best_ids": pl.List(pl.Int64),
-                    "best_score": pl.Float64, "amount_diff": pl.Float64,
-                    "date_diff": pl.Int64, "right_abs": pl.Float64, "name_sim": pl.Float64,
-                    "explanation": pl.String}
+            schema={
+                "side": pl.String,
+                "id": pl.Int64,
+                "best_ids": pl.List(pl.Int64),
+                "best_score": pl.Float64,
+                "amount_diff": pl.Float64,
+                "date_diff": pl.Int64,
+                "right_abs": pl.Float64,
+                "name_sim": pl.Float64,
+                "explanation": pl.String,
+            }
         )
     top = pairs.filter(pl.col("score") == pl.col("score").max().over(own))
     return (
         top.sort([own, other])
         .group_by(own, maintain_order=True)
         .agg(
-            pl.col(other).alias("best_ids"), pl.col("score").first().alias("best_score"),
-            pl.col("amount_diff").first(), pl.col("date_diff").first(),
-            pl.col("right_abs").first(), pl.col("name_sim").first(),
+            pl.col(other).alias("best_ids"),
+            pl.col("score").first().alias("best_score"),
+            pl.col("amount_diff").first(),
+            pl.col("date_diff").first(),
+            pl.col("right_abs").first(),
+            pl.col("name_sim").first(),
             pl.col("explanation").first(),
         )
-        .select(pl.lit(side).alias("side"), pl.col(own).cast(pl.Int64).alias("id"),
-                pl.exclude(own))
+        .select(pl.lit(side).alias("side"), pl.col(own).cast(pl.Int64).alias("id"), pl.exclude(own))
     )
 
 
@@ -111,7 +129,8 @@ def _reason(ruleset: RuleSet) -> pl.Expr:
     after = max((r.matcher.date.after for r in ruleset.rules), default=0)
     allowed = pl.max_horizontal(pl.lit(tol_abs), pl.col("right_abs") * tol_pct / 100)
     return (
-        pl.when(pl.col("amount_diff").abs() > allowed).then(pl.lit("amount_mismatch"))
+        pl.when(pl.col("amount_diff").abs() > allowed)
+        .then(pl.lit("amount_mismatch"))
         .when((pl.col("date_diff") < -before) | (pl.col("date_diff") > after))
         .then(pl.lit("date_out_of_window"))
         .otherwise(pl.lit("low_similarity"))

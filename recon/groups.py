@@ -75,9 +75,7 @@ def build_blocks(con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_s
     skipped = con.execute(
         f"select count(distinct a) from __recon__gb where n > {m.max_block}"
     ).fetchall()[0][0]
-    con.execute(
-        f"delete from __recon__gb where n > {m.max_block} or n < 2 or abs(total) < abs(t)"
-    )
+    con.execute(f"delete from __recon__gb where n > {m.max_block} or n < 2 or abs(total) < abs(t)")
     return int(skipped)
 
 
@@ -96,7 +94,7 @@ def find_solutions(con: duckdb.DuckDBPyConnection, m: Group) -> pl.DataFrame:
             from __recon__gp2 p join __recon__gb c on c.a = p.a and c.k > p.k2
             where abs(p.s + c.v) < abs(p.t)"""
         )
-    sols = con.sql(
+    sols: pl.DataFrame = con.sql(
         f"""with s as ({_solutions_sql(m.max_group)}),
         counted as (select a, xs, count(*) over (partition by a) as n from s)
         select row_number() over (order by a, xs) as sol, a, xs, n from counted"""
@@ -116,8 +114,9 @@ def run_group_rule(
     started = time.perf_counter()
     skipped = build_blocks(con, m, t, rejected_sql)
     sols = find_solutions(con, m)
-    empty = pl.DataFrame(schema={"a": pl.Int64, "alternatives": pl.List(pl.Int64),
-                                 "best": pl.Float64})
+    empty = pl.DataFrame(
+        schema={"a": pl.Int64, "alternatives": pl.List(pl.Int64), "best": pl.Float64}
+    )
     if sols.height == 0:
         return sols.with_columns(pl.lit(0.0).alias("score")), empty, skipped
     too_many = sols.filter(pl.col("n") > MAX_SOLUTIONS)
@@ -126,7 +125,11 @@ def run_group_rule(
     chosen, ambiguous = _choose(scored, rule.margin)
     if too_many.height:
         extra = too_many.group_by("a").agg(
-            pl.col("xs").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().alias("alternatives"),
+            pl.col("xs")
+            .list.explode(keep_nulls=False, empty_as_null=False)
+            .unique()
+            .sort()
+            .alias("alternatives"),
             pl.lit(0.0).alias("best"),
         )
         ambiguous = pl.concat([ambiguous, extra.select(ambiguous.columns)])
@@ -145,31 +148,56 @@ def _score_solutions(
         pl.col("a" if one_left else "x").alias("l"), pl.col("x" if one_left else "a").alias("r")
     ).unique()
     con.register("__recon__gpairs", pairs)
-    feats = score_pairs(con, t, "__recon__gpairs", tolerance=m.amount_tolerance(), window=m.date,
-                        text=(), weights=rule.weights)
+    feats = score_pairs(
+        con,
+        t,
+        "__recon__gpairs",
+        tolerance=m.amount_tolerance(),
+        window=m.date,
+        text=(),
+        weights=rule.weights,
+    )
     con.unregister("__recon__gpairs")
     feats = feats.select(
-        pl.col("l" if one_left else "r").alias("a"), pl.col("r" if one_left else "l").alias("x"),
-        "s_date", "s_ref", "s_name", "date_diff", "shared_refs", "name_sim",
+        pl.col("l" if one_left else "r").alias("a"),
+        pl.col("r" if one_left else "l").alias("x"),
+        "s_date",
+        "s_ref",
+        "s_name",
+        "date_diff",
+        "shared_refs",
+        "name_sim",
     )
     w = rule.weights
-    per_sol = members.join(feats, on=["a", "x"]).group_by("sol").agg(
-        pl.col("a").first(),
-        pl.col("x").sort().alias("xs"),
-        pl.col("s_date").mean(), pl.col("s_ref").mean(), pl.col("s_name").mean(),
-        pl.col("date_diff").abs().max().alias("max_days"),
-        pl.col("shared_refs").drop_nulls().len().alias("with_ref"),
-        pl.col("name_sim").min().alias("min_name"),
+    per_sol = (
+        members.join(feats, on=["a", "x"])
+        .group_by("sol")
+        .agg(
+            pl.col("a").first(),
+            pl.col("x").sort().alias("xs"),
+            pl.col("s_date").mean(),
+            pl.col("s_ref").mean(),
+            pl.col("s_name").mean(),
+            pl.col("date_diff").abs().max().alias("max_days"),
+            pl.col("shared_refs").drop_nulls().len().alias("with_ref"),
+            pl.col("name_sim").min().alias("min_name"),
+        )
     )
     total = sum(w.values())
-    score = (w["amount"] + w["date"] * pl.col("s_date") + w["reference"] * pl.col("s_ref")
-             + w["name"] * pl.col("s_name")) / total
+    score = (
+        w["amount"]
+        + w["date"] * pl.col("s_date")
+        + w["reference"] * pl.col("s_ref")
+        + w["name"] * pl.col("s_name")
+    ) / total
     return per_sol.with_columns(
         score.round(4).alias("score"),
         pl.format(
             "amounts sum exactly ({} rows); dates within {}d; {} rows share a reference; "
             "names at least {}%",
-            pl.col("xs").list.len(), pl.col("max_days"), pl.col("with_ref"),
+            pl.col("xs").list.len(),
+            pl.col("max_days"),
+            pl.col("with_ref"),
             pl.col("min_name").round(0).cast(pl.Int64),
         ).alias("explanation"),
     )
@@ -183,7 +211,9 @@ def _choose(scored: pl.DataFrame, margin: float) -> tuple[pl.DataFrame, pl.DataF
         pl.int_range(pl.len()).over("a").alias("rank"),
     )
     near = ranked.filter(pl.col("score") >= pl.col("best") - margin)
-    tied = ranked.filter(pl.col("second").is_not_null() & (pl.col("best") - pl.col("second") < margin))
+    tied = ranked.filter(
+        pl.col("second").is_not_null() & (pl.col("best") - pl.col("second") < margin)
+    )
     amb = tied.filter(pl.col("score") >= pl.col("best") - margin)
     top = ranked.filter((pl.col("rank") == 0) & ~pl.col("a").is_in(tied["a"].unique().implode()))
     # a row claimed by the chosen groups of two anchors: neither group is safe
@@ -193,7 +223,11 @@ def _choose(scored: pl.DataFrame, margin: float) -> tuple[pl.DataFrame, pl.DataF
     chosen = top.filter(~pl.col("sol").is_in(clash["sol"].implode()))
     amb_all = pl.concat([amb, near.filter(pl.col("a").is_in(clash["a"].implode()))])
     ambiguous = amb_all.group_by("a").agg(
-        pl.col("xs").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().alias("alternatives"),
+        pl.col("xs")
+        .list.explode(keep_nulls=False, empty_as_null=False)
+        .unique()
+        .sort()
+        .alias("alternatives"),
         pl.col("score").max().alias("best"),
     )
     return chosen, ambiguous

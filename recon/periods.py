@@ -33,8 +33,10 @@ def close_period(con: duckdb.DuckDBPyConnection, text: str, *, user: str, reason
     if row and row[0]:
         return f"period {period} is already closed"
     con.execute("delete from periods where period = ?", [period])
-    con.execute("insert into periods values (?, ?, ?, true, ?, ?, ?)",
-                [period, start, end, _now(), user, reason])
+    con.execute(
+        "insert into periods values (?, ?, ?, true, ?, ?, ?)",
+        [period, start, end, _now(), user, reason],
+    )
     audit(con, user, "close_period", period, {"reason": reason})
     return f"period {period} closed"
 
@@ -54,5 +56,7 @@ def reopen_period(con: duckdb.DuckDBPyConnection, text: str, *, user: str, reaso
 
 def closed_period_of_sql(date_expr: str) -> str:
     """SQL: the closed period containing `date_expr`, or null."""
-    return (f"(select period from periods p where p.closed and {date_expr} "
-            f"between p.start_date and p.end_date limit 1)")
+    return (
+        f"(select period from periods p where p.closed and {date_expr} "
+        f"between p.start_date and p.end_date limit 1)"
+    )

@@ -86,9 +86,7 @@ def prepare_open_tables(
         con.register("__recon__keys", keys)
         con.execute(f"create or replace temp table {refs} as select * from __recon__keys")
         con.unregister("__recon__keys")
-        con.execute(
-            f"update {table} set has_ref = true where id in (select id from {refs})"
-        )
+        con.execute(f"update {table} set has_ref = true where id in (select id from {refs})")
 
 
 def rejected_pairs_sql() -> str:
@@ -99,9 +97,7 @@ def rejected_pairs_sql() -> str:
         where d.active and d.decision = 'reject'"""
 
 
-def run_rule(
-    con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str
-) -> RuleStats:
+def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str) -> RuleStats:
     """Run one rule over the open tables and record its matches."""
     started = time.perf_counter()
     stats = RuleStats(rule.name, rule.matcher.name)
@@ -116,8 +112,14 @@ def run_rule(
         f"where (l, r) not in (select (l, r) from ({rejected_pairs_sql()}))"
     )
     pairs = score_pairs(
-        con, T, "__recon__cand", tolerance=m.amount_tolerance(), window=m.date,
-        text=m.text_fields(), weights=rule.weights, right_amount=m.right_amount_sql(),
+        con,
+        T,
+        "__recon__cand",
+        tolerance=m.amount_tolerance(),
+        window=m.date,
+        text=m.text_fields(),
+        weights=rule.weights,
+        right_amount=m.right_amount_sql(),
     )
     stats.candidates = pairs.height
     for i, f in enumerate(m.text_fields()):
@@ -125,12 +127,15 @@ def run_rule(
     pairs = pairs.filter(pl.col("score") >= rule.suggest_above)
     result = assign(pairs, margin=rule.margin)
     accepted = result.accepted.with_columns(
-        pl.when(pl.col("score") >= rule.auto_above).then(pl.lit("auto"))
-        .otherwise(pl.lit("suggested")).alias("status")
+        pl.when(pl.col("score") >= rule.auto_above)
+        .then(pl.lit("auto"))
+        .otherwise(pl.lit("suggested"))
+        .alias("status")
     )
     _record_ambiguous(con, pairs, result.ambiguous, rule)
     accepted = accepted.with_columns(
-        pl.lit(rule.name).alias("rule"), pl.lit(index).alias("rule_index"),
+        pl.lit(rule.name).alias("rule"),
+        pl.lit(index).alias("rule_index"),
         pl.lit(m.difference, dtype=pl.String).alias("diff_type"),
     )
     auto = accepted.filter(pl.col("status") == "auto")
@@ -156,7 +161,15 @@ def _defer(con: duckdb.DuckDBPyConnection, suggested: pl.DataFrame) -> None:
 
 
 _PROPOSAL_COLS = (
-    "l", "r", "score", "status", "explanation", "date_diff", "rule", "rule_index", "diff_type",
+    "l",
+    "r",
+    "score",
+    "status",
+    "explanation",
+    "date_diff",
+    "rule",
+    "rule_index",
+    "diff_type",
     "amount_diff_exact",
 )
 
@@ -210,7 +223,11 @@ def _record_matches(con: duckdb.DuckDBPyConnection, accepted: pl.DataFrame, run_
 
 
 def _run_group(
-    con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str, stats: RuleStats,
+    con: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    index: int,
+    run_id: str,
+    stats: RuleStats,
     started: float,
 ) -> RuleStats:
     m = rule.matcher
@@ -218,29 +235,46 @@ def _run_group(
     one_left = m.direction == "one_to_many"
     chosen, ambiguous, _skipped = run_group_rule(con, rule, T, rejected_pairs_sql())
     chosen = chosen.filter(pl.col("score") >= rule.suggest_above).with_columns(
-        pl.when(pl.col("score") >= rule.auto_above).then(pl.lit("auto"))
-        .otherwise(pl.lit("suggested")).alias("status")
+        pl.when(pl.col("score") >= rule.auto_above)
+        .then(pl.lit("auto"))
+        .otherwise(pl.lit("suggested"))
+        .alias("status")
     )
     if ambiguous.height:
         side = "left" if one_left else "right"
-        con.register("__recon__amb_new", ambiguous.select(
-            pl.col("a").alias("id"), pl.lit(side).alias("side"), "alternatives", "best",
-            pl.lit(rule.name).alias("rule")))
+        con.register(
+            "__recon__amb_new",
+            ambiguous.select(
+                pl.col("a").alias("id"),
+                pl.lit(side).alias("side"),
+                "alternatives",
+                "best",
+                pl.lit(rule.name).alias("rule"),
+            ),
+        )
         con.execute("insert into __recon__ambiguous select * from __recon__amb_new")
         con.unregister("__recon__amb_new")
     if chosen.height:
         members = chosen.select("sol", "a", "xs").explode("xs")
-        frame = pl.concat([
-            chosen.select("sol", pl.col("a").alias("txn"),
-                          pl.lit("left" if one_left else "right").alias("role")),
-            members.select("sol", pl.col("xs").alias("txn"),
-                           pl.lit("right" if one_left else "left").alias("role")),
-        ])
+        frame = pl.concat(
+            [
+                chosen.select(
+                    "sol",
+                    pl.col("a").alias("txn"),
+                    pl.lit("left" if one_left else "right").alias("role"),
+                ),
+                members.select(
+                    "sol",
+                    pl.col("xs").alias("txn"),
+                    pl.lit("right" if one_left else "left").alias("role"),
+                ),
+            ]
+        )
         con.register("__recon__gm", frame)
         con.register("__recon__gs", chosen.select("sol", "score", "status", "explanation"))
         kind = m.direction
         con.execute(
-            f"""create or replace temp table __recon__new as
+            """create or replace temp table __recon__new as
             with mem as (
                 select g.sol, g.txn, g.role, t.amount, t.date, t.account, t.source_id
                 from __recon__gm g join txns t on t.txn_id = g.txn),
@@ -267,10 +301,12 @@ def _run_group(
             """insert into match_members select n.match_id, g.txn, g.role
             from __recon__new n join __recon__gm g using (sol)"""
         )
-        con.execute(f"delete from {T.left} where id in "
-                    f"(select txn from __recon__gm where role = 'left')")
-        con.execute(f"delete from {T.right} where id in "
-                    f"(select txn from __recon__gm where role = 'right')")
+        con.execute(
+            f"delete from {T.left} where id in (select txn from __recon__gm where role = 'left')"
+        )
+        con.execute(
+            f"delete from {T.right} where id in (select txn from __recon__gm where role = 'right')"
+        )
         con.unregister("__recon__gm")
         con.unregister("__recon__gs")
     stats.matches = chosen.height
@@ -282,7 +318,11 @@ def _run_group(
 
 
 def _run_reversal(
-    con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str, stats: RuleStats,
+    con: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    index: int,
+    run_id: str,
+    stats: RuleStats,
     started: float,
 ) -> RuleStats:
     """Pair rows with their exact opposite on the same side; kind `reversal`."""
@@ -328,8 +368,10 @@ def _run_reversal(
             select match_id, l, '{role}' from __recon__new
             union all select match_id, r, '{role}' from __recon__new"""
         )
-        con.execute(f"delete from {table} where id in "
-                    f"(select l from __recon__new union all select r from __recon__new)")
+        con.execute(
+            f"delete from {table} where id in "
+            f"(select l from __recon__new union all select r from __recon__new)"
+        )
         stats.matches += chosen.height
         stats.auto += chosen.filter(pl.col("score") >= rule.auto_above).height
     stats.suggested = stats.matches - stats.auto
@@ -351,8 +393,13 @@ def _record_ambiguous(
             .filter(pl.col("score") >= pl.col("score").max().over(own) - rule.margin)
             .group_by(own)
             .agg(pl.col(other).sort().alias("alternatives"), pl.col("score").max().alias("best"))
-            .select(pl.col(own).alias("id"), pl.lit(side).alias("side"), "alternatives", "best",
-                    pl.lit(rule.name).alias("rule"))
+            .select(
+                pl.col(own).alias("id"),
+                pl.lit(side).alias("side"),
+                "alternatives",
+                "best",
+                pl.lit(rule.name).alias("rule"),
+            )
         )
         rows.append(near)
     con.register("__recon__amb_new", pl.concat(rows))

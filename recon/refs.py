@@ -49,17 +49,25 @@ def reference_keys(
         pl.concat_str(
             [pl.col("reference").fill_null(""), pl.col("description").fill_null("")],
             separator=" ",
-        ).str.normalize("NFKC").alias("text"),
-        pl.col("reference").str.normalize("NFKC").str.to_uppercase()
-        .str.replace_all(r"[^0-9A-Z]", "").alias("whole"),
+        )
+        .str.normalize("NFKC")
+        .alias("text"),
+        pl.col("reference")
+        .str.normalize("NFKC")
+        .str.to_uppercase()
+        .str.replace_all(r"[^0-9A-Z]", "")
+        .alias("whole"),
     )
     parts = [
-        lf.filter(pl.col("whole").str.len_chars() >= MIN_REF_LEN)
-        .select("id", (pl.lit("ref:") + pl.col("whole")).alias("ref"))
+        lf.filter(pl.col("whole").str.len_chars() >= MIN_REF_LEN).select(
+            "id", (pl.lit("ref:") + pl.col("whole")).alias("ref")
+        )
     ]
     for p in patterns:
         parts.append(
-            lf.select("id", pl.col("text").str.extract_all(p.regex).list.eval(_normalise(p)).alias("ref"))
+            lf.select(
+                "id", pl.col("text").str.extract_all(p.regex).list.eval(_normalise(p)).alias("ref")
+            )
             .explode("ref")
             .filter(pl.col("ref").is_not_null() & (pl.col("ref").str.len_chars() > len(p.name) + 1))
         )

@@ -117,9 +117,11 @@ def run(
                     [run_id],
                 )
                 if not prefix:
-                    reasons = dict(con.execute(
-                        "select reason, count(*) from __recon__diag group by 1 order by 1"
-                    ).fetchall())
+                    reasons = dict(
+                        con.execute(
+                            "select reason, count(*) from __recon__diag group by 1 order by 1"
+                        ).fetchall()
+                    )
                 stages[f"outputs_{left_side}"] = time.perf_counter() - t0
             finished = _utc()
             summary = _summary(
@@ -129,8 +131,16 @@ def run(
             summary["dry_run"] = dry_run
             con.execute(
                 "insert into runs values (?, ?, ?, ?, ?, ?, ?, 'ok', ?)",
-                [run_id, started.replace(tzinfo=None), finished.replace(tzinfo=None),
-                 str(rules_path), ruleset.sha256, as_of, __version__, json.dumps(summary)],
+                [
+                    run_id,
+                    started.replace(tzinfo=None),
+                    finished.replace(tzinfo=None),
+                    str(rules_path),
+                    ruleset.sha256,
+                    as_of,
+                    __version__,
+                    json.dumps(summary),
+                ],
             )
             audit(con, actor, "run", run_id, {"rules": ruleset.sha256, "counts": summary["counts"]})
             brs = statement_frame(statement_rows(con, as_of or started.date()))
@@ -175,14 +185,28 @@ def _store(
         if result is None:
             prev = known_file(con, sha, side)
             assert prev is not None
-            info = {"file": str(path), "side": side, "format": prev.format,
-                    "profile": prev.profile, "rows": prev.rows, "new_rows": 0,
-                    "sha256": sha, "already_loaded": True}
+            info = {
+                "file": str(path),
+                "side": side,
+                "format": prev.format,
+                "profile": prev.profile,
+                "rows": prev.rows,
+                "new_rows": 0,
+                "sha256": sha,
+                "already_loaded": True,
+            }
         else:
             s = store_file(con, result, side=side, sha=sha, run_id=run_id)
-            info = {"file": str(path), "side": side, "format": s.format, "profile": s.profile,
-                    "rows": s.rows, "new_rows": s.new_rows, "sha256": sha,
-                    "already_loaded": False}
+            info = {
+                "file": str(path),
+                "side": side,
+                "format": s.format,
+                "profile": s.profile,
+                "rows": s.rows,
+                "new_rows": s.new_rows,
+                "sha256": sha,
+                "already_loaded": False,
+            }
             audit(con, actor, "load", str(path), info)
         stored.append(info)
     return stored
@@ -191,7 +215,8 @@ def _store(
 def _passes(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> list[str]:
     """Which left sides to reconcile against the ledger: bank and/or statement."""
     sides = [
-        s for (s,) in con.execute(
+        s
+        for (s,) in con.execute(
             "select distinct side from txns where side in ('bank', 'statement') order by side"
         ).fetchall()
     ]
@@ -218,23 +243,37 @@ def _summary(
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": finished.isoformat(timespec="seconds"),
         "inputs": [
-            {"file": s["file"], "side": s["side"], "format": s["format"],
-             "profile": s["profile"], "rows": s["rows"], "new_rows": s["new_rows"],
-             "sha256": s["sha256"]}
+            {
+                "file": s["file"],
+                "side": s["side"],
+                "format": s["format"],
+                "profile": s["profile"],
+                "rows": s["rows"],
+                "new_rows": s["new_rows"],
+                "sha256": s["sha256"],
+            }
             for s in stored
         ],
         "counts": counts,
         "by_rule": by_rule,
         "match_rate": round(counts["left_matched"] / counts["left_total"], 6)
-        if counts["left_total"] else 0.0,
+        if counts["left_total"]
+        else 0.0,
         "engine_version": __version__,
         "rules_file": {"path": ruleset.path, "sha256": ruleset.sha256},
         "as_of": as_of.isoformat() if as_of else None,
         "left_side": main,
         "rules": [
-            {"name": r.name, "matcher": r.matcher, "candidates": r.candidates,
-             "matches": r.matches, "auto": r.auto, "suggested": r.suggested,
-             "ambiguous": r.ambiguous, "seconds": round(r.seconds, 3)}
+            {
+                "name": r.name,
+                "matcher": r.matcher,
+                "candidates": r.candidates,
+                "matches": r.matches,
+                "auto": r.auto,
+                "suggested": r.suggested,
+                "ambiguous": r.ambiguous,
+                "seconds": round(r.seconds, 3),
+            }
             for r in res.rules
         ],
         "stages": {k: round(v, 3) for k, v in stages.items()},
@@ -258,8 +297,12 @@ def _counts(con: duckdb.DuckDBPyConnection, left_side: str, as_of: date | None) 
     assert row is not None
     lt, rt, lm, rm = (int(x) for x in row)
     return {
-        "left_total": lt, "right_total": rt, "left_matched": lm, "right_matched": rm,
-        "left_exceptions": lt - lm, "right_exceptions": rt - rm,
+        "left_total": lt,
+        "right_total": rt,
+        "left_matched": lm,
+        "right_matched": rm,
+        "left_exceptions": lt - lm,
+        "right_exceptions": rt - rm,
     }
 
 
@@ -349,8 +392,7 @@ def _write_report(out_dir: Path, summary: dict[str, Any], brs: pl.DataFrame) -> 
     html = render_report(
         summary, frames["matches"], frames["exceptions"], frames["discrepancies"], brs
     )
-    write_workbook(out_dir / "matches.xlsx",
-                   {"bank_reconciliation": brs, **frames}, summary)
+    write_workbook(out_dir / "matches.xlsx", {"bank_reconciliation": brs, **frames}, summary)
     path = out_dir / "report.html"
     tmp = path.with_name(".report.html.tmp")
     tmp.write_text(html, encoding="utf-8")

@@ -94,12 +94,21 @@ def score_pairs(
     right_amount: str = "r.amount",
 ) -> pl.DataFrame:
     """Candidate pairs with features, text similarities, `score` and `explanation`."""
-    df = con.sql(features_sql(t, cand, text, right_amount)).pl()
+    df: pl.DataFrame = con.sql(features_sql(t, cand, text, right_amount)).pl()
     if df.height == 0:
         return df.with_columns(
-            *(pl.lit(0.0).alias(c) for c in
-              ("name_sim", "s_amount", "s_date", "s_ref", "s_name", "score",
-               *(f"text_sim{i}" for i in range(len(text))))),
+            *(
+                pl.lit(0.0).alias(c)
+                for c in (
+                    "name_sim",
+                    "s_amount",
+                    "s_date",
+                    "s_ref",
+                    "s_name",
+                    "score",
+                    *(f"text_sim{i}" for i in range(len(text))),
+                )
+            ),
             pl.lit("").alias("explanation"),
         )
     name_sim = similarity(df["ln"].to_list(), df["rn"].to_list())
@@ -112,23 +121,30 @@ def score_pairs(
         pl.lit(float(tolerance.abs)), pl.col("right_abs") * float(tolerance.pct) / 100
     )
     amount_s = (
-        pl.when(pl.col("amount_diff") == 0).then(1.0)
-        .when(tol > 0).then((0.9 - 0.4 * pl.col("amount_diff").abs() / tol).clip(0.0, 0.9))
+        pl.when(pl.col("amount_diff") == 0)
+        .then(1.0)
+        .when(tol > 0)
+        .then((0.9 - 0.4 * pl.col("amount_diff").abs() / tol).clip(0.0, 0.9))
         .otherwise(0.0)
     )
     width = max(window.before, window.after, 1)
     date_s = (1.0 - 0.5 * pl.col("date_diff").abs() / width).clip(0.0, 1.0)
     ref_s = (
-        pl.when(pl.col("shared_refs").is_not_null()).then(1.0)
-        .when(pl.col("l_has_ref") & pl.col("r_has_ref")).then(0.0)
+        pl.when(pl.col("shared_refs").is_not_null())
+        .then(1.0)
+        .when(pl.col("l_has_ref") & pl.col("r_has_ref"))
+        .then(0.0)
         .otherwise(0.5)
     )
     name_s = (
-        pl.when(pl.col("l_has_name") & pl.col("r_has_name")).then(pl.col("name_sim") / 100)
+        pl.when(pl.col("l_has_name") & pl.col("r_has_name"))
+        .then(pl.col("name_sim") / 100)
         .otherwise(0.5)
     )
     df = df.with_columns(
-        amount_s.alias("s_amount"), date_s.alias("s_date"), ref_s.alias("s_ref"),
+        amount_s.alias("s_amount"),
+        date_s.alias("s_date"),
+        ref_s.alias("s_ref"),
         name_s.alias("s_name"),
     )
     return df.with_columns(
@@ -140,23 +156,29 @@ def weighted_score(weights: dict[str, float]) -> pl.Expr:
     """The weighted mean of the feature scores s_amount, s_date, s_ref, s_name."""
     total = sum(weights.values())
     return (
-        pl.col("s_amount") * weights["amount"] + pl.col("s_date") * weights["date"]
-        + pl.col("s_ref") * weights["reference"] + pl.col("s_name") * weights["name"]
+        pl.col("s_amount") * weights["amount"]
+        + pl.col("s_date") * weights["date"]
+        + pl.col("s_ref") * weights["reference"]
+        + pl.col("s_name") * weights["name"]
     ) / total
 
 
 def _explanation() -> pl.Expr:
     amount = (
-        pl.when(pl.col("amount_diff") == 0).then(pl.lit("amount equal"))
+        pl.when(pl.col("amount_diff") == 0)
+        .then(pl.lit("amount equal"))
         .otherwise(pl.format("amount differs by {}", pl.col("amount_diff").round(2)))
     )
     date = (
-        pl.when(pl.col("date_diff") == 0).then(pl.lit("same date"))
+        pl.when(pl.col("date_diff") == 0)
+        .then(pl.lit("same date"))
         .otherwise(pl.format("date {}d", pl.col("date_diff")))
     )
     ref = (
-        pl.when(pl.col("shared_refs").is_not_null()).then(pl.format("reference {}", pl.col("shared_refs")))
-        .when(pl.col("l_has_ref") & pl.col("r_has_ref")).then(pl.lit("references differ"))
+        pl.when(pl.col("shared_refs").is_not_null())
+        .then(pl.format("reference {}", pl.col("shared_refs")))
+        .when(pl.col("l_has_ref") & pl.col("r_has_ref"))
+        .then(pl.lit("references differ"))
         .otherwise(pl.lit("no reference"))
     )
     name = pl.format("name {}%", pl.col("name_sim").round(0).cast(pl.Int64))

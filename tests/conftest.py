@@ -33,22 +33,30 @@ def corpus() -> Path:
 @pytest.fixture
 def small_month(tmp_path: Path) -> tuple[Path, Path]:
     """A bank file and a ledger file with obvious matches and leftovers."""
-    bank = write_csv(tmp_path / "bank.csv", BANK_HEADER, [
-        "B1,2026-03-02,1000.00,EUR,Müller GmbH,INV-2026-00123,SEPA-GUTSCHRIFT",
-        "B2,2026-03-03,250.00,EUR,ACME LTD,,TRF FROM ACME LTD",
-        "B3,2026-03-03,500.00,EUR,Foo,,x",
-        "B4,2026-03-03,500.00,EUR,Foo,,x",
-        "B5,2026-03-05,-12.50,EUR,,,BANK FEE",
-        "B6,2026-03-09,99.50,EUR,Smith & Co,,payment",
-    ])
-    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, [
-        "L1,2026-03-01,1000.00,EUR,Mueller,2026-00123,receipt",
-        "L2,2026-03-01,250.00,EUR,Acme Limited,,receipt",
-        "L3,2026-03-03,500.00,EUR,Foo,,a",
-        "L4,2026-03-03,500.00,EUR,Foo,,b",
-        "L5,2026-03-08,100.00,EUR,Smith and Co,,receipt",
-        "L6,2026-03-20,77.00,EUR,Nobody,,outstanding",
-    ])
+    bank = write_csv(
+        tmp_path / "bank.csv",
+        BANK_HEADER,
+        [
+            "B1,2026-03-02,1000.00,EUR,Müller GmbH,INV-2026-00123,SEPA-GUTSCHRIFT",
+            "B2,2026-03-03,250.00,EUR,ACME LTD,,TRF FROM ACME LTD",
+            "B3,2026-03-03,500.00,EUR,Foo,,x",
+            "B4,2026-03-03,500.00,EUR,Foo,,x",
+            "B5,2026-03-05,-12.50,EUR,,,BANK FEE",
+            "B6,2026-03-09,99.50,EUR,Smith & Co,,payment",
+        ],
+    )
+    ledger = write_csv(
+        tmp_path / "ledger.csv",
+        LEDGER_HEADER,
+        [
+            "L1,2026-03-01,1000.00,EUR,Mueller,2026-00123,receipt",
+            "L2,2026-03-01,250.00,EUR,Acme Limited,,receipt",
+            "L3,2026-03-03,500.00,EUR,Foo,,a",
+            "L4,2026-03-03,500.00,EUR,Foo,,b",
+            "L5,2026-03-08,100.00,EUR,Smith and Co,,receipt",
+            "L6,2026-03-20,77.00,EUR,Nobody,,outstanding",
+        ],
+    )
     return bank, ledger
 
 

@@ -7,11 +7,23 @@ from decimal import Decimal
 
 from hypothesis import strategies as st
 
-NAMES = ["Müller GmbH", "MUELLER GMBH", "Acme Ltd", "ACME LIMITED", "上海华盛贸易有限公司",
-         "华盛贸易（上海）有限公司", "Smith & Co", "Dupont SARL", "Van Dijk B.V.", "Kim Ltd"]
+NAMES = [
+    "Müller GmbH",
+    "MUELLER GMBH",
+    "Acme Ltd",
+    "ACME LIMITED",
+    "上海华盛贸易有限公司",
+    "华盛贸易（上海）有限公司",
+    "Smith & Co",
+    "Dupont SARL",
+    "Van Dijk B.V.",
+    "Kim Ltd",
+]
 
-amounts = st.integers(min_value=-500_000, max_value=500_000).filter(lambda c: c != 0).map(
-    lambda cents: Decimal(cents).scaleb(-2)
+amounts = (
+    st.integers(min_value=-500_000, max_value=500_000)
+    .filter(lambda c: c != 0)
+    .map(lambda cents: Decimal(cents).scaleb(-2))
 )
 days = st.integers(min_value=0, max_value=27).map(lambda d: date(2026, 3, 1) + timedelta(d))
 names = st.sampled_from(NAMES)

@@ -15,20 +15,40 @@ def rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def write(path: Path, data: list[dict[str, str]], *, bom: bool = False, crlf: bool = False,
-          delimiter: str = ",") -> Path:
+def write(
+    path: Path,
+    data: list[dict[str, str]],
+    *,
+    bom: bool = False,
+    crlf: bool = False,
+    delimiter: str = ",",
+) -> Path:
     fields = list(data[0].keys())
     with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields, delimiter=delimiter,
-                           lineterminator="\r\n" if crlf else "\n")
+        w = csv.DictWriter(
+            fh, fieldnames=fields, delimiter=delimiter, lineterminator="\r\n" if crlf else "\n"
+        )
         w.writeheader()
         w.writerows(data)
     return path
 
 
 def run(cli, tmp: Path, bank: Path, ledger: Path) -> Path:
-    code, _, err = cli("run", "--rules", RULES, "--bank", bank, "--ledger", ledger,
-                       "--db", tmp / "r.duckdb", "--out", tmp / "out", "--as-of", "2026-03-31")
+    code, _, err = cli(
+        "run",
+        "--rules",
+        RULES,
+        "--bank",
+        bank,
+        "--ledger",
+        ledger,
+        "--db",
+        tmp / "r.duckdb",
+        "--out",
+        tmp / "out",
+        "--as-of",
+        "2026-03-31",
+    )
     assert code == 0, err
     return tmp / "out"
 
@@ -45,8 +65,14 @@ def test_match_write_off_and_reject_are_honoured(tmp_path, small_month, cli) -> 
             r.update(decision="write_off", note="bank fee March")
     # Excel re-save: BOM, CRLF, columns reordered, an extra column
     reordered = [{"note": r["note"], "extra": "x", **r} for r in exc]
-    code, out_text, err = cli("apply", write(tmp_path / "dec.csv", reordered, bom=True, crlf=True),
-                              "--db", tmp_path / "r.duckdb", "--user", "anna")
+    code, _out_text, err = cli(
+        "apply",
+        write(tmp_path / "dec.csv", reordered, bom=True, crlf=True),
+        "--db",
+        tmp_path / "r.duckdb",
+        "--user",
+        "anna",
+    )
     assert code == 0, err
     out = run(cli, tmp_path, *small_month)
     m = {(r["left_ids"], r["right_ids"]): r for r in rows(out / "matches.csv")}
@@ -58,8 +84,17 @@ def test_match_write_off_and_reject_are_honoured(tmp_path, small_month, cli) -> 
     for r in mrows:
         r["decision"] = "reject" if r["left_ids"] == "B6" else ""
         r["note"] = "not the same payment" if r["left_ids"] == "B6" else ""
-    assert cli("apply", write(tmp_path / "m.csv", mrows), "--db", tmp_path / "r.duckdb",
-               "--user", "bob")[0] == 0
+    assert (
+        cli(
+            "apply",
+            write(tmp_path / "m.csv", mrows),
+            "--db",
+            tmp_path / "r.duckdb",
+            "--user",
+            "bob",
+        )[0]
+        == 0
+    )
     out = run(cli, tmp_path, *small_month)
     assert not any(r["left_ids"] == "B6" for r in rows(out / "matches.csv"))
     assert "B6" in {r["id"] for r in rows(out / "exceptions.csv")}
@@ -92,8 +127,9 @@ def test_already_matched_row_is_an_error(tmp_path, small_month, cli) -> None:
     for r in exc:
         if r["id"] == "B3":
             r.update(decision="match", match_with="L1")  # L1 is matched to B1
-    code, _, err = cli("apply", write(tmp_path / "d.csv", exc), "--db", tmp_path / "r.duckdb",
-                       "--user", "anna")
+    code, _, err = cli(
+        "apply", write(tmp_path / "d.csv", exc), "--db", tmp_path / "r.duckdb", "--user", "anna"
+    )
     assert code == 2 and "already matched" in err
 
 
@@ -110,8 +146,9 @@ def test_decisions_from_the_workbook(tmp_path, small_month, cli) -> None:
             ws.cell(row, col["decision"]).value = "write_off"
             ws.cell(row, col["note"]).value = "bank fee"
     wb.save(tmp_path / "edited.xlsx")
-    code, _, err = cli("apply", tmp_path / "edited.xlsx", "--db", tmp_path / "r.duckdb",
-                       "--user", "anna")
+    code, _, err = cli(
+        "apply", tmp_path / "edited.xlsx", "--db", tmp_path / "r.duckdb", "--user", "anna"
+    )
     assert code == 0, err
     out = run(cli, tmp_path, *small_month)
     assert "B5" not in {r["id"] for r in rows(out / "exceptions.csv")}
@@ -128,6 +165,17 @@ def test_closed_period_freezes_matches(tmp_path, small_month, cli) -> None:
     code, _, err = cli("apply", path, "--db", db, "--user", "bob")
     assert code == 2 and "closed period 2026-03" in err
     assert cli("reopen-period", "2026-03", "--db", db, "--user", "cfo")[0] == 2  # no reason
-    assert cli("reopen-period", "2026-03", "--db", db, "--user", "cfo",
-               "--reason", "late bank correction")[0] == 0
+    assert (
+        cli(
+            "reopen-period",
+            "2026-03",
+            "--db",
+            db,
+            "--user",
+            "cfo",
+            "--reason",
+            "late bank correction",
+        )[0]
+        == 0
+    )
     assert cli("apply", path, "--db", db, "--user", "bob")[0] == 0

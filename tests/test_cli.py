@@ -12,10 +12,14 @@ import duckdb
 
 from .conftest import BANK_HEADER, ROOT, RULES, write_csv
 
-MATCH_HEADER = ("match_id,rule,kind,left_ids,right_ids,left_amount,right_amount,amount_diff,"
-                "date_diff_days,score,status")
-EXC_HEADER = ("side,id,date,amount,currency,counterparty,reference,description,reason,"
-              "best_candidate_ids,best_score,age_days,decision,match_with,note")
+MATCH_HEADER = (
+    "match_id,rule,kind,left_ids,right_ids,left_amount,right_amount,amount_diff,"
+    "date_diff_days,score,status"
+)
+EXC_HEADER = (
+    "side,id,date,amount,currency,counterparty,reference,description,reason,"
+    "best_candidate_ids,best_score,age_days,decision,match_with,note"
+)
 
 
 def read(path: Path) -> list[dict[str, str]]:
@@ -26,25 +30,44 @@ def read(path: Path) -> list[dict[str, str]]:
 def table_counts(db: Path) -> dict[str, int]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        names = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
+        names = [
+            r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()
+        ]
         return {n: con.execute(f'select count(*) from "{n}"').fetchall()[0][0] for n in names}
     finally:
         con.close()
 
 
 def run_args(bank: Path, ledger: Path, tmp: Path, *extra: str) -> list[str | Path]:
-    return ["run", "--rules", RULES, "--bank", bank, "--ledger", ledger,
-            "--db", tmp / "r.duckdb", "--out", tmp / "out", "--as-of", "2026-03-31", *extra]
+    return [
+        "run",
+        "--rules",
+        RULES,
+        "--bank",
+        bank,
+        "--ledger",
+        ledger,
+        "--db",
+        tmp / "r.duckdb",
+        "--out",
+        tmp / "out",
+        "--as-of",
+        "2026-03-31",
+        *extra,
+    ]
 
 
 def test_run_writes_contract_outputs(tmp_path, small_month, cli) -> None:
-    code, out, err = cli(*run_args(*small_month, tmp_path))
+    code, _out, err = cli(*run_args(*small_month, tmp_path))
     assert code == 0, err
     o = tmp_path / "out"
     assert (o / "matches.csv").read_text().splitlines()[0].startswith(MATCH_HEADER)
     assert (o / "exceptions.csv").read_text().splitlines()[0].startswith(EXC_HEADER)
-    assert (o / "discrepancies.csv").read_text().startswith(
-        "match_id,type,left_amount,right_amount,difference,explanation")
+    assert (
+        (o / "discrepancies.csv")
+        .read_text()
+        .startswith("match_id,type,left_amount,right_amount,difference,explanation")
+    )
     assert "<html" in (o / "report.html").read_text().lower()
     summary = json.loads((o / "summary.json").read_text())
     for key in ("run_id", "started_at", "finished_at", "inputs", "counts", "by_rule", "match_rate"):
@@ -68,8 +91,9 @@ def test_loading_twice_changes_nothing(tmp_path, small_month, cli) -> None:
     first = {f: (tmp_path / "out" / f).read_bytes() for f in ("matches.csv", "exceptions.csv")}
     assert cli(*run_args(*small_month, tmp_path))[0] == 0
     after = table_counts(tmp_path / "r.duckdb")
-    assert {k: v for k, v in after.items() if k not in ("runs", "audit_log", "run_exceptions")} == \
-           {k: v for k, v in before.items() if k not in ("runs", "audit_log", "run_exceptions")}
+    assert {k: v for k, v in after.items() if k not in ("runs", "audit_log", "run_exceptions")} == {
+        k: v for k, v in before.items() if k not in ("runs", "audit_log", "run_exceptions")
+    }
     for f, data in first.items():
         assert (tmp_path / "out" / f).read_bytes() == data
 
@@ -77,10 +101,14 @@ def test_loading_twice_changes_nothing(tmp_path, small_month, cli) -> None:
 def test_overlapping_export_stores_each_row_once(tmp_path, small_month, cli) -> None:
     bank, ledger = small_month
     assert cli(*run_args(bank, ledger, tmp_path))[0] == 0
-    overlap = write_csv(tmp_path / "bank2.csv", BANK_HEADER, [
-        "B6,2026-03-09,99.50,EUR,Smith & Co,,payment",
-        "B7,2026-03-10,42.00,EUR,New Co,,new line",
-    ])
+    overlap = write_csv(
+        tmp_path / "bank2.csv",
+        BANK_HEADER,
+        [
+            "B6,2026-03-09,99.50,EUR,Smith & Co,,payment",
+            "B7,2026-03-10,42.00,EUR,New Co,,new line",
+        ],
+    )
     assert cli(*run_args(overlap, ledger, tmp_path))[0] == 0
     con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
     assert con.execute("select count(*) from txns where side = 'bank'").fetchall()[0][0] == 7
@@ -92,7 +120,7 @@ def test_bad_amount_on_line_57_exits_2_and_loads_nothing(tmp_path, small_month, 
     assert cli(*run_args(bank, ledger, tmp_path))[0] == 0
     before = table_counts(tmp_path / "r.duckdb")
     rows = [f"X{i},2026-03-{1 + i % 28:02d},{i}.00,EUR,Cust {i},,row {i}" for i in range(2, 57)]
-    rows.append("X57,2026-03-05,\"1.234,5O\",EUR,Bad,,bad amount")  # line 57
+    rows.append('X57,2026-03-05,"1.234,5O",EUR,Bad,,bad amount')  # line 57
     rows += [f"X{i},2026-03-05,{i}.00,EUR,Cust {i},,row {i}" for i in range(58, 70)]
     bad = write_csv(tmp_path / "bad.csv", BANK_HEADER, rows)
     code, _, err = cli(*run_args(bad, ledger, tmp_path))
@@ -105,16 +133,41 @@ def test_bad_amount_on_line_57_exits_2_and_loads_nothing(tmp_path, small_month, 
 def test_bad_rules_exit_2(tmp_path, small_month, cli) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - matcher: exakt\n")
-    code, _, err = cli("run", "--rules", rules, "--bank", small_month[0], "--ledger",
-                       small_month[1], "--db", tmp_path / "r.duckdb", "--out", tmp_path / "o")
+    code, _, err = cli(
+        "run",
+        "--rules",
+        rules,
+        "--bank",
+        small_month[0],
+        "--ledger",
+        small_month[1],
+        "--db",
+        tmp_path / "r.duckdb",
+        "--out",
+        tmp_path / "o",
+    )
     assert code == 2
     assert "line 2" in err and "did you mean 'exact'" in err
-    assert not (tmp_path / "r.duckdb").exists() or table_counts(tmp_path / "r.duckdb").get("txns", 0) == 0
+    assert (
+        not (tmp_path / "r.duckdb").exists()
+        or table_counts(tmp_path / "r.duckdb").get("txns", 0) == 0
+    )
 
 
 def test_missing_file_and_usage_errors_exit_2(tmp_path, cli) -> None:
-    code, _, err = cli("run", "--rules", RULES, "--bank", tmp_path / "nope.csv", "--ledger",
-                       tmp_path / "nope2.csv", "--db", tmp_path / "r.duckdb", "--out", tmp_path / "o")
+    code, _, err = cli(
+        "run",
+        "--rules",
+        RULES,
+        "--bank",
+        tmp_path / "nope.csv",
+        "--ledger",
+        tmp_path / "nope2.csv",
+        "--db",
+        tmp_path / "r.duckdb",
+        "--out",
+        tmp_path / "o",
+    )
     assert code == 2 and "nope.csv" in err
     assert cli("run")[0] == 2
     assert cli("frobnicate")[0] == 2
@@ -123,7 +176,13 @@ def test_missing_file_and_usage_errors_exit_2(tmp_path, cli) -> None:
 def test_demo_writes_all_outputs(tmp_path, cli) -> None:
     code, out, err = cli("demo", "--out", tmp_path / "demo")
     assert code == 0, err
-    for name in ("matches.csv", "exceptions.csv", "discrepancies.csv", "summary.json", "report.html"):
+    for name in (
+        "matches.csv",
+        "exceptions.csv",
+        "discrepancies.csv",
+        "summary.json",
+        "report.html",
+    ):
         assert (tmp_path / "demo" / name).is_file(), name
     assert "matched" in out
 
@@ -131,7 +190,10 @@ def test_demo_writes_all_outputs(tmp_path, cli) -> None:
 def test_run_recon_py_is_the_cli(tmp_path, small_month) -> None:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "run_recon.py"), *map(str, run_args(*small_month, tmp_path))],
-        capture_output=True, text=True, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / "matches.csv").is_file()

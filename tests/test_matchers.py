@@ -15,9 +15,16 @@ from recon.pipeline import run_pipeline
 
 from .conftest import RULES
 
-SCHEMA = {"id": pl.String, "date": pl.String, "amount": pl.String, "currency": pl.String,
-          "counterparty": pl.String, "reference": pl.String, "description": pl.String,
-          "account": pl.String}
+SCHEMA = {
+    "id": pl.String,
+    "date": pl.String,
+    "amount": pl.String,
+    "currency": pl.String,
+    "counterparty": pl.String,
+    "reference": pl.String,
+    "description": pl.String,
+    "account": pl.String,
+}
 
 
 def frame(rows: list[tuple]) -> pl.DataFrame:
@@ -58,36 +65,49 @@ def test_every_matcher_is_registered() -> None:
 
 
 def test_exact_reference_meets_every_invoice_format() -> None:
-    bank = [("B1", "2026-03-05", "100.00", "EUR", "X", "INV-2026-00123"),
-            ("B2", "2026-03-05", "200.00", "EUR", "Y", None, "Zahlung inv 2026/00124 danke"),
-            ("B3", "2026-03-05", "300.00", "EUR", "Z", "INV202600125")]
-    ledger = [("L1", "2026-03-01", "100.00", "EUR", "Other", "2026-00123"),
-              ("L2", "2026-03-02", "200.00", "EUR", "Other", "INV202600124"),
-              ("L3", "2026-03-03", "300.00", "EUR", "Other", None, "Rechnung 2026-00125")]
+    bank = [
+        ("B1", "2026-03-05", "100.00", "EUR", "X", "INV-2026-00123"),
+        ("B2", "2026-03-05", "200.00", "EUR", "Y", None, "Zahlung inv 2026/00124 danke"),
+        ("B3", "2026-03-05", "300.00", "EUR", "Z", "INV202600125"),
+    ]
+    ledger = [
+        ("L1", "2026-03-01", "100.00", "EUR", "Other", "2026-00123"),
+        ("L2", "2026-03-02", "200.00", "EUR", "Other", "INV202600124"),
+        ("L3", "2026-03-03", "300.00", "EUR", "Other", None, "Rechnung 2026-00125"),
+    ]
     m = reconcile(bank, ledger)
     for b, l in (("B1", "L1"), ("B2", "L2"), ("B3", "L3")):
         assert m[((b,), (l,))][2] == "exact_reference"
 
 
-@pytest.mark.parametrize(("bank_name", "ledger_name"), [
-    ("MUELLER GMBH", "Müller GmbH"),
-    ("上海华盛贸易有限公司", "华盛贸易（上海）有限公司"),
-    ("ＡＣＭＥ　ＴＲＡＤＩＮＧ ＣＯ．， ＬＴＤ．", "Acme Trading Company Limited"),
-    ("SOCIETE GENERALE SA", "Société Générale S.A."),
-])
+@pytest.mark.parametrize(
+    ("bank_name", "ledger_name"),
+    [
+        ("MUELLER GMBH", "Müller GmbH"),
+        ("上海华盛贸易有限公司", "华盛贸易（上海）有限公司"),
+        ("ＡＣＭＥ　ＴＲＡＤＩＮＧ ＣＯ．， ＬＴＤ．", "Acme Trading Company Limited"),
+        ("SOCIETE GENERALE SA", "Société Générale S.A."),
+    ],
+)
 def test_name_variants_break_a_tie_between_look_alikes(bank_name: str, ledger_name: str) -> None:
     bank = [("B1", "2026-03-05", "1000.00", "EUR", bank_name)]
-    ledger = [("L1", "2026-03-05", "1000.00", "EUR", ledger_name),
-              ("L2", "2026-03-05", "1000.00", "EUR", "Completely Different Corp")]
+    ledger = [
+        ("L1", "2026-03-05", "1000.00", "EUR", ledger_name),
+        ("L2", "2026-03-05", "1000.00", "EUR", "Completely Different Corp"),
+    ]
     m = reconcile(bank, ledger)
     assert m[(("B1",), ("L1",))][1] == "auto"
 
 
 def test_fee_netted_matches_with_fee_discrepancy() -> None:
-    bank = [("B1", "2026-03-05", "97.50", "EUR", "Kunde AG"),
-            ("B2", "2026-03-06", "-1002.50", "EUR", "Lieferant GmbH")]
-    ledger = [("L1", "2026-03-04", "100.00", "EUR", "Kunde AG"),
-              ("L2", "2026-03-06", "-1000.00", "EUR", "Lieferant GmbH")]
+    bank = [
+        ("B1", "2026-03-05", "97.50", "EUR", "Kunde AG"),
+        ("B2", "2026-03-06", "-1002.50", "EUR", "Lieferant GmbH"),
+    ]
+    ledger = [
+        ("L1", "2026-03-04", "100.00", "EUR", "Kunde AG"),
+        ("L2", "2026-03-06", "-1000.00", "EUR", "Lieferant GmbH"),
+    ]
     m = reconcile(bank, ledger)
     assert m[(("B1",), ("L1",))][3] == "fee"
     assert m[(("B2",), ("L2",))][3] == "fee"
@@ -101,34 +121,42 @@ def test_fx_payment_matches_at_table_rate() -> None:
 
 
 def test_group_one_to_many_exact_sum_and_ambiguity() -> None:
-    bank = [("B1", "2026-03-10", "600.00", "EUR", "Huber AG"),
-            ("B2", "2026-03-10", "600.00", "EUR", "Kraus KG")]
-    ledger = [("L1", "2026-03-05", "100.00", "EUR", "Huber AG"),
-              ("L2", "2026-03-05", "200.00", "EUR", "Huber AG"),
-              ("L3", "2026-03-06", "300.00", "EUR", "Huber AG"),
-              ("L4", "2026-03-07", "45.00", "EUR", "Huber AG"),
-              # Kraus: 250+350 and 100+500 both make 600: do not guess
-              ("K1", "2026-03-05", "250.00", "EUR", "Kraus KG"),
-              ("K2", "2026-03-05", "350.00", "EUR", "Kraus KG"),
-              ("K3", "2026-03-05", "100.00", "EUR", "Kraus KG"),
-              ("K4", "2026-03-05", "500.00", "EUR", "Kraus KG")]
+    bank = [
+        ("B1", "2026-03-10", "600.00", "EUR", "Huber AG"),
+        ("B2", "2026-03-10", "600.00", "EUR", "Kraus KG"),
+    ]
+    ledger = [
+        ("L1", "2026-03-05", "100.00", "EUR", "Huber AG"),
+        ("L2", "2026-03-05", "200.00", "EUR", "Huber AG"),
+        ("L3", "2026-03-06", "300.00", "EUR", "Huber AG"),
+        ("L4", "2026-03-07", "45.00", "EUR", "Huber AG"),
+        # Kraus: 250+350 and 100+500 both make 600: do not guess
+        ("K1", "2026-03-05", "250.00", "EUR", "Kraus KG"),
+        ("K2", "2026-03-05", "350.00", "EUR", "Kraus KG"),
+        ("K3", "2026-03-05", "100.00", "EUR", "Kraus KG"),
+        ("K4", "2026-03-05", "500.00", "EUR", "Kraus KG"),
+    ]
     m = reconcile(bank, ledger)
     assert m[(("B1",), ("L1", "L2", "L3"))][0] == "one_to_many"
     assert not any(k[0] == ("B2",) for k in m)
 
 
 def test_instalments_many_to_one() -> None:
-    bank = [("B1", "2026-03-02", "400.00", "EUR", "Lee Ltd", None, "RATE 1/3"),
-            ("B2", "2026-03-12", "400.00", "EUR", "Lee Ltd", None, "RATE 2/3"),
-            ("B3", "2026-03-22", "450.00", "EUR", "Lee Ltd", None, "RATE 3/3")]
+    bank = [
+        ("B1", "2026-03-02", "400.00", "EUR", "Lee Ltd", None, "RATE 1/3"),
+        ("B2", "2026-03-12", "400.00", "EUR", "Lee Ltd", None, "RATE 2/3"),
+        ("B3", "2026-03-22", "450.00", "EUR", "Lee Ltd", None, "RATE 3/3"),
+    ]
     ledger = [("L1", "2026-03-01", "1250.00", "EUR", "Lee Ltd")]
     m = reconcile(bank, ledger)
     assert m[(("B1", "B2", "B3"), ("L1",))][0] == "many_to_one"
 
 
 def test_bank_storno_is_paired_as_reversal() -> None:
-    bank = [("B1", "2026-03-02", "75.00", "EUR", "Wrong Booking", None, "GUTSCHRIFT", "DE1"),
-            ("B2", "2026-03-03", "-75.00", "EUR", "Wrong Booking", None, "STORNO", "DE1")]
+    bank = [
+        ("B1", "2026-03-02", "75.00", "EUR", "Wrong Booking", None, "GUTSCHRIFT", "DE1"),
+        ("B2", "2026-03-03", "-75.00", "EUR", "Wrong Booking", None, "STORNO", "DE1"),
+    ]
     ledger = [("L1", "2026-03-20", "5.00", "EUR", "Unrelated")]
     m = reconcile(bank, ledger)
     assert m[(("B1", "B2"), ())][0] == "reversal"
@@ -136,7 +164,9 @@ def test_bank_storno_is_paired_as_reversal() -> None:
 
 def test_ledger_duplicate_matches_once() -> None:
     bank = [("B1", "2026-03-05", "480.00", "EUR", "Nord GmbH", "INV-2026-00777")]
-    ledger = [("L1", "2026-03-04", "480.00", "EUR", "Nord GmbH", "INV-2026-00777"),
-              ("L2", "2026-03-04", "480.00", "EUR", "Nord GmbH", "INV-2026-00777")]
+    ledger = [
+        ("L1", "2026-03-04", "480.00", "EUR", "Nord GmbH", "INV-2026-00777"),
+        ("L2", "2026-03-04", "480.00", "EUR", "Nord GmbH", "INV-2026-00777"),
+    ]
     m = reconcile(bank, ledger)
     assert m == {(("B1",), ("L1",)): ("one_to_one", "auto", "exact_reference", None)}

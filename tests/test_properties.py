@@ -15,8 +15,15 @@ from recon.pipeline import run_pipeline
 from .conftest import RULES
 from .strategies import months
 
-SCHEMA = {"id": pl.String, "date": pl.Date, "amount": pl.Decimal(20, 4), "currency": pl.String,
-          "counterparty": pl.String, "reference": pl.String, "description": pl.String}
+SCHEMA = {
+    "id": pl.String,
+    "date": pl.Date,
+    "amount": pl.Decimal(20, 4),
+    "currency": pl.String,
+    "counterparty": pl.String,
+    "reference": pl.String,
+    "description": pl.String,
+}
 RULESET = load_rules(RULES)
 
 
@@ -52,7 +59,7 @@ def reconcile(bank: list[tuple], ledger: list[tuple]) -> tuple[set, set, int, in
 @given(months())
 def test_no_row_twice_and_matched_plus_open_is_input(month) -> None:
     bank, ledger = month
-    matches, used, left_open, right_open = reconcile(bank, ledger)
+    _matches, used, left_open, right_open = reconcile(bank, ledger)
     left_used = {u for u in used if u in {b[0] for b in bank}}
     right_used = used - left_used
     assert len(left_used) + left_open == len(bank)
@@ -78,8 +85,11 @@ def test_identical_decoys_are_never_auto(month) -> None:
         for rid in right:
             twin = ("D" + rid[1:]) if rid.startswith("L") else ("L" + rid[1:])
             a, b = ledger_by_id[rid], ledger_by_id.get(twin)
-            if status == "auto" and b is not None and rid[1:] == twin[1:] and (
-                a[1:4] == b[1:4] and a[4] == b[4] and a[5] == b[5]
+            if (
+                status == "auto"
+                and b is not None
+                and rid[1:] == twin[1:]
+                and (a[1:4] == b[1:4] and a[4] == b[4] and a[5] == b[5])
             ):
                 # two indistinguishable ledger rows for one bank line: must not be auto
                 raise AssertionError(f"auto match between indistinguishable rows {rid}/{twin}")

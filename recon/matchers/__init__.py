@@ -17,7 +17,9 @@ from recon.matchers.group import Group
 from recon.matchers.reversal import Reversal
 from recon.matchers.tolerance import Tolerance
 
-MATCHERS: dict[str, type[Matcher]] = {m.name: m for m in (Exact, Tolerance, Fuzzy, Fee, Fx, Group, Reversal)}
+MATCHERS: dict[str, type[Matcher]] = {
+    m.name: m for m in (Exact, Tolerance, Fuzzy, Fee, Fx, Group, Reversal)
+}
 
 __all__ = [
     "MATCHERS",

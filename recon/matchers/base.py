@@ -17,7 +17,13 @@ from typing import ClassVar
 
 #: Fields a rule may require to be equal on both sides.
 EQUAL_FIELDS = (
-    "amount", "currency", "reference", "counterparty", "account", "date", "iban",
+    "amount",
+    "currency",
+    "reference",
+    "counterparty",
+    "account",
+    "date",
+    "iban",
     "customer_id",
 )
 

@@ -53,7 +53,8 @@ class Fee(Matcher):
 
     def candidates_sql(self, t: Tables) -> str:
         extra = [
-            *equal_condition_sql(self.equal), date_condition_sql(self.date),
+            *equal_condition_sql(self.equal),
+            date_condition_sql(self.date),
             f"l.amount - r.amount between {-self.fee.max} and {-self.fee.min}",
             # the fee is small next to the payment: at most a quarter of it
             "abs(l.amount - r.amount) * 4 <= abs(r.amount)",

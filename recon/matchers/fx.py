@@ -40,8 +40,8 @@ class Fx(Matcher):
         return f"""
         select l.id as l, r.id as r
         from (select *, unnest([k - 1, k, k + 1]) as kk
-              from (select *, {key('amount')} as k from {t.left})) l
-        join (select r0.*, r0.amount * fx.rate as conv, fx.to_cur, {key('r0.amount * fx.rate')} as k
+              from (select *, {key("amount")} as k from {t.left})) l
+        join (select r0.*, r0.amount * fx.rate as conv, fx.to_cur, {key("r0.amount * fx.rate")} as k
               from {t.right} r0 join {RATES} fx on fx.from_cur = r0.currency) r
           on l.kk = r.k and l.currency = r.to_cur and l.currency <> r.currency
          and sign(l.amount) = sign(r.conv)

@@ -43,7 +43,8 @@ class Reversal(Matcher):
         name = (
             "and (coalesce(p.name_key, '') = coalesce(n.name_key, '') "
             "or coalesce(p.reference, '') = coalesce(n.reference, '') and p.reference is not null)"
-            if self.require_same_name else ""
+            if self.require_same_name
+            else ""
         )
         days = max(self.date.before, self.date.after)
         return f"""select p.id as l, n.id as r

@@ -67,8 +67,12 @@ def _one_account(
     lacct = "true" if single else acct
     end = f"date <= date '{as_of.isoformat()}'"
     opening, closing, note = _balances(con, account, currency, as_of)
-    bank_all = _sum(con, f"select amount from txns where side = 'bank' and {acct} and {cur} and {end}")
-    ledger_all = _sum(con, f"select amount from txns where side = 'ledger' and {lacct} and {cur} and {end}")
+    bank_all = _sum(
+        con, f"select amount from txns where side = 'bank' and {acct} and {cur} and {end}"
+    )
+    ledger_all = _sum(
+        con, f"select amount from txns where side = 'ledger' and {lacct} and {cur} and {end}"
+    )
     bank_open = f"select amount from ({_open_sql('bank', as_of)}) where {acct} and {cur}"
     ledger_open = f"select amount from ({_open_sql('ledger', as_of)}) where {lacct} and {cur}"
     dit = _sum(con, f"{ledger_open} and amount > 0")
@@ -82,22 +86,41 @@ def _one_account(
     adj_books = books + unbooked_in + unbooked_out + matched_diff
     lines = [
         ("bank_balance", f"Balance per bank statement{note}", bank_balance),
-        ("deposits_in_transit", "Add: deposits in transit (in the books, not yet on the bank)", dit),
+        (
+            "deposits_in_transit",
+            "Add: deposits in transit (in the books, not yet on the bank)",
+            dit,
+        ),
         ("outstanding_payments", "Less: outstanding cheques and payments", outstanding),
         ("adjusted_bank_balance", "Adjusted bank balance", adj_bank),
         ("book_balance", "Balance per books (opening + ledger lines)", books),
-        ("bank_receipts_not_booked", "Add: bank receipts not yet booked (interest, unknown receipts)",
-         unbooked_in),
+        (
+            "bank_receipts_not_booked",
+            "Add: bank receipts not yet booked (interest, unknown receipts)",
+            unbooked_in,
+        ),
         ("bank_charges_not_booked", "Less: bank charges and payments not yet booked", unbooked_out),
-        ("matched_differences", "Add/less: differences in matched items (fees, FX, short/over payments)",
-         matched_diff),
+        (
+            "matched_differences",
+            "Add/less: differences in matched items (fees, FX, short/over payments)",
+            matched_diff,
+        ),
         ("adjusted_book_balance", "Adjusted book balance", adj_books),
-        ("unexplained_difference", "Unexplained difference (adjusted bank - adjusted books)",
-         adj_bank - adj_books),
+        (
+            "unexplained_difference",
+            "Unexplained difference (adjusted bank - adjusted books)",
+            adj_bank - adj_books,
+        ),
     ]
     return [
-        {"account": account, "currency": currency, "period_end": as_of.isoformat(),
-         "line": code, "label": label, "amount": _fmt(amount)}
+        {
+            "account": account,
+            "currency": currency,
+            "period_end": as_of.isoformat(),
+            "line": code,
+            "label": label,
+            "amount": _fmt(amount),
+        }
         for code, label, amount in lines
     ]
 
@@ -149,4 +172,4 @@ def _fmt(d: Decimal) -> str:
 
 def statement_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     """The statement as a frame of strings (for the CSV and the report)."""
-    return pl.DataFrame(rows, schema={c: pl.String for c in COLUMNS})
+    return pl.DataFrame(rows, schema=dict.fromkeys(COLUMNS, pl.String))

@@ -14,14 +14,43 @@ from pathlib import Path
 import duckdb
 
 MATCH_COLUMNS = (
-    "match_id", "rule", "kind", "left_ids", "right_ids", "left_amount", "right_amount",
-    "amount_diff", "date_diff_days", "score", "status",
+    "match_id",
+    "rule",
+    "kind",
+    "left_ids",
+    "right_ids",
+    "left_amount",
+    "right_amount",
+    "amount_diff",
+    "date_diff_days",
+    "score",
+    "status",
 )
 EXCEPTION_COLUMNS = (
-    "side", "id", "date", "amount", "currency", "counterparty", "reference", "description",
-    "reason", "best_candidate_ids", "best_score", "age_days", "decision", "match_with", "note",
+    "side",
+    "id",
+    "date",
+    "amount",
+    "currency",
+    "counterparty",
+    "reference",
+    "description",
+    "reason",
+    "best_candidate_ids",
+    "best_score",
+    "age_days",
+    "decision",
+    "match_with",
+    "note",
 )
-DISCREPANCY_COLUMNS = ("match_id", "type", "left_amount", "right_amount", "difference", "explanation")
+DISCREPANCY_COLUMNS = (
+    "match_id",
+    "type",
+    "left_amount",
+    "right_amount",
+    "difference",
+    "explanation",
+)
 
 
 def copy_atomic(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> int:

@@ -22,8 +22,16 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.worksheet import Worksheet
 
 NUMERIC = {
-    "left_amount", "right_amount", "amount_diff", "amount", "difference", "score",
-    "best_score", "age_days", "date_diff_days", "line",
+    "left_amount",
+    "right_amount",
+    "amount_diff",
+    "amount",
+    "difference",
+    "score",
+    "best_score",
+    "age_days",
+    "date_diff_days",
+    "line",
 }
 MONEY = {"left_amount", "right_amount", "amount_diff", "amount", "difference"}
 HEADER_FONT = Font(bold=True, color="FFFFFF")
@@ -47,12 +55,16 @@ def _summary_sheet(ws: Worksheet, summary: dict[str, Any]) -> None:
     ws.column_dimensions["A"].width = 28
     ws.column_dimensions["B"].width = 60
     rows: list[tuple[str, Any]] = [
-        ("run_id", summary.get("run_id")), ("as_of", summary.get("as_of")),
-        ("finished_at", summary.get("finished_at")), ("match_rate", summary.get("match_rate")),
+        ("run_id", summary.get("run_id")),
+        ("as_of", summary.get("as_of")),
+        ("finished_at", summary.get("finished_at")),
+        ("match_rate", summary.get("match_rate")),
     ]
     rows += [(k, v) for k, v in (summary.get("counts") or {}).items()]
     rows += [(f"rule {k}", v) for k, v in (summary.get("by_rule") or {}).items()]
-    rows += [(f"exceptions: {k}", v) for k, v in (summary.get("exceptions_by_reason") or {}).items()]
+    rows += [
+        (f"exceptions: {k}", v) for k, v in (summary.get("exceptions_by_reason") or {}).items()
+    ]
     for key, value in rows:
         ws.append([_text(ws, key), value if isinstance(value, int | float) else _text(ws, value)])
 
@@ -83,8 +95,12 @@ def _cell(ws: Worksheet, col: str, value: str | None) -> Any:
             number = Decimal(value)
         except InvalidOperation:
             return _text(ws, value)
-        cell = WriteOnlyCell(ws, value=int(number) if number == number.to_integral() and col not in MONEY
-                             else float(number))  # Excel cells are doubles; the CSV is exact
+        cell = WriteOnlyCell(
+            ws,
+            value=int(number)
+            if number == number.to_integral() and col not in MONEY
+            else float(number),
+        )  # Excel cells are doubles; the CSV is exact
         if col in MONEY:
             cell.number_format = "#,##0.00;[Red]-#,##0.00"
         return cell
@@ -101,4 +117,4 @@ def _text(ws: Worksheet, value: Any) -> WriteOnlyCell:
 def _letter(i: int) -> str:
     from openpyxl.utils import get_column_letter
 
-    return get_column_letter(i + 1)
+    return str(get_column_letter(i + 1))

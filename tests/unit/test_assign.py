@@ -10,8 +10,9 @@ from recon.assign import assign
 
 
 def pairs(rows: list[tuple[int, int, float]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema={"l": pl.Int64, "r": pl.Int64, "score": pl.Float64},
-                        orient="row")
+    return pl.DataFrame(
+        rows, schema={"l": pl.Int64, "r": pl.Int64, "score": pl.Float64}, orient="row"
+    )
 
 
 def as_set(df: pl.DataFrame) -> set[tuple[int, int]]:
@@ -48,7 +49,9 @@ def test_clear_winner_survives_a_weak_rival() -> None:
 
 
 edges = st.lists(
-    st.tuples(st.integers(0, 8), st.integers(100, 108), st.sampled_from([0.5, 0.6, 0.7, 0.8, 0.9, 1.0])),
+    st.tuples(
+        st.integers(0, 8), st.integers(100, 108), st.sampled_from([0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    ),
     max_size=40,
 )
 

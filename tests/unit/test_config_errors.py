@@ -14,8 +14,10 @@ from ..conftest import RULES
 CASES = [
     (
         "rules:\n  - matcher: fuzzy_names\n",
-        ["rules[0].matcher (line 2): unknown matcher 'fuzzy_names'; did you mean 'fuzzy'?",
-         "(known: exact, fee, fuzzy, fx, group, reversal, tolerance)"],
+        [
+            "rules[0].matcher (line 2): unknown matcher 'fuzzy_names'; did you mean 'fuzzy'?",
+            "(known: exact, fee, fuzzy, fx, group, reversal, tolerance)",
+        ],
     ),
     (
         "rules:\n  - matcher: tolerance\n    params:\n      date: {before: 3d}\n",
@@ -37,7 +39,10 @@ CASES = [
         "rules:\n  - matcher: exact\n    auto_above: 1.5\n",
         ["rules[0].auto_above (line 3): expected a score between 0 and 1, got 1.5"],
     ),
-    ("rulez: []\n", ["unknown key 'rulez'; did you mean 'rules'?", "rules: expected a non-empty list"]),
+    (
+        "rulez: []\n",
+        ["unknown key 'rulez'; did you mean 'rules'?", "rules: expected a non-empty list"],
+    ),
     ("rules: [\n", ["not valid YAML"]),
     (
         "rules:\n  - matcher: tolerance\n    params:\n      amount: {abs: '1,5'}\n",
@@ -51,7 +56,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("text", "expected"), CASES)
-def test_bad_rules_name_file_line_and_choices(tmp_path: Path, text: str, expected: list[str]) -> None:
+def test_bad_rules_name_file_line_and_choices(
+    tmp_path: Path, text: str, expected: list[str]
+) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text(text)
     with pytest.raises(RulesError) as info:
