@@ -63,6 +63,14 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assign
     multi = pairs.filter(pl.col("n") > 1)
     if "r_key" not in multi.columns:
         multi = multi.with_columns(pl.col("r").cast(pl.String).alias("r_key"))
+    else:
+        # copies of one item score alike for a row; the first posting (lowest id) wins
+        multi = multi.with_columns(
+            (
+                pl.col("score").max().over("l", "r_key")
+                - 1e-6 * (pl.col("r").rank("ordinal").over("l", "r_key") - 1)
+            ).alias("score")
+        )
     keep, ambiguous = _solve_components(multi, margin, max_side)
     cols = [c for c in pairs.columns if c not in ("comp", "li", "ri", "n")]
     accepted = pl.concat([single.select(cols), multi.filter(keep).select(cols)])

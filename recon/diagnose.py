@@ -138,16 +138,18 @@ def _reason(ruleset: RuleSet) -> pl.Expr:
 
 
 def _duplicates_sql() -> str:
-    """Open rows with an identical twin (other id) that is already matched."""
+    """Open rows with a copy (other id; same amount, counterparty, reference; within a
+    week) that is already matched: the same item booked twice."""
     return """
     select side, id, list(twin order by twin) as twins from (
         select case when o.side = 'ledger' then 'right' else 'left' end as side,
                o.txn_id as id, t.txn_id as twin
         from txns o join txns t
           on t.side = o.side and t.txn_id <> o.txn_id and t.amount = o.amount
-         and t.currency = o.currency and t.date = o.date
+         and t.currency = o.currency and abs(date_diff('day', t.date, o.date)) <= 7
          and coalesce(t.name_key, '') = coalesce(o.name_key, '')
          and coalesce(t.reference, '') = coalesce(o.reference, '')
+         and (t.reference is not null or t.date = o.date)
         where o.txn_id in (select id from __recon__left union all select id from __recon__right)
           and t.txn_id in (select mm.txn_id from match_members mm
                            join matches m using (match_id) where m.active))

@@ -30,8 +30,16 @@ MAX_SOLUTIONS = 64  # more exact solutions than this for one anchor: ambiguous a
 
 
 def _solutions_sql(max_group: int) -> str:
-    """Every exact subset (as a list of member ids) per anchor, sizes 2..max_group."""
-    parts = ["select a, xs from __recon__gp2 where s = t"]
+    """Every exact subset (as a list of member ids) per anchor, sizes 2..max_group.
+
+    Plus the whole block when it sums exactly, whatever its size: a batch
+    deposit of twelve cheques sharing a deposit-slip number is one group.
+    """
+    parts = [
+        "select a, xs from __recon__gp2 where s = t",
+        f"""select a, list(x order by k) from __recon__gb group by a
+            having sum(v) = any_value(t) and count(*) > {max_group}""",
+    ]
     if max_group >= 3:
         parts.append(
             """select p.a, list_append(p.xs, c.x) from __recon__gp2 p join __recon__gb c

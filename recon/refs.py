@@ -1,6 +1,6 @@
 """Reference keys pulled out of reference and description text, vectorised.
 
-Each pattern of the rules file's ``references.patterns`` yields keys
+Each pattern of the rules file's ``references.patterns``, in order, yields keys
 ``<name>:<normalised>``; ``INV-2026-00123``, ``INV202600123``,
 ``inv 2026/00123`` and ``2026-00123`` all give ``invoice:2026-123``.  The
 whole ``reference`` field also gives a key ``ref:<ALNUM>`` so that equal
@@ -17,6 +17,9 @@ from recon.config import RefPattern
 
 MIN_REF_LEN = 4
 
+#: Placeholders banks put where a reference would be: never a key.
+STOP_REFS = ("NOTPROVIDED", "NONREF", "NONE", "NA", "NOREF", "UNKNOWN", "KEINE", "OHNEREF")
+
 
 def _normalise(p: RefPattern) -> pl.Expr:
     """Normalise one extracted match (pl.element()) according to the pattern."""
@@ -26,7 +29,7 @@ def _normalise(p: RefPattern) -> pl.Expr:
         # keep the capture groups, leading zeros dropped, joined by '-'
         repl = "-".join(f"${{{i}}}" for i in range(1, ngroups + 1))
         e = e.str.replace(p.regex, repl).str.replace_all(r"(^|-)0+([0-9])", "${1}${2}")
-        e = e.str.to_uppercase().str.replace_all(r"[^0-9A-Z-]", "")
+        e = e.str.to_uppercase().str.replace_all(r"[^0-9A-Z-]", "").str.strip_chars("-")
     elif p.normalise == "digits":
         e = e.str.replace_all(r"[^0-9]", "").str.replace(r"^0+", "")
     else:
@@ -71,4 +74,10 @@ def reference_keys(
             .explode("ref")
             .filter(pl.col("ref").is_not_null() & (pl.col("ref").str.len_chars() > len(p.name) + 1))
         )
-    return pl.concat(parts).unique().collect()
+        # earlier patterns take precedence: what they matched is not seen by later ones
+        # (DEP-2026-4072 is a deposit slip, not invoice 2026-4072)
+        lf = lf.with_columns(pl.col("text").str.replace_all(p.regex, " "))
+    keys = pl.concat(parts).filter(
+        ~pl.col("ref").str.split_exact(":", 1).struct.field("field_1").is_in(list(STOP_REFS))
+    )
+    return keys.unique().collect()

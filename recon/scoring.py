@@ -68,10 +68,12 @@ def features_sql(
 
 
 def _content_key(a: str) -> str:
-    """Rows with equal keys are interchangeable copies (same content, other id)."""
+    """Rows with equal keys are interchangeable copies of one item (another id, maybe a
+    later date): the same amount, counterparty and reference.  Without a reference
+    the description must agree too, so two separate payments are not taken for copies."""
     return (
-        f"md5(concat_ws('|', {a}.side, {a}.account, {a}.date, {a}.amount, {a}.currency, "
-        f"{a}.name_key, {a}.reference, {a}.description))"
+        f"md5(concat_ws('|', {a}.side, {a}.account, {a}.amount, {a}.currency, {a}.name_key, "
+        f"coalesce({a}.reference, '#' || coalesce({a}.description, '') || {a}.date)))"
     )
 
 

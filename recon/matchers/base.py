@@ -157,14 +157,20 @@ def equal_condition_sql(fields: tuple[str, ...], l: str = "l", r: str = "r") -> 
     return out
 
 
-def band_join_sql(t: Tables, tol: AmountTolerance, extra: list[str]) -> str:
+def band_join_sql(
+    t: Tables, tol: AmountTolerance, extra: list[str], *, by_reference: bool = False
+) -> str:
     """Pairs whose amounts agree within `tol`, found by equi-joins on amount buckets.
 
     A hash join on a bucket key (and its neighbours) keeps this linear: a
     plain inequality join with an equality on currency would compare every
-    pair of a currency.
+    pair of a currency.  With `by_reference`, pairs must share a reference
+    key; that join is selective enough on its own.
     """
     where = " and ".join([amount_condition_sql(tol), *extra]) or "true"
+    if by_reference:
+        return f"""select p.l, p.r from ({reference_pairs_sql(t)}) p
+            join {t.left} l on l.id = p.l join {t.right} r on r.id = p.r where {where}"""
     if tol.exact:
         return f"select l.id as l, r.id as r from {t.left} l join {t.right} r on {where}"
     parts = []

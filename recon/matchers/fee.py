@@ -59,7 +59,9 @@ class Fee(Matcher):
             # the fee is small next to the payment: at most a quarter of it
             "abs(l.amount - r.amount) * 4 <= abs(r.amount)",
         ]
-        return band_join_sql(t, AmountTolerance(abs=self.fee.max), extra)
+        return band_join_sql(
+            t, AmountTolerance(abs=self.fee.max), extra, by_reference="reference" in self.equal
+        )
 
     def amount_tolerance(self) -> AmountTolerance:
         return AmountTolerance(abs=self.fee.max)

@@ -41,7 +41,7 @@ class Fuzzy(Matcher):
 
     def candidates_sql(self, t: Tables) -> str:
         extra = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
-        return band_join_sql(t, self.amount, extra)
+        return band_join_sql(t, self.amount, extra, by_reference="reference" in self.equal)
 
     def text_fields(self) -> tuple[TextField, ...]:
         return self.text

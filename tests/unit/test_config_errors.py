@@ -81,7 +81,9 @@ def test_all_problems_are_reported_together(tmp_path: Path) -> None:
 
 def test_default_rules_load() -> None:
     rules = load_rules(RULES)
-    assert [r.name for r in rules.rules][:3] == ["exact_reference", "amount_date", "fuzzy_name"]
+    assert [r.name for r in rules.rules][:2] == ["exact_reference", "amount_date"]
+    assert {r.matcher.name for r in rules.rules} == {
+        "exact", "tolerance", "fuzzy", "fee", "fx", "group", "reversal"}
     assert {p.name for p in rules.references} >= {"invoice", "cheque"}
 
 
