@@ -12,12 +12,22 @@ Tables (internal scratch tables start with ``__recon__``)::
     match_members  txn ids of each match, role left/right
     decisions      reviewer decisions from `recon apply`
     audit_log      append-only history of loads, runs and decisions
+    migrations     schema upgrades applied to this file, with their backup (v2)
+
+``meta`` also holds ``audit_head`` (``seq:hash`` of the newest audit record),
+so that `recon audit verify` notices records removed from the end of the log.
+
+Opening a database (:func:`connect`) refuses while another process holds its
+lock (:mod:`recon.lock`), makes the process create files owner-only, and
+migrates a file written by an older recon (version N -> N+1 functions in
+:data:`MIGRATIONS`) after exporting it to ``<db>.backups/<timestamp>/``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +41,7 @@ from recon.errors import LockedError, ReconError
 from recon.loaders.base import LoadResult
 from recon.names import name_key_expr
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA_SQL = """
 create table if not exists meta (key varchar primary key, value varchar);
@@ -74,6 +84,8 @@ create table if not exists periods (
 create table if not exists audit_log (
     seq bigint primary key, logged_at timestamp, actor varchar, action varchar,
     object varchar, detail varchar, prev_hash varchar, hash varchar);
+create table if not exists migrations (
+    version integer, applied_at timestamp, backup varchar);
 """
 
 #: Minor-unit exponent of currencies that do not use 2 decimals.
@@ -97,33 +109,149 @@ create or replace temp macro recon_safe(s) as
 
 def _macros() -> str:
     pairs = ", ".join(f"'{k}': {v}" for k, v in CURRENCY_EXPONENTS.items())
-    return MACROS_SQL.format(exps="MAP {" + pairs + "}")
+    from recon.mask import MACROS_SQL as MASK_MACROS_SQL
+
+    return MACROS_SQL.format(exps="MAP {" + pairs + "}") + MASK_MACROS_SQL
 
 
-def connect(path: str | Path, *, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) the recon database at `path`."""
+def connect(
+    path: str | Path, *, memory_limit: str | None = None, lock: bool = True
+) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the recon database at `path`, migrating an older schema.
+
+    With `lock` (the default) another process holding ``<db>.lock`` (see
+    :func:`recon.lock.hold`) is refused with LockedError (exit 3).
+    """
+    on_disk = str(path) not in ("", ":memory:")
+    if on_disk:
+        if lock:
+            from recon import lock as lock_mod
+
+            lock_mod.check(path)
+        owner_only_files()
+    con = _open(path)
     try:
-        con = duckdb.connect(str(path))
+        if memory_limit:
+            con.execute(f"set memory_limit = '{_checked_limit(memory_limit)}'")
+        version = stored_version(con)
+        if version is not None and version > SCHEMA_VERSION:
+            raise ReconError(
+                f"{path}: database schema version {version} is newer than this recon "
+                f"({SCHEMA_VERSION}); upgrade recon"
+            )
+        if version is not None and version < SCHEMA_VERSION:
+            migrate(con, Path(path), version)
+        con.execute(SCHEMA_SQL)
+        con.execute(_macros())
+        if version is None:
+            con.execute("insert into meta values ('schema_version', ?)", [str(SCHEMA_VERSION)])
+    except BaseException:
+        con.close()
+        raise
+    if on_disk:
+        private(Path(path))
+    return con
+
+
+def _open(path: str | Path) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path))
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
+            from recon.lock import describe, read_holder
+
             raise LockedError(
-                f"{path}: another recon process holds the database ({exc}); "
-                "wait for it to finish or check for a stuck job"
+                f"{path}: the database is in use by {describe(read_holder(path))} "
+                f"({exc}); wait for it to finish, or stop it if it is stuck"
             ) from exc
         raise ReconError(f"{path}: cannot open database: {exc}") from exc
-    if memory_limit:
-        con.execute(f"set memory_limit = '{_checked_limit(memory_limit)}'")
-    con.execute(SCHEMA_SQL)
-    con.execute(_macros())
-    row = first(con, "select value from meta where key = 'schema_version'")
-    if row is None:
-        con.execute("insert into meta values ('schema_version', ?)", [str(SCHEMA_VERSION)])
-    elif int(row[0]) > SCHEMA_VERSION:
+    except duckdb.Error as exc:
+        raise ReconError(f"{path}: cannot open database: {exc}") from exc
+
+
+def owner_only_files() -> None:
+    """Make this process create files readable by their owner only (umask |= 077).
+
+    DuckDB creates the database, its .wal and spill files itself, some of them
+    after `connect` returns, so the process umask is what keeps them private.
+    """
+    current = os.umask(0o077)
+    os.umask(current | 0o077)
+
+
+def private(path: Path) -> None:
+    """chmod 600 the database file and its write-ahead log (if present)."""
+    for p in (path, path.with_name(path.name + ".wal")):
+        try:
+            if p.stat().st_mode & 0o077:
+                os.chmod(p, 0o600)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            continue  # not our file: DuckDB's own checks decide whether we may use it
+
+
+def stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The schema version stored in the database, or None for a new (empty) one."""
+    has_meta = scalar(
+        con,
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'main' and table_name = 'meta'",
+    )
+    if not has_meta:
+        return None
+    value = scalar(con, "select value from meta where key = 'schema_version'")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ReconError(f"meta.schema_version: expected an integer, got {value!r}") from exc
+
+
+Migration = Callable[[duckdb.DuckDBPyConnection], None]
+
+
+def _v1_to_v2(con: duckdb.DuckDBPyConnection) -> None:
+    """v2: a `migrations` table and meta.audit_head (the newest audit record)."""
+    con.execute(
+        "create table if not exists migrations "
+        "(version integer, applied_at timestamp, backup varchar)"
+    )
+    head = first(con, "select seq, hash from audit_log order by seq desc limit 1")
+    if head is not None:
+        _set_meta(con, "audit_head", f"{head[0]}:{head[1]}")
+
+
+#: version N -> the function that turns a version-N database into version N+1.
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
+
+
+def migrate(con: duckdb.DuckDBPyConnection, path: Path, version: int) -> Path:
+    """Back the database up, then run every migration from `version`; return the backup dir."""
+    missing = [v for v in range(version, SCHEMA_VERSION) if v not in MIGRATIONS]
+    if missing:
         raise ReconError(
-            f"{path}: database schema version {row[0]} is newer than this recon "
-            f"({SCHEMA_VERSION}); upgrade recon"
+            f"{path}: no migration from schema version {missing[0]} to {missing[0] + 1}"
         )
-    return con
+    from recon.backup import auto_backup
+
+    backup_dir = auto_backup(con, path, reason=f"migrate-v{version}-to-v{SCHEMA_VERSION}")
+    with transaction(con):
+        for v in range(version, SCHEMA_VERSION):
+            MIGRATIONS[v](con)
+            con.execute("insert into migrations values (?, ?, ?)", [v + 1, _now(), str(backup_dir)])
+            _set_meta(con, "schema_version", str(v + 1))
+        audit(con, "recon", "migrate", str(path.name),
+              {"from": version, "to": SCHEMA_VERSION, "backup": str(backup_dir)})
+    return backup_dir
+
+
+def _set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    if first(con, "select 1 from meta where key = ?", [key]) is None:
+        con.execute("insert into meta values (?, ?)", [key, value])
+    else:
+        con.execute("update meta set value = ? where key = ?", [value, key])
 
 
 def _checked_limit(text: str) -> str:
@@ -191,7 +319,8 @@ def store_file(
     """
     file_id = con.execute("select coalesce(max(file_id), 0) + 1 from files").fetchall()[0][0]
     start = con.execute("select coalesce(max(txn_id), 0) from txns").fetchall()[0][0]
-    frame = result.frame.with_columns(
+    # ids in (date, source id) order, not file order: a reordered export gives the same result
+    frame = result.frame.sort(["date", "id"]).with_columns(
         pl.lit(side).alias("side"),
         name_key_expr(pl.col("counterparty")).alias("name_key"),
         (pl.int_range(1, result.frame.height + 1, dtype=pl.Int64) + start).alias("txn_id"),
@@ -275,10 +404,19 @@ def audit(con: duckdb.DuckDBPyConnection, actor: str, action: str, obj: str, det
     prev_hash = prev[1] if prev else "0" * 64
     at = _now()
     body = json.dumps(detail, sort_keys=True, default=str)
-    digest = hashlib.sha256(
-        "\x1f".join([str(seq), at.isoformat(), actor, action, obj, body, prev_hash]).encode()
-    ).hexdigest()
+    digest = audit_digest(seq, at, actor, action, obj, body, prev_hash)
     con.execute(
         "insert into audit_log values (?, ?, ?, ?, ?, ?, ?, ?)",
         [seq, at, actor, action, obj, body, prev_hash, digest],
     )
+    # the head lets `recon audit verify` notice records removed from the end
+    _set_meta(con, "audit_head", f"{seq}:{digest}")
+
+
+def audit_digest(
+    seq: int, at: datetime, actor: str, action: str, obj: str, body: str, prev_hash: str
+) -> str:
+    """The hash of one audit record, as :func:`audit` computes it."""
+    return hashlib.sha256(
+        "\x1f".join([str(seq), at.isoformat(), actor, action, obj, body, prev_hash]).encode()
+    ).hexdigest()
