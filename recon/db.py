@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ import polars as pl
 
 from recon.errors import LockedError, ReconError
 from recon.loaders.base import LoadResult
-from recon.names import name_key_expr
+from recon.names import name_alt_series, name_key_expr
 
 SCHEMA_VERSION = 2
 
@@ -58,7 +59,7 @@ create table if not exists txns (
     file_id integer, line bigint, account varchar, date date not null, value_date date,
     due_date date, amount decimal(20,4) not null, currency varchar not null,
     counterparty varchar, reference varchar, description varchar, iban varchar,
-    doc_type varchar, customer_id varchar, name_key varchar);
+    doc_type varchar, customer_id varchar, name_key varchar, name_alt varchar);
 create table if not exists txn_details (
     txn_id bigint, seq integer, amount decimal(20,4), currency varchar, counterparty varchar,
     reference varchar, end_to_end_id varchar, description varchar);
@@ -119,17 +120,27 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) the recon database at `path`, migrating an older schema.
 
-    With `lock` (the default) another process holding ``<db>.lock`` (see
-    :func:`recon.lock.hold`) is refused with LockedError (exit 3).
+    With `lock` (the default) the connection holds ``<db>.lock`` (see
+    :mod:`recon.lock`) until the connection object is garbage-collected, or
+    for longer when the caller holds it with :func:`recon.lock.hold`; another
+    process holding it is refused with LockedError (exit 3).
     """
     on_disk = str(path) not in ("", ":memory:")
     if on_disk:
+        owner_only_files()
         if lock:
             from recon import lock as lock_mod
 
-            lock_mod.check(path)
-        owner_only_files()
-    con = _open(path)
+            lock_mod.acquire(path, None)
+    try:
+        con = _open(path)
+    except BaseException:
+        if on_disk and lock:
+            lock_mod.release(path)
+        raise
+    if on_disk and lock:
+        # con.close() cannot be hooked; the lock goes with the connection object
+        weakref.finalize(con, lock_mod.release, Path(path).absolute())
     try:
         if memory_limit:
             con.execute(f"set memory_limit = '{_checked_limit(memory_limit)}'")
@@ -323,6 +334,7 @@ def store_file(
     frame = result.frame.sort(["date", "id"]).with_columns(
         pl.lit(side).alias("side"),
         name_key_expr(pl.col("counterparty")).alias("name_key"),
+        name_alt_series(result.frame.sort(["date", "id"])["counterparty"]).alias("name_alt"),
         (pl.int_range(1, result.frame.height + 1, dtype=pl.Int64) + start).alias("txn_id"),
     )
     con.register("__recon__incoming", frame)
@@ -331,7 +343,7 @@ def store_file(
         """insert into txns
         select i.txn_id, i.side, i.id, ?, i.line, i.account, i.date, i.value_date, i.due_date,
                i.amount, upper(i.currency), i.counterparty, i.reference, i.description, i.iban,
-               i.doc_type, i.customer_id, i.name_key
+               i.doc_type, i.customer_id, i.name_key, i.name_alt
         from __recon__incoming i
         where not exists (select 1 from txns t where t.side = i.side
                           and coalesce(t.account, '') = coalesce(i.account, '')

@@ -7,6 +7,8 @@ is stored with each transaction at load time and compared with rapidfuzz.
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 _TRANSLIT = {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "oe", "å": "aa"}
@@ -159,10 +161,29 @@ def name_key_expr(col: pl.Expr) -> pl.Expr:
     s = s.str.replace(rf"^\s*(?:{places})(?:省|市)?", "")
     cjk = "|".join(CJK_LEGAL_FORMS)
     s = s.str.replace_all(rf"(?:{cjk})", " ")
+    # banks cut names at a fixed width: 利民贸易股份有限 lost its 公司
+    s = s.str.replace(r"(?:股份有限|有限责任|有限公|股份有|有限|股份)\s*$", "")
     latin = "|".join(sorted(LEGAL_FORMS, key=len, reverse=True))
     s = s.str.replace_all(rf"\b(?:{latin})\b", " ")
     s = s.str.replace_all(r"\s+", " ").str.strip_chars()
     return pl.when(s == "").then(None).otherwise(s)
+
+
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def name_alt_series(names: pl.Series) -> pl.Series:
+    """Pinyin of Chinese names (李军 -> 'li jun'), so that a bank's romanised
+    `LI J` can meet the ledger's 李军; null for names without Han characters.
+    Only the distinct Chinese names are converted."""
+    keys = pl.DataFrame({"n": names}).select(name_key_expr(pl.col("n")).alias("k"))["k"]
+    uniq = [k for k in keys.unique().drop_nulls().to_list() if _HAN.search(k)]
+    if not uniq:
+        return pl.Series("name_alt", [None] * len(names), dtype=pl.String)
+    from pypinyin import lazy_pinyin
+
+    mapping = {k: " ".join(p for p in lazy_pinyin(k) if p.strip()) for k in uniq}
+    return keys.replace_strict(mapping, default=None, return_dtype=pl.String).alias("name_alt")
 
 
 def name_keys(names: list[str | None]) -> list[str | None]:

@@ -59,6 +59,8 @@ def features_sql(
            s.shared_refs, l.has_ref as l_has_ref, r.has_ref as r_has_ref,
            coalesce(l.name_key, lower(l.description), '') as ln,
            coalesce(r.name_key, lower(r.description), '') as rn,
+           coalesce(l.name_alt, l.name_key, '') as la_alt, coalesce(r.name_alt, r.name_key, '') as ra_alt,
+           l.name_alt is not null or r.name_alt is not null as has_alt,
            l.name_key is not null or l.description is not null as l_has_name,
            r.name_key is not null or r.description is not null as r_has_name,
            {_content_key("l")} as l_key, {_content_key("r")} as r_key
@@ -75,6 +77,25 @@ def _content_key(a: str) -> str:
         f"md5(concat_ws('|', {a}.side, {a}.account, {a}.amount, {a}.currency, {a}.name_key, "
         f"coalesce({a}.reference, '#' || coalesce({a}.description, '') || {a}.date)))"
     )
+
+
+def name_similarity(df: pl.DataFrame) -> np.ndarray:
+    """Best of: token-set similarity of the normalised names, of their pinyin forms
+    (where a side is Chinese), and 95 when one name is the other cut short by a bank."""
+    sim = similarity(df["ln"].to_list(), df["rn"].to_list())
+    alt = df.select(pl.int_range(pl.len()).alias("i"), "la_alt", "ra_alt", "has_alt").filter("has_alt")
+    if alt.height:
+        idx = alt["i"].to_numpy()
+        sim[idx] = np.maximum(sim[idx], similarity(alt["la_alt"].to_list(), alt["ra_alt"].to_list()))
+    short, long = pl.col("ln"), pl.col("rn")
+    cut = df.select(
+        (
+            (short.str.len_chars() >= 8)
+            & (long.str.len_chars() >= 8)
+            & (long.str.starts_with(short) | short.str.starts_with(long))
+        ).alias("c")
+    )["c"].to_numpy()
+    return np.where(cut, np.maximum(sim, 95.0), sim)
 
 
 def similarity(a: list[str], b: list[str], scorer: str = "token_set_ratio") -> np.ndarray:
@@ -113,8 +134,7 @@ def score_pairs(
             ),
             pl.lit("").alias("explanation"),
         )
-    name_sim = similarity(df["ln"].to_list(), df["rn"].to_list())
-    cols = [pl.Series("name_sim", name_sim)]
+    cols = [pl.Series("name_sim", name_similarity(df))]
     for i, f in enumerate(text):
         sims = similarity(df[f"tl{i}"].to_list(), df[f"tr{i}"].to_list(), f.scorer)
         cols.append(pl.Series(f"text_sim{i}", sims))

@@ -64,10 +64,16 @@ class Group(Matcher):
                     join {t.left} l on l.id = lr.id join {t.right} r on r.id = rr.id
                     where {base}"""
                 )
-            else:
-                col = "name_key" if b == "counterparty" else b
+            elif b == "counterparty":
+                # the start of the name: banks cut names short (WAGNER & SOEHNE BAUUN)
                 parts.append(
                     f"""select l.id as l, r.id as r from {t.left} l join {t.right} r
-                    on l.{col} = r.{col} and {base}"""
+                    on substr(replace(l.name_key, ' ', ''), 1, 8)
+                       = substr(replace(r.name_key, ' ', ''), 1, 8) and {base}"""
+                )
+            else:
+                parts.append(
+                    f"""select l.id as l, r.id as r from {t.left} l join {t.right} r
+                    on l.{b} = r.{b} and {base}"""
                 )
         return "\nunion\n".join(parts)
