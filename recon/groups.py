@@ -37,30 +37,31 @@ def _solutions_sql(max_group: int) -> str:
     """
     parts = [
         "select a, xs from __recon__gp2 where s = t",
-        f"""select a, list(x order by k) from __recon__gb group by a
+        f"""select a, list(x order by k) from __recon__gb group by a, blk
             having sum(v) = any_value(t) and count(*) > {max_group}""",
     ]
     if max_group >= 3:
         parts.append(
             """select p.a, list_append(p.xs, c.x) from __recon__gp2 p join __recon__gb c
-            on c.a = p.a and c.v = p.t - p.s and c.k > p.k2"""
+            on c.a = p.a and c.blk = p.blk and c.v = p.t - p.s and c.k > p.k2"""
         )
     if max_group >= 4:
         parts.append(
             """select x.a, list_concat(x.xs, y.xs) from __recon__gp2 x join __recon__gp2 y
-            on y.a = x.a and y.s = x.t - x.s and y.k1 > x.k2"""
+            on y.a = x.a and y.blk = x.blk and y.s = x.t - x.s and y.k1 > x.k2"""
         )
     if max_group >= 5:
         parts.append(
             """select x.a, list_concat(x.xs, y.xs) from __recon__gp3 x join __recon__gp2 y
-            on y.a = x.a and y.s = x.t - x.s and y.k1 > x.k3"""
+            on y.a = x.a and y.blk = x.blk and y.s = x.t - x.s and y.k1 > x.k3"""
         )
     if max_group >= 6:
         parts.append(
             """select x.a, list_concat(x.xs, y.xs) from __recon__gp3 x join __recon__gp3 y
-            on y.a = x.a and y.s = x.t - x.s and y.k1 > x.k3"""
+            on y.a = x.a and y.blk = x.blk and y.s = x.t - x.s and y.k1 > x.k3"""
         )
-    return "\nunion all\n".join(parts)
+    # the same subset found in two block kinds is one solution
+    return "select distinct a, list_sort(xs) as xs from (" + "\nunion all\n".join(parts) + ")"
 
 
 def build_blocks(con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_sql: str) -> int:
@@ -70,18 +71,18 @@ def build_blocks(con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_s
     a_tab, x_tab = (t.left, t.right) if one_left else (t.right, t.left)
     con.execute(
         f"""create or replace temp table __recon__gb as
-        select c.{a_col} as a, c.{x_col} as x,
+        select c.{a_col} as a, c.blk, c.{x_col} as x,
                (xt.amount * 10000)::bigint as v, (an.amount * 10000)::bigint as t,
-               row_number() over (partition by c.{a_col} order by c.{x_col}) as k,
-               count(*) over (partition by c.{a_col}) as n,
-               sum((xt.amount * 10000)::bigint) over (partition by c.{a_col}) as total
-        from (select distinct l, r from ({m.candidates_sql(t)})
+               row_number() over (partition by c.{a_col}, c.blk order by c.{x_col}) as k,
+               count(*) over (partition by c.{a_col}, c.blk) as n,
+               sum((xt.amount * 10000)::bigint) over (partition by c.{a_col}, c.blk) as total
+        from (select distinct l, r, blk from ({m.candidates_sql(t)})
               where (l, r) not in (select (l, r) from ({rejected_sql}))) c
         join {a_tab} an on an.id = c.{a_col} join {x_tab} xt on xt.id = c.{x_col}
         where xt.amount <> 0"""
     )
     skipped = con.execute(
-        f"select count(distinct a) from __recon__gb where n > {m.max_block}"
+        f"select count(distinct (a, blk)) from __recon__gb where n > {m.max_block}"
     ).fetchall()[0][0]
     con.execute(f"delete from __recon__gb where n > {m.max_block} or n < 2 or abs(total) < abs(t)")
     return int(skipped)
@@ -91,15 +92,16 @@ def find_solutions(con: duckdb.DuckDBPyConnection, m: Group) -> pl.DataFrame:
     """(sol, a, x) rows: every exact-sum subset of every block."""
     con.execute(
         """create or replace temp table __recon__gp2 as
-        select x1.a, x1.k as k1, x2.k as k2, [x1.x, x2.x] as xs, x1.v + x2.v as s, x1.t
-        from __recon__gb x1 join __recon__gb x2 on x1.a = x2.a and x1.k < x2.k
+        select x1.a, x1.blk, x1.k as k1, x2.k as k2, [x1.x, x2.x] as xs, x1.v + x2.v as s, x1.t
+        from __recon__gb x1 join __recon__gb x2 on x1.a = x2.a and x1.blk = x2.blk and x1.k < x2.k
         where abs(x1.v + x2.v) <= abs(x1.t)"""
     )
     if m.max_group >= 5:
         con.execute(
             """create or replace temp table __recon__gp3 as
-            select p.a, p.k1, p.k2, c.k as k3, list_append(p.xs, c.x) as xs, p.s + c.v as s, p.t
-            from __recon__gp2 p join __recon__gb c on c.a = p.a and c.k > p.k2
+            select p.a, p.blk, p.k1, p.k2, c.k as k3, list_append(p.xs, c.x) as xs,
+                   p.s + c.v as s, p.t
+            from __recon__gp2 p join __recon__gb c on c.a = p.a and c.blk = p.blk and c.k > p.k2
             where abs(p.s + c.v) < abs(p.t)"""
         )
     sols: pl.DataFrame = con.sql(

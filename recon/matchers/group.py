@@ -47,7 +47,11 @@ class Group(Matcher):
             raise ValueError("max_block must be between 2 and 60")
 
     def candidates_sql(self, t: Tables) -> str:
-        """(l, r) pairs where the anchor side's row could contain the other's."""
+        """(l, r, blk): pairs where the anchor's row could contain the other's, by block kind.
+
+        Each block kind is searched on its own, so a customer with many open
+        items (a large name block) still has its few shared-reference rows.
+        """
         one_left = self.direction == "one_to_many"
         anchor, member = ("l", "r") if one_left else ("r", "l")
         base = (
@@ -59,21 +63,30 @@ class Group(Matcher):
         for b in self.block:
             if b == "reference":
                 parts.append(
-                    f"""select lr.id as l, rr.id as r from {t.left_refs} lr
-                    join {t.right_refs} rr on lr.ref = rr.ref
+                    f"""select distinct lr.id as l, rr.id as r, 'reference' as blk
+                    from {t.left_refs} lr join {t.right_refs} rr on lr.ref = rr.ref
                     join {t.left} l on l.id = lr.id join {t.right} r on r.id = rr.id
                     where {base}"""
                 )
             elif b == "counterparty":
-                # the start of the name: banks cut names short (WAGNER & SOEHNE BAUUN)
                 parts.append(
-                    f"""select l.id as l, r.id as r from {t.left} l join {t.right} r
-                    on substr(replace(l.name_key, ' ', ''), 1, 8)
-                       = substr(replace(r.name_key, ' ', ''), 1, 8) and {base}"""
+                    f"""select l.id as l, r.id as r, 'counterparty' as blk
+                    from {t.left} l join {t.right} r
+                    on {name_block_sql('l')} = {name_block_sql('r')} and {base}"""
                 )
             else:
                 parts.append(
-                    f"""select l.id as l, r.id as r from {t.left} l join {t.right} r
+                    f"""select l.id as l, r.id as r, '{b}' as blk from {t.left} l join {t.right} r
                     on l.{b} = r.{b} and {base}"""
                 )
         return "\nunion\n".join(parts)
+
+
+def name_block_sql(a: str) -> str:
+    """Block key of a name: its first word and the start of the second.
+
+    Banks cut names short (`WAGNER & SOEHNE BAUUN`) and drop umlauts
+    (`HARTMANN SUD`), so `ue`/`oe`/`ae` fold to one letter here.
+    """
+    k = f"regexp_replace({a}.name_key, '([aou])e', '\\1', 'g')"
+    return f"(split_part({k}, ' ', 1) || '|' || substr(split_part({k}, ' ', 2), 1, 4))"
