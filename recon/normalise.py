@@ -142,3 +142,26 @@ def clean_text_expr(col: pl.Expr) -> pl.Expr:
     """Collapse whitespace and turn empty strings into nulls."""
     s = col.str.replace_all(r"\s+", " ").str.strip_chars()
     return pl.when(s == "").then(None).otherwise(s)
+
+
+def stable_ids(keys: pl.Series, *, prefix: str = "") -> pl.Series:
+    """Ids for rows a source gives none: a short hash of each key + its occurrence index.
+
+    The same key gets the same hash in every file (md5 via DuckDB: stable across
+    versions, unlike polars' hash), so one transaction seen in two overlapping
+    exports gets one id; two identical rows in one file get `-1` and `-2`.
+    """
+    import duckdb  # lazy: only files without ids pay for it
+
+    con = duckdb.connect()
+    try:
+        con.register("__recon__keys", pl.DataFrame({"k": keys.fill_null("")}))
+        hashes: pl.Series = con.sql("select left(md5(k), 16) as h from __recon__keys").pl()["h"]
+    finally:
+        con.close()
+    occurrence = pl.repeat(1, len(hashes), dtype=pl.Int64, eager=True)
+    dup = hashes.is_duplicated()
+    if dup.any():
+        occurrence = pl.DataFrame({"h": hashes}).select(
+            pl.col("h").cum_count().over("h").cast(pl.Int64))["h"]
+    return (prefix + hashes + "-" + occurrence.cast(pl.String)).alias(keys.name)

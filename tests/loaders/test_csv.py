@@ -1,0 +1,264 @@
+"""CsvLoader on canonical CSV: columns, types, line numbers, errors, encodings, ids."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from recon.errors import InputFileError
+from recon.loaders import CANONICAL_SCHEMA, detect_format, load_file
+from recon.loaders.base import AMOUNT
+from recon.loaders.csv import CsvLoader, detect_encoding, parse_amounts
+
+HEADER = "id,date,amount,currency,counterparty,reference,description\n"
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "bank.csv") -> Path:
+    path = tmp_path / name
+    if isinstance(text, str):
+        path.write_text(text, encoding="utf-8", newline="")
+    else:
+        path.write_bytes(text)
+    return path
+
+
+def rows(n: int, start: int = 1) -> str:
+    return "".join(f"b{i},2026-03-{i % 28 + 1:02d},{i}.50,EUR,ACME,INV-{i},pay {i}\n"
+                   for i in range(start, start + n))
+
+
+# --- the canonical layout ---------------------------------------------------
+
+
+def test_canonical_loads_with_exact_schema(tmp_path):
+    result = CsvLoader().load(write(tmp_path, HEADER + "b1,2026-03-01,-1234.56,EUR,ACME,INV-1,"
+                                    "paid\nb2,2026-03-02,100,USD,Foo Ltd,,\n"))
+    frame = result.frame
+    assert frame.schema == pl.Schema(CANONICAL_SCHEMA)
+    assert frame["amount"].dtype == AMOUNT
+    assert frame["amount"].to_list() == [Decimal("-1234.56"), Decimal("100")]
+    assert frame["date"].to_list() == [date(2026, 3, 1), date(2026, 3, 2)]
+    assert frame["line"].to_list() == [2, 3]
+    assert frame["reference"].to_list() == ["INV-1", None]
+    assert (result.format, result.profile, result.encoding) == ("csv", "canonical", "utf-8")
+    assert any("canonical" in n for n in result.notes)
+
+
+def test_columns_in_any_order_and_extra_columns_ignored(tmp_path):
+    text = ("note,description,reference,counterparty,currency,amount,date,id,iban,account\n"
+            "x,Rent,R-1,Landlord,EUR,-800.00,2026-03-01,b1,DE02100100100006820101,ACC-1\n")
+    frame = CsvLoader().load(write(tmp_path, text)).frame
+    row = frame.row(0, named=True)
+    assert row["id"] == "b1" and row["amount"] == Decimal("-800.00")
+    assert row["iban"] == "DE02100100100006820101" and row["account"] == "ACC-1"
+    assert "note" not in frame.columns
+
+
+def test_ledger_optional_columns(tmp_path):
+    text = (HEADER.strip() + ",due_date,doc_type,customer_id,account\n"
+            "L1,2026-03-01,250.00,EUR,Globex,INV-9,Invoice 9,2026-03-31,invoice,C-17,1200\n")
+    row = CsvLoader().load(write(tmp_path, text)).frame.row(0, named=True)
+    assert row["due_date"] == date(2026, 3, 31)
+    assert (row["doc_type"], row["customer_id"], row["account"]) == ("invoice", "C-17", "1200")
+
+
+def test_missing_required_column_names_file_column_and_found(tmp_path):
+    path = write(tmp_path, "id,date,amount,counterparty,reference,description\n"
+                           "b1,2026-03-01,1.00,A,B,C\n")
+    with pytest.raises(InputFileError) as info:
+        CsvLoader().load(path)
+    msg = str(info.value)
+    assert str(path) in msg and "'currency'" in msg
+    assert "found: 'id', 'date', 'amount', 'counterparty', 'reference', 'description'" in msg
+
+
+def test_bad_amount_on_line_57_names_file_and_line(tmp_path):
+    path = write(tmp_path, HEADER + rows(55) + "b99,2026-03-01,12,5O,EUR,A,B,C\n")
+    with pytest.raises(InputFileError) as info:
+        CsvLoader().load(path)
+    err = info.value
+    assert err.line == 57 and f"{path} line 57" in str(err)
+    assert "'12'" in str(err) or "amount" in str(err)
+
+
+def test_bad_amount_value_is_quoted_with_expected_form(tmp_path):
+    path = write(tmp_path, HEADER + rows(3) + "b9,2026-03-01,1.2.3,EUR,A,B,C\n")
+    with pytest.raises(InputFileError) as info:
+        CsvLoader().load(path)
+    msg = str(info.value)
+    assert "line 5" in msg and "'1.2.3'" in msg and "'-1234.56'" in msg
+
+
+def test_bad_date_names_line_value_and_format(tmp_path):
+    path = write(tmp_path, HEADER + rows(2) + "b9,01.03.2026,1.00,EUR,A,B,C\n")
+    with pytest.raises(InputFileError) as info:
+        CsvLoader().load(path)
+    msg = str(info.value)
+    assert "line 4" in msg and "'01.03.2026'" in msg and "YYYY-MM-DD" in msg
+
+
+@pytest.mark.parametrize(("line", "problem", "where"), [
+    ("b9,2026-03-01,1.00,,A,B,C", "empty 'currency'", 5),
+    ("b1,2026-03-01,1.00,EUR,A,B,C", "appears more than once", 2),  # first occurrence
+    (",2026-03-01,1.00,EUR,A,B,C", "empty 'id'", 5),
+    ("b9,2026-03-01,1.00,EURO,A,B,C", "not a 3-letter ISO 4217 code", 5),
+    ("b9,2026-03-01,123456789012345678.00,EUR,A,B,C", "too large", 5),
+])
+def test_one_bad_row_fails_the_whole_file(tmp_path, line, problem, where):
+    with pytest.raises(InputFileError) as info:
+        CsvLoader().load(write(tmp_path, HEADER + rows(3) + line + "\n"))
+    assert problem in str(info.value)
+    assert info.value.line == where
+
+
+def test_line_numbers_count_quoted_newlines_and_blank_lines(tmp_path):
+    text = (HEADER + 'b1,2026-03-01,1,EUR,A,B,"two\nlines"\n\n'
+            'b2,2026-03-02,2,EUR,A,B,"three\nphysical\nlines"\nb3,2026-03-03,3,EUR,A,B,C\n')
+    frame = CsvLoader().load(write(tmp_path, text)).frame
+    assert frame["line"].to_list() == [2, 5, 8]
+    assert frame["description"][0] == "two\nlines"
+
+
+def test_crlf_and_no_trailing_newline(tmp_path):
+    text = (HEADER + rows(2)).replace("\n", "\r\n").rstrip()
+    frame = CsvLoader().load(write(tmp_path, text)).frame
+    assert frame.height == 2 and frame["description"].to_list() == ["pay 1", "pay 2"]
+
+
+def test_header_only_gives_no_rows(tmp_path):
+    result = CsvLoader().load(write(tmp_path, HEADER))
+    assert result.frame.height == 0 and result.statements == []
+
+
+def test_empty_file_is_an_input_error(tmp_path):
+    with pytest.raises(InputFileError, match="empty"):
+        load_file(write(tmp_path, ""))
+
+
+def test_statements_group_by_account_and_currency(tmp_path):
+    text = (HEADER + "b1,2026-03-01,1,EUR,A,B,C\nb2,2026-03-05,2,USD,A,B,C\n"
+            "b3,2026-03-03,3,EUR,A,B,C\n")
+    stmts = CsvLoader().load(write(tmp_path, text)).statements
+    assert [(s.currency, s.transactions, s.start_date, s.end_date) for s in stmts] == [
+        ("EUR", 2, date(2026, 3, 1), date(2026, 3, 3)),
+        ("USD", 1, date(2026, 3, 5), date(2026, 3, 5))]
+    assert stmts[0].opening_balance is None
+
+
+# --- encodings ----------------------------------------------------------------
+
+TEXT = HEADER + "b1,2026-03-01,-5.00,EUR,Café Müller,R1,Überweisung für März\n"
+
+
+@pytest.mark.parametrize(("encoding", "data", "label"), [
+    ("utf-8", TEXT.encode("utf-8"), "utf-8"),
+    ("utf-8-sig", TEXT.encode("utf-8-sig"), "utf-8-sig"),
+    ("utf-16", b"\xff\xfe" + TEXT.encode("utf-16-le"), "utf-16-le"),
+    ("utf-16-be", b"\xfe\xff" + TEXT.encode("utf-16-be"), "utf-16-be"),
+    ("cp1252", TEXT.encode("cp1252"), "cp1252"),
+    ("latin-1", TEXT.replace("€", "").encode("latin-1"), "cp1252"),
+])
+def test_encodings_decode_to_the_same_text(tmp_path, encoding, data, label):
+    result = CsvLoader().load(write(tmp_path, data))
+    assert result.encoding == label
+    row = result.frame.row(0, named=True)
+    assert row["counterparty"] == "Café Müller"
+    assert row["description"] == "Überweisung für März"
+    assert any(label.split("-")[0] in note for note in result.notes)
+
+
+def test_gb18030_detected_from_paired_bytes(tmp_path):
+    text = HEADER + "b1,2026-03-01,-35.50,CNY,财付通支付科技有限公司,R1,美团外卖\n"
+    result = CsvLoader().load(write(tmp_path, text.encode("gbk")))
+    assert result.encoding == "gb18030"
+    assert result.frame["counterparty"][0] == "财付通支付科技有限公司"
+
+
+def test_latin1_with_adjacent_accents_is_not_taken_for_gbk():
+    codec, _, why = detect_encoding("Straße;Größe;Ärger;ÄÖÜ;naïve\n".encode("cp1252"))
+    assert codec == "cp1252", why
+
+
+def test_utf16_without_bom(tmp_path):
+    result = CsvLoader().load(write(tmp_path, TEXT.encode("utf-16-le")))
+    assert result.encoding == "utf-16-le" and result.frame.height == 1
+
+
+def test_cr_only_line_ends(tmp_path):
+    frame = CsvLoader().load(write(tmp_path, (HEADER + rows(3)).replace("\n", "\r"))).frame
+    assert frame["line"].to_list() == [2, 3, 4]
+
+
+def test_truncated_utf16_is_an_input_error(tmp_path):
+    with pytest.raises(InputFileError, match="not valid utf-16"):
+        CsvLoader().load(write(tmp_path, b"\xff\xfe" + TEXT.encode("utf-16-le")[:-1]))
+
+
+# --- ids ----------------------------------------------------------------------
+
+PROFILE = """\
+name: noid
+date_format: YYYY-MM-DD
+columns: {date: Date, amount: Amount, counterparty: Payee, description: Memo}
+currency: EUR
+"""
+
+
+def test_synthesized_ids_are_stable_across_overlapping_exports(tmp_path):
+    profile = tmp_path / "noid.yaml"
+    profile.write_text(PROFILE)
+    coffee = "2026-03-02,-3.20,Cafe,Coffee\n"
+    first = write(tmp_path, "Date,Amount,Payee,Memo\n2026-03-01,-9.99,Shop,Book\n"
+                  + coffee + coffee, "march_a.csv")
+    second = write(tmp_path, "Date,Amount,Payee,Memo\n" + coffee + coffee
+                   + "2026-03-03,50.00,Bob,Refund\n", "march_b.csv")
+    a = CsvLoader().load(first, profile=str(profile)).frame
+    b = CsvLoader().load(second, profile=str(profile)).frame
+    assert a["id"].n_unique() == 3  # two identical coffees stay two rows
+    assert a["id"].to_list()[1:] == b["id"].to_list()[:2]
+    assert a["id"][1].endswith("-1") and a["id"][2].endswith("-2")
+    assert any("made ids" in n for n in CsvLoader().load(first, profile=str(profile)).notes)
+
+
+# --- amounts, sniffing, detection -----------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "decimal", "thousands", "expected"), [
+    ("1.234,56", ",", ".", "1234.56"),
+    ("-1.234,56", ",", ".", "-1234.56"),
+    ("12,50-", ",", ".", "-12.50"),
+    ("(1,234.56)", ".", ",", "-1234.56"),
+    ("$1,234.56", ".", ",", "1234.56"),
+    ("-$7,971.39", ".", ",", "-7971.39"),
+    ("+1,23", ",", None, "1.23"),
+    ("1 234,56 €", ",", " ", "1234.56"),
+    ("EUR 5", ".", None, "5"),
+    ("¥35.00", ".", ",", "35.00"),
+])
+def test_parse_amounts_formats(text, decimal, thousands, expected):
+    frame = pl.DataFrame({"a": [text], "line": [2]})
+    got = parse_amounts(frame, "a", Path("x.csv"), decimal=decimal, thousands=thousands)
+    assert got.to_list() == [Decimal(expected)]
+
+
+def test_sniff_scores(tmp_path):
+    canonical = (HEADER + rows(2)).encode()
+    assert CsvLoader.sniff(canonical, Path("x.bin")) >= 90
+    assert CsvLoader.sniff(b"a;b;c\n1;2;3\n4;5;6\n", Path("x.csv")) in range(40, 90)
+    assert CsvLoader.sniff(b"PK\x03\x04rest", Path("x.csv")) == 0
+    assert CsvLoader.sniff(b"PAR1....", Path("x.csv")) == 0
+    assert CsvLoader.sniff(b"OFXHEADER:100\nDATA:OFXSGML\n", Path("x.ofx")) == 0
+    assert CsvLoader.sniff(b'<?xml version="1.0"?><Document/>', Path("x.xml")) == 0
+    assert CsvLoader.sniff(b":20:STARTUMS\n:25:123\n", Path("x.sta")) == 0
+
+
+def test_detect_format_and_load_file(tmp_path):
+    path = write(tmp_path, HEADER + rows(2), "statement.txt")
+    fmt, reason = detect_format(path)
+    assert fmt == "csv" and "csv" in reason
+    result = load_file(path)
+    assert result.notes[0] == reason and result.frame.height == 2
