@@ -1,0 +1,252 @@
+"""Agreeing a customer's statement with our books (the statement pass of `recon run`).
+
+A customer sends what they think they owe us (their payables ledger, in our
+signs: invoices and receipts positive, ``doc_type`` telling them apart); it is
+loaded as ``--statement`` and matched against the ledger by the rule
+pipeline (left = statement rows, right = ledger rows).  :func:`agreement_frame`
+lists, per customer and currency, why their closing balance differs from ours.
+
+Columns of the frame (and of ``statement_agreement.csv``)::
+
+    customer      customer id (see below how statement lines find theirs)
+    name          from the customer master, when loaded
+    currency
+    line          closing_balance | amount_differs | only_theirs | only_ours | unexplained
+    their_ids     statement row ids (';'-joined)
+    our_ids       ledger (or bank, for a receipt only the bank has) row ids
+    date          earliest date of the item
+    kind          invoice | credit_note | receipt
+    reference     the item's reference (theirs, else ours)
+    their_amount  the item's effect on the balance they show (+: they owe more)
+    our_amount    the item's effect on our balance
+    difference    their_amount - our_amount (empty counts as 0)
+    match_id      the statement-pass match, for amount_differs from a match
+    note          what the line means, in words
+
+``closing_balance`` (first row of each customer and currency) gives both
+closing balances and their difference; each following item row explains part
+of it, and the item differences add up exactly to the closing difference.
+``unexplained`` (last row) is that check: closing difference minus the sum of
+item differences, always 0.00 (it is written so a reader sees the proof).
+
+Items:
+
+* ``amount_differs`` — matched items whose effects differ: a match of the
+  statement pass with ``amount_diff != 0`` (or whose kinds disagree), or a
+  leftover pair found here: one unmatched line each side with the same kind
+  and reference (``paired by reference``) or the same kind and amount within 7
+  days (``paired by amount and date``), each pairing unique on both sides.
+  The pairing catches a typo too large for the rules and receipts the bank
+  pass already matched (a ledger line is matched at most once per run).
+* ``only_theirs`` — on their statement only (an invoice we never issued, a
+  payment we never received).
+* ``only_ours`` — in our books only (an invoice missing from their statement).
+
+Customers: a statement line belongs to the customer of its ``customer_id``,
+else of its counterparty name (aliases), else of the ledger lines its file
+was matched to (the most frequent).  Our side is every receivable line of
+that customer up to ``as_of`` (:mod:`recon.openitems`), so our closing balance
+is the aging total of ``recon aging`` on the same day.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import polars as pl
+
+from recon import openitems
+from recon.openitems import doc_kind_sql, effect_sql, name_keys_sql, ref_key_sql
+
+COLUMNS = (
+    "customer", "name", "currency", "line", "their_ids", "our_ids", "date", "kind", "reference",
+    "their_amount", "our_amount", "difference", "match_id", "note",
+)
+
+#: How far apart two leftover items may be dated to pair by amount.
+PAIR_DAYS = 7
+
+
+def agreement_frame(con: duckdb.DuckDBPyConnection, as_of: date) -> pl.DataFrame:
+    """Differences between each customer's statement and our books as of `as_of`."""
+    openitems.build_lines(con, as_of)
+    _statement_lines(con, as_of)
+    _matched(con)
+    _leftovers(con)
+    frame: pl.DataFrame = con.sql(_output_sql()).pl()
+    return frame.select(COLUMNS)
+
+
+def _statement_lines(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+    """`__recon__ag_stmt`: statement lines with kind, customer and effect."""
+    con.execute("""create or replace temp table __recon__ag_mem as
+        with sm as (select distinct mm.match_id from match_members mm
+                    join matches m using (match_id) join txns t on t.txn_id = mm.txn_id
+                    where m.active and t.side = 'statement')
+        select mm.match_id, mm.txn_id, t.side from match_members mm
+        join sm using (match_id) join txns t on t.txn_id = mm.txn_id""")
+    con.execute(f"""create or replace temp table __recon__ag_stmt as
+        with s as (
+            select t.*, {doc_kind_sql('t.doc_type')} as kind0,
+                   nullif(trim(t.customer_id), '') as cid_raw
+            from txns t where t.side = 'statement' and t.date <= ?),
+        other as (  -- what the ledger lines matched to each statement line are
+            select a.txn_id as sid, min(l.kind) as kind, mode(l.customer) as customer
+            from __recon__ag_mem a join __recon__ag_mem b
+              on b.match_id = a.match_id and b.side = 'ledger'
+            join {openitems.LINES} l on l.txn_id = b.txn_id
+            where a.side = 'statement' group by a.txn_id),
+        by_file as (
+            select s.file_id, mode(o.customer) as customer
+            from s join other o on o.sid = s.txn_id group by s.file_id),
+        j as (
+            select s.*, o.kind as other_kind, c.customer_id as master_id,
+                   case when u.n = 1 then u.cid end as name_cid, f.customer as file_cid
+            from s left join other o on o.sid = s.txn_id
+            left join customers c on c.customer_id = s.cid_raw
+            left join ({name_keys_sql()}) u on u.k = s.name_key
+            left join by_file f on f.file_id = s.file_id),
+        k as (
+            select j.*, coalesce(
+                       case when kind0 in ('invoice', 'credit_note') then kind0 end,
+                       case when nullif(trim(doc_type), '') is null then other_kind end,
+                       'receipt') as kind,
+                   coalesce(master_id, cid_raw, name_cid, file_cid) as customer
+            from j)
+        select txn_id, source_id, date, amount, currency, reference, kind, customer,
+               {effect_sql('kind', 'amount')} as effect, {ref_key_sql('reference')} as ref_key
+        from k""", [as_of])
+    con.execute(f"""create or replace temp table __recon__ag_ours as
+        select txn_id, source_id, date, amount, currency, reference, kind, customer, effect,
+               {ref_key_sql('reference')} as ref_key
+        from {openitems.LINES}
+        where customer in (select customer from __recon__ag_stmt)""")
+
+
+def _matched(con: duckdb.DuckDBPyConnection) -> None:
+    """`__recon__ag_matched`: per statement-pass match and customer, both sides' effects."""
+    con.execute("""create or replace temp table __recon__ag_matched as
+        with t as (
+            select a.match_id, s.customer, s.currency, sum(s.effect) as amt,
+                   string_agg(s.source_id, ';' order by s.source_id) as ids,
+                   min(s.date) as d, min(s.kind) as kind, min(s.reference) as ref
+            from __recon__ag_mem a join __recon__ag_stmt s using (txn_id)
+            group by 1, 2, 3),
+        o as (
+            select a.match_id, l.customer, l.currency, sum(l.effect) as amt,
+                   string_agg(l.source_id, ';' order by l.source_id) as ids,
+                   min(l.date) as d, min(l.kind) as kind, min(l.reference) as ref
+            from __recon__ag_mem a join __recon__ag_ours l using (txn_id)
+            group by 1, 2, 3)
+        select coalesce(t.match_id, o.match_id) as match_id,
+               coalesce(t.customer, o.customer) as customer,
+               coalesce(t.currency, o.currency) as currency,
+               t.amt as their_amount, o.amt as our_amount, t.ids as their_ids,
+               o.ids as our_ids, least(t.d, o.d) as date, coalesce(t.kind, o.kind) as kind,
+               coalesce(t.ref, o.ref) as reference, t.kind as their_kind, o.kind as our_kind
+        from t full join o on o.match_id = t.match_id and o.currency = t.currency
+         and o.customer is not distinct from t.customer""")
+
+
+def _leftovers(con: duckdb.DuckDBPyConnection) -> None:
+    """Unmatched lines each side, and the unique pairs among them (`__recon__ag_pairs`)."""
+    for side, table in (("s", "__recon__ag_stmt"), ("o", "__recon__ag_ours")):
+        con.execute(f"""create or replace temp table __recon__ag_left_{side} as
+            select * from {table} where txn_id not in (select txn_id from __recon__ag_mem)""")
+    key = "customer, currency, kind"
+    con.execute(f"""create or replace temp table __recon__ag_pairs as
+        with s as (select *, count(*) over (partition by {key}, ref_key) as n
+                   from __recon__ag_left_s where ref_key is not null),
+        o as (select *, count(*) over (partition by {key}, ref_key) as n
+              from __recon__ag_left_o where ref_key is not null)
+        select s.txn_id as sid, o.txn_id as oid, 'paired by reference' as how
+        from s join o using ({key}, ref_key) where s.n = 1 and o.n = 1""")
+    con.execute(f"""insert into __recon__ag_pairs
+        with c as (
+            select s.txn_id as sid, o.txn_id as oid
+            from __recon__ag_left_s s join __recon__ag_left_o o using ({key}, effect)
+            where abs(date_diff('day', s.date, o.date)) <= {PAIR_DAYS}
+              and s.txn_id not in (select sid from __recon__ag_pairs)
+              and o.txn_id not in (select oid from __recon__ag_pairs))
+        select sid, oid, 'paired by amount and date' from c
+        where sid in (select sid from c group by sid having count(*) = 1)
+          and oid in (select oid from c group by oid having count(*) = 1)""")
+
+
+_ONLY_THEIRS_NOTE = """case kind when 'invoice' then 'invoice on their statement, not in our books'
+    when 'credit_note' then 'credit note on their statement, not in our books'
+    else 'payment on their statement that we have not received or booked' end"""
+_ONLY_OURS_NOTE = """case kind when 'invoice' then 'our invoice is missing from their statement'
+    when 'credit_note' then 'our credit note is missing from their statement'
+    else 'our receipt is missing from their statement' end"""
+
+
+def _items_sql() -> str:
+    return f"""
+        select m.customer, m.currency, 'amount_differs' as line, m.their_ids, m.our_ids,
+               m.date, m.kind, m.reference, m.their_amount, m.our_amount, m.match_id,
+               case when m.our_ids is null then 'matched to a ledger line that is not a '
+                         || 'receivable of this customer'
+                    when m.their_ids is null then 'our line is matched to a statement line '
+                         || 'of another customer'
+                    when m.their_kind <> m.our_kind then 'matched, but theirs is a '
+                         || m.their_kind || ' and ours a ' || m.our_kind
+                    else 'matched by rule ' || coalesce(x.rule, '?') || '; amounts differ' end
+                   as note
+        from __recon__ag_matched m left join matches x using (match_id)
+        where coalesce(m.their_amount, 0) <> coalesce(m.our_amount, 0)
+        union all
+        select s.customer, s.currency, 'amount_differs', s.source_id, o.source_id,
+               least(s.date, o.date), s.kind, coalesce(s.reference, o.reference), s.effect,
+               o.effect, null, p.how || '; amounts differ'
+        from __recon__ag_pairs p join __recon__ag_stmt s on s.txn_id = p.sid
+        join __recon__ag_ours o on o.txn_id = p.oid where s.effect <> o.effect
+        union all
+        select customer, currency, 'only_theirs', source_id, null, date, kind, reference,
+               effect, null, null, {_ONLY_THEIRS_NOTE}
+        from __recon__ag_left_s where txn_id not in (select sid from __recon__ag_pairs)
+        union all
+        select customer, currency, 'only_ours', null, source_id, date, kind, reference,
+               null, effect, null, {_ONLY_OURS_NOTE}
+        from __recon__ag_left_o where txn_id not in (select oid from __recon__ag_pairs)"""
+
+
+def _output_sql() -> str:
+    return f"""
+        with items as ({_items_sql()}),
+        bal as (
+            select customer, currency, sum(t) as their_amount, sum(o) as our_amount from (
+                select customer, currency, effect as t, 0 as o from __recon__ag_stmt
+                union all select customer, currency, 0, effect from __recon__ag_ours)
+            group by 1, 2),
+        expl as (
+            select customer, currency,
+                   sum(coalesce(their_amount, 0) - coalesce(our_amount, 0)) as explained
+            from items group by 1, 2),
+        rows_ as (
+            select 0 as o, customer, currency, 'closing_balance' as line, null as their_ids,
+                   null as our_ids, null::date as date, null as kind, null as reference,
+                   their_amount, our_amount, null as match_id,
+                   'their closing balance and ours as of the cut-off' as note
+            from bal
+            union all select 1, * from items
+            union all
+            select 2, b.customer, b.currency, 'unexplained', null, null, null, null, null,
+                   null, null, null, 'closing difference minus the items above (should be 0)'
+            from bal b)
+        select recon_safe(r.customer) as customer, recon_safe(c.name) as name, r.currency,
+               r.line, recon_safe(r.their_ids) as their_ids, recon_safe(r.our_ids) as our_ids,
+               r.date, r.kind, recon_safe(r.reference) as reference,
+               recon_fmt(r.their_amount, r.currency) as their_amount,
+               recon_fmt(r.our_amount, r.currency) as our_amount,
+               recon_fmt(case when r.line = 'unexplained'
+                              then b.their_amount - b.our_amount - coalesce(e.explained, 0)
+                              else coalesce(r.their_amount, 0) - coalesce(r.our_amount, 0) end,
+                         r.currency) as difference,
+               r.match_id, r.note
+        from rows_ r
+        join bal b on b.currency = r.currency and b.customer is not distinct from r.customer
+        left join expl e on e.currency = r.currency and e.customer is not distinct from r.customer
+        left join customers c on c.customer_id = r.customer
+        order by r.customer nulls last, r.currency, r.o, r.date, r.their_ids, r.our_ids"""

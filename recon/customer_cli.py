@@ -1,0 +1,174 @@
+"""Commands for customer accounts: `aging`, `statements`, `reminders`, `customers`.
+
+Registered through :data:`recon.cli.PLUGINS`; each handler returns the exit
+code and raises :class:`~recon.errors.ReconError` for anything the user can fix.
+
+::
+
+    recon customers FILE [--db PATH] [--user NAME]          load the customer master
+    recon aging --as-of DATE [--db PATH] --out FILE.csv [--rules FILE] [--apply POLICY]
+    recon statements --from DATE --to DATE --out DIR [--customer ID] [--db PATH]
+    recon reminders --as-of DATE --out DIR [--db PATH] [--rules FILE] [--levels L]
+                    [--smtp-host HOST --smtp-port N --from ADDR] [--user NAME]
+
+``--apply`` is how receipts not tied to an invoice by a match or a reference
+are applied: ``oldest_first`` (default) or ``none`` (left unapplied).
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from recon.errors import ReconError
+from recon.openitems import POLICIES
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from exc
+
+
+def _common(p: argparse.ArgumentParser, *, rules: bool = True) -> None:
+    p.add_argument("--db", default=Path("recon.duckdb"), type=Path)
+    if rules:
+        p.add_argument("--rules", type=Path, help="rules YAML: its aging.buckets are used "
+                                                  "(default 30, 60, 90 days)")
+    p.add_argument("--apply", choices=POLICIES, default="oldest_first", dest="policy",
+                   help="apply receipts no match or reference ties to an invoice "
+                        "(default: oldest_first)")
+
+
+def register(sub: Any) -> None:
+    """Add the customer-account commands to the `recon` subparsers."""
+    cus = sub.add_parser("customers", help="load a customer master file (CSV or XLSX)")
+    cus.add_argument("file", type=Path, metavar="FILE")
+    cus.add_argument("--db", default=Path("recon.duckdb"), type=Path)
+    cus.add_argument("--user", default="recon", help="who loaded it (audit log)")
+    cus.set_defaults(handler=cmd_customers)
+
+    age = sub.add_parser("aging", help="receivables aging per customer")
+    age.add_argument("--as-of", required=True, type=_date)
+    age.add_argument("--out", required=True, type=Path, metavar="FILE.csv")
+    _common(age)
+    age.set_defaults(handler=cmd_aging)
+
+    st = sub.add_parser("statements", help="statements of account per customer (HTML, PDF)")
+    st.add_argument("--from", required=True, type=_date, dest="date_from")
+    st.add_argument("--to", required=True, type=_date, dest="date_to")
+    st.add_argument("--out", required=True, type=Path, metavar="DIR")
+    st.add_argument("--customer", help="only this customer id")
+    _common(st)
+    st.set_defaults(handler=cmd_statements)
+
+    rem = sub.add_parser("reminders", help="payment reminders for overdue customers")
+    rem.add_argument("--as-of", required=True, type=_date)
+    rem.add_argument("--out", required=True, type=Path, metavar="DIR")
+    rem.add_argument("--levels", default="friendly=7,second=30,final=60",
+                     help="reminder levels as name=days past due (default: %(default)s)")
+    rem.add_argument("--dtp-window", type=int, default=90, metavar="DAYS",
+                     help="days-to-pay trend: compare the last DAYS with the DAYS before")
+    rem.add_argument("--smtp-host", help="send the letters through this SMTP server")
+    rem.add_argument("--smtp-port", type=int, default=25)
+    rem.add_argument("--from", dest="sender", help="sender address (required to send)")
+    rem.add_argument("--user", default="recon", help="who sends (audit log)")
+    _common(rem)
+    rem.set_defaults(handler=cmd_reminders)
+
+
+def _say(text: str) -> None:
+    print(text)  # noqa: T201 - a command's summary goes to stdout
+
+
+def _open_db(path: Path) -> duckdb.DuckDBPyConnection:
+    from recon.db import connect
+
+    if not path.is_file():
+        raise ReconError(f"{path}: no database here; run `recon run --db {path}` first")
+    return connect(path)
+
+
+def _buckets(args: argparse.Namespace) -> tuple[int, ...]:
+    from recon.aging import DEFAULT_BUCKETS
+    from recon.config import load_rules
+
+    return load_rules(args.rules).aging_buckets if args.rules else DEFAULT_BUCKETS
+
+
+def cmd_customers(args: argparse.Namespace) -> int:
+    """`recon customers FILE`."""
+    from recon.customers import load_customers
+    from recon.db import connect
+
+    con = connect(args.db)
+    try:
+        s = load_customers(con, args.file, actor=args.user)
+    finally:
+        con.close()
+    _say(f"recon customers: {s.rows} customers in {s.path}: {s.new} new, {s.updated} updated, "
+          f"{s.unchanged} unchanged")
+    return 0
+
+
+def cmd_aging(args: argparse.Namespace) -> int:
+    """`recon aging --as-of DATE --out FILE.csv`."""
+    from recon.aging import write_aging
+
+    buckets = _buckets(args)
+    con = _open_db(args.db)
+    try:
+        files = write_aging(con, args.as_of, args.out, buckets, args.policy)
+    finally:
+        con.close()
+    _say(f"recon aging: {files.customers} customer balances on {args.as_of} in {files.aging}; "
+          f"totals in {files.segments.name}; {files.unlinked_lines} unlinked lines in "
+          f"{files.unlinked.name}")
+    return 0
+
+
+def cmd_statements(args: argparse.Namespace) -> int:
+    """`recon statements --from DATE --to DATE --out DIR`."""
+    from recon.soa import write_statements
+
+    buckets = _buckets(args)
+    con = _open_db(args.db)
+    try:
+        written = write_statements(con, args.date_from, args.date_to, args.out,
+                                   customer=args.customer, buckets=buckets, policy=args.policy)
+    finally:
+        con.close()
+    _say(f"recon statements: {len(written)} statements (HTML and PDF) in {args.out}/, "
+          f"see {args.out / 'index.html'}")
+    return 0
+
+
+def cmd_reminders(args: argparse.Namespace) -> int:
+    """`recon reminders --as-of DATE --out DIR`."""
+    from recon.reminders import Smtp, parse_levels, write_reminders
+
+    levels = parse_levels(args.levels)
+    if args.dtp_window < 1:
+        raise ReconError(f"--dtp-window: expected a positive number of days, got {args.dtp_window}")
+    smtp = None
+    if args.smtp_host:
+        if not args.sender:
+            raise ReconError("--smtp-host needs --from: the sender address of the reminders")
+        smtp = Smtp(args.smtp_host, args.smtp_port, args.sender, args.user)
+    buckets = _buckets(args)
+    con = _open_db(args.db)
+    try:
+        run = write_reminders(con, args.as_of, args.out, levels=levels, policy=args.policy,
+                              window=args.dtp_window, smtp=smtp, buckets=buckets)
+    finally:
+        con.close()
+    sent = sum(lt.sent for lt in run.letters)
+    how = f"{sent} sent via {args.smtp_host}" if smtp else "none sent (no --smtp-host)"
+    _say(f"recon reminders: {len(run.letters)} letters in {args.out}/ ({how}); "
+          f"summary {run.summary}")
+    return 0

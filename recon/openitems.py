@@ -1,0 +1,271 @@
+"""Open items per customer: which invoices are still owed, and which credits are unapplied.
+
+Receivable lines (table ``__recon__ar_lines``) are ledger lines that concern
+a customer, classified by ``doc_type``:
+
+    invoice      invoice, inv, debit_note, debit_memo, sales_invoice     effect +|amount|
+    credit_note  credit_note, credit_memo, credit, cn                    effect -|amount|
+    receipt      receipt, deposit, payment_received, remittance, refund,
+                 reversal, chargeback, direct_debit, collection, cash    effect -amount
+
+``effect`` is what the line does to the customer's balance (positive: they owe
+more).  Receipt amounts keep the CONTRACT's sign (money in is positive), so a
+receipt lowers the balance and a bounced receipt or refund (negative) raises
+it.  A line with an empty ``doc_type`` is a receipt when it names a customer;
+a line with another ``doc_type`` (payment, cheque, fee ...) is a receivable
+line only when its ``customer_id`` is in the customer master.  A customer's
+statement must give ``doc_type`` for invoices and credit notes, as our ledger
+does: both are positive like receipts otherwise.
+
+A line belongs to the customer of its ``customer_id`` (the master's, or the
+id as given when the master does not know it), else to the one customer
+whose name or alias has the line's ``name_key`` (:func:`recon.names.name_key_expr`).
+Receivable-type lines that link to nobody are listed in ``__recon__ar_unlinked``
+with a reason (``no_customer``, ``ambiguous_name``), never dropped.
+
+A bank line matched directly to ledger invoices (no ledger receipt in the
+match, e.g. one transfer paying three invoices) is the receipt of those
+invoices: it joins the customer's lines with ``source = 'bank'``, unless our
+ledger books the same money as a receipt (same customer, currency and
+amount, within ``TWIN_DAYS``, not itself matched to a bank line): then that
+ledger receipt settles the matched invoices and the bank line is not counted
+twice (table ``__recon__ar_twins``).
+
+Settlement (table ``__recon__ar_alloc``): debits (effect > 0) are settled by
+credits (effect < 0) of the same customer and currency in three passes, each
+over what earlier passes left open:
+
+1. ``match``: credits and debits in the same active match (a receipt matched
+   to the invoices it pays), oldest debit first within the match;
+2. ``reference``: a credit whose reference equals a debit's (letters and
+   digits only, case ignored), e.g. a receipt quoting the invoice number;
+3. ``oldest_first`` (policy, default): whatever credit remains pays the
+   debits in due-date order.  Policy ``none`` leaves it unapplied.
+
+Allocation within a pass is the overlap of running totals (debits ordered by
+due date, date, id; credits by date, id), one SQL window query, exact Decimal.
+Figures for any past ``as_of`` use the lines dated up to that day and the
+matches active now (a receipt dated before ``as_of`` paid what it was matched
+to, whenever the match was found).
+
+Due date: the line's ``due_date``, else its date plus the customer's
+``payment_terms_days``, else its date.  Credits are aged by their own date.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+
+from recon.customers import ensure_schema
+
+POLICIES = ("oldest_first", "none")
+
+INVOICE_TYPES = ("invoice", "inv", "debit_note", "debit_memo", "sales_invoice")
+CREDIT_TYPES = ("credit_note", "credit_memo", "credit", "cn")
+RECEIPT_TYPES = (
+    "receipt", "deposit", "payment_received", "remittance", "refund", "reversal",
+    "chargeback", "direct_debit", "collection", "cash",
+)
+
+LINES = "__recon__ar_lines"
+UNLINKED = "__recon__ar_unlinked"
+ITEMS = "__recon__ar_items"
+ALLOC = "__recon__ar_alloc"
+TWINS = "__recon__ar_twins"
+
+#: How far apart a bank receipt and the ledger receipt booking it may be dated.
+TWIN_DAYS = 10
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def doc_kind_sql(col: str) -> str:
+    """Kind of a line by its doc_type: invoice, credit_note, receipt, or null (other/empty)."""
+    norm = f"regexp_replace(lower(trim({col})), '[\\s-]+', '_', 'g')"
+    return f"""(case when {norm} in ({_in(INVOICE_TYPES)}) then 'invoice'
+        when {norm} in ({_in(CREDIT_TYPES)}) then 'credit_note'
+        when {norm} in ({_in(RECEIPT_TYPES)}) then 'receipt' end)"""
+
+
+def effect_sql(kind: str, amount: str) -> str:
+    """The line's effect on the customer's balance (positive: the customer owes more)."""
+    return (f"(case {kind} when 'invoice' then abs({amount}) "
+            f"when 'credit_note' then -abs({amount}) else -{amount} end)")
+
+
+def ref_key_sql(col: str) -> str:
+    """Reference reduced to upper-case letters and digits; null when nothing is left."""
+    return f"nullif(upper(regexp_replace(coalesce({col}, ''), '[^A-Za-z0-9]', '', 'g')), '')"
+
+
+def name_keys_sql() -> str:
+    """(k, cid, n, ids): each name key of the master, its customer if unique, how many share it."""
+    return """
+        with keys as (
+            select customer_id, name_key as k from customers where name_key is not null
+            union select customer_id, alias_key from customer_aliases where alias_key is not null)
+        select k, min(customer_id) as cid, count(distinct customer_id) as n,
+               string_agg(distinct customer_id, ';' order by customer_id) as ids
+        from keys group by k"""
+
+
+def build_lines(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+    """Materialise `__recon__ar_lines` (linked lines) and `__recon__ar_unlinked` up to `as_of`."""
+    ensure_schema(con)
+    con.execute(f"""create or replace temp table __recon__ar_ledger as
+        with l as (
+            select t.*, {doc_kind_sql('t.doc_type')} as kind0,
+                   nullif(trim(t.customer_id), '') as cid_raw
+            from txns t where t.side = 'ledger' and t.date <= ?),
+        j as (
+            select l.*, m.customer_id as master_id, u.cid as name_cid, u.n as name_n
+            from l left join customers m on m.customer_id = l.cid_raw
+            left join ({name_keys_sql()}) u on u.k = l.name_key)
+        select txn_id, 'ledger' as source, source_id, date, due_date, amount, currency,
+               counterparty, reference, description, doc_type,
+               coalesce(kind0, 'receipt') as kind,
+               case when master_id is not null then master_id
+                    when cid_raw is not null then cid_raw
+                    when name_n = 1 then name_cid end as customer,
+               case when master_id is not null then 'customer_id'
+                    when cid_raw is not null then 'customer_id_not_in_master'
+                    when name_n = 1 then 'name' end as linked_by,
+               case when name_n > 1 then 'ambiguous_name' else 'no_customer' end as reason
+        from j
+        where master_id is not null or kind0 is not null
+           or (nullif(trim(doc_type), '') is null and (cid_raw is not null or name_n >= 1))""",
+        [as_of])
+    con.execute(f"""create or replace temp table {UNLINKED} as
+        select * exclude (linked_by) from __recon__ar_ledger where customer is null""")
+    con.execute(f"create or replace temp table __recon__ar_bank as {bank_receipts_sql()}",
+                [as_of])
+    con.execute(f"create or replace temp table {TWINS} as {twins_sql()}")
+    con.execute(f"""create or replace temp table {LINES} as
+        select * exclude (reason), {effect_sql('kind', 'amount')} as effect
+        from __recon__ar_ledger where customer is not null
+        union all by name
+        select * exclude (reason, match_id), {effect_sql('kind', 'amount')} as effect
+        from __recon__ar_bank where txn_id not in (select bank_id from {TWINS})""")
+
+
+def twins_sql() -> str:
+    """(bank_id, match_id, receipt_id): a bank receipt our ledger also books as a receipt.
+
+    Same customer, currency and amount, at most TWIN_DAYS apart, the ledger
+    receipt in no match with a bank line; each side used once, nearest first.
+    """
+    return f"""
+        with booked as (
+            select mm.txn_id from match_members mm join matches m using (match_id)
+            where m.active and mm.match_id in (
+                select x.match_id from match_members x join txns t on t.txn_id = x.txn_id
+                where t.side = 'bank')),
+        c as (
+            select b.txn_id as bank_id, b.match_id, r.txn_id as receipt_id,
+                   row_number() over (partition by b.txn_id order by
+                       abs(date_diff('day', r.date, b.date)), r.txn_id) as rb,
+                   row_number() over (partition by r.txn_id order by
+                       abs(date_diff('day', r.date, b.date)), b.txn_id) as rr
+            from __recon__ar_bank b join __recon__ar_ledger r
+              on r.customer = b.customer and r.currency = b.currency and r.amount = b.amount
+             and r.kind = 'receipt' and abs(date_diff('day', r.date, b.date)) <= {TWIN_DAYS}
+            where r.txn_id not in (select txn_id from booked))
+        select bank_id, match_id, receipt_id from c where rb = 1 and rr = 1"""
+
+
+def bank_receipts_sql() -> str:
+    """Bank lines matched to ledger invoices with no ledger receipt in the match (one `?`: as_of)."""
+    return """
+        with mem as (
+            select mm.match_id, mm.txn_id from match_members mm
+            join matches m using (match_id) where m.active),
+        ar as (
+            select mem.match_id, a.customer, a.kind from mem
+            join __recon__ar_ledger a on a.txn_id = mem.txn_id),
+        ok as (
+            select match_id, min(customer) as customer from ar group by match_id
+            having bool_and(kind <> 'receipt') and bool_or(kind = 'invoice')
+               and count(distinct customer) = 1 and count(customer) = count(*))
+        select t.txn_id, 'bank' as source, t.source_id, t.date, t.due_date, t.amount,
+               t.currency, t.counterparty, t.reference, t.description, t.doc_type,
+               'receipt' as kind, ok.customer, 'match' as linked_by, null as reason,
+               mem.match_id
+        from mem join ok using (match_id) join txns t on t.txn_id = mem.txn_id
+        where t.side = 'bank' and t.date <= ?"""
+
+
+def prepare(con: duckdb.DuckDBPyConnection, as_of: date, policy: str = "oldest_first") -> None:
+    """Build lines, allocate credits to debits, and materialise `__recon__ar_items` as of `as_of`."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
+    build_lines(con, as_of)
+    con.execute(f"""create or replace temp table __recon__ar_base as
+        select l.*, c.name, c.segment, c.region, c.credit_limit, c.email,
+               coalesce(c.language, 'en') as language,
+               case when l.effect > 0 then coalesce(
+                        l.due_date, l.date + cast(c.payment_terms_days as integer), l.date)
+                    else l.date end as due,
+               {ref_key_sql('l.reference')} as ref_key
+        from {LINES} l left join customers c on c.customer_id = l.customer""")
+    con.execute(f"""create or replace temp table {ALLOC} (
+        debit_id bigint, credit_id bigint, amount decimal(20,4), method varchar)""")
+    _allocate(con, "match", _match_parts_sql())
+    _allocate(con, "reference", "select txn_id, customer || chr(31) || currency || chr(31) "
+                                "|| ref_key as part from __recon__ar_base where ref_key is not null")
+    if policy == "oldest_first":
+        _allocate(con, "oldest_first",
+                  "select txn_id, customer || chr(31) || currency as part from __recon__ar_base")
+    con.execute(f"""create or replace temp table {ITEMS} as
+        with a as (
+            select txn_id, sum(amount) as applied, max(other_date) as settled_on from (
+                select d.debit_id as txn_id, d.amount, c.date as other_date
+                from {ALLOC} d join __recon__ar_base c on c.txn_id = d.credit_id
+                union all
+                select d.credit_id, d.amount, b.date
+                from {ALLOC} d join __recon__ar_base b on b.txn_id = d.debit_id)
+            group by txn_id)
+        select b.* exclude (ref_key), coalesce(a.applied, 0) as applied,
+               b.effect - sign(b.effect) * coalesce(a.applied, 0) as open_amount,
+               a.settled_on, date_diff('day', b.due, ?) as days_past_due
+        from __recon__ar_base b left join a using (txn_id)""",
+        [as_of])
+
+
+def _match_parts_sql() -> str:
+    """(txn_id, part): receivable lines of one active match and currency share a part."""
+    return f"""select b.txn_id, mm.match_id || chr(31) || b.currency as part
+        from __recon__ar_base b join match_members mm on mm.txn_id = b.txn_id
+        join matches m on m.match_id = mm.match_id and m.active
+        union all  -- the ledger receipt that books a bank line pays what the bank line paid
+        select b.txn_id, t.match_id || chr(31) || b.currency
+        from {TWINS} t join __recon__ar_base b on b.txn_id = t.receipt_id"""
+
+
+def _allocate(con: duckdb.DuckDBPyConnection, method: str, parts_sql: str) -> None:
+    """Apply open credits to open debits within each part, by overlapping running totals."""
+    con.execute(f"""insert into {ALLOC}
+        with done as (
+            select txn_id, sum(amount) as applied from (
+                select debit_id as txn_id, amount from {ALLOC}
+                union all select credit_id, amount from {ALLOC}) group by txn_id),
+        rem as (
+            select b.txn_id, p.part, b.date, b.due,
+                   abs(b.effect) - coalesce(done.applied, 0) as left_, b.effect > 0 as is_debit
+            from __recon__ar_base b join ({parts_sql}) p using (txn_id)
+            left join done using (txn_id)),
+        d as (
+            select txn_id, part, left_, sum(left_) over (
+                partition by part order by due, date, txn_id rows unbounded preceding) as hi
+            from rem where is_debit and left_ > 0),
+        c as (
+            select txn_id, part, left_, sum(left_) over (
+                partition by part order by date, txn_id rows unbounded preceding) as hi
+            from rem where not is_debit and left_ > 0)
+        select d.txn_id, c.txn_id,
+               least(d.hi, c.hi) - greatest(d.hi - d.left_, c.hi - c.left_), ?
+        from d join c on d.part = c.part and d.hi - d.left_ < c.hi and c.hi - c.left_ < d.hi""",
+        [method])

@@ -1,0 +1,190 @@
+"""`recon aging`: buckets, settlement from matches, and tie-out to generated books."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from recon.aging import aging_frame, bucket_columns
+from recon.customers import load_customers
+from recon.db import connect
+from recon.run import Inputs, run
+from tests.conftest import RULES
+from tests.fixtures.customers.books import CUSTOMERS, make_books
+
+FIX = Path(__file__).parent / "fixtures" / "customers"
+DATES = (date(2026, 2, 15), date(2026, 4, 1), date(2026, 6, 30))
+
+
+@pytest.fixture(scope="module")
+def books_db(tmp_path_factory):
+    """Generated books run through `recon run` (bank pass), with the customer master."""
+    folder = tmp_path_factory.mktemp("books")
+    books = make_books(7)
+    ledger, bank = books.write(folder)
+    db = folder / "recon.duckdb"
+    run(RULES, Inputs(bank=[bank], ledger=[ledger]), db_path=db, out_dir=folder / "out",
+        as_of=date(2026, 6, 30))
+    con = connect(db)
+    load_customers(con, FIX / "customers.csv")
+    con.close()
+    return books, db
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_bank_pass_matched_every_payment_to_its_invoices(books_db):
+    books, db = books_db
+    con = connect(db)
+    got = dict(con.execute(
+        """select string_agg(t.source_id, ';') filter (where t.side = 'bank'),
+                  string_agg(t.source_id, ';' order by t.source_id) filter (where t.side = 'ledger')
+        from matches m join match_members mm using (match_id) join txns t using (txn_id)
+        where m.active group by m.match_id""").fetchall())
+    assert got == {b: ";".join(sorted(inv)) for b, inv in books.bank_pays.items()}
+
+
+@pytest.mark.parametrize("policy", ["none", "oldest_first"])
+def test_aging_ties_to_the_ledger_to_the_cent(books_db, policy):
+    books, db = books_db
+    con = connect(db)
+    names = [n for n, _ in bucket_columns()]
+    for as_of in DATES:
+        frame = aging_frame(con, as_of, policy=policy)
+        totals = {r["customer"]: Decimal(r["total"]) for r in frame.iter_rows(named=True)}
+        for cid, _, _ in CUSTOMERS:
+            assert totals.get(cid, Decimal(0)) == books.balance(cid, as_of), (cid, as_of)
+        for r in frame.iter_rows(named=True):
+            assert sum(Decimal(r[n]) for n in names) == Decimal(r["total"])
+        # every invoice's open amount: matched and quoted invoices settled, FIFO for the rest
+        opened = dict(con.execute(
+            "select source_id, open_amount from __recon__ar_items where kind = 'invoice'"
+        ).fetchall())
+        assert opened == books.open_amounts(as_of, policy)
+        # nothing dropped: customers + unlinked = every receivable line, ledger and bank
+        unlinked = con.execute("select coalesce(sum(-amount), 0) from __recon__ar_unlinked"
+                               ).fetchone()[0]
+        everything = sum((x.effect() for x in books.ledger + books.bank
+                          if x.date <= as_of and (x.customer or x.doc_type)), Decimal(0))
+        assert sum(totals.values()) + unlinked == everything
+
+
+def test_receipts_settle_the_invoices_they_were_matched_to(books_db):
+    books, db = books_db
+    con = connect(db)
+    aging_frame(con, date(2026, 6, 30), policy="oldest_first")
+    alloc = con.execute(
+        """select c.source_id, d.source_id, a.amount, a.method from __recon__ar_alloc a
+        join __recon__ar_items c on c.txn_id = a.credit_id
+        join __recon__ar_items d on d.txn_id = a.debit_id where c.source = 'bank'"""
+    ).fetchall()
+    by_bank: dict[str, set[str]] = {}
+    for bank_id, invoice, _, method in alloc:
+        assert method == "match"
+        by_bank.setdefault(bank_id, set()).add(invoice)
+    assert by_bank == {b: set(inv) for b, inv in books.bank_pays.items()}
+
+
+@pytest.fixture(scope="module")
+def hand_made(tmp_path_factory) -> Path:
+    """Two invoices of one customer; the bank pays the newer one (quoting it)."""
+    tmp_path = tmp_path_factory.mktemp("hand")
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text(
+        "id,date,amount,currency,counterparty,reference,description,due_date,doc_type,customer_id\n"
+        "I1,2026-01-02,100.00,EUR,Acme,INV-2026-00001,old invoice,,invoice,C1\n"
+        "I2,2026-02-01,250.10,EUR,Acme,INV-2026-00002,new invoice,,invoice,C1\n"
+        "I3,2026-03-01,0.10,EUR,Acme,INV-2026-00003,due 2026-03-10,2026-03-10,invoice,C1\n"
+        "I4,2026-03-01,0.20,EUR,Acme,INV-2026-00004,due on the date,,invoice,C1\n",
+        encoding="utf-8")
+    bank = tmp_path / "bank.csv"
+    bank.write_text(
+        "id,date,amount,currency,counterparty,reference,description\n"
+        "B1,2026-02-10,250.10,EUR,Acme,INV-2026-00002,payment\n", encoding="utf-8")
+    db = tmp_path / "r.duckdb"
+    run(RULES, Inputs(bank=[bank], ledger=[ledger]), db_path=db, out_dir=tmp_path / "out",
+        as_of=date(2026, 3, 31))
+    return db
+
+
+def test_matched_receipt_settles_its_invoice_not_the_oldest(hand_made, tmp_path):
+    db = hand_made
+    con = connect(db)
+    for policy in ("none", "oldest_first"):
+        aging_frame(con, date(2026, 3, 31), policy=policy)
+        opened = dict(con.execute(
+            "select source_id, open_amount from __recon__ar_items where kind = 'invoice'"
+        ).fetchall())
+        assert opened == {"I1": Decimal("100"), "I2": Decimal("0"), "I3": Decimal("0.1"),
+                          "I4": Decimal("0.2")}
+
+
+def test_buckets_by_days_past_due_with_exact_boundaries(hand_made, tmp_path, cli):
+    db = hand_made
+    # on 2026-04-10: I1 due 01-02 (98 days), I3 due 03-10 (31), I4 due 03-01 (40)
+    code, _, err = cli("aging", "--as-of", "2026-04-10", "--db", db, "--out", tmp_path / "a.csv")
+    assert code == 0, err
+    rows = _read(tmp_path / "a.csv")
+    assert rows == [{"customer": "C1", "not_due": "0.00", "d1_30": "0.00", "d31_60": "0.30",
+                     "d61_90": "0.00", "d90_plus": "100.00", "total": "100.30", "name": "",
+                     "currency": "EUR", "segment": "", "region": ""}]
+    # on 2026-03-10 I3 is due today (not due) and I4 9 days late; I1 is 67 days late
+    cli("aging", "--as-of", "2026-03-10", "--db", db, "--out", tmp_path / "b.csv")
+    (row,) = _read(tmp_path / "b.csv")
+    assert (row["not_due"], row["d1_30"], row["d61_90"], row["d90_plus"]) == (
+        "0.10", "0.20", "100.00", "0.00")
+    # a past date gives that day's figures: before the payment I2 (4 days late) is open
+    cli("aging", "--as-of", "2026-02-05", "--db", db, "--out", tmp_path / "c.csv")
+    (row,) = _read(tmp_path / "c.csv")
+    assert (row["d1_30"], row["d31_60"], row["total"]) == ("250.10", "100.00", "350.10")
+
+
+def test_buckets_come_from_the_rules_file(hand_made, tmp_path, cli):
+    db = hand_made
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES.read_text(encoding="utf-8").replace(
+        "buckets: [30, 60, 90]", "buckets: [15, 45]"), encoding="utf-8")
+    assert "[15, 45]" in rules.read_text(encoding="utf-8")
+    code, _, err = cli("aging", "--as-of", "2026-04-10", "--db", db, "--rules", rules,
+                       "--out", tmp_path / "a.csv")
+    assert code == 0, err
+    (row,) = _read(tmp_path / "a.csv")
+    assert list(row)[:5] == ["customer", "not_due", "d1_15", "d16_45", "d45_plus"]
+    assert (row["d16_45"], row["d45_plus"]) == ("0.30", "100.00")
+
+
+def test_cli_writes_segments_and_unlinked_files(books_db, tmp_path, cli):
+    _, db = books_db
+    out = tmp_path / "aging.csv"
+    code, stdout, err = cli("aging", "--as-of", "2026-06-30", "--db", db, "--out", out)
+    assert code == 0, err
+    assert "1 unlinked lines" in stdout
+    rows = _read(out)
+    segs = _read(tmp_path / "aging_segments.csv")
+    overall = next(r for r in segs if r["dimension"] == "all")
+    assert Decimal(overall["total"]) == sum(Decimal(r["total"]) for r in rows)
+    assert int(overall["customers"]) == len(rows)
+    by_segment = [r for r in segs if r["dimension"] == "segment"]
+    assert sum(Decimal(r["total"]) for r in by_segment) == Decimal(overall["total"])
+    assert {r["value"] for r in by_segment} <= {"Wholesale", "Retail", "Services"}
+    assert {r["name"] for r in rows} >= {"Acme Trading GmbH", "上海华盛贸易有限公司"}
+    (unlinked,) = _read(tmp_path / "aging_unlinked.csv")
+    assert (unlinked["counterparty"], unlinked["reason"]) == ("Unknown Payer", "no_customer")
+
+
+def test_cli_errors_exit_2(tmp_path, cli):
+    code, _, err = cli("aging", "--as-of", "2026-04-10", "--db", tmp_path / "none.duckdb",
+                       "--out", tmp_path / "a.csv")
+    assert code == 2 and "no database here" in err
+    code, _, _ = cli("aging", "--as-of", "2026-13-01", "--out", tmp_path / "a.csv")
+    assert code == 2
+    code, _, _ = cli("aging", "--as-of", "2026-04-10", "--apply", "newest", "--out", "a.csv")
+    assert code == 2
+    assert not (tmp_path / "a.csv").exists()

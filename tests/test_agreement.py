@@ -1,0 +1,236 @@
+"""Agreeing a customer's statement with our books: every difference, and nothing else."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from recon.agreement import COLUMNS, agreement_frame
+from recon.db import connect
+from tests.conftest import RULES
+
+AS_OF = date(2026, 2, 28)
+LEDGER = """id,date,amount,currency,counterparty,reference,description,due_date,doc_type,customer_id
+L1,2026-01-05,1000.00,EUR,Acme GmbH,INV-2026-00001,Invoice,,invoice,C1
+L2,2026-01-12,2500.00,EUR,Acme GmbH,INV-2026-00002,Invoice,,invoice,C1
+L3,2026-01-20,1234.50,EUR,Acme GmbH,INV-2026-00003,Invoice,,invoice,C1
+L4,2026-02-03,1000.00,EUR,Acme GmbH,INV-2026-00001,Receipt,,receipt,C1
+L5,2026-02-10,780.00,EUR,Acme GmbH,INV-2026-00004,Invoice,,invoice,C1
+L6,2026-02-11,300.00,EUR,Other Ltd,INV-2026-00005,Invoice,,invoice,C2
+L7,2026-02-12,120.00,EUR,Acme GmbH,CN-2026-00001,Credit note,,credit_note,C1
+"""
+# theirs: no INV-2026-00004 (missing invoice), a payment we never got, 1234.05 for 1234.50
+STATEMENT = """id,date,amount,currency,counterparty,reference,description,doc_type
+S1,2026-01-05,1000.00,EUR,Acme GmbH,INV-2026-00001,Invoice,invoice
+S2,2026-01-12,2500.00,EUR,Acme GmbH,INV-2026-00002,Invoice,invoice
+S3,2026-01-20,1234.05,EUR,Acme GmbH,INV-2026-00003,Invoice,invoice
+S4,2026-02-03,1000.00,EUR,Acme GmbH,INV-2026-00001,Payment,payment
+S5,2026-02-20,500.00,EUR,Acme GmbH,TRF 8841,Payment,payment
+S6,2026-02-12,120.00,EUR,Acme GmbH,CN-2026-00001,Credit note,credit_note
+"""
+
+
+def _items(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.filter(~pl.col("line").is_in(["closing_balance", "unexplained"]))
+
+
+def _check_identity(frame: pl.DataFrame) -> None:
+    """Per customer and currency: item differences add up to the closing difference."""
+    for (_, _), g in frame.group_by(["customer", "currency"]):
+        (closing,) = g.filter(pl.col("line") == "closing_balance")["difference"].to_list()
+        items = _items(g)["difference"].to_list()
+        assert sum((Decimal(x) for x in items), Decimal(0)) == Decimal(closing)
+        (unexplained,) = g.filter(pl.col("line") == "unexplained")["difference"].to_list()
+        assert Decimal(unexplained) == 0
+
+
+def _recon_run(cli, tmp_path: Path, statement: str, ledger: str = LEDGER,
+               bank: str | None = None) -> Path:
+    (tmp_path / "their.csv").write_text(statement, encoding="utf-8")
+    (tmp_path / "ours.csv").write_text(ledger, encoding="utf-8")
+    db = tmp_path / "recon.duckdb"
+    args = ["run", "--rules", RULES, "--statement", tmp_path / "their.csv",
+            "--ledger", tmp_path / "ours.csv", "--db", db, "--out", tmp_path / "out",
+            "--as-of", AS_OF.isoformat()]
+    if bank:
+        (tmp_path / "bank.csv").write_text(bank, encoding="utf-8")
+        args[1:1] = ["--bank", tmp_path / "bank.csv"]
+    code, _, err = cli(*args)
+    assert code == 0, err
+    return db
+
+
+@pytest.fixture(scope="module")
+def done_means_db(tmp_path_factory) -> Path:
+    """`recon run --statement their.csv --ledger ours.csv` on the issue's example."""
+    from recon.cli import run_cli
+
+    def cli(*args):
+        return run_cli(["-q", *map(str, args)]), "", ""
+
+    return _recon_run(cli, tmp_path_factory.mktemp("agree"), STATEMENT)
+
+
+def test_missing_invoice_extra_payment_and_typo_are_exactly_the_differences(done_means_db):
+    frame = agreement_frame(connect(done_means_db), AS_OF)
+    assert frame.columns == list(COLUMNS)
+    assert set(frame["customer"]) == {"C1"}  # C2 sent no statement
+    items = _items(frame).select("line", "their_ids", "our_ids", "kind", "their_amount",
+                                 "our_amount", "difference").rows()
+    assert sorted(items, key=str) == sorted([
+        ("amount_differs", "S3", "L3", "invoice", "1234.05", "1234.50", "-0.45"),
+        ("only_ours", None, "L5", "invoice", None, "780.00", "-780.00"),
+        ("only_theirs", "S5", None, "receipt", "-500.00", None, "-500.00"),
+    ], key=str)
+    closing = frame.filter(pl.col("line") == "closing_balance").row(0, named=True)
+    # theirs 1000 + 2500 + 1234.05 - 1000 - 500 - 120; ours 1000 + 2500 + 1234.50 - 1000 + 780 - 120
+    assert (closing["their_amount"], closing["our_amount"], closing["difference"]) == (
+        "3114.05", "4394.50", "-1280.45")
+    _check_identity(frame)
+    differs = frame.filter(pl.col("line") == "amount_differs").row(0, named=True)
+    assert differs["match_id"] and "matched by rule" in differs["note"]
+
+
+def test_our_closing_balance_is_the_aging_total(done_means_db):
+    from recon.aging import aging_frame
+
+    con = connect(done_means_db)
+    closing = agreement_frame(con, AS_OF).filter(pl.col("line") == "closing_balance")
+    aging = aging_frame(con, AS_OF).filter(pl.col("customer") == "C1")
+    assert closing["our_amount"].to_list() == aging["total"].to_list()
+
+
+def test_with_a_bank_pass_too_the_receipt_counts_once(cli, tmp_path):
+    # the bank line may be matched to the invoice it quotes or to our receipt: either way
+    # our balance holds the receipt once, and their payment agrees with it
+    statement = STATEMENT.replace("1234.05", "1250.00").replace(
+        "S4,2026-02-03,1000.00,EUR,Acme GmbH,INV-2026-00001", "S4,2026-02-05,1000.00,EUR,ACME,")
+    bank = ("id,date,amount,currency,counterparty,reference,description\n"
+            "B1,2026-02-03,1000.00,EUR,Acme GmbH,INV-2026-00001,transfer\n")
+    db = _recon_run(cli, tmp_path, statement, bank=bank)
+    frame = agreement_frame(connect(db), AS_OF)
+    items = _items(frame).select("line", "their_ids", "our_ids", "difference").rows()
+    assert sorted(items, key=str) == sorted([
+        ("amount_differs", "S3", "L3", "15.50"), ("only_ours", None, "L5", "-780.00"),
+        ("only_theirs", "S5", None, "-500.00")], key=str)
+    closing = frame.filter(pl.col("line") == "closing_balance").row(0, named=True)
+    assert closing["our_amount"] == "4394.50"  # the ledger's figure: no bank line added
+    _check_identity(frame)
+
+
+def test_leftovers_pair_by_reference_or_by_a_unique_amount_and_date():
+    con = connect(":memory:")
+    _insert(con, [
+        (1, "ledger", "I7", "2026-01-02", "900.00", "A", "INV-7", "invoice", "C1"),
+        (2, "ledger", "R1", "2026-02-03", "100.00", "A", "", "receipt", "C1"),
+        (3, "ledger", "R2", "2026-02-10", "50.00", "A", "", "receipt", "C1"),
+        (4, "ledger", "R3", "2026-02-11", "50.00", "A", "", "receipt", "C1"),
+        (11, "statement", "s7", "2026-01-02", "9000.00", "us", "inv 7", "invoice", "C1"),
+        (12, "statement", "p1", "2026-02-05", "100.00", "us", "", "payment", "C1"),
+        (13, "statement", "p2", "2026-02-09", "50.00", "us", "", "payment", "C1"),
+        (14, "statement", "p3", "2026-02-12", "50.00", "us", "", "payment", "C1"),
+    ])
+    frame = agreement_frame(con, date(2026, 2, 28))
+    items = _items(frame).select("line", "their_ids", "our_ids", "difference", "note").rows()
+    assert ("amount_differs", "s7", "I7", "8100.00",
+            "paired by reference; amounts differ") in items
+    # p1/R1 agree (no row); the two 50.00 receipts each side are ambiguous: listed, netting 0
+    assert sorted((r[0], r[1] or r[2]) for r in items if r[0] != "amount_differs") == [
+        ("only_ours", "R2"), ("only_ours", "R3"), ("only_theirs", "p2"), ("only_theirs", "p3")]
+    _check_identity(frame)
+
+
+def _insert(con, rows):
+    from recon.names import name_keys
+
+    for txn_id, side, sid, when, amount, cp, ref, doc, cid in rows:
+        con.execute(
+            """insert into txns (txn_id, side, source_id, file_id, date, amount, currency,
+                counterparty, reference, doc_type, customer_id, name_key)
+            values (?, ?, ?, ?, ?, ?, 'EUR', ?, ?, ?, ?, ?)""",
+            [txn_id, side, sid, 1 if side == "statement" else 2, when, amount, cp, ref, doc,
+             cid, name_keys([cp])[0]])
+
+
+def _match(con, match_id, left, right, diff="0"):
+    con.execute("""insert into matches (match_id, rule, kind, status, amount_diff, active)
+                   values (?, 'test', 'one_to_one', 'auto', ?, true)""", [match_id, diff])
+    for t in left:
+        con.execute("insert into match_members values (?, ?, 'left')", [match_id, t])
+    for t in right:
+        con.execute("insert into match_members values (?, ?, 'right')", [match_id, t])
+
+
+def test_odd_matches_still_explain_the_whole_difference():
+    con = connect(":memory:")
+    _insert(con, [
+        (1, "ledger", "I1", "2026-01-02", "100.00", "A", "INV-1", "invoice", "C1"),
+        (2, "ledger", "R1", "2026-01-20", "100.00", "A", "PAY-1", "receipt", "C1"),
+        (3, "ledger", "X1", "2026-01-21", "55.00", "B", "INV-9", "invoice", "C2"),
+        (4, "ledger", "V1", "2026-01-22", "-40.00", "Vendor", "PO-1", "payment", "V7"),
+        (11, "statement", "s1", "2026-01-02", "100.00", "us", "INV-1", "", None),
+        (12, "statement", "s2", "2026-01-20", "100.00", "us", "PAY-1", "invoice", None),
+        (13, "statement", "s3", "2026-01-21", "55.00", "us", "INV-9", "invoice", "C1"),
+        (14, "statement", "s4", "2026-01-22", "-40.00", "us", "PO-1", "payment", None),
+    ])
+    _match(con, "M1", [11], [1])  # no doc_type on their side: takes ours (invoice)
+    _match(con, "M2", [12], [2])  # their invoice vs our receipt
+    _match(con, "M3", [13], [3])  # our line belongs to another customer
+    _match(con, "M4", [14], [4])  # matched to a supplier payment
+    frame = agreement_frame(con, date(2026, 1, 31))
+    assert set(frame["customer"]) == {"C1"}  # the file's customer, from its matches
+    items = _items(frame)
+    notes = dict(zip(items["their_ids"], items["note"], strict=True))
+    assert set(notes) == {"s2", "s3", "s4"}  # s1 agrees
+    assert "theirs is a invoice and ours a receipt" in notes["s2"]
+    assert "not a receivable of this customer" in notes["s3"]
+    _check_identity(frame)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_statements_are_explained_to_the_cent(seed):
+    rng = random.Random(seed)
+    con = connect(":memory:")
+    rows, tid = [], iter(range(1, 10_000))
+    start = date(2026, 1, 1)
+    ours = []
+    for k in range(12):
+        kind = rng.choice(["invoice", "invoice", "receipt", "credit_note"])
+        amount = Decimal(rng.randint(100, 99_999)) / 100
+        when = (start + timedelta(days=rng.randint(0, 50))).isoformat()
+        t = next(tid)
+        rows.append((t, "ledger", f"L{k}", when, amount, "Acme", f"R{k}", kind, "C1"))
+        ours.append((t, kind, amount, when, k))
+    matches = []
+    for t, kind, amount, when, k in ours:
+        fate = rng.choice(["same", "same", "typo", "missing"])
+        if fate == "missing":
+            continue
+        theirs = amount + (Decimal(rng.randint(1, 999)) / 100 if fate == "typo" else 0)
+        s = next(tid)
+        rows.append((s, "statement", f"S{k}", when, theirs, "us", f"R{k}", kind, "C1"))
+        if rng.random() < 0.7:
+            matches.append((f"M{k}", [s], [t], theirs - amount))
+    for j in range(rng.randint(0, 3)):  # payments only they know of
+        rows.append((next(tid), "statement", f"X{j}", "2026-02-01",
+                     Decimal(rng.randint(100, 9_999)) / 100, "us", "", "payment", "C1"))
+    _insert(con, rows)
+    for m in matches:
+        _match(con, *m)
+    frame = agreement_frame(con, date(2026, 3, 1))
+    _check_identity(frame)
+    closing = frame.filter(pl.col("line") == "closing_balance").row(0, named=True)
+
+    def effect(kind, amount):
+        return abs(amount) if kind == "invoice" else -abs(amount) if kind == "credit_note" \
+            else -amount
+
+    theirs = sum((effect(r[7] if r[7] != "payment" else "receipt", Decimal(r[4]))
+                  for r in rows if r[1] == "statement"), Decimal(0))
+    mine = sum((effect(r[7], Decimal(r[4])) for r in rows if r[1] == "ledger"), Decimal(0))
+    assert (Decimal(closing["their_amount"]), Decimal(closing["our_amount"])) == (theirs, mine)

@@ -1,0 +1,132 @@
+"""`recon statements`: statements of account tie to the ledger; HTML and PDF, English and 中文."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pypdf
+import pytest
+
+from recon.customers import load_customers
+from recon.db import connect
+from recon.run import Inputs, run
+from recon.soa import money, statement_contexts
+from tests.conftest import RULES
+from tests.fixtures.customers.books import CUSTOMERS, make_books
+
+FIX = Path(__file__).parent / "fixtures" / "customers"
+D_FROM, D_TO = date(2026, 2, 1), date(2026, 3, 31)
+
+
+@pytest.fixture(scope="module")
+def books_db(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("soa")
+    books = make_books(11)
+    ledger, bank = books.write(folder)
+    db = folder / "recon.duckdb"
+    run(RULES, Inputs(bank=[bank], ledger=[ledger]), db_path=db, out_dir=folder / "out",
+        as_of=D_TO)
+    con = connect(db)
+    load_customers(con, FIX / "customers.csv")
+    con.close()
+    return books, db
+
+
+@pytest.fixture(scope="module")
+def written(books_db, tmp_path_factory):
+    from recon.cli import run_cli
+
+    _, db = books_db
+    out = tmp_path_factory.mktemp("statements")
+    code = run_cli(["-q", "statements", "--from", D_FROM.isoformat(), "--to", D_TO.isoformat(),
+                    "--db", str(db), "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def _num(text: str) -> Decimal:
+    return Decimal(text.replace(",", "")) if text else Decimal(0)
+
+
+def test_statements_tie_to_the_ledger_to_the_cent(books_db):
+    books, db = books_db
+    con = connect(db)
+    contexts = {c["customer"]: c for c in statement_contexts(con, D_FROM, D_TO)}
+    assert set(contexts) == {cid for cid, _, _ in CUSTOMERS}
+    for cid, ctx in contexts.items():
+        (s,) = ctx["sections"]
+        opening = books.balance(cid, D_FROM - timedelta(days=1))
+        closing = books.balance(cid, D_TO)
+        assert _num(s["opening"]) == opening
+        assert _num(s["closing"]) == closing == s["closing_value"]
+        # every line of the period is there, and debits - credits moves opening to closing
+        assert _num(s["debits"]) - _num(s["credits"]) == closing - opening
+        lines = [x for x in books.ledger + books.bank
+                 if x.customer == cid and D_FROM <= x.date <= D_TO]
+        assert len(s["lines"]) == len(lines)
+        assert sum((_num(r["debit"]) - _num(r["credit"]) for r in s["lines"]), Decimal(0)) == (
+            closing - opening)
+        assert _num(s["lines"][-1]["balance"] if s["lines"] else s["opening"]) == closing
+        # the aging of what is open adds up to the closing balance
+        assert sum((_num(v) for _, v in s["aging"]), Decimal(0)) == closing
+        assert _num(s["open_total"]) == closing
+
+
+def test_language_follows_the_customer(books_db):
+    _, db = books_db
+    contexts = {c["customer"]: c for c in statement_contexts(connect(db), D_FROM, D_TO)}
+    assert contexts["C01"]["L"]["title"] == "Statement of account"
+    assert contexts["C02"]["L"]["title"] == "对账单"
+    assert contexts["C05"]["language"] == "zh"
+    assert contexts["C02"]["sections"][0]["aging"][0][0] == "未到期"
+
+
+def _pdf_text(path) -> str:
+    return "\n".join(p.extract_text() for p in pypdf.PdfReader(path).pages)
+
+
+@pytest.mark.parametrize(("cid", "name", "title"), [
+    ("C01", "Acme Trading GmbH", "Statement of account"),
+    ("C02", "上海华盛贸易有限公司", "对账单"),
+])
+def test_pdf_and_html_show_name_and_closing_balance(books_db, written, cid, name, title):
+    books, _ = books_db
+    closing = money(books.balance(cid, D_TO), "EUR")
+    text = _pdf_text(written / f"{cid}.pdf")
+    assert name in text and title in text
+    assert closing in text
+    html = (written / f"{cid}.html").read_text(encoding="utf-8")
+    assert name in html and title in html and closing in html
+    assert html.count("<tr>") >= 1 and "<script" not in html
+
+
+def test_index_lists_every_statement(written):
+    index = (written / "index.html").read_text(encoding="utf-8")
+    for cid, _, _ in CUSTOMERS:
+        assert f'href="{cid}.html"' in index and f'href="{cid}.pdf"' in index
+        assert (written / f"{cid}.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_one_customer_and_user_errors(books_db, tmp_path, cli):
+    _, db = books_db
+    code, _, err = cli("statements", "--from", "2026-02-01", "--to", "2026-03-31", "--db", db,
+                       "--out", tmp_path, "--customer", "C03")
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["C03.html", "C03.pdf", "index.html"]
+    code, _, err = cli("statements", "--from", "2026-02-01", "--to", "2026-03-31", "--db", db,
+                       "--out", tmp_path / "x", "--customer", "NOPE")
+    assert code == 2 and "'NOPE'" in err
+    code, _, err = cli("statements", "--from", "2026-04-01", "--to", "2026-03-31", "--db", db,
+                       "--out", tmp_path / "y")
+    assert code == 2 and "after" in err
+
+
+def test_html_escapes_what_the_books_say():
+    from recon.soa import environment, labels
+
+    html = environment().get_template("soa_statement.html.j2").render(
+        language="en", L=labels("en"), name="<script>alert(1)</script> & Co", customer="C9",
+        date_from="2026-01-01", date_to="2026-01-31", sections=[], aging_title="t")
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in html
