@@ -43,7 +43,7 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     by_ref = Exact(equal=("currency", "reference"), date=window)
     con.execute(
         f"create or replace temp table __recon__dcand as "
-        f"select distinct l, r from ({relaxed.candidates_sql(T)} union {by_ref.candidates_sql(T)})"
+        f"select distinct l, r from (({relaxed.candidates_sql(T)}) union ({by_ref.candidates_sql(T)}))"
     )
     pairs = score_pairs(
         con,

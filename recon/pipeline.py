@@ -29,6 +29,9 @@ from recon.scoring import score_pairs
 
 T = Tables()
 
+#: A reference key on more rows than this (on one side) is not used to pair rows.
+MAX_REF_ROWS = 50
+
 
 @dataclass(slots=True)
 class RuleStats:
@@ -53,14 +56,26 @@ class PipelineResult:
     right_open: int = 0
 
 
-def open_items_sql(side: str, as_of: date | None) -> str:
-    """Rows of `side` not in an active match and not written off or ignored."""
+def open_items_sql(side: str, as_of: date | None, left_side: str = "bank") -> str:
+    """Rows of `side` not in an active match of this pass, not written off or ignored.
+
+    A ledger receipt matched to the bank is still open for agreeing a customer's
+    statement: each pass (bank, statement) has its own matches.
+    """
     cutoff = f"and t.date <= date '{as_of.isoformat()}'" if as_of else ""
+    # ledger-only matches (reversals) belong to the bank pass
+    own = f"bool_or(x.side = '{left_side}')" + (
+        " or bool_and(x.side = 'ledger')" if left_side == "bank" else ""
+    )
     return f"""
         select t.* from txns t
         where t.side = '{side}' {cutoff}
-          and not exists (select 1 from match_members mm join matches m using (match_id)
-                          where m.active and mm.txn_id = t.txn_id)
+          and not exists (
+              select 1 from match_members mm join matches m using (match_id)
+              where m.active and mm.txn_id = t.txn_id
+                and m.match_id in (select y.match_id from match_members y
+                                   join txns x on x.txn_id = y.txn_id
+                                   group by y.match_id having {own}))
           and not exists (select 1 from decisions d where d.active and d.txn_id = t.txn_id
                           and d.decision in ('write_off', 'ignore'))"""
 
@@ -79,12 +94,19 @@ def prepare_open_tables(
         con.execute(
             f"create or replace temp table {table} as "
             f"select txn_id as id, * exclude (txn_id), false as has_ref "
-            f"from ({open_items_sql(side, as_of)})"
+            f"from ({open_items_sql(side, as_of, left_side)})"
         )
         frame = con.sql(f"select id, reference, description from {table}").pl()
         keys = reference_keys(frame, ruleset.references)
         con.register("__recon__keys", keys)
-        con.execute(f"create or replace temp table {refs} as select * from __recon__keys")
+        # a key shared by many rows (a bank code, a customer number on every line)
+        # identifies nothing, and joining on it would pair everything with everything
+        con.execute(
+            f"""create or replace temp table {refs} as
+            select id, ref from (select *, count(*) over (partition by ref) as n
+                                 from __recon__keys)
+            where n <= {MAX_REF_ROWS}"""
+        )
         con.unregister("__recon__keys")
         con.execute(f"update {table} set has_ref = true where id in (select id from {refs})")
 

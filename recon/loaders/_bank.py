@@ -25,7 +25,9 @@ _Q4 = Decimal("0.0001")
 _MAX_AMOUNT = Decimal(10) ** 16  # Decimal(20,4) holds 16 integer digits
 _NUMBER = re.compile(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)")
 _IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}")
-_SPACES = re.compile(r"\s+")
+_HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+_INTEGER = re.compile(r"[+-]?\d+")
+_SIX_DIGITS = re.compile(r"\d{6}")
 #: References that mean "there is none" (SEPA, SWIFT, several banks).
 NO_REFERENCE = frozenset({"", "NOTPROVIDED", "NONREF", "NONE", "NOREF", "N/A"})
 #: Fallback code pages for text that is not UTF-8, in order of preference on a tie.
@@ -61,11 +63,16 @@ def cents(digits: str, path: Path | str, *, line: int | None = None,
           field: str | None = None, scale: int = 2) -> Decimal:
     """Turn an implied-decimal integer (`"000000012345"` = 123.45) into a Decimal."""
     raw = digits.strip()
-    if not re.fullmatch(r"[+-]?\d+", raw):
+    if not _INTEGER.fullmatch(raw):
         raise InputFileError(
             path, f"cannot parse amount {raw!r}; expected digits only (implied "
             f"{scale} decimals)", line=line, field=field)
     return Decimal(int(raw)).scaleb(-scale)
+
+
+def ascii_digits(text: str) -> bool:
+    """'0123' yes; '', '1.5', '²' or other Unicode digits no (int() would choke)."""
+    return text.isascii() and text.isdigit()
 
 
 def make_date(year: int, month: int, day: int, path: Path | str, *, raw: str,
@@ -81,7 +88,7 @@ def make_date(year: int, month: int, day: int, path: Path | str, *, raw: str,
 def yymmdd(raw: str, path: Path | str, *, line: int | None = None,
            field: str | None = None) -> date:
     """Parse a six-digit `YYMMDD` date (years 00-79 are 20xx, 80-99 are 19xx)."""
-    if not re.fullmatch(r"\d{6}", raw):
+    if not _SIX_DIGITS.fullmatch(raw):
         raise InputFileError(
             path, f"cannot parse date {raw!r}; expected YYMMDD", line=line, field=field)
     yy = int(raw[:2])
@@ -89,7 +96,8 @@ def yymmdd(raw: str, path: Path | str, *, line: int | None = None,
                      path, raw=raw, line=line, field=field)
 
 
-def decode(data: bytes, declared: str | None = None) -> tuple[str, str, str | None]:
+def decode(data: bytes, path: Path | str, declared: str | None = None
+           ) -> tuple[str, str, str | None]:
     """Decode file bytes; return (text, encoding, note or None).
 
     Tries a byte-order mark, the encoding the file declares, then UTF-8.  Other
@@ -101,6 +109,14 @@ def decode(data: bytes, declared: str | None = None) -> tuple[str, str, str | No
     for bom, codec in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
         if data.startswith(bom):
             return data[2:].decode(codec, errors="replace"), codec, None
+    if b"\x00" in data:
+        head = data[:4096]
+        for codec, zeros in (("utf-16-le", head[1::2]), ("utf-16-be", head[0::2])):
+            if zeros.count(0) > 0.9 * len(zeros):
+                return data.decode(codec, errors="replace"), codec, f"{codec} without BOM"
+        raise InputFileError(path, f"the file holds NUL bytes (first at byte "
+                             f"{data.index(0)}); expected a text statement",
+                             hint="is it a PDF, spreadsheet or archive?")
     note = None
     if declared:
         try:
@@ -111,22 +127,30 @@ def decode(data: bytes, declared: str | None = None) -> tuple[str, str, str | No
         return data.decode("utf-8"), "utf-8", note
     except UnicodeDecodeError:
         pass
-    codec, text = max(((c, data.decode(c, errors="replace")) for c in _FALLBACKS),
-                      key=lambda ct: _letters(ct[1]) - 10 * ct[1].count("\ufffd"))
+    codec = _best_code_page(data)
     why = f"not valid UTF-8; decoded as {codec} (the code page that reads most letters)"
-    return text, codec, f"{note}; {why}" if note else why
+    return data.decode(codec, errors="replace"), codec, f"{note}; {why}" if note else why
 
 
-def _letters(text: str) -> int:
-    return sum(1 for ch in text if ord(ch) > 127 and ch.isalpha())
+def _best_code_page(data: bytes) -> str:
+    """Judge the code pages on 256 KiB from the first non-ASCII byte (big files)."""
+    high = _HIGH_BYTE.search(data)
+    start = max(0, high.start() - 1024) if high else 0
+    sample = data[start:start + 262144]
+
+    def score(codec: str) -> int:
+        text = sample.decode(codec, errors="replace")
+        letters = sum(1 for ch in text if ord(ch) > 127 and ch.isalpha())
+        return letters - 10 * text.count("\ufffd")
+
+    return max(_FALLBACKS, key=score)
 
 
 def clean(text: str | None) -> str | None:
     """Collapse whitespace; empty becomes None."""
     if text is None:
         return None
-    out = _SPACES.sub(" ", text).strip()
-    return out or None
+    return " ".join(text.split()) or None
 
 
 def join_text(parts: Iterable[str | None], sep: str = " | ") -> str | None:
@@ -168,7 +192,7 @@ def best_reference(incoming: bool, *, end_to_end: str | None = None,
 def has_reference(text: str | None) -> bool:
     """True when `text` is a usable reference (not empty, not NONREF/NOTPROVIDED)."""
     c = clean(text)
-    return bool(c) and c.upper() not in NO_REFERENCE  # type: ignore[union-attr]
+    return c is not None and c.upper() not in NO_REFERENCE
 
 
 @dataclass(slots=True)
@@ -178,7 +202,7 @@ class Rows:
     natural_id: list[str | None] = field(default_factory=list)
     line: list[int] = field(default_factory=list)
     account: list[str | None] = field(default_factory=list)
-    date: list[date] = field(default_factory=list)
+    day: list[date] = field(default_factory=list)
     value_date: list[date | None] = field(default_factory=list)
     amount: list[str] = field(default_factory=list)
     currency: list[str | None] = field(default_factory=list)
@@ -198,7 +222,7 @@ class Rows:
         self.natural_id.append(clean(natural_id))
         self.line.append(line)
         self.account.append(account)
-        self.date.append(day)
+        self.day.append(day)
         self.value_date.append(value_date)
         self.amount.append(format(amount, "f"))
         self.currency.append(currency)
@@ -212,7 +236,7 @@ class Rows:
         data = {
             "line": pl.Series(self.line, dtype=pl.Int64),
             "account": pl.Series(self.account, dtype=pl.String),
-            "date": pl.Series(self.date, dtype=pl.Date),
+            "date": pl.Series(self.day, dtype=pl.Date),
             "value_date": pl.Series(self.value_date, dtype=pl.Date),
             "amount": pl.Series(self.amount, dtype=pl.String).cast(AMOUNT),
             "currency": pl.Series(self.currency, dtype=pl.String),
@@ -256,7 +280,7 @@ def statement(rows: Rows, first: int, *, account: str | None, currency: str | No
 
     Without stated period dates, the first and last transaction dates stand in.
     """
-    dates = rows.date[first:]
+    dates = rows.day[first:]
     return StatementInfo(
         account=account, currency=currency, opening_balance=opening,
         closing_balance=closing,

@@ -46,6 +46,21 @@ _STATEMENTS = ("STMTRS", "CCSTMTRS", "INVSTMTRS")
 #: Aggregates whose end must be in the file, or it was cut short.
 _MUST_CLOSE = frozenset({"STMTTRN", "STMTRS", "CCSTMTRS", "INVSTMTRS", "BANKTRANLIST",
                          "INVTRANLIST", "INVBANKTRAN"})
+#: Where the aggregates a statement needs may sit: opening one closes deeper ones.
+_PARENTS = {
+    "STMTTRN": frozenset({"BANKTRANLIST", "INVBANKTRAN"}),
+    "BANKTRANLIST": frozenset({"STMTRS", "CCSTMTRS"}),
+    "LEDGERBAL": frozenset({"STMTRS", "CCSTMTRS"}),
+    "AVAILBAL": frozenset({"STMTRS", "CCSTMTRS"}),
+    "INVTRANLIST": frozenset({"INVSTMTRS"}),
+    "INVBANKTRAN": frozenset({"INVTRANLIST"}),
+    "STMTRS": frozenset({"STMTTRNRS"}),
+    "CCSTMTRS": frozenset({"CCSTMTTRNRS"}),
+    "INVSTMTRS": frozenset({"INVSTMTTRNRS"}),
+}
+_AGGREGATES = frozenset(_PARENTS) | {
+    "OFX", "STMTTRNRS", "CCSTMTTRNRS", "INVSTMTTRNRS", "BANKACCTFROM", "CCACCTFROM",
+    "INVACCTFROM", "BANKACCTTO", "CCACCTTO", "CURRENCY", "ORIGCURRENCY", "PAYEE"}
 _CHARSETS = {"1252": "cp1252", "8859-1": "latin-1", "ISO-8859-1": "latin-1", "NONE": None}
 
 
@@ -129,7 +144,7 @@ def _decode(data: bytes, path: Path) -> tuple[str, str, int, list[str]]:
         raise InputFileError(path, "no <OFX> element found; this is not an OFX file")
     header = data[:start.start()].decode("latin-1")
     declared = _declared_encoding(header)
-    text, encoding, note = decode(data, declared)
+    text, encoding, note = decode(data, path, declared)
     notes = [note] if note else []
     if header.lstrip("\r\n\t ") != header.lstrip("\t "):
         notes.append("blank lines before the OFX header were skipped")
@@ -151,15 +166,17 @@ def _declared_encoding(header: str) -> str | None:
 
 
 def parse_tree(text: str, path: Path, body_line: int, notes: list[str]) -> Node:
-    """Tokenise OFX text into a tree; SGML elements close at the next tag.
+    """Tokenise OFX text into a tree, closing what SGML leaves open.
 
-    An element name that never appears as a closing tag is a leaf (SGML style).
-    A leaf that got a value and is followed by another tag is closed there, so
-    files that close some elements and not others still read.
+    Aggregates are the names that appear as a closing tag somewhere, plus the
+    ones a statement needs (an SGML file may omit every ``</STMTTRN>``).  Other
+    names are SGML elements: their value runs to the next tag.  Opening an
+    aggregate closes open ones it cannot live in (a ``<LEDGERBAL>`` ends the
+    ``<BANKTRANLIST>`` whose end tag is missing), like an HTML parser does.
     """
     start = re.search(r"<OFX>", text, re.I)
     pos = start.start() if start else 0
-    closers = {m.upper() for m in _CLOSER.findall(text, pos)}
+    aggregates = _AGGREGATES | {m.upper() for m in _CLOSER.findall(text, pos)}
     root = Node("#document", 0)
     stack = [root]
     leaf: Node | None = None
@@ -167,48 +184,63 @@ def parse_tree(text: str, path: Path, body_line: int, notes: list[str]) -> Node:
     repaired: list[str] = []
     for m in _TOKEN.finditer(text, pos):
         chunk = text[last:m.start()]
-        line_of_tag = line + chunk.count("\n")
-        value = chunk.strip()
-        if value:
-            target = leaf or stack[-1]
-            target.text = html.unescape(value) if target.text is None else (
-                target.text + " " + html.unescape(value))
-        line = line_of_tag + m.group(0).count("\n")
-        last = m.end()
+        tag_line = line + chunk.count("\n")
+        line, last = tag_line + m.group(0).count("\n"), m.end()
+        _add_text(leaf or stack[-1], chunk)
         if m.group(2) is None:
             continue  # comment, DOCTYPE, processing instruction
-        name, closing = m.group(2).upper(), m.group(1) == "/"
-        leaf = None
-        if closing:
-            _close(stack, name, line_of_tag, repaired)
+        name, leaf = m.group(2).upper(), None
+        if m.group(1):
+            _close(stack, name, tag_line, repaired)
             continue
-        top = stack[-1]
-        if top is not root and top.text and not top.children:
-            stack.pop()  # an element with a value, closed by the next tag
-        if name in {n.name for n in stack} and name in closers:
-            _close(stack, name, line_of_tag, repaired)  # <STMTTRN> without </STMTTRN>
-        node = Node(name, line_of_tag)
+        _make_room(stack, name, tag_line, repaired)
+        node = Node(name, tag_line)
         stack[-1].children.append(node)
         if m.group(3):
             continue  # <ELEMENT/>
-        if name in closers:
+        if name in aggregates:
             stack.append(node)
         else:
             leaf = node
     _check_end(stack, path, notes)
     if repaired:
-        notes.append(f"{len(repaired)} closing tag problem(s) repaired, first: {repaired[0]}")
+        notes.append(f"{len(repaired)} tag nesting problem(s) repaired, first: {repaired[0]}")
     return root
+
+
+def _add_text(node: Node, chunk: str) -> None:
+    value = chunk.strip()
+    if value:
+        value = html.unescape(value)
+        node.text = value if node.text is None else f"{node.text} {value}"
+
+
+def _make_room(stack: list[Node], name: str, line: int, repaired: list[str]) -> None:
+    """Close what must end before `name` opens."""
+    top = stack[-1]
+    if len(stack) > 1 and top.text and not top.children:
+        stack.pop()  # an element with a value (closing tag optional), ended by this tag
+    parents = _PARENTS.get(name)
+    if parents is None and any(n.name == name for n in stack):
+        parents = frozenset(n.name for n in stack[:_last(stack, name)])
+    if parents and any(n.name in parents for n in stack):
+        while stack[-1].name not in parents:
+            closed = stack.pop()
+            repaired.append(f"<{closed.name}> (line {closed.line}) had no end tag "
+                            f"before <{name}> at line {line}")
+
+
+def _last(stack: list[Node], name: str) -> int:
+    return max(i for i, n in enumerate(stack) if n.name == name)
 
 
 def _close(stack: list[Node], name: str, line: int, repaired: list[str]) -> None:
     """Pop up to `name`; closing tags of elements never opened are ignored (noted)."""
     for i in range(len(stack) - 1, 0, -1):
         if stack[i].name == name:
-            for node in stack[i + 1:]:
-                if node.children:
-                    repaired.append(f"<{node.name}> (line {node.line}) closed by "
-                                    f"</{name}> at line {line}")
+            repaired.extend(
+                f"<{n.name}> (line {n.line}) had no end tag before </{name}> at line {line}"
+                for n in stack[i + 1:] if n.children)
             del stack[i:]
             return
     repaired.append(f"</{name}> at line {line} closes nothing; ignored")
@@ -232,14 +264,10 @@ def _statement(node: Node, rows: Rows, path: Path, notes: list[str]) -> Statemen
     account = (node.value("BANKACCTFROM", "ACCTID") or node.value("CCACCTFROM", "ACCTID")
                or node.value("INVACCTFROM", "ACCTID"))
     curdef = node.value("CURDEF")
-    lists = [c for c in node.children if c.name in ("BANKTRANLIST", "INVTRANLIST")]
     first = len(rows)
-    for tranlist in lists:
-        for child in tranlist.children:
-            if child.name == "STMTTRN":
-                _transaction(child, rows, path, account, curdef)
-            elif child.name == "INVBANKTRAN" and child.find("STMTTRN"):
-                _transaction(child.find("STMTTRN"), rows, path, account, curdef)  # type: ignore[arg-type]
+    for txn in node.walk(("STMTTRN",)):
+        _transaction(txn, rows, path, account, curdef)
+    lists = node.walk(("BANKTRANLIST", "INVTRANLIST")) or [node]
     _note_skipped(node, lists, notes)
     currencies = set(rows.currency[first:])
     currency = curdef or (currencies.pop() if len(currencies) == 1 else None)
@@ -268,7 +296,7 @@ def _transaction(txn: Node, rows: Rows, path: Path, account: str | None,
                              "an amount", line=txn.line, field="TRNAMT")
     amount = money(_amount(amount_text, path, _line(txn, "TRNAMT")), path,
                    line=_line(txn, "TRNAMT"), field="TRNAMT")
-    posted = txn.value("DTPOSTED") or txn.value("DTUSER")
+    posted = txn.value("DTPOSTED")
     if posted is None:
         raise InputFileError(path, "transaction without <DTPOSTED>; every <STMTTRN> "
                              "needs a posting date", line=txn.line, field="DTPOSTED")
@@ -285,7 +313,7 @@ def _transaction(txn: Node, rows: Rows, path: Path, account: str | None,
                  next((r for r in (refnum, check, memo) if has_reference(r)), None))
     rows.add(
         natural_id=txn.value("FITID"), line=txn.line, account=account,
-        day=_date(posted, path, _line(txn, "DTPOSTED", "DTUSER"), "DTPOSTED"),
+        day=_date(posted, path, _line(txn, "DTPOSTED"), "DTPOSTED"),
         value_date=_optional_date(txn, "DTAVAIL", path), amount=amount,
         currency=currency.upper(), counterparty=name, reference=reference,
         description=join_text([name, txn.value("EXTDNAME"), memo]),

@@ -169,7 +169,8 @@ def band_join_sql(
     """
     where = " and ".join([amount_condition_sql(tol), *extra]) or "true"
     if by_reference:
-        return f"""select p.l, p.r from ({reference_pairs_sql(t)}) p
+        return f"""with p as materialized ({reference_pairs_sql(t)})
+            select p.l, p.r from p
             join {t.left} l on l.id = p.l join {t.right} r on r.id = p.r where {where}"""
     if tol.exact:
         return f"select l.id as l, r.id as r from {t.left} l join {t.right} r on {where}"
@@ -198,6 +199,11 @@ def band_join_sql(
 
 
 def reference_pairs_sql(t: Tables) -> str:
-    """Pairs sharing at least one normalised reference key."""
+    """Pairs sharing at least one normalised reference key.
+
+    Use it as a MATERIALIZED CTE: left inline, the optimiser may join the
+    left and right tables on the amount and date conditions first, a near
+    cross product, before it applies the selective key join.
+    """
     return f"""select distinct lr.id as l, rr.id as r
         from {t.left_refs} lr join {t.right_refs} rr on lr.ref = rr.ref"""

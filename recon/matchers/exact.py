@@ -34,7 +34,8 @@ class Exact(Matcher):
         conds = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
         where = " and ".join(conds)
         if "reference" in self.equal:
-            return f"""select p.l, p.r from ({reference_pairs_sql(t)}) p
+            return f"""with p as materialized ({reference_pairs_sql(t)})
+                select p.l, p.r from p
                 join {t.left} l on l.id = p.l join {t.right} r on r.id = p.r
                 where {where}"""
         return f"select l.id as l, r.id as r from {t.left} l join {t.right} r on {where}"

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from recon.matchers.base import Matcher, Tables
+from recon.matchers.base import Matcher, Tables, reference_pairs_sql
 
 BLOCK_FIELDS = ("counterparty", "reference", "customer_id", "iban")
 DIRECTIONS = ("one_to_many", "many_to_one")
@@ -63,16 +63,26 @@ class Group(Matcher):
         for b in self.block:
             if b == "reference":
                 parts.append(
-                    f"""select distinct lr.id as l, rr.id as r, 'reference' as blk
-                    from {t.left_refs} lr join {t.right_refs} rr on lr.ref = rr.ref
-                    join {t.left} l on l.id = lr.id join {t.right} r on r.id = rr.id
-                    where {base}"""
+                    f"""(with p as materialized ({reference_pairs_sql(t)})
+                    select p.l, p.r, 'reference' as blk from p
+                    join {t.left} l on l.id = p.l join {t.right} r on r.id = p.r
+                    where {base})"""
                 )
             elif b == "counterparty":
+                # names with more open rows than a few blocks' worth (a payment
+                # processor, a top customer) give no usable block: leave them out
+                # before joining, so the join stays small
+                cap = 4 * self.max_block
+                side = (
+                    "(select x.id, x.currency, x.amount, x.date, x.nb from "
+                    "(select id, currency, amount, date, {nb} as nb from {tab}) x "
+                    f"where x.nb is not null qualify count(*) over (partition by x.nb, x.currency) <= {cap})"
+                )
                 parts.append(
-                    f"""select l.id as l, r.id as r, 'counterparty' as blk
-                    from {t.left} l join {t.right} r
-                    on {name_block_sql('l')} = {name_block_sql('r')} and {base}"""
+                    f"""(with lb as materialized {side.format(nb=name_block_sql(t.left), tab=t.left)},
+                    rb as materialized {side.format(nb=name_block_sql(t.right), tab=t.right)}
+                    select l.id as l, r.id as r, 'counterparty' as blk
+                    from lb l join rb r on l.nb = r.nb and {base})"""
                 )
             else:
                 parts.append(

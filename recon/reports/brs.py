@@ -31,12 +31,9 @@ COLUMNS = ("account", "currency", "period_end", "line", "label", "amount")
 
 
 def _open_sql(side: str, as_of: date) -> str:
-    return f"""
-        select t.* from txns t where t.side = '{side}' and t.date <= date '{as_of.isoformat()}'
-          and not exists (select 1 from match_members mm join matches m using (match_id)
-                          where m.active and mm.txn_id = t.txn_id)
-          and not exists (select 1 from decisions d where d.active and d.txn_id = t.txn_id
-                          and d.decision in ('write_off', 'ignore'))"""
+    from recon.pipeline import open_items_sql
+
+    return open_items_sql(side, as_of, "bank")
 
 
 def statement_rows(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any]]:

@@ -1,0 +1,141 @@
+"""Statement integrity checks, and `inspect_file` (which reports them)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from recon.errors import InputFileError
+from recon.inspect import decimal_text, inspect_file
+from recon.integrity import IntegrityBreak, check_statements
+from recon.loaders import load_file
+from recon.loaders.base import LoadResult, StatementInfo, canonical
+
+BANKS = Path(__file__).resolve().parent / "fixtures" / "banks"
+
+
+def result(name: str, statements: list[tuple[str, str, str | None, str | None, str, str,
+                                              list[str]]]) -> LoadResult:
+    """A LoadResult from (account, ccy, open, close, start, end, [amounts]) tuples."""
+    rows, infos = [], []
+    for account, ccy, opening, closing, start, end, amounts in statements:
+        for amount in amounts:
+            rows.append({"id": f"{name}-{len(rows)}", "date": date.fromisoformat(start),
+                         "amount": amount, "currency": ccy, "account": account})
+        infos.append(StatementInfo(
+            account, ccy, Decimal(opening) if opening else None,
+            Decimal(closing) if closing else None, date.fromisoformat(start),
+            date.fromisoformat(end), len(amounts)))
+    frame = pl.DataFrame(rows, schema={"id": pl.String, "date": pl.Date, "amount": pl.String,
+                                       "currency": pl.String, "account": pl.String})
+    return LoadResult(Path(name), "test", canonical(frame, Path(name)), infos)
+
+
+def kinds(breaks: list[IntegrityBreak]) -> list[str]:
+    return [b.kind for b in breaks]
+
+
+@pytest.mark.parametrize("fixture", sorted(p.relative_to(BANKS) for p in BANKS.glob("*/*")),
+                         ids=str)
+def test_clean_fixtures_have_no_breaks(fixture: Path) -> None:
+    assert check_statements([load_file(BANKS / fixture)]) == []
+
+
+def test_balance_break_names_expected_found_and_difference() -> None:
+    breaks = check_statements([result("a.sta", [
+        ("ACC", "EUR", "100.00", "150.00", "2026-03-02", "2026-03-02", ["60.00", "-5.00"])])])
+    (only,) = breaks
+    assert (only.kind, only.account) == ("balance", "ACC")
+    assert (only.expected, only.found, only.difference) == (
+        Decimal("155.00"), Decimal("150.00"), Decimal("-5.00"))
+    assert "a.sta #1" in only.statements[0] and "difference -5.00" in only.message
+
+
+def test_consecutive_statements_across_files_in_date_order() -> None:
+    march3 = result("b.sta", [("ACC", "EUR", "110", "120", "2026-03-03", "2026-03-03", ["10"])])
+    march2 = result("a.sta", [("ACC", "EUR", "100", "110", "2026-03-02", "2026-03-02", ["10"])])
+    assert check_statements([march3, march2]) == []
+    wrong = result("c.sta", [("ACC", "EUR", "125", "130", "2026-03-04", "2026-03-04", ["5"])])
+    (only,) = check_statements([march2, march3, wrong])
+    assert only.kind == "continuity" and only.difference == Decimal("5")
+    assert only.statements == ("b.sta #1 2026-03-03..2026-03-03",
+                               "c.sta #1 2026-03-04..2026-03-04")
+
+
+def test_date_gaps_skip_weekends_and_overlaps_are_flagged() -> None:
+    friday = ("ACC", "EUR", "1", "1", "2026-03-06", "2026-03-06", [])
+    monday = ("ACC", "EUR", "1", "1", "2026-03-09", "2026-03-09", [])
+    wednesday = ("ACC", "EUR", "1", "1", "2026-03-11", "2026-03-11", [])
+    assert check_statements([result("f", [friday, monday])]) == []
+    gap = check_statements([result("f", [monday, wednesday])])
+    assert kinds(gap) == ["date_gap"] and "2026-03-10..2026-03-10" in gap[0].message
+    month = ("ACC", "EUR", "1", "1", "2026-03-01", "2026-03-31", [])
+    overlap = ("ACC", "EUR", "1", "1", "2026-03-15", "2026-04-15", [])
+    assert kinds(check_statements([result("f", [month, overlap])])) == ["date_overlap"]
+
+
+def test_same_statement_twice_is_a_duplicate() -> None:
+    day = ("ACC", "EUR", "1", "2", "2026-03-02", "2026-03-02", ["1"])
+    assert kinds(check_statements([result("a", [day]), result("b", [day])])) == [
+        "duplicate_statement"]
+
+
+def test_one_currency_per_account() -> None:
+    breaks = check_statements([
+        result("a", [("ACC", "EUR", None, None, "2026-03-02", "2026-03-02", ["1"])]),
+        result("b", [("ACC", "USD", None, None, "2026-03-03", "2026-03-03", ["1"])])])
+    assert kinds(breaks) == ["currency"] and "EUR, USD" in breaks[0].message
+
+
+def test_lines_in_another_currency_than_their_statement() -> None:
+    loaded = result("a", [("ACC", "EUR", None, None, "2026-03-02", "2026-03-02", ["1"])])
+    loaded.frame = loaded.frame.with_columns(pl.lit("CHF").alias("currency"))
+    assert kinds(check_statements([loaded])) == ["currency"]
+
+
+def test_statements_whose_lines_cannot_be_told_apart_are_reported() -> None:
+    loaded = result("a", [("ACC", "EUR", "0", "1", "2026-03-02", "2026-03-02", ["1"]),
+                          ("ACC", "EUR", "1", "2", "2026-03-03", "2026-03-03", ["1"])])
+    loaded.statements = [StatementInfo("ACC", "EUR", Decimal(0), Decimal(1), None, None, 5),
+                         StatementInfo("ACC", "EUR", Decimal(1), Decimal(2), None, None, 5)]
+    assert kinds(check_statements([loaded])) == ["unverified", "unverified"]
+
+
+def test_inspect_json_follows_the_contract() -> None:
+    report = inspect_file(BANKS / "mt940" / "de_sparkasse.sta")
+    assert list(report) == ["file", "format", "transactions", "statements", "profile",
+                            "encoding", "detected_because", "integrity"]
+    assert (report["format"], report["transactions"]) == ("mt940", 3)
+    assert report["statements"][0] == {
+        "account": "10020030/1234567890", "currency": "EUR", "opening_balance": "1000.00",
+        "closing_balance": "1200.10", "start_date": "2026-03-02", "end_date": "2026-03-03",
+        "transactions": 2}
+    assert "content looks like mt940" in report["detected_because"][0]
+    assert json.loads(json.dumps(report)) == report
+
+
+def test_inspect_reports_breaks_and_forced_format(tmp_path: Path) -> None:
+    text = (BANKS / "mt940" / "de_sparkasse.sta").read_text(encoding="latin-1")
+    path = tmp_path / "statement.txt"
+    path.write_text(text.replace(":62F:C260304EUR1000,00", ":62F:C260304EUR1000,01"),
+                    encoding="latin-1")
+    report = inspect_file(path, format="mt940")
+    assert report["detected_because"][0] == "format mt940 given with --format"
+    (only,) = report["integrity"]
+    assert (only["kind"], only["difference"]) == ("balance", "0.0100")
+    path.write_text(text.replace("EUR1000,00", "EUR10O0,00"), encoding="latin-1")
+    with pytest.raises(InputFileError, match="cannot parse balance"):
+        inspect_file(path, format="mt940")
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (None, None), (Decimal("2156.5600"), "2156.56"), (Decimal("0"), "0.00"),
+    (Decimal("-1.2345"), "-1.2345"), (Decimal("1E+3"), "1000.00"),
+])
+def test_decimal_text(value: Decimal | None, text: str | None) -> None:
+    assert decimal_text(value) == text
