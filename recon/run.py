@@ -29,6 +29,8 @@ from recon.loaders import load_file
 from recon.loaders.base import LoadResult
 from recon.pipeline import PipelineResult, run_pipeline
 from recon.reports import csvout
+from recon.agreement import agreement_frame
+from recon.integrity import check_statements
 from recon.reports.brs import statement_frame, statement_rows
 
 Progress = Callable[[str, float], None]
@@ -128,6 +130,10 @@ def run(
                 con, ruleset, run_id, started, finished, stored, results, as_of, stages
             )
             summary["exceptions_by_reason"] = {k: int(v) for k, v in reasons.items()}
+            summary["integrity"] = _integrity(loaded)
+            if "statement" in passes:
+                agreement = agreement_frame(con, as_of or started.date())
+                _write_frame(agreement, staging / "statement_agreement.csv")
             summary["dry_run"] = dry_run
             con.execute(
                 "insert into runs values (?, ?, ?, ?, ?, ?, ?, 'ok', ?)",
@@ -372,6 +378,19 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
+
+
+def _integrity(loaded: list[tuple[str, Path, LoadResult | None]]) -> list[dict[str, Any]]:
+    """Statement integrity breaks of the bank files loaded in this run."""
+    results = [r for side, _, r in loaded if r is not None and side == "bank"]
+    return [
+        {"kind": b.kind, "account": b.account, "statements": list(b.statements),
+         "expected": None if b.expected is None else str(b.expected),
+         "found": None if b.found is None else str(b.found),
+         "difference": None if b.difference is None else str(b.difference),
+         "message": b.message}
+        for b in check_statements(results)
+    ]
 
 
 def _write_frame(frame: pl.DataFrame, path: Path) -> None:
