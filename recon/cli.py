@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Modules that add commands: each has `register(subparsers)`, which adds its
 #: parser(s) with `set_defaults(handler=function(args) -> exit code)`.
-PLUGINS: tuple[str, ...] = ()
+PLUGINS: tuple[str, ...] = ("recon.safety_cli", "recon.customer_cli")
 
 
 class _JsonFormatter(logging.Formatter):

@@ -224,7 +224,20 @@ Migration = Callable[[duckdb.DuckDBPyConnection], None]
 
 
 def _v1_to_v2(con: duckdb.DuckDBPyConnection) -> None:
-    """v2: a `migrations` table and meta.audit_head (the newest audit record)."""
+    """v2: txns.name_alt (pinyin of Chinese names), a `migrations` table and
+    meta.audit_head (the newest audit record)."""
+    con.execute("alter table txns add column if not exists name_alt varchar")
+    found = con.execute(
+        "select txn_id, counterparty from txns where counterparty is not null"
+    ).fetchall()
+    rows = pl.DataFrame(found, schema={"txn_id": pl.Int64, "counterparty": pl.String},
+                        orient="row")
+    if rows.height:
+        alt = rows.select("txn_id", name_alt_series(rows["counterparty"]))
+        con.register("__recon__alt", alt.filter(pl.col("name_alt").is_not_null()))
+        con.execute("update txns set name_alt = a.name_alt from __recon__alt a "
+                    "where txns.txn_id = a.txn_id")
+        con.unregister("__recon__alt")
     con.execute(
         "create table if not exists migrations "
         "(version integer, applied_at timestamp, backup varchar)"
