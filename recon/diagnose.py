@@ -41,6 +41,8 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     window = DateWindow(days, days)
     relaxed = Tolerance(amount=AmountTolerance(Decimal(100), Decimal(20)), date=window)
     by_ref = Exact(equal=("currency", "reference"), date=window)
+    for statement in by_ref.prepare_sql(T):
+        con.execute(statement)
     con.execute(
         f"create or replace temp table __recon__dcand as "
         f"select distinct l, r from (({relaxed.candidates_sql(T)}) union ({by_ref.candidates_sql(T)}))"

@@ -69,6 +69,8 @@ def build_blocks(con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_s
     one_left = m.direction == "one_to_many"
     a_col, x_col = ("l", "r") if one_left else ("r", "l")
     a_tab, x_tab = (t.left, t.right) if one_left else (t.right, t.left)
+    for statement in m.prepare_sql(t):
+        con.execute(statement)
     con.execute(
         f"""create or replace temp table __recon__gb as
         select c.{a_col} as a, c.blk, c.{x_col} as x,

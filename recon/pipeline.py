@@ -128,6 +128,8 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str
         return _run_group(con, rule, index, run_id, stats, started)
     if isinstance(m, Reversal):
         return _run_reversal(con, rule, index, run_id, stats, started)
+    for statement in m.prepare_sql(T):
+        con.execute(statement)
     con.execute(
         f"create or replace temp table __recon__cand as "
         f"select distinct l, r from ({m.candidates_sql(T)}) "

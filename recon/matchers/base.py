@@ -27,6 +27,9 @@ EQUAL_FIELDS = (
     "customer_id",
 )
 
+#: Pairs sharing a reference key, built by `Matcher.prepare_sql` before each rule.
+REF_PAIRS = "__recon__ref_pairs"
+
 #: rapidfuzz scorers a rule may name.
 SCORERS = ("ratio", "partial_ratio", "token_sort_ratio", "token_set_ratio", "WRatio", "QRatio")
 
@@ -117,6 +120,20 @@ class Matcher(ABC):
     def candidates_sql(self, t: Tables) -> str:
         """SQL yielding distinct candidate pairs `(l, r)` of open txn ids."""
 
+    def prepare_sql(self, t: Tables) -> list[str]:
+        """Statements to run before `candidates_sql`: the shared-reference pairs.
+
+        A temp table, not a CTE: inside the run's transaction DuckDB planned the
+        inline form as a join of the left and right tables on the amount and date
+        conditions first, a near cross product, before the selective key join.
+        """
+        return [
+            f"""create or replace temp table {REF_PAIRS} as
+            select distinct lr.id as l, rr.id as r
+            from {t.left_refs} lr join {t.right_refs} rr on lr.ref = rr.ref
+            where lr.id in (select id from {t.left}) and rr.id in (select id from {t.right})"""
+        ]
+
     # Text comparisons the pipeline runs with rapidfuzz over the candidates.
     def text_fields(self) -> tuple[TextField, ...]:
         """Text comparisons that filter candidates (none by default)."""
@@ -169,8 +186,7 @@ def band_join_sql(
     """
     where = " and ".join([amount_condition_sql(tol), *extra]) or "true"
     if by_reference:
-        return f"""with p as materialized ({reference_pairs_sql(t)})
-            select p.l, p.r from p
+        return f"""select p.l, p.r from {REF_PAIRS} p
             join {t.left} l on l.id = p.l join {t.right} r on r.id = p.r where {where}"""
     if tol.exact:
         return f"select l.id as l, r.id as r from {t.left} l join {t.right} r on {where}"
@@ -196,14 +212,3 @@ def band_join_sql(
               on l.kk = r.k and {where}"""
         )
     return "\nunion\n".join(parts)
-
-
-def reference_pairs_sql(t: Tables) -> str:
-    """Pairs sharing at least one normalised reference key.
-
-    Use it as a MATERIALIZED CTE: left inline, the optimiser may join the
-    left and right tables on the amount and date conditions first, a near
-    cross product, before it applies the selective key join.
-    """
-    return f"""select distinct lr.id as l, rr.id as r
-        from {t.left_refs} lr join {t.right_refs} rr on lr.ref = rr.ref"""

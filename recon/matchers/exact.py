@@ -7,11 +7,11 @@ from typing import ClassVar
 
 from recon.matchers.base import (
     EQUAL_FIELDS,
+    REF_PAIRS,
     Matcher,
     Tables,
     date_condition_sql,
     equal_condition_sql,
-    reference_pairs_sql,
 )
 
 
@@ -34,8 +34,7 @@ class Exact(Matcher):
         conds = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
         where = " and ".join(conds)
         if "reference" in self.equal:
-            return f"""with p as materialized ({reference_pairs_sql(t)})
-                select p.l, p.r from p
+            return f"""select p.l, p.r from {REF_PAIRS} p
                 join {t.left} l on l.id = p.l join {t.right} r on r.id = p.r
                 where {where}"""
         return f"select l.id as l, r.id as r from {t.left} l join {t.right} r on {where}"

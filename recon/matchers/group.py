@@ -17,9 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from recon.matchers.base import Matcher, Tables, reference_pairs_sql
+from recon.matchers.base import REF_PAIRS, Matcher, Tables
 
 BLOCK_FIELDS = ("counterparty", "reference", "customer_id", "iban")
+NAME_BLOCKS = "__recon__name_blocks"
 DIRECTIONS = ("one_to_many", "many_to_one")
 
 
@@ -46,6 +47,26 @@ class Group(Matcher):
         if not 2 <= self.max_block <= 60:
             raise ValueError("max_block must be between 2 and 60")
 
+    def prepare_sql(self, t: Tables) -> list[str]:
+        """Name-block tables, built before the join.
+
+        Names with more open rows than a few blocks' worth (a payment processor,
+        a top customer) give no usable block and are left out, so the join stays
+        small.  Temp tables, not a CTE: inside the run's transaction DuckDB
+        planned the CTE form into a near cross product.
+        """
+        cap = 4 * self.max_block
+        out = Matcher.prepare_sql(self, t)
+        for suffix, tab in (("l", t.left), ("r", t.right)):
+            out.append(
+                f"""create or replace temp table {NAME_BLOCKS}_{suffix} as
+                select x.id, x.currency, x.amount, x.date, x.nb
+                from (select id, currency, amount, date, {name_block_sql(tab)} as nb from {tab}) x
+                where x.nb is not null
+                qualify count(*) over (partition by x.nb, x.currency) <= {cap}"""
+            )
+        return out
+
     def candidates_sql(self, t: Tables) -> str:
         """(l, r, blk): pairs where the anchor's row could contain the other's, by block kind.
 
@@ -63,26 +84,17 @@ class Group(Matcher):
         for b in self.block:
             if b == "reference":
                 parts.append(
-                    f"""(with p as materialized ({reference_pairs_sql(t)})
-                    select p.l, p.r, 'reference' as blk from p
+                    f"""select p.l, p.r, 'reference' as blk from {REF_PAIRS} p
                     join {t.left} l on l.id = p.l join {t.right} r on r.id = p.r
-                    where {base})"""
+                    where {base}"""
                 )
             elif b == "counterparty":
                 # names with more open rows than a few blocks' worth (a payment
                 # processor, a top customer) give no usable block: leave them out
                 # before joining, so the join stays small
-                cap = 4 * self.max_block
-                side = (
-                    "(select x.id, x.currency, x.amount, x.date, x.nb from "
-                    "(select id, currency, amount, date, {nb} as nb from {tab}) x "
-                    f"where x.nb is not null qualify count(*) over (partition by x.nb, x.currency) <= {cap})"
-                )
                 parts.append(
-                    f"""(with lb as materialized {side.format(nb=name_block_sql(t.left), tab=t.left)},
-                    rb as materialized {side.format(nb=name_block_sql(t.right), tab=t.right)}
-                    select l.id as l, r.id as r, 'counterparty' as blk
-                    from lb l join rb r on l.nb = r.nb and {base})"""
+                    f"""select l.id as l, r.id as r, 'counterparty' as blk
+                    from {NAME_BLOCKS}_l l join {NAME_BLOCKS}_r r on l.nb = r.nb and {base}"""
                 )
             else:
                 parts.append(
