@@ -444,7 +444,36 @@ def run_pipeline(
     as_of: date | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> PipelineResult:
-    """Run every rule in order over the open rows; matches go into the database."""
+    """Run every rule in order over the open rows until nothing more matches.
+
+    A match made late in a pass can remove the rival that made an earlier
+    row ambiguous; a further pass then settles that row.  Running to this
+    fixpoint (at most MAX_PASSES) is what makes a rerun with the same inputs
+    change nothing.
+    """
+    out = PipelineResult(rules=[RuleStats(r.name, r.matcher.name) for r in ruleset.rules])
+    for _ in range(MAX_PASSES):
+        found = _one_pass(con, ruleset, run_id, left_side, as_of, progress, out)
+        if found == 0:
+            break
+    out.left_open = con.execute(f"select count(*) from {T.left}").fetchall()[0][0]
+    out.right_open = con.execute(f"select count(*) from {T.right}").fetchall()[0][0]
+    return out
+
+
+MAX_PASSES = 4
+
+
+def _one_pass(
+    con: duckdb.DuckDBPyConnection,
+    ruleset: RuleSet,
+    run_id: str,
+    left_side: str,
+    as_of: date | None,
+    progress: Callable[[str, float], None] | None,
+    out: PipelineResult,
+) -> int:
+    """One pass of every rule; returns the number of matches it made."""
     con.execute("drop table if exists __recon__ambiguous")
     con.execute(
         "create temp table __recon__ambiguous "
@@ -456,18 +485,22 @@ def run_pipeline(
         "diff_type varchar, amount_diff_exact decimal(20,4))"
     )
     prepare_open_tables(con, ruleset, left_side=left_side, as_of=as_of)
-    out = PipelineResult()
+    found = 0
     for index, rule in enumerate(ruleset.rules):
         stats = run_rule(con, rule, index, run_id)
-        out.rules.append(stats)
-        if progress:
+        total = out.rules[index]
+        for attr in ("candidates", "matches", "auto", "suggested", "ambiguous"):
+            setattr(total, attr, getattr(total, attr) + getattr(stats, attr))
+        total.ambiguous = stats.ambiguous  # what is still ambiguous, not a running sum
+        total.seconds += stats.seconds
+        found += stats.matches
+        if progress and stats.matches:
             progress(f"rule {rule.name}: {stats.matches} matches", stats.seconds)
     margin = float(ruleset.settings["margin"])
     for name, n in resolve_proposals(con, run_id, margin).items():
+        found += n
         for stats in out.rules:
             if stats.name == name:
                 stats.suggested += n
                 stats.matches += n
-    out.left_open = con.execute(f"select count(*) from {T.left}").fetchall()[0][0]
-    out.right_open = con.execute(f"select count(*) from {T.right}").fetchall()[0][0]
-    return out
+    return found

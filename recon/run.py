@@ -9,6 +9,7 @@ nightly rerun with the same inputs changes nothing.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -34,6 +35,10 @@ from recon.integrity import check_statements
 from recon.reports.brs import statement_frame, statement_rows
 
 Progress = Callable[[str, float], None]
+log = logging.getLogger("recon")
+
+#: matches.xlsx is written when the three tables together have at most this many rows.
+MAX_XLSX_ROWS = 200_000
 
 
 @dataclass(slots=True)
@@ -100,6 +105,7 @@ def run(
             say(f"stored {sum(s['new_rows'] for s in stored)} new rows", stages["load"])
             passes = _passes(con, inputs)
             staging = out_dir / f".staging-{run_id}"
+            _remove_stale_staging(out_dir)
             staging.mkdir(parents=True, exist_ok=True)
             results: dict[str, PipelineResult] = {}
             reasons: dict[str, int] = {}
@@ -149,10 +155,14 @@ def run(
                 ],
             )
             audit(con, actor, "run", run_id, {"rules": ruleset.sha256, "counts": summary["counts"]})
+            t0 = time.perf_counter()
             brs = statement_frame(statement_rows(con, as_of or started.date()))
             _write_frame(brs, staging / "bank_reconciliation.csv")
-            _write_json(staging / "summary.json", summary)
+            summary["stages"]["reconciliation_statement"] = round(time.perf_counter() - t0, 3)
+            t0 = time.perf_counter()
             _write_report(staging, summary, brs)
+            summary["stages"]["report"] = round(time.perf_counter() - t0, 3)
+            _write_json(staging / "summary.json", summary)
         # published only after the commit: a killed run leaves the old outputs
         outputs = _publish(staging, out_dir)
         say(f"wrote outputs to {out_dir}", 0.0)
@@ -362,6 +372,15 @@ def _write_csvs(
         csvout.copy_atomic(con, sql, staging / f"{prefix}{name}.csv")
 
 
+def _remove_stale_staging(out_dir: Path) -> None:
+    """Staging folders of runs that were killed before they published."""
+    import shutil
+
+    if out_dir.is_dir():
+        for old in out_dir.glob(".staging-*"):
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def _publish(staging: Path, out_dir: Path) -> dict[str, Path]:
     """Move every staged output into `out_dir` (each by an atomic rename)."""
     outputs = {}
@@ -411,7 +430,14 @@ def _write_report(out_dir: Path, summary: dict[str, Any], brs: pl.DataFrame) -> 
     html = render_report(
         summary, frames["matches"], frames["exceptions"], frames["discrepancies"], brs
     )
-    write_workbook(out_dir / "matches.xlsx", {"bank_reconciliation": brs, **frames}, summary)
+    rows = sum(f.height for f in frames.values())
+    if rows <= MAX_XLSX_ROWS:
+        write_workbook(out_dir / "matches.xlsx", {"bank_reconciliation": brs, **frames}, summary)
+        summary["xlsx"] = "matches.xlsx"
+    else:
+        # a workbook of this size is slow to write and to open: the CSVs have it all
+        summary["xlsx"] = f"not written: {rows} rows, more than {MAX_XLSX_ROWS}"
+        log.info("matches.xlsx not written: %d rows (limit %d); use the CSV files", rows, MAX_XLSX_ROWS)
     path = out_dir / "report.html"
     tmp = path.with_name(".report.html.tmp")
     tmp.write_text(html, encoding="utf-8")

@@ -161,10 +161,7 @@ def _example_file(tmp: Path, seed: Path, data: bytes) -> Path:
 
 #: failures already routed to a loader's owner: (group, text in the failure) -> reason.
 #: The test turns into an xfail while only these occur; anything else fails it.
-KNOWN: dict[tuple[str, str], str] = {
-    (".xlsx", "zlib.error"): "xlsx loader: a damaged deflate stream raises zlib.error "
-    "(recon/loaders/xlsx.py _open catches BadZipFile, not zlib.error)",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _failure(seed: Path, data: bytes, steps: list[str], exc: BaseException) -> str:

@@ -101,9 +101,6 @@ def test_no_csv_cell_can_run_as_a_formula(out) -> None:
     assert not bad, "cells a spreadsheet would run:\n" + "\n".join(bad)
 
 
-@pytest.mark.xfail(strict=False, reason="bank_reconciliation.csv `account` (run._write_frame, "
-                   "reports/brs.py) and exceptions.csv `file` (csvout.exceptions_sql: f.name) "
-                   "are written without recon_safe")
 def test_account_and_file_name_cells_are_neutralised_too(out) -> None:
     bad = [text for name, col, text in _unsafe_cells(out) if (name, col) in KNOWN_UNSAFE]
     assert not bad, "cells a spreadsheet would run:\n" + "\n".join(bad)

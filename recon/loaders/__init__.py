@@ -11,6 +11,7 @@ import importlib
 from pathlib import Path
 
 from recon.errors import InputFileError
+from recon.limits import check_file
 from recon.loaders.base import CANONICAL_SCHEMA, LoadResult, Loader, StatementInfo
 
 LOADERS: dict[str, str] = {
@@ -94,6 +95,7 @@ def load_file(
                 p, f"unknown format {format!r}; known: {', '.join(sorted(LOADERS))}"
             )
         reason = f"format {format} given with --format"
+    check_file(p, format)  # size, line length, zip-bomb limits before parsing
     result = get_loader(format)().load(p, profile=profile)
     result.notes.insert(0, reason)
     return result

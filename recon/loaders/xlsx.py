@@ -7,7 +7,9 @@ mark) so they go through the same parsing, and the same error messages, as CSV.
 
 from __future__ import annotations
 
+import io
 import zipfile
+import zlib
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -88,9 +90,15 @@ def _data_cells(rows: Sequence[Sequence[Any]], layout: Layout) -> list[list[str 
 def _open(path: Path) -> Any:
     import openpyxl  # lazy: only workbooks need it
 
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:
-        return openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
+        # from bytes, not the path: openpyxl refuses a workbook whose name does not
+        # end in .xlsx (an .xlsx saved as .xls); the size limit was checked before
+        data = io.BytesIO(path.read_bytes())
+        return openpyxl.load_workbook(data, read_only=True, data_only=True)
+    except (OSError, zipfile.BadZipFile, zlib.error, InvalidFileException, KeyError, ValueError,
+            TypeError, EOFError) as exc:
         raise InputFileError(path, f"cannot open as an Excel .xlsx workbook: {exc}",
                              hint="old .xls files must be saved as .xlsx or CSV first") from exc
 
@@ -110,7 +118,15 @@ def _sheets(workbook: Any, profile: Profile | None, path: Path) -> list[Any]:
 
 def _read(sheet: Any) -> list[tuple[Any, ...]]:
     sheet.reset_dimensions()  # some exporters write a wrong <dimension>; read what is there
-    return list(sheet.iter_rows(values_only=True))
+    try:
+        return list(sheet.iter_rows(values_only=True))
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError) as exc:
+        # read-only mode inflates lazily: a damaged sheet shows up here, not on open
+        raise InputFileError(
+            sheet.parent.path if hasattr(sheet.parent, "path") else "workbook",
+            f"sheet {sheet.title!r} is damaged: {exc}",
+            hint="open and save the workbook again, or export CSV",
+        ) from exc
 
 
 def _layout(sheets: list[Any], path: Path, forced: Profile | None

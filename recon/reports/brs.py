@@ -111,7 +111,7 @@ def _one_account(
     ]
     return [
         {
-            "account": account,
+            "account": _safe(account),
             "currency": currency,
             "period_end": as_of.isoformat(),
             "line": code,
@@ -161,6 +161,11 @@ def _matched_differences(
         [currency, account, as_of],
     ).fetchall()[0][0]
     return Decimal(value)
+
+
+def _safe(text: str) -> str:
+    """Neutralise text a spreadsheet would run as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _fmt(d: Decimal) -> str:

@@ -112,7 +112,7 @@ def exceptions_sql(as_of: date) -> str:
            date_diff('day', t.date, date '{as_of.isoformat()}') as age_days,
            null::varchar as decision, null::varchar as match_with, null::varchar as note,
            recon_safe(d.detail) as explanation, recon_safe(t.account) as account,
-           f.name as file, t.line
+           recon_safe(f.name) as file, t.line
     from __recon__diag d join txns t on t.txn_id = d.id
     left join ids i on i.side = d.side and i.id = d.id
     left join files f on f.file_id = t.file_id
