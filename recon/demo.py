@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -22,12 +21,12 @@ class DemoPaths:
 
 def demo_paths() -> DemoPaths:
     """Locate the demo month: the source checkout first, else the installed copy."""
-    root = Path(__file__).resolve().parent.parent
-    candidates = [(root / "rules", root / "sample_data" / "demo")]
-    with contextlib.suppress(ModuleNotFoundError):
-        candidates.append(
-            (Path(str(resources.files("recon._rules"))), Path(str(resources.files("recon._demo"))))
-        )
+    package = Path(__file__).resolve().parent
+    root = package.parent
+    candidates = [
+        (root / "rules", root / "sample_data" / "demo"),  # a source checkout
+        (package / "_rules", package / "_demo"),  # an installed package (pyproject package-dir)
+    ]
     for rules, data in candidates:
         if (rules / "default.yaml").is_file() and (data / "bank.csv").is_file():
             as_of_file = data / "AS_OF"
