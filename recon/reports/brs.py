@@ -42,11 +42,42 @@ def statement_rows(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str
         f"""select coalesce(account, ''), currency, count(*) from txns
         where side = 'bank' and date <= date '{as_of.isoformat()}' group by 1, 2 order by 1, 2"""
     ).fetchall()
-    single = len({a for a, _, _ in accounts}) <= 1
+    con.execute(LEDGER_ACCOUNTS_SQL)
     out: list[dict[str, Any]] = []
     for account, currency, _ in accounts:
-        out.extend(_one_account(con, account, currency, as_of, single))
+        out.extend(_one_account(con, account, currency, as_of))
     return out
+
+
+#: The bank account of each ledger line: the one it is matched with; else the one
+#: its ledger account code is matched with most often; else the only bank account
+#: in its currency; else the only bank account.
+LEDGER_ACCOUNTS_SQL = """
+create or replace temp table __recon__ledger_acct as
+with pairs as (
+    select lt.txn_id, lt.account as gl, lt.currency, coalesce(bt.account, '') as bacct
+    from matches m join match_members ml on ml.match_id = m.match_id
+    join txns lt on lt.txn_id = ml.txn_id and lt.side = 'ledger'
+    join match_members mb on mb.match_id = m.match_id
+    join txns bt on bt.txn_id = mb.txn_id and bt.side = 'bank'
+    where m.active),
+direct as (select txn_id, min(bacct) as bacct from pairs group by txn_id),
+by_code as (
+    select gl, currency, bacct from (select gl, currency, bacct, count(*) as n from pairs
+                                     group by all)
+    qualify row_number() over (partition by gl, currency order by n desc, bacct) = 1),
+banks as (select distinct coalesce(account, '') as bacct, currency from txns where side = 'bank'),
+by_currency as (select currency, min(bacct) as bacct from banks group by currency
+                having count(*) = 1),
+only_one as (select min(bacct) as bacct from banks having count(distinct bacct) = 1)
+select t.txn_id,
+       coalesce(d.bacct, g.bacct, c.bacct, (select bacct from only_one)) as bank_account
+from txns t
+left join direct d using (txn_id)
+left join by_code g on g.gl is not distinct from t.account and g.currency = t.currency
+left join by_currency c on c.currency = t.currency
+where t.side = 'ledger'
+"""
 
 
 def _sum(con: duckdb.DuckDBPyConnection, sql: str) -> Decimal:
@@ -55,13 +86,14 @@ def _sum(con: duckdb.DuckDBPyConnection, sql: str) -> Decimal:
 
 
 def _one_account(
-    con: duckdb.DuckDBPyConnection, account: str, currency: str, as_of: date, single: bool
+    con: duckdb.DuckDBPyConnection, account: str, currency: str, as_of: date
 ) -> list[dict[str, Any]]:
     quoted = account.replace("'", "''")
     acct = f"coalesce(account, '') = '{quoted}'"
     cur = f"currency = '{currency}'"
-    # ledger rows belong to this account when it is the only one, or when they name it
-    lacct = "true" if single else acct
+    lacct = (
+        f"txn_id in (select txn_id from __recon__ledger_acct where bank_account = '{quoted}')"
+    )
     end = f"date <= date '{as_of.isoformat()}'"
     opening, closing, note = _balances(con, account, currency, as_of)
     bank_all = _sum(
@@ -77,10 +109,11 @@ def _one_account(
     unbooked_in = _sum(con, f"{bank_open} and amount > 0")
     unbooked_out = _sum(con, f"{bank_open} and amount < 0")
     matched_diff = _matched_differences(con, account, currency, as_of)
+    foreign = _foreign_currency_matches(con, account, currency, as_of)
     bank_balance = closing if closing is not None else opening + bank_all
     books = opening + ledger_all
     adj_bank = bank_balance + dit + outstanding
-    adj_books = books + unbooked_in + unbooked_out + matched_diff
+    adj_books = books + foreign + unbooked_in + unbooked_out + matched_diff
     lines = [
         ("bank_balance", f"Balance per bank statement{note}", bank_balance),
         (
@@ -91,6 +124,11 @@ def _one_account(
         ("outstanding_payments", "Less: outstanding cheques and payments", outstanding),
         ("adjusted_bank_balance", "Adjusted bank balance", adj_bank),
         ("book_balance", "Balance per books (opening + ledger lines)", books),
+        (
+            "foreign_currency_items",
+            "Add/less: items booked in another currency, at the amount the bank booked",
+            foreign,
+        ),
         (
             "bank_receipts_not_booked",
             "Add: bank receipts not yet booked (interest, unknown receipts)",
@@ -166,6 +204,25 @@ def _matched_differences(
 def _safe(text: str) -> str:
     """Neutralise text a spreadsheet would run as a formula."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _foreign_currency_matches(
+    con: duckdb.DuckDBPyConnection, account: str, currency: str, as_of: date
+) -> Decimal:
+    """Bank amounts of this account's active matches whose ledger side is in another currency."""
+    value = con.execute(
+        """with mem as (
+            select mm.match_id, t.amount, t.currency, t.side, t.account, t.date
+            from match_members mm join matches m using (match_id)
+            join txns t on t.txn_id = mm.txn_id where m.active),
+        fx as (select match_id from mem group by match_id
+               having count(distinct currency) > 1 and bool_and(date <= ?))
+        select coalesce(sum(amount), 0) from mem
+        where match_id in (select match_id from fx) and side = 'bank'
+          and coalesce(account, '') = ? and currency = ?""",
+        [as_of, account, currency],
+    ).fetchall()[0][0]
+    return Decimal(value)
 
 
 def _fmt(d: Decimal) -> str:
