@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="compute and write outputs but change nothing in the database",
     )
     run.add_argument(
+        "--mask-accounts",
+        action="store_true",
+        help="show only the last four characters of account numbers and IBANs in outputs",
+    )
+    run.add_argument(
         "--fail-on-exceptions",
         type=int,
         metavar="N",
@@ -156,6 +161,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         memory_limit=args.memory_limit,
         progress=_progress,
         dry_run=args.dry_run,
+        mask_accounts=args.mask_accounts,
     )
     _print_summary(report.summary, args.out)
     counts = report.summary["counts"]

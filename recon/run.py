@@ -32,6 +32,7 @@ from recon.pipeline import PipelineResult, run_pipeline
 from recon.reports import csvout
 from recon.agreement import agreement_frame
 from recon.integrity import check_statements
+from recon.mask import mask
 from recon.reports.brs import statement_frame, statement_rows
 
 Progress = Callable[[str, float], None]
@@ -84,6 +85,7 @@ def run(
     progress: Progress | None = None,
     actor: str = "recon",
     dry_run: bool = False,
+    mask_accounts: bool = False,
 ) -> RunReport:
     """Run the whole pipeline; raise ReconError (exit 2) before any change on bad input."""
     started = _utc()
@@ -91,6 +93,7 @@ def run(
     say = progress or (lambda msg, secs: None)
     ruleset = load_rules(rules_path)
     run_id = started.strftime("R%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    db_path.parent.mkdir(parents=True, exist_ok=True)
     con = connect(db_path, memory_limit=memory_limit)
     try:
         t0 = time.perf_counter()
@@ -118,7 +121,9 @@ def run(
                 t0 = time.perf_counter()
                 diagnose(con, ruleset)
                 prefix = "" if left_side == passes[0] else f"{left_side}_"
-                _write_csvs(con, ruleset, left_side, staging, prefix, as_of or started.date())
+                _write_csvs(
+                    con, ruleset, left_side, staging, prefix, as_of or started.date(), mask_accounts
+                )
                 csvout.copy_atomic(con, changes_sql(run_id), staging / f"{prefix}changes.csv")
                 con.execute(
                     "insert into run_exceptions select ?, side, id, reason from __recon__diag",
@@ -157,6 +162,8 @@ def run(
             audit(con, actor, "run", run_id, {"rules": ruleset.sha256, "counts": summary["counts"]})
             t0 = time.perf_counter()
             brs = statement_frame(statement_rows(con, as_of or started.date()))
+            if mask_accounts:
+                brs = brs.with_columns(pl.col("account").map_elements(mask, return_dtype=pl.String))
             _write_frame(brs, staging / "bank_reconciliation.csv")
             summary["stages"]["reconciliation_statement"] = round(time.perf_counter() - t0, 3)
             t0 = time.perf_counter()
@@ -362,10 +369,11 @@ def _write_csvs(
     staging: Path,
     prefix: str,
     as_of: date,
+    mask_accounts: bool = False,
 ) -> None:
     files = {
         "matches": csvout.matches_sql(left_side),
-        "exceptions": csvout.exceptions_sql(as_of),
+        "exceptions": csvout.exceptions_sql(as_of, mask=mask_accounts),
         "discrepancies": csvout.discrepancies_sql(left_side, ruleset.date_lag_days),
     }
     for name, sql in files.items():

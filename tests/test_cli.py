@@ -197,3 +197,15 @@ def test_run_recon_py_is_the_cli(tmp_path, small_month) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / "matches.csv").is_file()
+
+
+def test_mask_accounts_keeps_last_four(tmp_path, cli) -> None:
+    demo = ROOT / "sample_data" / "demo"
+    code, _, err = cli("run", "--rules", RULES, "--bank", demo / "bank.csv", "--ledger",
+                       demo / "ledger.csv", "--db", tmp_path / "r.duckdb", "--out",
+                       tmp_path / "out", "--mask-accounts")
+    assert code == 0, err
+    for name in ("exceptions.csv", "bank_reconciliation.csv"):
+        text = (tmp_path / "out" / name).read_text()
+        assert "DE89370400440532013000" not in text
+        assert "3000" in text

@@ -97,8 +97,16 @@ def matches_sql(left_side: str) -> str:
     order by a.first_date, m.match_id"""
 
 
-def exceptions_sql(as_of: date) -> str:
-    """One row per open item, with the reason from __recon__diag."""
+def exceptions_sql(as_of: date, *, mask: bool = False) -> str:
+    """One row per open item, with the reason from __recon__diag.
+
+    With `mask`, account numbers and IBANs keep only their last four characters.
+    """
+    acct = "recon_mask(t.account)" if mask else "t.account"
+
+    def text(col: str) -> str:
+        return f"recon_mask_text({col})" if mask else col
+
     return f"""
     with ids as (
         select d.side, d.id, string_agg(t.source_id, ';' order by t.source_id) as best
@@ -106,12 +114,13 @@ def exceptions_sql(as_of: date) -> str:
         join txns t on t.txn_id = d.cand group by d.side, d.id)
     select d.side, recon_safe(t.source_id) as id, t.date,
            recon_fmt(t.amount, t.currency) as amount, t.currency,
-           recon_safe(t.counterparty) as counterparty, recon_safe(t.reference) as reference,
-           recon_safe(t.description) as description, d.reason,
+           recon_safe({text("t.counterparty")}) as counterparty,
+           recon_safe({text("t.reference")}) as reference,
+           recon_safe({text("t.description")}) as description, d.reason,
            recon_safe(i.best) as best_candidate_ids, round(d.best_score, 4) as best_score,
            date_diff('day', t.date, date '{as_of.isoformat()}') as age_days,
            null::varchar as decision, null::varchar as match_with, null::varchar as note,
-           recon_safe(d.detail) as explanation, recon_safe(t.account) as account,
+           recon_safe({text("d.detail")}) as explanation, recon_safe({acct}) as account,
            recon_safe(f.name) as file, t.line
     from __recon__diag d join txns t on t.txn_id = d.id
     left join ids i on i.side = d.side and i.id = d.id
