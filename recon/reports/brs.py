@@ -109,11 +109,23 @@ def _one_account(
     unbooked_in = _sum(con, f"{bank_open} and amount > 0")
     unbooked_out = _sum(con, f"{bank_open} and amount < 0")
     matched_diff = _matched_differences(con, account, currency, as_of)
+    resolved = (
+        "txn_id in (select txn_id from decisions where active "
+        "and decision in ('write_off', 'ignore'))"
+    )
+    bank_resolved = _sum(
+        con, f"select amount from txns where side = 'bank' and {acct} and {cur} and {end} "
+        f"and {resolved}"
+    )
+    ledger_resolved = _sum(
+        con, f"select amount from txns where side = 'ledger' and {lacct} and {cur} and {end} "
+        f"and {resolved}"
+    )
     foreign = _foreign_currency_matches(con, account, currency, as_of)
     bank_balance = closing if closing is not None else opening + bank_all
     books = opening + ledger_all
-    adj_bank = bank_balance + dit + outstanding
-    adj_books = books + foreign + unbooked_in + unbooked_out + matched_diff
+    adj_bank = bank_balance + dit + outstanding + ledger_resolved
+    adj_books = books + foreign + unbooked_in + unbooked_out + matched_diff + bank_resolved
     lines = [
         ("bank_balance", f"Balance per bank statement{note}", bank_balance),
         (
@@ -122,6 +134,11 @@ def _one_account(
             dit,
         ),
         ("outstanding_payments", "Less: outstanding cheques and payments", outstanding),
+        (
+            "ledger_items_written_off",
+            "Add/less: ledger items written off or ignored by a reviewer",
+            ledger_resolved,
+        ),
         ("adjusted_bank_balance", "Adjusted bank balance", adj_bank),
         ("book_balance", "Balance per books (opening + ledger lines)", books),
         (
@@ -139,6 +156,11 @@ def _one_account(
             "matched_differences",
             "Add/less: differences in matched items (fees, FX, short/over payments)",
             matched_diff,
+        ),
+        (
+            "bank_items_written_off",
+            "Add/less: bank items written off or ignored by a reviewer",
+            bank_resolved,
         ),
         ("adjusted_book_balance", "Adjusted book balance", adj_books),
         (
