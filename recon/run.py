@@ -23,16 +23,16 @@ import duckdb
 import polars as pl
 
 from recon import __version__
+from recon.agreement import agreement_frame
 from recon.config import RuleSet, load_rules
 from recon.db import audit, connect, first, known_file, sha256_of, store_file, transaction
 from recon.diagnose import diagnose
+from recon.integrity import check_statements
 from recon.loaders import load_file
 from recon.loaders.base import LoadResult
+from recon.mask import mask
 from recon.pipeline import PipelineResult, run_pipeline
 from recon.reports import csvout
-from recon.agreement import agreement_frame
-from recon.integrity import check_statements
-from recon.mask import mask
 from recon.reports.brs import statement_frame, statement_rows
 
 Progress = Callable[[str, float], None]

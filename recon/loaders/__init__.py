@@ -12,7 +12,7 @@ from pathlib import Path
 
 from recon.errors import InputFileError
 from recon.limits import check_file
-from recon.loaders.base import CANONICAL_SCHEMA, LoadResult, Loader, StatementInfo
+from recon.loaders.base import CANONICAL_SCHEMA, Loader, LoadResult, StatementInfo
 
 LOADERS: dict[str, str] = {
     "csv": "recon.loaders.csv:CsvLoader",

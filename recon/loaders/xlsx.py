@@ -89,7 +89,6 @@ def _data_cells(rows: Sequence[Sequence[Any]], layout: Layout) -> list[list[str 
 
 def _open(path: Path) -> Any:
     import openpyxl  # lazy: only workbooks need it
-
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
