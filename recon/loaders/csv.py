@@ -124,11 +124,36 @@ def to_utf8(raw: bytes, preferred: str = "auto", *, path: Path | None = None
         raise InputFileError(
             path or "<bytes>", f"not valid {codec} at byte {exc.start}: {why}",
             hint="save the file again as UTF-8, or give the profile's encoding") from exc
+    if path is not None:
+        _refuse_garbage(raw, data, codec, path)
     if b"\r" in data and b"\n" not in data:
         data = data.replace(b"\r", b"\n")  # classic Mac line ends: one CR per line
         why += "; CR-only line ends"
     label = "utf-8-sig" if codec == "utf-8" and bom else codec
     return data, label, why
+
+
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_UTF8_PAIR = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}")
+
+
+def _refuse_garbage(raw: bytes, data: bytes, codec: str, path: Path) -> None:
+    """No bank export holds NUL or other control bytes, or UTF-8 mixed with a
+    single-byte encoding: loading them would store garbled text."""
+    bad = _CONTROL.search(data)
+    if bad:
+        line = data.count(b"\n", 0, bad.start()) + 1
+        raise InputFileError(
+            path, f"control byte {bad.group()!r} in the text; this is not a text export",
+            line=line, hint="export the statement again, as CSV in UTF-8")
+    if codec in ("cp1252", "latin-1"):
+        mixed = _UTF8_PAIR.search(raw)
+        if mixed:
+            line = raw.count(b"\n", 0, mixed.start()) + 1
+            raise InputFileError(
+                path, f"mixes UTF-8 (line {line}) with a single-byte encoding ({codec}); "
+                "its text would be garbled", line=line,
+                hint="save the whole file again in one encoding (UTF-8)")
 
 
 # --- splitting --------------------------------------------------------------
