@@ -69,6 +69,10 @@ class RuleSet:
     settings: dict[str, Any] = field(default_factory=dict)
     #: (from, to, rate): one unit of `from` is `rate` units of `to`; inverses included
     fx_rates: tuple[tuple[str, str, Decimal], ...] = ()
+    #: how receipts that no match ties to an invoice settle open invoices
+    settlement: str = "oldest_first"
+    #: reminder levels: (name, days past due), increasing
+    reminder_levels: tuple[tuple[str, int], ...] = (("friendly", 7), ("second", 30), ("final", 60))
 
 
 _SETTINGS_KEYS = {
@@ -80,7 +84,8 @@ _SETTINGS_KEYS = {
     "diagnostic_days": int,
     "fx_rates": dict,
 }
-_TOP_KEYS = ("version", "settings", "references", "aging", "rules")
+_TOP_KEYS = ("version", "settings", "references", "aging", "customers", "rules")
+_SETTLEMENT = ("oldest_first", "none")
 _RULE_KEYS = ("name", "matcher", "params", "auto_above", "suggest_above", "margin", "weights")
 
 
@@ -178,6 +183,7 @@ def _build(data: Any, pr: _Problems, path: Path, sha: str) -> RuleSet | None:
     settings = _settings(data.get("settings") or {}, pr)
     refs = _references(data.get("references") or {}, pr)
     buckets = _aging(data.get("aging") or {}, pr)
+    settlement, levels = _customers(data.get("customers") or {}, pr)
     rules = _rules(data.get("rules"), settings, pr)
     return RuleSet(
         path=str(path),
@@ -189,6 +195,7 @@ def _build(data: Any, pr: _Problems, path: Path, sha: str) -> RuleSet | None:
         diagnostic_days=int(settings.get("diagnostic_days", 45)),
         settings=settings,
         fx_rates=tuple(settings.get("fx_rates", ())),
+        settlement=settlement, reminder_levels=levels,
     )
 
 
@@ -288,6 +295,33 @@ def _aging(raw: Any, pr: _Problems) -> tuple[int, ...]:
     if b != sorted(set(b)):
         pr.add("aging.buckets", f"expected increasing day counts, got {b!r}")
     return tuple(b)
+
+
+def _customers(raw: Any, pr: _Problems) -> tuple[str, tuple[tuple[str, int], ...]]:
+    """`customers: {settlement: oldest_first, reminder_levels: {friendly: 7, ...}}`."""
+    default = (("friendly", 7), ("second", 30), ("final", 60))
+    if not isinstance(raw, dict):
+        pr.add("customers", "expected a mapping with keys settlement, reminder_levels")
+        return "oldest_first", default
+    for key in raw:
+        if key not in ("settlement", "reminder_levels"):
+            pr.add(f"customers.{key}", f"unknown key {key!r}"
+                   + _hint(str(key), ("settlement", "reminder_levels")))
+    settlement = raw.get("settlement", "oldest_first")
+    if settlement not in _SETTLEMENT:
+        pr.add("customers.settlement", f"unknown settlement {settlement!r}"
+               + _hint(str(settlement), _SETTLEMENT))
+        settlement = "oldest_first"
+    levels = raw.get("reminder_levels", dict(default))
+    if not isinstance(levels, dict) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in levels.values()
+    ):
+        pr.add("customers.reminder_levels", f"expected name: days past due, got {levels!r}")
+        return settlement, default
+    days = list(levels.values())
+    if days != sorted(set(days)):
+        pr.add("customers.reminder_levels", f"expected increasing days, got {levels!r}")
+    return settlement, tuple((str(k), int(v)) for k, v in levels.items())
 
 
 def _rules(raw: Any, settings: dict[str, Any], pr: _Problems) -> list[Rule]:

@@ -40,9 +40,9 @@ def _common(p: argparse.ArgumentParser, *, rules: bool = True) -> None:
     if rules:
         p.add_argument("--rules", type=Path, help="rules YAML: its aging.buckets are used "
                                                   "(default 30, 60, 90 days)")
-    p.add_argument("--apply", choices=POLICIES, default="oldest_first", dest="policy",
+    p.add_argument("--apply", choices=POLICIES, default=None, dest="policy",
                    help="apply receipts no match or reference ties to an invoice "
-                        "(default: oldest_first)")
+                        "(default: the rules file's customers.settlement, else oldest_first)")
 
 
 def register(sub: Any) -> None:
@@ -70,8 +70,9 @@ def register(sub: Any) -> None:
     rem = sub.add_parser("reminders", help="payment reminders for overdue customers")
     rem.add_argument("--as-of", required=True, type=_date)
     rem.add_argument("--out", required=True, type=Path, metavar="DIR")
-    rem.add_argument("--levels", default="friendly=7,second=30,final=60",
-                     help="reminder levels as name=days past due (default: %(default)s)")
+    rem.add_argument("--levels", default=None,
+                     help="reminder levels as name=days past due (default: the rules file's "
+                          "customers.reminder_levels, else friendly=7,second=30,final=60)")
     rem.add_argument("--dtp-window", type=int, default=90, metavar="DAYS",
                      help="days-to-pay trend: compare the last DAYS with the DAYS before")
     rem.add_argument("--smtp-host", help="send the letters through this SMTP server")
@@ -98,7 +99,14 @@ def _buckets(args: argparse.Namespace) -> tuple[int, ...]:
     from recon.aging import DEFAULT_BUCKETS
     from recon.config import load_rules
 
-    return load_rules(args.rules).aging_buckets if args.rules else DEFAULT_BUCKETS
+    rules = load_rules(args.rules) if getattr(args, "rules", None) else None
+    # the command line wins over the rules file, which wins over the defaults
+    if getattr(args, "policy", None) is None:
+        args.policy = rules.settlement if rules else "oldest_first"
+    if hasattr(args, "levels") and args.levels is None:
+        levels = rules.reminder_levels if rules else (("friendly", 7), ("second", 30), ("final", 60))
+        args.levels = ",".join(f"{n}={d}" for n, d in levels)
+    return rules.aging_buckets if rules else DEFAULT_BUCKETS
 
 
 def cmd_customers(args: argparse.Namespace) -> int:
@@ -152,6 +160,7 @@ def cmd_reminders(args: argparse.Namespace) -> int:
     """`recon reminders --as-of DATE --out DIR`."""
     from recon.reminders import Smtp, parse_levels, write_reminders
 
+    buckets = _buckets(args)  # also settles --apply and --levels from the rules file
     levels = parse_levels(args.levels)
     if args.dtp_window < 1:
         raise ReconError(f"--dtp-window: expected a positive number of days, got {args.dtp_window}")
@@ -160,7 +169,6 @@ def cmd_reminders(args: argparse.Namespace) -> int:
         if not args.sender:
             raise ReconError("--smtp-host needs --from: the sender address of the reminders")
         smtp = Smtp(args.smtp_host, args.smtp_port, args.sender, args.user)
-    buckets = _buckets(args)
     con = _open_db(args.db)
     try:
         run = write_reminders(con, args.as_of, args.out, levels=levels, policy=args.policy,

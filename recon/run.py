@@ -23,6 +23,7 @@ import duckdb
 import polars as pl
 
 from recon import __version__
+from recon.aging import aging_frame
 from recon.agreement import agreement_frame
 from recon.config import RuleSet, load_rules
 from recon.db import audit, connect, first, known_file, sha256_of, store_file, transaction
@@ -167,7 +168,12 @@ def run(
             _write_frame(brs, staging / "bank_reconciliation.csv")
             summary["stages"]["reconciliation_statement"] = round(time.perf_counter() - t0, 3)
             t0 = time.perf_counter()
-            _write_report(staging, summary, brs)
+            aging = aging_frame(con, as_of or started.date(), ruleset.aging_buckets,
+                                ruleset.settlement)
+            _write_frame(aging, staging / "aging.csv")
+            summary["stages"]["aging"] = round(time.perf_counter() - t0, 3)
+            t0 = time.perf_counter()
+            _write_report(staging, summary, brs, aging)
             summary["stages"]["report"] = round(time.perf_counter() - t0, 3)
             _write_json(staging / "summary.json", summary)
         # published only after the commit: a killed run leaves the old outputs
@@ -427,7 +433,9 @@ def _write_frame(frame: pl.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _write_report(out_dir: Path, summary: dict[str, Any], brs: pl.DataFrame) -> Path:
+def _write_report(
+    out_dir: Path, summary: dict[str, Any], brs: pl.DataFrame, aging: pl.DataFrame | None = None
+) -> Path:
     from recon.reports.html import render_report
     from recon.reports.xlsx import write_workbook
 
@@ -436,7 +444,7 @@ def _write_report(out_dir: Path, summary: dict[str, Any], brs: pl.DataFrame) -> 
 
     frames = {name: read(f"{name}.csv") for name in ("matches", "exceptions", "discrepancies")}
     html = render_report(
-        summary, frames["matches"], frames["exceptions"], frames["discrepancies"], brs
+        summary, frames["matches"], frames["exceptions"], frames["discrepancies"], brs, aging
     )
     rows = sum(f.height for f in frames.values())
     if rows <= MAX_XLSX_ROWS:

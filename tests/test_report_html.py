@@ -284,3 +284,21 @@ def test_unknown_age_and_missing_reason() -> None:
     assert "age unknown" in html
     assert 'data-reason="(none)"' in html and '<option value="(none)">' in html
     assert ">x<" in html  # an unparseable amount is shown as given, not dropped silently
+
+
+def test_aging_section_with_chart() -> None:
+    import polars as pl
+
+    from recon.reports.html import render_report
+
+    aging = pl.DataFrame({
+        "customer": ["C1", "C2"], "not_due": ["100.00", "0.00"], "d1_30": ["0.00", "50.10"],
+        "d31_60": ["0.00", "0.00"], "d61_90": ["0.00", "0.00"], "d90_plus": ["0.00", "0.20"],
+        "total": ["100.00", "50.30"], "name": ["Acme", "Kim"], "currency": ["EUR", "EUR"],
+    })
+    empty = pl.DataFrame()
+    html = render_report({"counts": {}, "by_rule": {}, "match_rate": 0.0, "run_id": "R"},
+                         empty, empty, empty, None, aging)
+    assert 'id="aging"' in html and "Receivables aging" in html
+    assert "150.30" in html  # the total over customers, exact
+    assert html.count("<svg") >= 1

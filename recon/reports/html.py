@@ -393,6 +393,34 @@ def _statement_view(frame: pl.DataFrame | None) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- page
 
 
+def _aging_view(frame: pl.DataFrame | None, top: int = 25) -> dict[str, Any] | None:
+    """Receivables aging: bucket totals per currency, a chart, the largest balances."""
+    if frame is None or frame.height == 0 or "customer" not in frame.columns:
+        return None
+    cols = frame.columns
+    buckets = cols[cols.index("customer") + 1 : cols.index("total")]
+    has_cur = "currency" in cols
+    totals: dict[str, dict[str, Decimal]] = {}
+    rows = []
+    for row in frame.iter_rows(named=True):
+        cur = str(row.get("currency") or "") if has_cur else ""
+        per = totals.setdefault(cur, {b: Decimal(0) for b in [*buckets, "total"]})
+        for b in [*buckets, "total"]:
+            per[b] += to_decimal(row.get(b)) or Decimal(0)
+        rows.append(row)
+    main = max(totals, key=lambda c: abs(totals[c]["total"]))
+    bars = scale([
+        Bar(humanise(b), float(abs(totals[main][b])), fmt_amount(totals[main][b]),
+            "warn" if i else "primary")
+        for i, b in enumerate(buckets)
+    ])
+    rows.sort(key=lambda r: -abs(to_decimal(r.get("total")) or Decimal(0)))
+    return {
+        "buckets": list(buckets), "totals": totals, "main": main, "chart": bars,
+        "rows": rows[:top], "count": len(rows), "has_currency": has_cur,
+    }
+
+
 def _headline(
     summary: Mapping[str, Any], rules: dict[str, Any], exc: dict[str, Any], disc: dict[str, Any]
 ) -> dict[str, Any]:
@@ -480,6 +508,7 @@ def render_report(
     exceptions: pl.DataFrame,
     discrepancies: pl.DataFrame,
     bank_reconciliation: pl.DataFrame | None = None,
+    aging: pl.DataFrame | None = None,
 ) -> str:
     """Render report.html from summary.json and the output frames (all-String columns)."""
     names = side_names(summary)
@@ -497,6 +526,7 @@ def render_report(
             exc=exc,
             disc=disc,
             statements=_statement_view(bank_reconciliation),
+            aging=_aging_view(aging),
             inputs=[i for i in summary.get("inputs") or [] if isinstance(i, Mapping)],
             integrity=_integrity(summary),
             stages=_stages(summary),
