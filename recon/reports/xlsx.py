@@ -95,16 +95,17 @@ def _cell(ws: Worksheet, col: str, value: str | None) -> Any:
             number = Decimal(value)
         except InvalidOperation:
             return _text(ws, value)
-        cell = WriteOnlyCell(
-            ws,
-            value=int(number)
-            if number == number.to_integral() and col not in MONEY
-            else float(number),
-        )  # Excel cells are doubles; the CSV is exact
-        if col in MONEY:
-            cell.number_format = "#,##0.00;[Red]-#,##0.00"
+        if col not in MONEY:
+            return int(number) if number == number.to_integral() else float(number)
+        cell = WriteOnlyCell(ws, value=float(number))  # Excel cells are doubles; the CSV is exact
+        cell.number_format = "#,##0.00;[Red]-#,##0.00"
         return cell
-    return _text(ws, value[1:] if value.startswith("'") else value)
+    text = value[1:] if value.startswith("'") else value
+    # plain text is written as is (fast); only what would read as a formula needs a typed cell
+    return _text(ws, text) if text[:1] in _FORMULA_START else text
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _text(ws: Worksheet, value: Any) -> WriteOnlyCell:
