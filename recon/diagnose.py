@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 
 from recon.config import RuleSet
+from recon.db import written_join_order
 from recon.matchers.base import AmountTolerance, DateWindow
 from recon.matchers.exact import Exact
 from recon.matchers.tolerance import Tolerance
@@ -43,10 +44,11 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     by_ref = Exact(equal=("currency", "reference"), date=window)
     for statement in by_ref.prepare_sql(T):
         con.execute(statement)
-    con.execute(
-        f"create or replace temp table __recon__dcand as "
-        f"select distinct l, r from (({relaxed.candidates_sql(T)}) union ({by_ref.candidates_sql(T)}))"
-    )
+    with written_join_order(con):
+        con.execute(
+            f"create or replace temp table __recon__dcand as "
+            f"select distinct l, r from (({relaxed.candidates_sql(T)}) union ({by_ref.candidates_sql(T)}))"
+        )
     pairs = score_pairs(
         con,
         T,

@@ -22,6 +22,7 @@ import duckdb
 import polars as pl
 
 from recon.config import Rule
+from recon.db import written_join_order
 from recon.matchers.base import Tables
 from recon.matchers.group import Group
 from recon.scoring import score_pairs
@@ -71,18 +72,19 @@ def build_blocks(con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_s
     a_tab, x_tab = (t.left, t.right) if one_left else (t.right, t.left)
     for statement in m.prepare_sql(t):
         con.execute(statement)
-    con.execute(
-        f"""create or replace temp table __recon__gb as
-        select c.{a_col} as a, c.blk, c.{x_col} as x,
-               (xt.amount * 10000)::bigint as v, (an.amount * 10000)::bigint as t,
-               row_number() over (partition by c.{a_col}, c.blk order by c.{x_col}) as k,
-               count(*) over (partition by c.{a_col}, c.blk) as n,
-               sum((xt.amount * 10000)::bigint) over (partition by c.{a_col}, c.blk) as total
-        from (select distinct l, r, blk from ({m.candidates_sql(t)})
-              where (l, r) not in (select (l, r) from ({rejected_sql}))) c
-        join {a_tab} an on an.id = c.{a_col} join {x_tab} xt on xt.id = c.{x_col}
-        where xt.amount <> 0"""
-    )
+    with written_join_order(con):
+        con.execute(
+            f"""create or replace temp table __recon__gb as
+            select c.{a_col} as a, c.blk, c.{x_col} as x,
+                   (xt.amount * 10000)::bigint as v, (an.amount * 10000)::bigint as t,
+                   row_number() over (partition by c.{a_col}, c.blk order by c.{x_col}) as k,
+                   count(*) over (partition by c.{a_col}, c.blk) as n,
+                   sum((xt.amount * 10000)::bigint) over (partition by c.{a_col}, c.blk) as total
+            from (select distinct l, r, blk from ({m.candidates_sql(t)})
+                  where (l, r) not in (select (l, r) from ({rejected_sql}))) c
+            join {a_tab} an on an.id = c.{a_col} join {x_tab} xt on xt.id = c.{x_col}
+            where xt.amount <> 0"""
+        )
     skipped = con.execute(
         f"select count(distinct (a, blk)) from __recon__gb where n > {m.max_block}"
     ).fetchall()[0][0]

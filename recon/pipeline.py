@@ -19,7 +19,7 @@ import polars as pl
 
 from recon.assign import assign
 from recon.config import Rule, RuleSet
-from recon.db import _now
+from recon.db import _now, written_join_order
 from recon.groups import run_group_rule
 from recon.matchers.base import Tables
 from recon.matchers.group import Group
@@ -130,11 +130,12 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str
         return _run_reversal(con, rule, index, run_id, stats, started)
     for statement in m.prepare_sql(T):
         con.execute(statement)
-    con.execute(
-        f"create or replace temp table __recon__cand as "
-        f"select distinct l, r from ({m.candidates_sql(T)}) "
-        f"where (l, r) not in (select (l, r) from ({rejected_pairs_sql()}))"
-    )
+    with written_join_order(con):
+        con.execute(
+            f"create or replace temp table __recon__cand as "
+            f"select distinct l, r from ({m.candidates_sql(T)}) "
+            f"where (l, r) not in (select (l, r) from ({rejected_pairs_sql()}))"
+        )
     pairs = score_pairs(
         con,
         T,
