@@ -148,6 +148,14 @@ class Matcher(ABC):
         return f"{r}.amount"
 
 
+def check_equal_fields(equal: tuple[str, ...]) -> None:
+    """Raise ValueError naming the first field of `equal` a band matcher cannot compare."""
+    bad = [f for f in equal if f not in EQUAL_FIELDS or f == "amount"]
+    if bad:
+        choices = ", ".join(f for f in EQUAL_FIELDS if f != "amount")
+        raise ValueError(f"unknown field {bad[0]!r} in equal; known: {choices}")
+
+
 def date_condition_sql(w: DateWindow, l: str = "l", r: str = "r") -> str:
     """`l.date - r.date` within [-before, +after] days (bank vs ledger)."""
     return f"date_diff('day', {r}.date, {l}.date) between {-w.before} and {w.after}"

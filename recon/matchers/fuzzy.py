@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from recon.matchers.base import (
-    EQUAL_FIELDS,
     AmountTolerance,
     Matcher,
     Tables,
     TextField,
     band_join_sql,
+    check_equal_fields,
     date_condition_sql,
     equal_condition_sql,
 )
@@ -32,10 +32,7 @@ class Fuzzy(Matcher):
     text: tuple[TextField, ...] = (TextField(threshold=85.0),)
 
     def __post_init__(self) -> None:
-        bad = [f for f in self.equal if f not in EQUAL_FIELDS or f == "amount"]
-        if bad:
-            choices = ", ".join(f for f in EQUAL_FIELDS if f != "amount")
-            raise ValueError(f"unknown field {bad[0]!r} in equal; known: {choices}")
+        check_equal_fields(self.equal)
         if not self.text:
             raise ValueError("`text` needs at least one field to compare")
 

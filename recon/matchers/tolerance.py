@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from recon.matchers.base import (
-    EQUAL_FIELDS,
     AmountTolerance,
     Matcher,
     Tables,
     band_join_sql,
+    check_equal_fields,
     date_condition_sql,
     equal_condition_sql,
 )
@@ -26,10 +26,7 @@ class Tolerance(Matcher):
     amount: AmountTolerance = field(default_factory=AmountTolerance)
 
     def __post_init__(self) -> None:
-        bad = [f for f in self.equal if f not in EQUAL_FIELDS or f == "amount"]
-        if bad:
-            choices = ", ".join(f for f in EQUAL_FIELDS if f != "amount")
-            raise ValueError(f"unknown field {bad[0]!r} in equal; known: {choices}")
+        check_equal_fields(self.equal)
 
     def candidates_sql(self, t: Tables) -> str:
         extra = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]

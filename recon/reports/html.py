@@ -23,33 +23,16 @@ import jinja2
 import polars as pl
 from markupsafe import Markup
 
+from recon.reports import brs, csvout
+
 #: The interactive tables show at most this many rows; the CSV files have all.
 ROW_CAP = 5_000
 
-EXCEPTION_COLUMNS = (
-    "side",
-    "id",
-    "date",
-    "amount",
-    "currency",
-    "counterparty",
-    "reference",
-    "description",
-    "reason",
-    "best_candidate_ids",
-    "best_score",
-    "age_days",
-)
-DISCREPANCY_COLUMNS = (
-    "match_id",
-    "type",
-    "left_amount",
-    "right_amount",
-    "difference",
-    "explanation",
-)
+#: The contract's columns, less the reviewer's decision columns the page does not show.
+EXCEPTION_COLUMNS = csvout.EXCEPTION_COLUMNS[: csvout.EXCEPTION_COLUMNS.index("decision")]
+DISCREPANCY_COLUMNS = csvout.DISCREPANCY_COLUMNS
 MATCH_COLUMNS = ("rule", "left_ids", "right_ids", "status")
-STATEMENT_COLUMNS = ("account", "currency", "period_end", "line", "label", "amount")
+STATEMENT_COLUMNS = brs.COLUMNS
 
 #: (label, lowest age, highest age or None for open-ended), by days since the item's date.
 AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
