@@ -71,10 +71,57 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assign
                 - 1e-6 * (pl.col("r").rank("ordinal").over("l", "r_key") - 1)
             ).alias("score")
         )
-    keep, ambiguous = _solve_components(multi, margin, max_side)
+    shape = multi.group_by("comp").agg(
+        pl.col("l").n_unique().alias("nl"), pl.col("r").n_unique().alias("nr")
+    )
+    multi = multi.join(shape, on="comp")
+    is_star = (pl.col("nl") == 1) | (pl.col("nr") == 1)
+    stars, rest = multi.filter(is_star), multi.filter(~is_star)
+    star_keep, star_amb = _solve_stars(stars, margin)
+    keep, ambiguous = _solve_components(rest, margin, max_side)
     cols = [c for c in pairs.columns if c not in ("comp", "li", "ri", "n")]
-    accepted = pl.concat([single.select(cols), multi.filter(keep).select(cols)])
-    return Assignment(accepted.sort(["l", "r"]), multi.filter(ambiguous).select(cols))
+    accepted = pl.concat(
+        [single.select(cols), star_keep.select(cols), rest.filter(keep).select(cols)]
+    )
+    withheld = pl.concat([star_amb.select(cols), rest.filter(ambiguous).select(cols)])
+    return Assignment(accepted.sort(["l", "r"]), withheld.sort(["l", "r"]))
+
+
+def _solve_stars(stars: pl.DataFrame, margin: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Components where one row has all the candidates (most of them), without a loop.
+
+    The optimum is the centre's best pair (ties: the lowest id, as the solver
+    takes them); forbidding it (and the twins of its right row) leaves the best
+    pair of another item, so the pair is ambiguous when that one is within
+    `margin`.  This is what :func:`_exact` finds, per component, in one pass.
+    """
+    if stars.height == 0:
+        return stars, stars
+    other = pl.when(pl.col("nl") == 1).then(pl.col("ri")).otherwise(pl.col("li"))
+    # a left centre's alternatives are its candidates other than the chosen item's copies
+    item = (
+        pl.when(pl.col("nl") == 1)
+        .then(pl.col("r_key").cast(pl.String))
+        .otherwise(pl.col("li").cast(pl.String))
+    )
+    ranked = stars.with_columns(other.alias("__other"), item.alias("__item")).sort(
+        ["comp", "score", "__other"], descending=[False, True, False]
+    )
+    first = pl.int_range(pl.len()).over("comp") == 0
+    ranked = ranked.with_columns(
+        pl.col("__item").filter(first).first().over("comp").alias("__best_item"),
+        first.alias("__best"),
+    )
+    alt = (
+        pl.when(pl.col("__item") != pl.col("__best_item"))
+        .then(pl.col("score"))
+        .max()
+        .over("comp")
+        .fill_null(0.0)
+    )
+    best = ranked.with_columns(alt.alias("__alt")).filter("__best")
+    clear = pl.col("score") - pl.col("__alt") >= margin - 1e-12
+    return best.filter(clear), best.filter(~clear)
 
 
 def _solve_components(

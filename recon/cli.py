@@ -21,6 +21,7 @@ from typing import Any
 
 from recon import __version__
 from recon.errors import ReconError
+from recon.progress import for_terminal
 
 log = logging.getLogger("recon")
 
@@ -135,15 +136,6 @@ def _setup_logging(fmt: str, quiet: bool) -> None:
     log.propagate = False
 
 
-def _progress(msg: str, seconds: float) -> None:
-    log.info(
-        "%s (%.2f s)",
-        msg,
-        seconds,
-        extra={"extra_fields": {"stage": msg, "seconds": round(seconds, 3)}},
-    )
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """`recon run`."""
     from recon.run import Inputs, run
@@ -152,17 +144,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ReconError("recon run: give at least one --bank or --statement file")
     if not args.ledger:
         raise ReconError("recon run: give at least one --ledger file")
-    report = run(
-        args.rules,
-        Inputs(args.bank, args.ledger, args.statement, args.format, args.profile),
-        db_path=args.db,
-        out_dir=args.out,
-        as_of=args.as_of,
-        memory_limit=args.memory_limit,
-        progress=_progress,
-        dry_run=args.dry_run,
-        mask_accounts=args.mask_accounts,
-    )
+    progress = for_terminal(args.log_format, args.quiet)
+    try:
+        report = run(
+            args.rules,
+            Inputs(args.bank, args.ledger, args.statement, args.format, args.profile),
+            db_path=args.db,
+            out_dir=args.out,
+            as_of=args.as_of,
+            memory_limit=args.memory_limit,
+            progress=progress,
+            dry_run=args.dry_run,
+            mask_accounts=args.mask_accounts,
+        )
+    finally:
+        progress.close()
     _print_summary(report.summary, args.out)
     counts = report.summary["counts"]
     open_items = counts["left_exceptions"] + counts["right_exceptions"]
@@ -186,14 +182,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     db = args.out / "recon.duckdb"
     for stale in (db, db.with_name(db.name + ".wal")):
         stale.unlink(missing_ok=True)  # the demo always starts from an empty database
-    report = run(
-        paths.rules,
-        Inputs(bank=[paths.bank], ledger=[paths.ledger]),
-        db_path=db,
-        out_dir=args.out,
-        as_of=paths.as_of,
-        progress=_progress,
-    )
+    progress = for_terminal(args.log_format, args.quiet)
+    try:
+        report = run(
+            paths.rules,
+            Inputs(bank=[paths.bank], ledger=[paths.ledger]),
+            db_path=db,
+            out_dir=args.out,
+            as_of=paths.as_of,
+            progress=progress,
+        )
+    finally:
+        progress.close()
     _print_summary(report.summary, args.out)
     return 0
 

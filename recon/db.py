@@ -40,7 +40,7 @@ import polars as pl
 
 from recon.errors import LockedError, ReconError
 from recon.loaders.base import LoadResult
-from recon.names import name_alt_series, name_key_expr
+from recon.names import name_alt_series, with_name_columns
 
 SCHEMA_VERSION = 2
 
@@ -344,10 +344,8 @@ def store_file(
     file_id = con.execute("select coalesce(max(file_id), 0) + 1 from files").fetchall()[0][0]
     start = con.execute("select coalesce(max(txn_id), 0) from txns").fetchall()[0][0]
     # ids in (date, source id) order, not file order: a reordered export gives the same result
-    frame = result.frame.sort(["date", "id"]).with_columns(
+    frame = with_name_columns(result.frame.sort(["date", "id"])).with_columns(
         pl.lit(side).alias("side"),
-        name_key_expr(pl.col("counterparty")).alias("name_key"),
-        name_alt_series(result.frame.sort(["date", "id"])["counterparty"]).alias("name_alt"),
         (pl.int_range(1, result.frame.height + 1, dtype=pl.Int64) + start).alias("txn_id"),
     )
     con.register("__recon__incoming", frame)

@@ -24,7 +24,7 @@ from recon.matchers.base import AmountTolerance, DateWindow
 from recon.matchers.exact import Exact
 from recon.matchers.tolerance import Tolerance
 from recon.pipeline import T
-from recon.scoring import score_pairs
+from recon.scoring import explained, score_pairs
 
 REASONS = (
     "ambiguous",
@@ -57,6 +57,7 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
         window=window,
         text=(),
         weights=ruleset.settings["weights"],
+        explain=False,
     )
     best = pl.concat([_best(pairs, "l", "r", "left"), _best(pairs, "r", "l", "right")])
     best = best.with_columns(_reason(ruleset).alias("reason"))
@@ -108,7 +109,7 @@ def _best(pairs: pl.DataFrame, own: str, other: str, side: str) -> pl.DataFrame:
                 "explanation": pl.String,
             }
         )
-    top = pairs.filter(pl.col("score") == pl.col("score").max().over(own))
+    top = explained(pairs.filter(pl.col("score") == pl.col("score").max().over(own)))
     return (
         top.sort([own, other])
         .group_by(own, maintain_order=True)

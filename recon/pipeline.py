@@ -24,8 +24,9 @@ from recon.groups import run_group_rule
 from recon.matchers.base import Tables
 from recon.matchers.group import Group
 from recon.matchers.reversal import Reversal
+from recon.progress import start
 from recon.refs import reference_keys
-from recon.scoring import score_pairs
+from recon.scoring import explained, score_pairs
 
 T = Tables()
 
@@ -96,18 +97,25 @@ def prepare_open_tables(
             f"select txn_id as id, * exclude (txn_id), false as has_ref "
             f"from ({open_items_sql(side, as_of, left_side)})"
         )
-        frame = con.sql(f"select id, reference, description from {table}").pl()
-        keys = reference_keys(frame, ruleset.references)
-        con.register("__recon__keys", keys)
+        cache = f"{refs}_all"
+        if not con.execute(
+            "select 1 from duckdb_tables() where temporary and table_name = ?", [cache]
+        ).fetchall():
+            # keys are extracted once per run (regexes are the costly part); later
+            # passes take the keys of the rows still open from this table
+            frame = con.sql(f"select id, reference, description from {table}").pl()
+            keys = reference_keys(frame, ruleset.references)
+            con.register("__recon__keys", keys)
+            con.execute(f"create temp table {cache} as select id, ref from __recon__keys")
+            con.unregister("__recon__keys")
         # a key shared by many rows (a bank code, a customer number on every line)
         # identifies nothing, and joining on it would pair everything with everything
         con.execute(
             f"""create or replace temp table {refs} as
             select id, ref from (select *, count(*) over (partition by ref) as n
-                                 from __recon__keys)
+                                 from {cache} where id in (select id from {table}))
             where n <= {MAX_REF_ROWS}"""
         )
-        con.unregister("__recon__keys")
         con.execute(f"update {table} set has_ref = true where id in (select id from {refs})")
 
 
@@ -145,11 +153,12 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str
         text=m.text_fields(),
         weights=rule.weights,
         right_amount=m.right_amount_sql(),
+        explain=False,
     )
     stats.candidates = pairs.height
     for i, f in enumerate(m.text_fields()):
         pairs = pairs.filter(pl.col(f"text_sim{i}") >= f.threshold)
-    pairs = pairs.filter(pl.col("score") >= rule.suggest_above)
+    pairs = explained(pairs.filter(pl.col("score") >= rule.suggest_above))
     result = assign(pairs, margin=rule.margin)
     accepted = result.accepted.with_columns(
         pl.when(pl.col("score") >= rule.auto_above)
@@ -453,8 +462,10 @@ def run_pipeline(
     change nothing.
     """
     out = PipelineResult(rules=[RuleStats(r.name, r.matcher.name) for r in ruleset.rules])
-    for _ in range(MAX_PASSES):
-        found = _one_pass(con, ruleset, run_id, left_side, as_of, progress, out)
+    for refs in (T.left_refs, T.right_refs):
+        con.execute(f"drop table if exists {refs}_all")
+    for pass_no in range(1, MAX_PASSES + 1):
+        found = _one_pass(con, ruleset, run_id, left_side, as_of, progress, out, pass_no)
         if found == 0:
             break
     out.left_open = con.execute(f"select count(*) from {T.left}").fetchall()[0][0]
@@ -473,6 +484,7 @@ def _one_pass(
     as_of: date | None,
     progress: Callable[[str, float], None] | None,
     out: PipelineResult,
+    pass_no: int = 1,
 ) -> int:
     """One pass of every rule; returns the number of matches it made."""
     con.execute("drop table if exists __recon__ambiguous")
@@ -488,6 +500,7 @@ def _one_pass(
     prepare_open_tables(con, ruleset, left_side=left_side, as_of=as_of)
     found = 0
     for index, rule in enumerate(ruleset.rules):
+        start(progress, f"rule {rule.name}" + (f" (pass {pass_no})" if pass_no > 1 else ""))
         stats = run_rule(con, rule, index, run_id)
         total = out.rules[index]
         for attr in ("candidates", "matches", "auto", "suggested", "ambiguous"):
@@ -495,8 +508,9 @@ def _one_pass(
         total.ambiguous = stats.ambiguous  # what is still ambiguous, not a running sum
         total.seconds += stats.seconds
         found += stats.matches
-        if progress and stats.matches:
-            progress(f"rule {rule.name}: {stats.matches} matches", stats.seconds)
+        if progress:
+            label = f"rule {rule.name}" + (f" (pass {pass_no})" if pass_no > 1 else "")
+            progress(f"{label}: {stats.matches} matches", stats.seconds)
     margin = float(ruleset.settings["margin"])
     for name, n in resolve_proposals(con, run_id, margin).items():
         found += n

@@ -33,6 +33,7 @@ from recon.loaders import load_file
 from recon.loaders.base import LoadResult
 from recon.mask import mask
 from recon.pipeline import PipelineResult, run_pipeline
+from recon.progress import start
 from recon.reports import csvout
 from recon.reports.brs import statement_frame, statement_rows
 
@@ -92,18 +93,24 @@ def run(
     started = _utc()
     stages: dict[str, float] = {}
     say = progress or (lambda msg, secs: None)
+
+    def begin(stage: str) -> None:
+        start(progress, stage)
+
     ruleset = load_rules(rules_path)
     run_id = started.strftime("R%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     db_path.parent.mkdir(parents=True, exist_ok=True)
     con = connect(db_path, memory_limit=memory_limit)
     try:
         t0 = time.perf_counter()
+        begin("parsing input files")
         loaded = _parse_new_files(con, inputs)
         stages["parse"] = time.perf_counter() - t0
         say(f"parsed {sum(r.frame.height for _, _, r in loaded if r)} rows", stages["parse"])
         # --dry-run: compute and write everything, then roll the database back
         with transaction(con, commit=not dry_run):
             t0 = time.perf_counter()
+            begin("storing rows")
             stored = _store(con, loaded, run_id, actor)
             stages["load"] = time.perf_counter() - t0
             say(f"stored {sum(s['new_rows'] for s in stored)} new rows", stages["load"])
@@ -120,6 +127,7 @@ def run(
                 )
                 stages[f"match_{left_side}"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
+                begin(f"writing {left_side} matches, exceptions and discrepancies")
                 diagnose(con, ruleset)
                 prefix = "" if left_side == passes[0] else f"{left_side}_"
                 _write_csvs(
@@ -137,6 +145,7 @@ def run(
                         ).fetchall()
                     )
                 stages[f"outputs_{left_side}"] = time.perf_counter() - t0
+                say(f"wrote {left_side} outputs", stages[f"outputs_{left_side}"])
             finished = _utc()
             summary = _summary(
                 con, ruleset, run_id, started, finished, stored, results, as_of, stages
@@ -162,23 +171,31 @@ def run(
             )
             audit(con, actor, "run", run_id, {"rules": ruleset.sha256, "counts": summary["counts"]})
             t0 = time.perf_counter()
+            begin("bank reconciliation statement")
             brs = statement_frame(statement_rows(con, as_of or started.date()))
             if mask_accounts:
                 brs = brs.with_columns(pl.col("account").map_elements(mask, return_dtype=pl.String))
             _write_frame(brs, staging / "bank_reconciliation.csv")
             summary["stages"]["reconciliation_statement"] = round(time.perf_counter() - t0, 3)
+            say("bank reconciliation statement", time.perf_counter() - t0)
             t0 = time.perf_counter()
+            begin("receivables aging")
             aging = aging_frame(con, as_of or started.date(), ruleset.aging_buckets,
                                 ruleset.settlement)
             _write_frame(aging, staging / "aging.csv")
             summary["stages"]["aging"] = round(time.perf_counter() - t0, 3)
+            say("receivables aging", time.perf_counter() - t0)
             t0 = time.perf_counter()
+            begin("report.html and matches.xlsx")
             _write_report(staging, summary, brs, aging)
             summary["stages"]["report"] = round(time.perf_counter() - t0, 3)
+            say("report.html and matches.xlsx", time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            begin("committing")
             _write_json(staging / "summary.json", summary)
         # published only after the commit: a killed run leaves the old outputs
         outputs = _publish(staging, out_dir)
-        say(f"wrote outputs to {out_dir}", 0.0)
+        say(f"committed; outputs in {out_dir}", time.perf_counter() - t0)
         return RunReport(summary, out_dir, outputs)
     finally:
         con.close()

@@ -51,7 +51,7 @@ def features_sql(
         from {cand} c join {t.left_refs} lr on lr.id = c.l
         join {t.right_refs} rr on rr.id = c.r and rr.ref = lr.ref
         group by c.l, c.r)
-    select c.l, c.r, l.amount::varchar as left_amount, r.amount::varchar as right_amount,
+    select c.l, c.r,
            (l.amount - {right_amount})::double as amount_diff,
            (l.amount - {right_amount})::decimal(20,4) as amount_diff_exact,
            abs({right_amount})::double as right_abs,
@@ -59,7 +59,10 @@ def features_sql(
            s.shared_refs, l.has_ref as l_has_ref, r.has_ref as r_has_ref,
            coalesce(l.name_key, lower(l.description), '') as ln,
            coalesce(r.name_key, lower(r.description), '') as rn,
-           coalesce(l.name_alt, l.name_key, '') as la_alt, coalesce(r.name_alt, r.name_key, '') as ra_alt,
+           case when l.name_alt is not null or r.name_alt is not null
+                then coalesce(l.name_alt, l.name_key, '') end as la_alt,
+           case when l.name_alt is not null or r.name_alt is not null
+                then coalesce(r.name_alt, r.name_key, '') end as ra_alt,
            l.name_alt is not null or r.name_alt is not null as has_alt,
            l.name_key is not null or l.description is not null as l_has_name,
            r.name_key is not null or r.description is not null as r_has_name,
@@ -74,7 +77,7 @@ def _content_key(a: str) -> str:
     later date): the same amount, counterparty and reference.  Without a reference
     the description must agree too, so two separate payments are not taken for copies."""
     return (
-        f"md5(concat_ws('|', {a}.side, {a}.account, {a}.amount, {a}.currency, {a}.name_key, "
+        f"hash(concat_ws('|', {a}.side, {a}.account, {a}.amount, {a}.currency, {a}.name_key, "
         f"coalesce({a}.reference, '#' || coalesce({a}.description, '') || {a}.date)))"
     )
 
@@ -115,8 +118,11 @@ def score_pairs(
     text: tuple[TextField, ...],
     weights: dict[str, float],
     right_amount: str = "r.amount",
+    explain: bool = True,
 ) -> pl.DataFrame:
-    """Candidate pairs with features, text similarities, `score` and `explanation`."""
+    """Candidate pairs with features, text similarities, `score` and (with `explain`)
+    `explanation`; without it, add the explanation to the pairs kept with
+    :func:`explained`, which is cheaper when most candidates are dropped."""
     df: pl.DataFrame = con.sql(features_sql(t, cand, text, right_amount)).pl()
     if df.height == 0:
         return df.with_columns(
@@ -169,9 +175,13 @@ def score_pairs(
         ref_s.alias("s_ref"),
         name_s.alias("s_name"),
     )
-    return df.with_columns(
-        weighted_score(weights).round(4).alias("score"), _explanation().alias("explanation")
-    )
+    df = df.with_columns(weighted_score(weights).round(4).alias("score"))
+    return explained(df) if explain else df
+
+
+def explained(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Scored pairs with their `explanation`: which fields agreed and by how much."""
+    return pairs.with_columns(_explanation().alias("explanation"))
 
 
 def weighted_score(weights: dict[str, float]) -> pl.Expr:

@@ -46,5 +46,7 @@ def months(draw: st.DrawFn, max_rows: int = 14) -> tuple[list[tuple], list[tuple
             ledger.append((f"L{i}", d, row[2], "EUR", row[4], None, "receipt"))
         elif kind == "decoy":
             ledger.append((f"L{i}", row[1], row[2], "EUR", draw(names), None, "receipt"))
-            ledger.append((f"D{i}", row[1], row[2], "EUR", draw(names), None, "receipt"))
+            # another description: with all fields equal the two would be one item
+            # posted twice (the first is matched, the copy reported as a duplicate)
+            ledger.append((f"D{i}", row[1], row[2], "EUR", draw(names), None, "receipt 2"))
     return bank, ledger

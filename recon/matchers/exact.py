@@ -10,6 +10,8 @@ from recon.matchers.base import (
     REF_PAIRS,
     Matcher,
     Tables,
+    bucket_join_sql,
+    bucketed_sql,
     date_condition_sql,
     equal_condition_sql,
 )
@@ -37,4 +39,10 @@ class Exact(Matcher):
             return f"""select p.l, p.r from {REF_PAIRS} p
                 join {t.left} l on l.id = p.l join {t.right} r on r.id = p.r
                 where {where}"""
+        if "amount" in self.equal:
+            return bucket_join_sql(
+                bucketed_sql(t.left, "amount", neighbours=False),
+                bucketed_sql(t.right, "amount", neighbours=False),
+                where,
+            )
         return f"select l.id as l, r.id as r from {t.left} l join {t.right} r on {where}"

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
-from recon.matchers.base import AmountTolerance, Matcher, Tables, date_condition_sql
+from recon.matchers.base import (
+    AmountTolerance,
+    Matcher,
+    Tables,
+    bucket_join_sql,
+    bucketed_sql,
+    date_condition_sql,
+    log_bucket_sql,
+)
 
 RATES = "__recon__fx"
 
@@ -32,21 +40,17 @@ class Fx(Matcher):
             raise ValueError("pct must be between 0 and 50")
 
     def candidates_sql(self, t: Tables) -> str:
-        step = f"ln(1 + {self.pct} / 100)"
-
-        def key(expr: str) -> str:
-            return f"(sign({expr}) * floor(ln(greatest(abs({expr}), 0.0001)::double) / {step}))::bigint"
-
-        return f"""
-        select l.id as l, r.id as r
-        from (select *, unnest([k - 1, k, k + 1]) as kk
-              from (select *, {key("amount")} as k from {t.left})) l
-        join (select r0.*, r0.amount * fx.rate as conv, fx.to_cur, {key("r0.amount * fx.rate")} as k
-              from {t.right} r0 join {RATES} fx on fx.from_cur = r0.currency) r
-          on l.kk = r.k and l.currency = r.to_cur and l.currency <> r.currency
+        converted = f"""(select r0.*, r0.amount * fx.rate as conv, fx.to_cur
+            from {t.right} r0 join {RATES} fx on fx.from_cur = r0.currency)"""
+        where = f"""l.currency = r.to_cur and l.currency <> r.currency
          and sign(l.amount) = sign(r.conv)
          and abs(l.amount - r.conv) <= abs(r.conv) * {self.pct} / 100
          and {date_condition_sql(self.date)}"""
+        return bucket_join_sql(
+            bucketed_sql(t.left, log_bucket_sql("amount", self.pct), neighbours=True),
+            bucketed_sql(converted, log_bucket_sql("conv", self.pct), neighbours=False),
+            where,
+        )
 
     def right_amount_sql(self, r: str = "r", l: str = "l") -> str:
         return (
