@@ -64,21 +64,27 @@ def open_items_sql(side: str, as_of: date | None, left_side: str = "bank") -> st
     statement: each pass (bank, statement) has its own matches.
     """
     cutoff = f"and t.date <= date '{as_of.isoformat()}'" if as_of else ""
-    # ledger-only matches (reversals) belong to the bank pass
-    own = f"bool_or(x.side = '{left_side}')" + (
-        " or bool_and(x.side = 'ledger')" if left_side == "bank" else ""
-    )
+    members = "select y.match_id from match_members y join txns x on x.txn_id = y.txn_id"
+    if left_side == "bank":
+        # the bank pass owns every match except those with a statement line and no
+        # bank line (ledger-only reversals included); with no statement lines at all
+        # this is decided without grouping two million members
+        stmt = f"{members} where x.side = 'statement'"
+        own = (
+            f"mm.match_id not in (({stmt}) except "
+            f"({members} where x.side = 'bank' and y.match_id in ({stmt})))"
+        )
+    else:
+        own = f"mm.match_id in ({members} where x.side = '{left_side}')"
     return f"""
         select t.* from txns t
         where t.side = '{side}' {cutoff}
-          and not exists (
-              select 1 from match_members mm join matches m using (match_id)
-              where m.active and mm.txn_id = t.txn_id
-                and m.match_id in (select y.match_id from match_members y
-                                   join txns x on x.txn_id = y.txn_id
-                                   group by y.match_id having {own}))
-          and not exists (select 1 from decisions d where d.active and d.txn_id = t.txn_id
-                          and d.decision in ('write_off', 'ignore'))"""
+          and t.txn_id not in (
+              select mm.txn_id from match_members mm join matches m on m.match_id = mm.match_id
+              where m.active and mm.txn_id is not null and {own})
+          and t.txn_id not in (select d.txn_id from decisions d
+                               where d.active and d.txn_id is not null
+                                 and d.decision in ('write_off', 'ignore'))"""
 
 
 def prepare_open_tables(

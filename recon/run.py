@@ -360,10 +360,13 @@ def changes_sql(run_id: str) -> str:
                   order by finished_at desc limit 1),
     prev_exc as (select side, txn_id, reason from run_exceptions
                  where run_id = (select run_id from prev)),
-    ids as (select mm.match_id,
-                   string_agg(t.source_id, ';' order by t.source_id) filter (where mm.role = 'left') as l,
-                   string_agg(t.source_id, ';' order by t.source_id) filter (where mm.role = 'right') as r
-            from match_members mm join txns t on t.txn_id = mm.txn_id group by mm.match_id)
+    changed as (select match_id from matches
+                where (run_id = '{q}' and active)
+                   or (not active and ended_at > coalesce((select finished_at from prev),
+                                                          timestamp '1900-01-01'))),
+    ids as (select mm.match_id, {csvout.ids_sql("left")} as l, {csvout.ids_sql("right")} as r
+            from match_members mm join txns t on t.txn_id = mm.txn_id
+            where mm.match_id in (select match_id from changed) group by mm.match_id)
     select 'new_match' as change, null as side, recon_safe(i.l) as left_ids,
            recon_safe(i.r) as right_ids, m.match_id, m.status as detail
     from matches m join ids i using (match_id) where m.run_id = '{q}' and m.active

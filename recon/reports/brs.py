@@ -30,10 +30,8 @@ import polars as pl
 COLUMNS = ("account", "currency", "period_end", "line", "label", "amount")
 
 
-def _open_sql(side: str, as_of: date) -> str:
-    from recon.pipeline import open_items_sql
-
-    return open_items_sql(side, as_of, "bank")
+def _open_table(side: str) -> str:
+    return f"__recon__brs_open_{side}"
 
 
 def statement_rows(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any]]:
@@ -43,6 +41,15 @@ def statement_rows(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str
         where side = 'bank' and date <= date '{as_of.isoformat()}' group by 1, 2 order by 1, 2"""
     ).fetchall()
     con.execute(LEDGER_ACCOUNTS_SQL)
+    from recon.pipeline import open_items_sql
+
+    # the open items and the matches' sums are found once, not once per account and line
+    con.execute(MATCH_SUMMARY_SQL)
+    for side in ("bank", "ledger"):
+        con.execute(
+            f"create or replace temp table {_open_table(side)} as "
+            f"select txn_id, account, currency, amount from ({open_items_sql(side, as_of, 'bank')})"
+        )
     out: list[dict[str, Any]] = []
     for account, currency, _ in accounts:
         out.extend(_one_account(con, account, currency, as_of))
@@ -102,8 +109,8 @@ def _one_account(
     ledger_all = _sum(
         con, f"select amount from txns where side = 'ledger' and {lacct} and {cur} and {end}"
     )
-    bank_open = f"select amount from ({_open_sql('bank', as_of)}) where {acct} and {cur}"
-    ledger_open = f"select amount from ({_open_sql('ledger', as_of)}) where {lacct} and {cur}"
+    bank_open = f"select amount from {_open_table('bank')} where {acct} and {cur}"
+    ledger_open = f"select amount from {_open_table('ledger')} where {lacct} and {cur}"
     dit = _sum(con, f"{ledger_open} and amount > 0")
     outstanding = _sum(con, f"{ledger_open} and amount < 0")
     unbooked_in = _sum(con, f"{bank_open} and amount > 0")
@@ -203,22 +210,29 @@ def _balances(
     return opening or Decimal(0), closing, note
 
 
+MATCH_SUMMARY_SQL = """
+create or replace temp table __recon__brs_match as
+select mm.match_id, min(t.currency) as cur, max(t.currency) as cur_hi, max(t.date) as last,
+       -- a match holds the lines of one bank account (two at most); min/max are
+       -- far cheaper than distinct lists over two million members
+       min(coalesce(t.account, '')) filter (where t.side = 'bank') as bank_lo,
+       max(coalesce(t.account, '')) filter (where t.side = 'bank') as bank_hi,
+       coalesce(sum(case when t.side = 'bank' then t.amount
+                         when t.side = 'ledger' then -t.amount end), 0) as diff
+from match_members mm join matches m on m.match_id = mm.match_id
+join txns t on t.txn_id = mm.txn_id
+where m.active group by mm.match_id
+"""
+
+
 def _matched_differences(
     con: duckdb.DuckDBPyConnection, account: str, currency: str, as_of: date
 ) -> Decimal:
     """Bank minus ledger amounts of this account's active matches (one currency only)."""
     value = con.execute(
-        """with mem as (
-            select mm.match_id, t.amount, t.currency, t.side, t.account, t.date
-            from match_members mm join matches m using (match_id)
-            join txns t on t.txn_id = mm.txn_id where m.active),
-        ok as (select match_id from mem group by match_id
-               having count(distinct currency) = 1 and bool_and(currency = ?)
-                  and bool_or(side = 'bank' and coalesce(account, '') = ?)
-                  and bool_and(date <= ?))
-        select coalesce(sum(case when side = 'bank' then amount else -amount end), 0)
-        from mem where match_id in (select match_id from ok) and side in ('bank', 'ledger')""",
-        [currency, account, as_of],
+        """select coalesce(sum(diff), 0) from __recon__brs_match
+        where cur = cur_hi and cur = ? and (bank_lo = ? or bank_hi = ?) and last <= ?""",
+        [currency, account, account, as_of],
     ).fetchall()[0][0]
     return Decimal(value)
 
@@ -233,15 +247,11 @@ def _foreign_currency_matches(
 ) -> Decimal:
     """Bank amounts of this account's active matches whose ledger side is in another currency."""
     value = con.execute(
-        """with mem as (
-            select mm.match_id, t.amount, t.currency, t.side, t.account, t.date
-            from match_members mm join matches m using (match_id)
-            join txns t on t.txn_id = mm.txn_id where m.active),
-        fx as (select match_id from mem group by match_id
-               having count(distinct currency) > 1 and bool_and(date <= ?))
-        select coalesce(sum(amount), 0) from mem
-        where match_id in (select match_id from fx) and side = 'bank'
-          and coalesce(account, '') = ? and currency = ?""",
+        """select coalesce(sum(t.amount), 0)
+        from match_members mm join txns t on t.txn_id = mm.txn_id
+        where mm.match_id in (select match_id from __recon__brs_match
+                              where cur <> cur_hi and last <= ?)
+          and t.side = 'bank' and coalesce(t.account, '') = ? and t.currency = ?""",
         [as_of, account, currency],
     ).fetchall()[0][0]
     return Decimal(value)

@@ -67,20 +67,25 @@ def _quote(p: Path) -> str:
     return str(p).replace("'", "''")
 
 
+def ids_sql(role: str) -> str:
+    """The `source_id`s of one role of a group, sorted, joined by ';' (an aggregate)."""
+    return f"array_to_string(list_sort(list(source_id) filter (where role = '{role}')), ';')"
+
+
 def matches_sql(left_side: str) -> str:
     """One row per active match whose left side is `left_side`."""
     return f"""
     with mem as (
         select mm.match_id, mm.role, t.source_id, t.currency, t.date, t.side
-        from match_members mm join txns t on t.txn_id = mm.txn_id),
+        from matches m join match_members mm on mm.match_id = m.match_id
+        join txns t on t.txn_id = mm.txn_id where m.active),
     agg as (
+        -- sorted lists, not ordered string_agg: four times faster on a million matches
         select match_id,
-               string_agg(case when role = 'left' then source_id end, ';' order by source_id)
-                   as left_ids,
-               string_agg(case when role = 'right' then source_id end, ';' order by source_id)
-                   as right_ids,
-               any_value(case when role = 'left' then currency end) as cur,
-               min(case when role = 'left' then date end) as first_date,
+               {ids_sql("left")} as left_ids,
+               {ids_sql("right")} as right_ids,
+               any_value(currency) filter (where role = 'left') as cur,
+               min(date) filter (where role = 'left') as first_date,
                bool_or(role = 'left' and side = '{left_side}')
                    or bool_and(side = 'ledger') as in_scope
         from mem group by match_id)
@@ -131,16 +136,22 @@ def exceptions_sql(as_of: date, *, mask: bool = False) -> str:
 def discrepancies_sql(left_side: str, date_lag_days: int) -> str:
     """Matches whose sides differ in amount, currency or (beyond a lag) date."""
     return f"""
-    with scope as (select match_id, cur from ({matches_scope_sql(left_side)})),
+    with scope as (
+        -- one pass over the active matches' members: scope, currencies (min/max, not
+        -- count distinct: a million matches)
+        select mm.match_id, any_value(t.currency) filter (where mm.role = 'left') as cur,
+               (min(t.currency) <> max(t.currency))::int + 1 as n_cur,
+               any_value(t.currency) filter (where mm.role = 'right') as rcur
+        from matches m join match_members mm on mm.match_id = m.match_id
+        join txns t on t.txn_id = mm.txn_id
+        where m.active
+        group by mm.match_id
+        having bool_or(mm.role = 'left' and t.side = '{left_side}') or bool_and(t.side = 'ledger')),
     m as (select m.*, s.cur, recon_fmt(m.left_amount, s.cur) as la,
                  recon_fmt(m.right_amount, s.cur) as ra, recon_fmt(m.amount_diff, s.cur) as diff,
                  recon_fmt(abs(m.amount_diff), s.cur) as absdiff
           from matches m join scope s using (match_id) where m.active),
-    cur as (
-        select mm.match_id, count(distinct t.currency) as n_cur,
-               string_agg(distinct t.currency, '/' order by t.currency) as curs,
-               any_value(case when mm.role = 'right' then t.currency end) as rcur
-        from match_members mm join txns t on t.txn_id = mm.txn_id group by mm.match_id)
+    cur as (select match_id, n_cur, rcur from scope)
     select m.match_id,
            case when m.kind = 'reversal' then 'reversal'
                 when c.n_cur > 1 then 'fx'
