@@ -7,12 +7,16 @@ and read the per-stage times from summary.json.  The floor is a minimal DuckDB
 script that loads both CSVs and writes an exact join on reference and amount
 to CSV; recon's time is printed as a multiple of it.
 
-    python bench/scale.py --rows 100000 [--rows 1000000 ...] [--memory-limit 4GB]
+    python bench/scale.py --rows 100000 [--rows 1000000 ...] [--memory-limit 4GB] [--night 0.01]
+
+With --night, the full run loads all but the last 1% of the lines (by date) and
+the next night adds them: the incremental night is timed against the full run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -50,10 +54,8 @@ def peak_rss(cmd: list[str], **kw: object) -> tuple[int, float, int]:
                 procs = [root, *root.children(recursive=True)]
                 total = 0
                 for p in procs:
-                    try:
+                    with contextlib.suppress(psutil.Error):
                         total += p.memory_info().rss
-                    except psutil.Error:
-                        pass
                 peak = max(peak, total)
                 time.sleep(0.05)
         except psutil.Error:
@@ -66,7 +68,36 @@ def peak_rss(cmd: list[str], **kw: object) -> tuple[int, float, int]:
     return code, time.perf_counter() - started, peak
 
 
-def one(rows: int, work: Path, memory_limit: str | None) -> dict[str, object]:
+def split_night(data: Path, share: float) -> dict[str, list[Path]]:
+    """Cut the last `share` of each side's rows (by date, then id) into a second file:
+    the base files are the full run, base plus the cut files the next night."""
+    import polars as pl
+
+    files: dict[str, list[Path]] = {}
+    for side in ("bank", "ledger"):
+        frame = pl.read_csv(data / f"{side}.csv", infer_schema=False).sort(["date", "id"])
+        cut = frame.height - max(1, int(frame.height * share))
+        base, new = data / f"{side}_base.csv", data / f"{side}_night.csv"
+        frame.head(cut).write_csv(base)
+        frame.tail(frame.height - cut).write_csv(new)
+        files[side] = [base, new]
+    return files
+
+
+def recon_cmd(data: Path, bank: list[Path], ledger: list[Path], memory_limit: str | None
+              ) -> list[str]:
+    cmd = [sys.executable, "-m", "recon.cli", "-q", "run", "--rules",
+           str(ROOT / "rules" / "default.yaml"), "--db", str(data / "recon.duckdb"),
+           "--out", str(data / "out")]
+    cmd += [a for p in bank for a in ("--bank", str(p))]
+    cmd += [a for p in ledger for a in ("--ledger", str(p))]
+    if memory_limit:
+        cmd += ["--memory-limit", memory_limit]
+    return cmd
+
+
+def one(rows: int, work: Path, memory_limit: str | None, night: float | None = None
+        ) -> dict[str, object]:
     data = work / f"n{rows}"
     t0 = time.perf_counter()
     subprocess.run([sys.executable, str(ROOT / "sample_data" / "generate.py"), "--seed", "5",
@@ -74,20 +105,34 @@ def one(rows: int, work: Path, memory_limit: str | None) -> dict[str, object]:
                    check=True, stdout=subprocess.DEVNULL)
     gen = time.perf_counter() - t0
     out = data / "out"
-    cmd = [sys.executable, "-m", "recon.cli", "-q", "run", "--rules",
-           str(ROOT / "rules" / "default.yaml"), "--bank", str(data / "bank.csv"),
-           "--ledger", str(data / "ledger.csv"), "--db", str(data / "recon.duckdb"),
-           "--out", str(out)]
-    if memory_limit:
-        cmd += ["--memory-limit", memory_limit]
-    code, wall, rss = peak_rss(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+    for stale in data.glob("recon.duckdb*"):
+        stale.unlink()
+    if night:
+        parts = split_night(data, night)
+        bank, ledger = [parts["bank"][0]], [parts["ledger"][0]]
+    else:
+        bank, ledger = [data / "bank.csv"], [data / "ledger.csv"]
+    code, wall, rss = peak_rss(recon_cmd(data, bank, ledger, memory_limit), cwd=ROOT,
+                               stdout=subprocess.DEVNULL)
     if code != 0:
         raise SystemExit(f"recon run exited {code} at {rows} rows")
-    floor_code, floor, floor_rss = peak_rss(
+    summary = json.loads((out / "summary.json").read_text())
+    result: dict[str, object] = {}
+    if night:
+        # the next night: yesterday's files again (skipped by hash) and the new lines
+        code, n_wall, n_rss = peak_rss(
+            recon_cmd(data, parts["bank"], parts["ledger"], memory_limit), cwd=ROOT,
+            stdout=subprocess.DEVNULL)
+        if code != 0:
+            raise SystemExit(f"recon run (next night) exited {code} at {rows} rows")
+        n_summary = json.loads((out / "summary.json").read_text())
+        result["night"] = {"share": night, "wall_s": n_wall, "peak_rss": n_rss,
+                           "new_rows": sum(i["new_rows"] for i in n_summary["inputs"]),
+                           "stages": n_summary["stages"]}
+    _floor_code, floor, floor_rss = peak_rss(
         [sys.executable, "-c", FLOOR_SQL, str(data / "bank.csv"), str(data / "ledger.csv"),
          str(data / "floor.csv")])
-    summary = json.loads((out / "summary.json").read_text())
-    return {"rows": rows, "generate_s": gen, "wall_s": wall, "peak_rss": rss,
+    return result | {"rows": rows, "generate_s": gen, "wall_s": wall, "peak_rss": rss,
             "floor_s": floor, "floor_rss": floor_rss, "stages": summary["stages"],
             "rules": summary["rules"], "counts": summary["counts"]}
 
@@ -105,6 +150,13 @@ def report(r: dict[str, object]) -> None:
     print(f"{'rule':28} {'seconds':>9} {'matches':>9}")
     for rule in r["rules"]:  # type: ignore[attr-defined]
         print(f"{rule['name']:28} {rule['seconds']:9.2f} {rule['matches']:9,}")
+    if "night" in r:
+        n = r["night"]  # type: ignore[index]
+        print(f"next night, {n['share']:.0%} new lines ({n['new_rows']:,} rows): "  # type: ignore[index]
+              f"{n['wall_s']:.1f} s wall = {n['wall_s'] / wall:.1%} of the full run, "  # type: ignore[index]
+              f"peak RSS {n['peak_rss'] / 2**30:.2f} GiB")  # type: ignore[index]
+        for stage, secs in n["stages"].items():  # type: ignore[index]
+            print(f"  {stage:26} {secs:9.2f}")
 
 
 def main() -> None:
@@ -113,11 +165,14 @@ def main() -> None:
     ap.add_argument("--memory-limit")
     ap.add_argument("--work", type=Path, help="keep data here (default: a temp dir)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--night", type=float, metavar="SHARE",
+                    help="also time the next night: the full run loads all but the last "
+                         "SHARE of the lines (e.g. 0.01), the next night adds them")
     args = ap.parse_args()
     sizes = args.rows or [100_000]
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
-        results = [one(n, work, args.memory_limit) for n in sizes]
+        results = [one(n, work, args.memory_limit, args.night) for n in sizes]
     for r in results:
         report(r)
     if args.json:

@@ -149,6 +149,11 @@ def _cell(v: Any) -> str:
         return ""
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
+    if isinstance(v, str) and "_x" in v:
+        from openpyxl.utils.escape import unescape
+
+        # control characters are stored as _x000D_ escapes, which openpyxl keeps as text
+        return str(unescape(v))
     return str(v)
 
 

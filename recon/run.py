@@ -42,6 +42,8 @@ log = logging.getLogger("recon")
 
 #: matches.xlsx is written when the three tables together have at most this many rows.
 MAX_XLSX_ROWS = 200_000
+#: Above this many rows, the workbook's matches sheet holds only matches to review.
+REVIEW_ONLY_ABOVE = 50_000
 
 
 @dataclass(slots=True)
@@ -467,9 +469,20 @@ def _write_report(
         summary, frames["matches"], frames["exceptions"], frames["discrepancies"], brs, aging
     )
     rows = sum(f.height for f in frames.values())
+    sheets = dict(frames)
+    if rows > REVIEW_ONLY_ABOVE:
+        # a big night: the workbook keeps what a person decides on; auto matches
+        # stay in matches.csv (writing them costs more than the rest of the run)
+        sheets["matches"] = frames["matches"].filter(pl.col("status") != "auto")
+        rows = sum(f.height for f in sheets.values())
     if rows <= MAX_XLSX_ROWS:
-        write_workbook(out_dir / "matches.xlsx", {"bank_reconciliation": brs, **frames}, summary)
+        write_workbook(out_dir / "matches.xlsx", {"bank_reconciliation": brs, **sheets}, summary)
         summary["xlsx"] = "matches.xlsx"
+        if sheets["matches"].height < frames["matches"].height:
+            summary["xlsx"] += (
+                f" (matches to review only; the {frames['matches'].height - sheets['matches'].height}"
+                " auto matches are in matches.csv)"
+            )
     else:
         # a workbook of this size is slow to write and to open: the CSVs have it all
         summary["xlsx"] = f"not written: {rows} rows, more than {MAX_XLSX_ROWS}"

@@ -140,3 +140,27 @@ def test_a_failed_write_leaves_the_old_workbook(tmp_path: Path) -> None:
         write_workbook(path, {"bad/name": _exceptions()}, SUMMARY)  # no "/" in a sheet name
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["matches.xlsx"]
+
+
+def test_a_big_night_keeps_only_matches_to_review_in_the_workbook(
+    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above REVIEW_ONLY_ABOVE rows the matches sheet drops auto matches (they stay in
+    matches.csv) and summary.json says how many were left out."""
+    import json
+
+    from recon import run as run_module
+
+    monkeypatch.setattr(run_module, "REVIEW_ONLY_ABOVE", 10)
+    out = tmp_path / "out"
+    code, _, _ = cli("demo", "--out", out)
+    assert code == 0
+    csv_statuses = pl.read_csv(out / "matches.csv", infer_schema=False)["status"].to_list()
+    sheet = openpyxl.load_workbook(out / "matches.xlsx", read_only=True)["matches"]
+    rows = list(sheet.iter_rows(values_only=True))
+    status = rows[0].index("status")
+    in_sheet = [r[status] for r in rows[1:]]
+    assert "auto" not in in_sheet
+    assert len(in_sheet) == sum(s != "auto" for s in csv_statuses)
+    note = json.loads((out / "summary.json").read_text())["xlsx"]
+    assert f"the {csv_statuses.count('auto')} auto matches are in matches.csv" in note
