@@ -1,9 +1,10 @@
 """Why is an item unmatched?  Best candidate and reason for every open row.
 
 After the pipeline, the open rows are paired once more with relaxed
-blocking (same currency, amount within 20% or 100, dates within
-``diagnostic_days``, or a shared reference) and scored like any rule.  The
-best candidate's features name the condition that failed.
+blocking (same currency, dates within ``diagnostic_days``, and: amount within
+20% or 100 with a word of the name in common, or the same amount, or a
+shared reference) and scored like any rule.  The best candidate's features
+name the condition that failed.
 
 Reasons: ``ambiguous`` (two candidates about equally good),
 ``duplicate`` (an identical row is already matched), ``no_candidate``,
@@ -20,9 +21,8 @@ import polars as pl
 
 from recon.config import RuleSet
 from recon.db import written_join_order
-from recon.matchers.base import AmountTolerance, DateWindow
+from recon.matchers.base import AmountTolerance, DateWindow, band_join_sql, date_condition_sql
 from recon.matchers.exact import Exact
-from recon.matchers.tolerance import Tolerance
 from recon.pipeline import T
 from recon.scoring import explained, score_pairs
 
@@ -40,20 +40,26 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     """Fill temp table __recon__diag(side, id, reason, best_ids, best_score, detail)."""
     days = ruleset.diagnostic_days
     window = DateWindow(days, days)
-    relaxed = Tolerance(amount=AmountTolerance(Decimal(100), Decimal(20)), date=window)
+    relaxed = AmountTolerance(Decimal(100), Decimal(20))
     by_ref = Exact(equal=("currency", "reference"), date=window)
     for statement in by_ref.prepare_sql(T):
         con.execute(statement)
+    extra = ["l.currency = r.currency", date_condition_sql(window)]
+    # near amounts of a payer sharing a word of the name, equal amounts of anyone
+    # (bounded in crowded buckets), or a shared reference: a relaxed band over every
+    # open row would pair each with hundreds on a big night
+    named = band_join_sql(T, relaxed, extra, by_name_word=True)
+    same_amount = band_join_sql(T, AmountTolerance(), extra)
     with written_join_order(con):
         con.execute(
-            f"create or replace temp table __recon__dcand as "
-            f"select distinct l, r from (({relaxed.candidates_sql(T)}) union ({by_ref.candidates_sql(T)}))"
+            f"create or replace temp table __recon__dcand as select distinct l, r from "
+            f"(({named}) union ({same_amount}) union ({by_ref.candidates_sql(T)}))"
         )
     pairs = score_pairs(
         con,
         T,
         "__recon__dcand",
-        tolerance=relaxed.amount,
+        tolerance=relaxed,
         window=window,
         text=(),
         weights=ruleset.settings["weights"],

@@ -202,6 +202,28 @@ def bucketed_sql(table: str, key: str, *, neighbours: bool) -> str:
     return f"(select *, {spread} as kk from ({inner}))"
 
 
+#: The words of the normalised name and of its pinyin form, without one-letter words.
+NAME_TOKENS = (
+    "list_filter(list_distinct(string_split(concat_ws(' ', name_key, name_alt), ' ')), "
+    "lambda w: length(w) >= 2)"
+)
+
+
+def tokened_sql(table: str, key: str, *, neighbours: bool) -> str:
+    """`table` with one row per name word `tok`, its amount bucket `k` and `kk` as in
+    :func:`bucketed_sql`.  Rows without a name have no words."""
+    words = f"(select *, unnest({NAME_TOKENS}) as tok from {table})"
+    spread = "unnest([k - 1, k, k + 1])" if neighbours else "k"
+    return f"(select *, {spread} as kk from (select *, {key} as k from {words}))"
+
+
+def token_join_sql(left: str, right: str, where: str) -> str:
+    """Pairs of `left` and `right` (from :func:`tokened_sql`) in neighbouring buckets
+    whose names share a word, meeting `where`."""
+    return f"""select distinct l.id as l, r.id as r from {left} l join {right} r
+        on l.kk = r.k and l.tok = r.tok and {where}"""
+
+
 def bucket_join_sql(left: str, right: str, where: str) -> str:
     """Pairs of `left` and `right` (from :func:`bucketed_sql`) in neighbouring buckets that
     meet `where`; in a crowded bucket only pairs whose name blocks agree."""
@@ -213,7 +235,12 @@ def bucket_join_sql(left: str, right: str, where: str) -> str:
 
 
 def band_join_sql(
-    t: Tables, tol: AmountTolerance, extra: list[str], *, by_reference: bool = False
+    t: Tables,
+    tol: AmountTolerance,
+    extra: list[str],
+    *,
+    by_reference: bool = False,
+    by_name_word: bool = False,
 ) -> str:
     """Pairs whose amounts agree within `tol`, found by equi-joins on amount buckets.
 
@@ -221,7 +248,9 @@ def band_join_sql(
     plain inequality join with an equality on currency would compare every
     pair of a currency.  Crowded buckets also join on the name block (see
     CROWD).  With `by_reference`, pairs must share a reference key; that
-    join is selective enough on its own.
+    join is selective enough on its own.  With `by_name_word`, pairs must
+    share a word of their names (a rule that compares names needs no others:
+    re-ordered, truncated and romanised names still share one).
     """
     where = " and ".join([amount_condition_sql(tol), *extra]) or "true"
     if by_reference:
@@ -233,24 +262,16 @@ def band_join_sql(
             bucketed_sql(t.right, "amount", neighbours=False),
             where,
         )
-    parts = []
+    keys = []
     if tol.abs > 0:
-        key = f"floor(amount / {tol.abs})::bigint"
-        parts.append(
-            bucket_join_sql(
-                bucketed_sql(t.left, key, neighbours=True),
-                bucketed_sql(t.right, key, neighbours=False),
-                where,
-            )
-        )
+        keys.append(f"floor(amount / {tol.abs})::bigint")
     if tol.pct > 0:
-        parts.append(
-            bucket_join_sql(
-                bucketed_sql(t.left, log_bucket_sql("amount", tol.pct), neighbours=True),
-                bucketed_sql(t.right, log_bucket_sql("amount", tol.pct), neighbours=False),
-                where,
-            )
-        )
+        keys.append(log_bucket_sql("amount", tol.pct))
+    side, join = (tokened_sql, token_join_sql) if by_name_word else (bucketed_sql, bucket_join_sql)
+    parts = [
+        join(side(t.left, key, neighbours=True), side(t.right, key, neighbours=False), where)
+        for key in keys
+    ]
     return "\nunion\n".join(parts)
 
 

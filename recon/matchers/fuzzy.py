@@ -38,7 +38,10 @@ class Fuzzy(Matcher):
 
     def candidates_sql(self, t: Tables) -> str:
         extra = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
-        return band_join_sql(t, self.amount, extra, by_reference="reference" in self.equal)
+        names = any("counterparty" in (f.left, f.right) for f in self.text)
+        return band_join_sql(
+            t, self.amount, extra, by_reference="reference" in self.equal, by_name_word=names
+        )
 
     def text_fields(self) -> tuple[TextField, ...]:
         return self.text
