@@ -182,11 +182,12 @@ def equal_condition_sql(fields: tuple[str, ...], l: str = "l", r: str = "r") -> 
     return out
 
 
-#: More rows of one side than this in one amount bucket and week make the bucket
-#: crowded (round sums: 500.00 paid by hundreds of customers a week).  Pairs of a
-#: crowded bucket must also share a name block, or candidates would grow with the
-#: square of the volume; amount and date alone cannot tell such rows apart anyway.
-CROWD = 12
+#: A left row with more right rows than this in its amount buckets (same currency,
+#: its week and the weeks either side) is crowded (round sums: 500.00 paid by hundreds
+#: of customers a week): its pairs must also share a name block, or candidates would
+#: grow with the square of the volume.  Amount and date alone cannot tell such rows
+#: apart anyway.
+FAN = 48
 
 #: First word (at most 4 characters) of the normalised name, pinyin for Chinese names.
 NAME_BLOCK = "left(split_part(coalesce(name_alt, name_key, ''), ' ', 1), 4)"
@@ -194,10 +195,9 @@ NAME_BLOCK = "left(split_part(coalesce(name_alt, name_key, ''), ' ', 1), 4)"
 
 def bucketed_sql(table: str, key: str, *, neighbours: bool) -> str:
     """`table` with its amount bucket `k`, the buckets it may pair with `kk` (k and,
-    with `neighbours`, k - 1 and k + 1), `crowded` and its name block `nb`."""
+    with `neighbours`, k - 1 and k + 1), its week `wk` and its name block `nb`."""
     inner = f"""select *, {key} as k, {NAME_BLOCK} as nb,
-        count(*) over (partition by {key}, date_trunc('week', date)) > {CROWD} as crowded
-        from {table}"""
+        date_diff('day', date '1970-01-05', date) // 7 as wk from {table}"""
     spread = "unnest([k - 1, k, k + 1])" if neighbours else "k"
     return f"(select *, {spread} as kk from ({inner}))"
 
@@ -224,14 +224,23 @@ def token_join_sql(left: str, right: str, where: str) -> str:
         on l.kk = r.k and l.tok = r.tok and {where}"""
 
 
-def bucket_join_sql(left: str, right: str, where: str) -> str:
+def bucket_join_sql(left: str, right: str, where: str, right_cur: str = "currency") -> str:
     """Pairs of `left` and `right` (from :func:`bucketed_sql`) in neighbouring buckets that
-    meet `where`; in a crowded bucket only pairs whose name blocks agree."""
-    return f"""select l.id as l, r.id as r from {left} l join {right} r
-        on l.kk = r.k and not l.crowded and not r.crowded and {where}
+    meet `where`; a crowded left row (see FAN) only with rows whose name block agrees.
+    `right_cur` is the right rows' currency in the left's terms."""
+    return f"""select * from (
+    with lb as (select * from {left}), rb as (select * from {right}),
+    fan as (select {right_cur} as cur, k, wk, count(*) as n from rb group by all),
+    crowd as (select lb.id, sum(coalesce(f.n, 0)) > {FAN} as crowded
+              from lb left join fan f on f.cur = lb.currency and f.k = lb.kk
+                                     and f.wk between lb.wk - 1 and lb.wk + 1
+              group by lb.id),
+    lf as (select lb.*, c.crowded from lb join crowd c on c.id = lb.id)
+    select distinct l.id as l, r.id as r from lf l join rb r
+        on l.kk = r.k and not l.crowded and {where}
     union all
-    select l.id as l, r.id as r from {left} l join {right} r
-        on l.kk = r.k and l.nb = r.nb and (l.crowded or r.crowded) and {where}"""
+    select distinct l.id as l, r.id as r from lf l join rb r
+        on l.kk = r.k and l.nb = r.nb and l.crowded and {where})"""
 
 
 def band_join_sql(
@@ -246,8 +255,8 @@ def band_join_sql(
 
     A hash join on a bucket key (and its neighbours) keeps this linear: a
     plain inequality join with an equality on currency would compare every
-    pair of a currency.  Crowded buckets also join on the name block (see
-    CROWD).  With `by_reference`, pairs must share a reference key; that
+    pair of a currency.  Crowded rows also join on the name block (see
+    FAN).  With `by_reference`, pairs must share a reference key; that
     join is selective enough on its own.  With `by_name_word`, pairs must
     share a word of their names (a rule that compares names needs no others:
     re-ordered, truncated and romanised names still share one).

@@ -50,6 +50,7 @@ class Fx(Matcher):
             bucketed_sql(t.left, log_bucket_sql("amount", self.pct), neighbours=True),
             bucketed_sql(converted, log_bucket_sql("conv", self.pct), neighbours=False),
             where,
+            right_cur="to_cur",
         )
 
     def right_amount_sql(self, r: str = "r", l: str = "l") -> str:
