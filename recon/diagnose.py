@@ -2,8 +2,8 @@
 
 After the pipeline, the open rows are paired once more with relaxed
 blocking (same currency, dates within ``diagnostic_days``, and: amount within
-20% or 100 with a word of the name in common, or the same amount, or a
-shared reference) and scored like any rule.  The best candidate's features
+20% or 100 with names starting alike, or the same amount, or a shared
+reference) and scored like any rule.  The best candidate's features
 name the condition that failed.
 
 Reasons: ``ambiguous`` (two candidates about equally good),
@@ -45,10 +45,10 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     for statement in by_ref.prepare_sql(T):
         con.execute(statement)
     extra = ["l.currency = r.currency", date_condition_sql(window)]
-    # near amounts of a payer sharing a word of the name, equal amounts of anyone
+    # near amounts of a payer whose name starts alike, equal amounts of anyone
     # (bounded in crowded buckets), or a shared reference: a relaxed band over every
     # open row would pair each with hundreds on a big night
-    named = band_join_sql(T, relaxed, extra, by_name_word=True)
+    named = band_join_sql(T, relaxed, extra, names="block")
     same_amount = band_join_sql(T, AmountTolerance(), extra)
     with written_join_order(con):
         con.execute(

@@ -224,6 +224,13 @@ def token_join_sql(left: str, right: str, where: str) -> str:
         on l.kk = r.k and l.tok = r.tok and {where}"""
 
 
+def block_join_sql(left: str, right: str, where: str) -> str:
+    """Pairs of `left` and `right` (from :func:`bucketed_sql`) in neighbouring buckets
+    whose name blocks agree, meeting `where`."""
+    return f"""select distinct l.id as l, r.id as r from {left} l join {right} r
+        on l.kk = r.k and l.nb = r.nb and {where}"""
+
+
 def bucket_join_sql(left: str, right: str, where: str, right_cur: str = "currency") -> str:
     """Pairs of `left` and `right` (from :func:`bucketed_sql`) in neighbouring buckets that
     meet `where`; a crowded left row (see FAN) only with rows whose name block agrees.
@@ -249,7 +256,7 @@ def band_join_sql(
     extra: list[str],
     *,
     by_reference: bool = False,
-    by_name_word: bool = False,
+    names: str = "",
 ) -> str:
     """Pairs whose amounts agree within `tol`, found by equi-joins on amount buckets.
 
@@ -257,9 +264,10 @@ def band_join_sql(
     plain inequality join with an equality on currency would compare every
     pair of a currency.  Crowded rows also join on the name block (see
     FAN).  With `by_reference`, pairs must share a reference key; that
-    join is selective enough on its own.  With `by_name_word`, pairs must
+    join is selective enough on its own.  With `names="word"`, pairs must
     share a word of their names (a rule that compares names needs no others:
-    re-ordered, truncated and romanised names still share one).
+    re-ordered, truncated and romanised names still share one); with
+    `names="block"`, their name blocks must agree.
     """
     where = " and ".join([amount_condition_sql(tol), *extra]) or "true"
     if by_reference:
@@ -276,7 +284,11 @@ def band_join_sql(
         keys.append(f"floor(amount / {tol.abs})::bigint")
     if tol.pct > 0:
         keys.append(log_bucket_sql("amount", tol.pct))
-    side, join = (tokened_sql, token_join_sql) if by_name_word else (bucketed_sql, bucket_join_sql)
+    side, join = {
+        "word": (tokened_sql, token_join_sql),
+        "block": (bucketed_sql, block_join_sql),
+        "": (bucketed_sql, bucket_join_sql),
+    }[names]
     parts = [
         join(side(t.left, key, neighbours=True), side(t.right, key, neighbours=False), where)
         for key in keys

@@ -40,7 +40,11 @@ class Fuzzy(Matcher):
         extra = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
         names = any("counterparty" in (f.left, f.right) for f in self.text)
         return band_join_sql(
-            t, self.amount, extra, by_reference="reference" in self.equal, by_name_word=names
+            t,
+            self.amount,
+            extra,
+            by_reference="reference" in self.equal,
+            names="word" if names else "",
         )
 
     def text_fields(self) -> tuple[TextField, ...]:
