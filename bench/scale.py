@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -112,8 +113,10 @@ def one(rows: int, work: Path, memory_limit: str | None, night: float | None = N
         bank, ledger = [parts["bank"][0]], [parts["ledger"][0]]
     else:
         bank, ledger = [data / "bank.csv"], [data / "ledger.csv"]
+    # the input size limit (a safety default of 512 MiB) is raised for big N
+    env = dict(os.environ, RECON_MAX_FILE_BYTES=str(2 * (data / "bank.csv").stat().st_size))
     code, wall, rss = peak_rss(recon_cmd(data, bank, ledger, memory_limit), cwd=ROOT,
-                               stdout=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, env=env)
     if code != 0:
         raise SystemExit(f"recon run exited {code} at {rows} rows")
     summary = json.loads((out / "summary.json").read_text())
@@ -122,7 +125,7 @@ def one(rows: int, work: Path, memory_limit: str | None, night: float | None = N
         # the next night: yesterday's files again (skipped by hash) and the new lines
         code, n_wall, n_rss = peak_rss(
             recon_cmd(data, parts["bank"], parts["ledger"], memory_limit), cwd=ROOT,
-            stdout=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, env=env)
         if code != 0:
             raise SystemExit(f"recon run (next night) exited {code} at {rows} rows")
         n_summary = json.loads((out / "summary.json").read_text())
