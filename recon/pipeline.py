@@ -506,7 +506,8 @@ def _one_pass(
     prepare_open_tables(con, ruleset, left_side=left_side, as_of=as_of)
     found = 0
     for index, rule in enumerate(ruleset.rules):
-        start(progress, f"rule {rule.name}" + (f" (pass {pass_no})" if pass_no > 1 else ""))
+        label = f"rule {rule.name}" + (f" (pass {pass_no})" if pass_no > 1 else "")
+        start(progress, label)
         stats = run_rule(con, rule, index, run_id)
         total = out.rules[index]
         for attr in ("candidates", "matches", "auto", "suggested", "ambiguous"):
@@ -515,7 +516,6 @@ def _one_pass(
         total.seconds += stats.seconds
         found += stats.matches
         if progress:
-            label = f"rule {rule.name}" + (f" (pass {pass_no})" if pass_no > 1 else "")
             progress(f"{label}: {stats.matches} matches", stats.seconds)
     margin = float(ruleset.settings["margin"])
     for name, n in resolve_proposals(con, run_id, margin).items():

@@ -198,8 +198,13 @@ def bucketed_sql(table: str, key: str, *, neighbours: bool) -> str:
     with `neighbours`, k - 1 and k + 1), its week `wk` and its name block `nb`."""
     inner = f"""select *, {key} as k, {NAME_BLOCK} as nb,
         date_diff('day', date '1970-01-05', date) // 7 as wk from {table}"""
+    return _spread(inner, neighbours)
+
+
+def _spread(sql: str, neighbours: bool) -> str:
+    """Rows of `sql` (with a bucket `k`) with `kk`: k, or k - 1, k and k + 1 (a row each)."""
     spread = "unnest([k - 1, k, k + 1])" if neighbours else "k"
-    return f"(select *, {spread} as kk from ({inner}))"
+    return f"(select *, {spread} as kk from ({sql}))"
 
 
 #: The words of the normalised name and of its pinyin form, without one-letter words.
@@ -213,8 +218,7 @@ def tokened_sql(table: str, key: str, *, neighbours: bool) -> str:
     """`table` with one row per name word `tok`, its amount bucket `k` and `kk` as in
     :func:`bucketed_sql`.  Rows without a name have no words."""
     words = f"(select *, unnest({NAME_TOKENS}) as tok from {table})"
-    spread = "unnest([k - 1, k, k + 1])" if neighbours else "k"
-    return f"(select *, {spread} as kk from (select *, {key} as k from {words}))"
+    return _spread(f"select *, {key} as k from {words}", neighbours)
 
 
 def token_join_sql(left: str, right: str, where: str) -> str:
