@@ -16,6 +16,20 @@ BANK_HEADER = "id,date,amount,currency,counterparty,reference,description"
 LEDGER_HEADER = "id,date,amount,currency,counterparty,reference,description"
 
 
+def dump_tables(path: Path) -> dict[str, list[tuple]]:
+    """Every row of every table of the database at `path`, in a stable order."""
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        names = [r[0] for r in con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'main' order by 1"
+        ).fetchall()]
+        return {n: con.execute(f'select * from "{n}" order by all').fetchall() for n in names}
+    finally:
+        con.close()
+
+
 def write_csv(path: Path, header: str, rows: list[str]) -> Path:
     """Write a small canonical CSV."""
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")

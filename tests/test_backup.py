@@ -16,7 +16,7 @@ from recon import db as D
 from recon.audit import verify
 from recon.errors import ReconError
 
-from .conftest import BANK_HEADER, LEDGER_HEADER, RULES, write_csv
+from .conftest import BANK_HEADER, LEDGER_HEADER, RULES, dump_tables, write_csv
 
 KEY = base64.b64encode(bytes(range(32))).decode()
 OTHER_KEY = base64.b64encode(bytes(range(1, 33))).decode()
@@ -54,14 +54,7 @@ def state(_state, tmp_path) -> Path:
 
 def dump(path: Path) -> dict[str, list[tuple]]:
     """Every row of every table, in a stable order."""
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        names = [r[0] for r in con.execute(
-            "select table_name from duckdb_tables() where schema_name = 'main' order by 1"
-        ).fetchall()]
-        return {n: con.execute(f'select * from "{n}" order by all').fetchall() for n in names}
-    finally:
-        con.close()
+    return dump_tables(path)
 
 
 def test_round_trip_restores_every_table(state, tmp_path, cli, monkeypatch) -> None:

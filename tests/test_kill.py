@@ -33,10 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
-from .conftest import ROOT, RULES
+from .conftest import ROOT, RULES, dump_tables
 
 PY = sys.executable
 KILLS = int(os.environ.get("RECON_KILL_POINTS", "15"))
@@ -66,14 +65,7 @@ def _args(bank: Path, ledger: Path, db: Path, out: Path) -> list[str]:
 
 def _full(db: Path) -> Tables:
     """Every row of every table (what "exactly as before" compares)."""
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        names = [r[0] for r in con.execute(
-            "select table_name from duckdb_tables() where schema_name = 'main' order by 1"
-        ).fetchall()]
-        return {n: con.execute(f'select * from "{n}" order by all').fetchall() for n in names}
-    finally:
-        con.close()
+    return dump_tables(db)
 
 
 def _core_rows(full: Tables) -> Tables:
