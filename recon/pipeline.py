@@ -26,7 +26,7 @@ from recon.matchers.group import Group
 from recon.matchers.reversal import Reversal
 from recon.progress import start
 from recon.refs import reference_keys
-from recon.scoring import explained, score_pairs
+from recon.scoring import NAMES, content_key_sql, explained, name_key_sql, names_sql, score_pairs
 
 T = Tables()
 
@@ -97,16 +97,18 @@ def prepare_open_tables(
     )
     if ruleset.fx_rates:
         con.executemany("insert into __recon__fx values (?, ?, ?)", list(ruleset.fx_rates))
+    if not _exists(con, NAMES):
+        # once per run, over every row: later passes and nights find their names here
+        con.execute(f"create temp table {NAMES} as {names_sql('txns')}")
     for table, refs, side in ((T.left, T.left_refs, left_side), (T.right, T.right_refs, "ledger")):
         con.execute(
             f"create or replace temp table {table} as "
-            f"select txn_id as id, * exclude (txn_id), false as has_ref "
-            f"from ({open_items_sql(side, as_of, left_side)})"
+            f"select o.txn_id as id, o.* exclude (txn_id), false as has_ref, n.nid, "
+            f"{content_key_sql('o')} as ckey "
+            f"from ({open_items_sql(side, as_of, left_side)}) o join {NAMES} n on {name_key_sql('o')}"
         )
         cache = f"{refs}_all"
-        if not con.execute(
-            "select 1 from duckdb_tables() where temporary and table_name = ?", [cache]
-        ).fetchall():
+        if not _exists(con, cache):
             # keys are extracted once per run (regexes are the costly part); later
             # passes take the keys of the rows still open from this table
             frame = con.sql(f"select id, reference, description from {table}").pl()
@@ -123,6 +125,14 @@ def prepare_open_tables(
             where n <= {MAX_REF_ROWS}"""
         )
         con.execute(f"update {table} set has_ref = true where id in (select id from {refs})")
+
+
+def _exists(con: duckdb.DuckDBPyConnection, temp_table: str) -> bool:
+    return bool(
+        con.execute(
+            "select 1 from duckdb_tables() where temporary and table_name = ?", [temp_table]
+        ).fetchall()
+    )
 
 
 def rejected_pairs_sql() -> str:
@@ -468,8 +478,8 @@ def run_pipeline(
     change nothing.
     """
     out = PipelineResult(rules=[RuleStats(r.name, r.matcher.name) for r in ruleset.rules])
-    for refs in (T.left_refs, T.right_refs):
-        con.execute(f"drop table if exists {refs}_all")
+    for cache in (f"{T.left_refs}_all", f"{T.right_refs}_all", NAMES):
+        con.execute(f"drop table if exists {cache}")
     for pass_no in range(1, MAX_PASSES + 1):
         found = _one_pass(con, ruleset, run_id, left_side, as_of, progress, out, pass_no)
         if found == 0:

@@ -57,22 +57,40 @@ def features_sql(
            abs({right_amount})::double as right_abs,
            date_diff('day', r.date, l.date) as date_diff,
            s.shared_refs, l.has_ref as l_has_ref, r.has_ref as r_has_ref,
-           coalesce(l.name_key, lower(l.description), '') as ln,
-           coalesce(r.name_key, lower(r.description), '') as rn,
-           case when l.name_alt is not null or r.name_alt is not null
-                then coalesce(l.name_alt, l.name_key, '') end as la_alt,
-           case when l.name_alt is not null or r.name_alt is not null
-                then coalesce(r.name_alt, r.name_key, '') end as ra_alt,
-           l.name_alt is not null or r.name_alt is not null as has_alt,
+           l.nid as lnid, r.nid as rnid,
            l.name_key is not null or l.description is not null as l_has_name,
            r.name_key is not null or r.description is not null as r_has_name,
-           {_content_key("l")} as l_key, {_content_key("r")} as r_key
+           l.ckey as l_key, r.ckey as r_key
            {extra}
     from {cand} c join {t.left} l on l.id = c.l join {t.right} r on r.id = c.r
     left join shared s on s.l = c.l and s.r = c.r"""
 
 
-def _content_key(a: str) -> str:
+#: Per run, every distinct name form once: `nid` on the open tables points here, so
+#: pairs carry two integers and each distinct pair of names is compared once.
+NAMES = "__recon__names"
+
+
+def names_sql(rows: str) -> str:
+    """The name forms of `rows` (a table of txns rows): the compared name `ln` (a side
+    without a name is compared through its description), the alternative form `alt`
+    (pinyin, else the name) and whether the row has an alternative of its own."""
+    return f"""select row_number() over ()::integer as nid, ln, alt, own_alt from (
+        select distinct coalesce(name_key, lower(description), '') as ln,
+               coalesce(name_alt, name_key, '') as alt, name_alt is not null as own_alt
+        from {rows})"""
+
+
+def name_key_sql(a: str) -> str:
+    """Join condition of rows `a` with their entry in NAMES (aliased n)."""
+    return (
+        f"n.ln = coalesce({a}.name_key, lower({a}.description), '') "
+        f"and n.alt = coalesce({a}.name_alt, {a}.name_key, '') "
+        f"and n.own_alt = ({a}.name_alt is not null)"
+    )
+
+
+def content_key_sql(a: str) -> str:
     """Rows with equal keys are interchangeable copies of one item (another id, maybe a
     later date): the same amount, counterparty and reference.  Without a reference
     the description must agree too, so two separate payments are not taken for copies."""
@@ -101,6 +119,18 @@ def name_similarity(df: pl.DataFrame) -> np.ndarray:
     return np.where(cut, np.maximum(sim, 95.0), sim)
 
 
+def _pair_similarity(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """name_sim of each distinct (lnid, rnid) in __recon__feat: a few names paired
+    many times (a customer's invoices against its payments) are compared once."""
+    names = con.sql(
+        f"""select p.lnid, p.rnid, a.ln, b.ln as rn, a.alt as la_alt, b.alt as ra_alt,
+               a.own_alt or b.own_alt as has_alt
+        from (select distinct lnid, rnid from __recon__feat) p
+        join {NAMES} a on a.nid = p.lnid join {NAMES} b on b.nid = p.rnid"""
+    ).pl()
+    return names.select("lnid", "rnid", pl.Series("name_sim", name_similarity(names)))
+
+
 def similarity(a: list[str], b: list[str], scorer: str = "token_set_ratio") -> np.ndarray:
     """Pairwise similarity 0..100 of a[i] and b[i], in one vectorised call."""
     if not a:
@@ -123,7 +153,14 @@ def score_pairs(
     """Candidate pairs with features, text similarities, `score` and (with `explain`)
     `explanation`; without it, add the explanation to the pairs kept with
     :func:`explained`, which is cheaper when most candidates are dropped."""
-    df: pl.DataFrame = con.sql(features_sql(t, cand, text, right_amount)).pl()
+    con.execute(
+        f"create or replace temp table __recon__feat as {features_sql(t, cand, text, right_amount)}"
+    )
+    con.register("__recon__sims", _pair_similarity(con))
+    df: pl.DataFrame = con.sql(
+        "select f.*, s.name_sim from __recon__feat f join __recon__sims s using (lnid, rnid)"
+    ).pl()
+    con.unregister("__recon__sims")
     if df.height == 0:
         return df.with_columns(
             *(
@@ -140,7 +177,7 @@ def score_pairs(
             ),
             pl.lit("").alias("explanation"),
         )
-    cols = [pl.Series("name_sim", name_similarity(df))]
+    cols = []
     for i, f in enumerate(text):
         sims = similarity(df[f"tl{i}"].to_list(), df[f"tr{i}"].to_list(), f.scorer)
         cols.append(pl.Series(f"text_sim{i}", sims))
