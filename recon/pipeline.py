@@ -513,10 +513,15 @@ def _one_pass(
         "status varchar, explanation varchar, date_diff bigint, rule varchar, rule_index integer, "
         "diff_type varchar, amount_diff_exact decimal(20,4))"
     )
+    suffix = f" (pass {pass_no})" if pass_no > 1 else ""
+    t0 = time.perf_counter()
+    start(progress, "open items" + suffix)
     prepare_open_tables(con, ruleset, left_side=left_side, as_of=as_of)
+    if progress:
+        progress("open items" + suffix, time.perf_counter() - t0)
     found = 0
     for index, rule in enumerate(ruleset.rules):
-        label = f"rule {rule.name}" + (f" (pass {pass_no})" if pass_no > 1 else "")
+        label = f"rule {rule.name}{suffix}"
         start(progress, label)
         stats = run_rule(con, rule, index, run_id)
         total = out.rules[index]
@@ -528,7 +533,12 @@ def _one_pass(
         if progress:
             progress(f"{label}: {stats.matches} matches", stats.seconds)
     margin = float(ruleset.settings["margin"])
-    for name, n in resolve_proposals(con, run_id, margin).items():
+    t0 = time.perf_counter()
+    start(progress, "suggestions" + suffix)
+    settled = resolve_proposals(con, run_id, margin)
+    if progress:
+        progress(f"suggestions{suffix}: {sum(settled.values())} matches", time.perf_counter() - t0)
+    for name, n in settled.items():
         found += n
         for stats in out.rules:
             if stats.name == name:

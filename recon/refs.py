@@ -22,8 +22,8 @@ STOP_REFS = ("NOTPROVIDED", "NONREF", "NONE", "NA", "NOREF", "UNKNOWN", "KEINE",
 
 
 def _normalise(p: RefPattern) -> pl.Expr:
-    """Normalise one extracted match (pl.element()) according to the pattern."""
-    e = pl.element()
+    """Normalise the extracted matches (column `ref`) according to the pattern."""
+    e = pl.col("ref")
     ngroups = _group_count(p.regex)
     if ngroups:
         # keep the capture groups, leading zeros dropped, joined by '-'
@@ -47,7 +47,7 @@ def reference_keys(
     frame: pl.DataFrame | pl.LazyFrame, patterns: Sequence[RefPattern]
 ) -> pl.DataFrame:
     """(id, ref) for every key found in `reference` and `description`."""
-    lf = frame.lazy().select(
+    df = frame.lazy().select(
         "id",
         pl.concat_str(
             [pl.col("reference").fill_null(""), pl.col("description").fill_null("")],
@@ -60,24 +60,26 @@ def reference_keys(
         .str.to_uppercase()
         .str.replace_all(r"[^0-9A-Z]", "")
         .alias("whole"),
-    )
+    ).collect()
     parts = [
-        lf.filter(pl.col("whole").str.len_chars() >= MIN_REF_LEN).select(
+        df.filter(pl.col("whole").str.len_chars() >= MIN_REF_LEN).select(
             "id", (pl.lit("ref:") + pl.col("whole")).alias("ref")
         )
     ]
     for p in patterns:
+        # each step is materialised: a lazy chain would redo every earlier step's
+        # replacement for each later pattern; matches are normalised flat, not per list
         parts.append(
-            lf.select(
-                "id", pl.col("text").str.extract_all(p.regex).list.eval(_normalise(p)).alias("ref")
-            )
+            df.select("id", pl.col("text").str.extract_all(p.regex).alias("ref"))
             .explode("ref")
-            .filter(pl.col("ref").is_not_null() & (pl.col("ref").str.len_chars() > len(p.name) + 1))
+            .filter(pl.col("ref").is_not_null())
+            .select("id", _normalise(p).alias("ref"))
+            .filter(pl.col("ref").str.len_chars() > len(p.name) + 1)
         )
         # earlier patterns take precedence: what they matched is not seen by later ones
         # (DEP-2026-4072 is a deposit slip, not invoice 2026-4072)
-        lf = lf.with_columns(pl.col("text").str.replace_all(p.regex, " "))
+        df = df.with_columns(pl.col("text").str.replace_all(p.regex, " "))
     keys = pl.concat(parts).filter(
         ~pl.col("ref").str.split_exact(":", 1).struct.field("field_1").is_in(list(STOP_REFS))
     )
-    return keys.unique().collect()
+    return keys.unique()

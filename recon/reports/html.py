@@ -15,8 +15,9 @@ import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, getcontext
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any
 
 import jinja2
@@ -47,6 +48,18 @@ SIDES = {"left": "Bank", "right": "Ledger"}
 STATEMENT_SIDES = {"left": "Statement", "right": "Ledger"}
 _CENT = Decimal("0.01")
 
+#: What str.strip() strips (str.isspace): Unicode White_Space, as polars has it, and U+001C..1F.
+_SPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+#: One id of a `;`-separated list: a piece with something besides space in it.
+_ID = "[^;" + "".join(f"\\x{{{ord(c):x}}}" for c in _SPACE) + "][^;]*"
+#: Amount text read column-wise; any other cell is read by to_decimal, once per distinct text.
+_PLAIN = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"
+#: Digits of the widest decimal column polars sums exactly (in 128-bit integers).
+_MAX_DIGITS = 38
+
 
 # ---------------------------------------------------------------- numbers
 
@@ -71,11 +84,6 @@ def fmt_amount(value: Decimal | int | None) -> str:
     return format(cents if cents == value else value.normalize(), ",f")
 
 
-def _to_int(text: object) -> int | None:
-    value = to_decimal(text)
-    return int(value) if value is not None else None
-
-
 def _pct(part: float, whole: float) -> str:
     """Percentage with one decimal that never rounds an incomplete share up to 100."""
     if not whole:
@@ -88,10 +96,6 @@ def _pct(part: float, whole: float) -> str:
 
 def _lines(n: int) -> str:
     return f"{n:,} line" if n == 1 else f"{n:,} lines"
-
-
-def _n_ids(ids: str | None) -> int:
-    return len([i for i in (ids or "").split(";") if i.strip()])
 
 
 @dataclass
@@ -139,15 +143,72 @@ def scale(bars: list[Bar], maximum: float | None = None) -> list[Bar]:
 # ---------------------------------------------------------------- frames
 
 
-def _rows(frame: pl.DataFrame | None, columns: Sequence[str]) -> Iterable[dict[str, Any]]:
-    """Rows as dicts of text, null as ""; a missing column reads as empty (defensive)."""
+def _text(frame: pl.DataFrame | None, columns: Sequence[str]) -> pl.DataFrame:
+    """The columns as text, null as ""; a missing column reads as empty (defensive)."""
     if frame is None or frame.height == 0:
-        return []
-    exprs = [
+        return pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
+    return frame.select(
         pl.col(c).cast(pl.String).fill_null("") if c in frame.columns else pl.lit("").alias(c)
         for c in columns
-    ]
-    return frame.select(exprs).iter_rows(named=True)
+    )
+
+
+def _rows(frame: pl.DataFrame | None, columns: Sequence[str]) -> Iterable[dict[str, Any]]:
+    """Rows as dicts of text, null as ""; a missing column reads as empty (defensive)."""
+    return _text(frame, columns).iter_rows(named=True)
+
+
+def _plain(text: pl.Series) -> pl.Series:
+    """The cells as plain decimals (`-1234.50`) with the values to_decimal reads; null for None.
+
+    Plain cells stay as they are; any other text (`1e3`, ` 5`, `n/a`, ``) is read by
+    to_decimal once per distinct value.
+    """
+    odd = text.filter(~text.str.contains(_PLAIN)).unique()
+    if not odd.len():
+        return text
+    readings = [to_decimal(cell) for cell in odd]
+    plain = [None if value is None else format(value, "f") for value in readings]
+    return text.replace(odd, pl.Series(plain, dtype=pl.String))
+
+
+def _exact(text: pl.Series) -> pl.Series | None:
+    """The cells as exact decimals (null where to_decimal gives None), for sums and sorting.
+
+    None when a sum of the column might need more digits than decimal's context keeps
+    (28): beyond that Decimal rounds, and only the same Decimal arithmetic row by row
+    gives the same figures. Amounts have a few more than a dozen digits in practice.
+    """
+    plain = _plain(text)
+    digits = plain.str.strip_chars_start("+-0")  # `-001.50` -> `1.50`
+    point = digits.str.find(".", literal=True)
+    length = digits.str.len_bytes()
+    whole = int(point.fill_null(length).max() or 0)  # type: ignore[arg-type]
+    scale = int((length - point - 1).max() or 0)  # type: ignore[arg-type]
+    if whole + scale + len(str(len(text))) > min(getcontext().prec, _MAX_DIGITS):
+        return None
+    return plain.cast(pl.Decimal(_MAX_DIGITS, scale))
+
+
+def _age_index(text: pl.Series) -> pl.Series:
+    """age_bucket(int(to_decimal(cell))) per cell; len(AGE_BUCKETS) for an unknown age."""
+    ages = text.unique()  # whole days: a few hundred distinct values
+    index = []
+    for cell in ages:
+        value = to_decimal(cell)
+        bucket = age_bucket(int(value)) if value is not None else None
+        index.append(len(AGE_BUCKETS) if bucket is None else bucket)
+    return text.replace_strict(ages, pl.Series(index, dtype=pl.Int32))
+
+
+def _or_none(column: str) -> pl.Expr:
+    """The column's text, `(none)` where it is empty."""
+    return pl.when(pl.col(column) == "").then(pl.lit("(none)")).otherwise(column).alias(column)
+
+
+def _n_ids(column: str) -> pl.Expr:
+    """How many ids a `;`-separated list holds, blanks not counted."""
+    return pl.col(column).str.count_matches(_ID).fill_null(0)
 
 
 def age_bucket(age: int | None) -> int | None:
@@ -178,6 +239,70 @@ class Group:
         return sum(self.money.gross.values(), Decimal(0))
 
 
+def _tally(frame: pl.DataFrame, by: Sequence[str], amounts: pl.Series | None) -> dict[Any, Group]:
+    """Rows and money per value of the `by` columns, as Money.add row by row would sum it.
+
+    `frame` has the `by` columns, `currency` and the `amount` text; `amounts` is
+    _exact(amount), or None to add the rows one by one with Decimal arithmetic.
+    """
+    keys = list(dict.fromkeys([*by, "currency"]))
+    groups: dict[Any, Group] = {}
+
+    def group(key: tuple[Any, ...]) -> Group:
+        return groups.setdefault(key, Group(str(key[0]) if key else ""))
+
+    if amounts is None:
+        for row in frame.select(*keys, "amount").iter_rows(named=True):
+            g = group(tuple(row[k] for k in by))
+            g.count += 1
+            g.money.add(row["currency"], to_decimal(row["amount"]))
+        return groups
+    amount = pl.col("_amount")
+    inflow, outflow = amount > 0, amount <= 0
+    sums = (
+        frame.select(*keys, _amount=amounts)
+        .group_by(keys, maintain_order=True)
+        .agg(
+            pl.len().alias("_rows"),
+            amount.count().alias("_n"),
+            amount.sum().alias("_net"),
+            amount.abs().sum().alias("_gross"),
+            inflow.sum().alias("_n_in"),
+            amount.filter(inflow).sum().alias("_in"),
+            outflow.sum().alias("_n_out"),
+            amount.filter(outflow).sum().alias("_out"),
+        )
+    )
+    for row in sums.iter_rows(named=True):
+        g, currency = group(tuple(row[k] for k in by)), row["currency"]
+        g.count += row["_rows"]
+        if row["_n"]:
+            g.money.net[currency] = row["_net"]
+            g.money.gross[currency] = row["_gross"]
+        if row["_n_in"]:
+            g.money.inflow[currency] = row["_in"]
+        if row["_n_out"]:
+            g.money.outflow[currency] = row["_out"]
+    return groups
+
+
+def _largest(frame: pl.DataFrame, amounts: pl.Series | None, column: str, n: int) -> pl.DataFrame:
+    """The n rows of largest absolute amount (None as 0), in order, as heapq.nlargest picks them.
+
+    Ties keep frame order. `amounts` is _exact(frame[column]), or None to compare Decimals.
+    """
+    if amounts is None:
+        sizes = [abs(to_decimal(cell) or Decimal(0)) for cell in frame[column]]
+        return frame[heapq.nlargest(n, range(len(sizes)), key=lambda i: sizes[i])]
+    order = (
+        pl.DataFrame({"size": amounts.abs().fill_null(0)})
+        .with_row_index()
+        .sort("size", descending=True, maintain_order=True)
+        .head(n)
+    )
+    return frame[order["index"]]
+
+
 def side_names(summary: Mapping[str, Any]) -> dict[str, str]:
     """Bank/Ledger, or Statement/Ledger when an input file is a customer statement."""
     inputs = [i for i in summary.get("inputs") or [] if isinstance(i, Mapping)]
@@ -186,36 +311,36 @@ def side_names(summary: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _exception_view(frame: pl.DataFrame | None, names: Mapping[str, str]) -> dict[str, Any]:
-    rows = list(_rows(frame, EXCEPTION_COLUMNS))
-    reasons: dict[str, Group] = {}
-    ages = [Group(label) for label, _, _ in AGE_BUCKETS] + [Group("age unknown")]
-    sides: dict[tuple[str, str], Group] = {}
-    total = Money()
-    for row in rows:
-        row["_amount"] = amount = to_decimal(row["amount"])
-        currency = row["currency"] or ""
-        reason = row["reason"] or "(none)"
-        bucket = age_bucket(_to_int(row["age_days"]))
-        side_key = (row["side"] or "", currency)
-        for group in (
-            reasons.setdefault(reason, Group(reason)),
-            ages[len(AGE_BUCKETS) if bucket is None else bucket],
-            sides.setdefault(side_key, Group(names.get(side_key[0], side_key[0]))),
-        ):
-            group.count += 1
-            group.money.add(currency, amount)
-        total.add(currency, amount)
+    rows = _text(frame, EXCEPTION_COLUMNS)
+    amounts = _exact(rows["amount"])
+    keyed = rows.select(
+        _or_none("reason"),
+        _age_index(rows["age_days"]).alias("age"),
+        "side",
+        "currency",
+        "amount",
+    )
+    reasons = {k[0]: g for k, g in _tally(keyed, ["reason"], amounts).items()}
+    by_age = _tally(keyed, ["age"], amounts)
+    ages = []
+    for i, label in enumerate([*(label for label, _, _ in AGE_BUCKETS), "age unknown"]):
+        ages.append(by_age.get((i,)) or Group(label))
+        ages[-1].key = label
+    sides = _tally(keyed, ["side", "currency"], amounts)
+    for (side, _), group in sides.items():
+        group.key = names.get(side, side)
+    total = _tally(keyed, [], amounts).get(()) or Group("total")
     shown = rows
-    if len(rows) > ROW_CAP:  # keep the most material items
-        shown = heapq.nlargest(ROW_CAP, rows, key=lambda r: abs(r["_amount"] or 0))
+    if rows.height > ROW_CAP:  # keep the most material items
+        shown = _largest(rows, amounts, "amount", ROW_CAP)
     by_reason = sorted(reasons.values(), key=lambda g: (-g.count, g.key))
     if not ages[-1].count:
         ages.pop()
     return {
-        "count": len(rows),
-        "money": total,
-        "rows": [_exception_row(r, names) for r in shown],
-        "capped": len(rows) > ROW_CAP,
+        "count": rows.height,
+        "money": total.money,
+        "rows": [_exception_row(r, names) for r in shown.iter_rows(named=True)],
+        "capped": rows.height > ROW_CAP,
         "by_reason": by_reason,
         "by_age": ages,
         "by_side": [{"side": k[0], "currency": k[1], "group": g} for k, g in sorted(sides.items())],
@@ -227,18 +352,21 @@ def _exception_view(frame: pl.DataFrame | None, names: Mapping[str, str]) -> dic
             ]
         ),
         "reasons": sorted(reasons),
-        "sides": sorted({r["side"] or "" for r in rows}),
+        "sides": sorted({side for side, _ in sides}),
     }
 
 
-def _exception_row(row: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
-    return {
+def _exception_row(row: dict[str, Any], names: Mapping[str, str]) -> SimpleNamespace:
+    """One row of the open-items table; attributes, which Jinja reads faster than keys."""
+    amount = to_decimal(row["amount"])
+    return SimpleNamespace(
         **row,
-        "reason_key": row["reason"] or "(none)",  # the reason filter's value
-        "side_label": names.get(row["side"], row["side"]),
-        "amount_text": fmt_amount(row["_amount"]) or (row["amount"] or ""),
-        "reason_label": humanise(row["reason"] or ""),
-    }
+        _amount=amount,
+        reason_key=row["reason"] or "(none)",  # the reason filter's value
+        side_label=names.get(row["side"], row["side"]),
+        amount_text=fmt_amount(amount) or (row["amount"] or ""),
+        reason_label=humanise(row["reason"] or ""),
+    )
 
 
 def humanise(code: str) -> str:
@@ -269,14 +397,21 @@ class RuleStats:
 
 
 def _tally_matches(matches: pl.DataFrame | None) -> dict[str, RuleStats]:
+    rows = _text(matches, MATCH_COLUMNS)
+    counts = rows.group_by(
+        _or_none("rule"), _or_none("status"), maintain_order=True  # rules in order of first match
+    ).agg(
+        pl.len().alias("matches"),
+        _n_ids("left_ids").cast(pl.Int64).sum().alias("left"),
+        _n_ids("right_ids").cast(pl.Int64).sum().alias("right"),
+    )
     stats: dict[str, RuleStats] = {}
-    for row in _rows(matches, MATCH_COLUMNS):
-        rule = row["rule"] or "(none)"
+    for rule, status, n, left, right in counts.iter_rows():
         s = stats.setdefault(rule, RuleStats(rule))
-        s.matches += 1
-        s.left += _n_ids(row["left_ids"])
-        s.right += _n_ids(row["right_ids"])
-        s.status[row["status"] or "(none)"] += 1
+        s.matches += n
+        s.left += left
+        s.right += right
+        s.status[status] += n
     return stats
 
 
@@ -318,32 +453,36 @@ def _rule_view(summary: Mapping[str, Any], matches: pl.DataFrame | None) -> dict
 
 
 def _discrepancy_view(frame: pl.DataFrame | None) -> dict[str, Any]:
-    rows = list(_rows(frame, DISCREPANCY_COLUMNS))
-    types: dict[str, Group] = {}
-    total = Group("total")
-    for row in rows:
-        diff = row["_diff"] = to_decimal(row["difference"])
-        kind = row["type"] or "(none)"
-        for group in (types.setdefault(kind, Group(kind)), total):
-            group.count += 1
-            group.money.add("", diff)
+    rows = _text(frame, DISCREPANCY_COLUMNS)
+    diffs = _exact(rows["difference"])
+    keyed = rows.select(
+        _or_none("type"), pl.lit("").alias("currency"), pl.col("difference").alias("amount")
+    )
+    types = {k[0]: g for k, g in _tally(keyed, ["type"], diffs).items()}
+    total = _tally(keyed, [], diffs).get(()) or Group("total")
+    total.key = "total"
     shown = rows
-    if len(rows) > ROW_CAP:
-        shown = heapq.nlargest(ROW_CAP, rows, key=lambda r: abs(r["_diff"] or 0))
-    for row in shown:
-        for key in ("left_amount", "right_amount", "difference"):
-            row[key + "_text"] = fmt_amount(to_decimal(row[key])) or row[key]
+    if rows.height > ROW_CAP:
+        shown = _largest(rows, diffs, "difference", ROW_CAP)
     by_type = sorted(types.values(), key=lambda g: (-g.gross, g.key))
     return {
-        "count": len(rows),
+        "count": rows.height,
         "total": total,
-        "rows": shown,
-        "capped": len(rows) > ROW_CAP,
+        "rows": [_discrepancy_row(r) for r in shown.iter_rows(named=True)],
+        "capped": rows.height > ROW_CAP,
         "by_type": by_type,
         "chart": scale(
             [Bar(humanise(g.key), float(g.gross), fmt_amount(g.gross)) for g in by_type]
         ),
     }
+
+
+def _discrepancy_row(row: dict[str, Any]) -> SimpleNamespace:
+    """One row of the discrepancy table, as attributes (see _exception_row)."""
+    row["_diff"] = to_decimal(row["difference"])
+    for key in ("left_amount", "right_amount", "difference"):
+        row[key + "_text"] = fmt_amount(to_decimal(row[key])) or row[key]
+    return SimpleNamespace(**row)
 
 
 def _statement_view(frame: pl.DataFrame | None) -> list[dict[str, Any]]:
@@ -383,25 +522,44 @@ def _aging_view(frame: pl.DataFrame | None, top: int = 25) -> dict[str, Any] | N
     cols = frame.columns
     buckets = cols[cols.index("customer") + 1 : cols.index("total")]
     has_cur = "currency" in cols
-    totals: dict[str, dict[str, Decimal]] = {}
-    rows = []
-    for row in frame.iter_rows(named=True):
-        cur = str(row.get("currency") or "") if has_cur else ""
-        per = totals.setdefault(cur, {b: Decimal(0) for b in [*buckets, "total"]})
-        for b in [*buckets, "total"]:
-            per[b] += to_decimal(row.get(b)) or Decimal(0)
-        rows.append(row)
+    totals = _aging_totals(frame, [*buckets, "total"], has_cur)
     main = max(totals, key=lambda c: abs(totals[c]["total"]))
     bars = scale([
         Bar(humanise(b), float(abs(totals[main][b])), fmt_amount(totals[main][b]),
             "warn" if i else "primary")
         for i, b in enumerate(buckets)
     ])
-    rows.sort(key=lambda r: -abs(to_decimal(r.get("total")) or Decimal(0)))
+    total = _text(frame, ["total"])
+    largest = _largest(frame, _exact(total["total"]), "total", top)
     return {
         "buckets": list(buckets), "totals": totals, "main": main, "chart": bars,
-        "rows": rows[:top], "count": len(rows), "has_currency": has_cur,
+        "rows": list(largest.iter_rows(named=True)), "count": frame.height,
+        "has_currency": has_cur,
     }
+
+
+def _aging_totals(
+    frame: pl.DataFrame, columns: Sequence[str], has_cur: bool
+) -> dict[str, dict[str, Decimal]]:
+    """Per currency (in order of appearance), the exact sum of each column; None counts 0."""
+    text = _text(frame, list(dict.fromkeys([*columns, "currency"] if has_cur else columns)))
+    currency = text["currency"] if has_cur else pl.repeat("", frame.height, eager=True)
+    exact = [a for a in (_exact(text[c]) for c in columns) if a is not None]
+    totals: dict[str, dict[str, Decimal]] = {}
+    if len(exact) < len(columns):  # too wide for exact columns: Decimal, row by row
+        for cur, *cells in zip(currency, *(text[c] for c in columns), strict=True):
+            per = totals.setdefault(cur, dict.fromkeys(columns, Decimal(0)))
+            for c, cell in zip(columns, cells, strict=True):
+                per[c] += to_decimal(cell) or Decimal(0)
+        return totals
+    sums = (  # columns by position: a bucket could be called "currency"
+        pl.DataFrame([currency.alias("currency"), *(a.alias(str(i)) for i, a in enumerate(exact))])
+        .group_by("currency", maintain_order=True)
+        .agg(pl.exclude("currency").sum())
+    )
+    for cur, *values in sums.iter_rows():
+        totals[cur] = dict(zip(columns, values, strict=True))
+    return totals
 
 
 def _headline(
