@@ -88,25 +88,44 @@ def open_items_sql(side: str, as_of: date | None, left_side: str = "bank") -> st
 
 
 def prepare_open_tables(
-    con: duckdb.DuckDBPyConnection, ruleset: RuleSet, *, left_side: str, as_of: date | None
+    con: duckdb.DuckDBPyConnection,
+    ruleset: RuleSet,
+    *,
+    left_side: str,
+    as_of: date | None,
+    fresh: bool = True,
 ) -> None:
-    """Materialise the open left/right rows, their reference keys and the FX rates."""
+    """Materialise the open left/right rows, their names, reference keys and the FX rates.
+
+    With `fresh` false (a later pass of the same run) the open tables are kept: every
+    match recorded since deleted its rows from them; only the reference caps, which
+    depend on which rows are still open, are recomputed.
+    """
     con.execute(
         "create or replace temp table __recon__fx "
         "(from_cur varchar, to_cur varchar, rate decimal(20,10))"
     )
     if ruleset.fx_rates:
         con.executemany("insert into __recon__fx values (?, ?, ?)", list(ruleset.fx_rates))
-    if not _exists(con, NAMES):
-        # once per run, over every row: later passes and nights find their names here
-        con.execute(f"create temp table {NAMES} as {names_sql('txns')}")
-    for table, refs, side in ((T.left, T.left_refs, left_side), (T.right, T.right_refs, "ledger")):
+    sides = ((T.left, T.left_refs, left_side), (T.right, T.right_refs, "ledger"))
+    if fresh:
+        for table, _, side in sides:
+            con.execute(
+                f"create or replace temp table {table} as "
+                f"select txn_id as id, * exclude (txn_id), false as has_ref "
+                f"from ({open_items_sql(side, as_of, left_side)})"
+            )
         con.execute(
-            f"create or replace temp table {table} as "
-            f"select o.txn_id as id, o.* exclude (txn_id), false as has_ref, n.nid, "
-            f"{content_key_sql('o')} as ckey "
-            f"from ({open_items_sql(side, as_of, left_side)}) o join {NAMES} n on {name_key_sql('o')}"
+            f"create or replace temp table {NAMES} as "
+            f"{names_sql(f'(select * from {T.left} union all by name select * from {T.right})')}"
         )
+        for table, _, _ in sides:
+            con.execute(
+                f"""create or replace temp table {table} as
+                select o.*, n.nid, n.nb, n.gnb, n.toks, {content_key_sql("o")} as ckey
+                from {table} o join {NAMES} n on {name_key_sql("o")}"""
+            )
+    for table, refs, _ in sides:
         cache = f"{refs}_all"
         if not _exists(con, cache):
             # keys are extracted once per run (regexes are the costly part); later
@@ -124,7 +143,7 @@ def prepare_open_tables(
                                  from {cache} where id in (select id from {table}))
             where n <= {MAX_REF_ROWS}"""
         )
-        con.execute(f"update {table} set has_ref = true where id in (select id from {refs})")
+        con.execute(f"update {table} set has_ref = id in (select id from {refs})")
 
 
 def _exists(con: duckdb.DuckDBPyConnection, temp_table: str) -> bool:
@@ -478,7 +497,7 @@ def run_pipeline(
     change nothing.
     """
     out = PipelineResult(rules=[RuleStats(r.name, r.matcher.name) for r in ruleset.rules])
-    for cache in (f"{T.left_refs}_all", f"{T.right_refs}_all", NAMES):
+    for cache in (f"{T.left_refs}_all", f"{T.right_refs}_all"):
         con.execute(f"drop table if exists {cache}")
     for pass_no in range(1, MAX_PASSES + 1):
         found = _one_pass(con, ruleset, run_id, left_side, as_of, progress, out, pass_no)
@@ -516,7 +535,7 @@ def _one_pass(
     suffix = f" (pass {pass_no})" if pass_no > 1 else ""
     t0 = time.perf_counter()
     start(progress, "open items" + suffix)
-    prepare_open_tables(con, ruleset, left_side=left_side, as_of=as_of)
+    prepare_open_tables(con, ruleset, left_side=left_side, as_of=as_of, fresh=pass_no == 1)
     if progress:
         progress("open items" + suffix, time.perf_counter() - t0)
     found = 0

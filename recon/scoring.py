@@ -72,13 +72,22 @@ NAMES = "__recon__names"
 
 
 def names_sql(rows: str) -> str:
-    """The name forms of `rows` (a table of txns rows): the compared name `ln` (a side
+    """The name forms of `rows` (txns rows), each once: the compared name `ln` (a side
     without a name is compared through its description), the alternative form `alt`
-    (pinyin, else the name) and whether the row has an alternative of its own."""
-    return f"""select row_number() over ()::integer as nid, ln, alt, own_alt from (
-        select distinct coalesce(name_key, lower(description), '') as ln,
-               coalesce(name_alt, name_key, '') as alt, name_alt is not null as own_alt
-        from {rows})"""
+    (pinyin, else the name), whether the row has a name and an alternative of its own,
+    and what the matchers derive from a name: the name block `nb`, the group block
+    `gnb` and the words `toks`, so no rule computes them per row and pass."""
+    from recon.matchers.base import NAME_BLOCK, NAME_TOKENS
+    from recon.matchers.group import name_block_sql
+
+    return f"""select row_number() over ()::integer as nid, ln, alt, own_alt, has_key,
+               {NAME_BLOCK} as nb, {name_block_sql("x")} as gnb, {NAME_TOKENS} as toks
+        from (select *, case when has_key then ln end as name_key,
+                     case when own_alt then alt end as name_alt
+              from (select distinct coalesce(name_key, lower(description), '') as ln,
+                           coalesce(name_alt, name_key, '') as alt,
+                           name_alt is not null as own_alt, name_key is not null as has_key
+                    from {rows})) x"""
 
 
 def name_key_sql(a: str) -> str:
@@ -86,7 +95,8 @@ def name_key_sql(a: str) -> str:
     return (
         f"n.ln = coalesce({a}.name_key, lower({a}.description), '') "
         f"and n.alt = coalesce({a}.name_alt, {a}.name_key, '') "
-        f"and n.own_alt = ({a}.name_alt is not null)"
+        f"and n.own_alt = ({a}.name_alt is not null) "
+        f"and n.has_key = ({a}.name_key is not null)"
     )
 
 
@@ -122,7 +132,7 @@ def name_similarity(df: pl.DataFrame) -> np.ndarray:
 def _pair_similarity(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """name_sim of each distinct (lnid, rnid) in __recon__feat: a few names paired
     many times (a customer's invoices against its payments) are compared once."""
-    names = con.sql(
+    names: pl.DataFrame = con.sql(
         f"""select p.lnid, p.rnid, a.ln, b.ln as rn, a.alt as la_alt, b.alt as ra_alt,
                a.own_alt or b.own_alt as has_alt
         from (select distinct lnid, rnid from __recon__feat) p

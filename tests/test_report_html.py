@@ -302,3 +302,79 @@ def test_aging_section_with_chart() -> None:
     assert 'id="aging"' in html and "Receivables aging" in html
     assert "150.30" in html  # the total over customers, exact
     assert html.count("<svg") >= 1
+
+
+# ---------------------------------------------------------------- column-wise figures
+# render_report sums and ranks whole columns with polars; these pin that it reads every
+# cell as to_decimal does and adds as Decimal row by row would.
+
+ODD_CELLS = ["", " ", "x", "NaN", "-inf", "1e3", "1E-2", " 5 ", "\t-3.5\n", "1_000", "٣", "１２"]
+PLAIN_CELLS = ["0", "-0", "-0.00", "+0.10", ".5", "5.", "007.10", "-.25", "1.2345", "-12345678901234567.89"]
+
+
+def test_exact_reads_every_cell_as_to_decimal() -> None:
+    from recon.reports.html import _exact, to_decimal
+
+    cells = [*ODD_CELLS, *PLAIN_CELLS]
+    exact = _exact(pl.Series(cells))
+    assert exact is not None
+    assert exact.to_list() == [to_decimal(c) for c in cells]
+
+
+def test_exact_declines_sums_decimal_would_round() -> None:
+    from recon.reports.html import _exact
+
+    assert _exact(pl.Series(["0." + "1" * 27])) is not None
+    assert _exact(pl.Series(["0." + "1" * 28])) is None  # 29 digits: Decimal rounds to 28
+    assert _exact(pl.Series(["1" * 26 + ".00"] * 10)) is None  # a sum could pass 28 digits
+
+
+def test_wide_amounts_add_up_as_decimal_does() -> None:
+    wide = "0." + "3" * 28  # the gross needs 29 digits: Decimal rounds it to 28
+    exceptions = pl.DataFrame(
+        {"side": ["left"] * 4, "amount": [wide, wide, "1.10", "x"], "currency": ["EUR"] * 4}
+    )
+    summary = {"run_id": "r", "counts": {}, "by_rule": {}, "match_rate": 0.0}
+    html = render_report(summary, pl.DataFrame(), exceptions, pl.DataFrame())
+    assert "EUR 1.766666666666666666666666667" in html  # as Money.add row by row sums it
+
+
+def test_id_counts_skip_blanks_as_str_strip_does() -> None:
+    import sys
+
+    from recon.reports.html import _SPACE, _n_ids
+
+    assert set(_SPACE) == {c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()}
+    ids = [None, "", "B1", "B1;B2", " ; B3 ;", "B1;;B2", "\x1c;B4", "\u3000;B5;\u00a0", ";"]
+    counted = pl.DataFrame({"ids": ids}, schema={"ids": pl.String}).select(_n_ids("ids"))
+    expected = [len([i for i in (t or "").split(";") if i.strip()]) for t in ids]
+    assert counted.to_series().to_list() == expected
+
+
+def test_age_index_matches_age_bucket() -> None:
+    from recon.reports.html import AGE_BUCKETS, _age_index, to_decimal
+
+    cells = ["", "x", "-3", "0", "7", "7.9", "8", "30.5", "60.999", "91", "1e2", " 12", "9" * 30]
+    expected = []
+    for cell in cells:
+        value = to_decimal(cell)
+        bucket = age_bucket(int(value)) if value is not None else None
+        expected.append(len(AGE_BUCKETS) if bucket is None else bucket)
+    assert _age_index(pl.Series(cells)).to_list() == expected
+
+
+def test_capped_table_keeps_the_first_of_equal_amounts() -> None:
+    n = ROW_CAP + 10
+    exceptions = pl.DataFrame(
+        {
+            "side": ["left"] * n,
+            "id": [f"B{i}" for i in range(n)],
+            "amount": ["-5.00" if i % 2 else "5" for i in range(n - 1)] + ["6"],
+            "currency": ["EUR"] * n,
+        }
+    )
+    summary = {"run_id": "r", "counts": {}, "by_rule": {}, "match_rate": 0.0}
+    html = render_report(summary, pl.DataFrame(), exceptions, pl.DataFrame())
+    shown = re.findall(r"<td>(B\d+)</td>", html)
+    # heapq.nlargest: largest first, then equal amounts in file order
+    assert shown == [f"B{n - 1}", *(f"B{i}" for i in range(ROW_CAP - 1))]

@@ -189,14 +189,16 @@ def equal_condition_sql(fields: tuple[str, ...], l: str = "l", r: str = "r") -> 
 #: apart anyway.
 FAN = 48
 
-#: First word (at most 4 characters) of the normalised name, pinyin for Chinese names.
+#: First word (at most 4 characters) of the normalised name, pinyin for Chinese names;
+#: the open tables carry it as column `nb` (computed once per name, see scoring.NAMES).
 NAME_BLOCK = "left(split_part(coalesce(name_alt, name_key, ''), ' ', 1), 4)"
 
 
 def bucketed_sql(table: str, key: str, *, neighbours: bool) -> str:
-    """`table` with its amount bucket `k`, the buckets it may pair with `kk` (k and,
-    with `neighbours`, k - 1 and k + 1), its week `wk` and its name block `nb`."""
-    inner = f"""select *, {key} as k, {NAME_BLOCK} as nb,
+    """`table` (open rows, with their name block `nb`) with its amount bucket `k`, the
+    buckets it may pair with `kk` (k and, with `neighbours`, k - 1 and k + 1) and its
+    week `wk`."""
+    inner = f"""select *, {key} as k,
         date_diff('day', date '1970-01-05', date) // 7 as wk from {table}"""
     return _spread(inner, neighbours)
 
@@ -207,7 +209,8 @@ def _spread(sql: str, neighbours: bool) -> str:
     return f"(select *, {spread} as kk from ({sql}))"
 
 
-#: The words of the normalised name and of its pinyin form, without one-letter words.
+#: The words of the normalised name and of its pinyin form, without one-letter words;
+#: the open tables carry them as column `toks`.
 NAME_TOKENS = (
     "list_filter(list_distinct(string_split(concat_ws(' ', name_key, name_alt), ' ')), "
     "lambda w: length(w) >= 2)"
@@ -217,7 +220,7 @@ NAME_TOKENS = (
 def tokened_sql(table: str, key: str, *, neighbours: bool) -> str:
     """`table` with one row per name word `tok`, its amount bucket `k` and `kk` as in
     :func:`bucketed_sql`.  Rows without a name have no words."""
-    words = f"(select *, unnest({NAME_TOKENS}) as tok from {table})"
+    words = f"(select *, unnest(toks) as tok from {table})"
     return _spread(f"select *, {key} as k from {words}", neighbours)
 
 

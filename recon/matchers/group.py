@@ -61,7 +61,7 @@ class Group(Matcher):
             out.append(
                 f"""create or replace temp table {NAME_BLOCKS}_{suffix} as
                 select x.id, x.currency, x.amount, x.date, x.nb
-                from (select id, currency, amount, date, {name_block_sql(tab)} as nb from {tab}) x
+                from (select id, currency, amount, date, gnb as nb from {tab}) x
                 where x.nb is not null
                 qualify count(*) over (partition by x.nb, x.currency) <= {cap}"""
             )

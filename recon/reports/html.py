@@ -311,6 +311,7 @@ def side_names(summary: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _exception_view(frame: pl.DataFrame | None, names: Mapping[str, str]) -> dict[str, Any]:
+    """Open items by reason, age and side, and the most material of them for the table."""
     rows = _text(frame, EXCEPTION_COLUMNS)
     amounts = _exact(rows["amount"])
     keyed = rows.select(
@@ -322,10 +323,10 @@ def _exception_view(frame: pl.DataFrame | None, names: Mapping[str, str]) -> dic
     )
     reasons = {k[0]: g for k, g in _tally(keyed, ["reason"], amounts).items()}
     by_age = _tally(keyed, ["age"], amounts)
-    ages = []
-    for i, label in enumerate([*(label for label, _, _ in AGE_BUCKETS), "age unknown"]):
-        ages.append(by_age.get((i,)) or Group(label))
-        ages[-1].key = label
+    labels = [*(label for label, _, _ in AGE_BUCKETS), "age unknown"]
+    ages = [by_age.get((i,)) or Group(label) for i, label in enumerate(labels)]
+    for group, label in zip(ages, labels, strict=True):
+        group.key = label
     sides = _tally(keyed, ["side", "currency"], amounts)
     for (side, _), group in sides.items():
         group.key = names.get(side, side)
@@ -397,21 +398,19 @@ class RuleStats:
 
 
 def _tally_matches(matches: pl.DataFrame | None) -> dict[str, RuleStats]:
-    rows = _text(matches, MATCH_COLUMNS)
-    counts = rows.group_by(
-        _or_none("rule"), _or_none("status"), maintain_order=True  # rules in order of first match
-    ).agg(
-        pl.len().alias("matches"),
-        _n_ids("left_ids").cast(pl.Int64).sum().alias("left"),
-        _n_ids("right_ids").cast(pl.Int64).sum().alias("right"),
+    counts = (
+        _text(matches, MATCH_COLUMNS)
+        .select("rule", "status", left=_n_ids("left_ids"), right=_n_ids("right_ids"))
+        .group_by("rule", "status", maintain_order=True)  # rules in order of first match
+        .agg(pl.len().alias("matches"), pl.col("left", "right").cast(pl.Int64).sum())
     )
     stats: dict[str, RuleStats] = {}
     for rule, status, n, left, right in counts.iter_rows():
-        s = stats.setdefault(rule, RuleStats(rule))
+        s = stats.setdefault(rule or "(none)", RuleStats(rule or "(none)"))
         s.matches += n
         s.left += left
         s.right += right
-        s.status[status] += n
+        s.status[status or "(none)"] += n
     return stats
 
 
@@ -453,6 +452,7 @@ def _rule_view(summary: Mapping[str, Any], matches: pl.DataFrame | None) -> dict
 
 
 def _discrepancy_view(frame: pl.DataFrame | None) -> dict[str, Any]:
+    """Amount differences by type, and the largest of them for the table."""
     rows = _text(frame, DISCREPANCY_COLUMNS)
     diffs = _exact(rows["difference"])
     keyed = rows.select(
