@@ -113,7 +113,10 @@ def run(
         with transaction(con, commit=not dry_run):
             t0 = time.perf_counter()
             begin("storing rows")
+            integrity = _integrity(loaded)
             stored = _store(con, loaded, run_id, actor)
+            # the parsed frames are in the database now: a big night needs the memory
+            loaded.clear()
             stages["load"] = time.perf_counter() - t0
             say(f"stored {sum(s['new_rows'] for s in stored)} new rows", stages["load"])
             passes = _passes(con, inputs)
@@ -153,7 +156,7 @@ def run(
                 con, ruleset, run_id, started, finished, stored, results, as_of, stages
             )
             summary["exceptions_by_reason"] = {k: int(v) for k, v in reasons.items()}
-            summary["integrity"] = _integrity(loaded)
+            summary["integrity"] = integrity
             if "statement" in passes:
                 agreement = agreement_frame(con, as_of or started.date())
                 _write_frame(agreement, staging / "statement_agreement.csv")

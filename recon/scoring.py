@@ -44,6 +44,7 @@ def features_sql(
     extra = "".join(
         f", {_TEXT_SQL[f.left].format(a='l')} as tl{i}, {_TEXT_SQL[f.right].format(a='r')} as tr{i}"
         for i, f in enumerate(text)
+        if not _by_name(f)
     )
     return f"""
     with shared as (
@@ -129,16 +130,34 @@ def name_similarity(df: pl.DataFrame) -> np.ndarray:
     return np.where(cut, np.maximum(sim, 95.0), sim)
 
 
-def _pair_similarity(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """name_sim of each distinct (lnid, rnid) in __recon__feat: a few names paired
-    many times (a customer's invoices against its payments) are compared once."""
+def _by_name(f: TextField) -> bool:
+    """A text field comparing counterparty with counterparty: scored per pair of names."""
+    return f.left == f.right == "counterparty"
+
+
+def _pair_similarity(
+    con: duckdb.DuckDBPyConnection, text: tuple[TextField, ...] = ()
+) -> pl.DataFrame:
+    """name_sim (and text_sim{i} of counterparty text fields) of each distinct
+    (lnid, rnid) in __recon__feat: a few names paired many times (a customer's
+    invoices against its payments) are compared once."""
     names: pl.DataFrame = con.sql(
         f"""select p.lnid, p.rnid, a.ln, b.ln as rn, a.alt as la_alt, b.alt as ra_alt,
-               a.own_alt or b.own_alt as has_alt
+               a.own_alt or b.own_alt as has_alt,
+               case when a.has_key then a.ln else '' end as lk,
+               case when b.has_key then b.ln else '' end as rk
         from (select distinct lnid, rnid from __recon__feat) p
         join {NAMES} a on a.nid = p.lnid join {NAMES} b on b.nid = p.rnid"""
     ).pl()
-    return names.select("lnid", "rnid", pl.Series("name_sim", name_similarity(names)))
+    cols = [pl.Series("name_sim", name_similarity(names))]
+    if any(_by_name(f) for f in text):
+        lk, rk = names["lk"].to_list(), names["rk"].to_list()
+        cols += [
+            pl.Series(f"text_sim{i}", similarity(lk, rk, f.scorer))
+            for i, f in enumerate(text)
+            if _by_name(f)
+        ]
+    return names.select("lnid", "rnid", *cols)
 
 
 def similarity(a: list[str], b: list[str], scorer: str = "token_set_ratio") -> np.ndarray:
@@ -166,9 +185,10 @@ def score_pairs(
     con.execute(
         f"create or replace temp table __recon__feat as {features_sql(t, cand, text, right_amount)}"
     )
-    con.register("__recon__sims", _pair_similarity(con))
+    con.register("__recon__sims", _pair_similarity(con, text))
     df: pl.DataFrame = con.sql(
-        "select f.*, s.name_sim from __recon__feat f join __recon__sims s using (lnid, rnid)"
+        "select f.*, s.* exclude (lnid, rnid) from __recon__feat f "
+        "join __recon__sims s using (lnid, rnid)"
     ).pl()
     con.unregister("__recon__sims")
     if df.height == 0:
@@ -189,6 +209,8 @@ def score_pairs(
         )
     cols = []
     for i, f in enumerate(text):
+        if _by_name(f):
+            continue
         sims = similarity(df[f"tl{i}"].to_list(), df[f"tr{i}"].to_list(), f.scorer)
         cols.append(pl.Series(f"text_sim{i}", sims))
     df = df.with_columns(cols)
