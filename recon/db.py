@@ -87,6 +87,9 @@ create table if not exists audit_log (
     object varchar, detail varchar, prev_hash varchar, hash varchar);
 create table if not exists migrations (
     version integer, applied_at timestamp, backup varchar);
+-- reference keys of every row, for the reference patterns hashed in meta 'ref_keys_sha'
+-- and rows up to meta 'ref_keys_upto': derived, rebuilt when the patterns change
+create table if not exists ref_keys (txn_id bigint, ref varchar);
 """
 
 #: Minor-unit exponent of currencies that do not use 2 decimals.
@@ -244,7 +247,7 @@ def _v1_to_v2(con: duckdb.DuckDBPyConnection) -> None:
     )
     head = first(con, "select seq, hash from audit_log order by seq desc limit 1")
     if head is not None:
-        _set_meta(con, "audit_head", f"{head[0]}:{head[1]}")
+        set_meta(con, "audit_head", f"{head[0]}:{head[1]}")
 
 
 #: version N -> the function that turns a version-N database into version N+1.
@@ -265,13 +268,13 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path, version: int) -> Path:
         for v in range(version, SCHEMA_VERSION):
             MIGRATIONS[v](con)
             con.execute("insert into migrations values (?, ?, ?)", [v + 1, _now(), str(backup_dir)])
-            _set_meta(con, "schema_version", str(v + 1))
+            set_meta(con, "schema_version", str(v + 1))
         audit(con, "recon", "migrate", str(path.name),
               {"from": version, "to": SCHEMA_VERSION, "backup": str(backup_dir)})
     return backup_dir
 
 
-def _set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
     if first(con, "select 1 from meta where key = ?", [key]) is None:
         con.execute("insert into meta values (?, ?)", [key, value])
     else:
@@ -450,7 +453,7 @@ def audit(con: duckdb.DuckDBPyConnection, actor: str, action: str, obj: str, det
         [seq, at, actor, action, obj, body, prev_hash, digest],
     )
     # the head lets `recon audit verify` notice records removed from the end
-    _set_meta(con, "audit_head", f"{seq}:{digest}")
+    set_meta(con, "audit_head", f"{seq}:{digest}")
 
 
 def audit_digest(

@@ -9,6 +9,7 @@ never see them (Splink's waterfall).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import polars as pl
 
 from recon.assign import assign
 from recon.config import Rule, RuleSet
-from recon.db import _now, written_join_order
+from recon.db import _now, scalar, set_meta, written_join_order
 from recon.groups import run_group_rule
 from recon.matchers.base import Tables
 from recon.matchers.group import Group
@@ -128,13 +129,13 @@ def prepare_open_tables(
     for table, refs, _ in sides:
         cache = f"{refs}_all"
         if not _exists(con, cache):
-            # keys are extracted once per run (regexes are the costly part); later
-            # passes take the keys of the rows still open from this table
-            frame = con.sql(f"select id, reference, description from {table}").pl()
-            keys = reference_keys(frame, ruleset.references)
-            con.register("__recon__keys", keys)
-            con.execute(f"create temp table {cache} as select id, ref from __recon__keys")
-            con.unregister("__recon__keys")
+            # the keys of the open rows, once per run; later passes take the keys
+            # of the rows still open from this table
+            _scan_references(con, ruleset)
+            con.execute(
+                f"create temp table {cache} as select txn_id as id, ref from ref_keys "
+                f"where txn_id in (select id from {table})"
+            )
         # a key shared by many rows (a bank code, a customer number on every line)
         # identifies nothing, and joining on it would pair everything with everything
         con.execute(
@@ -144,6 +145,39 @@ def prepare_open_tables(
             where n <= {MAX_REF_ROWS}"""
         )
         con.execute(f"update {table} set has_ref = id in (select id from {refs})")
+
+
+def _scan_references(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
+    """Bring table ref_keys up to date: the keys of rows stored since the last scan.
+
+    Regexes are the costly part of a run's set-up; stored rows never change, so
+    each row is scanned once (a night scans its new lines), and all again only
+    when the rules' reference patterns change.
+    """
+    sha = hashlib.sha256(
+        repr(
+            (REF_KEYS_VERSION, [(p.name, p.regex, p.normalise) for p in ruleset.references])
+        ).encode()
+    ).hexdigest()
+    if scalar(con, "select value from meta where key = 'ref_keys_sha'") != sha:
+        con.execute("delete from ref_keys")
+        set_meta(con, "ref_keys_sha", sha)
+        set_meta(con, "ref_keys_upto", "0")
+    upto = int(scalar(con, "select value from meta where key = 'ref_keys_upto'") or 0)
+    last = scalar(con, "select max(txn_id) from txns")
+    if last is None or last <= upto:
+        return
+    frame = con.sql(
+        f"select txn_id as id, reference, description from txns where txn_id > {upto}"
+    ).pl()
+    con.register("__recon__keys", reference_keys(frame, ruleset.references))
+    con.execute("insert into ref_keys select id, ref from __recon__keys")
+    con.unregister("__recon__keys")
+    set_meta(con, "ref_keys_upto", str(last))
+
+
+#: Bump when reference_keys() changes what it extracts: stored keys are then rebuilt.
+REF_KEYS_VERSION = 1
 
 
 def _exists(con: duckdb.DuckDBPyConnection, temp_table: str) -> bool:

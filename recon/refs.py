@@ -9,7 +9,9 @@ end-to-end ids meet without a pattern.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 
@@ -43,10 +45,27 @@ def _group_count(regex: str) -> int:
     return re.compile(regex).groups
 
 
+#: Frames longer than this are cut in slices worked on in parallel (one per core):
+#: a regex over one column runs on one core.
+SLICE_ROWS = 50_000
+
+
 def reference_keys(
     frame: pl.DataFrame | pl.LazyFrame, patterns: Sequence[RefPattern]
 ) -> pl.DataFrame:
     """(id, ref) for every key found in `reference` and `description`."""
+    df = frame.lazy().collect() if isinstance(frame, pl.LazyFrame) else frame
+    workers = min(os.cpu_count() or 1, df.height // SLICE_ROWS)
+    if workers < 2:
+        return _keys(df, patterns)
+    size = -(-df.height // workers)
+    slices = [df.slice(i * size, size) for i in range(workers)]
+    with ThreadPoolExecutor(workers) as pool:
+        found = list(pool.map(lambda part: _keys(part, patterns), slices))
+    return pl.concat(found).unique()
+
+
+def _keys(frame: pl.DataFrame, patterns: Sequence[RefPattern]) -> pl.DataFrame:
     df = frame.lazy().select(
         "id",
         pl.concat_str(
