@@ -150,7 +150,10 @@ def discrepancies_sql(left_side: str, date_lag_days: int) -> str:
     m as (select m.*, s.cur, recon_fmt(m.left_amount, s.cur) as la,
                  recon_fmt(m.right_amount, s.cur) as ra, recon_fmt(m.amount_diff, s.cur) as diff,
                  recon_fmt(abs(m.amount_diff), s.cur) as absdiff
-          from matches m join scope s using (match_id) where m.active),
+          -- formatted only for the matches that are discrepancies at all
+          from matches m join scope s using (match_id)
+          where m.active and (m.amount_diff <> 0 or s.n_cur > 1
+                              or abs(m.date_diff_days) > {int(date_lag_days)})),
     cur as (select match_id, n_cur, rcur from scope)
     select m.match_id,
            case when m.kind = 'reversal' then 'reversal'
