@@ -132,19 +132,33 @@ def _solve_components(
     amb = np.zeros(multi.height, dtype=bool)
     if multi.height == 0:
         return keep, amb
-    multi = multi.with_row_index("row")
-    for part in multi.partition_by("comp", maintain_order=False):
-        rows = part["row"].to_numpy()
-        li = part["li"].to_numpy()
-        ri = part["ri"].to_numpy()
-        score = part["score"].to_numpy().astype(float)
-        lu, lpos = np.unique(li, return_inverse=True)
-        ru, rpos = np.unique(ri, return_inverse=True)
+    # only the columns the solver reads, sorted by component and cut into slices:
+    # a frame per component (partition_by) costs more than solving it
+    cols = multi.select(
+        pl.int_range(pl.len()).alias("row"),
+        "comp",
+        "li",
+        "ri",
+        pl.col("score").cast(pl.Float64),
+        pl.col("r_key").cast(pl.String),
+    ).sort("comp")
+    all_rows, comp = cols["row"].to_numpy(), cols["comp"].to_numpy()
+    all_li, all_ri, all_score = (
+        cols["li"].to_numpy(),
+        cols["ri"].to_numpy(),
+        cols["score"].to_numpy(),
+    )
+    all_rkey = cols["r_key"].to_numpy()
+    cuts = np.flatnonzero(np.diff(comp)) + 1
+    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(comp)], strict=True):
+        rows, score = all_rows[lo:hi], all_score[lo:hi]
+        lu, lpos = np.unique(all_li[lo:hi], return_inverse=True)
+        ru, rpos = np.unique(all_ri[lo:hi], return_inverse=True)
         if len(lu) > max_side or len(ru) > max_side:
             k, a = _mutual_best(lpos, rpos, score, margin)
         else:
             rkey = np.empty(len(ru), dtype=object)
-            rkey[rpos] = part["r_key"].to_numpy()
+            rkey[rpos] = all_rkey[lo:hi]
             k, a = _exact(lpos, rpos, score, len(lu), len(ru), margin, rkey)
         keep[rows[k]] = True
         amb[rows[a]] = True
