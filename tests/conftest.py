@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.fixtures.customers.books import Books
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -34,6 +40,77 @@ def write_csv(path: Path, header: str, rows: list[str]) -> Path:
     """Write a small canonical CSV."""
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
     return path
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file (an output such as exceptions.csv) as dicts."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_rows(
+    path: Path,
+    data: list[dict[str, str]],
+    *,
+    bom: bool = False,
+    crlf: bool = False,
+    delimiter: str = ",",
+) -> Path:
+    """Write dict rows as CSV (header from the first row), e.g. a decisions file for apply."""
+    fields = list(data[0].keys())
+    with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
+        w = csv.DictWriter(
+            fh, fieldnames=fields, delimiter=delimiter, lineterminator="\r\n" if crlf else "\n"
+        )
+        w.writeheader()
+        w.writerows(data)
+    return path
+
+
+def decide(rows: list[dict[str, str]], **by_id: dict[str, str]) -> list[dict[str, str]]:
+    """Fill in the decision columns of the rows whose `id` is a keyword: decide(exc, B3={...})."""
+    for r in rows:
+        r.update(by_id.get(r["id"], {}))
+    return rows
+
+
+def run_args(bank: Path, ledger: Path, tmp: Path, *extra: str) -> list[str | Path]:
+    """`recon run` arguments for one bank and one ledger file, database and out/ in `tmp`."""
+    return [
+        "run",
+        "--rules",
+        RULES,
+        "--bank",
+        bank,
+        "--ledger",
+        ledger,
+        "--db",
+        tmp / "r.duckdb",
+        "--out",
+        tmp / "out",
+        "--as-of",
+        "2026-03-31",
+        *extra,
+    ]
+
+
+def run_books(folder: Path, seed: int, as_of: date) -> tuple[Books, Path]:
+    """Generated books (`make_books(seed)`) run through `recon run` (bank pass) in `folder`,
+    with the customer master loaded; returns the books and the database."""
+    from recon.customers import load_customers
+    from recon.db import connect
+    from recon.run import Inputs, run
+    from tests.fixtures.customers.books import make_books
+
+    books = make_books(seed)
+    ledger, bank = books.write(folder)
+    db = folder / "recon.duckdb"
+    run(RULES, Inputs(bank=[bank], ledger=[ledger]), db_path=db, out_dir=folder / "out",
+        as_of=as_of)
+    con = connect(db)
+    load_customers(con, Path(__file__).parent / "fixtures" / "customers" / "customers.csv")
+    con.close()
+    return books, db
 
 
 @pytest.fixture

@@ -10,29 +10,18 @@ from pathlib import Path
 import pytest
 
 from recon.aging import aging_frame, bucket_columns
-from recon.customers import load_customers
 from recon.db import connect
 from recon.run import Inputs, run
-from tests.conftest import RULES
-from tests.fixtures.customers.books import CUSTOMERS, make_books
+from tests.conftest import RULES, run_books
+from tests.fixtures.customers.books import CUSTOMERS
 
-FIX = Path(__file__).parent / "fixtures" / "customers"
 DATES = (date(2026, 2, 15), date(2026, 4, 1), date(2026, 6, 30))
 
 
 @pytest.fixture(scope="module")
 def books_db(tmp_path_factory):
     """Generated books run through `recon run` (bank pass), with the customer master."""
-    folder = tmp_path_factory.mktemp("books")
-    books = make_books(7)
-    ledger, bank = books.write(folder)
-    db = folder / "recon.duckdb"
-    run(RULES, Inputs(bank=[bank], ledger=[ledger]), db_path=db, out_dir=folder / "out",
-        as_of=date(2026, 6, 30))
-    con = connect(db)
-    load_customers(con, FIX / "customers.csv")
-    con.close()
-    return books, db
+    return run_books(tmp_path_factory.mktemp("books"), 7, date(2026, 6, 30))
 
 
 def _read(path: Path) -> list[dict[str, str]]:

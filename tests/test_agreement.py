@@ -124,8 +124,7 @@ def test_with_a_bank_pass_too_the_receipt_counts_once(cli, tmp_path):
 
 
 def test_leftovers_pair_by_reference_or_by_a_unique_amount_and_date():
-    con = connect(":memory:")
-    _insert(con, [
+    con = _db_with([
         (1, "ledger", "I7", "2026-01-02", "900.00", "A", "INV-7", "invoice", "C1"),
         (2, "ledger", "R1", "2026-02-03", "100.00", "A", "", "receipt", "C1"),
         (3, "ledger", "R2", "2026-02-10", "50.00", "A", "", "receipt", "C1"),
@@ -143,6 +142,13 @@ def test_leftovers_pair_by_reference_or_by_a_unique_amount_and_date():
     assert sorted((r[0], r[1] or r[2]) for r in items if r[0] != "amount_differs") == [
         ("only_ours", "R2"), ("only_ours", "R3"), ("only_theirs", "p2"), ("only_theirs", "p3")]
     _check_identity(frame)
+
+
+def _db_with(rows):
+    """An in-memory database holding `rows` as txns (see _insert)."""
+    con = connect(":memory:")
+    _insert(con, rows)
+    return con
 
 
 def _insert(con, rows):
@@ -167,8 +173,7 @@ def _match(con, match_id, left, right, diff="0"):
 
 
 def test_odd_matches_still_explain_the_whole_difference():
-    con = connect(":memory:")
-    _insert(con, [
+    con = _db_with([
         (1, "ledger", "I1", "2026-01-02", "100.00", "A", "INV-1", "invoice", "C1"),
         (2, "ledger", "R1", "2026-01-20", "100.00", "A", "PAY-1", "receipt", "C1"),
         (3, "ledger", "X1", "2026-01-21", "55.00", "B", "INV-9", "invoice", "C2"),
@@ -195,7 +200,6 @@ def test_odd_matches_still_explain_the_whole_difference():
 @pytest.mark.parametrize("seed", range(4))
 def test_random_statements_are_explained_to_the_cent(seed):
     rng = random.Random(seed)
-    con = connect(":memory:")
     rows, tid = [], iter(range(1, 10_000))
     start = date(2026, 1, 1)
     ours = []
@@ -219,7 +223,7 @@ def test_random_statements_are_explained_to_the_cent(seed):
     for j in range(rng.randint(0, 3)):  # payments only they know of
         rows.append((next(tid), "statement", f"X{j}", "2026-02-01",
                      Decimal(rng.randint(100, 9_999)) / 100, "us", "", "payment", "C1"))
-    _insert(con, rows)
+    con = _db_with(rows)
     for m in matches:
         _match(con, *m)
     frame = agreement_frame(con, date(2026, 3, 1))

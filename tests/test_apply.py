@@ -2,72 +2,33 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import duckdb
 
-from .conftest import RULES
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def write(
-    path: Path,
-    data: list[dict[str, str]],
-    *,
-    bom: bool = False,
-    crlf: bool = False,
-    delimiter: str = ",",
-) -> Path:
-    fields = list(data[0].keys())
-    with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
-        w = csv.DictWriter(
-            fh, fieldnames=fields, delimiter=delimiter, lineterminator="\r\n" if crlf else "\n"
-        )
-        w.writeheader()
-        w.writerows(data)
-    return path
+from .conftest import decide, read_rows, run_args, write_rows
 
 
 def run(cli, tmp: Path, bank: Path, ledger: Path) -> Path:
-    code, _, err = cli(
-        "run",
-        "--rules",
-        RULES,
-        "--bank",
-        bank,
-        "--ledger",
-        ledger,
-        "--db",
-        tmp / "r.duckdb",
-        "--out",
-        tmp / "out",
-        "--as-of",
-        "2026-03-31",
-    )
+    code, _, err = cli(*run_args(bank, ledger, tmp))
     assert code == 0, err
     return tmp / "out"
 
 
 def test_match_write_off_and_reject_are_honoured(tmp_path, small_month, cli) -> None:
     out = run(cli, tmp_path, *small_month)
-    exc = rows(out / "exceptions.csv")
-    for r in exc:
-        if r["id"] == "B3":
-            r.update(decision="match", match_with="L4", note="checked remittance")
-        if r["id"] == "B4":
-            r.update(decision="match", match_with="L3")
-        if r["id"] == "B5":
-            r.update(decision="write_off", note="bank fee March")
+    exc = read_rows(out / "exceptions.csv")
+    decide(
+        exc,
+        B3={"decision": "match", "match_with": "L4", "note": "checked remittance"},
+        B4={"decision": "match", "match_with": "L3"},
+        B5={"decision": "write_off", "note": "bank fee March"},
+    )
     # Excel re-save: BOM, CRLF, columns reordered, an extra column
     reordered = [{"note": r["note"], "extra": "x", **r} for r in exc]
     code, _out_text, err = cli(
         "apply",
-        write(tmp_path / "dec.csv", reordered, bom=True, crlf=True),
+        write_rows(tmp_path / "dec.csv", reordered, bom=True, crlf=True),
         "--db",
         tmp_path / "r.duckdb",
         "--user",
@@ -75,19 +36,19 @@ def test_match_write_off_and_reject_are_honoured(tmp_path, small_month, cli) -> 
     )
     assert code == 0, err
     out = run(cli, tmp_path, *small_month)
-    m = {(r["left_ids"], r["right_ids"]): r for r in rows(out / "matches.csv")}
+    m = {(r["left_ids"], r["right_ids"]): r for r in read_rows(out / "matches.csv")}
     assert m[("B3", "L4")]["status"] == "manual" and m[("B4", "L3")]["status"] == "manual"
-    ids = {r["id"] for r in rows(out / "exceptions.csv")}
+    ids = {r["id"] for r in read_rows(out / "exceptions.csv")}
     assert "B5" not in ids and "B3" not in ids
     # reject the suggested fuzzy match; its rows return and the pair is never proposed again
-    mrows = rows(out / "matches.csv")
+    mrows = read_rows(out / "matches.csv")
     for r in mrows:
         r["decision"] = "reject" if r["left_ids"] == "B6" else ""
         r["note"] = "not the same payment" if r["left_ids"] == "B6" else ""
     assert (
         cli(
             "apply",
-            write(tmp_path / "m.csv", mrows),
+            write_rows(tmp_path / "m.csv", mrows),
             "--db",
             tmp_path / "r.duckdb",
             "--user",
@@ -96,8 +57,8 @@ def test_match_write_off_and_reject_are_honoured(tmp_path, small_month, cli) -> 
         == 0
     )
     out = run(cli, tmp_path, *small_month)
-    assert not any(r["left_ids"] == "B6" for r in rows(out / "matches.csv"))
-    assert "B6" in {r["id"] for r in rows(out / "exceptions.csv")}
+    assert not any(r["left_ids"] == "B6" for r in read_rows(out / "matches.csv"))
+    assert "B6" in {r["id"] for r in read_rows(out / "exceptions.csv")}
     con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
     actions = [a for (a,) in con.execute("select action from audit_log order by seq").fetchall()]
     con.close()
@@ -106,12 +67,12 @@ def test_match_write_off_and_reject_are_honoured(tmp_path, small_month, cli) -> 
 
 def test_bad_decisions_apply_nothing_and_list_every_problem(tmp_path, small_month, cli) -> None:
     out = run(cli, tmp_path, *small_month)
-    exc = rows(out / "exceptions.csv")
+    exc = read_rows(out / "exceptions.csv")
     exc[0].update(decision="maybe")
     exc[1].update(decision="match", match_with="NOPE")
     exc[2].update(decision="write_off", note="")
     exc[3].update(decision="ignore")  # valid on its own, but the file is refused whole
-    path = write(tmp_path / "bad.csv", exc)
+    path = write_rows(tmp_path / "bad.csv", exc)
     code, _, err = cli("apply", path, "--db", tmp_path / "r.duckdb", "--user", "anna")
     assert code == 2
     assert "3 problems" in err and "line 2" in err and "'maybe'" in err
@@ -123,12 +84,15 @@ def test_bad_decisions_apply_nothing_and_list_every_problem(tmp_path, small_mont
 
 def test_already_matched_row_is_an_error(tmp_path, small_month, cli) -> None:
     out = run(cli, tmp_path, *small_month)
-    exc = rows(out / "exceptions.csv")
-    for r in exc:
-        if r["id"] == "B3":
-            r.update(decision="match", match_with="L1")  # L1 is matched to B1
+    exc = read_rows(out / "exceptions.csv")
+    decide(exc, B3={"decision": "match", "match_with": "L1"})  # L1 is matched to B1
     code, _, err = cli(
-        "apply", write(tmp_path / "d.csv", exc), "--db", tmp_path / "r.duckdb", "--user", "anna"
+        "apply",
+        write_rows(tmp_path / "d.csv", exc),
+        "--db",
+        tmp_path / "r.duckdb",
+        "--user",
+        "anna",
     )
     assert code == 2 and "already matched" in err
 
@@ -151,17 +115,17 @@ def test_decisions_from_the_workbook(tmp_path, small_month, cli) -> None:
     )
     assert code == 0, err
     out = run(cli, tmp_path, *small_month)
-    assert "B5" not in {r["id"] for r in rows(out / "exceptions.csv")}
+    assert "B5" not in {r["id"] for r in read_rows(out / "exceptions.csv")}
 
 
 def test_closed_period_freezes_matches(tmp_path, small_month, cli) -> None:
     out = run(cli, tmp_path, *small_month)
     db = tmp_path / "r.duckdb"
     assert cli("close-period", "2026-03", "--db", db, "--user", "cfo")[0] == 0
-    mrows = rows(out / "matches.csv")
+    mrows = read_rows(out / "matches.csv")
     for r in mrows:
         r["decision"] = "reject" if r["left_ids"] == "B1" else ""
-    path = write(tmp_path / "m.csv", mrows)
+    path = write_rows(tmp_path / "m.csv", mrows)
     code, _, err = cli("apply", path, "--db", db, "--user", "bob")
     assert code == 2 and "closed period 2026-03" in err
     assert cli("reopen-period", "2026-03", "--db", db, "--user", "cfo")[0] == 2  # no reason

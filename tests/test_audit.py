@@ -4,7 +4,6 @@ removed; `recon audit show` tells one item's history."""
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from pathlib import Path
@@ -15,20 +14,15 @@ import pytest
 from recon.audit import verify
 from recon.db import audit_digest
 
-from .conftest import BANK_HEADER, LEDGER_HEADER, RULES, write_csv
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def _write(path: Path, rows: list[dict[str, str]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return path
+from .conftest import (
+    BANK_HEADER,
+    LEDGER_HEADER,
+    RULES,
+    decide,
+    read_rows,
+    write_csv,
+    write_rows,
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +46,10 @@ def _history_db(tmp_path_factory) -> Path:
     run = ["run", "--rules", str(RULES), "--bank", str(bank), "--ledger", str(ledger),
            "--db", str(db), "--out", str(out), "--as-of", "2026-03-31"]
     assert run_cli(run) == 0
-    exc = _rows(out / "exceptions.csv")
-    for r in exc:
-        if r["id"] == "B3":
-            r.update(decision="match", match_with="L4", note="remittance checked")
-        if r["id"] == "B5":
-            r.update(decision="write_off", note="bank fee March")
-    assert run_cli(["apply", str(_write(tmp / "dec.csv", exc)), "--db", str(db),
+    exc = decide(read_rows(out / "exceptions.csv"),
+                 B3={"decision": "match", "match_with": "L4", "note": "remittance checked"},
+                 B5={"decision": "write_off", "note": "bank fee March"})
+    assert run_cli(["apply", str(write_rows(tmp / "dec.csv", exc, crlf=True)), "--db", str(db),
                     "--user", "anna"]) == 0
     assert run_cli(run) == 0
     assert run_cli(["close-period", "2026-03", "--db", str(db), "--user", "carl"]) == 0
@@ -79,6 +70,13 @@ def _con(db: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(db))
 
 
+def _tamper(db: Path, sql: str) -> None:
+    """Run `sql` on the database behind recon's back."""
+    con = _con(db)
+    con.execute(sql)
+    con.close()
+
+
 def test_every_kind_of_change_is_audited_and_the_chain_holds(history, cli) -> None:
     con = _con(history)
     actions = {a for (a,) in con.execute("select distinct action from audit_log").fetchall()}
@@ -93,9 +91,7 @@ def test_every_kind_of_change_is_audited_and_the_chain_holds(history, cli) -> No
 
 
 def test_an_edited_record_is_named(history, cli) -> None:
-    con = _con(history)
-    con.execute("update audit_log set actor = 'mallory' where seq = 3")
-    con.close()
+    _tamper(history, "update audit_log set actor = 'mallory' where seq = 3")
     code, _, err = cli("audit", "verify", "--db", history)
     assert code == 2
     assert "audit record 3 (" in err and "was altered" in err
@@ -117,9 +113,7 @@ def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(history) -> None:
 
 
 def test_a_removed_record_is_named_as_a_gap(history, cli) -> None:
-    con = _con(history)
-    con.execute("delete from audit_log where seq = 2")
-    con.close()
+    _tamper(history, "delete from audit_log where seq = 2")
     code, _, err = cli("audit", "verify", "--db", history)
     assert code == 2
     assert "record 2 removed: the log jumps from audit record 1" in err

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from .conftest import BANK_HEADER, ROOT, RULES, write_csv
+from .conftest import BANK_HEADER, ROOT, RULES, read_rows, run_args, write_csv
 
 MATCH_HEADER = (
     "match_id,rule,kind,left_ids,right_ids,left_amount,right_amount,amount_diff,"
@@ -22,11 +21,6 @@ EXC_HEADER = (
 )
 
 
-def read(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def table_counts(db: Path) -> dict[str, int]:
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -36,25 +30,6 @@ def table_counts(db: Path) -> dict[str, int]:
         return {n: con.execute(f'select count(*) from "{n}"').fetchall()[0][0] for n in names}
     finally:
         con.close()
-
-
-def run_args(bank: Path, ledger: Path, tmp: Path, *extra: str) -> list[str | Path]:
-    return [
-        "run",
-        "--rules",
-        RULES,
-        "--bank",
-        bank,
-        "--ledger",
-        ledger,
-        "--db",
-        tmp / "r.duckdb",
-        "--out",
-        tmp / "out",
-        "--as-of",
-        "2026-03-31",
-        *extra,
-    ]
 
 
 def test_run_writes_contract_outputs(tmp_path, small_month, cli) -> None:
@@ -74,10 +49,10 @@ def test_run_writes_contract_outputs(tmp_path, small_month, cli) -> None:
         assert key in summary
     assert summary["counts"]["left_total"] == 6
     assert all(len(i["sha256"]) == 64 for i in summary["inputs"])
-    matches = {(m["left_ids"], m["right_ids"]): m for m in read(o / "matches.csv")}
+    matches = {(m["left_ids"], m["right_ids"]): m for m in read_rows(o / "matches.csv")}
     assert matches[("B1", "L1")]["status"] == "auto"  # shared invoice reference, name variant
     assert matches[("B2", "L2")]["status"] == "auto"  # ACME LTD = Acme Limited
-    exc = {(e["side"], e["id"]): e for e in read(o / "exceptions.csv")}
+    exc = {(e["side"], e["id"]): e for e in read_rows(o / "exceptions.csv")}
     # two identical 500.00 pairs: never a coin flip
     assert exc[("left", "B3")]["reason"] == "ambiguous"
     assert exc[("left", "B3")]["best_candidate_ids"] == "L3;L4"

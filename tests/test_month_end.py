@@ -8,13 +8,12 @@ byte-identical CSV outputs.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from .conftest import ROOT, RULES
+from .conftest import ROOT, RULES, read_rows, write_rows
 
 DEMO = ROOT / "sample_data" / "demo"
 CSVS = ("matches.csv", "exceptions.csv", "discrepancies.csv", "bank_reconciliation.csv")
@@ -30,19 +29,6 @@ def halves(tmp: Path, name: str) -> tuple[Path, Path]:
     return a, b
 
 
-def rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def write(path: Path, data: list[dict[str, str]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(data[0]))
-        w.writeheader()
-        w.writerows(data)
-    return path
-
-
 def night(cli, tmp: Path, banks: list[Path], ledgers: list[Path], out: str) -> Path:
     code, _, err = cli("run", "--rules", RULES, "--bank", *banks, "--ledger", *ledgers,
                        "--db", tmp / "close.duckdb", "--out", tmp / out, "--as-of", "2026-03-31")
@@ -54,14 +40,14 @@ def test_month_end_close(tmp_path, cli) -> None:
     bank1, bank2 = halves(tmp_path, "bank.csv")
     ledger1, ledger2 = halves(tmp_path, "ledger.csv")
     out1 = night(cli, tmp_path, [bank1], [ledger1], "night1")
-    matched_1 = {r["match_id"] for r in rows(out1 / "matches.csv")}
+    matched_1 = {r["match_id"] for r in read_rows(out1 / "matches.csv")}
     out2 = night(cli, tmp_path, [bank2], [ledger2], "night2")
-    matched_2 = {r["match_id"] for r in rows(out2 / "matches.csv")}
+    matched_2 = {r["match_id"] for r in read_rows(out2 / "matches.csv")}
     assert matched_1 <= matched_2, "a later night broke an earlier match"
-    assert {r["change"] for r in rows(out2 / "changes.csv")} >= {"new_match"}
+    assert {r["change"] for r in read_rows(out2 / "changes.csv")} >= {"new_match"}
 
     # the accountant's decisions
-    exc = rows(out2 / "exceptions.csv")
+    exc = read_rows(out2 / "exceptions.csv")
     left_open = [r for r in exc if r["side"] == "left"]
     right_open = [r for r in exc if r["side"] == "right"]
     pair = next((b, l) for b in left_open for l in right_open if b["currency"] == l["currency"])
@@ -71,31 +57,32 @@ def test_month_end_close(tmp_path, cli) -> None:
             r.update(decision="match", match_with=pair[1]["id"], note="confirmed with customer")
         elif r is write_off:
             r.update(decision="write_off", note="bank charge, immaterial")
-    assert cli("apply", write(tmp_path / "exc.csv", exc), "--db", tmp_path / "close.duckdb",
-               "--user", "anna")[0] == 0
-    auto = [r for r in rows(out2 / "matches.csv") if r["status"] == "auto"]
+    assert cli("apply", write_rows(tmp_path / "exc.csv", exc, crlf=True),
+               "--db", tmp_path / "close.duckdb", "--user", "anna")[0] == 0
+    auto = [r for r in read_rows(out2 / "matches.csv") if r["status"] == "auto"]
     rejected = auto[0]
     mrows = [{**r, "decision": "reject" if r["match_id"] == rejected["match_id"] else "",
               "note": "wrong customer"}
-             for r in rows(out2 / "matches.csv")]
-    assert cli("apply", write(tmp_path / "m.csv", mrows), "--db", tmp_path / "close.duckdb",
-               "--user", "bob")[0] == 0
+             for r in read_rows(out2 / "matches.csv")]
+    assert cli("apply", write_rows(tmp_path / "m.csv", mrows, crlf=True),
+               "--db", tmp_path / "close.duckdb", "--user", "bob")[0] == 0
 
     out3 = night(cli, tmp_path, [bank1, bank2], [ledger1, ledger2], "night3")
-    m3 = rows(out3 / "matches.csv")
+    m3 = read_rows(out3 / "matches.csv")
     manual = [r for r in m3 if r["status"] == "manual"]
     assert any(r["left_ids"] == pair[0]["id"] and r["right_ids"] == pair[1]["id"] for r in manual)
     pairs3 = {(r["left_ids"], r["right_ids"]) for r in m3}
     assert (rejected["left_ids"], rejected["right_ids"]) not in pairs3, "a rejected pair came back"
-    ids3 = {r["id"] for r in rows(out3 / "exceptions.csv")}
+    ids3 = {r["id"] for r in read_rows(out3 / "exceptions.csv")}
     assert write_off["id"] not in ids3
-    assert {r["change"] for r in rows(out3 / "changes.csv")} >= {"broken_match"}
+    assert {r["change"] for r in read_rows(out3 / "changes.csv")} >= {"broken_match"}
 
     out4 = night(cli, tmp_path, [bank1, bank2], [ledger1, ledger2], "night4")
     for name in CSVS:
         assert (out4 / name).read_bytes() == (out3 / name).read_bytes(), name
     # the reconciliation statement ties out on the demo month
-    brs = {(r["account"], r["line"]): r["amount"] for r in rows(out4 / "bank_reconciliation.csv")}
+    brs = {(r["account"], r["line"]): r["amount"]
+           for r in read_rows(out4 / "bank_reconciliation.csv")}
     accounts = {a for a, _ in brs}
     assert len(accounts) == 4
     for account in accounts:

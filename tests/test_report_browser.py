@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from recon.reports.csvout import EXCEPTION_COLUMNS
 from recon.reports.html import render_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -201,24 +202,7 @@ def test_empty_run_in_browser(browser: Any, tmp_path: Path) -> None:
 
 def test_capped_table_stays_responsive(browser: Any, tmp_path: Path) -> None:
     n = 100_000
-    columns = [
-        "side",
-        "id",
-        "date",
-        "amount",
-        "currency",
-        "counterparty",
-        "reference",
-        "description",
-        "reason",
-        "best_candidate_ids",
-        "best_score",
-        "age_days",
-        "decision",
-        "match_with",
-        "note",
-    ]
-    exceptions = pl.DataFrame({c: [""] * n for c in columns}).with_columns(
+    exceptions = pl.DataFrame({c: [""] * n for c in EXCEPTION_COLUMNS}).with_columns(
         side=pl.lit("left"),
         id=pl.format("B{}", pl.int_range(n)),
         amount=pl.format("{}.00", pl.int_range(n)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -12,8 +13,8 @@ from typing import Any
 import polars as pl
 import pytest
 
+from recon.reports import csvout
 from recon.reports.html import (
-    EXCEPTION_COLUMNS,
     ROW_CAP,
     Money,
     age_bucket,
@@ -22,28 +23,17 @@ from recon.reports.html import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
-MATCH_COLUMNS = [
-    "match_id",
-    "rule",
-    "kind",
-    "left_ids",
-    "right_ids",
-    "left_amount",
-    "right_amount",
-    "amount_diff",
-    "date_diff_days",
-    "score",
-    "status",
-]
-EXC_COLUMNS = [*EXCEPTION_COLUMNS, "decision", "match_with", "note"]
-DISC_COLUMNS = ["match_id", "type", "left_amount", "right_amount", "difference", "explanation"]
+# Input frames take their column names from recon's CSV outputs (recon/reports/csvout.py).
+MATCH_COLUMNS = csvout.MATCH_COLUMNS
+EXC_COLUMNS = csvout.EXCEPTION_COLUMNS
+DISC_COLUMNS = csvout.DISCREPANCY_COLUMNS
 
 
 def read(name: str) -> pl.DataFrame:
     return pl.read_csv(FIXTURES / name, infer_schema=False)
 
 
-def empty(columns: list[str]) -> pl.DataFrame:
+def empty(columns: Sequence[str]) -> pl.DataFrame:
     return pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
 
 

@@ -4,34 +4,21 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pypdf
 import pytest
 
-from recon.customers import load_customers
 from recon.db import connect
-from recon.run import Inputs, run
 from recon.soa import money, statement_contexts
-from tests.conftest import RULES
-from tests.fixtures.customers.books import CUSTOMERS, make_books
+from tests.conftest import run_books
+from tests.fixtures.customers.books import CUSTOMERS
 
-FIX = Path(__file__).parent / "fixtures" / "customers"
 D_FROM, D_TO = date(2026, 2, 1), date(2026, 3, 31)
 
 
 @pytest.fixture(scope="module")
 def books_db(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("soa")
-    books = make_books(11)
-    ledger, bank = books.write(folder)
-    db = folder / "recon.duckdb"
-    run(RULES, Inputs(bank=[bank], ledger=[ledger]), db_path=db, out_dir=folder / "out",
-        as_of=D_TO)
-    con = connect(db)
-    load_customers(con, FIX / "customers.csv")
-    con.close()
-    return books, db
+    return run_books(tmp_path_factory.mktemp("soa"), 11, D_TO)
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,13 @@ def rows(n: int, start: int = 1) -> str:
                    for i in range(start, start + n))
 
 
+def load_error(path: Path) -> InputFileError:
+    """The InputFileError that loading `path` raises (the test fails if it loads)."""
+    with pytest.raises(InputFileError) as info:
+        CsvLoader().load(path)
+    return info.value
+
+
 # --- the canonical layout ---------------------------------------------------
 
 
@@ -69,35 +76,27 @@ def test_ledger_optional_columns(tmp_path):
 def test_missing_required_column_names_file_column_and_found(tmp_path):
     path = write(tmp_path, "id,date,amount,counterparty,reference,description\n"
                            "b1,2026-03-01,1.00,A,B,C\n")
-    with pytest.raises(InputFileError) as info:
-        CsvLoader().load(path)
-    msg = str(info.value)
+    msg = str(load_error(path))
     assert str(path) in msg and "'currency'" in msg
     assert "found: 'id', 'date', 'amount', 'counterparty', 'reference', 'description'" in msg
 
 
 def test_bad_amount_on_line_57_names_file_and_line(tmp_path):
     path = write(tmp_path, HEADER + rows(55) + "b99,2026-03-01,12,5O,EUR,A,B,C\n")
-    with pytest.raises(InputFileError) as info:
-        CsvLoader().load(path)
-    err = info.value
+    err = load_error(path)
     assert err.line == 57 and f"{path} line 57" in str(err)
     assert "'12'" in str(err) or "amount" in str(err)
 
 
 def test_bad_amount_value_is_quoted_with_expected_form(tmp_path):
     path = write(tmp_path, HEADER + rows(3) + "b9,2026-03-01,1.2.3,EUR,A,B,C\n")
-    with pytest.raises(InputFileError) as info:
-        CsvLoader().load(path)
-    msg = str(info.value)
+    msg = str(load_error(path))
     assert "line 5" in msg and "'1.2.3'" in msg and "'-1234.56'" in msg
 
 
 def test_bad_date_names_line_value_and_format(tmp_path):
     path = write(tmp_path, HEADER + rows(2) + "b9,01.03.2026,1.00,EUR,A,B,C\n")
-    with pytest.raises(InputFileError) as info:
-        CsvLoader().load(path)
-    msg = str(info.value)
+    msg = str(load_error(path))
     assert "line 4" in msg and "'01.03.2026'" in msg and "YYYY-MM-DD" in msg
 
 
