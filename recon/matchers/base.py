@@ -218,17 +218,34 @@ NAME_TOKENS = (
 
 
 def tokened_sql(table: str, key: str, *, neighbours: bool) -> str:
-    """`table` with one row per name word `tok`, its amount bucket `k` and `kk` as in
-    :func:`bucketed_sql`.  Rows without a name have no words."""
+    """`table` with one row per name word `tok`, its amount bucket `k`, `kk` and its
+    week `wk` as in :func:`bucketed_sql`.  Rows without a name have no words."""
     words = f"(select *, unnest(toks) as tok from {table})"
-    return _spread(f"select *, {key} as k from {words}", neighbours)
+    return _spread(
+        f"select *, {key} as k, date_diff('day', date '1970-01-05', date) // 7 as wk "
+        f"from {words}",
+        neighbours,
+    )
 
 
 def token_join_sql(left: str, right: str, where: str) -> str:
     """Pairs of `left` and `right` (from :func:`tokened_sql`) in neighbouring buckets
-    whose names share a word, meeting `where`."""
-    return f"""select distinct l.id as l, r.id as r from {left} l join {right} r
-        on l.kk = r.k and l.tok = r.tok and {where}"""
+    whose names share a word, meeting `where`.
+
+    A word carried by more than FAN right rows of one bucket and three weeks
+    (`partner`, `global`, `nord` on a round sum at millions of lines) tells nothing
+    about who paid: the left rows there pair through their other words only, so
+    common words do not make the candidates grow with the square of the volume.
+    """
+    return f"""select * from (
+    with lt as (select * from {left}), rt as (select * from {right}),
+    tf as (select currency as cur, tok, k, wk, count(*) as n from rt group by all),
+    crowded as (select cur, tok, k, w from (select *, unnest([wk - 1, wk, wk + 1]) as w from tf)
+                group by all having sum(n) > {FAN})
+    select distinct l.id as l, r.id as r
+    from (select * from lt where (currency, tok, kk, wk) not in
+            (select (cur, tok, k, w) from crowded)) l
+    join rt r on l.kk = r.k and l.tok = r.tok and {where})"""
 
 
 def block_join_sql(left: str, right: str, where: str) -> str:
