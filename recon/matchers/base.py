@@ -257,7 +257,10 @@ def block_join_sql(left: str, right: str, where: str) -> str:
 
 def bucket_join_sql(left: str, right: str, where: str, right_cur: str = "currency") -> str:
     """Pairs of `left` and `right` (from :func:`bucketed_sql`) in neighbouring buckets that
-    meet `where`; a crowded left row (see FAN) only with rows whose name block agrees.
+    meet `where`; a crowded left row (see FAN) only with rows whose name block agrees,
+    and not at all when more than FAN of those share its name block too (`NORD` on a
+    round sum at millions of lines: nothing there tells the payers apart, and pairing
+    them all would grow with the square of the volume).
     `right_cur` is the right rows' currency in the left's terms."""
     return f"""select * from (
     with lb as (select * from {left}), rb as (select * from {right}),
@@ -266,12 +269,18 @@ def bucket_join_sql(left: str, right: str, where: str, right_cur: str = "currenc
               from lb left join fan f on f.cur = lb.currency and f.k = lb.kk
                                      and f.wk between lb.wk - 1 and lb.wk + 1
               group by lb.id),
-    lf as (select lb.*, c.crowded from lb join crowd c on c.id = lb.id)
+    lf as (select lb.*, c.crowded from lb join crowd c on c.id = lb.id),
+    nbfan as (select {right_cur} as cur, k, wk, nb, count(*) as n from rb group by all),
+    hot as (select l.id from lf l left join nbfan g
+                on g.cur = l.currency and g.k = l.kk and g.nb = l.nb
+               and g.wk between l.wk - 1 and l.wk + 1
+            where l.crowded group by l.id having sum(coalesce(g.n, 0)) > {FAN})
     select distinct l.id as l, r.id as r from lf l join rb r
         on l.kk = r.k and not l.crowded and {where}
     union all
-    select distinct l.id as l, r.id as r from lf l join rb r
-        on l.kk = r.k and l.nb = r.nb and l.crowded and {where})"""
+    select distinct l.id as l, r.id as r
+    from (select * from lf where crowded and id not in (select id from hot)) l join rb r
+        on l.kk = r.k and l.nb = r.nb and {where})"""
 
 
 def band_join_sql(
