@@ -19,6 +19,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from recon import __version__
 from recon.errors import ReconError
 from recon.progress import for_terminal
@@ -289,6 +291,17 @@ COMMANDS = {
 }
 
 
+def _out_of_memory(exc: BaseException, limit: str | None) -> str:
+    """What to tell the operator when the work did not fit in memory."""
+    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    bound = f"--memory-limit {limit}" if limit else "the memory of this machine"
+    return (
+        f"recon: error: out of memory within {bound} ({detail}); the database is "
+        "unchanged and no output was published. Run again with a larger --memory-limit, "
+        "or load the files over several nights."
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `recon` console script; exits with the CONTRACT codes."""
     sys.exit(run_cli(argv))
@@ -312,6 +325,9 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("recon: interrupted; the database is unchanged", file=sys.stderr)
         return 130
+    except (duckdb.OutOfMemoryException, MemoryError) as exc:
+        print(_out_of_memory(exc, getattr(args, "memory_limit", None)), file=sys.stderr)
+        return 1
     log.debug("done in %.2f s", time.perf_counter() - started)
     return code
 
