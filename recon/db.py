@@ -145,6 +145,9 @@ def connect(
         # con.close() cannot be hooked; the lock goes with the connection object
         weakref.finalize(con, lock_mod.release, Path(path).absolute())
     try:
+        # every result recon relies on is ordered explicitly (ORDER BY, or sorted in
+        # polars); without keeping insertion order DuckDB streams and spills more freely
+        con.execute("set preserve_insertion_order = false")
         if memory_limit:
             con.execute(f"set memory_limit = '{_checked_limit(memory_limit)}'")
         version = stored_version(con)
