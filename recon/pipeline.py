@@ -126,12 +126,13 @@ def prepare_open_tables(
                 select o.*, n.nid, n.nb, n.gnb, n.toks, {content_key_sql("o")} as ckey
                 from {table} o join {NAMES} n on {name_key_sql("o")}"""
             )
+    if fresh:
+        _scan_references(con, ruleset)
     for table, refs, _ in sides:
         cache = f"{refs}_all"
         if not _exists(con, cache):
             # the keys of the open rows, once per run; later passes take the keys
             # of the rows still open from this table
-            _scan_references(con, ruleset)
             con.execute(
                 f"create temp table {cache} as select txn_id as id, ref from ref_keys "
                 f"where txn_id in (select id from {table})"

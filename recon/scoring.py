@@ -18,7 +18,15 @@ import numpy as np
 import polars as pl
 from rapidfuzz import fuzz, process
 
-from recon.matchers.base import AmountTolerance, DateWindow, Tables, TextField
+from recon.matchers.base import (
+    NAME_BLOCK,
+    NAME_TOKENS,
+    AmountTolerance,
+    DateWindow,
+    Tables,
+    TextField,
+)
+from recon.matchers.group import name_block_sql
 
 SCORER_FUNCS = {
     "ratio": fuzz.ratio,
@@ -78,9 +86,6 @@ def names_sql(rows: str) -> str:
     (pinyin, else the name), whether the row has a name and an alternative of its own,
     and what the matchers derive from a name: the name block `nb`, the group block
     `gnb` and the words `toks`, so no rule computes them per row and pass."""
-    from recon.matchers.base import NAME_BLOCK, NAME_TOKENS
-    from recon.matchers.group import name_block_sql
-
     return f"""select row_number() over ()::integer as nid, ln, alt, own_alt, has_key,
                {NAME_BLOCK} as nb, {name_block_sql("x")} as gnb, {NAME_TOKENS} as toks
         from (select *, case when has_key then ln end as name_key,

@@ -194,12 +194,15 @@ FAN = 48
 NAME_BLOCK = "left(split_part(coalesce(name_alt, name_key, ''), ' ', 1), 4)"
 
 
+#: The week of a row's date (weeks start on Monday), as a number.
+WEEK_SQL = "date_diff('day', date '1970-01-05', date) // 7"
+
+
 def bucketed_sql(table: str, key: str, *, neighbours: bool) -> str:
     """`table` (open rows, with their name block `nb`) with its amount bucket `k`, the
     buckets it may pair with `kk` (k and, with `neighbours`, k - 1 and k + 1) and its
     week `wk`."""
-    inner = f"""select *, {key} as k,
-        date_diff('day', date '1970-01-05', date) // 7 as wk from {table}"""
+    inner = f"select *, {key} as k, {WEEK_SQL} as wk from {table}"
     return _spread(inner, neighbours)
 
 
@@ -221,11 +224,7 @@ def tokened_sql(table: str, key: str, *, neighbours: bool) -> str:
     """`table` with one row per name word `tok`, its amount bucket `k`, `kk` and its
     week `wk` as in :func:`bucketed_sql`.  Rows without a name have no words."""
     words = f"(select *, unnest(toks) as tok from {table})"
-    return _spread(
-        f"select *, {key} as k, date_diff('day', date '1970-01-05', date) // 7 as wk "
-        f"from {words}",
-        neighbours,
-    )
+    return _spread(f"select *, {key} as k, {WEEK_SQL} as wk from {words}", neighbours)
 
 
 def token_join_sql(left: str, right: str, where: str) -> str:
@@ -256,16 +255,24 @@ def token_join_sql(left: str, right: str, where: str) -> str:
 BLOCK_FAN = 4 * FAN
 
 
+def _crowded_ids_sql(rows: str, counts: str, most: int, *, by_name: bool = False) -> str:
+    """Ids of `rows` (from :func:`bucketed_sql`) meeting more than `most` right rows in
+    their buckets, in their week and the weeks either side; `counts` holds the right
+    rows counted per (cur, k, wk[, nb]), and with `by_name` only rows of the same
+    name block count."""
+    name = " and g.nb = l.nb" if by_name else ""
+    return f"""select l.id from {rows} l join {counts} g
+        on g.cur = l.currency and g.k = l.kk and g.wk between l.wk - 1 and l.wk + 1{name}
+        group by l.id having sum(g.n) > {most}"""
+
+
 def block_join_sql(left: str, right: str, where: str) -> str:
     """Pairs of `left` and `right` (from :func:`bucketed_sql`) in neighbouring buckets
     whose name blocks agree, meeting `where` (see BLOCK_FAN)."""
     return f"""select * from (
     with lb as (select * from {left}), rb as (select * from {right}),
     nbfan as (select currency as cur, k, wk, nb, count(*) as n from rb group by all),
-    hot as (select l.id from lb l left join nbfan g
-                on g.cur = l.currency and g.k = l.kk and g.nb = l.nb
-               and g.wk between l.wk - 1 and l.wk + 1
-            group by l.id having sum(coalesce(g.n, 0)) > {BLOCK_FAN})
+    hot as ({_crowded_ids_sql("lb", "nbfan", BLOCK_FAN, by_name=True)})
     select distinct l.id as l, r.id as r
     from (select * from lb where id not in (select id from hot)) l join rb r
         on l.kk = r.k and l.nb = r.nb and {where})"""
@@ -281,16 +288,10 @@ def bucket_join_sql(left: str, right: str, where: str, right_cur: str = "currenc
     return f"""select * from (
     with lb as (select * from {left}), rb as (select * from {right}),
     fan as (select {right_cur} as cur, k, wk, count(*) as n from rb group by all),
-    crowd as (select lb.id, sum(coalesce(f.n, 0)) > {FAN} as crowded
-              from lb left join fan f on f.cur = lb.currency and f.k = lb.kk
-                                     and f.wk between lb.wk - 1 and lb.wk + 1
-              group by lb.id),
-    lf as (select lb.*, c.crowded from lb join crowd c on c.id = lb.id),
+    crowd as ({_crowded_ids_sql("lb", "fan", FAN)}),
+    lf as (select *, id in (select id from crowd) as crowded from lb),
     nbfan as (select {right_cur} as cur, k, wk, nb, count(*) as n from rb group by all),
-    hot as (select l.id from lf l left join nbfan g
-                on g.cur = l.currency and g.k = l.kk and g.nb = l.nb
-               and g.wk between l.wk - 1 and l.wk + 1
-            where l.crowded group by l.id having sum(coalesce(g.n, 0)) > {BLOCK_FAN})
+    hot as ({_crowded_ids_sql("(select * from lf where crowded)", "nbfan", BLOCK_FAN, by_name=True)})
     select distinct l.id as l, r.id as r from lf l join rb r
         on l.kk = r.k and not l.crowded and {where}
     union all
