@@ -24,7 +24,7 @@ from recon.db import written_join_order
 from recon.matchers.base import AmountTolerance, DateWindow, band_join_sql, date_condition_sql
 from recon.matchers.exact import Exact
 from recon.pipeline import T
-from recon.scoring import explained, score_pairs
+from recon.scoring import explained, score_in_chunks
 
 REASONS = (
     "ambiguous",
@@ -55,10 +55,16 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
             f"create or replace temp table __recon__dcand as select distinct l, r from "
             f"(({named}) union ({same_amount}) union ({by_ref.candidates_sql(T)}))"
         )
-    pairs = score_pairs(
+    # the best candidates of each row: those of a left row are in its chunk, and the
+    # best of a right row are among the best it has in some chunk
+    pairs, _ = score_in_chunks(
         con,
         T,
         "__recon__dcand",
+        lambda p: p.filter(
+            (pl.col("score") == pl.col("score").max().over("l"))
+            | (pl.col("score") == pl.col("score").max().over("r"))
+        ),
         tolerance=relaxed,
         window=window,
         text=(),

@@ -27,7 +27,14 @@ from recon.matchers.group import Group
 from recon.matchers.reversal import Reversal
 from recon.progress import start
 from recon.refs import reference_keys
-from recon.scoring import NAMES, content_key_sql, explained, name_key_sql, names_sql, score_pairs
+from recon.scoring import (
+    NAMES,
+    content_key_sql,
+    explained,
+    name_key_sql,
+    names_sql,
+    score_in_chunks,
+)
 
 T = Tables()
 
@@ -214,21 +221,26 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str
             f"select distinct l, r from ({m.candidates_sql(T)}) "
             f"where (l, r) not in (select (l, r) from ({rejected_pairs_sql()}))"
         )
-    pairs = score_pairs(
+    texts = m.text_fields()
+
+    def keep(pairs: pl.DataFrame) -> pl.DataFrame:
+        for i, f in enumerate(texts):
+            pairs = pairs.filter(pl.col(f"text_sim{i}") >= f.threshold)
+        return pairs.filter(pl.col("score") >= rule.suggest_above)
+
+    pairs, stats.candidates = score_in_chunks(
         con,
         T,
         "__recon__cand",
+        keep,
         tolerance=m.amount_tolerance(),
         window=m.date,
-        text=m.text_fields(),
+        text=texts,
         weights=rule.weights,
         right_amount=m.right_amount_sql(),
         explain=False,
     )
-    stats.candidates = pairs.height
-    for i, f in enumerate(m.text_fields()):
-        pairs = pairs.filter(pl.col(f"text_sim{i}") >= f.threshold)
-    pairs = explained(pairs.filter(pl.col("score") >= rule.suggest_above))
+    pairs = explained(pairs)
     result = assign(pairs, margin=rule.margin)
     accepted = result.accepted.with_columns(
         pl.when(pl.col("score") >= rule.auto_above)

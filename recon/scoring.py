@@ -13,6 +13,10 @@ across rules and every match can say which fields agreed and by how much:
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
+from typing import Any
+
 import duckdb
 import numpy as np
 import polars as pl
@@ -120,10 +124,14 @@ def name_similarity(df: pl.DataFrame) -> np.ndarray:
     """Best of: token-set similarity of the normalised names, of their pinyin forms
     (where a side is Chinese), and 95 when one name is the other cut short by a bank."""
     sim = similarity(df["ln"].to_list(), df["rn"].to_list())
-    alt = df.select(pl.int_range(pl.len()).alias("i"), "la_alt", "ra_alt", "has_alt").filter("has_alt")
+    alt = df.select(pl.int_range(pl.len()).alias("i"), "la_alt", "ra_alt", "has_alt").filter(
+        "has_alt"
+    )
     if alt.height:
         idx = alt["i"].to_numpy()
-        sim[idx] = np.maximum(sim[idx], similarity(alt["la_alt"].to_list(), alt["ra_alt"].to_list()))
+        sim[idx] = np.maximum(
+            sim[idx], similarity(alt["la_alt"].to_list(), alt["ra_alt"].to_list())
+        )
     short, long = pl.col("ln"), pl.col("rn")
     cut = df.select(
         (
@@ -251,6 +259,46 @@ def score_pairs(
     )
     df = df.with_columns(weighted_score(weights).round(4).alias("score"))
     return explained(df) if explain else df
+
+
+#: Candidate pairs scored at a time: the features of a few million pairs fit in memory
+#: at once, those of a 5M night's fuzzy candidates do not.
+CHUNK_PAIRS = 2_000_000
+
+
+def score_in_chunks(
+    con: duckdb.DuckDBPyConnection,
+    t: Tables,
+    cand: str,
+    keep: Callable[[pl.DataFrame], pl.DataFrame],
+    chunk_pairs: int | None = None,
+    **kw: Any,
+) -> tuple[pl.DataFrame, int]:
+    """`keep` applied to the scored pairs of `cand`, scoring at most about `chunk_pairs`
+    pairs at a time (the pairs of one range of left ids); returns the kept pairs and the
+    number scored.  `keep` must decide each pair by its own row and its left row's
+    other pairs, which are always in one chunk (a rule's thresholds, the best per row)."""
+    total = int(con.execute(f"select count(*) from {cand}").fetchall()[0][0])
+    chunks = -(-total // (chunk_pairs or CHUNK_PAIRS))
+    if chunks <= 1:
+        return keep(score_pairs(con, t, cand, **kw)), total
+    bounds = con.execute(
+        f"select quantile_disc(l, [{', '.join(str(i / chunks) for i in range(1, chunks))}]) "
+        f"from {cand}"
+    ).fetchall()[0][0]
+    edges = [None, *sorted(set(bounds)), None]
+    kept = []
+    for lo, hi in itertools.pairwise(edges):
+        where = " and ".join(
+            c for c in (lo is not None and f"l > {lo}", hi is not None and f"l <= {hi}") if c
+        )
+        con.execute(
+            f"create or replace temp table __recon__chunk as select * from {cand} where {where}"
+        )
+        kept.append(keep(score_pairs(con, t, "__recon__chunk", **kw)))
+    con.execute("drop table __recon__chunk")
+    nonempty = [k for k in kept if k.height] or kept[:1]
+    return pl.concat(nonempty, how="vertical_relaxed"), total
 
 
 def explained(pairs: pl.DataFrame) -> pl.DataFrame:

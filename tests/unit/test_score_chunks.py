@@ -1,0 +1,43 @@
+"""Candidates scored a chunk of left rows at a time give the same run as all at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recon import scoring
+from recon.run import Inputs, run
+
+from ..conftest import RULES
+from ..test_generator import gen
+
+OUTPUTS = ("matches.csv", "exceptions.csv", "discrepancies.csv")
+
+
+def _run(data: dict[str, Path], folder: Path) -> dict[str, bytes]:
+    run(RULES, Inputs(bank=[data["bank"]], ledger=[data["ledger"]]),
+        db_path=folder / "r.duckdb", out_dir=folder / "out", as_of=None)
+    return {name: (folder / "out" / name).read_bytes() for name in OUTPUTS}
+
+
+def test_chunked_scoring_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = gen.generate(tmp_path / "data", seed=11, rows=400, mode="hard")
+    whole = _run(data, tmp_path / "whole")
+    chunks: list[int] = []
+    real = scoring.score_pairs
+
+    def counting(*args, **kw):  # type: ignore[no-untyped-def]
+        frame = real(*args, **kw)
+        chunks.append(frame.height)
+        return frame
+
+    monkeypatch.setattr(scoring, "CHUNK_PAIRS", 37)
+    monkeypatch.setattr(scoring, "score_pairs", counting)
+    chunked = _run(data, tmp_path / "chunked")
+    # every rule and the diagnosis were cut into many small chunks ...
+    assert len(chunks) > 15 and max(chunks) < 37 * 3
+    # ... and the matches, exceptions (with their best candidates) and discrepancies agree
+    for name in OUTPUTS:
+        assert chunked[name] == whole[name], name
+    assert whole["matches.csv"].count(b"\n") > 300
