@@ -43,12 +43,23 @@ con.execute(f\"\"\"copy (select b.id, l.id from b join l on b.reference = l.refe
 
 def peak_rss(cmd: list[str], **kw: object) -> tuple[int, float, int]:
     """Run `cmd`; return (exit code, wall seconds, peak RSS in bytes of its process tree)."""
+    code, wall, peak, _ = traced(cmd, **kw)
+    return code, wall, peak
+
+
+def traced(cmd: list[str], **kw: object) -> tuple[int, float, int, list[tuple[str, int]]]:
+    """Run `cmd`, sampling the RSS of its process tree; return (exit code, wall seconds,
+    peak RSS, and per line it wrote to stderr: the line and the peak RSS since the
+    line before). recon logs one line as each stage ends, so that is the peak per stage."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, **kw)  # type: ignore[call-overload]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, **kw)  # type: ignore[call-overload]
     peak = 0
+    since = 0  # the peak since the last stderr line
+    lines: list[tuple[str, int]] = []
+    lock = threading.Lock()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, since
         try:
             root = psutil.Process(proc.pid)
             while proc.poll() is None:
@@ -57,16 +68,22 @@ def peak_rss(cmd: list[str], **kw: object) -> tuple[int, float, int]:
                 for p in procs:
                     with contextlib.suppress(psutil.Error):
                         total += p.memory_info().rss
-                peak = max(peak, total)
+                with lock:
+                    peak, since = max(peak, total), max(since, total)
                 time.sleep(0.05)
         except psutil.Error:
             pass
 
     t = threading.Thread(target=sample, daemon=True)
     t.start()
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        with lock:
+            lines.append((line.rstrip(), since))
+            since = 0
     code = proc.wait()
     t.join()
-    return code, time.perf_counter() - started, peak
+    return code, time.perf_counter() - started, peak, lines
 
 
 def split_night(data: Path, share: float) -> dict[str, list[Path]]:
@@ -87,7 +104,7 @@ def split_night(data: Path, share: float) -> dict[str, list[Path]]:
 
 def recon_cmd(data: Path, bank: list[Path], ledger: list[Path], memory_limit: str | None
               ) -> list[str]:
-    cmd = [sys.executable, "-m", "recon.cli", "-q", "run", "--rules",
+    cmd = [sys.executable, "-m", "recon.cli", "run", "--rules",
            str(ROOT / "rules" / "default.yaml"), "--db", str(data / "recon.duckdb"),
            "--out", str(data / "out")]
     cmd += [a for p in bank for a in ("--bank", str(p))]
@@ -101,9 +118,14 @@ def one(rows: int, work: Path, memory_limit: str | None, night: float | None = N
         ) -> dict[str, object]:
     data = work / f"n{rows}"
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, str(ROOT / "sample_data" / "generate.py"), "--seed", "5",
-                    "--rows", str(rows), "--mode", "hard", "--out", str(data)],
-                   check=True, stdout=subprocess.DEVNULL)
+    args = [str(ROOT / "sample_data" / "generate.py"), "--seed", "5", "--rows", str(rows),
+            "--mode", "hard", "--out", str(data)]
+    stamp = data / ".generated"
+    # --work kept from an earlier run: the same arguments give the same files
+    if not (stamp.is_file() and stamp.read_text() == repr(args[1:])):
+        stamp.unlink(missing_ok=True)
+        subprocess.run([sys.executable, *args], check=True, stdout=subprocess.DEVNULL)
+        stamp.write_text(repr(args[1:]))
     gen = time.perf_counter() - t0
     out = data / "out"
     for stale in data.glob("recon.duckdb*"):
@@ -115,34 +137,35 @@ def one(rows: int, work: Path, memory_limit: str | None, night: float | None = N
         bank, ledger = [data / "bank.csv"], [data / "ledger.csv"]
     # the input size limit (a safety default of 512 MiB) is raised for big N
     env = dict(os.environ, RECON_MAX_FILE_BYTES=str(2 * (data / "bank.csv").stat().st_size))
-    code, wall, rss = peak_rss(recon_cmd(data, bank, ledger, memory_limit), cwd=ROOT,
-                               stdout=subprocess.DEVNULL, env=env)
+    code, wall, rss, log = traced(recon_cmd(data, bank, ledger, memory_limit), cwd=ROOT,
+                                  stdout=subprocess.DEVNULL, env=env)
     if code != 0:
-        raise SystemExit(f"recon run exited {code} at {rows} rows")
+        raise SystemExit(f"recon run exited {code} at {rows} rows: {log[-1:]}")
     summary = json.loads((out / "summary.json").read_text())
     result: dict[str, object] = {}
     if night:
         # the next night: yesterday's files again (skipped by hash) and the new lines
-        code, n_wall, n_rss = peak_rss(
+        code, n_wall, n_rss, n_log = traced(
             recon_cmd(data, parts["bank"], parts["ledger"], memory_limit), cwd=ROOT,
             stdout=subprocess.DEVNULL, env=env)
         if code != 0:
-            raise SystemExit(f"recon run (next night) exited {code} at {rows} rows")
+            raise SystemExit(f"recon run (next night) exited {code} at {rows} rows: {n_log[-1:]}")
         n_summary = json.loads((out / "summary.json").read_text())
         result["night"] = {"share": night, "wall_s": n_wall, "peak_rss": n_rss,
                            "new_rows": sum(i["new_rows"] for i in n_summary["inputs"]),
-                           "stages": n_summary["stages"]}
+                           "stages": n_summary["stages"], "log": n_log}
     _floor_code, floor, floor_rss = peak_rss(
         [sys.executable, "-c", FLOOR_SQL, str(data / "bank.csv"), str(data / "ledger.csv"),
          str(data / "floor.csv")])
     return result | {"rows": rows, "generate_s": gen, "wall_s": wall, "peak_rss": rss,
             "floor_s": floor, "floor_rss": floor_rss, "stages": summary["stages"],
-            "rules": summary["rules"], "counts": summary["counts"]}
+            "rules": summary["rules"], "counts": summary["counts"], "log": log}
 
 
 def report(r: dict[str, object]) -> None:
     rows, wall = int(r["rows"]), float(r["wall_s"])  # type: ignore[arg-type]
-    print(f"\n== N = {rows:,} bank lines (hard mode), generated in {float(r['generate_s']):.1f} s")  # type: ignore[arg-type]
+    print(f"\n== N = {rows:,} bank lines (hard mode), generated (or found) in "
+          f"{float(r['generate_s']):.1f} s")  # type: ignore[arg-type]
     print(f"recon run: {wall:.1f} s wall, {rows / wall:,.0f} bank lines/s, "
           f"peak RSS {int(r['peak_rss']) / 2**30:.2f} GiB")  # type: ignore[call-overload]
     print(f"floor (DuckDB load + exact join + CSV): {float(r['floor_s']):.2f} s; "  # type: ignore[arg-type]
@@ -153,6 +176,7 @@ def report(r: dict[str, object]) -> None:
     print(f"{'rule':28} {'seconds':>9} {'matches':>9}")
     for rule in r["rules"]:  # type: ignore[attr-defined]
         print(f"{rule['name']:28} {rule['seconds']:9.2f} {rule['matches']:9,}")
+    print_log(r["log"])  # type: ignore[arg-type]
     if "night" in r:
         n = r["night"]  # type: ignore[index]
         print(f"next night, {n['share']:.0%} new lines ({n['new_rows']:,} rows): "  # type: ignore[index]
@@ -160,6 +184,14 @@ def report(r: dict[str, object]) -> None:
               f"peak RSS {n['peak_rss'] / 2**30:.2f} GiB")  # type: ignore[index]
         for stage, secs in n["stages"].items():  # type: ignore[index]
             print(f"  {stage:26} {secs:9.2f}")
+        print_log(n["log"])  # type: ignore[index]
+
+
+def print_log(log: list[tuple[str, int]]) -> None:
+    """recon's stage lines, each with the peak RSS of the process tree during the stage."""
+    print(f"{'peak RSS (GiB)':>14}  stage line")
+    for line, rss in log:
+        print(f"{rss / 2**30:14.2f}  {line}")
 
 
 def main() -> None:

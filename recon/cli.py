@@ -23,7 +23,7 @@ import duckdb
 
 from recon import __version__
 from recon.errors import ReconError
-from recon.progress import for_terminal
+from recon.progress import current_stage, for_terminal
 
 log = logging.getLogger("recon")
 
@@ -295,8 +295,11 @@ def _out_of_memory(exc: BaseException, limit: str | None) -> str:
     """What to tell the operator when the work did not fit in memory."""
     detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     bound = f"--memory-limit {limit}" if limit else "the memory of this machine"
+    stage = current_stage()
+    where = f' at stage "{stage}"' if stage else ""
+    log.debug("out of memory%s", where, exc_info=exc)
     return (
-        f"recon: error: out of memory within {bound} ({detail}); the database is "
+        f"recon: error: out of memory within {bound}{where} ({detail}); the database is "
         "unchanged and no output was published. Run again with a larger --memory-limit, "
         "or load the files over several nights."
     )

@@ -175,13 +175,19 @@ def _scan_references(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     last = scalar(con, "select max(txn_id) from txns")
     if last is None or last <= upto:
         return
-    frame = con.sql(
-        f"select txn_id as id, reference, description from txns where txn_id > {upto}"
-    ).pl()
-    con.register("__recon__keys", reference_keys(frame, ruleset.references))
-    con.execute("insert into ref_keys select id, ref from __recon__keys")
-    con.unregister("__recon__keys")
+    # a million rows at a time: the text of a 5M night does not fit in memory at once
+    for lo in range(upto, last, SCAN_ROWS):
+        frame = con.sql(
+            f"select txn_id as id, reference, description from txns "
+            f"where txn_id > {lo} and txn_id <= {lo + SCAN_ROWS}"
+        ).pl()
+        con.register("__recon__keys", reference_keys(frame, ruleset.references))
+        con.execute("insert into ref_keys select id, ref from __recon__keys")
+        con.unregister("__recon__keys")
     set_meta(con, "ref_keys_upto", str(last))
+
+
+SCAN_ROWS = 1_000_000
 
 
 #: Bump when reference_keys() changes what it extracts: stored keys are then rebuilt.

@@ -25,10 +25,21 @@ class Progress(Protocol):
 
 
 def start(progress: Any, stage: str) -> None:
-    """Tell `progress` that `stage` begins, if it wants to know."""
+    """Tell `progress` that `stage` begins, if it wants to know; remember it for
+    messages about a failure (:func:`current_stage`)."""
+    global _current
+    _current = stage
     begin = getattr(progress, "start", None)
     if begin is not None:
         begin(stage)
+
+
+_current = ""
+
+
+def current_stage() -> str:
+    """The stage the last :func:`start` began ('' before any)."""
+    return _current
 
 
 class LogProgress:

@@ -6,9 +6,11 @@ import duckdb
 import pytest
 
 from recon import cli
+from recon.progress import start
 
 
 def _too_big(args: object) -> int:
+    start(None, "receivables aging")
     raise duckdb.OutOfMemoryException(
         "Out of Memory Error: could not allocate block of size 256.0 KiB (3.7 GiB/3.7 GiB used)"
     )
@@ -23,7 +25,7 @@ def test_out_of_memory_names_the_limit_and_what_to_do(
     code = cli.run_cli(argv)
     err = capsys.readouterr().err
     assert code == 1
-    assert "out of memory within --memory-limit 4GB" in err
+    assert 'out of memory within --memory-limit 4GB at stage "receivables aging"' in err
     assert "3.7 GiB/3.7 GiB used" in err
     assert "database is unchanged" in err and "larger --memory-limit" in err
     assert "Traceback" not in err
