@@ -40,7 +40,7 @@ import polars as pl
 
 from recon.errors import LockedError, ReconError
 from recon.loaders.base import LoadResult
-from recon.names import name_alt_series, with_name_columns
+from recon.names import name_alt_series, name_columns
 
 SCHEMA_VERSION = 2
 
@@ -349,28 +349,30 @@ def store_file(
     """
     file_id = con.execute("select coalesce(max(file_id), 0) + 1 from files").fetchall()[0][0]
     start = con.execute("select coalesce(max(txn_id), 0) from txns").fetchall()[0][0]
-    # ids in (date, source id) order, not file order: a reordered export gives the same result
-    frame = with_name_columns(result.frame.sort(["date", "id"])).with_columns(
-        pl.lit(side).alias("side"),
-        (pl.int_range(1, result.frame.height + 1, dtype=pl.Int64) + start).alias("txn_id"),
-    )
-    con.register("__recon__incoming", frame)
-    # coalesce: a null account must not let the same id in twice
+    # the names are normalised once per distinct name; numbering and joining happen in
+    # DuckDB, which spills, so a 5M-line file is not copied twice in memory
+    con.register("__recon__incoming", result.frame)
+    con.register("__recon__names_in", name_columns(result.frame))
+    # ids in (date, source id) order, not file order: a reordered export gives the same
+    # ids; coalesce: a null account must not let the same id in twice
     con.execute(
         """insert into txns
-        select i.txn_id, i.side, i.id, ?, i.line, i.account, i.date, i.value_date, i.due_date,
+        select i.txn_id, ?, i.id, ?, i.line, i.account, i.date, i.value_date, i.due_date,
                i.amount, upper(i.currency), i.counterparty, i.reference, i.description, i.iban,
-               i.doc_type, i.customer_id, i.name_key, i.name_alt
-        from __recon__incoming i
-        where not exists (select 1 from txns t where t.side = i.side
+               i.doc_type, i.customer_id, k.name_key, k.name_alt
+        from (select *, ? + row_number() over (order by date, id, line) as txn_id
+              from __recon__incoming) i
+        left join __recon__names_in k on k.counterparty = i.counterparty
+        where not exists (select 1 from txns t where t.side = ?
                           and coalesce(t.account, '') = coalesce(i.account, '')
                           and t.source_id = i.id)""",
-        [file_id],
+        [side, file_id, start, side],
     )
     new_rows = con.execute(
         "select count(*) from txns where txn_id > ?", [start]
     ).fetchall()[0][0]
     con.unregister("__recon__incoming")
+    con.unregister("__recon__names_in")
     _store_details(con, result, side, file_id)
     _store_statements(con, result, file_id)
     con.execute(

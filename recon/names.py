@@ -190,13 +190,13 @@ def _pinyin_of_keys(keys: pl.Series) -> pl.Series:
     return keys.replace_strict(mapping, default=None, return_dtype=pl.String).alias("name_alt")
 
 
-def with_name_columns(frame: pl.DataFrame, column: str = "counterparty") -> pl.DataFrame:
-    """`frame` with `name_key` and `name_alt` of `column`, normalised once per distinct
-    name (a million bank lines name a few thousand payers): a join, not a regex per row."""
+def name_columns(frame: pl.DataFrame, column: str = "counterparty") -> pl.DataFrame:
+    """Each distinct non-null `column` of `frame` with its `name_key` and `name_alt`,
+    normalised once per distinct name (a million bank lines name a few thousand
+    payers); the caller joins them to its rows."""
     names = frame.select(pl.col(column).unique().drop_nulls())
     keys = names.select(column, name_key_expr(pl.col(column)).alias("name_key"))
-    keys = keys.with_columns(_pinyin_of_keys(keys["name_key"]))
-    return frame.join(keys, on=column, how="left", maintain_order="left")
+    return keys.with_columns(_pinyin_of_keys(keys["name_key"]))
 
 
 def name_keys(names: list[str | None]) -> list[str | None]:

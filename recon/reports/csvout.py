@@ -56,10 +56,12 @@ DISCREPANCY_COLUMNS = (
 def copy_atomic(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> int:
     """COPY the rows of `sql` to CSV at `path` via a temporary file; return row count."""
     tmp = path.with_name(f".{path.name}.tmp")
-    con.execute(f"copy ({sql}) to '{_quote(tmp)}' (header, delimiter ',', quote '\"')")
+    # COPY answers with the number of rows it wrote: the query runs once
+    n = con.execute(
+        f"copy ({sql}) to '{_quote(tmp)}' (header, delimiter ',', quote '\"')"
+    ).fetchall()
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
-    n = con.execute(f"select count(*) from ({sql})").fetchall()
     return int(n[0][0]) if n else 0
 
 
