@@ -46,7 +46,12 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assign
     """
     if pairs.height == 0:
         return Assignment(pairs, pairs)
-    pairs = pairs.unique(subset=["l", "r"], keep="first").sort(["l", "r"])
+    pairs = pairs.unique(subset=["l", "r"], keep="first")
+    # the solver copies and sorts only what it reads; the other columns (features,
+    # explanations) join the chosen pairs at the end
+    core = ["l", "r", "score", *(["r_key"] if "r_key" in pairs.columns else [])]
+    extra = pairs.select("l", "r", pl.exclude(core)) if pairs.width > len(core) else None
+    pairs = pairs.select(core).sort(["l", "r"])
     l_codes = pairs["l"].rank("dense").cast(pl.Int64).to_numpy() - 1
     r_codes = pairs["r"].rank("dense").cast(pl.Int64).to_numpy() - 1
     nl, nr = int(l_codes.max()) + 1, int(r_codes.max()) + 1
@@ -84,6 +89,9 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assign
         [single.select(cols), star_keep.select(cols), rest.filter(keep).select(cols)]
     )
     withheld = pl.concat([star_amb.select(cols), rest.filter(ambiguous).select(cols)])
+    if extra is not None:
+        accepted = accepted.join(extra, on=["l", "r"], how="left")
+        withheld = withheld.join(extra, on=["l", "r"], how="left")
     return Assignment(accepted.sort(["l", "r"]), withheld.sort(["l", "r"]))
 
 

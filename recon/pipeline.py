@@ -232,7 +232,7 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str
     def keep(pairs: pl.DataFrame) -> pl.DataFrame:
         for i, f in enumerate(texts):
             pairs = pairs.filter(pl.col(f"text_sim{i}") >= f.threshold)
-        return pairs.filter(pl.col("score") >= rule.suggest_above)
+        return pairs.filter(pl.col("score") >= rule.suggest_above).select(_KEPT)
 
     pairs, stats.candidates = score_in_chunks(
         con,
@@ -246,9 +246,8 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str
         right_amount=m.right_amount_sql(),
         explain=False,
     )
-    pairs = explained(pairs)
     result = assign(pairs, margin=rule.margin)
-    accepted = result.accepted.with_columns(
+    accepted = explained(result.accepted).with_columns(
         pl.when(pl.col("score") >= rule.auto_above)
         .then(pl.lit("auto"))
         .otherwise(pl.lit("suggested"))
@@ -270,6 +269,22 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str
     stats.seconds = time.perf_counter() - started
     return stats
 
+
+#: What a rule keeps of its scored pairs: what assignment, the explanation and the
+#: record of a match read (not the text columns and per-feature scores).
+_KEPT = (
+    "l",
+    "r",
+    "score",
+    "r_key",
+    "amount_diff",
+    "amount_diff_exact",
+    "date_diff",
+    "shared_refs",
+    "l_has_ref",
+    "r_has_ref",
+    "name_sim",
+)
 
 _PROPOSALS = "__recon__proposals"
 
