@@ -85,19 +85,30 @@ def _keys(frame: pl.DataFrame, patterns: Sequence[RefPattern]) -> pl.DataFrame:
             "id", (pl.lit("ref:") + pl.col("whole")).alias("ref")
         )
     ]
-    for p in patterns:
+    for i, p in enumerate(patterns):
         # each step is materialised: a lazy chain would redo every earlier step's
         # replacement for each later pattern; matches are normalised flat, not per list
+        found = df.select("id", "text", pl.col("text").str.extract_all(p.regex).alias("ref"))
+        hit = found["ref"].list.len() > 0
         parts.append(
-            df.select("id", pl.col("text").str.extract_all(p.regex).alias("ref"))
+            found.filter(hit)
+            .select("id", "ref")
             .explode("ref")
-            .filter(pl.col("ref").is_not_null())
             .select("id", _normalise(p).alias("ref"))
             .filter(pl.col("ref").str.len_chars() > len(p.name) + 1)
         )
-        # earlier patterns take precedence: what they matched is not seen by later ones
-        # (DEP-2026-4072 is a deposit slip, not invoice 2026-4072)
-        df = df.with_columns(pl.col("text").str.replace_all(p.regex, " "))
+        if i + 1 < len(patterns):
+            # earlier patterns take precedence: what they matched is not seen by later
+            # ones (DEP-2026-4072 is a deposit slip, not invoice 2026-4072); only the
+            # rows it matched are rewritten
+            df = pl.concat(
+                [
+                    found.filter(~hit).select("id", "text"),
+                    found.filter(hit).select(
+                        "id", pl.col("text").str.replace_all(p.regex, " ")
+                    ),
+                ]
+            )
     keys = pl.concat(parts).filter(
         ~pl.col("ref").str.split_exact(":", 1).struct.field("field_1").is_in(list(STOP_REFS))
     )

@@ -1,0 +1,58 @@
+"""Reference keys are a function of each row alone, and earlier patterns take precedence."""
+
+from __future__ import annotations
+
+from unittest.mock import patch
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recon import refs
+from recon.config import load_rules
+from recon.refs import _keys, reference_keys
+
+from ..conftest import RULES
+
+PATTERNS = load_rules(RULES).references
+
+FRAGMENTS = st.sampled_from(
+    ["INV-2026-00123", "inv 2026/00123", "Rechnung 2026-00123", "DEP-2026-4072", "CHQ#4512",
+     "cheque 004512", "EREF+ABCDEF123", "SI-001510", "Kd-Nr 77812", "0012345", "Müller GmbH",
+     "payment", "NOTPROVIDED", "R0002567", "2026-00123", "ＩＮＶ２０２６００１２３", "", "x"]
+)
+TEXT = st.lists(FRAGMENTS, max_size=4).map(" ".join)
+ROWS = st.lists(st.tuples(st.one_of(st.none(), TEXT), st.one_of(st.none(), TEXT)),
+                min_size=1, max_size=25)
+
+
+def _frame(rows: list[tuple[str | None, str | None]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"id": list(range(len(rows))), "reference": [r for r, _ in rows],
+         "description": [d for _, d in rows]},
+        schema={"id": pl.Int64, "reference": pl.String, "description": pl.String},
+    )
+
+
+def _set(frame: pl.DataFrame) -> set[tuple[int, str]]:
+    return set(zip(frame["id"].to_list(), frame["ref"].to_list(), strict=True))
+
+
+@settings(max_examples=60, deadline=None)
+@given(ROWS)
+def test_keys_of_a_frame_are_the_keys_of_its_rows(rows: list[tuple[str | None, str | None]]
+                                                  ) -> None:
+    df = _frame(rows)
+    each = set().union(*(_set(_keys(df.slice(i, 1), PATTERNS)) for i in range(df.height)))
+    assert _set(_keys(df, PATTERNS)) == each
+    # cut in slices worked on by threads: the same
+    with patch.object(refs, "SLICE_ROWS", 2):
+        assert _set(reference_keys(df, PATTERNS)) == each
+
+
+def test_an_earlier_pattern_hides_its_text_from_later_ones() -> None:
+    keys = _set(_keys(_frame([(None, "DEP-2026-4072 and INV-2026-00123"),
+                              ("CHQ#4512", None)]), PATTERNS))
+    assert (0, "deposit:4072") in keys and (0, "invoice:2026-123") in keys
+    assert not any(ref.startswith("invoice:2026-4072") for _, ref in keys)
+    assert (1, "cheque:4512") in keys and (1, "number:4512") not in keys
