@@ -37,28 +37,28 @@ def _solutions_sql(max_group: int) -> str:
     deposit of twelve cheques sharing a deposit-slip number is one group.
     """
     parts = [
-        "select a, xs from __recon__gp2 where s = t",
-        f"""select a, list(x order by k) from __recon__gb group by a, blk
+        "select a, xs from gp2 where s = t",
+        f"""select a, list(x order by k) from gb group by a, blk
             having sum(v) = any_value(t) and count(*) > {max_group}""",
     ]
     if max_group >= 3:
         parts.append(
-            """select p.a, list_append(p.xs, c.x) from __recon__gp2 p join __recon__gb c
+            """select p.a, list_append(p.xs, c.x) from gp2 p join gb c
             on c.a = p.a and c.blk = p.blk and c.v = p.t - p.s and c.k > p.k2"""
         )
     if max_group >= 4:
         parts.append(
-            """select x.a, list_concat(x.xs, y.xs) from __recon__gp2 x join __recon__gp2 y
+            """select x.a, list_concat(x.xs, y.xs) from gp2 x join gp2 y
             on y.a = x.a and y.blk = x.blk and y.s = x.t - x.s and y.k1 > x.k2"""
         )
     if max_group >= 5:
         parts.append(
-            """select x.a, list_concat(x.xs, y.xs) from __recon__gp3 x join __recon__gp2 y
+            """select x.a, list_concat(x.xs, y.xs) from gp3 x join gp2 y
             on y.a = x.a and y.blk = x.blk and y.s = x.t - x.s and y.k1 > x.k3"""
         )
     if max_group >= 6:
         parts.append(
-            """select x.a, list_concat(x.xs, y.xs) from __recon__gp3 x join __recon__gp3 y
+            """select x.a, list_concat(x.xs, y.xs) from gp3 x join gp3 y
             on y.a = x.a and y.blk = x.blk and y.s = x.t - x.s and y.k1 > x.k3"""
         )
     # the same subset found in two block kinds is one solution
@@ -88,28 +88,34 @@ def build_blocks(con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_s
     skipped = con.execute(
         f"select count(distinct (a, blk)) from __recon__gb where n > {m.max_block}"
     ).fetchall()[0][0]
-    con.execute(f"delete from __recon__gb where n > {m.max_block} or n < 2 or abs(total) < abs(t)")
     return int(skipped)
 
 
 def find_solutions(con: duckdb.DuckDBPyConnection, m: Group) -> pl.DataFrame:
-    """(sol, a, x) rows: every exact-sum subset of every block."""
-    con.execute(
-        """create or replace temp table __recon__gp2 as
-        select x1.a, x1.blk, x1.k as k1, x2.k as k2, [x1.x, x2.x] as xs, x1.v + x2.v as s, x1.t
-        from __recon__gb x1 join __recon__gb x2 on x1.a = x2.a and x1.blk = x2.blk and x1.k < x2.k
-        where abs(x1.v + x2.v) <= abs(x1.t)"""
-    )
-    if m.max_group >= 5:
-        con.execute(
-            """create or replace temp table __recon__gp3 as
+    """(sol, a, x) rows: every exact-sum subset of every block.
+
+    One query: its partial subsets (pairs, triples) live only while it runs; as temp
+    tables inside the run's transaction every version would be kept until the commit.
+    """
+    gp3 = (
+        """, gp3 as materialized (
             select p.a, p.blk, p.k1, p.k2, c.k as k3, list_append(p.xs, c.x) as xs,
                    p.s + c.v as s, p.t
-            from __recon__gp2 p join __recon__gb c on c.a = p.a and c.blk = p.blk and c.k > p.k2
-            where abs(p.s + c.v) < abs(p.t)"""
-        )
+            from gp2 p join gb c on c.a = p.a and c.blk = p.blk and c.k > p.k2
+            where abs(p.s + c.v) < abs(p.t))"""
+        if m.max_group >= 5
+        else ""
+    )
     sols: pl.DataFrame = con.sql(
-        f"""with s as ({_solutions_sql(m.max_group)}),
+        f"""with gb as materialized (
+            select * from __recon__gb
+            where n <= {m.max_block} and n >= 2 and abs(total) >= abs(t)),
+        gp2 as materialized (
+            select x1.a, x1.blk, x1.k as k1, x2.k as k2, [x1.x, x2.x] as xs,
+                   x1.v + x2.v as s, x1.t
+            from gb x1 join gb x2 on x1.a = x2.a and x1.blk = x2.blk and x1.k < x2.k
+            where abs(x1.v + x2.v) <= abs(x1.t)){gp3},
+        s as ({_solutions_sql(m.max_group)}),
         counted as (select a, xs, count(*) over (partition by a) as n from s)
         select row_number() over (order by a, xs) as sol, a, xs, n from counted"""
     ).pl()

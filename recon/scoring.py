@@ -149,19 +149,21 @@ def _by_name(f: TextField) -> bool:
 
 
 def _pair_similarity(
-    con: duckdb.DuckDBPyConnection, text: tuple[TextField, ...] = ()
+    con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, text: tuple[TextField, ...] = ()
 ) -> pl.DataFrame:
     """name_sim (and text_sim{i} of counterparty text fields) of each distinct
-    (lnid, rnid) in __recon__feat: a few names paired many times (a customer's
+    (lnid, rnid) of `pairs`: a few names paired many times (a customer's
     invoices against its payments) are compared once."""
+    con.register("__recon__nid_pairs", pairs.select("lnid", "rnid").unique())
     names: pl.DataFrame = con.sql(
         f"""select p.lnid, p.rnid, a.ln, b.ln as rn, a.alt as la_alt, b.alt as ra_alt,
                a.own_alt or b.own_alt as has_alt,
                case when a.has_key then a.ln else '' end as lk,
                case when b.has_key then b.ln else '' end as rk
-        from (select distinct lnid, rnid from __recon__feat) p
+        from __recon__nid_pairs p
         join {NAMES} a on a.nid = p.lnid join {NAMES} b on b.nid = p.rnid"""
     ).pl()
+    con.unregister("__recon__nid_pairs")
     cols = [pl.Series("name_sim", name_similarity(names))]
     if any(_by_name(f) for f in text):
         lk, rk = names["lk"].to_list(), names["rk"].to_list()
@@ -195,15 +197,10 @@ def score_pairs(
     """Candidate pairs with features, text similarities, `score` and (with `explain`)
     `explanation`; without it, add the explanation to the pairs kept with
     :func:`explained`, which is cheaper when most candidates are dropped."""
-    con.execute(
-        f"create or replace temp table __recon__feat as {features_sql(t, cand, text, right_amount)}"
-    )
-    con.register("__recon__sims", _pair_similarity(con, text))
-    df: pl.DataFrame = con.sql(
-        "select f.*, s.* exclude (lnid, rnid) from __recon__feat f "
-        "join __recon__sims s using (lnid, rnid)"
-    ).pl()
-    con.unregister("__recon__sims")
+    # features go straight to polars: a temp table made inside the run's transaction
+    # would be kept (for a rollback) until the commit, every rule and pass of it
+    feats: pl.DataFrame = con.sql(features_sql(t, cand, text, right_amount)).pl()
+    df = feats.join(_pair_similarity(con, feats, text), on=["lnid", "rnid"], how="inner")
     if df.height == 0:
         return df.with_columns(
             *(
@@ -292,11 +289,8 @@ def score_in_chunks(
         where = " and ".join(
             c for c in (lo is not None and f"l > {lo}", hi is not None and f"l <= {hi}") if c
         )
-        con.execute(
-            f"create or replace temp table __recon__chunk as select * from {cand} where {where}"
-        )
-        kept.append(keep(score_pairs(con, t, "__recon__chunk", **kw)))
-    con.execute("drop table __recon__chunk")
+        chunk = f"(select * from {cand} where {where})"
+        kept.append(keep(score_pairs(con, t, chunk, **kw)))
     nonempty = [k for k in kept if k.height] or kept[:1]
     return pl.concat(nonempty, how="vertical_relaxed"), total
 
