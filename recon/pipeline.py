@@ -117,21 +117,27 @@ def prepare_open_tables(
         con.executemany("insert into __recon__fx values (?, ?, ?)", list(ruleset.fx_rates))
     sides = ((T.left, T.left_refs, left_side), (T.right, T.right_refs, "ledger"))
     if fresh:
+        # the open ids first, then each open table once with its names: every version
+        # of a temp table made inside the run's transaction is kept until the commit
         for table, _, side in sides:
             con.execute(
-                f"create or replace temp table {table} as "
-                f"select txn_id as id, * exclude (txn_id), false as has_ref "
-                f"from ({open_items_sql(side, as_of, left_side)})"
+                f"create or replace temp table {table}_ids as "
+                f"select txn_id from ({open_items_sql(side, as_of, left_side)})"
             )
         con.execute(
             f"create or replace temp table {NAMES} as "
-            f"{names_sql(f'(select * from {T.left} union all by name select * from {T.right})')}"
+            + names_sql(
+                f"(select * from txns where txn_id in (select txn_id from {T.left}_ids) "
+                f"or txn_id in (select txn_id from {T.right}_ids))"
+            )
         )
         for table, _, _ in sides:
             con.execute(
                 f"""create or replace temp table {table} as
-                select o.*, n.nid, n.nb, n.gnb, n.toks, {content_key_sql("o")} as ckey
-                from {table} o join {NAMES} n on {name_key_sql("o")}"""
+                select o.txn_id as id, o.* exclude (txn_id), false as has_ref,
+                       n.nid, n.nb, n.gnb, n.toks, {content_key_sql("o")} as ckey
+                from txns o join {table}_ids i using (txn_id)
+                join {NAMES} n on {name_key_sql("o")}"""
             )
     if fresh:
         _scan_references(con, ruleset)
