@@ -181,7 +181,7 @@ def _scan_references(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     last = scalar(con, "select max(txn_id) from txns")
     if last is None or last <= upto:
         return
-    # a million rows at a time: the text of a 5M night does not fit in memory at once
+    # a million rows at a time: the text of a 5M-line load is not held in memory at once
     for lo in range(upto, last, SCAN_ROWS):
         frame = con.sql(
             f"select txn_id as id, reference, description from txns "

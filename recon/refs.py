@@ -89,7 +89,7 @@ def _keys(frame: pl.DataFrame, patterns: Sequence[RefPattern]) -> pl.DataFrame:
         # each step is materialised: a lazy chain would redo every earlier step's
         # replacement for each later pattern; matches are normalised flat, not per list
         found = df.select("id", "text", pl.col("text").str.extract_all(p.regex).alias("ref"))
-        hit = found["ref"].list.len() > 0
+        hit = (found["ref"].list.len() > 0).fill_null(False)
         parts.append(
             found.filter(hit)
             .select("id", "ref")
