@@ -1,8 +1,9 @@
 """Optimal one-to-one assignment of scored candidate pairs, with an ambiguity margin.
 
 Pairs form a sparse bipartite graph.  Its connected components are solved
-independently: a component with one pair is taken as it is; larger ones get a
-maximum-weight assignment (``scipy.optimize.linear_sum_assignment``).  A pair
+independently: a component with one pair is taken as it is, stars (one row
+with every candidate) are solved in bulk, and the rest get a maximum-weight
+assignment from the compiled Hungarian solver of :mod:`recon.solver`.  A pair
 of the optimum is *ambiguous* when forbidding it leaves another assignment of
 the component within ``margin`` of the optimum: two candidates are about as
 good, so recon does not guess.
@@ -20,11 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-
-_MISSING = -1e6  # weight of a non-edge: never chosen while a real edge is possible
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +99,7 @@ def _solve_stars(stars: pl.DataFrame, margin: float) -> tuple[pl.DataFrame, pl.D
     The optimum is the centre's best pair (ties: the lowest id, as the solver
     takes them); forbidding it (and the twins of its right row) leaves the best
     pair of another item, so the pair is ambiguous when that one is within
-    `margin`.  This is what :func:`_exact` finds, per component, in one pass.
+    `margin`.  This is what :mod:`recon.solver` finds, per component, in one pass.
     """
     if stars.height == 0:
         return stars, stars
@@ -135,74 +133,53 @@ def _solve_stars(stars: pl.DataFrame, margin: float) -> tuple[pl.DataFrame, pl.D
 def _solve_components(
     multi: pl.DataFrame, margin: float, max_side: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks over `multi` rows: accepted, ambiguous."""
+    """Boolean masks over `multi` rows (with their component's `nl`, `nr`): accepted,
+    ambiguous.  Components up to `max_side` rows a side go to the compiled exact
+    solver in one call; larger ones (rare) get the mutual-best rule."""
     keep = np.zeros(multi.height, dtype=bool)
     amb = np.zeros(multi.height, dtype=bool)
     if multi.height == 0:
         return keep, amb
-    # only the columns the solver reads, sorted by component and cut into slices:
-    # a frame per component (partition_by) costs more than solving it
+    big = ((pl.col("nl") > max_side) | (pl.col("nr") > max_side)).alias("big")
     cols = multi.select(
         pl.int_range(pl.len()).alias("row"),
         "comp",
-        "li",
-        "ri",
+        big,
+        # rows numbered from 0 within their component, in id order
+        (pl.col("li").rank("dense").over("comp") - 1).cast(pl.Int64).alias("lp"),
+        (pl.col("ri").rank("dense").over("comp") - 1).cast(pl.Int64).alias("rp"),
         pl.col("score").cast(pl.Float64),
-        pl.col("r_key").cast(pl.String),
-    ).sort("comp")
-    all_rows, comp = cols["row"].to_numpy(), cols["comp"].to_numpy()
-    all_li, all_ri, all_score = (
-        cols["li"].to_numpy(),
-        cols["ri"].to_numpy(),
-        cols["score"].to_numpy(),
-    )
-    all_rkey = cols["r_key"].to_numpy()
-    cuts = np.flatnonzero(np.diff(comp)) + 1
-    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(comp)], strict=True):
-        rows, score = all_rows[lo:hi], all_score[lo:hi]
-        lu, lpos = np.unique(all_li[lo:hi], return_inverse=True)
-        ru, rpos = np.unique(all_ri[lo:hi], return_inverse=True)
-        if len(lu) > max_side or len(ru) > max_side:
-            k, a = _mutual_best(lpos, rpos, score, margin)
-        else:
-            rkey = np.empty(len(ru), dtype=object)
-            rkey[rpos] = all_rkey[lo:hi]
-            k, a = _exact(lpos, rpos, score, len(lu), len(ru), margin, rkey)
+        pl.col("r_key").cast(pl.String).rank("dense").cast(pl.Int64).alias("rk"),
+    ).sort("comp", "row")
+    exact = cols.filter(~pl.col("big"))
+    if exact.height:
+        from recon.solver import solve_components  # compiled on first use, then cached
+
+        comp = exact["comp"].to_numpy()
+        starts = np.r_[0, np.flatnonzero(np.diff(comp)) + 1, len(comp)].astype(np.int64)
+        k = np.zeros(exact.height, dtype=bool)
+        a = np.zeros(exact.height, dtype=bool)
+        solve_components(
+            starts,
+            exact["lp"].to_numpy(),
+            exact["rp"].to_numpy(),
+            exact["score"].to_numpy(),
+            exact["rk"].to_numpy(),
+            margin,
+            k,
+            a,
+        )
+        rows = exact["row"].to_numpy()
+        keep[rows[k]] = True
+        amb[rows[a]] = True
+    for part in cols.filter(pl.col("big")).partition_by("comp"):
+        k, a = _mutual_best(
+            part["lp"].to_numpy(), part["rp"].to_numpy(), part["score"].to_numpy(), margin
+        )
+        rows = part["row"].to_numpy()
         keep[rows[k]] = True
         amb[rows[a]] = True
     return keep, amb
-
-
-def _best(w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    ri, ci = linear_sum_assignment(w, maximize=True)
-    real = w[ri, ci] > _MISSING / 2
-    return float(w[ri, ci][real].sum()), ri[real], ci[real]
-
-
-def _exact(
-    lpos: np.ndarray,
-    rpos: np.ndarray,
-    score: np.ndarray,
-    nl: int,
-    nr: int,
-    margin: float,
-    rkey: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    w = np.full((nl, nr), _MISSING)
-    w[lpos, rpos] = score
-    edge = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(lpos, rpos, strict=True))}
-    total, ri, ci = _best(w)
-    keep: list[int] = []
-    amb: list[int] = []
-    for a, b in zip(ri, ci, strict=True):
-        twins = np.flatnonzero(rkey == rkey[b])  # b and the rows identical to it
-        saved = w[a, twins].copy()
-        w[a, twins] = _MISSING
-        alt, _, _ = _best(w)
-        w[a, twins] = saved
-        # an alternative that gives up (a, b) but is about as good: don't guess
-        (amb if total - alt < margin - 1e-12 else keep).append(edge[(int(a), int(b))])
-    return np.array(keep, dtype=np.int64), np.array(amb, dtype=np.int64)
 
 
 def _mutual_best(
