@@ -60,12 +60,11 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assign
         pl.Series("li", l_codes),
         pl.Series("ri", r_codes),
     )
-    sizes = pairs.group_by("comp").agg(pl.len().alias("n"))
-    pairs = pairs.join(sizes, on="comp")
+    pairs = pairs.with_columns(pl.len().over("comp").alias("n"))
     single = pairs.filter(pl.col("n") == 1)
     multi = pairs.filter(pl.col("n") > 1)
     if "r_key" not in multi.columns:
-        multi = multi.with_columns(pl.col("r").cast(pl.String).alias("r_key"))
+        multi = multi.with_columns(pl.col("r").alias("r_key"))
     else:
         # copies of one item score alike for a row; the first posting (lowest id) wins
         multi = multi.with_columns(
@@ -74,10 +73,10 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assign
                 - 1e-6 * (pl.col("r").rank("ordinal").over("l", "r_key") - 1)
             ).alias("score")
         )
-    shape = multi.group_by("comp").agg(
-        pl.col("l").n_unique().alias("nl"), pl.col("r").n_unique().alias("nr")
+    multi = multi.with_columns(
+        pl.col("l").n_unique().over("comp").alias("nl"),
+        pl.col("r").n_unique().over("comp").alias("nr"),
     )
-    multi = multi.join(shape, on="comp")
     is_star = (pl.col("nl") == 1) | (pl.col("nr") == 1)
     stars, rest = multi.filter(is_star), multi.filter(~is_star)
     star_keep, star_amb = _solve_stars(stars, margin)
@@ -149,7 +148,7 @@ def _solve_components(
         (pl.col("li").rank("dense").over("comp") - 1).cast(pl.Int64).alias("lp"),
         (pl.col("ri").rank("dense").over("comp") - 1).cast(pl.Int64).alias("rp"),
         pl.col("score").cast(pl.Float64),
-        pl.col("r_key").cast(pl.String).rank("dense").cast(pl.Int64).alias("rk"),
+        pl.col("r_key").rank("dense").cast(pl.Int64).alias("rk"),
     ).sort("comp", "row")
     exact = cols.filter(~pl.col("big"))
     if exact.height:

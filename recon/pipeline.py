@@ -30,6 +30,7 @@ from recon.refs import reference_keys
 from recon.scoring import (
     NAMES,
     content_key_sql,
+    drop_unlike_names,
     explained,
     name_key_sql,
     names_sql,
@@ -234,16 +235,18 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str
             f"where (l, r) not in (select (l, r) from ({rejected_pairs_sql()}))"
         )
     texts = m.text_fields()
+    candidates = scalar(con, "select count(*) from __recon__cand")
+    cand = drop_unlike_names(con, T, "__recon__cand", texts) or "__recon__cand"
 
     def keep(pairs: pl.DataFrame) -> pl.DataFrame:
         for i, f in enumerate(texts):
             pairs = pairs.filter(pl.col(f"text_sim{i}") >= f.threshold)
         return pairs.filter(pl.col("score") >= rule.suggest_above).select(_KEPT)
 
-    pairs, stats.candidates = score_in_chunks(
+    pairs, _ = score_in_chunks(
         con,
         T,
-        "__recon__cand",
+        cand,
         keep,
         tolerance=m.amount_tolerance(),
         window=m.date,
@@ -252,6 +255,7 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str
         right_amount=m.right_amount_sql(),
         explain=False,
     )
+    stats.candidates = int(candidates)
     result = assign(pairs, margin=rule.margin)
     accepted = explained(result.accepted).with_columns(
         pl.when(pl.col("score") >= rule.auto_above)
