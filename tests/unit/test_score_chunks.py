@@ -41,3 +41,29 @@ def test_chunked_scoring_changes_nothing(tmp_path: Path, monkeypatch: pytest.Mon
     for name in OUTPUTS:
         assert chunked[name] == whole[name], name
     assert whole["matches.csv"].count(b"\n") > 300
+
+
+def test_comparing_names_first_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fuzzy rule drops pairs whose names miss its threshold before computing the
+    other features; without that shortcut the run is the same."""
+    from recon import pipeline
+
+    demo = Path(__file__).resolve().parents[2] / "sample_data" / "demo"
+    data = {"bank": demo / "bank.csv", "ledger": demo / "ledger.csv"}
+    calls: list[str | None] = []
+    real = pipeline.drop_unlike_names
+
+    def spy(*args, **kw):  # type: ignore[no-untyped-def]
+        calls.append(real(*args, **kw))
+        return calls[-1]
+
+    monkeypatch.setattr(pipeline, "drop_unlike_names", spy)
+    first = _run(data, tmp_path / "first")
+    assert any(calls), "the fuzzy rule compared names first"
+    monkeypatch.setattr(pipeline, "drop_unlike_names", lambda *a, **k: None)
+    plain = _run(data, tmp_path / "plain")
+    for name in OUTPUTS:
+        assert first[name] == plain[name], name
+    assert b"fuzzy_name" in first["matches.csv"]
