@@ -152,7 +152,10 @@ def _solve_components(
     ).sort("comp", "row")
     exact = cols.filter(~pl.col("big"))
     if exact.height:
-        from recon.solver import solve_components  # compiled on first use, then cached
+        from recon.solver import BIG, solve_components  # compiled on first use, then cached
+
+        # a missing pair must cost more than any component's total score
+        assert max_side < BIG, "max_side too large for the solver's missing-pair cost"
 
         comp = exact["comp"].to_numpy()
         starts = np.r_[0, np.flatnonzero(np.diff(comp)) + 1, len(comp)].astype(np.int64)
