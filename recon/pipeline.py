@@ -22,7 +22,7 @@ from recon.assign import assign
 from recon.config import Rule, RuleSet
 from recon.db import _now, scalar, set_meta, written_join_order
 from recon.groups import run_group_rule
-from recon.matchers.base import Tables
+from recon.matchers.base import Matcher, Tables
 from recon.matchers.group import Group
 from recon.matchers.reversal import Reversal
 from recon.progress import start
@@ -41,6 +41,23 @@ T = Tables()
 
 #: A reference key on more rows than this (on one side) is not used to pair rows.
 MAX_REF_ROWS = 50
+
+#: Left rows whose reference features changed since the pass before (see
+#: prepare_open_tables).
+REGAINED = "__recon__regained"
+
+#: The open left rows a later pass builds candidates for (see run_rule).
+REGROW = "__recon__regrow"
+
+
+@dataclass(slots=True)
+class Carried:
+    """What a rule of an incremental matcher leaves for its next pass: the pairs it
+    kept (scored, above its thresholds) and the left rows a crowding bound cut,
+    with their level (see Matcher.bounds_sql)."""
+
+    pairs: pl.DataFrame
+    levels: pl.DataFrame  # id, level
 
 
 @dataclass(slots=True)
@@ -108,7 +125,10 @@ def prepare_open_tables(
 
     With `fresh` false (a later pass of the same run) the open tables are kept: every
     match recorded since deleted its rows from them; only the reference caps, which
-    depend on which rows are still open, are recomputed.
+    depend on which rows are still open, are recomputed.  Caps only relax as rows
+    leave, so a later pass also records which open rows may score differently now:
+    table REGAINED holds the left rows that gained a reference key or hold a key some
+    row gained (see :func:`run_rule`).
     """
     con.execute(
         "create or replace temp table __recon__fx "
@@ -153,13 +173,23 @@ def prepare_open_tables(
             )
         # a key shared by many rows (a bank code, a customer number on every line)
         # identifies nothing, and joining on it would pair everything with everything
-        con.execute(
-            f"""create or replace temp table {refs} as
-            select id, ref from (select *, count(*) over (partition by ref) as n
+        capped = f"""select id, ref from (select *, count(*) over (partition by ref) as n
                                  from {cache} where id in (select id from {table}))
             where n <= {MAX_REF_ROWS}"""
+        gained = (
+            f"select id, ref from ({capped}) except select id, ref from {refs}"
+            if not fresh
+            else "select 0::bigint as id, ''::varchar as ref where false"
         )
+        con.execute(f"create or replace temp table {refs}_gain as {gained}")
+        con.execute(f"create or replace temp table {refs} as {capped}")
         con.execute(f"update {table} set has_ref = id in (select id from {refs})")
+    con.execute(
+        f"""create or replace temp table {REGAINED} as
+        select id from {T.left_refs}_gain
+        union select id from {T.left_refs}
+              where ref in (select ref from {T.left_refs}_gain union select ref from {T.right_refs}_gain)"""
+    )
 
 
 def _scan_references(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
@@ -217,8 +247,21 @@ def rejected_pairs_sql() -> str:
         where d.active and d.decision = 'reject'"""
 
 
-def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str) -> RuleStats:
-    """Run one rule over the open tables and record its matches."""
+def run_rule(
+    con: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    index: int,
+    run_id: str,
+    memo: dict[int, Carried] | None = None,
+) -> RuleStats:
+    """Run one rule over the open tables and record its matches.
+
+    With `memo` (the passes of one run), an incremental matcher's rule leaves its
+    kept pairs there, and its next pass builds and scores pairs only for the left
+    rows whose candidates or scores may have changed (see :func:`_regrow`): a pair's
+    score depends on its two rows alone, and the pass before kept every pair of
+    every other row that can still be kept.
+    """
     started = time.perf_counter()
     stats = RuleStats(rule.name, rule.matcher.name)
     m = rule.matcher
@@ -226,12 +269,23 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str
         return _run_group(con, rule, index, run_id, stats, started)
     if isinstance(m, Reversal):
         return _run_reversal(con, rule, index, run_id, stats, started)
-    for statement in m.prepare_sql(T):
+    carried = memo.get(index) if memo is not None and m.incremental else None
+    tables, levels = T, None
+    if carried is not None:
+        levels = _regrow(con, m, carried)
+        tables = Tables(REGROW, T.right, T.left_refs, T.right_refs)
+    elif memo is not None and m.incremental:
+        levels = _levels(con, m, T)
+    if levels is not None:
+        # the bounds were just counted for these rows: the candidates read them
+        con.register(_LEVELS, levels)
+        tables = Tables(tables.left, T.right, T.left_refs, T.right_refs, _LEVELS)
+    for statement in m.prepare_sql(tables):
         con.execute(statement)
     with written_join_order(con):
         con.execute(
             f"create or replace temp table __recon__cand as "
-            f"select distinct l, r from ({m.candidates_sql(T)}) "
+            f"select distinct l, r from ({m.candidates_sql(tables)}) "
             f"where (l, r) not in (select (l, r) from ({rejected_pairs_sql()}))"
         )
     texts = m.text_fields()
@@ -256,6 +310,10 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str
         explain=False,
     )
     stats.candidates = int(candidates)
+    if carried is not None:
+        pairs = _with_carried(con, pairs, carried)
+    if memo is not None and levels is not None:
+        memo[index] = Carried(pairs, levels)
     result = assign(pairs, margin=rule.margin)
     accepted = explained(result.accepted).with_columns(
         pl.when(pl.col("score") >= rule.auto_above)
@@ -278,6 +336,62 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, index: int, run_id: str
     stats.ambiguous = result.ambiguous.height
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+_LEVELS = "__recon__levels"
+_NO_LEVELS = pl.DataFrame(schema={"id": pl.Int64, "level": pl.Int64})
+
+
+def _regrow(con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried) -> pl.DataFrame:
+    """Fill table REGROW with the open left rows whose pairs a later pass builds again;
+    return the levels of the rows a bound still cuts.
+
+    Those rows are: the rows whose bound relaxed (their level fell, see
+    Matcher.bounds_sql), those whose reference features changed (REGAINED), and
+    those the pass before paired with a right row that gained a reference key.
+    Every other open row keeps its carried pairs: its candidates can only have
+    lost the rows that left, and their scores are unchanged.
+    """
+    _view(con, "__recon__bounded", carried.levels.select("id"))
+    levels = _levels(con, m, Tables("__recon__bounded", T.right, T.left_refs, T.right_refs))
+    relaxed = carried.levels.join(levels, on=["id", "level"], how="anti").select("id")
+    gained_right = con.sql(f"select id as r from {T.right_refs}_gain").pl()
+    rescored = carried.pairs.join(gained_right, on="r", how="semi").select(pl.col("l").alias("id"))
+    regained = con.sql(f"select id from {REGAINED}").pl()
+    _view(con, REGROW, pl.concat([relaxed, rescored, regained]).unique())
+    return levels
+
+
+def _levels(con: duckdb.DuckDBPyConnection, m: Matcher, t: Tables) -> pl.DataFrame:
+    """(id, level) of the rows of `t.left` a bound of `m` cuts."""
+    sql = m.bounds_sql(t)
+    if sql is None:
+        return _NO_LEVELS
+    levels: pl.DataFrame = con.sql(sql).pl()
+    return levels.cast({"id": pl.Int64, "level": pl.Int64})
+
+
+def _view(con: duckdb.DuckDBPyConnection, name: str, ids: pl.DataFrame) -> None:
+    """View `name`: the open left rows whose id is in `ids`.  A view, not a temp table:
+    every version of a temp table made inside the run's transaction is kept until
+    the commit, and these are made per rule and pass."""
+    con.register(f"{name}_ids", ids)
+    con.execute(
+        f"create or replace temp view {name} as select * from {T.left} "
+        f"where id in (select id from {name}_ids)"
+    )
+
+
+def _with_carried(
+    con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, carried: Carried
+) -> pl.DataFrame:
+    """`pairs` (of the rows in REGROW) and the carried pairs of the other open rows."""
+    left = con.sql(f"select id as l from {T.left} where id not in (select id from {REGROW})").pl()
+    right = con.sql(f"select id as r from {T.right}").pl()
+    kept = carried.pairs.join(left, on="l", how="semi").join(right, on="r", how="semi")
+    if pairs.height == 0:
+        return kept
+    return pl.concat([kept, pairs.select(kept.columns)], how="vertical_relaxed")
 
 
 #: What a rule keeps of its scored pairs: what assignment, the explanation and the
@@ -577,8 +691,9 @@ def run_pipeline(
     out = PipelineResult(rules=[RuleStats(r.name, r.matcher.name) for r in ruleset.rules])
     for cache in (f"{T.left_refs}_all", f"{T.right_refs}_all"):
         con.execute(f"drop table if exists {cache}")
+    memo: dict[int, Carried] = {}
     for pass_no in range(1, MAX_PASSES + 1):
-        found = _one_pass(con, ruleset, run_id, left_side, as_of, progress, out, pass_no)
+        found = _one_pass(con, ruleset, run_id, left_side, as_of, progress, out, pass_no, memo)
         if found == 0:
             break
     out.left_open = con.execute(f"select count(*) from {T.left}").fetchall()[0][0]
@@ -598,6 +713,7 @@ def _one_pass(
     progress: Callable[[str, float], None] | None,
     out: PipelineResult,
     pass_no: int = 1,
+    memo: dict[int, Carried] | None = None,
 ) -> int:
     """One pass of every rule; returns the number of matches it made."""
     con.execute("drop table if exists __recon__ambiguous")
@@ -620,7 +736,7 @@ def _one_pass(
     for index, rule in enumerate(ruleset.rules):
         label = f"rule {rule.name}{suffix}"
         start(progress, label)
-        stats = run_rule(con, rule, index, run_id)
+        stats = run_rule(con, rule, index, run_id, memo)
         total = out.rules[index]
         for attr in ("candidates", "matches", "auto", "suggested", "ambiguous"):
             setattr(total, attr, getattr(total, attr) + getattr(stats, attr))

@@ -42,6 +42,9 @@ class Tables:
     right: str = "__recon__right"
     left_refs: str = "__recon__left_refs"  # (id, ref): normalised reference keys
     right_refs: str = "__recon__right_refs"
+    #: (id, level) of the left rows a crowding bound cuts, from Matcher.bounds_sql over
+    #: these tables: a join reads its bounds from here instead of counting them again
+    levels: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,21 @@ class Matcher(ABC):
     @abstractmethod
     def candidates_sql(self, t: Tables) -> str:
         """SQL yielding distinct candidate pairs `(l, r)` of open txn ids."""
+
+    #: True when :meth:`bounds_sql` names every left row whose candidates a bound cut:
+    #: a later pass of the run then builds only the pairs of rows whose bounds
+    #: relaxed, and takes the others from the pass before (see recon.pipeline).
+    incremental: ClassVar[bool] = False
+
+    def bounds_sql(self, t: Tables) -> str | None:
+        """SQL yielding `(id, level)` for each left row of `t` whose candidates a
+        crowding bound cut (None: no bound cuts them).
+
+        A bound counts right rows, so as matched rows leave the open tables a row's
+        level can only fall, and its candidates only grow when it does; a row absent
+        here has every pair that `candidates_sql` can give it.
+        """
+        return None
 
     def prepare_sql(self, t: Tables) -> list[str]:
         """Statements to run before `candidates_sql`: the shared-reference pairs.
@@ -227,7 +245,7 @@ def tokened_sql(table: str, key: str, *, neighbours: bool) -> str:
     return _spread(f"select *, {key} as k, {WEEK_SQL} as wk from {words}", neighbours)
 
 
-def token_join_sql(left: str, right: str, where: str) -> str:
+def token_join_sql(left: str, right: str, where: str, *, bounds: bool = False) -> str:
     """Pairs of `left` and `right` (from :func:`tokened_sql`) in neighbouring buckets
     whose names share a word, meeting `where`.
 
@@ -235,12 +253,25 @@ def token_join_sql(left: str, right: str, where: str) -> str:
     (`partner`, `global`, `nord` on a round sum at millions of lines) tells nothing
     about who paid: the left rows there pair through their other words only, so
     common words do not make the candidates grow with the square of the volume.
+
+    With `bounds`, instead: (id, level) of the left rows that bound cuts, the level
+    being how many of their (word, bucket, week) slots are crowded (see
+    :meth:`Matcher.bounds_sql`).
     """
-    return f"""select * from (
-    with lt as (select * from {left}), rt as (select * from {right}),
+    # right rows only in the buckets the left rows reach: the counts of those buckets
+    # are whole, and a later pass building pairs for a few rows counts no others
+    ctes = f"""with lt as (select * from {left}),
+    rt as (select r.* from {right} r semi join lt on r.tok = lt.tok and r.k = lt.kk),
     tf as (select currency as cur, tok, k, wk, count(*) as n from rt group by all),
     crowded as (select cur, tok, k, w from (select *, unnest([wk - 1, wk, wk + 1]) as w from tf)
-                group by all having sum(n) > {FAN})
+                group by all having sum(n) > {FAN})"""
+    if bounds:
+        return f"""select * from ({ctes}
+    select l.id, count(*) as level from lt l join crowded c
+        on c.cur = l.currency and c.tok = l.tok and c.k = l.kk and c.w = l.wk
+    group by l.id)"""
+    return f"""select * from (
+    {ctes}
     select distinct l.id as l, r.id as r
     from (select * from lt where (currency, tok, kk, wk) not in
             (select (cur, tok, k, w) from crowded)) l
@@ -266,32 +297,60 @@ def _crowded_ids_sql(rows: str, counts: str, most: int, *, by_name: bool = False
         group by l.id having sum(g.n) > {most}"""
 
 
-def block_join_sql(left: str, right: str, where: str) -> str:
+def block_join_sql(left: str, right: str, where: str, *, bounds: bool = False) -> str:
     """Pairs of `left` and `right` (from :func:`bucketed_sql`) in neighbouring buckets
-    whose name blocks agree, meeting `where` (see BLOCK_FAN)."""
-    return f"""select * from (
-    with lb as (select * from {left}), rb as (select * from {right}),
+    whose name blocks agree, meeting `where` (see BLOCK_FAN); with `bounds`, (id, level)
+    of the left rows that bound cuts (see :meth:`Matcher.bounds_sql`)."""
+    # right rows of the buckets the left rows reach only (see token_join_sql)
+    ctes = f"""with lb as (select * from {left}),
+    rb as (select * from {right} where k in (select kk from lb)),
     nbfan as (select currency as cur, k, wk, nb, count(*) as n from rb group by all),
-    hot as ({_crowded_ids_sql("lb", "nbfan", BLOCK_FAN, by_name=True)})
+    hot as ({_crowded_ids_sql("lb", "nbfan", BLOCK_FAN, by_name=True)})"""
+    if bounds:
+        return f"select * from ({ctes} select id, 1 as level from hot)"
+    return f"""select * from (
+    {ctes}
     select distinct l.id as l, r.id as r
     from (select * from lb where id not in (select id from hot)) l join rb r
         on l.kk = r.k and l.nb = r.nb and {where})"""
 
 
-def bucket_join_sql(left: str, right: str, where: str, right_cur: str = "currency") -> str:
+def bucket_join_sql(
+    left: str,
+    right: str,
+    where: str,
+    right_cur: str = "currency",
+    *,
+    bounds: bool = False,
+    levels: str | None = None,
+) -> str:
     """Pairs of `left` and `right` (from :func:`bucketed_sql`) in neighbouring buckets that
     meet `where`; a crowded left row (see FAN) only with rows whose name block agrees,
     and not at all when more than BLOCK_FAN of those share its name block too (`NORD` on a
     round sum at millions of lines: nothing there tells the payers apart, and pairing
     them all would grow with the square of the volume).
-    `right_cur` is the right rows' currency in the left's terms."""
-    return f"""select * from (
-    with lb as (select * from {left}), rb as (select * from {right}),
+    `right_cur` is the right rows' currency in the left's terms.  With `bounds`,
+    instead: (id, level) of the crowded left rows, level 2 where the name block is
+    crowded too (see :meth:`Matcher.bounds_sql`); with `levels` (those of the left
+    rows, see Tables.levels), the crowded rows are read from it."""
+    crowd = _crowded_ids_sql("lb", "fan", FAN)
+    hot = _crowded_ids_sql("(select * from lf where crowded)", "nbfan", BLOCK_FAN, by_name=True)
+    if levels and not bounds:
+        crowd = f"select id from {levels} where level >= 1"
+        hot = f"select id from {levels} where level = 2"
+    # right rows of the buckets the left rows reach only (see token_join_sql)
+    ctes = f"""with lb as (select * from {left}),
+    rb as (select * from {right} where k in (select kk from lb)),
     fan as (select {right_cur} as cur, k, wk, count(*) as n from rb group by all),
-    crowd as ({_crowded_ids_sql("lb", "fan", FAN)}),
+    crowd as ({crowd}),
     lf as (select *, id in (select id from crowd) as crowded from lb),
     nbfan as (select {right_cur} as cur, k, wk, nb, count(*) as n from rb group by all),
-    hot as ({_crowded_ids_sql("(select * from lf where crowded)", "nbfan", BLOCK_FAN, by_name=True)})
+    hot as ({hot})"""
+    if bounds:
+        return f"""select * from ({ctes}
+    select id, 1 + (id in (select id from hot))::int as level from crowd)"""
+    return f"""select * from (
+    {ctes}
     select distinct l.id as l, r.id as r from lf l join rb r
         on l.kk = r.k and not l.crowded and {where}
     union all
@@ -307,7 +366,8 @@ def band_join_sql(
     *,
     by_reference: bool = False,
     names: str = "",
-) -> str:
+    bounds: bool = False,
+) -> str | None:
     """Pairs whose amounts agree within `tol`, found by equi-joins on amount buckets.
 
     A hash join on a bucket key (and its neighbours) keeps this linear: a
@@ -318,9 +378,14 @@ def band_join_sql(
     share a word of their names (a rule that compares names needs no others:
     re-ordered, truncated and romanised names still share one); with
     `names="block"`, their name blocks must agree.
+
+    With `bounds`, the SQL of :meth:`Matcher.bounds_sql` for these pairs instead
+    (None: no bound cuts them).
     """
     where = " and ".join([amount_condition_sql(tol), *extra]) or "true"
     if by_reference:
+        if bounds:
+            return None
         return f"""select p.l, p.r from {REF_PAIRS} p
             join {t.left} l on l.id = p.l join {t.right} r on r.id = p.r where {where}"""
     if tol.exact:
@@ -328,21 +393,41 @@ def band_join_sql(
             bucketed_sql(t.left, "amount", neighbours=False),
             bucketed_sql(t.right, "amount", neighbours=False),
             where,
+            bounds=bounds,
+            levels=t.levels,
         )
     keys = []
     if tol.abs > 0:
         keys.append(f"floor(amount / {tol.abs})::bigint")
     if tol.pct > 0:
         keys.append(log_bucket_sql("amount", tol.pct))
+    if not names and len(keys) == 1:
+        # one bucket join: its levels are those of bounds_sql (several are summed)
+        return bucket_join_sql(
+            bucketed_sql(t.left, keys[0], neighbours=True),
+            bucketed_sql(t.right, keys[0], neighbours=False),
+            where,
+            bounds=bounds,
+            levels=t.levels,
+        )
     side, join = {
         "word": (tokened_sql, token_join_sql),
         "block": (bucketed_sql, block_join_sql),
         "": (bucketed_sql, bucket_join_sql),
     }[names]
     parts = [
-        join(side(t.left, key, neighbours=True), side(t.right, key, neighbours=False), where)
+        join(
+            side(t.left, key, neighbours=True),
+            side(t.right, key, neighbours=False),
+            where,
+            bounds=bounds,
+        )
         for key in keys
     ]
+    if bounds:
+        # each key's levels only fall as rows leave, so their sum changes when any does
+        union = "\nunion all\n".join(f"select id, level from ({p})" for p in parts)
+        return f"select id, sum(level)::bigint as level from ({union}) group by id"
     return "\nunion\n".join(parts)
 
 

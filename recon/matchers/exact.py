@@ -32,10 +32,22 @@ class Exact(Matcher):
         if not self.equal:
             raise ValueError("`equal` needs at least one field")
 
+    incremental: ClassVar[bool] = True
+
     def candidates_sql(self, t: Tables) -> str:
+        sql = self._join(t)
+        assert sql is not None
+        return sql
+
+    def bounds_sql(self, t: Tables) -> str | None:
+        return self._join(t, bounds=True)
+
+    def _join(self, t: Tables, bounds: bool = False) -> str | None:
         conds = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
         where = " and ".join(conds)
         if "reference" in self.equal:
+            if bounds:
+                return None
             return f"""select p.l, p.r from {REF_PAIRS} p
                 join {t.left} l on l.id = p.l join {t.right} r on r.id = p.r
                 where {where}"""
@@ -44,5 +56,9 @@ class Exact(Matcher):
                 bucketed_sql(t.left, "amount", neighbours=False),
                 bucketed_sql(t.right, "amount", neighbours=False),
                 where,
+                bounds=bounds,
+                levels=t.levels,
             )
+        if bounds:
+            return None
         return f"select l.id as l, r.id as r from {t.left} l join {t.right} r on {where}"

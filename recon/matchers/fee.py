@@ -48,7 +48,17 @@ class Fee(Matcher):
     def __post_init__(self) -> None:
         check_equal_fields(self.equal)
 
+    incremental: ClassVar[bool] = True
+
     def candidates_sql(self, t: Tables) -> str:
+        sql = self._join(t)
+        assert sql is not None
+        return sql
+
+    def bounds_sql(self, t: Tables) -> str | None:
+        return self._join(t, bounds=True)
+
+    def _join(self, t: Tables, bounds: bool = False) -> str | None:
         extra = [
             *equal_condition_sql(self.equal),
             date_condition_sql(self.date),
@@ -57,7 +67,11 @@ class Fee(Matcher):
             "abs(l.amount - r.amount) * 4 <= abs(r.amount)",
         ]
         return band_join_sql(
-            t, AmountTolerance(abs=self.fee.max), extra, by_reference="reference" in self.equal
+            t,
+            AmountTolerance(abs=self.fee.max),
+            extra,
+            by_reference="reference" in self.equal,
+            bounds=bounds,
         )
 
     def amount_tolerance(self) -> AmountTolerance:

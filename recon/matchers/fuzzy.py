@@ -36,7 +36,17 @@ class Fuzzy(Matcher):
         if not self.text:
             raise ValueError("`text` needs at least one field to compare")
 
+    incremental: ClassVar[bool] = True
+
     def candidates_sql(self, t: Tables) -> str:
+        sql = self._join(t)
+        assert sql is not None
+        return sql
+
+    def bounds_sql(self, t: Tables) -> str | None:
+        return self._join(t, bounds=True)
+
+    def _join(self, t: Tables, bounds: bool = False) -> str | None:
         extra = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
         names = any("counterparty" in (f.left, f.right) for f in self.text)
         return band_join_sql(
@@ -45,6 +55,7 @@ class Fuzzy(Matcher):
             extra,
             by_reference="reference" in self.equal,
             names="word" if names else "",
+            bounds=bounds,
         )
 
     def text_fields(self) -> tuple[TextField, ...]:

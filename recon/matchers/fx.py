@@ -39,7 +39,15 @@ class Fx(Matcher):
         if not 0 < self.pct < 50:
             raise ValueError("pct must be between 0 and 50")
 
+    incremental: ClassVar[bool] = True
+
     def candidates_sql(self, t: Tables) -> str:
+        return self._join(t)
+
+    def bounds_sql(self, t: Tables) -> str | None:
+        return self._join(t, bounds=True)
+
+    def _join(self, t: Tables, bounds: bool = False) -> str:
         converted = f"""(select r0.*, r0.amount * fx.rate as conv, fx.to_cur
             from {t.right} r0 join {RATES} fx on fx.from_cur = r0.currency)"""
         where = f"""l.currency = r.to_cur and l.currency <> r.currency
@@ -51,6 +59,8 @@ class Fx(Matcher):
             bucketed_sql(converted, log_bucket_sql("conv", self.pct), neighbours=False),
             where,
             right_cur="to_cur",
+            bounds=bounds,
+            levels=t.levels,
         )
 
     def right_amount_sql(self, r: str = "r", l: str = "l") -> str:
