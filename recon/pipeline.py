@@ -270,24 +270,30 @@ def run_rule(
     if isinstance(m, Reversal):
         return _run_reversal(con, rule, index, run_id, stats, started)
     carried = memo.get(index) if memo is not None and m.incremental else None
-    tables, levels = T, None
+    tables, levels, paired = T, None, None
     if carried is not None:
         levels = _regrow(con, m, carried)
-        tables = Tables(REGROW, T.right, T.left_refs, T.right_refs)
-    elif memo is not None and m.incremental:
-        levels = _levels(con, m, T)
-    if levels is not None:
         # the bounds were just counted for these rows: the candidates read them
         con.register(_LEVELS, levels)
-        tables = Tables(tables.left, T.right, T.left_refs, T.right_refs, _LEVELS)
+        tables = Tables(REGROW, T.right, T.left_refs, T.right_refs, _LEVELS)
+    elif memo is not None and m.incremental:
+        # the first pass: the candidates and the bounds from one query
+        paired = m.paired_sql(T)
+        levels = None if paired else _NO_LEVELS
     for statement in m.prepare_sql(tables):
         con.execute(statement)
     with written_join_order(con):
         con.execute(
             f"create or replace temp table __recon__cand as "
-            f"select distinct l, r from ({m.candidates_sql(tables)}) "
-            f"where (l, r) not in (select (l, r) from ({rejected_pairs_sql()}))"
+            f"select distinct l, r{', level' if paired else ''} "
+            f"from ({paired or m.candidates_sql(tables)}) "
+            f"where {'r is null or ' if paired else ''}"
+            f"(l, r) not in (select (l, r) from ({rejected_pairs_sql()}))"
         )
+    if paired:
+        levels = con.sql("select l as id, level from __recon__cand where r is null").pl()
+        levels = levels.cast({"id": pl.Int64, "level": pl.Int64})
+        con.execute("delete from __recon__cand where r is null")
     texts = m.text_fields()
     candidates = scalar(con, "select count(*) from __recon__cand")
     cand = drop_unlike_names(con, T, "__recon__cand", texts) or "__recon__cand"

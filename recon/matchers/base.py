@@ -138,6 +138,16 @@ class Matcher(ABC):
         """
         return None
 
+    def paired_sql(self, t: Tables) -> str | None:
+        """:meth:`candidates_sql` and :meth:`bounds_sql` in one query, which counts
+        what both count once: rows (l, r, level), a pair with no level or a cut left
+        row (its id as l) with no r.  None where bounds_sql is None."""
+        bounds = self.bounds_sql(t)
+        if bounds is None:
+            return None
+        return f"""select l, r, null::bigint as level from ({self.candidates_sql(t)})
+            union all select id, null::bigint, level::bigint from ({bounds})"""
+
     def prepare_sql(self, t: Tables) -> list[str]:
         """Statements to run before `candidates_sql`: the shared-reference pairs.
 
@@ -245,7 +255,7 @@ def tokened_sql(table: str, key: str, *, neighbours: bool) -> str:
     return _spread(f"select *, {key} as k, {WEEK_SQL} as wk from {words}", neighbours)
 
 
-def token_join_sql(left: str, right: str, where: str, *, bounds: bool = False) -> str:
+def token_join_sql(left: str, right: str, where: str, *, out: str = "pairs") -> str:
     """Pairs of `left` and `right` (from :func:`tokened_sql`) in neighbouring buckets
     whose names share a word, meeting `where`.
 
@@ -254,28 +264,43 @@ def token_join_sql(left: str, right: str, where: str, *, bounds: bool = False) -
     about who paid: the left rows there pair through their other words only, so
     common words do not make the candidates grow with the square of the volume.
 
-    With `bounds`, instead: (id, level) of the left rows that bound cuts, the level
-    being how many of their (word, bucket, week) slots are crowded (see
-    :meth:`Matcher.bounds_sql`).
+    `out` is what the query gives (see :func:`emit`): the pairs, the levels (id,
+    level) of the left rows that bound cuts, a level being how many of the row's
+    (word, bucket, week) slots are crowded (see :meth:`Matcher.bounds_sql`), or both.
+    For the levels alone `left` has each row's own bucket only (`neighbours=False`),
+    and the crowded slots are spread to the buckets either side instead: a third of
+    the rows to join.
     """
+    alone = out == "levels"
     # right rows only in the buckets the left rows reach: the counts of those buckets
     # are whole, and a later pass building pairs for a few rows counts no others
+    reach = "(select distinct tok, unnest([kk - 1, kk, kk + 1]) as kk from lt)" if alone else "lt"
+    slots = "(select cur, tok, unnest([k - 1, k, k + 1]) as k, w from crowded)" if alone else "crowded"
     ctes = f"""with lt as (select * from {left}),
-    rt as (select r.* from {right} r semi join lt on r.tok = lt.tok and r.k = lt.kk),
+    rt as (select r.* from {right} r semi join {reach} x on r.tok = x.tok and r.k = x.kk),
     tf as (select currency as cur, tok, k, wk, count(*) as n from rt group by all),
     crowded as (select cur, tok, k, w from (select *, unnest([wk - 1, wk, wk + 1]) as w from tf)
                 group by all having sum(n) > {FAN})"""
-    if bounds:
-        return f"""select * from ({ctes}
-    select l.id, count(*) as level from lt l join crowded c
-        on c.cur = l.currency and c.tok = l.tok and c.k = l.kk and c.w = l.wk
-    group by l.id)"""
-    return f"""select * from (
-    {ctes}
-    select distinct l.id as l, r.id as r
+    pairs = f"""select distinct l.id as l, r.id as r
     from (select * from lt where (currency, tok, kk, wk) not in
             (select (cur, tok, k, w) from crowded)) l
-    join rt r on l.kk = r.k and l.tok = r.tok and {where})"""
+    join rt r on l.kk = r.k and l.tok = r.tok and {where}"""
+    levels = f"""select l.id, count(*) as level from lt l join {slots} c
+        on c.cur = l.currency and c.tok = l.tok and c.k = l.kk and c.w = l.wk
+    group by l.id"""
+    return emit(ctes, pairs, levels, out)
+
+
+def emit(ctes: str, pairs: str, levels: str, out: str) -> str:
+    """The query over `ctes` giving `pairs` (l, r), `levels` (id, level) or, with
+    `out="both"`, (l, r, level) rows of both: a pair with no level, a level with no r."""
+    body = {
+        "pairs": pairs,
+        "levels": levels,
+        "both": f"""select l, r, null::bigint as level from ({pairs})
+    union all select id, null::bigint, level::bigint from ({levels})""",
+    }[out]
+    return f"select * from ({ctes}\n    {body})"
 
 
 #: A crowded left row (bucket_join_sql) or any left row (block_join_sql) whose name
@@ -297,22 +322,19 @@ def _crowded_ids_sql(rows: str, counts: str, most: int, *, by_name: bool = False
         group by l.id having sum(g.n) > {most}"""
 
 
-def block_join_sql(left: str, right: str, where: str, *, bounds: bool = False) -> str:
+def block_join_sql(left: str, right: str, where: str, *, out: str = "pairs") -> str:
     """Pairs of `left` and `right` (from :func:`bucketed_sql`) in neighbouring buckets
-    whose name blocks agree, meeting `where` (see BLOCK_FAN); with `bounds`, (id, level)
-    of the left rows that bound cuts (see :meth:`Matcher.bounds_sql`)."""
+    whose name blocks agree, meeting `where` (see BLOCK_FAN); `out` as in
+    :func:`token_join_sql`, level 1 for each row the bound cuts."""
     # right rows of the buckets the left rows reach only (see token_join_sql)
     ctes = f"""with lb as (select * from {left}),
     rb as (select * from {right} where k in (select kk from lb)),
     nbfan as (select currency as cur, k, wk, nb, count(*) as n from rb group by all),
     hot as ({_crowded_ids_sql("lb", "nbfan", BLOCK_FAN, by_name=True)})"""
-    if bounds:
-        return f"select * from ({ctes} select id, 1 as level from hot)"
-    return f"""select * from (
-    {ctes}
-    select distinct l.id as l, r.id as r
+    pairs = f"""select distinct l.id as l, r.id as r
     from (select * from lb where id not in (select id from hot)) l join rb r
-        on l.kk = r.k and l.nb = r.nb and {where})"""
+        on l.kk = r.k and l.nb = r.nb and {where}"""
+    return emit(ctes, pairs, "select id, 1 as level from hot", out)
 
 
 def bucket_join_sql(
@@ -321,7 +343,7 @@ def bucket_join_sql(
     where: str,
     right_cur: str = "currency",
     *,
-    bounds: bool = False,
+    out: str = "pairs",
     levels: str | None = None,
 ) -> str:
     """Pairs of `left` and `right` (from :func:`bucketed_sql`) in neighbouring buckets that
@@ -329,13 +351,13 @@ def bucket_join_sql(
     and not at all when more than BLOCK_FAN of those share its name block too (`NORD` on a
     round sum at millions of lines: nothing there tells the payers apart, and pairing
     them all would grow with the square of the volume).
-    `right_cur` is the right rows' currency in the left's terms.  With `bounds`,
-    instead: (id, level) of the crowded left rows, level 2 where the name block is
-    crowded too (see :meth:`Matcher.bounds_sql`); with `levels` (those of the left
-    rows, see Tables.levels), the crowded rows are read from it."""
+    `right_cur` is the right rows' currency in the left's terms.  `out` as in
+    :func:`token_join_sql`: a crowded row's level is 1, 2 where its name block is
+    crowded too.  With `levels` (those of the left rows, see Tables.levels), the
+    crowded rows are read from it."""
     crowd = _crowded_ids_sql("lb", "fan", FAN)
     hot = _crowded_ids_sql("(select * from lf where crowded)", "nbfan", BLOCK_FAN, by_name=True)
-    if levels and not bounds:
+    if levels and out == "pairs":
         crowd = f"select id from {levels} where level >= 1"
         hot = f"select id from {levels} where level = 2"
     # right rows of the buckets the left rows reach only (see token_join_sql)
@@ -346,17 +368,14 @@ def bucket_join_sql(
     lf as (select *, id in (select id from crowd) as crowded from lb),
     nbfan as (select {right_cur} as cur, k, wk, nb, count(*) as n from rb group by all),
     hot as ({hot})"""
-    if bounds:
-        return f"""select * from ({ctes}
-    select id, 1 + (id in (select id from hot))::int as level from crowd)"""
-    return f"""select * from (
-    {ctes}
-    select distinct l.id as l, r.id as r from lf l join rb r
+    pairs = f"""select distinct l.id as l, r.id as r from lf l join rb r
         on l.kk = r.k and not l.crowded and {where}
     union all
     select distinct l.id as l, r.id as r
     from (select * from lf where crowded and id not in (select id from hot)) l join rb r
-        on l.kk = r.k and l.nb = r.nb and {where})"""
+        on l.kk = r.k and l.nb = r.nb and {where}"""
+    levels = "select id, 1 + (id in (select id from hot))::int as level from crowd"
+    return emit(ctes, pairs, levels, out)
 
 
 def band_join_sql(
@@ -366,7 +385,7 @@ def band_join_sql(
     *,
     by_reference: bool = False,
     names: str = "",
-    bounds: bool = False,
+    out: str = "pairs",
 ) -> str | None:
     """Pairs whose amounts agree within `tol`, found by equi-joins on amount buckets.
 
@@ -379,12 +398,12 @@ def band_join_sql(
     re-ordered, truncated and romanised names still share one); with
     `names="block"`, their name blocks must agree.
 
-    With `bounds`, the SQL of :meth:`Matcher.bounds_sql` for these pairs instead
-    (None: no bound cuts them).
+    `out` as in :func:`token_join_sql` (None for the levels when no bound cuts
+    these pairs).
     """
     where = " and ".join([amount_condition_sql(tol), *extra]) or "true"
     if by_reference:
-        if bounds:
+        if out != "pairs":
             return None
         return f"""select p.l, p.r from {REF_PAIRS} p
             join {t.left} l on l.id = p.l join {t.right} r on r.id = p.r where {where}"""
@@ -393,7 +412,7 @@ def band_join_sql(
             bucketed_sql(t.left, "amount", neighbours=False),
             bucketed_sql(t.right, "amount", neighbours=False),
             where,
-            bounds=bounds,
+            out=out,
             levels=t.levels,
         )
     keys = []
@@ -407,7 +426,7 @@ def band_join_sql(
             bucketed_sql(t.left, keys[0], neighbours=True),
             bucketed_sql(t.right, keys[0], neighbours=False),
             where,
-            bounds=bounds,
+            out=out,
             levels=t.levels,
         )
     side, join = {
@@ -417,18 +436,24 @@ def band_join_sql(
     }[names]
     parts = [
         join(
-            side(t.left, key, neighbours=True),
+            # the levels of a word join spread the crowded slots instead (see there)
+            side(t.left, key, neighbours=not (out == "levels" and names == "word")),
             side(t.right, key, neighbours=False),
             where,
-            bounds=bounds,
+            out=out,
         )
         for key in keys
     ]
-    if bounds:
-        # each key's levels only fall as rows leave, so their sum changes when any does
+    if out == "pairs":
+        return "\nunion\n".join(parts)
+    # each key's levels only fall as rows leave, so their sum changes when any does
+    if out == "levels":
         union = "\nunion all\n".join(f"select id, level from ({p})" for p in parts)
         return f"select id, sum(level)::bigint as level from ({union}) group by id"
-    return "\nunion\n".join(parts)
+    union = "\nunion all\n".join(f"select l, r, level from ({p})" for p in parts)
+    return f"""select * from (with parts as ({union})
+    select distinct l, r, null::bigint as level from parts where r is not null
+    union all select l, null::bigint, sum(level)::bigint from parts where r is null group by l)"""
 
 
 def log_bucket_sql(expr: str, pct: Decimal) -> str:

@@ -40,13 +40,16 @@ class Exact(Matcher):
         return sql
 
     def bounds_sql(self, t: Tables) -> str | None:
-        return self._join(t, bounds=True)
+        return self._join(t, "levels")
 
-    def _join(self, t: Tables, bounds: bool = False) -> str | None:
+    def paired_sql(self, t: Tables) -> str | None:
+        return self._join(t, "both")
+
+    def _join(self, t: Tables, out: str = "pairs") -> str | None:
         conds = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
         where = " and ".join(conds)
         if "reference" in self.equal:
-            if bounds:
+            if out != "pairs":
                 return None
             return f"""select p.l, p.r from {REF_PAIRS} p
                 join {t.left} l on l.id = p.l join {t.right} r on r.id = p.r
@@ -56,9 +59,9 @@ class Exact(Matcher):
                 bucketed_sql(t.left, "amount", neighbours=False),
                 bucketed_sql(t.right, "amount", neighbours=False),
                 where,
-                bounds=bounds,
+                out=out,
                 levels=t.levels,
             )
-        if bounds:
+        if out != "pairs":
             return None
         return f"select l.id as l, r.id as r from {t.left} l join {t.right} r on {where}"

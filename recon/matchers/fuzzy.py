@@ -44,9 +44,12 @@ class Fuzzy(Matcher):
         return sql
 
     def bounds_sql(self, t: Tables) -> str | None:
-        return self._join(t, bounds=True)
+        return self._join(t, "levels")
 
-    def _join(self, t: Tables, bounds: bool = False) -> str | None:
+    def paired_sql(self, t: Tables) -> str | None:
+        return self._join(t, "both")
+
+    def _join(self, t: Tables, out: str = "pairs") -> str | None:
         extra = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
         names = any("counterparty" in (f.left, f.right) for f in self.text)
         return band_join_sql(
@@ -55,7 +58,7 @@ class Fuzzy(Matcher):
             extra,
             by_reference="reference" in self.equal,
             names="word" if names else "",
-            bounds=bounds,
+            out=out,
         )
 
     def text_fields(self) -> tuple[TextField, ...]:

@@ -45,9 +45,12 @@ class Fx(Matcher):
         return self._join(t)
 
     def bounds_sql(self, t: Tables) -> str | None:
-        return self._join(t, bounds=True)
+        return self._join(t, "levels")
 
-    def _join(self, t: Tables, bounds: bool = False) -> str:
+    def paired_sql(self, t: Tables) -> str | None:
+        return self._join(t, "both")
+
+    def _join(self, t: Tables, out: str = "pairs") -> str:
         converted = f"""(select r0.*, r0.amount * fx.rate as conv, fx.to_cur
             from {t.right} r0 join {RATES} fx on fx.from_cur = r0.currency)"""
         where = f"""l.currency = r.to_cur and l.currency <> r.currency
@@ -59,7 +62,7 @@ class Fx(Matcher):
             bucketed_sql(converted, log_bucket_sql("conv", self.pct), neighbours=False),
             where,
             right_cur="to_cur",
-            bounds=bounds,
+            out=out,
             levels=t.levels,
         )
 

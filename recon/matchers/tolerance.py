@@ -36,12 +36,15 @@ class Tolerance(Matcher):
         return sql
 
     def bounds_sql(self, t: Tables) -> str | None:
-        return self._join(t, bounds=True)
+        return self._join(t, "levels")
 
-    def _join(self, t: Tables, bounds: bool = False) -> str | None:
+    def paired_sql(self, t: Tables) -> str | None:
+        return self._join(t, "both")
+
+    def _join(self, t: Tables, out: str = "pairs") -> str | None:
         extra = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
         return band_join_sql(
-            t, self.amount, extra, by_reference="reference" in self.equal, bounds=bounds
+            t, self.amount, extra, by_reference="reference" in self.equal, out=out
         )
 
     def amount_tolerance(self) -> AmountTolerance:

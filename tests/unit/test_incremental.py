@@ -139,6 +139,7 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
     assert len(rules) >= 5
     regrown = 0
     carried_ok = 0
+    cuts = 0
     for _ in range(3):
         before = {}
         for rule in rules:
@@ -147,11 +148,25 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
                 con.execute(statement)
             pairs = _pairs(con, m.candidates_sql(t))
             levels = pipeline._levels(con, m, t)
+            # the first pass's one query gives the same pairs and levels
+            paired = m.paired_sql(t)
+            if paired is not None:
+                both = con.execute(f"select l, r, level from ({paired})").fetchall()
+                assert {(x, y) for x, y, _ in both if y is not None} == pairs, rule.name
+                assert {(x, lv) for x, y, lv in both if y is None} == set(levels.iter_rows())
             # the joins reading their bounds from the levels build the same pairs
             con.register("__recon__test_levels", levels)
             with_levels = base.Tables(t.left, t.right, t.left_refs, t.right_refs,
                                       "__recon__test_levels")
             assert _pairs(con, m.candidates_sql(with_levels)) == pairs, rule.name
+            # every row a bound cut is named, and no other
+            with monkeypatch.context() as unbounded:
+                unbounded.setattr(base, "FAN", 10**9)
+                unbounded.setattr(base, "BLOCK_FAN", 10**9)
+                every = _pairs(con, m.candidates_sql(t))
+            cut = {left for left, _ in every - pairs}
+            assert cut <= set(levels["id"].to_list()), rule.name
+            cuts += len(cut)
             con.execute(
                 "create or replace temp table __recon__c0 as "
                 f"select distinct l, r from ({m.candidates_sql(t)})"
@@ -192,7 +207,7 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
             same = same.filter(~pl.col("l").is_in(list(regrow)))
             assert same.filter(pl.col("score") != pl.col("score_now")).height == 0, rule.name
             carried_ok += same.height
-    assert regrown > 0 and carried_ok > 0
+    assert regrown > 0 and carried_ok > 0 and cuts > 0
 
 
 def _score(con, m, rule, cand: str) -> pl.DataFrame:  # type: ignore[no-untyped-def]
