@@ -335,6 +335,12 @@ def run_rule(
     )
     auto = accepted.filter(pl.col("status") == "auto")
     _record_matches(con, auto, run_id)
+    carry = memo.get(index) if memo is not None else None
+    if carry is not None and auto.height:
+        # the rows matched now never pair again: carry only the others' pairs
+        carry.pairs = carry.pairs.join(auto.select("l"), on="l", how="anti").join(
+            auto.select("r"), on="r", how="anti"
+        )
     # suggestions wait until every rule has run: a later rule may match
     # these rows with confidence, and an unsure pair must not take them first
     _defer(con, accepted.filter(pl.col("status") == "suggested"))
@@ -349,7 +355,7 @@ _NO_LEVELS = pl.DataFrame(schema={"id": pl.Int64, "level": pl.Int64})
 
 
 def _regrow(con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried) -> pl.DataFrame:
-    """Fill table REGROW with the open left rows whose pairs a later pass builds again;
+    """Point view REGROW at the open left rows whose pairs a later pass builds again;
     return the levels of the rows a bound still cuts.
 
     Those rows are: the rows whose bound relaxed (their level fell, see
