@@ -176,6 +176,29 @@ class Matcher(ABC):
         return f"{r}.amount"
 
 
+class JoinedMatcher(Matcher):
+    """A matcher whose candidates, bounds and both come from one builder, `_join`, so
+    the three always describe the same join; its later passes are incremental."""
+
+    __slots__ = ()
+    incremental: ClassVar[bool] = True
+
+    @abstractmethod
+    def _join(self, t: Tables, out: str = "pairs") -> str | None:
+        """The join's SQL giving `out` (see :func:`emit`); None for levels it has not."""
+
+    def candidates_sql(self, t: Tables) -> str:
+        sql = self._join(t)
+        assert sql is not None
+        return sql
+
+    def bounds_sql(self, t: Tables) -> str | None:
+        return self._join(t, "levels")
+
+    def paired_sql(self, t: Tables) -> str | None:
+        return self._join(t, "both")
+
+
 def check_equal_fields(equal: tuple[str, ...]) -> None:
     """Raise ValueError naming the first field of `equal` a band matcher cannot compare."""
     bad = [f for f in equal if f not in EQUAL_FIELDS or f == "amount"]

@@ -8,7 +8,7 @@ from typing import ClassVar
 from recon.matchers.base import (
     EQUAL_FIELDS,
     REF_PAIRS,
-    Matcher,
+    JoinedMatcher,
     Tables,
     bucket_join_sql,
     bucketed_sql,
@@ -18,7 +18,7 @@ from recon.matchers.base import (
 
 
 @dataclass(frozen=True, slots=True)
-class Exact(Matcher):
+class Exact(JoinedMatcher):
     """Same values in every field of `equal` (reference: a shared reference key)."""
 
     name: ClassVar[str] = "exact"
@@ -31,19 +31,6 @@ class Exact(Matcher):
             raise ValueError(f"unknown field {bad[0]!r}; known: {', '.join(EQUAL_FIELDS)}")
         if not self.equal:
             raise ValueError("`equal` needs at least one field")
-
-    incremental: ClassVar[bool] = True
-
-    def candidates_sql(self, t: Tables) -> str:
-        sql = self._join(t)
-        assert sql is not None
-        return sql
-
-    def bounds_sql(self, t: Tables) -> str | None:
-        return self._join(t, "levels")
-
-    def paired_sql(self, t: Tables) -> str | None:
-        return self._join(t, "both")
 
     def _join(self, t: Tables, out: str = "pairs") -> str | None:
         conds = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]

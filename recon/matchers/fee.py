@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from recon.matchers.base import (
     AmountTolerance,
-    Matcher,
+    JoinedMatcher,
     Tables,
     band_join_sql,
     check_equal_fields,
@@ -36,7 +36,7 @@ class FeeBand:
 
 
 @dataclass(frozen=True, slots=True)
-class Fee(Matcher):
+class Fee(JoinedMatcher):
     """`bank = ledger - fee` with the fee inside `fee`, dates within `date`."""
 
     name: ClassVar[str] = "fee"
@@ -47,19 +47,6 @@ class Fee(Matcher):
 
     def __post_init__(self) -> None:
         check_equal_fields(self.equal)
-
-    incremental: ClassVar[bool] = True
-
-    def candidates_sql(self, t: Tables) -> str:
-        sql = self._join(t)
-        assert sql is not None
-        return sql
-
-    def bounds_sql(self, t: Tables) -> str | None:
-        return self._join(t, "levels")
-
-    def paired_sql(self, t: Tables) -> str | None:
-        return self._join(t, "both")
 
     def _join(self, t: Tables, out: str = "pairs") -> str | None:
         extra = [

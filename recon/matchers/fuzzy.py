@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from recon.matchers.base import (
     AmountTolerance,
-    Matcher,
+    JoinedMatcher,
     Tables,
     TextField,
     band_join_sql,
@@ -18,7 +18,7 @@ from recon.matchers.base import (
 
 
 @dataclass(frozen=True, slots=True)
-class Fuzzy(Matcher):
+class Fuzzy(JoinedMatcher):
     """Pairs inside the amount/date block whose text fields reach each `threshold`.
 
     Candidates come from SQL; the pipeline scores the text fields of all
@@ -35,19 +35,6 @@ class Fuzzy(Matcher):
         check_equal_fields(self.equal)
         if not self.text:
             raise ValueError("`text` needs at least one field to compare")
-
-    incremental: ClassVar[bool] = True
-
-    def candidates_sql(self, t: Tables) -> str:
-        sql = self._join(t)
-        assert sql is not None
-        return sql
-
-    def bounds_sql(self, t: Tables) -> str | None:
-        return self._join(t, "levels")
-
-    def paired_sql(self, t: Tables) -> str | None:
-        return self._join(t, "both")
 
     def _join(self, t: Tables, out: str = "pairs") -> str | None:
         extra = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from recon.matchers.base import (
     AmountTolerance,
-    Matcher,
+    JoinedMatcher,
     Tables,
     bucket_join_sql,
     bucketed_sql,
@@ -27,7 +27,7 @@ RATES = "__recon__fx"
 
 
 @dataclass(frozen=True, slots=True)
-class Fx(Matcher):
+class Fx(JoinedMatcher):
     """Different currencies; the converted ledger amount within `pct` percent of the bank's."""
 
     name: ClassVar[str] = "fx"
@@ -38,17 +38,6 @@ class Fx(Matcher):
     def __post_init__(self) -> None:
         if not 0 < self.pct < 50:
             raise ValueError("pct must be between 0 and 50")
-
-    incremental: ClassVar[bool] = True
-
-    def candidates_sql(self, t: Tables) -> str:
-        return self._join(t)
-
-    def bounds_sql(self, t: Tables) -> str | None:
-        return self._join(t, "levels")
-
-    def paired_sql(self, t: Tables) -> str | None:
-        return self._join(t, "both")
 
     def _join(self, t: Tables, out: str = "pairs") -> str:
         converted = f"""(select r0.*, r0.amount * fx.rate as conv, fx.to_cur

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from recon.matchers.base import (
     AmountTolerance,
-    Matcher,
+    JoinedMatcher,
     Tables,
     band_join_sql,
     check_equal_fields,
@@ -17,7 +17,7 @@ from recon.matchers.base import (
 
 
 @dataclass(frozen=True, slots=True)
-class Tolerance(Matcher):
+class Tolerance(JoinedMatcher):
     """Amounts within `amount` tolerance, dates within `date`, `equal` fields equal."""
 
     name: ClassVar[str] = "tolerance"
@@ -27,19 +27,6 @@ class Tolerance(Matcher):
 
     def __post_init__(self) -> None:
         check_equal_fields(self.equal)
-
-    incremental: ClassVar[bool] = True
-
-    def candidates_sql(self, t: Tables) -> str:
-        sql = self._join(t)
-        assert sql is not None
-        return sql
-
-    def bounds_sql(self, t: Tables) -> str | None:
-        return self._join(t, "levels")
-
-    def paired_sql(self, t: Tables) -> str | None:
-        return self._join(t, "both")
 
     def _join(self, t: Tables, out: str = "pairs") -> str | None:
         extra = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
