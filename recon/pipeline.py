@@ -291,8 +291,7 @@ def run_rule(
             f"(l, r) not in (select (l, r) from ({rejected_pairs_sql()}))"
         )
     if paired:
-        levels = con.sql("select l as id, level from __recon__cand where r is null").pl()
-        levels = levels.cast({"id": pl.Int64, "level": pl.Int64})
+        levels = _fetch_levels(con, "select l as id, level from __recon__cand where r is null")
         con.execute("delete from __recon__cand where r is null")
     texts = m.text_fields()
     candidates = scalar(con, "select count(*) from __recon__cand")
@@ -377,8 +376,11 @@ def _regrow(con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried) -> pl.
 def _levels(con: duckdb.DuckDBPyConnection, m: Matcher, t: Tables) -> pl.DataFrame:
     """(id, level) of the rows of `t.left` a bound of `m` cuts."""
     sql = m.bounds_sql(t)
-    if sql is None:
-        return _NO_LEVELS
+    return _NO_LEVELS if sql is None else _fetch_levels(con, sql)
+
+
+def _fetch_levels(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
+    """The (id, level) rows of `sql`, typed as the carried levels they are compared with."""
     levels: pl.DataFrame = con.sql(sql).pl()
     return levels.cast({"id": pl.Int64, "level": pl.Int64})
 

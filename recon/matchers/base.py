@@ -145,8 +145,7 @@ class Matcher(ABC):
         bounds = self.bounds_sql(t)
         if bounds is None:
             return None
-        return f"""select l, r, null::bigint as level from ({self.candidates_sql(t)})
-            union all select id, null::bigint, level::bigint from ({bounds})"""
+        return both_sql(self.candidates_sql(t), bounds)
 
     def prepare_sql(self, t: Tables) -> list[str]:
         """Statements to run before `candidates_sql`: the shared-reference pairs.
@@ -317,13 +316,14 @@ def token_join_sql(left: str, right: str, where: str, *, out: str = "pairs") -> 
 def emit(ctes: str, pairs: str, levels: str, out: str) -> str:
     """The query over `ctes` giving `pairs` (l, r), `levels` (id, level) or, with
     `out="both"`, (l, r, level) rows of both: a pair with no level, a level with no r."""
-    body = {
-        "pairs": pairs,
-        "levels": levels,
-        "both": f"""select l, r, null::bigint as level from ({pairs})
-    union all select id, null::bigint, level::bigint from ({levels})""",
-    }[out]
+    body = {"pairs": pairs, "levels": levels, "both": both_sql(pairs, levels)}[out]
     return f"select * from ({ctes}\n    {body})"
+
+
+def both_sql(pairs: str, levels: str) -> str:
+    """(l, r, level) rows of `pairs` (l, r) with no level and `levels` (id, level) with no r."""
+    return f"""select l, r, null::bigint as level from ({pairs})
+    union all select id, null::bigint, level::bigint from ({levels})"""
 
 
 #: A crowded left row (bucket_join_sql) or any left row (block_join_sql) whose name
