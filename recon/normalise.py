@@ -99,7 +99,7 @@ def parse_date_column(
     width = len(_example(strf))
     probe = frame.select(
         raw.alias("raw"),
-        raw.str.slice(0, width).str.strptime(pl.Date, strf, strict=False).alias("d"),
+        strptime_date(raw.str.slice(0, width), strf).alias("d"),
         pl.col("line"),
     )
     empty = probe["raw"].is_null() | (probe["raw"] == "")
@@ -115,6 +115,13 @@ def parse_date_column(
             line=row["line"], field=source_name or column,
         )
     return probe["d"].alias(column)
+
+
+def strptime_date(text: pl.Expr, strf: str) -> pl.Expr:
+    """`text` parsed with `strf`, null where it is no date.  "%Y" also takes "-024":
+    a year outside 1..9999 (Python's dates) is no date either."""
+    d = text.str.strptime(pl.Date, strf, strict=False)
+    return pl.when(d.dt.year().is_between(1, 9999)).then(d)
 
 
 def _example(strf: str) -> str:

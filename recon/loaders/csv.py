@@ -35,6 +35,7 @@ from recon.normalise import (
     parse_amount_column,
     parse_date_column,
     stable_ids,
+    strptime_date,
 )
 
 HEAD_BYTES = 64 * 1024
@@ -514,7 +515,7 @@ def _dates(rows: pl.DataFrame, name: str, formats: Sequence[str], path: Path, *,
     failures: list[InputFileError] = []
     for fmt in formats:
         strf = DATE_FORMATS.get(fmt, fmt)
-        fast = frame["__raw"].str.strptime(pl.Date, strf, strict=False)
+        fast = frame.select(strptime_date(pl.col("__raw"), strf)).to_series()
         if fast.null_count() == (int(empty.sum()) if allow_empty else 0):
             if len(formats) > 1:
                 notes.append(f"dates in {name!r} read as {fmt} (of {', '.join(formats)})")

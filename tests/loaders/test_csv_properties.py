@@ -150,3 +150,24 @@ def test_mutated_files_load_or_raise_input_file_error(seed, ops):
     assert lines == sorted(lines) and len(set(lines)) == len(lines)
     assert frame["id"].null_count() == 0 and frame["id"].n_unique() == frame.height
     assert all(isinstance(a, Decimal) for a in frame["amount"].to_list())
+
+
+def test_a_negative_year_is_a_bad_date_not_a_crash() -> None:
+    """Found by the mutation test: "%Y" parses "-024" as the year -24, which no Python
+    date holds; the file is refused with the line and field, for any date format."""
+    canonical = (b"id,date,amount,currency,counterparty,reference,description\n"
+                 b"a1,2026-03-01,10.00,EUR,ACME,R1,x\na2,-024-03-02,5.00,EUR,ACME,R2,y\n")
+    try:
+        _load(canonical)
+    except InputFileError as exc:
+        assert exc.line == 3 and "-024-03-02" in str(exc)
+    else:
+        raise AssertionError("a negative year loaded")
+    wells = (b'"03/05/2024","-45.67","*","","PURCHASE"\r\n'
+             b'"03/04/-024","-120.00","*","1187","CHECK # 1187"\r\n')
+    try:
+        _load(wells, name="wf.csv")
+    except InputFileError as exc:
+        assert "-024" in str(exc)
+    else:
+        raise AssertionError("a negative year loaded")
