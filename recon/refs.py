@@ -23,6 +23,39 @@ MIN_REF_LEN = 4
 STOP_REFS = ("NOTPROVIDED", "NONREF", "NONE", "NA", "NOREF", "UNKNOWN", "KEINE", "OHNEREF")
 
 
+def ascii_boundaries(regex: str) -> str:
+    """`regex` with its word boundaries (``\\b``, ``\\B``) on ASCII word characters, as in RE2.
+
+    A letter outside ASCII (an ideograph, an umlaut) then separates words as a space
+    does: ``发票2026-00123`` yields invoice 2026-00123, which a Unicode boundary (no
+    boundary between 票 and 2) would miss.  It is also what keeps the scan fast: a
+    Unicode boundary makes the regex engine leave its DFA on every line with a
+    non-ASCII character, ten times slower.  On ASCII text both read the same.
+    """
+    out: list[str] = []
+    i, depth = 0, 0  # depth: nested character classes ([[:alpha:]], [a-z&&[^aeiou]])
+    while i < len(regex):
+        c = regex[i]
+        if c == "\\" and i + 1 < len(regex):
+            nxt = regex[i + 1]
+            out.append(f"(?-u:\\{nxt})" if nxt in "bB" and not depth else c + nxt)
+            i += 2
+            continue
+        if c == "[":
+            depth += 1
+            # a ']' first in a class (or after '^') is a literal, not the end
+            j = i + 1 + (regex[i + 1 : i + 2] == "^")
+            if depth == 1 and regex[j : j + 1] == "]":
+                out.append(regex[i : j + 1])
+                i = j + 1
+                continue
+        elif c == "]" and depth:
+            depth -= 1
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
 def _normalise(p: RefPattern) -> pl.Expr:
     """Normalise the extracted matches (column `ref`) according to the pattern."""
     e = pl.col("ref")
@@ -30,7 +63,7 @@ def _normalise(p: RefPattern) -> pl.Expr:
     if ngroups:
         # keep the capture groups, leading zeros dropped, joined by '-'
         repl = "-".join(f"${{{i}}}" for i in range(1, ngroups + 1))
-        e = e.str.replace(p.regex, repl).str.replace_all(r"(^|-)0+([0-9])", "${1}${2}")
+        e = e.str.replace(ascii_boundaries(p.regex), repl).str.replace_all(r"(^|-)0+([0-9])", "${1}${2}")
         e = e.str.to_uppercase().str.replace_all(r"[^0-9A-Z-]", "").str.strip_chars("-")
     elif p.normalise == "digits":
         e = e.str.replace_all(r"[^0-9]", "").str.replace(r"^0+", "")
@@ -88,7 +121,8 @@ def _keys(frame: pl.DataFrame, patterns: Sequence[RefPattern]) -> pl.DataFrame:
     for i, p in enumerate(patterns):
         # each step is materialised: a lazy chain would redo every earlier step's
         # replacement for each later pattern; matches are normalised flat, not per list
-        found = df.select("id", "text", pl.col("text").str.extract_all(p.regex).alias("ref"))
+        regex = ascii_boundaries(p.regex)
+        found = df.select("id", "text", pl.col("text").str.extract_all(regex).alias("ref"))
         hit = (found["ref"].list.len() > 0).fill_null(False)
         parts.append(
             found.filter(hit)
@@ -105,7 +139,7 @@ def _keys(frame: pl.DataFrame, patterns: Sequence[RefPattern]) -> pl.DataFrame:
                 [
                     found.filter(~hit).select("id", "text"),
                     found.filter(hit).select(
-                        "id", pl.col("text").str.replace_all(p.regex, " ")
+                        "id", pl.col("text").str.replace_all(regex, " ")
                     ),
                 ]
             )

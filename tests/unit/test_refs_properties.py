@@ -56,3 +56,36 @@ def test_an_earlier_pattern_hides_its_text_from_later_ones() -> None:
     assert (0, "deposit:4072") in keys and (0, "invoice:2026-123") in keys
     assert not any(ref.startswith("invoice:2026-4072") for _, ref in keys)
     assert (1, "cheque:4512") in keys and (1, "number:4512") not in keys
+
+
+def test_an_ideograph_next_to_a_number_separates_it() -> None:
+    # Chinese bank text puts numbers against the characters: 发票 = invoice,
+    # 付款 = payment.  Word boundaries are ASCII (as in RE2): the ideographs
+    # separate the key as a space would.
+    keys = _set(_keys(_frame([(None, "付款发票2026-00123深圳华强"), (None, "货款SI-001510付清")]),
+                      PATTERNS))
+    assert (0, "invoice:2026-123") in keys
+    assert (1, "code:SI-1510") in keys
+
+
+def test_boundaries_become_ascii_and_everything_else_is_kept() -> None:
+    assert refs.ascii_boundaries(r"\b0*(\d{5})\b") == r"(?-u:\b)0*(\d{5})(?-u:\b)"
+    assert refs.ascii_boundaries(r"\Bx") == r"(?-u:\B)x"
+    # an escaped backslash, a class and a ']' first in a class are not boundaries
+    assert refs.ascii_boundaries(r"\\b[\w-]") == r"\\b[\w-]"
+    assert refs.ascii_boundaries(r"[]b]\b") == r"[]b](?-u:\b)"
+    assert refs.ascii_boundaries(r"[[:alpha:]]\b") == r"[[:alpha:]](?-u:\b)"
+
+
+ASCII_TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(TEXT, ASCII_TEXT), min_size=1, max_size=10))
+def test_on_ascii_text_ascii_boundaries_change_nothing(texts: list[str]) -> None:
+    texts = [t for t in texts if t.isascii()] or ["INV-2026-00123"]
+    column = pl.Series("t", texts)
+    for p in PATTERNS:
+        unicode = column.str.extract_all(p.regex).to_list()
+        ascii_ = column.str.extract_all(refs.ascii_boundaries(p.regex)).to_list()
+        assert ascii_ == unicode, p.name
