@@ -192,3 +192,53 @@ def _check_against_definition(pairs: pl.DataFrame) -> None:
         w[ls.index(a), twins] = saved
         ambiguous = total - alt < 0.05 - 1e-12
         assert ((a, b) in as_set(fast.ambiguous)) == ambiguous, (a, b, total, alt)
+
+
+@st.composite
+def _passes(draw: st.DrawFn) -> tuple[pl.DataFrame, list[tuple[set[int], set[int], pl.DataFrame]]]:
+    """A graph of many small components, then two passes: rows that left (matched by
+    another rule) and left rows whose pairs were built again (new pairs, new scores)."""
+    scores = st.sampled_from([0.7, 0.88, 0.9, 0.92, 0.95, 1.0])
+
+    def frame(edges: list[tuple[int, int]]) -> pl.DataFrame:
+        return pl.DataFrame(
+            {"l": [a for a, _ in edges], "r": [b for _, b in edges],
+             "score": [draw(scores) for _ in edges],
+             "r_key": [f"k{b % 7 if b % 3 == 0 else b}" for _, b in edges],
+             "note": [f"{a}-{b}" for a, b in edges]},
+            schema={"l": pl.Int64, "r": pl.Int64, "score": pl.Float64, "r_key": pl.String,
+                    "note": pl.String},
+        )
+
+    edge = st.tuples(st.integers(0, 30), st.integers(100, 130))
+    first = frame(draw(st.lists(edge, min_size=1, max_size=60, unique=True)))
+    rounds = []
+    for _ in range(2):
+        gone_l = set(draw(st.lists(st.integers(0, 30), max_size=4)))
+        gone_r = set(draw(st.lists(st.integers(100, 130), max_size=4)))
+        changed = set(draw(st.lists(st.integers(0, 30), max_size=4))) - gone_l
+        new = [(a, b) for a, b in draw(st.lists(edge, max_size=12, unique=True))
+               if a in changed and b not in gone_r]
+        rounds.append((gone_l | gone_r, changed, frame(new)))
+    return first, rounds
+
+
+@settings(max_examples=200, deadline=None)
+@given(_passes())
+def test_solving_only_the_changed_components_gives_the_whole_assignment(
+    case: tuple[pl.DataFrame, list[tuple[set[int], set[int], pl.DataFrame]]],
+) -> None:
+    from recon.assign import reassign
+
+    pairs, rounds = case
+    solved = assign(pairs, margin=0.05)
+    for gone, changed, new in rounds:
+        carried = pairs.filter(~pl.col("l").is_in(list(gone | changed))
+                               & ~pl.col("r").is_in(list(gone)))
+        now = pl.concat([carried, new])
+        changed_rows = pl.DataFrame({"l": sorted(changed)}, schema={"l": pl.Int64})
+        again = reassign(now, pairs.select("l", "r"), solved, changed_rows, margin=0.05)
+        whole = assign(now, margin=0.05)
+        for got, want in ((again.accepted, whole.accepted), (again.ambiguous, whole.ambiguous)):
+            assert got.select(sorted(got.columns)).equals(want.select(sorted(want.columns)))
+        pairs, solved = now, again
