@@ -50,9 +50,13 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assign
     core = ["l", "r", "score", *(["r_key"] if "r_key" in pairs.columns else [])]
     extra = pairs.select("l", "r", pl.exclude(core)) if pairs.width > len(core) else None
     pairs = pairs.select(core).sort(["l", "r"])
-    l_codes, r_codes, comp = _components(pairs)
+    l_codes = pairs["l"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    r_codes = pairs["r"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    nl, nr = int(l_codes.max()) + 1, int(r_codes.max()) + 1
+    graph = coo_matrix((np.ones(len(l_codes)), (l_codes, r_codes + nl)), shape=(nl + nr, nl + nr))
+    _, labels = connected_components(graph, directed=False)
     pairs = pairs.with_columns(
-        pl.Series("comp", comp),
+        pl.Series("comp", labels[l_codes]),
         pl.Series("li", l_codes),
         pl.Series("ri", r_codes),
     )
@@ -86,63 +90,6 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assign
         accepted = accepted.join(extra, on=["l", "r"], how="left")
         withheld = withheld.join(extra, on=["l", "r"], how="left")
     return Assignment(accepted.sort(["l", "r"]), withheld.sort(["l", "r"]))
-
-
-def _components(pairs: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per pair: its left row's and right row's number (dense, in id order) and the
-    label of its connected component."""
-    l_codes = pairs["l"].rank("dense").cast(pl.Int64).to_numpy() - 1
-    r_codes = pairs["r"].rank("dense").cast(pl.Int64).to_numpy() - 1
-    nl, nr = int(l_codes.max()) + 1, int(r_codes.max()) + 1
-    graph = coo_matrix((np.ones(len(l_codes)), (l_codes, r_codes + nl)), shape=(nl + nr, nl + nr))
-    _, labels = connected_components(graph, directed=False)
-    return l_codes, r_codes, labels[l_codes]
-
-
-def reassign(
-    pairs: pl.DataFrame,
-    before: pl.DataFrame,
-    solved: Assignment,
-    changed: pl.DataFrame,
-    *,
-    margin: float,
-    max_side: int = 300,
-) -> Assignment:
-    """What ``assign(pairs)`` gives, solving again only the components that changed.
-
-    `before` (l, r) are the pairs the last assignment solved and `solved` its
-    result; `changed` (column ``l``) are the left rows whose pairs were built
-    again since.  Components are solved independently and a component's result
-    depends on its pairs alone, so a component of `pairs` that holds no changed
-    row and no row that lost a pair is a component `before` held too (each of
-    its rows has the pairs it had, so the closure is the same): its accepted and
-    ambiguous pairs are those of `solved`.  Every other component is solved.
-    """
-    if pairs.height == 0 or before.height == 0:
-        return assign(pairs, margin=margin, max_side=max_side)
-    pairs = pairs.unique(subset=["l", "r"], keep="first")
-    lost = before.join(pairs.select("l", "r"), on=["l", "r"], how="anti")
-    _, _, comp = _components(pairs)
-    graph = pairs.select("l", "r").with_columns(pl.Series("comp", comp))
-    dirty = pl.concat(
-        [
-            graph.join(changed.select("l").unique(), on="l", how="semi").select("comp"),
-            graph.join(lost.select("l").unique(), on="l", how="semi").select("comp"),
-            graph.join(lost.select("r").unique(), on="r", how="semi").select("comp"),
-        ]
-    ).unique()
-    again = graph.join(dirty, on="comp", how="semi").select("l", "r")
-    same = graph.join(dirty, on="comp", how="anti").select("l").unique()
-    fresh = assign(pairs.join(again, on=["l", "r"], how="semi"), margin=margin, max_side=max_side)
-
-    def merged(new: pl.DataFrame, old: pl.DataFrame) -> pl.DataFrame:
-        kept = old.join(same, on="l", how="semi")
-        if kept.height == 0:
-            return new
-        return pl.concat([new, kept.select(new.columns)], how="vertical_relaxed").sort(["l", "r"])
-
-    return Assignment(merged(fresh.accepted, solved.accepted),
-                      merged(fresh.ambiguous, solved.ambiguous))
 
 
 def _solve_stars(stars: pl.DataFrame, margin: float) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -18,7 +18,7 @@ from datetime import date
 import duckdb
 import polars as pl
 
-from recon.assign import Assignment, assign, reassign
+from recon.assign import assign
 from recon.config import Rule, RuleSet
 from recon.db import _now, scalar, set_meta, written_join_order
 from recon.groups import run_group_rule
@@ -58,12 +58,6 @@ class Carried:
 
     pairs: pl.DataFrame
     levels: pl.DataFrame  # id, level
-    # the pairs (l, r) the rule's last assignment solved, and its result: a later
-    # pass solves again only the components that changed (see assign.reassign)
-    solved_pairs: pl.DataFrame | None = None
-    solved: Assignment | None = None
-    # the left rows whose pairs this pass built again (set by _regrow)
-    regrown: pl.DataFrame | None = None
 
 
 @dataclass(slots=True)
@@ -323,17 +317,9 @@ def run_rule(
     stats.candidates = int(candidates)
     if carried is not None:
         pairs = _with_carried(con, pairs, carried)
-    entry = None
     if memo is not None and levels is not None:
-        entry = memo[index] = Carried(pairs, levels)
-    if carried is not None and carried.solved is not None and carried.regrown is not None:
-        assert carried.solved_pairs is not None
-        result = reassign(pairs, carried.solved_pairs, carried.solved, carried.regrown,
-                          margin=rule.margin)
-    else:
-        result = assign(pairs, margin=rule.margin)
-    if entry is not None:
-        entry.solved_pairs, entry.solved = pairs.select("l", "r"), result
+        memo[index] = Carried(pairs, levels)
+    result = assign(pairs, margin=rule.margin)
     accepted = explained(result.accepted).with_columns(
         pl.when(pl.col("score") >= rule.auto_above)
         .then(pl.lit("auto"))
@@ -383,8 +369,7 @@ def _regrow(con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried) -> pl.
     gained_right = con.sql(f"select id as r from {T.right_refs}_gain").pl()
     rescored = carried.pairs.join(gained_right, on="r", how="semi").select(pl.col("l").alias("id"))
     regained = con.sql(f"select id from {REGAINED}").pl()
-    carried.regrown = pl.concat([relaxed, rescored, regained]).unique().rename({"id": "l"})
-    _view(con, REGROW, carried.regrown.rename({"l": "id"}))
+    _view(con, REGROW, pl.concat([relaxed, rescored, regained]).unique())
     return levels
 
 
