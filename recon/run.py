@@ -14,6 +14,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -106,7 +107,7 @@ def run(
     try:
         t0 = time.perf_counter()
         begin("parsing input files")
-        loaded = _parse_new_files(con, inputs)
+        loaded, shas = _parse_new_files(con, inputs)
         stages["parse"] = time.perf_counter() - t0
         say(f"parsed {sum(r.frame.height for _, _, r in loaded if r)} rows", stages["parse"])
         # --dry-run: compute and write everything, then roll the database back
@@ -114,7 +115,7 @@ def run(
             t0 = time.perf_counter()
             begin("storing rows")
             integrity = _integrity(loaded)
-            stored = _store(con, loaded, run_id, actor)
+            stored = _store(con, loaded, shas, run_id, actor)
             # the parsed frames are in the database now: a big night needs the memory
             loaded.clear()
             stages["load"] = time.perf_counter() - t0
@@ -208,31 +209,46 @@ def run(
 
 def _parse_new_files(
     con: duckdb.DuckDBPyConnection, inputs: Inputs
-) -> list[tuple[str, Path, LoadResult | None]]:
-    """Parse every input not loaded before (by sha256); all before any change."""
-    out: list[tuple[str, Path, LoadResult | None]] = []
+) -> tuple[list[tuple[str, Path, LoadResult | None]], dict[tuple[str, Path], str]]:
+    """Parse every input not loaded before (by sha256); all before any change.
+
+    Returns the parsed files (None: loaded before) and each input's sha256.  New
+    files are parsed side by side, two at a time: polars and DuckDB parse outside
+    the GIL.  An error is the first file's, in the order of the inputs.
+    """
+    shas: dict[tuple[str, Path], str] = {}
+    todo: list[tuple[str, Path, bool]] = []
     for side, path in inputs.by_side():
         if not path.is_file():
             from recon.errors import InputFileError
 
             raise InputFileError(path, "no such file", hint="check the path given to --" + side)
-        sha = sha256_of(path)
-        if known_file(con, sha, side) is not None:
-            out.append((side, path, None))
-            continue
-        out.append((side, path, load_file(path, format=inputs.format, profile=inputs.profile)))
-    return out
+        sha = shas[(side, path)] = sha256_of(path)
+        todo.append((side, path, known_file(con, sha, side) is None))
+
+    def parse(item: tuple[str, Path, bool]) -> LoadResult | None:
+        _, path, new = item
+        return load_file(path, format=inputs.format, profile=inputs.profile) if new else None
+
+    if sum(new for _, _, new in todo) < 2:
+        results = [parse(item) for item in todo]
+    else:
+        with ThreadPoolExecutor(2) as pool:
+            futures = [pool.submit(parse, item) for item in todo]
+            results = [f.result() for f in futures]
+    return [(side, path, r) for (side, path, _), r in zip(todo, results, strict=True)], shas
 
 
 def _store(
     con: duckdb.DuckDBPyConnection,
     loaded: list[tuple[str, Path, LoadResult | None]],
+    shas: dict[tuple[str, Path], str],
     run_id: str,
     actor: str,
 ) -> list[dict[str, Any]]:
     stored = []
     for side, path, result in loaded:
-        sha = sha256_of(path)
+        sha = shas[(side, path)]
         if result is None:
             prev = known_file(con, sha, side)
             assert prev is not None

@@ -105,6 +105,23 @@ def test_bad_amount_on_line_57_exits_2_and_loads_nothing(tmp_path, small_month, 
     assert table_counts(tmp_path / "r.duckdb") == before
 
 
+def test_two_bad_files_parsed_side_by_side_report_the_first(tmp_path, cli) -> None:
+    # bank and ledger are parsed in two threads: the error is still the bank file's
+    bad_bank = write_csv(tmp_path / "bad_bank.csv", BANK_HEADER,
+                         ['X1,2026-03-05,"1.234,5O",EUR,Bad,,bad amount'])
+    bad_ledger = write_csv(tmp_path / "bad_ledger.csv", BANK_HEADER,
+                           ["L1,2026-03-05,12.00,EUR,Bad,,x", "L2,2026-13-45,1.00,EUR,Bad,,x"])
+    for _ in range(3):
+        code, _, err = cli(*run_args(bad_bank, bad_ledger, tmp_path))
+        assert code == 2 and "Traceback" not in err
+        assert "bad_bank.csv" in err and "bad_ledger.csv" not in err
+    # a good bank file: the ledger's error
+    code, _, err = cli(*run_args(write_csv(tmp_path / "ok.csv", BANK_HEADER,
+                                           ["X1,2026-03-05,1.00,EUR,A,,x"]), bad_ledger, tmp_path))
+    assert code == 2 and "bad_ledger.csv" in err and "line 3" in err
+    assert not (tmp_path / "r.duckdb").exists() or table_counts(tmp_path / "r.duckdb")["txns"] == 0
+
+
 def test_bad_rules_exit_2(tmp_path, small_month, cli) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - matcher: exakt\n")
