@@ -56,14 +56,14 @@ def ascii_boundaries(regex: str) -> str:
     return "".join(out)
 
 
-def _normalise(p: RefPattern) -> pl.Expr:
-    """Normalise the extracted matches (column `ref`) according to the pattern."""
+def _normalise(p: RefPattern, regex: str) -> pl.Expr:
+    """Normalise the extracted matches (column `ref`) of pattern `p`, run as `regex`."""
     e = pl.col("ref")
     ngroups = _group_count(p.regex)
     if ngroups:
         # keep the capture groups, leading zeros dropped, joined by '-'
         repl = "-".join(f"${{{i}}}" for i in range(1, ngroups + 1))
-        e = e.str.replace(ascii_boundaries(p.regex), repl).str.replace_all(r"(^|-)0+([0-9])", "${1}${2}")
+        e = e.str.replace(regex, repl).str.replace_all(r"(^|-)0+([0-9])", "${1}${2}")
         e = e.str.to_uppercase().str.replace_all(r"[^0-9A-Z-]", "").str.strip_chars("-")
     elif p.normalise == "digits":
         e = e.str.replace_all(r"[^0-9]", "").str.replace(r"^0+", "")
@@ -128,7 +128,7 @@ def _keys(frame: pl.DataFrame, patterns: Sequence[RefPattern]) -> pl.DataFrame:
             found.filter(hit)
             .select("id", "ref")
             .explode("ref")
-            .select("id", _normalise(p).alias("ref"))
+            .select("id", _normalise(p, regex).alias("ref"))
             .filter(pl.col("ref").str.len_chars() > len(p.name) + 1)
         )
         if i + 1 < len(patterns):
