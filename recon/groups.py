@@ -17,6 +17,7 @@ greedily until the amount is covered pick wrong groups; this does not guess.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import duckdb
 import polars as pl
@@ -91,12 +92,77 @@ def build_blocks(con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_s
     return int(skipped)
 
 
-def find_solutions(con: duckdb.DuckDBPyConnection, m: Group) -> pl.DataFrame:
-    """(sol, a, x) rows: every exact-sum subset of every block.
+@dataclass(slots=True)
+class GroupCarry:
+    """What a group rule leaves for its next pass in the same run.
+
+    `blocks`: per anchor, a fingerprint of its block rows (the xor of the hashes
+    of its distinct (block kind, member) rows, and their count).  `sols`: the exact
+    subsets found for each anchor (a, xs, n).  An anchor's solutions depend on
+    its block rows alone (their amounts never change), so an anchor whose
+    fingerprint is unchanged keeps its solutions and is not searched again.
+    """
+
+    blocks: pl.DataFrame | None = None  # a, fp, cnt
+    sols: pl.DataFrame | None = None  # a, xs, n
+
+
+def _fingerprints(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    # the (blk, x) rows of an anchor are distinct: xor of their hashes, and their count
+    fps: pl.DataFrame = con.sql(
+        "select a, bit_xor(hash(blk, x)) as fp, count(*) as cnt from __recon__gb group by a"
+    ).pl()
+    return fps
+
+
+CHANGED = "__recon__gchanged"
+
+
+def carried_solutions(
+    con: duckdb.DuckDBPyConnection, m: Group, carry: GroupCarry
+) -> pl.DataFrame:
+    """(sol, a, xs, n): the solutions of every block, searching only the anchors whose
+    block rows changed since the pass before (all of them on the first pass).
+
+    The result equals :func:`find_solutions` over all blocks: the same subsets,
+    numbered in the same (a, xs) order.
+    """
+    now = _fingerprints(con)
+    if carry.blocks is None or carry.sols is None:
+        sols = find_solutions(con, m)
+    else:
+        same = now.join(carry.blocks, on=["a", "fp", "cnt"], how="semi").select("a")
+        changed = now.join(same, on="a", how="anti").select("a")
+        con.register(CHANGED, changed)
+        try:
+            fresh = find_solutions(con, m, anchors=CHANGED)
+        finally:
+            con.unregister(CHANGED)
+        kept = carry.sols.join(same, on="a", how="semi")
+        both = pl.concat([kept, fresh.select(kept.columns)])
+        con.register("__recon__gsols", both)
+        try:
+            sols = con.sql(
+                "select row_number() over (order by a, xs) as sol, a, xs, n "
+                "from __recon__gsols"
+            ).pl()
+        finally:
+            con.unregister("__recon__gsols")
+    carry.blocks = now
+    carry.sols = sols.select("a", "xs", "n")
+    return sols
+
+
+def find_solutions(
+    con: duckdb.DuckDBPyConnection, m: Group, anchors: str | None = None
+) -> pl.DataFrame:
+    """(sol, a, xs, n) rows: every exact-sum subset of every block (of the anchors
+    in table `anchors` only, when given).
 
     One query: its partial subsets (pairs, triples) live only while it runs; as temp
     tables inside the run's transaction every version would be kept until the commit.
     """
+    only = f" and a in (select a from {anchors})" if anchors else ""
     gp3 = (
         """, gp3 as materialized (
             select p.a, p.blk, p.k1, p.k2, c.k as k3, list_append(p.xs, c.x) as xs,
@@ -109,7 +175,7 @@ def find_solutions(con: duckdb.DuckDBPyConnection, m: Group) -> pl.DataFrame:
     sols: pl.DataFrame = con.sql(
         f"""with gb as materialized (
             select * from __recon__gb
-            where n <= {m.max_block} and n >= 2 and abs(total) >= abs(t)),
+            where n <= {m.max_block} and n >= 2 and abs(total) >= abs(t){only}),
         gp2 as materialized (
             select x1.a, x1.blk, x1.k as k1, x2.k as k2, [x1.x, x2.x] as xs,
                    x1.v + x2.v as s, x1.t
@@ -123,17 +189,23 @@ def find_solutions(con: duckdb.DuckDBPyConnection, m: Group) -> pl.DataFrame:
 
 
 def run_group_rule(
-    con: duckdb.DuckDBPyConnection, rule: Rule, t: Tables, rejected_sql: str
+    con: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    t: Tables,
+    rejected_sql: str,
+    carry: GroupCarry | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Chosen groups (sol, a, xs, score, explanation) and ambiguous anchors.
 
     Returns (chosen, ambiguous, skipped_blocks); the caller records matches.
+    With `carry` (the passes of one run) only the anchors whose blocks changed
+    since the pass before are searched again (see :func:`carried_solutions`).
     """
     m = rule.matcher
     assert isinstance(m, Group)
     started = time.perf_counter()
     skipped = build_blocks(con, m, t, rejected_sql)
-    sols = find_solutions(con, m)
+    sols = find_solutions(con, m) if carry is None else carried_solutions(con, m, carry)
     empty = pl.DataFrame(
         schema={"a": pl.Int64, "alternatives": pl.List(pl.Int64), "best": pl.Float64}
     )

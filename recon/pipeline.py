@@ -21,7 +21,7 @@ import polars as pl
 from recon.assign import assign
 from recon.config import Rule, RuleSet
 from recon.db import _now, scalar, set_meta, written_join_order
-from recon.groups import run_group_rule
+from recon.groups import GroupCarry, run_group_rule
 from recon.matchers.base import Matcher, Tables
 from recon.matchers.group import Group
 from recon.matchers.reversal import Reversal
@@ -252,7 +252,7 @@ def run_rule(
     rule: Rule,
     index: int,
     run_id: str,
-    memo: dict[int, Carried] | None = None,
+    memo: dict[int, Carried | GroupCarry] | None = None,
 ) -> RuleStats:
     """Run one rule over the open tables and record its matches.
 
@@ -266,10 +266,16 @@ def run_rule(
     stats = RuleStats(rule.name, rule.matcher.name)
     m = rule.matcher
     if isinstance(m, Group):
-        return _run_group(con, rule, index, run_id, stats, started)
+        gcarry: GroupCarry | None = None
+        if memo is not None and m.incremental:
+            kept = memo.setdefault(index, GroupCarry())
+            assert isinstance(kept, GroupCarry)
+            gcarry = kept
+        return _run_group(con, rule, index, run_id, stats, started, gcarry)
     if isinstance(m, Reversal):
         return _run_reversal(con, rule, index, run_id, stats, started)
     carried = memo.get(index) if memo is not None and m.incremental else None
+    assert carried is None or isinstance(carried, Carried)
     tables, levels, paired = T, None, None
     if carried is not None:
         levels = _regrow(con, m, carried)
@@ -335,7 +341,7 @@ def run_rule(
     auto = accepted.filter(pl.col("status") == "auto")
     _record_matches(con, auto, run_id)
     carry = memo.get(index) if memo is not None else None
-    if carry is not None and auto.height:
+    if isinstance(carry, Carried) and auto.height:
         # the rows matched now never pair again: carry only the others' pairs
         carry.pairs = carry.pairs.join(auto.select("l"), on="l", how="anti").join(
             auto.select("r"), on="r", how="anti"
@@ -504,11 +510,12 @@ def _run_group(
     run_id: str,
     stats: RuleStats,
     started: float,
+    carry: GroupCarry | None = None,
 ) -> RuleStats:
     m = rule.matcher
     assert isinstance(m, Group)
     one_left = m.direction == "one_to_many"
-    chosen, ambiguous, _skipped = run_group_rule(con, rule, T, rejected_pairs_sql())
+    chosen, ambiguous, _skipped = run_group_rule(con, rule, T, rejected_pairs_sql(), carry)
     chosen = chosen.filter(pl.col("score") >= rule.suggest_above).with_columns(
         pl.when(pl.col("score") >= rule.auto_above)
         .then(pl.lit("auto"))
@@ -705,7 +712,7 @@ def run_pipeline(
     out = PipelineResult(rules=[RuleStats(r.name, r.matcher.name) for r in ruleset.rules])
     for cache in (f"{T.left_refs}_all", f"{T.right_refs}_all"):
         con.execute(f"drop table if exists {cache}")
-    memo: dict[int, Carried] = {}
+    memo: dict[int, Carried | GroupCarry] = {}
     for pass_no in range(1, MAX_PASSES + 1):
         found = _one_pass(con, ruleset, run_id, left_side, as_of, progress, out, pass_no, memo)
         if found == 0:
@@ -727,7 +734,7 @@ def _one_pass(
     progress: Callable[[str, float], None] | None,
     out: PipelineResult,
     pass_no: int = 1,
-    memo: dict[int, Carried] | None = None,
+    memo: dict[int, Carried | GroupCarry] | None = None,
 ) -> int:
     """One pass of every rule; returns the number of matches it made."""
     con.execute("drop table if exists __recon__ambiguous")

@@ -30,6 +30,9 @@ class Group(Matcher):
 
     name: ClassVar[str] = "group"
     kinds: ClassVar[tuple[str, ...]] = DIRECTIONS
+    #: a later pass searches again only the anchors whose blocks changed
+    #: (recon.groups.carried_solutions)
+    incremental: ClassVar[bool] = True
 
     direction: str = "one_to_many"
     block: tuple[str, ...] = ("counterparty", "reference")
