@@ -16,7 +16,6 @@ greedily until the amount is covered pick wrong groups; this does not guess.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import duckdb
@@ -203,7 +202,6 @@ def run_group_rule(
     """
     m = rule.matcher
     assert isinstance(m, Group)
-    started = time.perf_counter()
     skipped = build_blocks(con, m, t, rejected_sql)
     sols = find_solutions(con, m) if carry is None else carried_solutions(con, m, carry)
     empty = pl.DataFrame(
@@ -225,7 +223,6 @@ def run_group_rule(
             pl.lit(0.0).alias("best"),
         )
         ambiguous = pl.concat([ambiguous, extra.select(ambiguous.columns)])
-    del started
     return chosen, ambiguous, skipped
 
 
