@@ -10,6 +10,7 @@ Tables (internal scratch tables start with ``__recon__``)::
     runs           one row per `recon run`, with its summary
     matches        every match ever made; `active` false once broken
     match_members  txn ids of each match, role left/right
+    match_info     per match, what the outputs read of its members (derived)
     decisions      reviewer decisions from `recon apply`
     audit_log      append-only history of loads, runs and decisions
     migrations     schema upgrades applied to this file, with their backup (v2)
@@ -90,6 +91,13 @@ create table if not exists migrations (
 -- reference keys of every row, for the reference patterns hashed in meta 'ref_keys_sha'
 -- and rows up to meta 'ref_keys_upto': derived, rebuilt when the patterns change
 create table if not exists ref_keys (txn_id bigint, ref varchar);
+-- what the outputs read of each match's members (recon.matchinfo): derived, rebuilt
+-- for any active match that has no row
+create table if not exists match_info (
+    match_id varchar, left_ids varchar, right_ids varchar, cur varchar, rcur varchar,
+    cur_lo varchar, cur_hi varchar, first_date date, last_date date, bank_left boolean,
+    statement_left boolean, ledger_only boolean, bank_lo varchar, bank_hi varchar,
+    bank_minus_ledger decimal(20,4));
 """
 
 #: Minor-unit exponent of currencies that do not use 2 decimals.

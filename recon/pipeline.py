@@ -18,6 +18,7 @@ from datetime import date
 import duckdb
 import polars as pl
 
+from recon import matchinfo
 from recon.assign import assign
 from recon.config import Rule, RuleSet
 from recon.db import _now, scalar, set_meta, written_join_order
@@ -497,6 +498,9 @@ def _record_matches(con: duckdb.DuckDBPyConnection, accepted: pl.DataFrame, run_
         """insert into match_members
         select match_id, l, 'left' from __recon__new
         union all select match_id, r, 'right' from __recon__new"""
+    )
+    con.execute(
+        f"insert into match_info {matchinfo.one_to_one_sql('__recon__new', T.left, T.right)}"
     )
     for table in (T.left, T.right):
         col = "l" if table == T.left else "r"

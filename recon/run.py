@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from recon import __version__
+from recon import __version__, matchinfo
 from recon.aging import aging_frame
 from recon.agreement import agreement_frame
 from recon.config import RuleSet, load_rules
@@ -134,6 +134,7 @@ def run(
                 stages[f"match_{left_side}"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 begin(f"writing {left_side} matches, exceptions and discrepancies")
+                matchinfo.refresh(con)
                 diagnose(con, ruleset)
                 prefix = "" if left_side == passes[0] else f"{left_side}_"
                 _write_csvs(
@@ -352,14 +353,14 @@ def _counts(con: duckdb.DuckDBPyConnection, left_side: str, as_of: date | None) 
     row = first(
         con,
         f"""
-        with matched as (select distinct mm.txn_id from match_members mm
-                         join matches m using (match_id) where m.active)
+        with matched as (select distinct txn_id from match_members
+                         where match_id in (select match_id from matches where active))
         select
           count(*) filter (where side = '{left_side}'),
           count(*) filter (where side = 'ledger'),
-          count(*) filter (where side = '{left_side}' and txn_id in (select txn_id from matched)),
-          count(*) filter (where side = 'ledger' and txn_id in (select txn_id from matched))
-        from txns t where true {cutoff}""",
+          count(*) filter (where side = '{left_side}' and x.txn_id is not null),
+          count(*) filter (where side = 'ledger' and x.txn_id is not null)
+        from txns t left join matched x using (txn_id) where true {cutoff}""",
     )
     assert row is not None
     lt, rt, lm, rm = (int(x) for x in row)
@@ -385,9 +386,8 @@ def changes_sql(run_id: str) -> str:
                 where (run_id = '{q}' and active)
                    or (not active and ended_at > coalesce((select finished_at from prev),
                                                           timestamp '1900-01-01'))),
-    ids as (select mm.match_id, {csvout.ids_sql("left")} as l, {csvout.ids_sql("right")} as r
-            from match_members mm join txns t on t.txn_id = mm.txn_id
-            where mm.match_id in (select match_id from changed) group by mm.match_id)
+    ids as (select match_id, left_ids as l, right_ids as r from match_info
+            where match_id in (select match_id from changed))
     select 'new_match' as change, null as side, recon_safe(i.l) as left_ids,
            recon_safe(i.r) as right_ids, m.match_id, m.status as detail
     from matches m join ids i using (match_id) where m.run_id = '{q}' and m.active

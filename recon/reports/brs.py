@@ -210,18 +210,14 @@ def _balances(
     return opening or Decimal(0), closing, note
 
 
+#: Per active match: its currencies, last date, bank accounts and bank-minus-ledger sum
+#: (from match_info, derived once per match: see recon.matchinfo).
 MATCH_SUMMARY_SQL = """
 create or replace temp table __recon__brs_match as
-select mm.match_id, min(t.currency) as cur, max(t.currency) as cur_hi, max(t.date) as last,
-       -- a match holds the lines of one bank account (two at most); min/max are
-       -- far cheaper than distinct lists over two million members
-       min(coalesce(t.account, '')) filter (where t.side = 'bank') as bank_lo,
-       max(coalesce(t.account, '')) filter (where t.side = 'bank') as bank_hi,
-       coalesce(sum(case when t.side = 'bank' then t.amount
-                         when t.side = 'ledger' then -t.amount end), 0) as diff
-from match_members mm join matches m on m.match_id = mm.match_id
-join txns t on t.txn_id = mm.txn_id
-where m.active group by mm.match_id
+select i.match_id, i.cur_lo as cur, i.cur_hi, i.last_date as last, i.bank_lo, i.bank_hi,
+       i.bank_minus_ledger as diff
+from matches m join match_info i using (match_id)
+where m.active
 """
 
 

@@ -69,39 +69,25 @@ def _quote(p: Path) -> str:
     return str(p).replace("'", "''")
 
 
-def ids_sql(role: str) -> str:
-    """The `source_id`s of one role of a group, sorted, joined by ';' (an aggregate)."""
-    return f"array_to_string(list_sort(list(source_id) filter (where role = '{role}')), ';')"
+def _scope_sql(left_side: str) -> str:
+    """A match belongs to the pass of its left side; ledger-only reversals to every pass."""
+    return f"(i.{left_side}_left or i.ledger_only)"
 
 
 def matches_sql(left_side: str) -> str:
-    """One row per active match whose left side is `left_side`."""
+    """One row per active match whose left side is `left_side` (bank or statement)."""
     return f"""
-    with mem as (
-        select mm.match_id, mm.role, t.source_id, t.currency, t.date, t.side
-        from matches m join match_members mm on mm.match_id = m.match_id
-        join txns t on t.txn_id = mm.txn_id where m.active),
-    agg as (
-        -- sorted lists, not ordered string_agg: four times faster on a million matches
-        select match_id,
-               {ids_sql("left")} as left_ids,
-               {ids_sql("right")} as right_ids,
-               any_value(currency) filter (where role = 'left') as cur,
-               min(date) filter (where role = 'left') as first_date,
-               bool_or(role = 'left' and side = '{left_side}')
-                   or bool_and(side = 'ledger') as in_scope
-        from mem group by match_id)
-    select m.match_id, m.rule, m.kind, recon_safe(a.left_ids) as left_ids,
-           recon_safe(a.right_ids) as right_ids,
-           recon_fmt(m.left_amount, a.cur) as left_amount,
-           recon_fmt(m.right_amount, a.cur) as right_amount,
-           recon_fmt(m.amount_diff, a.cur) as amount_diff,
+    select m.match_id, m.rule, m.kind, recon_safe(i.left_ids) as left_ids,
+           recon_safe(i.right_ids) as right_ids,
+           recon_fmt(m.left_amount, i.cur) as left_amount,
+           recon_fmt(m.right_amount, i.cur) as right_amount,
+           recon_fmt(m.amount_diff, i.cur) as amount_diff,
            m.date_diff_days, round(m.score, 4) as score, m.status,
            recon_safe(m.explanation) as explanation,
            null::varchar as decision, null::varchar as note
-    from matches m join agg a using (match_id)
-    where m.active and a.in_scope
-    order by a.first_date, m.match_id"""
+    from matches m join match_info i using (match_id)
+    where m.active and {_scope_sql(left_side)}
+    order by i.first_date, m.match_id"""
 
 
 def exceptions_sql(as_of: date, *, mask: bool = False) -> str:
@@ -138,37 +124,28 @@ def exceptions_sql(as_of: date, *, mask: bool = False) -> str:
 def discrepancies_sql(left_side: str, date_lag_days: int) -> str:
     """Matches whose sides differ in amount, currency or (beyond a lag) date."""
     return f"""
-    with scope as (
-        -- one pass over the active matches' members: scope, currencies (min/max, not
-        -- count distinct: a million matches)
-        select mm.match_id, any_value(t.currency) filter (where mm.role = 'left') as cur,
-               (min(t.currency) <> max(t.currency))::int + 1 as n_cur,
-               any_value(t.currency) filter (where mm.role = 'right') as rcur
-        from matches m join match_members mm on mm.match_id = m.match_id
-        join txns t on t.txn_id = mm.txn_id
-        where m.active
-        group by mm.match_id
-        having bool_or(mm.role = 'left' and t.side = '{left_side}') or bool_and(t.side = 'ledger')),
-    m as (select m.*, s.cur, recon_fmt(m.left_amount, s.cur) as la,
-                 recon_fmt(m.right_amount, s.cur) as ra, recon_fmt(m.amount_diff, s.cur) as diff,
-                 recon_fmt(abs(m.amount_diff), s.cur) as absdiff
+    with m as (select m.*, i.cur, i.rcur, (i.cur_lo <> i.cur_hi)::int + 1 as n_cur,
+                      recon_fmt(m.left_amount, i.cur) as la,
+                      recon_fmt(m.right_amount, i.cur) as ra,
+                      recon_fmt(m.amount_diff, i.cur) as diff,
+                      recon_fmt(abs(m.amount_diff), i.cur) as absdiff
           -- formatted only for the matches that are discrepancies at all
-          from matches m join scope s using (match_id)
-          where m.active and (m.amount_diff <> 0 or s.n_cur > 1
-                              or abs(m.date_diff_days) > {int(date_lag_days)})),
-    cur as (select match_id, n_cur, rcur from scope)
+          from matches m join match_info i using (match_id)
+          where m.active and {_scope_sql(left_side)}
+            and (m.amount_diff <> 0 or i.cur_lo <> i.cur_hi
+                 or abs(m.date_diff_days) > {int(date_lag_days)}))
     select m.match_id,
            case when m.kind = 'reversal' then 'reversal'
-                when c.n_cur > 1 then 'fx'
+                when m.n_cur > 1 then 'fx'
                 when m.diff_type is not null then m.diff_type
                 when abs(m.left_amount) < abs(m.right_amount) then 'short_payment'
                 else 'over_payment' end as type,
            m.la as left_amount,
-           case when c.n_cur > 1 then recon_fmt(m.right_amount, c.rcur) else m.ra end
+           case when m.n_cur > 1 then recon_fmt(m.right_amount, m.rcur) else m.ra end
                as right_amount,
            m.diff as difference,
-           case when c.n_cur > 1 then
-                    'ledger ' || recon_fmt(m.right_amount, c.rcur) || ' ' || c.rcur || ' booked as '
+           case when m.n_cur > 1 then
+                    'ledger ' || recon_fmt(m.right_amount, m.rcur) || ' ' || m.rcur || ' booked as '
                     || m.la || ' ' || m.cur || ' (rate '
                     || round(m.left_amount / nullif(m.right_amount, 0), 6)
                     || '); difference to the rate table ' || m.diff || ' ' || m.cur
@@ -177,8 +154,8 @@ def discrepancies_sql(left_side: str, date_lag_days: int) -> str:
                     then 'bank amount is ' || m.absdiff || ' less than the ledger'
                 else 'bank amount is ' || m.absdiff || ' more than the ledger'
            end as explanation
-    from m join cur c using (match_id)
-    where m.amount_diff <> 0 or c.n_cur > 1
+    from m
+    where m.amount_diff <> 0 or m.n_cur > 1
     union all
     select m.match_id, 'date_lag', m.la, m.ra, recon_fmt(0, m.cur),
            'bank date is ' || abs(m.date_diff_days) || ' days '
@@ -186,12 +163,3 @@ def discrepancies_sql(left_side: str, date_lag_days: int) -> str:
                || ' the ledger date'
     from m where abs(m.date_diff_days) > {int(date_lag_days)}
     order by 1, 2"""
-
-
-def matches_scope_sql(left_side: str) -> str:
-    """Active matches of this pass (their left side is `left_side`) with their currency."""
-    return f"""
-        select mm.match_id, any_value(case when mm.role = 'left' then t.currency end) as cur
-        from match_members mm join txns t on t.txn_id = mm.txn_id
-        group by mm.match_id
-        having bool_or(mm.role = 'left' and t.side = '{left_side}') or bool_and(t.side = 'ledger')"""

@@ -1,0 +1,73 @@
+"""match_info holds, per match, the same facts a grouping of its members gives, whether it
+was written when the match was recorded or derived afterwards; outputs read from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from recon import matchinfo
+from recon.db import connect
+from recon.run import Inputs, run
+
+from ..conftest import RULES
+from ..test_generator import gen
+from .test_score_chunks import OUTPUTS
+
+STATEMENT = """id,date,amount,currency,counterparty,reference,description,doc_type
+S1,{1},{2},{3},{4},{5},Invoice,invoice
+"""
+
+
+def _info(db: Path) -> list[tuple[object, ...]]:
+    con = connect(db)
+    try:
+        return sorted(con.execute("select * from match_info").fetchall(), key=str)
+    finally:
+        con.close()
+
+
+def test_recorded_info_equals_info_derived_from_members(tmp_path: Path) -> None:
+    data = gen.generate(tmp_path / "data", seed=7, rows=500, mode="hard")
+    # a statement line and the ledger line it agrees with: a match of the statement pass
+    ledger_line = next(
+        line.split(",")
+        for line in data["ledger"].read_text(encoding="utf-8").splitlines()
+        if "INV-" in line and '"' not in line
+    )
+    statement = tmp_path / "statement.csv"
+    statement.write_text(STATEMENT.format(*ledger_line), encoding="utf-8")
+    db, out = tmp_path / "r.duckdb", tmp_path / "out"
+    run(
+        RULES,
+        Inputs(bank=[data["bank"]], ledger=[data["ledger"]], statement=[statement]),
+        db_path=db,
+        out_dir=out,
+        as_of=None,
+    )
+    recorded = _info(db)
+    con = connect(db)
+    kinds = dict(con.execute("select kind, count(*) from matches group by 1").fetchall())
+    assert kinds["one_to_one"] > 200 and kinds["one_to_many"] and kinds["many_to_one"]
+    ids = con.execute("select match_id from match_info").fetchall()
+    assert len(ids) == len(set(ids)) == con.execute("select count(*) from matches").fetchall()[0][0]
+    assert con.execute("select count(*) from match_info where statement_left").fetchall()[0][0]
+    con.execute("delete from match_info")
+    assert matchinfo.refresh(con) == len(ids)
+    assert matchinfo.refresh(con) == 0
+    con.close()
+    assert _info(db) == recorded
+
+
+def test_outputs_unchanged_when_info_is_derived_again(tmp_path: Path) -> None:
+    data = gen.generate(tmp_path / "data", seed=4, rows=300, mode="hard")
+    db, out = tmp_path / "r.duckdb", tmp_path / "out"
+    inputs = Inputs(bank=[data["bank"]], ledger=[data["ledger"]])
+    run(RULES, inputs, db_path=db, out_dir=out, as_of=None)
+    first = {name: (out / name).read_bytes() for name in OUTPUTS}
+    con = connect(db)
+    con.execute("delete from match_info")  # a database from before match_info
+    con.close()
+    run(RULES, inputs, db_path=db, out_dir=out, as_of=None)
+    again = {name: (out / name).read_bytes() for name in OUTPUTS}
+    assert again == first
+    assert first["matches.csv"].count(b"\n") > 150
