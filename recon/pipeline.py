@@ -154,12 +154,15 @@ def prepare_open_tables(
             )
         )
         for table, _, _ in sides:
+            # the open rows first, then their names: joined in one step, DuckDB paired
+            # every stored row with its name before dropping the matched ones (3x slower)
             con.execute(
                 f"""create or replace temp table {table} as
+                with o as materialized (
+                    select * from txns where txn_id in (select txn_id from {table}_ids))
                 select o.txn_id as id, o.* exclude (txn_id), false as has_ref,
                        n.nid, n.nb, n.gnb, n.toks, {content_key_sql("o")} as ckey
-                from txns o join {table}_ids i using (txn_id)
-                join {NAMES} n on {name_key_sql("o")}"""
+                from o join {NAMES} n on {name_key_sql("o")}"""
             )
     if fresh:
         _scan_references(con, ruleset)
