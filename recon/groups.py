@@ -152,16 +152,44 @@ def carried_solutions(
     return sols
 
 
+#: Blocks of about this many rows are searched per query: the partial subsets (pairs,
+#: triples) of a million-line run's blocks held 2.5 GB at once.
+CHUNK_ROWS = 100_000
+
+
 def find_solutions(
     con: duckdb.DuckDBPyConnection, m: Group, anchors: str | None = None
 ) -> pl.DataFrame:
     """(sol, a, xs, n) rows: every exact-sum subset of every block (of the anchors
-    in table `anchors` only, when given).
+    in table `anchors` only, when given), numbered in (a, xs) order.
 
-    One query: its partial subsets (pairs, triples) live only while it runs; as temp
-    tables inside the run's transaction every version would be kept until the commit.
+    Anchors are searched in ranges of about CHUNK_ROWS block rows, each range in
+    one query: its partial subsets live only while it runs (as temp tables inside
+    the run's transaction every version would be kept until the commit), and only
+    one range's are held at a time.  An anchor's solutions lie in its range, so
+    numbering the ranges in order numbers the whole in (a, xs) order.
     """
     only = f" and a in (select a from {anchors})" if anchors else ""
+    eligible = f"n <= {m.max_block} and n >= 2 and abs(total) >= abs(t){only}"
+    bounds = con.execute(
+        f"""select max(a) from (
+                select a, sum(count(*)) over (order by a) // {CHUNK_ROWS} as part
+                from __recon__gb where {eligible} group by a)
+            group by part order by part"""
+    ).fetchall()
+    parts, lo, before = [], None, 0
+    for (hi,) in bounds:
+        within = f"a <= {hi}" if lo is None else f"a > {lo} and a <= {hi}"
+        part = _search(con, m, f"{eligible} and {within}")
+        parts.append(part.with_columns(pl.col("sol") + before))
+        lo, before = hi, before + part.height
+    if len(parts) == 1:
+        return parts[0]
+    return pl.concat(parts) if parts else _search(con, m, "false")
+
+
+def _search(con: duckdb.DuckDBPyConnection, m: Group, where: str) -> pl.DataFrame:
+    """(sol, a, xs, n): the exact-sum subsets of the blocks rows `where` selects."""
     gp3 = (
         """, gp3 as materialized (
             select p.a, p.blk, p.k1, p.k2, c.k as k3, list_append(p.xs, c.x) as xs,
@@ -172,9 +200,7 @@ def find_solutions(
         else ""
     )
     sols: pl.DataFrame = con.sql(
-        f"""with gb as materialized (
-            select * from __recon__gb
-            where n <= {m.max_block} and n >= 2 and abs(total) >= abs(t){only}),
+        f"""with gb as materialized (select * from __recon__gb where {where}),
         gp2 as materialized (
             select x1.a, x1.blk, x1.k as k1, x2.k as k2, [x1.x, x2.x] as xs,
                    x1.v + x2.v as s, x1.t

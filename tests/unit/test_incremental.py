@@ -321,3 +321,29 @@ def test_carried_solutions_equal_a_full_search(
     carried = groups.carried_solutions(con, m, carry)
     full = groups.find_solutions(con, m)
     assert carried.sort("sol").equals(full.sort("sol"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(_MEMBER, max_size=80), chunk=st.integers(1, 30))
+def test_group_search_in_anchor_ranges_equals_one_search(
+    rows: list[tuple[int, str, int]], chunk: int
+) -> None:
+    """Searching the blocks a range of anchors at a time finds the same subsets, numbered
+    alike, as one search over every block."""
+    import duckdb
+
+    from recon import groups
+    from recon.matchers.group import Group
+
+    con = duckdb.connect()
+    _blocks(con, [(a, blk, x, 100 * (x % 5 + 1), 100 * (a % 4 + 3)) for a, blk, x in rows])
+    m = Group(max_group=5, max_block=12)
+    whole = groups.find_solutions(con, m)
+    saved = groups.CHUNK_ROWS
+    groups.CHUNK_ROWS = chunk
+    try:
+        ranged = groups.find_solutions(con, m)
+    finally:
+        groups.CHUNK_ROWS = saved
+    assert ranged.sort("sol").equals(whole.sort("sol"))
+    assert ranged["sol"].sort().to_list() == list(range(1, whole.height + 1))
