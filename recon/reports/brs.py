@@ -41,7 +41,10 @@ def statement_rows(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str
         where side = 'bank' and date <= date '{as_of.isoformat()}' group by 1, 2 order by 1, 2"""
     ).fetchall()
     con.execute(LEDGER_ACCOUNTS_SQL)
+    from recon import matchinfo
     from recon.pipeline import open_items_sql
+
+    matchinfo.refresh(con)  # matches recorded since the outputs were written, if any
 
     # the open items and the matches' sums are found once, not once per account and line
     con.execute(MATCH_SUMMARY_SQL)
