@@ -39,6 +39,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from recon import matchinfo
 from recon.errors import LockedError, ReconError
 from recon.loaders.base import LoadResult
 from recon.names import name_alt_series, name_columns
@@ -91,13 +92,6 @@ create table if not exists migrations (
 -- reference keys of every row, for the reference patterns hashed in meta 'ref_keys_sha'
 -- and rows up to meta 'ref_keys_upto': derived, rebuilt when the patterns change
 create table if not exists ref_keys (txn_id bigint, ref varchar);
--- what the outputs read of each match's members (recon.matchinfo): derived, rebuilt
--- for any active match that has no row
-create table if not exists match_info (
-    match_id varchar, left_ids varchar, right_ids varchar, cur varchar, rcur varchar,
-    cur_lo varchar, cur_hi varchar, first_date date, last_date date, bank_left boolean,
-    statement_left boolean, ledger_only boolean, bank_lo varchar, bank_hi varchar,
-    bank_minus_ledger decimal(20,4));
 """
 
 #: Minor-unit exponent of currencies that do not use 2 decimals.
@@ -167,6 +161,7 @@ def connect(
         if version is not None and version < SCHEMA_VERSION:
             migrate(con, Path(path), version)
         con.execute(SCHEMA_SQL)
+        con.execute(matchinfo.TABLE_SQL)  # derived per match, for the outputs
         con.execute(_macros())
         if version is None:
             con.execute("insert into meta values ('schema_version', ?)", [str(SCHEMA_VERSION)])

@@ -183,8 +183,7 @@ def find_solutions(
         part = _search(con, m, f"{eligible} and {within}")
         parts.append(part.with_columns(pl.col("sol") + before))
         lo, before = hi, before + part.height
-    if len(parts) == 1:
-        return parts[0]
+    # no block at all: the empty result, with its columns typed by the query
     return pl.concat(parts) if parts else _search(con, m, "false")
 
 

@@ -14,24 +14,25 @@ from __future__ import annotations
 
 import duckdb
 
-#: Columns of match_info, in order (see SCHEMA_SQL in recon.db).
-COLUMNS = (
-    "match_id",
-    "left_ids",  # sorted source ids of the left members, joined by ';'
-    "right_ids",
-    "cur",  # currency of a left member (the match's currency)
-    "rcur",  # currency of a right member
-    "cur_lo",  # smallest and largest currency of all members: equal unless FX
-    "cur_hi",
-    "first_date",  # earliest date of a left member (matches.csv is in this order)
-    "last_date",  # latest date of any member
-    "bank_left",  # a bank line is a left member
-    "statement_left",  # a customer-statement line is a left member
-    "ledger_only",  # every member is a ledger line (a ledger reversal)
-    "bank_lo",  # smallest and largest bank account (coalesced to '') of bank members
-    "bank_hi",
-    "bank_minus_ledger",  # sum of bank amounts minus sum of ledger amounts
-)
+#: The table (part of recon.db's schema): one row per match, derived from its members.
+TABLE_SQL = """
+create table if not exists match_info (
+    match_id varchar,
+    left_ids varchar,           -- sorted source ids of the left members, joined by ';'
+    right_ids varchar,
+    cur varchar,                -- currency of a left member (the match's currency)
+    rcur varchar,               -- currency of a right member
+    cur_lo varchar,             -- smallest and largest currency of all members:
+    cur_hi varchar,             --   equal unless FX
+    first_date date,            -- earliest date of a left member (matches.csv order)
+    last_date date,             -- latest date of any member
+    bank_left boolean,          -- a bank line is a left member
+    statement_left boolean,     -- a customer-statement line is a left member
+    ledger_only boolean,        -- every member is a ledger line (a ledger reversal)
+    bank_lo varchar,            -- smallest and largest bank account (coalesced to '')
+    bank_hi varchar,            --   of the bank members
+    bank_minus_ledger decimal(20,4));  -- bank amounts minus ledger amounts
+"""
 
 
 def ids_sql(role: str) -> str:
@@ -79,17 +80,13 @@ def one_to_one_sql(new: str, left: str, right: str) -> str:
 MEMBERS_SQL = """
     select mm.match_id, mm.role, t.source_id, t.currency, t.date, t.side, t.account, t.amount
     from match_members mm join txns t on t.txn_id = mm.txn_id
-    where mm.match_id in (select match_id from __recon__info_todo)"""
+    where mm.match_id in (select match_id from matches
+                          where match_id not in (select match_id from match_info))"""
 
 
 def refresh(con: duckdb.DuckDBPyConnection) -> int:
     """Derive match_info for the matches that have none; return how many."""
-    con.execute(
-        "create or replace temp table __recon__info_todo as select match_id from matches "
-        "where match_id not in (select match_id from match_info)"
+    # the insert answers with the number of rows it wrote
+    return int(
+        con.execute(f"insert into match_info {from_members_sql(MEMBERS_SQL)}").fetchall()[0][0]
     )
-    todo = con.execute("select count(*) from __recon__info_todo").fetchall()[0][0]
-    if todo:
-        con.execute(f"insert into match_info {from_members_sql(MEMBERS_SQL)}")
-    con.execute("drop table __recon__info_todo")
-    return int(todo)
