@@ -61,9 +61,13 @@ def _normalise(p: RefPattern, regex: str) -> pl.Expr:
     e = pl.col("ref")
     ngroups = _group_count(p.regex)
     if ngroups:
-        # keep the capture groups, leading zeros dropped, joined by '-'
-        repl = "-".join(f"${{{i}}}" for i in range(1, ngroups + 1))
-        e = e.str.replace(regex, repl).str.replace_all(r"(^|-)0+([0-9])", "${1}${2}")
+        # keep the capture groups (of the match, run again on its own text), leading
+        # zeros dropped, joined by '-'; extracting them is twice as fast as replacing
+        # the match with them
+        groups = e.str.extract_groups(regex).struct
+        e = pl.concat_str(
+            [groups[i].fill_null("") for i in range(ngroups)], separator="-"
+        ).str.replace_all(r"(^|-)0+([0-9])", "${1}${2}")
         e = e.str.to_uppercase().str.replace_all(r"[^0-9A-Z-]", "").str.strip_chars("-")
     elif p.normalise == "digits":
         e = e.str.replace_all(r"[^0-9]", "").str.replace(r"^0+", "")
@@ -86,33 +90,56 @@ SLICE_ROWS = 50_000
 def reference_keys(
     frame: pl.DataFrame | pl.LazyFrame, patterns: Sequence[RefPattern]
 ) -> pl.DataFrame:
-    """(id, ref) for every key found in `reference` and `description`."""
+    """(id, ref), distinct, for every key found in `reference` and `description` of
+    `frame`, whose ids are distinct."""
     df = frame.lazy().collect() if isinstance(frame, pl.LazyFrame) else frame
     workers = min(os.cpu_count() or 1, df.height // SLICE_ROWS)
     if workers < 2:
         return _keys(df, patterns)
-    size = -(-df.height // workers)
-    slices = [df.slice(i * size, size) for i in range(workers)]
+    # more slices than workers: a slice of long texts does not hold up the others
+    count = min(4 * workers, df.height // SLICE_ROWS)
+    size = -(-df.height // count)
+    slices = [df.slice(i * size, size) for i in range(count)]
     with ThreadPoolExecutor(workers) as pool:
         found = list(pool.map(lambda part: _keys(part, patterns), slices))
-    return pl.concat(found).unique()
+    # each slice's keys are distinct, and the slices hold different rows
+    return pl.concat(found)
+
+
+def _nfkc(df: pl.DataFrame, *cols: str) -> pl.DataFrame:
+    """`df` with its `cols` in Unicode NFKC (fullwidth digits become ASCII ones).
+
+    Only rows with a non-ASCII character are normalised: ASCII text is its own
+    NFKC, and normalising every row cost more than all the patterns' scans.
+    """
+    wide = pl.any_horizontal(
+        [(pl.col(c).str.len_bytes() != pl.col(c).str.len_chars()).fill_null(False) for c in cols]
+    )
+    mask = df.select(wide).to_series()
+    if not mask.any():
+        return df
+    return pl.concat(
+        [df.filter(~mask), df.filter(mask).with_columns(pl.col(c).str.normalize("NFKC") for c in cols)]
+    )
 
 
 def _keys(frame: pl.DataFrame, patterns: Sequence[RefPattern]) -> pl.DataFrame:
-    df = frame.lazy().select(
+    df = _nfkc(
+        frame.select(
+            "id",
+            "reference",
+            pl.concat_str(
+                [pl.col("reference").fill_null(""), pl.col("description").fill_null("")],
+                separator=" ",
+            ).alias("text"),
+        ),
+        "reference",
+        "text",
+    ).select(
         "id",
-        pl.concat_str(
-            [pl.col("reference").fill_null(""), pl.col("description").fill_null("")],
-            separator=" ",
-        )
-        .str.normalize("NFKC")
-        .alias("text"),
-        pl.col("reference")
-        .str.normalize("NFKC")
-        .str.to_uppercase()
-        .str.replace_all(r"[^0-9A-Z]", "")
-        .alias("whole"),
-    ).collect()
+        "text",
+        pl.col("reference").str.to_uppercase().str.replace_all(r"[^0-9A-Z]", "").alias("whole"),
+    )
     parts = [
         df.filter(pl.col("whole").str.len_chars() >= MIN_REF_LEN).select(
             "id", (pl.lit("ref:") + pl.col("whole")).alias("ref")
