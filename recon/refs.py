@@ -119,7 +119,10 @@ def _nfkc(df: pl.DataFrame, *cols: str) -> pl.DataFrame:
     if not mask.any():
         return df
     return pl.concat(
-        [df.filter(~mask), df.filter(mask).with_columns(pl.col(c).str.normalize("NFKC") for c in cols)]
+        [
+            df.filter(~mask),
+            df.filter(mask).with_columns(pl.col(c).str.normalize("NFKC") for c in cols),
+        ]
     )
 
 

@@ -477,29 +477,33 @@ def _write_frame(frame: pl.DataFrame, path: Path) -> None:
 def _write_report(
     out_dir: Path, summary: dict[str, Any], brs: pl.DataFrame, aging: pl.DataFrame | None = None
 ) -> Path:
-    from recon.reports.html import render_report
+    from recon.reports.html import MATCH_COLUMNS, render_report
     from recon.reports.xlsx import write_workbook
 
-    def read(name: str) -> pl.DataFrame:
-        return pl.read_csv(out_dir / name, infer_schema=False)
+    def read(name: str, columns: list[str] | None = None) -> pl.DataFrame:
+        return pl.read_csv(out_dir / name, infer_schema=False, columns=columns)
 
-    frames = {name: read(f"{name}.csv") for name in ("matches", "exceptions", "discrepancies")}
-    html = render_report(
-        summary, frames["matches"], frames["exceptions"], frames["discrepancies"], brs, aging
-    )
-    rows = sum(f.height for f in frames.values())
-    sheets = dict(frames)
-    if rows > REVIEW_ONLY_ABOVE:
-        # a big night: the workbook keeps what a person decides on; auto matches
-        # stay in matches.csv (writing them costs more than the rest of the run)
-        sheets["matches"] = frames["matches"].filter(pl.col("status") != "auto")
-        rows = sum(f.height for f in sheets.values())
+    # the report tallies matches by rule and status: their other columns are read
+    # only for the workbook, and on a big night only the matches to review
+    tally = read("matches.csv", list(MATCH_COLUMNS))
+    frames = {name: read(f"{name}.csv") for name in ("exceptions", "discrepancies")}
+    html = render_report(summary, tally, frames["exceptions"], frames["discrepancies"], brs, aging)
+    others = sum(f.height for f in frames.values())
+    review_only = tally.height + others > REVIEW_ONLY_ABOVE
+    # a big night: the workbook keeps what a person decides on; auto matches
+    # stay in matches.csv (writing them costs more than the rest of the run)
+    shown = tally.filter(pl.col("status") != "auto").height if review_only else tally.height
+    rows = shown + others
     if rows <= MAX_XLSX_ROWS:
+        matches = pl.scan_csv(out_dir / "matches.csv", infer_schema=False)
+        if review_only:
+            matches = matches.filter(pl.col("status") != "auto")
+        sheets = {"matches": matches.collect(), **frames}
         write_workbook(out_dir / "matches.xlsx", {"bank_reconciliation": brs, **sheets}, summary)
         summary["xlsx"] = "matches.xlsx"
-        if sheets["matches"].height < frames["matches"].height:
+        if shown < tally.height:
             summary["xlsx"] += (
-                f" (matches to review only; the {frames['matches'].height - sheets['matches'].height}"
+                f" (matches to review only; the {tally.height - shown}"
                 " auto matches are in matches.csv)"
             )
     else:
