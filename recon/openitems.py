@@ -75,6 +75,18 @@ ITEMS = "__recon__ar_items"
 ALLOC = "__recon__ar_alloc"
 TWINS = "__recon__ar_twins"
 
+#: A line's text, read from txns through the views LINES, UNLINKED and ITEMS rather
+#: than copied into the temp tables under them: at a million ledger lines the four
+#: copies held about 1 GB until the run's commit.
+TEXT = ("source_id", "counterparty", "reference", "description", "doc_type")
+#: A line's customer's columns, read from the master through view ITEMS.
+CUSTOMER = {"name": "k.name", "segment": "k.segment", "region": "k.region",
+            "credit_limit": "k.credit_limit", "email": "k.email",
+            "language": "coalesce(k.language, 'en')"}
+#: The columns of a receivable line, in the order the views give them.
+LINE = ("txn_id", "source", "source_id", "date", "due_date", "amount", "currency",
+        "counterparty", "reference", "description", "doc_type", "kind", "customer")
+
 #: How far apart a bank receipt and the ledger receipt booking it may be dated.
 TWIN_DAYS = 10
 
@@ -114,7 +126,7 @@ def name_keys_sql() -> str:
 
 
 def build_lines(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
-    """Materialise `__recon__ar_lines` (linked lines) and `__recon__ar_unlinked` up to `as_of`."""
+    """Views `__recon__ar_lines` (linked lines) and `__recon__ar_unlinked` up to `as_of`."""
     ensure_schema(con)
     con.execute(f"""create or replace temp table __recon__ar_ledger as
         with l as (
@@ -125,8 +137,7 @@ def build_lines(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
             select l.*, m.customer_id as master_id, u.cid as name_cid, u.n as name_n
             from l left join customers m on m.customer_id = l.cid_raw
             left join ({name_keys_sql()}) u on u.k = l.name_key)
-        select txn_id, 'ledger' as source, source_id, date, due_date, amount, currency,
-               counterparty, reference, description, doc_type,
+        select txn_id, 'ledger' as source, date, due_date, amount, currency,
                coalesce(kind0, 'receipt') as kind,
                case when master_id is not null then master_id
                     when cid_raw is not null then cid_raw
@@ -134,22 +145,44 @@ def build_lines(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
                case when master_id is not null then 'customer_id'
                     when cid_raw is not null then 'customer_id_not_in_master'
                     when name_n = 1 then 'name' end as linked_by,
-               case when name_n > 1 then 'ambiguous_name' else 'no_customer' end as reason
+               case when name_n > 1 then 'ambiguous_name' else 'no_customer' end as reason,
+               {ref_key_sql('reference')} as ref_key
         from j
         where master_id is not null or kind0 is not null
            or (nullif(trim(doc_type), '') is null and (cid_raw is not null or name_n >= 1))""",
         [as_of])
-    con.execute(f"""create or replace temp table {UNLINKED} as
-        select * exclude (linked_by) from __recon__ar_ledger where customer is null""")
+    _text_view(con, UNLINKED, "__recon__ar_ledger", (*LINE, "reason"), "where c.customer is null")
     con.execute(f"create or replace temp table __recon__ar_bank as {bank_receipts_sql()}",
                 [as_of])
     con.execute(f"create or replace temp table {TWINS} as {twins_sql()}")
-    con.execute(f"""create or replace temp table {LINES} as
+    # a view too: read twice (by the allocation's base and, for a statement, its agreement)
+    con.execute(f"""create or replace temp view {LINES}_core as
         select * exclude (reason), {effect_sql('kind', 'amount')} as effect
         from __recon__ar_ledger where customer is not null
         union all by name
         select * exclude (reason, match_id), {effect_sql('kind', 'amount')} as effect
         from __recon__ar_bank where txn_id not in (select bank_id from {TWINS})""")
+    _text_view(con, LINES, f"{LINES}_core", (*LINE, "linked_by", "effect"))
+
+
+def _text_view(
+    con: duckdb.DuckDBPyConnection, view: str, core: str, columns: tuple[str, ...], where: str = ""
+) -> None:
+    """View `view`: the rows of temp table `core` with their TEXT columns from txns
+    (and their CUSTOMER columns from the master, when asked for)."""
+    cols = ", ".join(
+        f"t.{c}" if c in TEXT else f"{CUSTOMER[c]} as {c}" if c in CUSTOMER else f"c.{c}"
+        for c in columns
+    )
+    master = (
+        "left join customers k on k.customer_id = c.customer"
+        if CUSTOMER.keys() & set(columns)
+        else ""
+    )
+    con.execute(
+        f"create or replace temp view {view} as select {cols} "
+        f"from {core} c join txns t on t.txn_id = c.txn_id {master} {where}"
+    )
 
 
 def twins_sql() -> str:
@@ -179,7 +212,7 @@ def twins_sql() -> str:
 
 def bank_receipts_sql() -> str:
     """Bank lines matched to ledger invoices with no ledger receipt in the match (one `?`: as_of)."""
-    return """
+    return f"""
         with mem as (
             select mm.match_id, mm.txn_id from match_members mm
             join matches m using (match_id) where m.active),
@@ -190,27 +223,24 @@ def bank_receipts_sql() -> str:
             select match_id, min(customer) as customer from ar group by match_id
             having bool_and(kind <> 'receipt') and bool_or(kind = 'invoice')
                and count(distinct customer) = 1 and count(customer) = count(*))
-        select t.txn_id, 'bank' as source, t.source_id, t.date, t.due_date, t.amount,
-               t.currency, t.counterparty, t.reference, t.description, t.doc_type,
+        select t.txn_id, 'bank' as source, t.date, t.due_date, t.amount, t.currency,
                'receipt' as kind, ok.customer, 'match' as linked_by, null as reason,
-               mem.match_id
+               {ref_key_sql('t.reference')} as ref_key, mem.match_id
         from mem join ok using (match_id) join txns t on t.txn_id = mem.txn_id
         where t.side = 'bank' and t.date <= ?"""
 
 
 def prepare(con: duckdb.DuckDBPyConnection, as_of: date, policy: str = "oldest_first") -> None:
-    """Build lines, allocate credits to debits, and materialise `__recon__ar_items` as of `as_of`."""
+    """Build lines, allocate credits to debits, and make view `__recon__ar_items` as of `as_of`."""
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
     build_lines(con, as_of)
     con.execute(f"""create or replace temp table __recon__ar_base as
-        select l.*, c.name, c.segment, c.region, c.credit_limit, c.email,
-               coalesce(c.language, 'en') as language,
+        select l.*,
                case when l.effect > 0 then coalesce(
                         l.due_date, l.date + cast(c.payment_terms_days as integer), l.date)
-                    else l.date end as due,
-               {ref_key_sql('l.reference')} as ref_key
-        from {LINES} l left join customers c on c.customer_id = l.customer""")
+                    else l.date end as due
+        from {LINES}_core l left join customers c on c.customer_id = l.customer""")
     con.execute(f"""create or replace temp table {ALLOC} (
         debit_id bigint, credit_id bigint, amount decimal(20,4), method varchar)""")
     _allocate(con, "match", _match_parts_sql())
@@ -219,7 +249,7 @@ def prepare(con: duckdb.DuckDBPyConnection, as_of: date, policy: str = "oldest_f
     if policy == "oldest_first":
         _allocate(con, "oldest_first",
                   "select txn_id, customer || chr(31) || currency as part from __recon__ar_base")
-    con.execute(f"""create or replace temp table {ITEMS} as
+    con.execute(f"""create or replace temp table {ITEMS}_core as
         with a as (
             select txn_id, sum(amount) as applied, max(other_date) as settled_on from (
                 select d.debit_id as txn_id, d.amount, c.date as other_date
@@ -233,6 +263,9 @@ def prepare(con: duckdb.DuckDBPyConnection, as_of: date, policy: str = "oldest_f
                a.settled_on, date_diff('day', b.due, ?) as days_past_due
         from __recon__ar_base b left join a using (txn_id)""",
         [as_of])
+    _text_view(con, ITEMS, f"{ITEMS}_core", (*LINE, "linked_by", "effect", "name", "segment",
+               "region", "credit_limit", "email", "language", "due", "applied", "open_amount",
+               "settled_on", "days_past_due"))
 
 
 def _match_parts_sql() -> str:
