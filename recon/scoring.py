@@ -149,11 +149,15 @@ def _by_name(f: TextField) -> bool:
 
 
 def _pair_similarity(
-    con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, text: tuple[TextField, ...] = ()
+    con: duckdb.DuckDBPyConnection,
+    pairs: pl.DataFrame,
+    text: tuple[TextField, ...] = (),
+    *,
+    name_sim: bool = True,
 ) -> pl.DataFrame:
-    """name_sim (and text_sim{i} of counterparty text fields) of each distinct
-    (lnid, rnid) of `pairs`: a few names paired many times (a customer's
-    invoices against its payments) are compared once."""
+    """name_sim (unless `name_sim` is false) and text_sim{i} of counterparty text
+    fields, of each distinct (lnid, rnid) of `pairs`: a few names paired many times
+    (a customer's invoices against its payments) are compared once."""
     con.register("__recon__nid_pairs", pairs.select("lnid", "rnid").unique())
     names: pl.DataFrame = con.sql(
         f"""select p.lnid, p.rnid, a.ln, b.ln as rn, a.alt as la_alt, b.alt as ra_alt,
@@ -164,7 +168,7 @@ def _pair_similarity(
         join {NAMES} a on a.nid = p.lnid join {NAMES} b on b.nid = p.rnid"""
     ).pl()
     con.unregister("__recon__nid_pairs")
-    cols = [pl.Series("name_sim", name_similarity(names))]
+    cols = [pl.Series("name_sim", name_similarity(names))] if name_sim else []
     if any(_by_name(f) for f in text):
         lk, rk = names["lk"].to_list(), names["rk"].to_list()
         cols += [
@@ -193,7 +197,8 @@ def drop_unlike_names(
         f"""select distinct l.nid as lnid, r.nid as rnid from {cand} c
         join {t.left} l on l.id = c.l join {t.right} r on r.id = c.r"""
     ).pl()
-    sims = _pair_similarity(con, nids, text)
+    # the thresholds read the fields' own scores: name_sim is computed for the pairs kept
+    sims = _pair_similarity(con, nids, text, name_sim=False)
     alike = pl.all_horizontal(pl.col(f"text_sim{i}") >= f.threshold for i, f in named)
     con.register("__recon__alike", sims.filter(alike).select("lnid", "rnid"))
     con.execute(
