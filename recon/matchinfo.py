@@ -59,22 +59,41 @@ def from_members_sql(members: str) -> str:
         from ({members}) group by match_id"""
 
 
-def one_to_one_sql(new: str, left: str, right: str) -> str:
-    """match_info rows of one-to-one matches, without grouping: `new` has match_id, l and
-    r, the ids of a row of table `left` and of a ledger row of table `right`.
+def _one_to_one_values(l: str, r: str) -> dict[str, str]:
+    """match_info's columns (after match_id) of a one-to-one match of row `l` of an open
+    left table and ledger row `r`: what :func:`from_members_sql` gives for such a
+    match, without grouping (a test holds the two to it)."""
+    bank_account = f"case when {l}.side = 'bank' then coalesce({l}.account, '') end"
+    return {
+        "left_ids": f"{l}.source_id",
+        "right_ids": f"{r}.source_id",
+        "cur": f"{l}.currency",
+        "rcur": f"{r}.currency",
+        "cur_lo": f"least({l}.currency, {r}.currency)",
+        "cur_hi": f"greatest({l}.currency, {r}.currency)",
+        "first_date": f"{l}.date",
+        "last_date": f"greatest({l}.date, {r}.date)",
+        "bank_left": f"{l}.side = 'bank'",
+        "statement_left": f"{l}.side = 'statement'",
+        "ledger_only": "false",
+        "bank_lo": bank_account,
+        "bank_hi": bank_account,
+        "bank_minus_ledger": f"case when {l}.side = 'bank' then {l}.amount else 0 end - {r}.amount",
+    }
 
-    The same values :func:`from_members_sql` gives for such a match (a test holds
-    the two to it).
-    """
-    return f"""
-        select n.match_id, l.source_id, r.source_id, l.currency, r.currency,
-               least(l.currency, r.currency), greatest(l.currency, r.currency),
-               l.date, greatest(l.date, r.date), l.side = 'bank', l.side = 'statement',
-               false,
-               case when l.side = 'bank' then coalesce(l.account, '') end,
-               case when l.side = 'bank' then coalesce(l.account, '') end,
-               case when l.side = 'bank' then l.amount else 0 end - r.amount
-        from {new} n join {left} l on l.id = n.l join {right} r on r.id = n.r"""
+
+def one_to_one_columns(left: str = "l", right: str = "r", prefix: str = "i_") -> str:
+    """match_info's values of one-to-one matches as select items named `prefix` +
+    column: the recorder computes them in the join with the open rows it makes anyway."""
+    values = _one_to_one_values(left, right)
+    return ", ".join(f"{v} as {prefix}{c}" for c, v in values.items())
+
+
+def one_to_one_insert_sql(new: str, prefix: str = "i_") -> str:
+    """Insert into match_info the rows of table `new` (with match_id and the columns of
+    :func:`one_to_one_columns`)."""
+    cols = ", ".join(prefix + c for c in _one_to_one_values("l", "r"))
+    return f"insert into match_info select match_id, {cols} from {new}"
 
 
 MEMBERS_SQL = """

@@ -486,7 +486,7 @@ def _record_matches(con: duckdb.DuckDBPyConnection, accepted: pl.DataFrame, run_
         f"""create or replace temp table __recon__new as
         select 'M' || substr(md5(a.rule || '|' || coalesce(l.account, '') || '|' || l.source_id
                                  || '|' || coalesce(r.account, '') || '|' || r.source_id), 1, 12)
-                 as match_id, a.*, l.amount as la, r.amount as ra
+                 as match_id, a.*, l.amount as la, r.amount as ra, {matchinfo.one_to_one_columns()}
         from __recon__acc a join {T.left} l on l.id = a.l join {T.right} r on r.id = a.r"""
     )
     con.unregister("__recon__acc")
@@ -502,9 +502,7 @@ def _record_matches(con: duckdb.DuckDBPyConnection, accepted: pl.DataFrame, run_
         select match_id, l, 'left' from __recon__new
         union all select match_id, r, 'right' from __recon__new"""
     )
-    con.execute(
-        f"insert into match_info {matchinfo.one_to_one_sql('__recon__new', T.left, T.right)}"
-    )
+    con.execute(matchinfo.one_to_one_insert_sql("__recon__new"))
     for table in (T.left, T.right):
         col = "l" if table == T.left else "r"
         con.execute(f"delete from {table} where id in (select {col} from __recon__new)")
