@@ -60,7 +60,9 @@ def features_sql(
     )
     return f"""
     with shared as (
-        select c.l, c.r, string_agg(distinct lr.ref, ';' order by lr.ref) as shared_refs
+        -- a sorted list, not an ordered string_agg: DuckDB sorts each group's rows
+        -- for that, a third slower over a million pairs
+        select c.l, c.r, array_to_string(list_sort(list(distinct lr.ref)), ';') as shared_refs
         from {cand} c join {t.left_refs} lr on lr.id = c.l
         join {t.right_refs} rr on rr.id = c.r and rr.ref = lr.ref
         group by c.l, c.r)
