@@ -83,7 +83,7 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
         amb_alt as (select a.side, a.id, unnest(a.alternatives) as alt, a.best
                     from __recon__ambiguous a),
         -- an ambiguity is stale once every rival has been matched by a later rule
-        amb as (select x.side, x.id, list(distinct x.alt order by x.alt) as alts, max(x.best) as best
+        amb as (select x.side, x.id, list_sort(list(distinct x.alt)) as alts, max(x.best) as best
                 from amb_alt x
                 join still_open o on o.id = x.alt
                  and o.side = case when x.side = 'left' then 'right' else 'left' end
@@ -158,7 +158,7 @@ def _duplicates_sql() -> str:
     """Open rows with a copy (other id; same amount, counterparty, reference; within a
     week) that is already matched: the same item booked twice."""
     return """
-    select side, id, list(twin order by twin) as twins from (
+    select side, id, list_sort(list(twin)) as twins from (
         select case when o.side = 'ledger' then 'right' else 'left' end as side,
                o.txn_id as id, t.txn_id as twin
         from txns o join txns t

@@ -102,7 +102,7 @@ def exceptions_sql(as_of: date, *, mask: bool = False) -> str:
 
     return f"""
     with ids as (
-        select d.side, d.id, string_agg(t.source_id, ';' order by t.source_id) as best
+        select d.side, d.id, array_to_string(list_sort(list(t.source_id)), ';') as best
         from (select side, id, unnest(best_ids) as cand from __recon__diag) d
         join txns t on t.txn_id = d.cand group by d.side, d.id)
     select d.side, recon_safe(t.source_id) as id, t.date,
