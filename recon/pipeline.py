@@ -180,14 +180,21 @@ def prepare_open_tables(
         capped = f"""select id, ref from (select *, count(*) over (partition by ref) as n
                                  from {cache} where id in (select id from {table}))
             where n <= {MAX_REF_ROWS}"""
-        gained = (
-            f"select id, ref from ({capped}) except select id, ref from {refs}"
-            if not fresh
-            else "select 0::bigint as id, ''::varchar as ref where false"
-        )
-        con.execute(f"create or replace temp table {refs}_gain as {gained}")
-        con.execute(f"create or replace temp table {refs} as {capped}")
-        con.execute(f"update {table} set has_ref = id in (select id from {refs})")
+        if fresh:
+            con.execute(f"create or replace temp table {refs} as {capped}")
+            con.execute(f"create or replace temp table {refs}_gain as select * from {refs} limit 0")
+        else:
+            # the keys under the cap now, and those of them that were not before
+            con.execute(f"create or replace temp table {refs}_next as {capped}")
+            con.execute(
+                f"""create or replace temp table {refs}_gain as
+                select id, ref from {refs}_next except select id, ref from {refs}"""
+            )
+            con.execute(f"drop table {refs}")
+            con.execute(f"alter table {refs}_next rename to {refs}")
+        # has_ref only turns true in a later pass: the caps only relax
+        has_ref = f"{refs}_gain" if not fresh else refs
+        con.execute(f"update {table} set has_ref = true where id in (select id from {has_ref})")
     con.execute(
         f"""create or replace temp table {REGAINED} as
         select id from {T.left_refs}_gain
