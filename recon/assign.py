@@ -68,10 +68,15 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assign
     else:
         # copies of one item score alike for a row; the first posting (lowest id) wins
         multi = multi.with_columns(
-            (
-                pl.col("score").max().over("l", "r_key")
-                - 1e-6 * (pl.col("r").rank("ordinal").over("l", "r_key") - 1)
-            ).alias("score")
+            pl.Series(
+                "score",
+                _twin_scores(
+                    multi["l"].to_numpy(),
+                    multi["r"].to_numpy(),
+                    _codes(multi["r_key"]),
+                    multi["score"].to_numpy(),
+                ),
+            )
         )
     multi = multi.with_columns(
         pl.col("l").n_unique().over("comp").alias("nl"),
@@ -90,6 +95,29 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assign
         accepted = accepted.join(extra, on=["l", "r"], how="left")
         withheld = withheld.join(extra, on=["l", "r"], how="left")
     return Assignment(accepted.sort(["l", "r"]), withheld.sort(["l", "r"]))
+
+
+def _codes(key: pl.Series) -> np.ndarray:
+    """`key` as numbers numpy sorts fast (content hashes already are; text is ranked)."""
+    return key.to_numpy() if key.dtype.is_numeric() else key.rank("dense").to_numpy()
+
+
+def _twin_scores(l: np.ndarray, r: np.ndarray, key: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Per pair, the best score of the pairs of its left row with copies of its right
+    item (same `key`), less 1e-6 for each copy of lower id: ``max(score) over (l, key)
+    - 1e-6 * (rank of r over (l, key) - 1)``.  Sorted once in numpy, as two windows
+    over (l, key) in polars cost 0.7 s at 700k pairs."""
+    if len(score) == 0:
+        return score.astype(np.float64)
+    order = np.lexsort((r, key, l))
+    ls, ks = l[order], key[order]
+    first = np.r_[True, (ls[1:] != ls[:-1]) | (ks[1:] != ks[:-1])]
+    starts = np.flatnonzero(first)
+    group = np.cumsum(first) - 1
+    best = np.maximum.reduceat(score[order], starts)
+    out = np.empty(len(score), dtype=np.float64)
+    out[order] = best[group] - 1e-6 * (np.arange(len(order)) - starts[group])
+    return out
 
 
 def _solve_stars(stars: pl.DataFrame, margin: float) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -192,3 +192,41 @@ def _check_against_definition(pairs: pl.DataFrame) -> None:
         w[ls.index(a), twins] = saved
         ambiguous = total - alt < 0.05 - 1e-12
         assert ((a, b) in as_set(fast.ambiguous)) == ambiguous, (a, b, total, alt)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 6),
+            st.integers(0, 12),
+            st.sampled_from(["a", "b", "c"]),
+            st.floats(0, 1, allow_nan=False),
+        ),
+        max_size=60,
+        unique_by=lambda t: (t[0], t[1]),
+    ),
+    st.booleans(),
+)
+def test_twin_scores_are_the_windows_they_replace(
+    rows: list[tuple[int, int, str, float]], hashed: bool
+) -> None:
+    """The numpy twin scores equal the polars windows over (l, r_key): the best score of
+    a row's copies, less 1e-6 per copy of lower id; keys as text or as hashes."""
+    df = pl.DataFrame(
+        rows,
+        schema={"l": pl.Int64, "r": pl.Int64, "r_key": pl.String, "score": pl.Float64},
+        orient="row",
+    )
+    if hashed:
+        df = df.with_columns(pl.col("r_key").hash())
+    want = df.select(
+        pl.col("score").max().over("l", "r_key")
+        - 1e-6 * (pl.col("r").rank("ordinal").over("l", "r_key") - 1)
+    ).to_series()
+    got = assign_module._twin_scores(
+        df["l"].to_numpy(),
+        df["r"].to_numpy(),
+        assign_module._codes(df["r_key"]),
+        df["score"].to_numpy(),
+    )
+    assert got.tolist() == want.to_list()
