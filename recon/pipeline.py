@@ -23,7 +23,7 @@ from recon.assign import assign
 from recon.config import Rule, RuleSet
 from recon.db import _now, scalar, set_meta, written_join_order
 from recon.groups import GroupCarry, run_group_rule
-from recon.matchers.base import Matcher, Tables
+from recon.matchers.base import Matcher, Tables, ref_pairs_sql
 from recon.matchers.group import Group
 from recon.matchers.reversal import Reversal
 from recon.progress import start
@@ -38,7 +38,7 @@ from recon.scoring import (
     score_in_chunks,
 )
 
-T = Tables()
+T = Tables(ref_pairs="__recon__ref_pairs_all")
 
 #: A reference key on more rows than this (on one side) is not used to pair rows.
 MAX_REF_ROWS = 50
@@ -195,6 +195,8 @@ def prepare_open_tables(
         # has_ref only turns true in a later pass: the caps only relax
         has_ref = f"{refs}_gain" if not fresh else refs
         con.execute(f"update {table} set has_ref = true where id in (select id from {has_ref})")
+    # the keys are fixed until the next pass: the rules keep the open pairs of this join
+    con.execute(f"create or replace temp table {T.ref_pairs} as {ref_pairs_sql(T)}")
     con.execute(
         f"""create or replace temp table {REGAINED} as
         select id from {T.left_refs}_gain
@@ -292,7 +294,7 @@ def run_rule(
         levels = _regrow(con, m, carried)
         # the bounds were just counted for these rows: the candidates read them
         con.register(_LEVELS, levels)
-        tables = Tables(REGROW, T.right, T.left_refs, T.right_refs, _LEVELS)
+        tables = Tables(REGROW, T.right, T.left_refs, T.right_refs, _LEVELS, T.ref_pairs)
     elif memo is not None and m.incremental:
         # the first pass: the candidates and the bounds from one query
         paired = m.paired_sql(T)
@@ -381,7 +383,9 @@ def _regrow(con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried) -> pl.
     lost the rows that left, and their scores are unchanged.
     """
     _view(con, "__recon__bounded", carried.levels.select("id"))
-    levels = _levels(con, m, Tables("__recon__bounded", T.right, T.left_refs, T.right_refs))
+    levels = _levels(
+        con, m, Tables("__recon__bounded", T.right, T.left_refs, T.right_refs, None, T.ref_pairs)
+    )
     relaxed = carried.levels.join(levels, on=["id", "level"], how="anti").select("id")
     gained_right = con.sql(f"select id as r from {T.right_refs}_gain").pl()
     rescored = carried.pairs.join(gained_right, on="r", how="semi").select(pl.col("l").alias("id"))

@@ -45,6 +45,16 @@ class Tables:
     #: (id, level) of the left rows a crowding bound cuts, from Matcher.bounds_sql over
     #: these tables: a join reads its bounds from here instead of counting them again
     levels: str | None = None
+    #: (l, r) of every pair of rows sharing a key of `left_refs` and `right_refs`, open
+    #: or not, made once with those tables (see pipeline.prepare_open_tables): each
+    #: rule then keeps the open pairs instead of joining the keys again
+    ref_pairs: str | None = None
+
+
+def ref_pairs_sql(t: Tables) -> str:
+    """(l, r): each pair of rows of `t.left_refs` and `t.right_refs` sharing a key, once."""
+    return f"""select distinct lr.id as l, rr.id as r
+        from {t.left_refs} lr join {t.right_refs} rr on lr.ref = rr.ref"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,11 +164,11 @@ class Matcher(ABC):
         inline form as a join of the left and right tables on the amount and date
         conditions first, a near cross product, before the selective key join.
         """
+        shared = f"select * from {t.ref_pairs}" if t.ref_pairs else ref_pairs_sql(t)
         return [
             f"""create or replace temp table {REF_PAIRS} as
-            select distinct lr.id as l, rr.id as r
-            from {t.left_refs} lr join {t.right_refs} rr on lr.ref = rr.ref
-            where lr.id in (select id from {t.left}) and rr.id in (select id from {t.right})"""
+            select l, r from ({shared})
+            where l in (select id from {t.left}) and r in (select id from {t.right})"""
         ]
 
     # Text comparisons the pipeline runs with rapidfuzz over the candidates.
