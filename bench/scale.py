@@ -137,6 +137,8 @@ def one(rows: int, work: Path, memory_limit: str | None, night: float | None = N
         bank, ledger = [data / "bank.csv"], [data / "ledger.csv"]
     # the input size limit (a safety default of 512 MiB) is raised for big N
     env = dict(os.environ, RECON_MAX_FILE_BYTES=str(2 * (data / "bank.csv").stat().st_size))
+    # the data generated and the files deleted are on disk before the clock starts
+    os.sync()
     code, wall, rss, log = traced(recon_cmd(data, bank, ledger, memory_limit), cwd=ROOT,
                                   stdout=subprocess.DEVNULL, env=env)
     if code != 0:
@@ -144,7 +146,9 @@ def one(rows: int, work: Path, memory_limit: str | None, night: float | None = N
     summary = json.loads((out / "summary.json").read_text())
     result: dict[str, object] = {}
     if night:
-        # the next night: yesterday's files again (skipped by hash) and the new lines
+        # the next night: yesterday's files again (skipped by hash) and the new lines;
+        # the full run's writes reach the disk first, as they have by the next night
+        os.sync()
         code, n_wall, n_rss, n_log = traced(
             recon_cmd(data, parts["bank"], parts["ledger"], memory_limit), cwd=ROOT,
             stdout=subprocess.DEVNULL, env=env)
