@@ -148,21 +148,28 @@ CJK_PLACES = (
 )
 
 
-def name_key_expr(col: pl.Expr) -> pl.Expr:
-    """Normalised counterparty name: NFKC, case, accents, punctuation, legal forms."""
-    s = col.str.normalize("NFKC").str.to_lowercase()
-    for src, dst in _TRANSLIT.items():
-        s = s.str.replace_all(src, dst, literal=True)
-    s = s.str.normalize("NFKD").str.replace_all(r"\p{M}", "")
+def name_key_expr(col: pl.Expr, *, ascii_only: bool = False) -> pl.Expr:
+    """Normalised counterparty name: NFKC, case, accents, punctuation, legal forms.
+
+    With `ascii_only` the steps that change nothing in ASCII text (Unicode forms,
+    transliterations, CJK places and legal forms) are left out: for names known to
+    be ASCII, the same keys in half the time.
+    """
+    s = col.str.to_lowercase() if ascii_only else col.str.normalize("NFKC").str.to_lowercase()
+    if not ascii_only:
+        for src, dst in _TRANSLIT.items():
+            s = s.str.replace_all(src, dst, literal=True)
+        s = s.str.normalize("NFKD").str.replace_all(r"\p{M}", "")
     s = s.str.replace_all(r"\([^)]*\)", " ")  # parenthesised places: (上海), (UK)
     s = s.str.replace_all(r"\.", "")  # S.A. -> sa, e.K. -> ek
     s = s.str.replace_all(r"[^\p{L}\p{N}]+", " ")
-    places = "|".join(sorted(CJK_PLACES, key=len, reverse=True))
-    s = s.str.replace(rf"^\s*(?:{places})(?:省|市)?", "")
-    cjk = "|".join(CJK_LEGAL_FORMS)
-    s = s.str.replace_all(rf"(?:{cjk})", " ")
-    # banks cut names at a fixed width: 利民贸易股份有限 lost its 公司
-    s = s.str.replace(r"(?:股份有限|有限责任|有限公|股份有|有限|股份)\s*$", "")
+    if not ascii_only:
+        places = "|".join(sorted(CJK_PLACES, key=len, reverse=True))
+        s = s.str.replace(rf"^\s*(?:{places})(?:省|市)?", "")
+        cjk = "|".join(CJK_LEGAL_FORMS)
+        s = s.str.replace_all(rf"(?:{cjk})", " ")
+        # banks cut names at a fixed width: 利民贸易股份有限 lost its 公司
+        s = s.str.replace(r"(?:股份有限|有限责任|有限公|股份有|有限|股份)\s*$", "")
     latin = "|".join(sorted(LEGAL_FORMS, key=len, reverse=True))
     s = s.str.replace_all(rf"\b(?:{latin})\b", " ")
     s = s.str.replace_all(r"\s+", " ").str.strip_chars()
@@ -195,7 +202,17 @@ def name_columns(frame: pl.DataFrame, column: str = "counterparty") -> pl.DataFr
     normalised once per distinct name (a million bank lines name a few thousand
     payers); the caller joins them to its rows."""
     names = frame.select(pl.col(column).unique().drop_nulls())
-    keys = names.select(column, name_key_expr(pl.col(column)).alias("name_key"))
+    ascii_only = names.select(pl.col(column).str.len_bytes() == pl.col(column).str.len_chars())
+    mask = ascii_only.to_series()
+    # ASCII names take the short way; halves of each kind run side by side (a string
+    # expression over one column runs on one core)
+    parts = []
+    for rows, is_ascii in ((names.filter(mask), True), (names.filter(~mask), False)):
+        half = -(-rows.height // 2)
+        for part in (rows.head(half), rows.tail(rows.height - half)):
+            key = name_key_expr(pl.col(column), ascii_only=is_ascii).alias("name_key")
+            parts.append(part.lazy().select(column, key))
+    keys = pl.concat(parts, parallel=True).collect()
     return keys.with_columns(_pinyin_of_keys(keys["name_key"]))
 
 
