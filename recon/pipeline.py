@@ -29,6 +29,7 @@ from recon.matchers.reversal import Reversal
 from recon.progress import start
 from recon.refs import reference_keys
 from recon.scoring import (
+    NAME_SIMS_SQL,
     NAMES,
     content_key_sql,
     drop_unlike_names,
@@ -146,6 +147,7 @@ def prepare_open_tables(
                 f"create or replace temp table {table}_ids as "
                 f"select txn_id from ({open_items_sql(side, as_of, left_side)})"
             )
+        con.execute(NAME_SIMS_SQL)
         con.execute(
             f"create or replace temp table {NAMES} as "
             + names_sql(

@@ -150,6 +150,16 @@ def _by_name(f: TextField) -> bool:
     return f.left == f.right == "counterparty"
 
 
+#: (lnid, rnid, name_sim) of every pair of names scored since NAMES was made (see
+#: pipeline.prepare_open_tables, which empties it with NAMES): the rules and the
+#: diagnosis compare many of the same names, and two names score alike whichever
+#: rows carry them.
+NAME_SIMS = "__recon__name_sims"
+NAME_SIMS_SQL = (
+    f"create or replace temp table {NAME_SIMS} (lnid integer, rnid integer, name_sim double)"
+)
+
+
 def _pair_similarity(
     con: duckdb.DuckDBPyConnection,
     pairs: pl.DataFrame,
@@ -159,26 +169,51 @@ def _pair_similarity(
 ) -> pl.DataFrame:
     """name_sim (unless `name_sim` is false) and text_sim{i} of counterparty text
     fields, of each distinct (lnid, rnid) of `pairs`: a few names paired many times
-    (a customer's invoices against its payments) are compared once."""
+    (a customer's invoices against its payments) are compared once, and name_sim
+    once per run (NAME_SIMS)."""
+    by_name = [(i, f) for i, f in enumerate(text) if _by_name(f)]
     con.register("__recon__nid_pairs", pairs.select("lnid", "rnid").unique())
-    names: pl.DataFrame = con.sql(
+    try:
+        if name_sim:
+            _score_new_names(con)
+        sims = f"join {NAME_SIMS} s on s.lnid = p.lnid and s.rnid = p.rnid" if name_sim else ""
+        names: pl.DataFrame = con.sql(
+            f"""select p.lnid, p.rnid{", s.name_sim" if name_sim else ""},
+                   case when a.has_key then a.ln else '' end as lk,
+                   case when b.has_key then b.ln else '' end as rk
+            from __recon__nid_pairs p {sims}
+            join {NAMES} a on a.nid = p.lnid join {NAMES} b on b.nid = p.rnid"""
+            if by_name
+            else f"select p.lnid, p.rnid, s.name_sim from __recon__nid_pairs p {sims}"
+        ).pl()
+    finally:
+        con.unregister("__recon__nid_pairs")
+    cols = []
+    if by_name:
+        lk, rk = names["lk"].to_list(), names["rk"].to_list()
+        cols = [pl.Series(f"text_sim{i}", similarity(lk, rk, f.scorer)) for i, f in by_name]
+    return names.select("lnid", "rnid", *(["name_sim"] if name_sim else []), *cols)
+
+
+def _score_new_names(con: duckdb.DuckDBPyConnection) -> None:
+    """Add to NAME_SIMS the pairs of `__recon__nid_pairs` it lacks."""
+    new: pl.DataFrame = con.sql(
         f"""select p.lnid, p.rnid, a.ln, b.ln as rn, a.alt as la_alt, b.alt as ra_alt,
-               a.own_alt or b.own_alt as has_alt,
-               case when a.has_key then a.ln else '' end as lk,
-               case when b.has_key then b.ln else '' end as rk
+               a.own_alt or b.own_alt as has_alt
         from __recon__nid_pairs p
+        anti join {NAME_SIMS} s on s.lnid = p.lnid and s.rnid = p.rnid
         join {NAMES} a on a.nid = p.lnid join {NAMES} b on b.nid = p.rnid"""
     ).pl()
-    con.unregister("__recon__nid_pairs")
-    cols = [pl.Series("name_sim", name_similarity(names))] if name_sim else []
-    if any(_by_name(f) for f in text):
-        lk, rk = names["lk"].to_list(), names["rk"].to_list()
-        cols += [
-            pl.Series(f"text_sim{i}", similarity(lk, rk, f.scorer))
-            for i, f in enumerate(text)
-            if _by_name(f)
-        ]
-    return names.select("lnid", "rnid", *cols)
+    if new.height == 0:
+        return
+    con.register(
+        "__recon__new_sims",
+        new.select("lnid", "rnid", pl.Series("name_sim", name_similarity(new))),
+    )
+    try:
+        con.execute(f"insert into {NAME_SIMS} select lnid, rnid, name_sim from __recon__new_sims")
+    finally:
+        con.unregister("__recon__new_sims")
 
 
 def drop_unlike_names(
