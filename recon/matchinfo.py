@@ -5,8 +5,9 @@ need, per active match, facts of its member rows: the sorted source ids of each
 side, the currencies, the dates, the bank accounts and the bank-minus-ledger sum.
 Grouping two million members by match at every run cost more than writing the
 files; a match's members never change (its id is a hash of them), so the facts
-are derived once, when the match is recorded (:func:`one_to_one_sql`) or, for the
-others, by :func:`refresh` before the outputs are written.  The table is derived
+are derived once, when a one-to-one match is recorded (:func:`one_to_one_columns`,
+in the recorder's own join) or, for the others, by :func:`refresh` before the
+outputs are written.  The table is derived
 data: deleting its rows loses nothing, :func:`refresh` rebuilds them.
 """
 

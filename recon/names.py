@@ -11,6 +11,8 @@ import re
 
 import polars as pl
 
+from recon.normalise import non_ascii_expr
+
 _TRANSLIT = {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "oe", "å": "aa"}
 
 #: Latin-script legal forms, matched as whole words after dots are removed.
@@ -202,8 +204,7 @@ def name_columns(frame: pl.DataFrame, column: str = "counterparty") -> pl.DataFr
     normalised once per distinct name (a million bank lines name a few thousand
     payers); the caller joins them to its rows."""
     names = frame.select(pl.col(column).unique().drop_nulls())
-    ascii_only = names.select(pl.col(column).str.len_bytes() == pl.col(column).str.len_chars())
-    mask = ascii_only.to_series()
+    mask = names.select(~non_ascii_expr(pl.col(column))).to_series()
     # ASCII names take the short way; halves of each kind run side by side (a string
     # expression over one column runs on one core)
     parts = []

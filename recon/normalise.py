@@ -145,6 +145,12 @@ def to_decimal(text: str | int | float | Decimal | None, *, what: str = "amount"
     return value.quantize(Decimal("0.0001"))
 
 
+def non_ascii_expr(col: pl.Expr) -> pl.Expr:
+    """True where the text holds a character outside ASCII (more bytes than characters),
+    false for ASCII text and null: what Unicode normalisation can change."""
+    return (col.str.len_bytes() != col.str.len_chars()).fill_null(False)
+
+
 def clean_text_expr(col: pl.Expr) -> pl.Expr:
     """Collapse whitespace and turn empty strings into nulls."""
     s = col.str.replace_all(r"\s+", " ").str.strip_chars()

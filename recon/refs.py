@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import polars as pl
 
 from recon.config import RefPattern
+from recon.normalise import non_ascii_expr
 
 MIN_REF_LEN = 4
 
@@ -112,10 +113,7 @@ def _nfkc(df: pl.DataFrame, *cols: str) -> pl.DataFrame:
     Only rows with a non-ASCII character are normalised: ASCII text is its own
     NFKC, and normalising every row cost more than all the patterns' scans.
     """
-    wide = pl.any_horizontal(
-        [(pl.col(c).str.len_bytes() != pl.col(c).str.len_chars()).fill_null(False) for c in cols]
-    )
-    mask = df.select(wide).to_series()
+    mask = df.select(pl.any_horizontal([non_ascii_expr(pl.col(c)) for c in cols])).to_series()
     if not mask.any():
         return df
     return pl.concat(

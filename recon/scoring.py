@@ -176,15 +176,18 @@ def _pair_similarity(
     try:
         if name_sim:
             _score_new_names(con)
-        sims = f"join {NAME_SIMS} s on s.lnid = p.lnid and s.rnid = p.rnid" if name_sim else ""
+        cols, joins = ["p.lnid", "p.rnid"], []
+        if name_sim:
+            cols.append("s.name_sim")
+            joins.append(f"join {NAME_SIMS} s on s.lnid = p.lnid and s.rnid = p.rnid")
+        if by_name:  # the names themselves, for the fields' own scorers
+            cols += [
+                "case when a.has_key then a.ln else '' end as lk",
+                "case when b.has_key then b.ln else '' end as rk",
+            ]
+            joins.append(f"join {NAMES} a on a.nid = p.lnid join {NAMES} b on b.nid = p.rnid")
         names: pl.DataFrame = con.sql(
-            f"""select p.lnid, p.rnid{", s.name_sim" if name_sim else ""},
-                   case when a.has_key then a.ln else '' end as lk,
-                   case when b.has_key then b.ln else '' end as rk
-            from __recon__nid_pairs p {sims}
-            join {NAMES} a on a.nid = p.lnid join {NAMES} b on b.nid = p.rnid"""
-            if by_name
-            else f"select p.lnid, p.rnid, s.name_sim from __recon__nid_pairs p {sims}"
+            f"select {', '.join(cols)} from __recon__nid_pairs p {' '.join(joins)}"
         ).pl()
     finally:
         con.unregister("__recon__nid_pairs")

@@ -27,6 +27,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from recon import matchinfo
+
 COLUMNS = ("account", "currency", "period_end", "line", "label", "amount")
 
 
@@ -41,7 +43,6 @@ def statement_rows(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str
         where side = 'bank' and date <= date '{as_of.isoformat()}' group by 1, 2 order by 1, 2"""
     ).fetchall()
     con.execute(LEDGER_ACCOUNTS_SQL)
-    from recon import matchinfo
     from recon.pipeline import open_items_sql
 
     matchinfo.refresh(con)  # matches recorded since the outputs were written, if any
