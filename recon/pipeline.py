@@ -148,6 +148,7 @@ def prepare_open_tables(
                 f"select txn_id from ({open_items_sql(side, as_of, left_side)})"
             )
         con.execute(NAME_SIMS_SQL)
+        con.execute(f"create or replace temp table {REJECTED} as {_rejected_sql()}")
         con.execute(
             f"create or replace temp table {NAMES} as "
             + names_sql(
@@ -254,8 +255,19 @@ def _exists(con: duckdb.DuckDBPyConnection, temp_table: str) -> bool:
     )
 
 
+#: The (l, r) pairs a reviewer rejected, made once per run (see prepare_open_tables).
+REJECTED = "__recon__rejected"
+
+
 def rejected_pairs_sql() -> str:
     """(l, r) pairs a reviewer rejected: never proposed again."""
+    return f"select l, r from {REJECTED}"
+
+
+def _rejected_sql() -> str:
+    """The query of table REJECTED.  Made once per run, not per rule: the rules join in
+    the order written (see db.written_join_order), and written so this query builds a
+    hash table of every match member, 0.09 s at a million matches, for each rule and pass."""
     return """select a.txn_id as l, b.txn_id as r
         from decisions d join match_members a on a.match_id = d.match_id and a.role = 'left'
         join match_members b on b.match_id = d.match_id and b.role = 'right'

@@ -191,11 +191,11 @@ def _pair_similarity(
         ).pl()
     finally:
         con.unregister("__recon__nid_pairs")
-    cols = []
+    sims: list[pl.Series] = []
     if by_name:
         lk, rk = names["lk"].to_list(), names["rk"].to_list()
-        cols = [pl.Series(f"text_sim{i}", similarity(lk, rk, f.scorer)) for i, f in by_name]
-    return names.select("lnid", "rnid", *(["name_sim"] if name_sim else []), *cols)
+        sims = [pl.Series(f"text_sim{i}", similarity(lk, rk, f.scorer)) for i, f in by_name]
+    return names.select("lnid", "rnid", *(["name_sim"] if name_sim else []), *sims)
 
 
 def _score_new_names(con: duckdb.DuckDBPyConnection) -> None:
