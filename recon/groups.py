@@ -1,11 +1,12 @@
-"""Exact bounded group search for the `group` matcher, in SQL.
+"""Exact bounded group search for the `group` matcher.
 
 Inside each block (an anchor row and the rows that could belong to its
 group) the search finds every subset of 2..``max_group`` rows whose amounts,
-in integer minor units, sum exactly to the anchor's.  Subsets are built by
-hash joins on the remaining amount (pairs, then pairs of pairs, meet in the
-middle), so there is no Python loop over blocks, and blocks larger than
-``max_block`` are skipped, which bounds the work.
+in integer minor units, sum exactly to the anchor's.  The blocks are built by
+joins in SQL; a compiled kernel (:mod:`recon.subsets`) then searches them all
+in one call, meeting in the middle (pairs, then pairs of pairs), with no
+Python loop over blocks.  Blocks larger than ``max_block`` are skipped, which
+bounds the work.
 
 Every solution is scored like a pair (date, reference and name agreement of
 its members with the anchor; the amount agrees exactly).  An anchor whose two
@@ -19,50 +20,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from recon.config import Rule
 from recon.db import written_join_order
 from recon.matchers.base import Tables
 from recon.matchers.group import Group
 from recon.scoring import score_pairs
+from recon.subsets import exact_subsets
 
 MAX_SOLUTIONS = 64  # more exact solutions than this for one anchor: ambiguous anyway
-
-
-def _solutions_sql(max_group: int) -> str:
-    """Every exact subset (as a list of member ids) per anchor, sizes 2..max_group.
-
-    Plus the whole block when it sums exactly, whatever its size: a batch
-    deposit of twelve cheques sharing a deposit-slip number is one group.
-    """
-    parts = [
-        "select a, xs from gp2 where s = t",
-        f"""select a, list(x order by k) from gb group by a, blk
-            having sum(v) = any_value(t) and count(*) > {max_group}""",
-    ]
-    if max_group >= 3:
-        parts.append(
-            """select p.a, list_append(p.xs, c.x) from gp2 p join gb c
-            on c.a = p.a and c.blk = p.blk and c.v = p.t - p.s and c.k > p.k2"""
-        )
-    if max_group >= 4:
-        parts.append(
-            """select x.a, list_concat(x.xs, y.xs) from gp2 x join gp2 y
-            on y.a = x.a and y.blk = x.blk and y.s = x.t - x.s and y.k1 > x.k2"""
-        )
-    if max_group >= 5:
-        parts.append(
-            """select x.a, list_concat(x.xs, y.xs) from gp3 x join gp2 y
-            on y.a = x.a and y.blk = x.blk and y.s = x.t - x.s and y.k1 > x.k3"""
-        )
-    if max_group >= 6:
-        parts.append(
-            """select x.a, list_concat(x.xs, y.xs) from gp3 x join gp3 y
-            on y.a = x.a and y.blk = x.blk and y.s = x.t - x.s and y.k1 > x.k3"""
-        )
-    # the same subset found in two block kinds is one solution
-    return "select distinct a, list_sort(xs) as xs from (" + "\nunion all\n".join(parts) + ")"
 
 
 def build_blocks(con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_sql: str) -> int:
@@ -152,63 +121,46 @@ def carried_solutions(
     return sols
 
 
-#: Blocks of about this many rows are searched per query: the partial subsets (pairs,
-#: triples) of a million-line run's blocks held 2.5 GB at once.
-CHUNK_ROWS = 100_000
+#: The subsets found by the kernel, before duplicates are dropped and they are numbered.
+FOUND = "__recon__gfound"
 
 
 def find_solutions(
     con: duckdb.DuckDBPyConnection, m: Group, anchors: str | None = None
 ) -> pl.DataFrame:
     """(sol, a, xs, n) rows: every exact-sum subset of every block (of the anchors
-    in table `anchors` only, when given), numbered in (a, xs) order.
+    in table `anchors` only, when given), numbered in (a, xs) order; n counts the
+    subsets of the anchor.
 
-    Anchors are searched in ranges of about CHUNK_ROWS block rows, each range in
-    one query: its partial subsets live only while it runs (as temp tables inside
-    the run's transaction every version would be kept until the commit), and only
-    one range's are held at a time.  An anchor's solutions lie in its range, so
-    numbering the ranges in order numbers the whole in (a, xs) order.
+    The compiled kernel (:mod:`recon.subsets`) searches the blocks; a subset found
+    in blocks of two kinds (reference and counterparty) is one solution.
     """
     only = f" and a in (select a from {anchors})" if anchors else ""
     eligible = f"n <= {m.max_block} and n >= 2 and abs(total) >= abs(t){only}"
-    bounds = con.execute(
-        f"""select max(a) from (
-                select a, sum(count(*)) over (order by a) // {CHUNK_ROWS} as part
-                from __recon__gb where {eligible} group by a)
-            group by part order by part"""
-    ).fetchall()
-    parts, lo, before = [], None, 0
-    for (hi,) in bounds:
-        within = f"a <= {hi}" if lo is None else f"a > {lo} and a <= {hi}"
-        part = _search(con, m, f"{eligible} and {within}")
-        parts.append(part.with_columns(pl.col("sol") + before))
-        lo, before = hi, before + part.height
-    # no block at all: the empty result, with its columns typed by the query
-    return pl.concat(parts) if parts else _search(con, m, "false")
-
-
-def _search(con: duckdb.DuckDBPyConnection, m: Group, where: str) -> pl.DataFrame:
-    """(sol, a, xs, n): the exact-sum subsets of the blocks rows `where` selects."""
-    gp3 = (
-        """, gp3 as materialized (
-            select p.a, p.blk, p.k1, p.k2, c.k as k3, list_append(p.xs, c.x) as xs,
-                   p.s + c.v as s, p.t
-            from gp2 p join gb c on c.a = p.a and c.blk = p.blk and c.k > p.k2
-            where abs(p.s + c.v) < abs(p.t))"""
-        if m.max_group >= 5
-        else ""
+    rows = con.sql(
+        f"select a, x, v, t, k = 1 as first from __recon__gb where {eligible} order by a, blk, k"
+    ).fetchnumpy()
+    a, x = (np.asarray(rows[c], dtype=np.int64) for c in ("a", "x"))
+    starts = np.append(np.flatnonzero(np.asarray(rows["first"], dtype=bool)), len(a))
+    block, offsets, members = exact_subsets(starts, rows["v"], rows["t"], m.max_group)
+    found = pa.table(
+        {
+            "a": pa.array(a[starts[block]], pa.int64()),
+            "xs": pa.ListArray.from_arrays(
+                pa.array(offsets, pa.int32()), pa.array(x[members], pa.int64())
+            ),
+        }
     )
-    sols: pl.DataFrame = con.sql(
-        f"""with gb as materialized (select * from __recon__gb where {where}),
-        gp2 as materialized (
-            select x1.a, x1.blk, x1.k as k1, x2.k as k2, [x1.x, x2.x] as xs,
-                   x1.v + x2.v as s, x1.t
-            from gb x1 join gb x2 on x1.a = x2.a and x1.blk = x2.blk and x1.k < x2.k
-            where abs(x1.v + x2.v) <= abs(x1.t)){gp3},
-        s as ({_solutions_sql(m.max_group)}),
-        counted as (select a, xs, count(*) over (partition by a) as n from s)
-        select row_number() over (order by a, xs) as sol, a, xs, n from counted"""
-    ).pl()
+    con.register(FOUND, found)
+    try:
+        sols: pl.DataFrame = con.sql(
+            f"""with s as (select distinct a, xs from {FOUND}),
+            counted as (select a, xs, count(*) over (partition by a) as n from s)
+            select row_number() over (order by a, xs) as sol, a, xs, n
+            from counted order by sol"""
+        ).pl()
+    finally:
+        con.unregister(FOUND)
     return sols
 
 

@@ -323,27 +323,75 @@ def test_carried_solutions_equal_a_full_search(
     assert carried.sort("sol").equals(full.sort("sol"))
 
 
-@settings(max_examples=60, deadline=None)
-@given(rows=st.lists(_MEMBER, max_size=80), chunk=st.integers(1, 30))
-def test_group_search_in_anchor_ranges_equals_one_search(
-    rows: list[tuple[int, str, int]], chunk: int
+def _sql_search(con, max_group: int, max_block: int):  # type: ignore[no-untyped-def]
+    """The group search as SQL did it before the compiled kernel: partial subsets
+    built by hash joins on the remaining amount, met in the middle."""
+    eligible = f"n <= {max_block} and n >= 2 and abs(total) >= abs(t)"
+    parts = [
+        "select a, xs from gp2 where s = t",
+        f"""select a, list(x order by k) from gb group by a, blk
+            having sum(v) = any_value(t) and count(*) > {max_group}""",
+    ]
+    if max_group >= 3:
+        parts.append(
+            """select p.a, list_append(p.xs, c.x) from gp2 p join gb c
+            on c.a = p.a and c.blk = p.blk and c.v = p.t - p.s and c.k > p.k2"""
+        )
+    if max_group >= 4:
+        parts.append(
+            """select x.a, list_concat(x.xs, y.xs) from gp2 x join gp2 y
+            on y.a = x.a and y.blk = x.blk and y.s = x.t - x.s and y.k1 > x.k2"""
+        )
+    if max_group >= 5:
+        parts.append(
+            """select x.a, list_concat(x.xs, y.xs) from gp3 x join gp2 y
+            on y.a = x.a and y.blk = x.blk and y.s = x.t - x.s and y.k1 > x.k3"""
+        )
+    if max_group >= 6:
+        parts.append(
+            """select x.a, list_concat(x.xs, y.xs) from gp3 x join gp3 y
+            on y.a = x.a and y.blk = x.blk and y.s = x.t - x.s and y.k1 > x.k3"""
+        )
+    found = "select distinct a, list_sort(xs) as xs from (" + " union all ".join(parts) + ")"
+    return con.sql(
+        f"""with gb as materialized (select * from __recon__gb where {eligible}),
+        gp2 as materialized (
+            select x1.a, x1.blk, x1.k as k1, x2.k as k2, [x1.x, x2.x] as xs,
+                   x1.v + x2.v as s, x1.t
+            from gb x1 join gb x2 on x1.a = x2.a and x1.blk = x2.blk and x1.k < x2.k
+            where abs(x1.v + x2.v) <= abs(x1.t)),
+        gp3 as materialized (
+            select p.a, p.blk, p.k1, p.k2, c.k as k3, list_append(p.xs, c.x) as xs,
+                   p.s + c.v as s, p.t
+            from gp2 p join gb c on c.a = p.a and c.blk = p.blk and c.k > p.k2
+            where abs(p.s + c.v) < abs(p.t)),
+        s as ({found}),
+        counted as (select a, xs, count(*) over (partition by a) as n from s)
+        select row_number() over (order by a, xs) as sol, a, xs, n from counted"""
+    ).pl()
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=st.lists(_MEMBER, max_size=80), max_group=st.integers(2, 6))
+def test_group_search_equals_the_sql_search(
+    rows: list[tuple[int, str, int]], max_group: int
 ) -> None:
-    """Searching the blocks a range of anchors at a time finds the same subsets, numbered
-    alike, as one search over every block."""
+    """The compiled search finds the subsets the SQL search found, numbered alike,
+    with amounts of both signs (credit notes) and subsets found in two block kinds."""
     import duckdb
 
     from recon import groups
     from recon.matchers.group import Group
 
     con = duckdb.connect()
-    _blocks(con, [(a, blk, x, 100 * (x % 5 + 1), 100 * (a % 4 + 3)) for a, blk, x in rows])
-    m = Group(max_group=5, max_block=12)
-    whole = groups.find_solutions(con, m)
-    saved = groups.CHUNK_ROWS
-    groups.CHUNK_ROWS = chunk
-    try:
-        ranged = groups.find_solutions(con, m)
-    finally:
-        groups.CHUNK_ROWS = saved
-    assert ranged.sort("sol").equals(whole.sort("sol"))
-    assert ranged["sol"].sort().to_list() == list(range(1, whole.height + 1))
+    _blocks(
+        con,
+        [
+            (a, blk, x, 100 * (x % 5 + 1) * (-1 if x % 7 == 0 else 1), 100 * (a % 4 + 3))
+            for a, blk, x in rows
+        ],
+    )
+    m = Group(max_group=max_group, max_block=12)
+    found = groups.find_solutions(con, m)
+    assert found.sort("sol").equals(_sql_search(con, max_group, 12).sort("sol"))
+    assert found["sol"].to_list() == list(range(1, found.height + 1))

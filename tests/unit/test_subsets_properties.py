@@ -1,0 +1,105 @@
+"""The compiled group search finds exactly the subsets its rules define.
+
+The reference below enumerates every subset of every block with itertools and
+applies the pruning of partial subsets the kernel documents (the SQL form's):
+a pair is kept when |sum| <= |target|, a triple is a kept pair and a later row
+with |sum| < |target|; a subset of four is two kept pairs, of five a kept
+triple and a kept pair, of six two kept triples, in block order.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recon import subsets
+from recon.subsets import exact_subsets
+
+
+def _kept(values: list[int], limit: int, combo: tuple[int, ...]) -> bool:
+    """Whether the kernel's partial subsets of `combo` are all kept."""
+
+    def pair(rows: tuple[int, ...]) -> bool:
+        return abs(sum(values[r] for r in rows)) <= limit
+
+    def triple(rows: tuple[int, ...]) -> bool:
+        return pair(rows[:2]) and abs(sum(values[r] for r in rows)) < limit
+
+    halves = {
+        2: pair(combo),
+        3: pair(combo[:2]),
+        4: pair(combo[:2]) and pair(combo[2:]),
+        5: triple(combo[:3]) and pair(combo[3:]),
+        6: triple(combo[:3]) and triple(combo[3:]),
+    }
+    return halves[len(combo)]
+
+
+def _reference(blocks: list[tuple[list[int], int]], max_group: int) -> set[tuple[int, tuple]]:
+    found: set[tuple[int, tuple]] = set()
+    for b, (values, target) in enumerate(blocks):
+        for size in range(2, min(max_group, len(values)) + 1):
+            for combo in combinations(range(len(values)), size):
+                if sum(values[r] for r in combo) == target and _kept(values, abs(target), combo):
+                    found.add((b, combo))
+        if len(values) > max_group and sum(values) == target:
+            found.add((b, tuple(range(len(values)))))
+    return found
+
+
+def _kernel(blocks: list[tuple[list[int], int]], max_group: int) -> list[tuple[int, tuple]]:
+    sizes = [len(v) for v, _ in blocks]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    v = np.array([x for values, _ in blocks for x in values], dtype=np.int64)
+    t = np.array([target for values, target in blocks for _ in values], dtype=np.int64)
+    block, offsets, members = exact_subsets(starts, v, t, max_group)
+    out = []
+    for i, b in enumerate(block):
+        rows = members[offsets[i] : offsets[i + 1]] - starts[b]
+        out.append((int(b), tuple(int(r) for r in rows)))
+    return out
+
+
+# amounts of a few values, both signs (credit notes, reversals), so that sums collide
+amounts = st.integers(min_value=-6, max_value=12).filter(lambda x: x != 0)
+blocks = st.lists(
+    st.tuples(st.lists(amounts, min_size=2, max_size=9), st.integers(min_value=-15, max_value=30)),
+    max_size=6,
+)
+
+
+@settings(deadline=None, max_examples=300)  # the first call compiles the kernel
+@given(blocks, st.integers(min_value=2, max_value=6))
+def test_kernel_finds_exactly_the_defined_subsets_once(
+    data: list[tuple[list[int], int]], max_group: int
+) -> None:
+    found = _kernel(data, max_group)
+    assert len(found) == len(set(found)), "a subset found twice in one block"
+    assert set(found) == _reference(data, max_group)
+
+
+@settings(deadline=None, max_examples=50)
+@given(blocks, st.integers(min_value=2, max_value=6))
+def test_two_halves_side_by_side_give_the_same_subsets(
+    data: list[tuple[list[int], int]], max_group: int
+) -> None:
+    serial = _kernel(data, max_group)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(subsets, "PARALLEL_BLOCKS", 2)
+        parallel = _kernel(data, max_group)
+    assert sorted(parallel) == sorted(serial)
+
+
+def test_a_batch_larger_than_max_group_is_one_subset() -> None:
+    # twelve cheques of one deposit slip: no subset of five sums to the deposit
+    cheques = [100, 250, 75, 300, 125, 50, 400, 90, 60, 210, 140, 200]
+    found = _kernel([(cheques, sum(cheques))], max_group=5)
+    assert (0, tuple(range(12))) in found
+
+
+def test_no_blocks() -> None:
+    assert _kernel([], 5) == []
