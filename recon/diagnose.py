@@ -24,7 +24,7 @@ from recon.db import written_join_order
 from recon.matchers.base import AmountTolerance, DateWindow, band_join_sql, date_condition_sql
 from recon.matchers.exact import Exact
 from recon.pipeline import T
-from recon.scoring import explained, score_in_chunks
+from recon.scoring import explained, score_in_chunks, with_shared_refs
 
 REASONS = (
     "ambiguous",
@@ -71,6 +71,7 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
         weights=ruleset.settings["weights"],
         explain=False,
     )
+    pairs = with_shared_refs(con, T, pairs)
     best = pl.concat([_best(pairs, "l", "r", "left"), _best(pairs, "r", "l", "right")])
     best = best.with_columns(_reason(ruleset).alias("reason"))
     con.register("__recon__best", best)

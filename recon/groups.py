@@ -222,6 +222,7 @@ def _score_solutions(
         window=m.date,
         text=(),
         weights=rule.weights,
+        explain=False,
     )
     con.unregister("__recon__gpairs")
     feats = feats.select(
@@ -231,7 +232,7 @@ def _score_solutions(
         "s_ref",
         "s_name",
         "date_diff",
-        "shared_refs",
+        "shares_ref",
         "name_sim",
     )
     w = rule.weights
@@ -245,7 +246,7 @@ def _score_solutions(
             pl.col("s_ref").mean(),
             pl.col("s_name").mean(),
             pl.col("date_diff").abs().max().alias("max_days"),
-            pl.col("shared_refs").drop_nulls().len().alias("with_ref"),
+            pl.col("shares_ref").sum().alias("with_ref"),
             pl.col("name_sim").min().alias("min_name"),
         )
     )

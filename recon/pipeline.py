@@ -37,6 +37,7 @@ from recon.scoring import (
     name_key_sql,
     names_sql,
     score_in_chunks,
+    with_shared_refs,
 )
 
 T = Tables(ref_pairs="__recon__ref_pairs_all")
@@ -353,7 +354,7 @@ def run_rule(
     if memo is not None and levels is not None:
         memo[index] = Carried(pairs, levels)
     result = assign(pairs, margin=rule.margin)
-    accepted = explained(result.accepted).with_columns(
+    accepted = explained(with_shared_refs(con, T, result.accepted)).with_columns(
         pl.when(pl.col("score") >= rule.auto_above)
         .then(pl.lit("auto"))
         .otherwise(pl.lit("suggested"))
@@ -453,7 +454,7 @@ _KEPT = (
     "amount_diff",
     "amount_diff_exact",
     "date_diff",
-    "shared_refs",
+    "shares_ref",
     "l_has_ref",
     "r_has_ref",
     "name_sim",

@@ -213,7 +213,7 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
 
 
 def _score(con, m, rule, cand: str) -> pl.DataFrame:  # type: ignore[no-untyped-def]
-    from recon.scoring import score_pairs
+    from recon.scoring import score_pairs, with_shared_refs
 
     frame = score_pairs(
         con,
@@ -226,6 +226,7 @@ def _score(con, m, rule, cand: str) -> pl.DataFrame:  # type: ignore[no-untyped-
         right_amount=m.right_amount_sql(),
         explain=False,
     )
+    frame = with_shared_refs(con, pipeline.T, frame)
     return frame.select("l", "r", "score", "shared_refs")
 
 
