@@ -148,6 +148,14 @@ class Matcher(ABC):
         """
         return None
 
+    def touched_sql(self, t: Tables) -> str | None:
+        """SQL yielding `id`: the left rows of `t` (rows a bound cut) whose level may
+        have changed when the rows `t.right` left the right table, a superset of them
+        (None: any may have).  A level counts the right rows of some slots (currency,
+        amount bucket, week, name); the rows sharing no slot with a row that left
+        keep theirs, and a later pass counts the others' again (see recon.pipeline)."""
+        return None
+
     def paired_sql(self, t: Tables) -> str | None:
         """:meth:`candidates_sql` and :meth:`bounds_sql` in one query, which counts
         what both count once: rows (l, r, level), a pair with no level or a cut left
@@ -206,6 +214,9 @@ class JoinedMatcher(Matcher):
 
     def paired_sql(self, t: Tables) -> str | None:
         return self._join(t, "both")
+
+    def touched_sql(self, t: Tables) -> str | None:
+        return self._join(t, "touched")
 
 
 def check_equal_fields(equal: tuple[str, ...]) -> None:
@@ -320,14 +331,26 @@ def token_join_sql(left: str, right: str, where: str, *, out: str = "pairs") -> 
     levels = f"""select l.id, count(*) as level from lt l join {slots} c
         on c.cur = l.currency and c.tok = l.tok and c.k = l.kk and c.w = l.wk
     group by l.id"""
-    return emit(ctes, pairs, levels, out)
+    # a crowded slot's right rows are within a bucket and a week of the left row's
+    touched = _touched_sql("lt", "rt", "currency", "l.tok = r.tok")
+    return emit(ctes, pairs, levels, out, touched)
 
 
-def emit(ctes: str, pairs: str, levels: str, out: str) -> str:
-    """The query over `ctes` giving `pairs` (l, r), `levels` (id, level) or, with
-    `out="both"`, (l, r, level) rows of both: a pair with no level, a level with no r."""
-    body = {"pairs": pairs, "levels": levels, "both": both_sql(pairs, levels)}[out]
+def emit(ctes: str, pairs: str, levels: str, out: str, touched: str = "") -> str:
+    """The query over `ctes` giving `pairs` (l, r), `levels` (id, level), `touched`
+    (id, see Matcher.touched_sql) or, with `out="both"`, (l, r, level) rows of both:
+    a pair with no level, a level with no r."""
+    bodies = {"pairs": pairs, "levels": levels, "touched": touched}
+    body = both_sql(pairs, levels) if out == "both" else bodies[out]
     return f"select * from ({ctes}\n    {body})"
+
+
+def _touched_sql(left: str, right: str, right_cur: str, also: str = "true") -> str:
+    """Ids of `left` rows (buckets spread as for their pairs) sharing a slot with a row of
+    `right`: its bucket, currency, and its week or one either side (meeting `also`)."""
+    return f"""select distinct l.id from {left} l join {right} r
+        on r.k = l.kk and r.{right_cur} = l.currency
+        and r.wk between l.wk - 1 and l.wk + 1 and {also}"""
 
 
 def both_sql(pairs: str, levels: str) -> str:
@@ -367,7 +390,8 @@ def block_join_sql(left: str, right: str, where: str, *, out: str = "pairs") -> 
     pairs = f"""select distinct l.id as l, r.id as r
     from (select * from lb where id not in (select id from hot)) l join rb r
         on l.kk = r.k and l.nb = r.nb and {where}"""
-    return emit(ctes, pairs, "select id, 1 as level from hot", out)
+    touched = _touched_sql("lb", "rb", "currency")
+    return emit(ctes, pairs, "select id, 1 as level from hot", out, touched)
 
 
 def bucket_join_sql(
@@ -408,7 +432,7 @@ def bucket_join_sql(
     from (select * from lf where crowded and id not in (select id from hot)) l join rb r
         on l.kk = r.k and l.nb = r.nb and {where}"""
     levels = "select id, 1 + (id in (select id from hot))::int as level from crowd"
-    return emit(ctes, pairs, levels, out)
+    return emit(ctes, pairs, levels, out, _touched_sql("lb", "rb", right_cur))
 
 
 def band_join_sql(
@@ -437,7 +461,7 @@ def band_join_sql(
     where = " and ".join([amount_condition_sql(tol), *extra]) or "true"
     if by_reference:
         if out != "pairs":
-            return None
+            return None  # no bound cuts these pairs
         return f"""select p.l, p.r from {REF_PAIRS} p
             join {t.left} l on l.id = p.l join {t.right} r on r.id = p.r where {where}"""
     if tol.exact:
@@ -478,6 +502,8 @@ def band_join_sql(
         for key in keys
     ]
     if out == "pairs":
+        return "\nunion\n".join(parts)
+    if out == "touched":
         return "\nunion\n".join(parts)
     # each key's levels only fall as rows leave, so their sum changes when any does
     if out == "levels":

@@ -174,18 +174,25 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
                 f"select distinct l, r from ({m.candidates_sql(t)})"
             )
             scored = _score(con, m, rule, "__recon__c0")
-            before[rule.name] = (pairs, levels, scored)
-        # a third of the open rows of each side leave (matched by some rule)
+            before[rule.name] = (pairs, levels, scored, pipeline._gone_seq(con))
+        # a third of the open rows of each side leave (matched by some rule), a few at
+        # a time, as matches are recorded
         for table in (t.left, t.right):
             ids = [i for (i,) in con.execute(f"select id from {table}").fetchall()]
             gone = rng.choice(ids, size=len(ids) // 3, replace=False).tolist()
-            con.execute(f"delete from {table} where id in ({', '.join(map(str, gone))})")
+            for part in np.array_split(np.array(gone, dtype=np.int64), 4):
+                pipeline._close(con, table, f"select unnest([{', '.join(map(str, part))}]::bigint[])")
         pipeline.prepare_open_tables(con, ruleset, left_side="bank", as_of=None, fresh=False)
         for rule in rules:
             m = rule.matcher
-            old_pairs, old_levels, old_scored = before[rule.name]
-            carried = pipeline.Carried(old_scored.select("l", "r"), old_levels)
-            pipeline._regrow(con, m, carried)
+            old_pairs, old_levels, old_scored, seen = before[rule.name]
+            carried = pipeline.Carried(old_scored.select("l", "r"), old_levels, seen)
+            levels_now = pipeline._regrow(con, m, carried)
+            # the levels counted again where right rows left equal those counted afresh
+            afresh = pipeline._levels(
+                con, m, base.Tables("__recon__bounded", t.right, t.left_refs, t.right_refs)
+            )
+            assert set(levels_now.iter_rows()) == set(afresh.iter_rows()), rule.name
             regrow = {i for (i,) in con.execute(f"select id from {pipeline.REGROW}").fetchall()}
             regrown += len(regrow)
             left = {i for (i,) in con.execute(f"select id from {t.left}").fetchall()}
