@@ -40,7 +40,11 @@ class Fx(JoinedMatcher):
             raise ValueError("pct must be between 0 and 50")
 
     def _join(self, t: Tables, out: str = "pairs") -> str:
-        converted = f"""(select r0.*, r0.amount * fx.rate as conv, fx.to_cur
+        # `conv` exact, for the tolerance; its bucket from the product of doubles: the
+        # exact product is a 38-digit decimal, and turning ~750k of them into doubles
+        # for the logarithm took three quarters of a night pass's count of the bounds
+        converted = f"""(select r0.*, r0.amount * fx.rate as conv, fx.to_cur,
+                   r0.amount::double * fx.rate::double as conv_d
             from {t.right} r0 join {RATES} fx on fx.from_cur = r0.currency)"""
         where = f"""l.currency = r.to_cur and l.currency <> r.currency
          and sign(l.amount) = sign(r.conv)
@@ -48,7 +52,7 @@ class Fx(JoinedMatcher):
          and {date_condition_sql(self.date)}"""
         return bucket_join_sql(
             bucketed_sql(t.left, log_bucket_sql("amount", self.pct), neighbours=True),
-            bucketed_sql(converted, log_bucket_sql("conv", self.pct), neighbours=False),
+            bucketed_sql(converted, log_bucket_sql("conv_d", self.pct), neighbours=False),
             where,
             right_cur="to_cur",
             out=out,
