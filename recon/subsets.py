@@ -130,6 +130,48 @@ def _first_at_least(sorted_sums: np.ndarray, n: int, value: int) -> int:  # prag
     return lo
 
 
+# one signature for the three call sites, as for _add
+@njit(
+    "Tuple((int64[::1], int64[::1], int64[::1], int64))(int64[::1], int64[::1], int64[::1], "
+    "int64, int64, int64[::1], int64, int64, int64, int64[::1], int64[::1], int64, "
+    "int64[::1], int64[::1], int64[::1], int64)",
+    cache=True,
+    nogil=True,
+)
+def _completions(
+    blocks: np.ndarray,
+    offsets: np.ndarray,
+    members: np.ndarray,
+    nsol: int,
+    block: int,
+    rows: np.ndarray,
+    k: int,
+    need: int,
+    after: int,
+    order: np.ndarray,
+    sums: np.ndarray,
+    n: int,
+    first: np.ndarray,
+    second: np.ndarray,
+    third: np.ndarray,
+    width: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:  # pragma: no cover - compiled
+    """Record rows[:k] completed by each kept pair (`width` 2) or triple (3) summing to
+    `need` and starting after row `after`: those are a prefix of the run of `need` in
+    `sums` (see :func:`_by_sum_latest_first`).  Returns the buffers and the count."""
+    z = _first_at_least(sums, n, need)
+    while z < n and sums[z] == need and first[order[z]] > after:
+        y = order[z]
+        rows[k] = first[y]
+        rows[k + 1] = second[y]
+        if width == 3:
+            rows[k + 2] = third[y]
+        blocks, offsets, members = _add(blocks, offsets, members, nsol, block, rows, k + width)
+        nsol += 1
+        z += 1
+    return blocks, offsets, members, nsol
+
+
 @njit(cache=True, nogil=True)
 def _search(
     starts: np.ndarray, v: np.ndarray, t: np.ndarray, max_group: int
@@ -199,15 +241,25 @@ def _search(
                         rows[2] = c
                         blocks, offsets, members = _add(blocks, offsets, members, nsol, b, rows, 3)
                         nsol += 1
-            if max_group >= 4:
-                # a later pair completing this one
-                z = _first_at_least(psorted, npair, target - ps[q])
-                while z < npair and psorted[z] == target - ps[q] and p1[pord[z]] > p2[q]:
-                    rows[2] = p1[pord[z]]
-                    rows[3] = p2[pord[z]]
-                    blocks, offsets, members = _add(blocks, offsets, members, nsol, b, rows, 4)
-                    nsol += 1
-                    z += 1
+            if max_group >= 4:  # a later pair completing this one
+                blocks, offsets, members, nsol = _completions(
+                    blocks,
+                    offsets,
+                    members,
+                    nsol,
+                    b,
+                    rows,
+                    2,
+                    target - ps[q],
+                    p2[q],
+                    pord,
+                    psorted,
+                    npair,
+                    p1,
+                    p2,
+                    p2,
+                    2,
+                )
         if max_group >= 5:
             tord = pord[:0]
             tsorted = psorted[:0]
@@ -219,25 +271,44 @@ def _search(
                 rows[1] = t2[q]
                 rows[2] = t3[q]
                 need = target - ts[q]
-                # a later pair completing this triple
-                z = _first_at_least(psorted, npair, need)
-                while z < npair and psorted[z] == need and p1[pord[z]] > t3[q]:
-                    rows[3] = p1[pord[z]]
-                    rows[4] = p2[pord[z]]
-                    blocks, offsets, members = _add(blocks, offsets, members, nsol, b, rows, 5)
-                    nsol += 1
-                    z += 1
+                # a later pair, or a later triple, completing this triple
+                blocks, offsets, members, nsol = _completions(
+                    blocks,
+                    offsets,
+                    members,
+                    nsol,
+                    b,
+                    rows,
+                    3,
+                    need,
+                    t3[q],
+                    pord,
+                    psorted,
+                    npair,
+                    p1,
+                    p2,
+                    p2,
+                    2,
+                )
                 if max_group >= 6:
-                    # a later triple
-                    z = _first_at_least(tsorted, ntri, need)
-                    while z < ntri and tsorted[z] == need and t1[tord[z]] > t3[q]:
-                        y = tord[z]
-                        rows[3] = t1[y]
-                        rows[4] = t2[y]
-                        rows[5] = t3[y]
-                        blocks, offsets, members = _add(blocks, offsets, members, nsol, b, rows, 6)
-                        nsol += 1
-                        z += 1
+                    blocks, offsets, members, nsol = _completions(
+                        blocks,
+                        offsets,
+                        members,
+                        nsol,
+                        b,
+                        rows,
+                        3,
+                        need,
+                        t3[q],
+                        tord,
+                        tsorted,
+                        ntri,
+                        t1,
+                        t2,
+                        t3,
+                        3,
+                    )
         if m > max_group:
             whole = 0
             for i in range(m):
