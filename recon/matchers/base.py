@@ -501,9 +501,7 @@ def band_join_sql(
         )
         for key in keys
     ]
-    if out == "pairs":
-        return "\nunion\n".join(parts)
-    if out == "touched":
+    if out in ("pairs", "touched"):
         return "\nunion\n".join(parts)
     # each key's levels only fall as rows leave, so their sum changes when any does
     if out == "levels":
