@@ -50,13 +50,9 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assign
     core = ["l", "r", "score", *(["r_key"] if "r_key" in pairs.columns else [])]
     extra = pairs.select("l", "r", pl.exclude(core)) if pairs.width > len(core) else None
     pairs = pairs.select(core).sort(["l", "r"])
-    l_codes = pairs["l"].rank("dense").cast(pl.Int64).to_numpy() - 1
-    r_codes = pairs["r"].rank("dense").cast(pl.Int64).to_numpy() - 1
-    nl, nr = int(l_codes.max()) + 1, int(r_codes.max()) + 1
-    graph = coo_matrix((np.ones(len(l_codes)), (l_codes, r_codes + nl)), shape=(nl + nr, nl + nr))
-    _, labels = connected_components(graph, directed=False)
+    comp, l_codes, r_codes = _components(pairs["l"], pairs["r"])
     pairs = pairs.with_columns(
-        pl.Series("comp", labels[l_codes]),
+        pl.Series("comp", comp),
         pl.Series("li", l_codes),
         pl.Series("ri", r_codes),
     )
@@ -95,6 +91,22 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assign
         accepted = accepted.join(extra, on=["l", "r"], how="left")
         withheld = withheld.join(extra, on=["l", "r"], how="left")
     return Assignment(accepted.sort(["l", "r"]), withheld.sort(["l", "r"]))
+
+
+def components(l: pl.Series, r: pl.Series) -> np.ndarray:
+    """The connected component of each pair (l[i], r[i]) of the bipartite graph of
+    left ids `l` and right ids `r` (numbered from 0, in no particular order)."""
+    return _components(l, r)[0] if len(l) else np.zeros(0, dtype=np.int64)
+
+
+def _components(l: pl.Series, r: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(component of each pair, dense code of its left row, of its right row)."""
+    l_codes = l.rank("dense").cast(pl.Int64).to_numpy() - 1
+    r_codes = r.rank("dense").cast(pl.Int64).to_numpy() - 1
+    nl, nr = int(l_codes.max()) + 1, int(r_codes.max()) + 1
+    graph = coo_matrix((np.ones(len(l_codes)), (l_codes, r_codes + nl)), shape=(nl + nr, nl + nr))
+    _, labels = connected_components(graph, directed=False)
+    return labels[l_codes], l_codes, r_codes
 
 
 def _codes(key: pl.Series) -> np.ndarray:

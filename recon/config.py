@@ -89,7 +89,7 @@ _SETTLEMENT = ("oldest_first", "none")
 _RULE_KEYS = ("name", "matcher", "params", "auto_above", "suggest_above", "margin", "weights")
 
 
-class _Loader(yaml.SafeLoader):  # type: ignore[misc]
+class _Loader(yaml.SafeLoader):
     """YAML 1.2 booleans: only true/false, so a key `on:` or a value `no` stays text."""
 
 

@@ -19,7 +19,7 @@ import duckdb
 import polars as pl
 
 from recon import matchinfo
-from recon.assign import assign
+from recon.assign import assign, components
 from recon.config import Rule, RuleSet
 from recon.db import _now, scalar, set_meta, written_join_order
 from recon.groups import GroupCarry, run_group_rule
@@ -63,6 +63,15 @@ class Carried:
     levels: pl.DataFrame  # id, level
     #: the last row of GONE when the levels were counted
     seen: int = 0
+    #: the pairs given to the last assignment that touch a row it matched (dropped
+    #: from `pairs`), and what it left undecided: the suggestions it deferred, the
+    #: ambiguous rows it recorded (id, side, alternatives, best, rule) and the pairs
+    #: it withheld.  A later pass takes these over for the components of the last
+    #: assignment that nothing changed (see :func:`_settled`).
+    dropped: pl.DataFrame | None = None
+    suggested: pl.DataFrame | None = None
+    ambiguous: pl.DataFrame | None = None
+    withheld: pl.DataFrame | None = None
 
 
 @dataclass(slots=True)
@@ -314,9 +323,9 @@ def run_rule(
     assert carried is None or isinstance(carried, Carried)
     # the right rows that leave from now on may lower the levels counted now
     seen = _gone_seq(con) if memo is not None and m.incremental else 0
-    tables, levels, paired = T, None, None
+    tables, levels, paired, regrow = T, None, None, 0
     if carried is not None:
-        levels = _regrow(con, m, carried)
+        levels, regrow = _regrow(con, m, carried)
         # the bounds were just counted for these rows: the candidates read them
         con.register(_LEVELS, levels)
         tables = Tables(REGROW, T.right, T.left_refs, T.right_refs, _LEVELS, T.ref_pairs)
@@ -324,6 +333,79 @@ def run_rule(
         # the first pass: the candidates and the bounds from one query
         paired = m.paired_sql(T)
         levels = None if paired else _NO_LEVELS
+    if carried is not None and regrow == 0:
+        # no open row's candidates changed: nothing to build or score
+        pairs, candidates = carried.pairs.clear(), 0
+    else:
+        pairs, candidates, levels = _build_pairs(con, m, rule, tables, paired, levels)
+    stats.candidates = int(candidates)
+    work = pairs
+    settled: Settled | None = None
+    if carried is not None:
+        pairs, settled = _with_carried(con, pairs, carried)
+        # the components nothing changed are decided as before: assign the others
+        work = pairs.filter(~pl.col("l").is_in(settled.left.implode()))
+    if memo is not None and levels is not None:
+        memo[index] = Carried(pairs, levels, seen)
+    result = assign(work, margin=rule.margin)
+    accepted = explained(with_shared_refs(con, T, result.accepted)).with_columns(
+        pl.when(pl.col("score") >= rule.auto_above)
+        .then(pl.lit("auto"))
+        .otherwise(pl.lit("suggested"))
+        .alias("status")
+    )
+    ambiguous = _record_ambiguous(con, work, result.ambiguous, rule)
+    accepted = accepted.with_columns(
+        pl.lit(rule.name).alias("rule"),
+        pl.lit(index).alias("rule_index"),
+        pl.lit(m.difference, dtype=pl.String).alias("diff_type"),
+    )
+    auto = accepted.filter(pl.col("status") == "auto")
+    _record_matches(con, auto, run_id)
+    suggested = accepted.filter(pl.col("status") == "suggested").select(_PROPOSAL_COLS)
+    withheld = result.ambiguous.select("l", "r")
+    if settled is not None:
+        # what the settled components left undecided, as the pass before left it
+        assert carried is not None
+        old_suggested, old_ambiguous, old_withheld = settled.replay(carried)
+        if old_suggested is not None:
+            suggested = pl.concat([suggested, old_suggested], how="vertical_relaxed")
+        if old_withheld is not None:
+            withheld = pl.concat([withheld, old_withheld], how="vertical_relaxed")
+        if old_ambiguous is not None and old_ambiguous.height:
+            _insert_ambiguous(con, old_ambiguous)
+            ambiguous = (
+                old_ambiguous
+                if ambiguous is None
+                else pl.concat([ambiguous, old_ambiguous], how="vertical_relaxed")
+            )
+    carry = memo.get(index) if memo is not None else None
+    if isinstance(carry, Carried):
+        if auto.height:
+            # the rows matched now never pair again: carry only the others' pairs
+            touch = pl.col("l").is_in(auto["l"].implode()) | pl.col("r").is_in(auto["r"].implode())
+            carry.dropped = carry.pairs.filter(touch).select("l", "r")
+            carry.pairs = carry.pairs.filter(~touch)
+        carry.suggested, carry.ambiguous, carry.withheld = suggested, ambiguous, withheld
+    # suggestions wait until every rule has run: a later rule may match
+    # these rows with confidence, and an unsure pair must not take them first
+    _defer(con, suggested)
+    stats.matches = stats.auto = auto.height
+    stats.ambiguous = withheld.height
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _build_pairs(
+    con: duckdb.DuckDBPyConnection,
+    m: Matcher,
+    rule: Rule,
+    tables: Tables,
+    paired: str | None,
+    levels: pl.DataFrame | None,
+) -> tuple[pl.DataFrame, int, pl.DataFrame | None]:
+    """The candidate pairs of `tables.left`, scored and kept; their number before
+    scoring; the levels (read from the first pass's one query when `paired`)."""
     for statement in m.prepare_sql(tables):
         con.execute(statement)
     with written_join_order(con):
@@ -338,7 +420,7 @@ def run_rule(
         levels = _fetch_levels(con, "select l as id, level from __recon__cand where r is null")
         con.execute("delete from __recon__cand where r is null")
     texts = m.text_fields()
-    candidates = scalar(con, "select count(*) from __recon__cand")
+    candidates = int(scalar(con, "select count(*) from __recon__cand") or 0)
     cand = drop_unlike_names(con, T, "__recon__cand", texts) or "__recon__cand"
 
     def keep(pairs: pl.DataFrame) -> pl.DataFrame:
@@ -358,48 +440,18 @@ def run_rule(
         right_amount=m.right_amount_sql(),
         explain=False,
     )
-    stats.candidates = int(candidates)
-    if carried is not None:
-        pairs = _with_carried(con, pairs, carried)
-    if memo is not None and levels is not None:
-        memo[index] = Carried(pairs, levels, seen)
-    result = assign(pairs, margin=rule.margin)
-    accepted = explained(with_shared_refs(con, T, result.accepted)).with_columns(
-        pl.when(pl.col("score") >= rule.auto_above)
-        .then(pl.lit("auto"))
-        .otherwise(pl.lit("suggested"))
-        .alias("status")
-    )
-    _record_ambiguous(con, pairs, result.ambiguous, rule)
-    accepted = accepted.with_columns(
-        pl.lit(rule.name).alias("rule"),
-        pl.lit(index).alias("rule_index"),
-        pl.lit(m.difference, dtype=pl.String).alias("diff_type"),
-    )
-    auto = accepted.filter(pl.col("status") == "auto")
-    _record_matches(con, auto, run_id)
-    carry = memo.get(index) if memo is not None else None
-    if isinstance(carry, Carried) and auto.height:
-        # the rows matched now never pair again: carry only the others' pairs
-        carry.pairs = carry.pairs.join(auto.select("l"), on="l", how="anti").join(
-            auto.select("r"), on="r", how="anti"
-        )
-    # suggestions wait until every rule has run: a later rule may match
-    # these rows with confidence, and an unsure pair must not take them first
-    _defer(con, accepted.filter(pl.col("status") == "suggested"))
-    stats.matches = stats.auto = auto.height
-    stats.ambiguous = result.ambiguous.height
-    stats.seconds = time.perf_counter() - started
-    return stats
+    return pairs, candidates, levels
 
 
 _LEVELS = "__recon__levels"
 _NO_LEVELS = pl.DataFrame(schema={"id": pl.Int64, "level": pl.Int64})
 
 
-def _regrow(con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried) -> pl.DataFrame:
+def _regrow(
+    con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried
+) -> tuple[pl.DataFrame, int]:
     """Point view REGROW at the open left rows whose pairs a later pass builds again;
-    return the levels of the rows a bound still cuts.
+    return the levels of the rows a bound still cuts, and how many rows REGROW holds.
 
     Those rows are: the rows whose bound relaxed (their level fell, see
     Matcher.bounds_sql), those whose reference features changed (REGAINED), and
@@ -413,7 +465,7 @@ def _regrow(con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried) -> pl.
     rescored = carried.pairs.join(gained_right, on="r", how="semi").select(pl.col("l").alias("id"))
     regained = con.sql(f"select id from {REGAINED}").pl()
     _view(con, REGROW, pl.concat([relaxed, rescored, regained]).unique())
-    return levels
+    return levels, int(scalar(con, f"select count(*) from {REGROW}") or 0)
 
 
 #: Right rows that left the open table during the run, numbered by `seq` as they left:
@@ -493,16 +545,64 @@ def _view(con: duckdb.DuckDBPyConnection, name: str, ids: pl.DataFrame) -> None:
     )
 
 
+@dataclass(slots=True)
+class Settled:
+    """The rows of the components of a rule's last assignment that nothing changed
+    since: all their rows are still open, none of them gained or lost a candidate.
+    The assignment decides each connected component of its pairs alone, so these
+    are decided as they were: nothing matched (a matched row would have left), the
+    same suggestions and the same ambiguous rows."""
+
+    left: pl.Series
+    right: pl.Series
+
+    def replay(
+        self, carried: Carried
+    ) -> tuple[pl.DataFrame | None, pl.DataFrame | None, pl.DataFrame | None]:
+        """What the last assignment left undecided in these components: suggestions,
+        ambiguous rows, withheld pairs."""
+        mine = pl.col("l").is_in(self.left.implode())
+        amb = carried.ambiguous
+        if amb is not None:
+            amb = amb.filter(
+                pl.when(pl.col("side") == "left")
+                .then(pl.col("id").is_in(self.left.implode()))
+                .otherwise(pl.col("id").is_in(self.right.implode()))
+            )
+        return (
+            None if carried.suggested is None else carried.suggested.filter(mine),
+            amb,
+            None if carried.withheld is None else carried.withheld.filter(mine),
+        )
+
+
 def _with_carried(
     con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, carried: Carried
-) -> pl.DataFrame:
-    """`pairs` (of the rows in REGROW) and the carried pairs of the other open rows."""
-    left = con.sql(f"select id as l from {T.left} where id not in (select id from {REGROW})").pl()
-    right = con.sql(f"select id as r from {T.right}").pl()
-    kept = carried.pairs.join(left, on="l", how="semi").join(right, on="r", how="semi")
-    if pairs.height == 0:
-        return kept
-    return pl.concat([kept, pairs.select(kept.columns)], how="vertical_relaxed")
+) -> tuple[pl.DataFrame, Settled]:
+    """`pairs` (of the rows in REGROW) and the carried pairs of the other open rows;
+    and the rows of the last assignment's components that nothing changed.
+
+    A component changed when some of its rows left, or one of its rows is in REGROW
+    (its pairs were built again), or a right row of a new pair is in it (the pair
+    joins it to another).  Rows only leave; in a connected component some rows left
+    and some not exactly when one of its pairs has one row open and the other gone."""
+    left = con.sql(f"select id from {T.left}").pl()["id"].cast(pl.Int64).implode()
+    right = con.sql(f"select id from {T.right}").pl()["id"].cast(pl.Int64).implode()
+    regrow = con.sql(f"select id from {REGROW}").pl()["id"].cast(pl.Int64).implode()
+    kept = carried.pairs.filter(
+        pl.col("l").is_in(left) & ~pl.col("l").is_in(regrow) & pl.col("r").is_in(right)
+    )
+    if pairs.height:
+        kept = pl.concat([kept, pairs.select(kept.columns)], how="vertical_relaxed")
+    # the graph of the last assignment and the new pairs
+    old = [carried.pairs.select("l", "r")]
+    if carried.dropped is not None:
+        old.append(carried.dropped)
+    graph = pl.concat([*old, pairs.select("l", "r")])
+    graph = graph.with_columns(pl.Series("comp", components(graph["l"], graph["r"])))
+    changed = ~pl.col("l").is_in(left) | ~pl.col("r").is_in(right) | pl.col("l").is_in(regrow)
+    same = graph.filter(~pl.col("comp").is_in(graph.filter(changed)["comp"].implode()))
+    return kept, Settled(same["l"].unique(), same["r"].unique())
 
 
 #: What a rule keeps of its scored pairs: what assignment, the explanation and the
@@ -748,10 +848,11 @@ def _run_reversal(
 
 def _record_ambiguous(
     con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, ambiguous: pl.DataFrame, rule: Rule
-) -> None:
-    """Remember, per ambiguous row, the rival candidates within the margin."""
+) -> pl.DataFrame | None:
+    """Remember, per ambiguous row, the rival candidates within the margin; return
+    the rows recorded."""
     if ambiguous.height == 0:
-        return
+        return None
     rows = []
     for side, own, other in (("left", "l", "r"), ("right", "r", "l")):
         ids = ambiguous[own].unique()
@@ -769,7 +870,15 @@ def _record_ambiguous(
             )
         )
         rows.append(near)
-    con.register("__recon__amb_new", pl.concat(rows))
+    recorded = pl.concat(rows)
+    _insert_ambiguous(con, recorded)
+    return recorded
+
+
+def _insert_ambiguous(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> None:
+    if rows.height == 0:
+        return
+    con.register("__recon__amb_new", rows)
     con.execute(
         "create temp table if not exists __recon__ambiguous "
         "(id bigint, side varchar, alternatives bigint[], best double, rule varchar)"

@@ -8,6 +8,7 @@ matches made in one pass relax them for the next.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -40,10 +41,11 @@ def test_later_passes_build_only_what_changed(
     real = pipeline._regrow
 
     def spy(con, m, carried):  # type: ignore[no-untyped-def]
-        levels = real(con, m, carried)
+        levels, n = real(con, m, carried)
         relaxed.append(carried.levels.height - levels.height)
         regrown.append(con.execute(f"select count(*) from {pipeline.REGROW}").fetchall()[0][0])
-        return levels
+        assert n == regrown[-1]
+        return levels, n
 
     monkeypatch.setattr(pipeline, "_regrow", spy)
     incremental = _run(data, tmp_path / "incremental")
@@ -187,13 +189,14 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
             m = rule.matcher
             old_pairs, old_levels, old_scored, seen = before[rule.name]
             carried = pipeline.Carried(old_scored.select("l", "r"), old_levels, seen)
-            levels_now = pipeline._regrow(con, m, carried)
+            levels_now, n_regrow = pipeline._regrow(con, m, carried)
             # the levels counted again where right rows left equal those counted afresh
             afresh = pipeline._levels(
                 con, m, base.Tables("__recon__bounded", t.right, t.left_refs, t.right_refs)
             )
             assert set(levels_now.iter_rows()) == set(afresh.iter_rows()), rule.name
             regrow = {i for (i,) in con.execute(f"select id from {pipeline.REGROW}").fetchall()}
+            assert n_regrow == len(regrow), rule.name
             regrown += len(regrow)
             left = {i for (i,) in con.execute(f"select id from {t.left}").fetchall()}
             right = {i for (i,) in con.execute(f"select id from {t.right}").fetchall()}
@@ -403,3 +406,41 @@ def test_group_search_equals_the_sql_search(
     found = groups.find_solutions(con, m)
     assert found.sort("sol").equals(_sql_search(con, max_group, 12).sort("sol"))
     assert found["sol"].to_list() == list(range(1, found.height + 1))
+
+
+@pytest.mark.parametrize(("seed", "rows", "tight"), [(8, 3000, False), (12, 3000, False)])
+def test_settled_components_change_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, rows: int, tight: bool
+) -> None:
+    """A later pass assigns only the components of the last assignment that rows left
+    or joined; taking over the others' suggestions and ambiguous rows gives what
+    assigning every component again gives."""
+    data = gen.generate(tmp_path / "data", seed=seed, rows=rows, mode="hard")
+    if tight:
+        _tight(monkeypatch)
+    settled: list[int] = []
+    real = pipeline._with_carried
+
+    def spy(con, pairs, carried):  # type: ignore[no-untyped-def]
+        kept, same = real(con, pairs, carried)
+        settled.append(same.left.len())
+        return kept, same
+
+    monkeypatch.setattr(pipeline, "_with_carried", spy)
+    fast = _run(data, tmp_path / "settled")
+
+    def nothing_settled(con, pairs, carried):  # type: ignore[no-untyped-def]
+        kept, same = real(con, pairs, carried)
+        return kept, pipeline.Settled(same.left.clear(), same.right.clear())
+
+    monkeypatch.setattr(pipeline, "_with_carried", nothing_settled)
+    slow = _run(data, tmp_path / "again")
+    assert sum(settled) > 0, "no component was settled"
+    for name in OUTPUTS:
+        assert fast[name] == slow[name], name
+
+    def rules(folder: str) -> list[dict[str, object]]:
+        summary = json.loads((tmp_path / folder / "out" / "summary.json").read_text())
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in summary["rules"]]
+
+    assert rules("settled") == rules("again")
