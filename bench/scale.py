@@ -157,13 +157,15 @@ def one(rows: int, work: Path, memory_limit: str | None, night: float | None = N
         n_summary = json.loads((out / "summary.json").read_text())
         result["night"] = {"share": night, "wall_s": n_wall, "peak_rss": n_rss,
                            "new_rows": sum(i["new_rows"] for i in n_summary["inputs"]),
-                           "stages": n_summary["stages"], "log": n_log}
+                           "stages": n_summary["stages"], "counts": n_summary["counts"],
+                           "log": n_log}
     _floor_code, floor, floor_rss = peak_rss(
         [sys.executable, "-c", FLOOR_SQL, str(data / "bank.csv"), str(data / "ledger.csv"),
          str(data / "floor.csv")])
     return result | {"rows": rows, "generate_s": gen, "wall_s": wall, "peak_rss": rss,
             "floor_s": floor, "floor_rss": floor_rss, "stages": summary["stages"],
-            "rules": summary["rules"], "counts": summary["counts"], "log": log}
+            "rules": summary["rules"], "counts": summary["counts"], "log": log,
+            "new_rows": sum(i["new_rows"] for i in summary["inputs"])}
 
 
 def report(r: dict[str, object]) -> None:
@@ -174,21 +176,32 @@ def report(r: dict[str, object]) -> None:
           f"peak RSS {int(r['peak_rss']) / 2**30:.2f} GiB")  # type: ignore[call-overload]
     print(f"floor (DuckDB load + exact join + CSV): {float(r['floor_s']):.2f} s; "  # type: ignore[arg-type]
           f"recon = {wall / float(r['floor_s']):.1f} x floor")  # type: ignore[arg-type]
-    print(f"{'stage':28} {'seconds':>9}")
-    for stage, secs in r["stages"].items():  # type: ignore[attr-defined]
-        print(f"{stage:28} {secs:9.2f}")
-    print(f"{'rule':28} {'seconds':>9} {'matches':>9}")
+    stage_table(r["stages"], r["counts"], r["new_rows"])  # type: ignore[arg-type]
+    print(f"{'rule':28} {'seconds':>9} {'matches':>9} {'candidates/s':>14}")
     for rule in r["rules"]:  # type: ignore[attr-defined]
-        print(f"{rule['name']:28} {rule['seconds']:9.2f} {rule['matches']:9,}")
+        # the group and reversal rules count no candidate pairs
+        rate = (f"{rule['candidates'] / rule['seconds']:14,.0f}"
+                if rule["candidates"] and rule["seconds"] else f"{'-':>14}")
+        print(f"{rule['name']:28} {rule['seconds']:9.2f} {rule['matches']:9,} {rate}")
     print_log(r["log"])  # type: ignore[arg-type]
     if "night" in r:
         n = r["night"]  # type: ignore[index]
         print(f"next night, {n['share']:.0%} new lines ({n['new_rows']:,} rows): "  # type: ignore[index]
               f"{n['wall_s']:.1f} s wall = {n['wall_s'] / wall:.1%} of the full run, "  # type: ignore[index]
               f"peak RSS {n['peak_rss'] / 2**30:.2f} GiB")  # type: ignore[index]
-        for stage, secs in n["stages"].items():  # type: ignore[index]
-            print(f"  {stage:26} {secs:9.2f}")
+        stage_table(n["stages"], n["counts"], n["new_rows"])  # type: ignore[index]
         print_log(n["log"])  # type: ignore[index]
+
+
+def stage_table(stages: dict[str, float], counts: dict[str, int], new_rows: int) -> None:
+    """Seconds and rows per second of each stage: the new rows for parsing and storing,
+    every row the database holds (both sides) for the others, which read them all."""
+    held = counts["left_total"] + counts["right_total"]
+    print(f"{'stage':28} {'seconds':>9} {'rows/s':>12}  rows")
+    for stage, secs in stages.items():
+        rows, what = (new_rows, "new") if stage in ("parse", "load") else (held, "held")
+        rate = rows / secs if secs else 0.0
+        print(f"{stage:28} {secs:9.2f} {rate:12,.0f}  {what} {rows:,}")
 
 
 def print_log(log: list[tuple[str, int]]) -> None:
