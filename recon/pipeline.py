@@ -67,7 +67,7 @@ class Carried:
     #: from `pairs`), and what it left undecided: the suggestions it deferred, the
     #: ambiguous rows it recorded (id, side, alternatives, best, rule) and the pairs
     #: it withheld.  A later pass takes these over for the components of the last
-    #: assignment that nothing changed (see :func:`_settled`).
+    #: assignment that nothing changed (see :class:`Settled`).
     dropped: pl.DataFrame | None = None
     suggested: pl.DataFrame | None = None
     ambiguous: pl.DataFrame | None = None
