@@ -598,7 +598,8 @@ def _with_carried(
     old = [carried.pairs.select("l", "r")]
     if carried.dropped is not None:
         old.append(carried.dropped)
-    graph = pl.concat([*old, pairs.select("l", "r")])
+    ids = [pl.col("l").cast(pl.Int64), pl.col("r").cast(pl.Int64)]
+    graph = pl.concat([f.select(ids) for f in (*old, pairs)])
     graph = graph.with_columns(pl.Series("comp", components(graph["l"], graph["r"])))
     changed = ~pl.col("l").is_in(left) | ~pl.col("r").is_in(right) | pl.col("l").is_in(regrow)
     same = graph.filter(~pl.col("comp").is_in(graph.filter(changed)["comp"].implode()))
