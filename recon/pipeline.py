@@ -338,15 +338,16 @@ def run_rule(
         pairs, candidates = carried.pairs.clear(), 0
     else:
         pairs, candidates, levels = _build_pairs(con, m, rule, tables, paired, levels)
-    stats.candidates = int(candidates)
+    stats.candidates = candidates
     work = pairs
     settled: Settled | None = None
     if carried is not None:
         pairs, settled = _with_carried(con, pairs, carried)
         # the components nothing changed are decided as before: assign the others
         work = pairs.filter(~pl.col("l").is_in(settled.left.implode()))
+    carry: Carried | None = None
     if memo is not None and levels is not None:
-        memo[index] = Carried(pairs, levels, seen)
+        carry = memo[index] = Carried(pairs, levels, seen)
     result = assign(work, margin=rule.margin)
     accepted = explained(with_shared_refs(con, T, result.accepted)).with_columns(
         pl.when(pl.col("score") >= rule.auto_above)
@@ -354,7 +355,7 @@ def run_rule(
         .otherwise(pl.lit("suggested"))
         .alias("status")
     )
-    ambiguous = _record_ambiguous(con, work, result.ambiguous, rule)
+    ambiguous = _near_rivals(work, result.ambiguous, rule)
     accepted = accepted.with_columns(
         pl.lit(rule.name).alias("rule"),
         pl.lit(index).alias("rule_index"),
@@ -373,14 +374,14 @@ def run_rule(
         if old_withheld is not None:
             withheld = pl.concat([withheld, old_withheld], how="vertical_relaxed")
         if old_ambiguous is not None and old_ambiguous.height:
-            _insert_ambiguous(con, old_ambiguous)
             ambiguous = (
                 old_ambiguous
                 if ambiguous is None
                 else pl.concat([ambiguous, old_ambiguous], how="vertical_relaxed")
             )
-    carry = memo.get(index) if memo is not None else None
-    if isinstance(carry, Carried):
+    if ambiguous is not None:
+        _insert_ambiguous(con, ambiguous)
+    if carry is not None:
         if auto.height:
             # the rows matched now never pair again: carry only the others' pairs
             touch = pl.col("l").is_in(auto["l"].implode()) | pl.col("r").is_in(auto["r"].implode())
@@ -715,20 +716,16 @@ def _run_group(
         .otherwise(pl.lit("suggested"))
         .alias("status")
     )
-    if ambiguous.height:
-        side = "left" if one_left else "right"
-        con.register(
-            "__recon__amb_new",
-            ambiguous.select(
-                pl.col("a").alias("id"),
-                pl.lit(side).alias("side"),
-                "alternatives",
-                "best",
-                pl.lit(rule.name).alias("rule"),
-            ),
-        )
-        con.execute("insert into __recon__ambiguous select * from __recon__amb_new")
-        con.unregister("__recon__amb_new")
+    _insert_ambiguous(
+        con,
+        ambiguous.select(
+            pl.col("a").alias("id"),
+            pl.lit("left" if one_left else "right").alias("side"),
+            "alternatives",
+            "best",
+            pl.lit(rule.name).alias("rule"),
+        ),
+    )
     if chosen.height:
         members = chosen.select("sol", "a", "xs").explode("xs")
         frame = pl.concat(
@@ -847,11 +844,9 @@ def _run_reversal(
     return stats
 
 
-def _record_ambiguous(
-    con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, ambiguous: pl.DataFrame, rule: Rule
-) -> pl.DataFrame | None:
-    """Remember, per ambiguous row, the rival candidates within the margin; return
-    the rows recorded."""
+def _near_rivals(pairs: pl.DataFrame, ambiguous: pl.DataFrame, rule: Rule) -> pl.DataFrame | None:
+    """Per row of an ambiguous pair, its rival candidates within the margin: the rows
+    (id, side, alternatives, best, rule) that :func:`_insert_ambiguous` records."""
     if ambiguous.height == 0:
         return None
     rows = []
@@ -871,12 +866,11 @@ def _record_ambiguous(
             )
         )
         rows.append(near)
-    recorded = pl.concat(rows)
-    _insert_ambiguous(con, recorded)
-    return recorded
+    return pl.concat(rows)
 
 
 def _insert_ambiguous(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> None:
+    """Remember ambiguous rows (see :func:`_near_rivals`) for the exception diagnosis."""
     if rows.height == 0:
         return
     con.register("__recon__amb_new", rows)
