@@ -64,23 +64,44 @@ class _Stmt:
 
 def check_statements(results: list[LoadResult]) -> list[IntegrityBreak]:
     """Check the statements of `results` (one or many files, any order)."""
-    breaks: list[IntegrityBreak] = []
-    stmts: list[_Stmt] = []
+    check = StatementCheck()
     for result in results:
-        stmts.extend(_statements(result, len(stmts), breaks))
-    for s in stmts:
-        breaks.extend(_balance(s))
-    by_account: dict[str | None, list[_Stmt]] = defaultdict(list)
-    for s in stmts:
-        by_account[s.info.account].append(s)
-    for account, group in by_account.items():
-        breaks.extend(_currency(account, group))
-        for currency in sorted({s.info.currency or "" for s in group}):
-            chain = sorted((s for s in group if (s.info.currency or "") == currency),
-                           key=_chronological)
-            breaks.extend(b for prev, nxt in pairwise(chain)
-                          for b in _continuity(prev, nxt))
-    return breaks
+        check.add(result)
+    return check.breaks()
+
+
+class StatementCheck:
+    """The checks of :func:`check_statements` over files added one at a time.
+
+    Each file's lines are summed when it is added, so a run need not keep every
+    file's rows in memory until the last one is read.
+    """
+
+    def __init__(self) -> None:
+        self._stmts: list[_Stmt] = []
+        self._unverified: list[IntegrityBreak] = []
+
+    def add(self, result: LoadResult) -> None:
+        """Take the statements of one more file, in input order."""
+        self._stmts.extend(_statements(result, len(self._stmts), self._unverified))
+
+    def breaks(self) -> list[IntegrityBreak]:
+        """Every break among the statements added so far."""
+        stmts = self._stmts
+        breaks = list(self._unverified)
+        for s in stmts:
+            breaks.extend(_balance(s))
+        by_account: dict[str | None, list[_Stmt]] = defaultdict(list)
+        for s in stmts:
+            by_account[s.info.account].append(s)
+        for account, group in by_account.items():
+            breaks.extend(_currency(account, group))
+            for currency in sorted({s.info.currency or "" for s in group}):
+                chain = sorted((s for s in group if (s.info.currency or "") == currency),
+                               key=_chronological)
+                breaks.extend(b for prev, nxt in pairwise(chain)
+                              for b in _continuity(prev, nxt))
+        return breaks
 
 
 def _chronological(s: _Stmt) -> tuple[date, date, int]:

@@ -14,7 +14,6 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -29,9 +28,8 @@ from recon.agreement import agreement_frame
 from recon.config import RuleSet, load_rules
 from recon.db import audit, connect, first, known_file, sha256_of, store_file, transaction
 from recon.diagnose import diagnose
-from recon.integrity import check_statements
+from recon.integrity import StatementCheck
 from recon.loaders import load_file
-from recon.loaders.base import LoadResult
 from recon.mask import mask
 from recon.pipeline import PipelineResult, run_pipeline
 from recon.progress import start
@@ -105,20 +103,12 @@ def run(
     db_path.parent.mkdir(parents=True, exist_ok=True)
     con = connect(db_path, memory_limit=memory_limit)
     try:
-        t0 = time.perf_counter()
-        begin("parsing input files")
-        loaded, shas = _parse_new_files(con, inputs)
-        stages["parse"] = time.perf_counter() - t0
-        say(f"parsed {sum(r.frame.height for _, _, r in loaded if r)} rows", stages["parse"])
+        todo = _new_files(con, inputs)
         # --dry-run: compute and write everything, then roll the database back
         with transaction(con, commit=not dry_run):
-            t0 = time.perf_counter()
-            begin("storing rows")
-            integrity = _integrity(loaded)
-            stored = _store(con, loaded, shas, run_id, actor)
-            # the parsed frames are in the database now: a big night needs the memory
-            loaded.clear()
-            stages["load"] = time.perf_counter() - t0
+            stored, integrity = _load(con, todo, inputs, run_id, actor, progress, stages)
+            parsed = sum(s["rows"] for s in stored if not s["already_loaded"])
+            say(f"parsed {parsed} rows", stages["parse"])
             say(f"stored {sum(s['new_rows'] for s in stored)} new rows", stages["load"])
             passes = _passes(con, inputs)
             staging = out_dir / f".staging-{run_id}"
@@ -208,76 +198,65 @@ def run(
         con.close()
 
 
-def _parse_new_files(
+def _new_files(
     con: duckdb.DuckDBPyConnection, inputs: Inputs
-) -> tuple[list[tuple[str, Path, LoadResult | None]], dict[tuple[str, Path], str]]:
-    """Parse every input not loaded before (by sha256); all before any change.
-
-    Returns the parsed files (None: loaded before) and each input's sha256.  New
-    files are parsed side by side, two at a time: polars and DuckDB parse outside
-    the GIL.  An error is the first file's, in the order of the inputs.
-    """
-    shas: dict[tuple[str, Path], str] = {}
-    todo: list[tuple[str, Path, bool]] = []
+) -> list[tuple[str, Path, str, bool]]:
+    """Each input as (side, path, sha256, new): new unless its bytes were loaded before."""
+    todo = []
     for side, path in inputs.by_side():
         if not path.is_file():
             from recon.errors import InputFileError
 
             raise InputFileError(path, "no such file", hint="check the path given to --" + side)
-        sha = shas[(side, path)] = sha256_of(path)
-        todo.append((side, path, known_file(con, sha, side) is None))
-
-    def parse(item: tuple[str, Path, bool]) -> LoadResult | None:
-        _, path, new = item
-        return load_file(path, format=inputs.format, profile=inputs.profile) if new else None
-
-    if sum(new for _, _, new in todo) < 2:
-        results = [parse(item) for item in todo]
-    else:
-        with ThreadPoolExecutor(2) as pool:
-            futures = [pool.submit(parse, item) for item in todo]
-            results = [f.result() for f in futures]
-    return [(side, path, r) for (side, path, _), r in zip(todo, results, strict=True)], shas
+        sha = sha256_of(path)
+        todo.append((side, path, sha, known_file(con, sha, side) is None))
+    return todo
 
 
-def _store(
+def _load(
     con: duckdb.DuckDBPyConnection,
-    loaded: list[tuple[str, Path, LoadResult | None]],
-    shas: dict[tuple[str, Path], str],
+    todo: list[tuple[str, Path, str, bool]],
+    inputs: Inputs,
     run_id: str,
     actor: str,
-) -> list[dict[str, Any]]:
+    progress: Progress | None,
+    stages: dict[str, float],
+) -> tuple[list[dict[str, Any]], list[dict[str, object]]]:
+    """Parse and store the inputs one file at a time, in the run's transaction.
+
+    A file's parsed rows are let go once stored, so a run holds one file's rows in
+    memory, not every file's; an error in any file rolls the transaction back, so
+    nothing is half-loaded.  Returns what was stored per file and the integrity
+    breaks of the bank statements loaded.
+    """
+    stages["parse"] = stages["load"] = 0.0
+    check = StatementCheck()
     stored = []
-    for side, path, result in loaded:
-        sha = shas[(side, path)]
-        if result is None:
+    for side, path, sha, new in todo:
+        info: dict[str, Any] = {"file": str(path), "side": side}
+        if not new:
             prev = known_file(con, sha, side)
             assert prev is not None
-            info = {
-                "file": str(path),
-                "side": side,
-                "format": prev.format,
-                "profile": prev.profile,
-                "rows": prev.rows,
-                "new_rows": 0,
-                "sha256": sha,
-                "already_loaded": True,
-            }
-        else:
-            s = store_file(con, result, side=side, sha=sha, run_id=run_id)
-            info = {
-                "file": str(path),
-                "side": side,
-                "format": s.format,
-                "profile": s.profile,
-                "rows": s.rows,
-                "new_rows": s.new_rows,
-                "sha256": sha,
-                "already_loaded": False,
-            }
-            audit(con, actor, "load", str(path), info)
+            info |= {"format": prev.format, "profile": prev.profile, "rows": prev.rows,
+                     "new_rows": 0, "sha256": sha, "already_loaded": True}
+            stored.append(info)
+            continue
+        t0 = time.perf_counter()
+        start(progress, f"parsing {path.name}")
+        result = load_file(path, format=inputs.format, profile=inputs.profile)
+        if side == "bank":
+            check.add(result)
+        stages["parse"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        start(progress, f"storing {path.name}")
+        s = store_file(con, result, side=side, sha=sha, run_id=run_id)
+        info |= {"format": s.format, "profile": s.profile, "rows": s.rows,
+                 "new_rows": s.new_rows, "sha256": sha, "already_loaded": False}
+        del result  # in the database now: the next file needs the memory
+        audit(con, actor, "load", str(path), info)
+        stages["load"] += time.perf_counter() - t0
         stored.append(info)
-    return stored
+    return stored, [b.as_dict() for b in check.breaks()]
 
 
 def _passes(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> list[str]:
@@ -452,19 +431,6 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
-
-
-def _integrity(loaded: list[tuple[str, Path, LoadResult | None]]) -> list[dict[str, Any]]:
-    """Statement integrity breaks of the bank files loaded in this run."""
-    results = [r for side, _, r in loaded if r is not None and side == "bank"]
-    return [
-        {"kind": b.kind, "account": b.account, "statements": list(b.statements),
-         "expected": None if b.expected is None else str(b.expected),
-         "found": None if b.found is None else str(b.found),
-         "difference": None if b.difference is None else str(b.difference),
-         "message": b.message}
-        for b in check_statements(results)
-    ]
 
 
 def _write_frame(frame: pl.DataFrame, path: Path) -> None:

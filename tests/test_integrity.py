@@ -12,7 +12,7 @@ import pytest
 
 from recon.errors import InputFileError
 from recon.inspect import decimal_text, inspect_file
-from recon.integrity import IntegrityBreak, check_statements
+from recon.integrity import IntegrityBreak, StatementCheck, check_statements
 from recon.loaders import load_file
 from recon.loaders.base import LoadResult, StatementInfo, canonical
 
@@ -65,6 +65,23 @@ def test_consecutive_statements_across_files_in_date_order() -> None:
     assert only.kind == "continuity" and only.difference == Decimal("5")
     assert only.statements == ("b.sta #1 2026-03-03..2026-03-03",
                                "c.sta #1 2026-03-04..2026-03-04")
+
+
+def test_files_checked_one_at_a_time_need_not_keep_their_lines() -> None:
+    # `recon run` adds each file as it is parsed and lets its rows go once stored
+    files = [
+        result("a.sta", [("ACC", "EUR", "100", "110", "2026-03-02", "2026-03-02", ["10"])]),
+        result("b.sta", [("ACC", "EUR", "125", "130", "2026-03-04", "2026-03-04", ["5"]),
+                         ("ACC", "USD", "0", "1", "2026-03-04", "2026-03-04", ["2"])]),
+        result("c.sta", [("ACC", "EUR", "110", "120", "2026-03-03", "2026-03-03", ["10"])]),
+    ]
+    expected = check_statements(files)
+    assert kinds(expected) == ["balance", "currency", "continuity"]
+    check = StatementCheck()
+    for loaded in files:
+        check.add(loaded)
+        loaded.frame = loaded.frame.clear()
+    assert check.breaks() == expected
 
 
 def test_date_gaps_skip_weekends_and_overlaps_are_flagged() -> None:

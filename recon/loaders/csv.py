@@ -232,17 +232,30 @@ def read_rows(data: bytes, layout: Layout, path: Path) -> pl.DataFrame:
     """Split the data part of a decoded file into string columns plus `line`."""
     p = layout.profile
     names = list(layout.names)
-    body = data[_line_offset(data, layout.data_row):]
-    body = _cut_footer(body, p.footer_lines) if p.footer_lines else body
+    start = _line_offset(data, layout.data_row)
+    if p.footer_lines:
+        body, skip, start = _cut_footer(data[start:], p.footer_lines), 0, 0
+    else:
+        # polars skips the lines before the data: a copy of the body would hold a
+        # second file's worth of bytes while the columns are split
+        body, skip = data, layout.data_row
     try:
         frame = pl.read_csv(
             body, has_header=False, separator=p.delimiter, quote_char=p.quotechar,
             schema=dict.fromkeys(names, pl.String()), truncate_ragged_lines=True,
-            missing_columns="insert", raise_if_empty=False,
+            missing_columns="insert", raise_if_empty=False, skip_lines=skip,
         )
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException, ValueError) as exc:
-        raise _split_error(body, p, layout.data_row + 1, exc, path) from exc
-    return frame.with_columns(_line_numbers(frame, body, layout.data_row + 1))
+        raise _split_error(body[start:], p, layout.data_row + 1, exc, path) from exc
+    lines = _physical_lines(body, start)
+    return frame.with_columns(_line_numbers(frame, lines, layout.data_row + 1))
+
+
+def _physical_lines(data: bytes, start: int) -> int:
+    """Lines of `data` from byte `start` on, a last line without a newline included."""
+    if start >= len(data):
+        return 0
+    return data.count(b"\n", start) + (0 if data.endswith(b"\n") else 1)
 
 
 def _split_error(body: bytes, p: Profile, first_line: int, exc: BaseException,
@@ -265,8 +278,7 @@ def _split_error(body: bytes, p: Profile, first_line: int, exc: BaseException,
                           hint=f"check the delimiter {p.delimiter!r} and the quoting")
 
 
-def _line_numbers(frame: pl.DataFrame, body: bytes, first: int) -> pl.Series:
-    physical = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
+def _line_numbers(frame: pl.DataFrame, physical: int, first: int) -> pl.Series:
     index = pl.int_range(first, first + frame.height, dtype=pl.Int64, eager=True)
     if frame.height == physical or not frame.width:
         return index.alias("line")
@@ -330,9 +342,11 @@ class CsvLoader(Loader):
         except OSError as exc:
             raise InputFileError(path, f"cannot read file: {exc.strerror or exc}") from exc
         data, encoding, why = to_utf8(raw, forced.encoding if forced else "auto", path=path)
+        del raw  # a file decoded from another encoding is held once, not twice
         layout, head = layout_for(data, path, forced)
         layout = widen(layout, head.width(layout))
         rows = read_rows(data, layout, path)
+        del data  # the columns hold the text now
         mapped = to_canonical(rows, layout, path)
         notes = [why, *_describe(layout), *mapped.notes]
         return LoadResult(

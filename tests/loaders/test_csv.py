@@ -122,6 +122,18 @@ def test_line_numbers_count_quoted_newlines_and_blank_lines(tmp_path):
     assert frame["description"][0] == "two\nlines"
 
 
+def test_lines_before_the_header_are_skipped_and_counted(tmp_path):
+    # polars skips the lines before the data (no copy of the body is made): the
+    # line numbers of rows and of errors still count them
+    preamble = 'Account statement,"ACME, Inc."\nExported 2026-03-31\n\n'
+    body = 'b1,2026-03-01,1,EUR,A,B,"two\nlines"\nb2,2026-03-02,2,EUR,A,B,C\n'
+    frame = CsvLoader().load(write(tmp_path, preamble + HEADER + body)).frame
+    assert frame["line"].to_list() == [5, 7]
+    assert frame["description"].to_list() == ["two\nlines", "C"]
+    bad = write(tmp_path, preamble + HEADER + body + "b3,2026-03-03,x,EUR,A,B,C\n", "bad.csv")
+    assert load_error(bad).line == 8
+
+
 def test_crlf_and_no_trailing_newline(tmp_path):
     text = (HEADER + rows(2)).replace("\n", "\r\n").rstrip()
     frame = CsvLoader().load(write(tmp_path, text)).frame
