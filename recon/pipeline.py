@@ -323,7 +323,8 @@ def run_rule(
     assert carried is None or isinstance(carried, Carried)
     # the right rows that leave from now on may lower the levels counted now
     seen = _gone_seq(con) if memo is not None and m.incremental else 0
-    tables, levels, paired, regrow = T, None, None, 0
+    tables, levels, paired = T, None, None
+    regrow: pl.Series | None = None
     if carried is not None:
         levels, regrow = _regrow(con, m, carried)
         # the bounds were just counted for these rows: the candidates read them
@@ -333,7 +334,7 @@ def run_rule(
         # the first pass: the candidates and the bounds from one query
         paired = m.paired_sql(T)
         levels = None if paired else _NO_LEVELS
-    if carried is not None and regrow == 0:
+    if carried is not None and regrow is not None and regrow.is_empty():
         # no open row's candidates changed: nothing to build or score
         pairs, candidates = carried.pairs.clear(), 0
     else:
@@ -342,7 +343,8 @@ def run_rule(
     work = pairs
     settled: Settled | None = None
     if carried is not None:
-        pairs, settled = _with_carried(con, pairs, carried)
+        assert regrow is not None
+        pairs, settled = _with_carried(con, pairs, carried, regrow)
         # the components nothing changed are decided as before: assign the others
         work = pairs.filter(~pl.col("l").is_in(settled.left.implode()))
     carry: Carried | None = None
@@ -450,9 +452,9 @@ _NO_LEVELS = pl.DataFrame(schema={"id": pl.Int64, "level": pl.Int64})
 
 def _regrow(
     con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried
-) -> tuple[pl.DataFrame, int]:
+) -> tuple[pl.DataFrame, pl.Series]:
     """Point view REGROW at the open left rows whose pairs a later pass builds again;
-    return the levels of the rows a bound still cuts, and how many rows REGROW holds.
+    return the levels of the rows a bound still cuts, and the ids REGROW holds.
 
     Those rows are: the rows whose bound relaxed (their level fell, see
     Matcher.bounds_sql), those whose reference features changed (REGAINED), and
@@ -466,7 +468,7 @@ def _regrow(
     rescored = carried.pairs.join(gained_right, on="r", how="semi").select(pl.col("l").alias("id"))
     regained = con.sql(f"select id from {REGAINED}").pl()
     _view(con, REGROW, pl.concat([relaxed, rescored, regained]).unique())
-    return levels, int(scalar(con, f"select count(*) from {REGROW}") or 0)
+    return levels, con.sql(f"select id from {REGROW}").pl()["id"].cast(pl.Int64)
 
 
 #: Right rows that left the open table during the run, numbered by `seq` as they left:
@@ -578,7 +580,7 @@ class Settled:
 
 
 def _with_carried(
-    con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, carried: Carried
+    con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, carried: Carried, regrow_ids: pl.Series
 ) -> tuple[pl.DataFrame, Settled]:
     """`pairs` (of the rows in REGROW) and the carried pairs of the other open rows;
     and the rows of the last assignment's components that nothing changed.
@@ -589,7 +591,7 @@ def _with_carried(
     and some not exactly when one of its pairs has one row open and the other gone."""
     left = con.sql(f"select id from {T.left}").pl()["id"].cast(pl.Int64).implode()
     right = con.sql(f"select id from {T.right}").pl()["id"].cast(pl.Int64).implode()
-    regrow = con.sql(f"select id from {REGROW}").pl()["id"].cast(pl.Int64).implode()
+    regrow = regrow_ids.implode()
     kept = carried.pairs.filter(
         pl.col("l").is_in(left) & ~pl.col("l").is_in(regrow) & pl.col("r").is_in(right)
     )

@@ -26,8 +26,18 @@ from recon import __version__, matchinfo
 from recon.aging import aging_frame
 from recon.agreement import agreement_frame
 from recon.config import RuleSet, load_rules
-from recon.db import audit, connect, first, known_file, sha256_of, store_file, transaction
+from recon.db import (
+    StoredFile,
+    audit,
+    connect,
+    first,
+    known_file,
+    sha256_of,
+    store_file,
+    transaction,
+)
 from recon.diagnose import diagnose
+from recon.errors import InputFileError
 from recon.integrity import StatementCheck
 from recon.loaders import load_file
 from recon.mask import mask
@@ -200,22 +210,20 @@ def run(
 
 def _new_files(
     con: duckdb.DuckDBPyConnection, inputs: Inputs
-) -> list[tuple[str, Path, str, bool]]:
-    """Each input as (side, path, sha256, new): new unless its bytes were loaded before."""
+) -> list[tuple[str, Path, str, StoredFile | None]]:
+    """Each input as (side, path, sha256, earlier load of the same bytes or None)."""
     todo = []
     for side, path in inputs.by_side():
         if not path.is_file():
-            from recon.errors import InputFileError
-
             raise InputFileError(path, "no such file", hint="check the path given to --" + side)
         sha = sha256_of(path)
-        todo.append((side, path, sha, known_file(con, sha, side) is None))
+        todo.append((side, path, sha, known_file(con, sha, side)))
     return todo
 
 
 def _load(
     con: duckdb.DuckDBPyConnection,
-    todo: list[tuple[str, Path, str, bool]],
+    todo: list[tuple[str, Path, str, StoredFile | None]],
     inputs: Inputs,
     run_id: str,
     actor: str,
@@ -232,29 +240,24 @@ def _load(
     stages["parse"] = stages["load"] = 0.0
     check = StatementCheck()
     stored = []
-    for side, path, sha, new in todo:
-        info: dict[str, Any] = {"file": str(path), "side": side}
-        if not new:
-            prev = known_file(con, sha, side)
-            assert prev is not None
-            info |= {"format": prev.format, "profile": prev.profile, "rows": prev.rows,
-                     "new_rows": 0, "sha256": sha, "already_loaded": True}
-            stored.append(info)
-            continue
-        t0 = time.perf_counter()
-        start(progress, f"parsing {path.name}")
-        result = load_file(path, format=inputs.format, profile=inputs.profile)
-        if side == "bank":
-            check.add(result)
-        stages["parse"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        start(progress, f"storing {path.name}")
-        s = store_file(con, result, side=side, sha=sha, run_id=run_id)
-        info |= {"format": s.format, "profile": s.profile, "rows": s.rows,
-                 "new_rows": s.new_rows, "sha256": sha, "already_loaded": False}
-        del result  # in the database now: the next file needs the memory
-        audit(con, actor, "load", str(path), info)
-        stages["load"] += time.perf_counter() - t0
+    for side, path, sha, done in todo:
+        if done is None:
+            t0 = time.perf_counter()
+            start(progress, f"parsing {path.name}")
+            result = load_file(path, format=inputs.format, profile=inputs.profile)
+            if side == "bank":
+                check.add(result)
+            stages["parse"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            start(progress, f"storing {path.name}")
+            done = store_file(con, result, side=side, sha=sha, run_id=run_id)
+            del result  # in the database now: the next file needs the memory
+        info = {"file": str(path), "side": side, "format": done.format,
+                "profile": done.profile, "rows": done.rows, "new_rows": done.new_rows,
+                "sha256": sha, "already_loaded": done.already_loaded}
+        if not done.already_loaded:
+            audit(con, actor, "load", str(path), info)
+            stages["load"] += time.perf_counter() - t0
         stored.append(info)
     return stored, [b.as_dict() for b in check.breaks()]
 
