@@ -22,6 +22,13 @@ Opening a database (:func:`connect`) refuses while another process holds its
 lock (:mod:`recon.lock`), makes the process create files owner-only, and
 migrates a file written by an older recon (version N -> N+1 functions in
 :data:`MIGRATIONS`) after exporting it to ``<db>.backups/<timestamp>/``.
+
+Frames handed to DuckDB: a query reads a polars frame by the name of a variable of
+the function that runs the query (DuckDB's replacement scan), not through
+``con.register``.  A registration is an entry of the catalog, and DuckDB keeps
+every entry a transaction replaced or dropped, with the frame it holds, until the
+commit: the frames a run registered (its input files among them) stayed in memory
+for the whole run.  A variable's frame is freed when the function returns.
 """
 
 from __future__ import annotations
@@ -243,10 +250,9 @@ def _v1_to_v2(con: duckdb.DuckDBPyConnection) -> None:
                         orient="row")
     if rows.height:
         alt = rows.select("txn_id", name_alt_series(rows["counterparty"]))
-        con.register("__recon__alt", alt.filter(pl.col("name_alt").is_not_null()))
-        con.execute("update txns set name_alt = a.name_alt from __recon__alt a "
+        alt = alt.filter(pl.col("name_alt").is_not_null())  # read from this variable
+        con.execute("update txns set name_alt = a.name_alt from alt a "
                     "where txns.txn_id = a.txn_id")
-        con.unregister("__recon__alt")
     con.execute(
         "create table if not exists migrations "
         "(version integer, applied_at timestamp, backup varchar)"
@@ -353,9 +359,10 @@ def store_file(
     file_id = con.execute("select coalesce(max(file_id), 0) + 1 from files").fetchall()[0][0]
     start = con.execute("select coalesce(max(txn_id), 0) from txns").fetchall()[0][0]
     # the names are normalised once per distinct name; numbering and joining happen in
-    # DuckDB, which spills, so a 5M-line file is not copied twice in memory
-    con.register("__recon__incoming", result.frame)
-    con.register("__recon__names_in", name_columns(result.frame))
+    # DuckDB, which spills, so a 5M-line file is not copied twice in memory.  DuckDB
+    # reads both frames from this function's variables (see the module's notes)
+    incoming = result.frame
+    names_in = name_columns(result.frame)
     # ids in (date, source id) order, not file order: a reordered export gives the same
     # ids; coalesce: a null account must not let the same id in twice
     con.execute(
@@ -364,8 +371,8 @@ def store_file(
                i.amount, upper(i.currency), i.counterparty, i.reference, i.description, i.iban,
                i.doc_type, i.customer_id, k.name_key, k.name_alt
         from (select *, ? + row_number() over (order by date, id, line) as txn_id
-              from __recon__incoming) i
-        left join __recon__names_in k on k.counterparty = i.counterparty
+              from incoming) i
+        left join names_in k on k.counterparty = i.counterparty
         where not exists (select 1 from txns t where t.side = ?
                           and coalesce(t.account, '') = coalesce(i.account, '')
                           and t.source_id = i.id)""",
@@ -374,8 +381,7 @@ def store_file(
     new_rows = con.execute(
         "select count(*) from txns where txn_id > ?", [start]
     ).fetchall()[0][0]
-    con.unregister("__recon__incoming")
-    con.unregister("__recon__names_in")
+    del incoming, names_in
     _store_details(con, result, side, file_id)
     _store_statements(con, result, file_id)
     con.execute(
@@ -390,16 +396,16 @@ def store_file(
 def _store_details(con: duckdb.DuckDBPyConnection, result: LoadResult, side: str, file_id: int) -> None:
     if result.details is None or result.details.height == 0:
         return
-    con.register("__recon__details", result.details)
+    # read by DuckDB from this variable (see the module's notes)
+    details = result.details  # noqa: F841
     con.execute(
         """insert into txn_details
         select t.txn_id, d.seq, d.amount, d.currency, d.counterparty, d.reference,
                d.end_to_end_id, d.description
-        from __recon__details d join txns t
+        from details d join txns t
           on t.side = ? and t.file_id = ? and t.source_id = d.parent_id""",
         [side, file_id],
     )
-    con.unregister("__recon__details")
 
 
 def _store_statements(con: duckdb.DuckDBPyConnection, result: LoadResult, file_id: int) -> None:

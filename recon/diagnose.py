@@ -74,7 +74,7 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     pairs = with_shared_refs(con, T, pairs)
     best = pl.concat([_best(pairs, "l", "r", "left"), _best(pairs, "r", "l", "right")])
     best = best.with_columns(_reason(ruleset).alias("reason"))
-    con.register("__recon__best", best)
+    # `best` is read by DuckDB from this variable, not registered (see recon.db)
     con.execute(
         f"""create or replace temp table __recon__diag as
         with open_rows as (select 'left' as side, id from {T.left}
@@ -102,9 +102,8 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
         from open_rows o
         left join amb a on a.side = o.side and a.id = o.id
         left join ({_duplicates_sql()}) d on d.side = o.side and d.id = o.id
-        left join __recon__best b on b.side = o.side and b.id = o.id"""
+        left join best b on b.side = o.side and b.id = o.id"""
     )
-    con.unregister("__recon__best")
 
 
 def _best(pairs: pl.DataFrame, own: str, other: str, side: str) -> pl.DataFrame:

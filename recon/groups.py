@@ -107,22 +107,14 @@ def carried_solutions(
         finally:
             con.unregister(CHANGED)
         kept = carry.sols.join(same, on="a", how="semi")
-        both = pl.concat([kept, fresh.select(kept.columns)])
-        con.register("__recon__gsols", both)
-        try:
-            sols = con.sql(
-                "select row_number() over (order by a, xs) as sol, a, xs, n "
-                "from __recon__gsols"
-            ).pl()
-        finally:
-            con.unregister("__recon__gsols")
+        # read by DuckDB from this variable, not registered (see recon.db)
+        kept_and_fresh = pl.concat([kept, fresh.select(kept.columns)])  # noqa: F841
+        sols = con.sql(
+            "select row_number() over (order by a, xs) as sol, a, xs, n from kept_and_fresh"
+        ).pl()
     carry.blocks = now
     carry.sols = sols.select("a", "xs", "n")
     return sols
-
-
-#: The subsets found by the kernel, before duplicates are dropped and they are numbered.
-FOUND = "__recon__gfound"
 
 
 def find_solutions(
@@ -143,7 +135,7 @@ def find_solutions(
     a, x = (np.asarray(rows[c], dtype=np.int64) for c in ("a", "x"))
     starts = np.append(np.flatnonzero(np.asarray(rows["first"], dtype=bool)), len(a))
     block, offsets, members = exact_subsets(starts, rows["v"], rows["t"], m.max_group)
-    found = pa.table(
+    found = pa.table(  # noqa: F841
         {
             "a": pa.array(a[starts[block]], pa.int64()),
             "xs": pa.ListArray.from_arrays(
@@ -151,16 +143,13 @@ def find_solutions(
             ),
         }
     )
-    con.register(FOUND, found)
-    try:
-        sols: pl.DataFrame = con.sql(
-            f"""with s as (select distinct a, xs from {FOUND}),
-            counted as (select a, xs, count(*) over (partition by a) as n from s)
-            select row_number() over (order by a, xs) as sol, a, xs, n
-            from counted order by sol"""
-        ).pl()
-    finally:
-        con.unregister(FOUND)
+    # `found` is read by DuckDB from this variable, not registered (see recon.db)
+    sols: pl.DataFrame = con.sql(
+        """with s as (select distinct a, xs from found),
+        counted as (select a, xs, count(*) over (partition by a) as n from s)
+        select row_number() over (order by a, xs) as sol, a, xs, n
+        from counted order by sol"""
+    ).pl()
     return sols
 
 

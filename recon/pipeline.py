@@ -252,9 +252,9 @@ def _scan_references(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
             f"select txn_id as id, reference, description from txns "
             f"where txn_id > {lo} and txn_id <= {lo + SCAN_ROWS}"
         ).pl()
-        con.register("__recon__keys", reference_keys(frame, ruleset.references))
-        con.execute("insert into ref_keys select id, ref from __recon__keys")
-        con.unregister("__recon__keys")
+        # read from this variable (recon.db)
+        keys = reference_keys(frame, ruleset.references)  # noqa: F841
+        con.execute("insert into ref_keys select id, ref from keys")
     set_meta(con, "ref_keys_upto", str(last))
 
 
@@ -484,17 +484,19 @@ def _gone_seq(con: duckdb.DuckDBPyConnection) -> int:
     return int(scalar(con, f"select coalesce(max(seq), 0) from {GONE}") or 0)
 
 
-def _close(con: duckdb.DuckDBPyConnection, table: str, ids_sql: str) -> None:
-    """Delete the rows `ids_sql` selects from open table `table`; right rows are
+def _close(con: duckdb.DuckDBPyConnection, table: str, ids: pl.Series) -> None:
+    """Delete the rows whose id is in `ids` from open table `table`; right rows are
     recorded in GONE first."""
+    # read by DuckDB from this variable (see recon.db)
+    closing = ids.to_frame("id")  # noqa: F841
     if table == T.right:
         con.execute(
             f"""insert into {GONE}
             select id, currency, amount, date, nb, toks,
                    (select coalesce(max(seq), 0) + 1 from {GONE})
-            from {T.right} where id in ({ids_sql})"""
+            from {T.right} where id in (select id from closing)"""
         )
-    con.execute(f"delete from {table} where id in ({ids_sql})")
+    con.execute(f"delete from {table} where id in (select id from closing)")
 
 
 def _recount(con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried) -> pl.DataFrame:
@@ -631,9 +633,9 @@ _PROPOSALS = "__recon__proposals"
 def _defer(con: duckdb.DuckDBPyConnection, suggested: pl.DataFrame) -> None:
     if suggested.height == 0:
         return
-    con.register("__recon__sug", suggested.select(_PROPOSAL_COLS))
-    con.execute(f"insert into {_PROPOSALS} select * from __recon__sug")
-    con.unregister("__recon__sug")
+    # read by DuckDB from this variable (recon.db)
+    sug = suggested.select(_PROPOSAL_COLS)  # noqa: F841
+    con.execute(f"insert into {_PROPOSALS} select * from sug")
 
 
 _PROPOSAL_COLS = (
@@ -671,32 +673,33 @@ def resolve_proposals(con: duckdb.DuckDBPyConnection, run_id: str, margin: float
 def _record_matches(con: duckdb.DuckDBPyConnection, accepted: pl.DataFrame, run_id: str) -> None:
     if accepted.height == 0:
         return
-    con.register("__recon__acc", accepted.select(_PROPOSAL_COLS))
+    # frames, not temp tables, read by DuckDB from these variables (see recon.db): a
+    # temp table made inside the run's transaction is kept, every version, until the
+    # commit, and this one is made per rule and pass
+    acc = accepted.select(_PROPOSAL_COLS)
     # match ids hash the rule and both sides' source ids: reruns give the same ids
-    con.execute(
-        f"""create or replace temp table __recon__new as
-        select 'M' || substr(md5(a.rule || '|' || coalesce(l.account, '') || '|' || l.source_id
+    new: pl.DataFrame = con.sql(
+        f"""select 'M' || substr(md5(a.rule || '|' || coalesce(l.account, '') || '|' || l.source_id
                                  || '|' || coalesce(r.account, '') || '|' || r.source_id), 1, 12)
                  as match_id, a.*, l.amount as la, r.amount as ra, {matchinfo.one_to_one_columns()}
-        from __recon__acc a join {T.left} l on l.id = a.l join {T.right} r on r.id = a.r"""
-    )
-    con.unregister("__recon__acc")
+        from acc a join {T.left} l on l.id = a.l join {T.right} r on r.id = a.r"""
+    ).pl()
+    del acc
     con.execute(
         """insert into matches
         select match_id, ?, rule, rule_index, 'one_to_one', status, score, la, ra,
                amount_diff_exact, date_diff, explanation, ?, true, null, null, diff_type, null
-        from __recon__new""",
+        from new""",
         [run_id, _now()],
     )
     con.execute(
         """insert into match_members
-        select match_id, l, 'left' from __recon__new
-        union all select match_id, r, 'right' from __recon__new"""
+        select match_id, l, 'left' from new
+        union all select match_id, r, 'right' from new"""
     )
-    con.execute(matchinfo.one_to_one_insert_sql("__recon__new"))
-    for table in (T.left, T.right):
-        col = "l" if table == T.left else "r"
-        _close(con, table, f"select {col} from __recon__new")
+    con.execute(matchinfo.one_to_one_insert_sql("new"))
+    _close(con, T.left, new["l"])
+    _close(con, T.right, new["r"])
 
 
 def _run_group(
@@ -744,14 +747,14 @@ def _run_group(
                 ),
             ]
         )
-        con.register("__recon__gm", frame)
-        con.register("__recon__gs", chosen.select("sol", "score", "status", "explanation"))
+        # frames read by DuckDB from these variables (see recon.db and _record_matches)
+        gm = frame
+        gs = chosen.select("sol", "score", "status", "explanation")  # noqa: F841
         kind = m.direction
-        con.execute(
-            """create or replace temp table __recon__new as
-            with mem as (
+        new: pl.DataFrame = con.sql(  # noqa: F841
+            """with mem as (
                 select g.sol, g.txn, g.role, t.amount, t.date, t.account, t.source_id
-                from __recon__gm g join txns t on t.txn_id = g.txn),
+                from gm g join txns t on t.txn_id = g.txn),
             agg as (
                 select sol,
                        'M' || substr(md5(? || '|' || string_agg(role || ':' || coalesce(account, '')
@@ -761,24 +764,22 @@ def _run_group(
                        date_diff('day', max(date) filter (where role = 'right'),
                                  max(date) filter (where role = 'left')) as dd
                 from mem group by sol)
-            select a.*, s.score, s.status, s.explanation from agg a join __recon__gs s using (sol)""",
-            [rule.name],
-        )
+            select a.*, s.score, s.status, s.explanation from agg a join gs s using (sol)""",
+            params=[rule.name],
+        ).pl()
         con.execute(
             f"""insert into matches
             select match_id, ?, ?, ?, '{kind}', status, score, la, ra, la - ra, dd,
                    explanation, ?, true, null, null, null, null
-            from __recon__new""",
+            from new""",
             [run_id, rule.name, index, _now()],
         )
         con.execute(
             """insert into match_members select n.match_id, g.txn, g.role
-            from __recon__new n join __recon__gm g using (sol)"""
+            from new n join gm g using (sol)"""
         )
-        _close(con, T.left, "select txn from __recon__gm where role = 'left'")
-        _close(con, T.right, "select txn from __recon__gm where role = 'right'")
-        con.unregister("__recon__gm")
-        con.unregister("__recon__gs")
+        _close(con, T.left, gm.filter(pl.col("role") == "left")["txn"])
+        _close(con, T.right, gm.filter(pl.col("role") == "right")["txn"])
     stats.matches = chosen.height
     stats.auto = chosen.filter(pl.col("status") == "auto").height
     stats.suggested = stats.matches - stats.auto
@@ -811,16 +812,15 @@ def _run_reversal(
         chosen = assign(pairs, margin=rule.margin).accepted
         if chosen.height == 0:
             continue
-        con.register("__recon__rev", chosen)
-        con.execute(
-            f"""create or replace temp table __recon__new as
-            select 'M' || substr(md5(? || '|' || coalesce(p.account, '') || '|' || p.source_id
+        # frames read by DuckDB from these variables (see recon.db and _record_matches)
+        rev = chosen  # noqa: F841
+        new: pl.DataFrame = con.sql(
+            f"""select 'M' || substr(md5(? || '|' || coalesce(p.account, '') || '|' || p.source_id
                                  || '|' || n.source_id), 1, 12) as match_id,
                    c.l, c.r, c.score, c.days, p.amount as pa, n.amount as na
-            from __recon__rev c join {table} p on p.id = c.l join {table} n on n.id = c.r""",
-            [rule.name],
-        )
-        con.unregister("__recon__rev")
+            from rev c join {table} p on p.id = c.l join {table} n on n.id = c.r""",
+            params=[rule.name],
+        ).pl()
         side_amount = "pa + na"
         con.execute(
             f"""insert into matches
@@ -830,15 +830,15 @@ def _run_reversal(
                    {side_amount}, days,
                    'reversal: ' || pa || ' and ' || na || ' cancel out, ' || days || 'd apart',
                    ?, true, null, null, 'reversal', null
-            from __recon__new""",
+            from new""",
             [run_id, rule.name, index, rule.auto_above, _now()],
         )
         con.execute(
             f"""insert into match_members
-            select match_id, l, '{role}' from __recon__new
-            union all select match_id, r, '{role}' from __recon__new"""
+            select match_id, l, '{role}' from new
+            union all select match_id, r, '{role}' from new"""
         )
-        _close(con, table, "select l from __recon__new union all select r from __recon__new")
+        _close(con, table, pl.concat([new["l"], new["r"]]))
         stats.matches += chosen.height
         stats.auto += chosen.filter(pl.col("score") >= rule.auto_above).height
     stats.suggested = stats.matches - stats.auto
@@ -875,13 +875,13 @@ def _insert_ambiguous(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> Non
     """Remember ambiguous rows (see :func:`_near_rivals`) for the exception diagnosis."""
     if rows.height == 0:
         return
-    con.register("__recon__amb_new", rows)
     con.execute(
         "create temp table if not exists __recon__ambiguous "
         "(id bigint, side varchar, alternatives bigint[], best double, rule varchar)"
     )
-    con.execute("insert into __recon__ambiguous select * from __recon__amb_new")
-    con.unregister("__recon__amb_new")
+    # read by DuckDB from this variable (see recon.db)
+    ambiguous_rows = rows  # noqa: F841
+    con.execute("insert into __recon__ambiguous select * from ambiguous_rows")
 
 
 def run_pipeline(

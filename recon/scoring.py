@@ -86,20 +86,17 @@ def with_shared_refs(
 ) -> pl.DataFrame:
     """`pairs` (l, r, shares_ref, ...) with `shared_refs`: the reference keys a pair
     shares, sorted and joined by ';' (null when it shares none)."""
-    sharing = pairs.filter(pl.col("shares_ref")).select("l", "r").unique()
-    con.register("__recon__sharing", sharing)
-    try:
-        # a sorted list, not an ordered string_agg: DuckDB sorts each group's rows
-        # for that, a third slower over a million pairs
-        refs: pl.DataFrame = con.sql(
-            f"""select c.l, c.r,
-                   array_to_string(list_sort(list(distinct lr.ref)), ';') as shared_refs
-            from __recon__sharing c join {t.left_refs} lr on lr.id = c.l
-            join {t.right_refs} rr on rr.id = c.r and rr.ref = lr.ref
-            group by c.l, c.r"""
-        ).pl()
-    finally:
-        con.unregister("__recon__sharing")
+    # read by DuckDB from this variable, not registered (see recon.db)
+    sharing = pairs.filter(pl.col("shares_ref")).select("l", "r").unique()  # noqa: F841
+    # a sorted list, not an ordered string_agg: DuckDB sorts each group's rows
+    # for that, a third slower over a million pairs
+    refs: pl.DataFrame = con.sql(
+        f"""select c.l, c.r,
+               array_to_string(list_sort(list(distinct lr.ref)), ';') as shared_refs
+        from sharing c join {t.left_refs} lr on lr.id = c.l
+        join {t.right_refs} rr on rr.id = c.r and rr.ref = lr.ref
+        group by c.l, c.r"""
+    ).pl()
     return pairs.join(
         refs.cast({"l": pairs.schema["l"], "r": pairs.schema["r"]}),
         on=["l", "r"],
@@ -199,25 +196,23 @@ def _pair_similarity(
     (a customer's invoices against its payments) are compared once, and name_sim
     once per run (NAME_SIMS)."""
     by_name = [(i, f) for i, f in enumerate(text) if _by_name(f)]
-    con.register("__recon__nid_pairs", pairs.select("lnid", "rnid").unique())
-    try:
-        if name_sim:
-            _score_new_names(con)
-        cols, joins = ["p.lnid", "p.rnid"], []
-        if name_sim:
-            cols.append("s.name_sim")
-            joins.append(f"join {NAME_SIMS} s on s.lnid = p.lnid and s.rnid = p.rnid")
-        if by_name:  # the names themselves, for the fields' own scorers
-            cols += [
-                "case when a.has_key then a.ln else '' end as lk",
-                "case when b.has_key then b.ln else '' end as rk",
-            ]
-            joins.append(f"join {NAMES} a on a.nid = p.lnid join {NAMES} b on b.nid = p.rnid")
-        names: pl.DataFrame = con.sql(
-            f"select {', '.join(cols)} from __recon__nid_pairs p {' '.join(joins)}"
-        ).pl()
-    finally:
-        con.unregister("__recon__nid_pairs")
+    # read by DuckDB from this variable, not registered (see recon.db)
+    nid_pairs = pairs.select("lnid", "rnid").unique()
+    if name_sim:
+        _score_new_names(con, nid_pairs)
+    cols, joins = ["p.lnid", "p.rnid"], []
+    if name_sim:
+        cols.append("s.name_sim")
+        joins.append(f"join {NAME_SIMS} s on s.lnid = p.lnid and s.rnid = p.rnid")
+    if by_name:  # the names themselves, for the fields' own scorers
+        cols += [
+            "case when a.has_key then a.ln else '' end as lk",
+            "case when b.has_key then b.ln else '' end as rk",
+        ]
+        joins.append(f"join {NAMES} a on a.nid = p.lnid join {NAMES} b on b.nid = p.rnid")
+    names: pl.DataFrame = con.sql(
+        f"select {', '.join(cols)} from nid_pairs p {' '.join(joins)}"
+    ).pl()
     sims: list[pl.Series] = []
     if by_name:
         lk, rk = names["lk"].to_list(), names["rk"].to_list()
@@ -225,25 +220,20 @@ def _pair_similarity(
     return names.select("lnid", "rnid", *(["name_sim"] if name_sim else []), *sims)
 
 
-def _score_new_names(con: duckdb.DuckDBPyConnection) -> None:
-    """Add to NAME_SIMS the pairs of `__recon__nid_pairs` it lacks."""
+def _score_new_names(con: duckdb.DuckDBPyConnection, nid_pairs: pl.DataFrame) -> None:
+    """Add to NAME_SIMS the (lnid, rnid) pairs of `nid_pairs` it lacks."""
     new: pl.DataFrame = con.sql(
         f"""select p.lnid, p.rnid, a.ln, b.ln as rn, a.alt as la_alt, b.alt as ra_alt,
                a.own_alt or b.own_alt as has_alt
-        from __recon__nid_pairs p
+        from nid_pairs p
         anti join {NAME_SIMS} s on s.lnid = p.lnid and s.rnid = p.rnid
         join {NAMES} a on a.nid = p.lnid join {NAMES} b on b.nid = p.rnid"""
     ).pl()
     if new.height == 0:
         return
-    con.register(
-        "__recon__new_sims",
-        new.select("lnid", "rnid", pl.Series("name_sim", name_similarity(new))),
-    )
-    try:
-        con.execute(f"insert into {NAME_SIMS} select lnid, rnid, name_sim from __recon__new_sims")
-    finally:
-        con.unregister("__recon__new_sims")
+    # read by DuckDB from this variable, not registered (see recon.db)
+    new_sims = new.select("lnid", "rnid", pl.Series("name_sim", name_similarity(new)))  # noqa: F841
+    con.execute(f"insert into {NAME_SIMS} select lnid, rnid, name_sim from new_sims")
 
 
 def drop_unlike_names(
@@ -267,14 +257,14 @@ def drop_unlike_names(
     # the thresholds read the fields' own scores: name_sim is computed for the pairs kept
     sims = _pair_similarity(con, nids, text, name_sim=False)
     alike = pl.all_horizontal(pl.col(f"text_sim{i}") >= f.threshold for i, f in named)
-    con.register("__recon__alike", sims.filter(alike).select("lnid", "rnid"))
+    # read by DuckDB (see recon.db)
+    alike_names = sims.filter(alike).select("lnid", "rnid")  # noqa: F841
     con.execute(
         f"""create or replace temp table __recon__cand_alike as
         select c.l, c.r from {cand} c
         join {t.left} l on l.id = c.l join {t.right} r on r.id = c.r
-        join __recon__alike k on k.lnid = l.nid and k.rnid = r.nid"""
+        join alike_names k on k.lnid = l.nid and k.rnid = r.nid"""
     )
-    con.unregister("__recon__alike")
     return "__recon__cand_alike"
 
 

@@ -183,7 +183,7 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
             ids = [i for (i,) in con.execute(f"select id from {table}").fetchall()]
             gone = rng.choice(ids, size=len(ids) // 3, replace=False).tolist()
             for part in np.array_split(np.array(gone, dtype=np.int64), 4):
-                pipeline._close(con, table, f"select unnest([{', '.join(map(str, part))}]::bigint[])")
+                pipeline._close(con, table, pl.Series(part, dtype=pl.Int64))
         pipeline.prepare_open_tables(con, ruleset, left_side="bank", as_of=None, fresh=False)
         for rule in rules:
             m = rule.matcher
