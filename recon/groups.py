@@ -34,17 +34,23 @@ from recon.subsets import exact_subsets
 MAX_SOLUTIONS = 64  # more exact solutions than this for one anchor: ambiguous anyway
 
 
-def build_blocks(con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_sql: str) -> int:
-    """Create __recon__gb (a, x, v, t, k): bounded blocks; return anchors skipped as too large."""
+def build_blocks(
+    con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_sql: str
+) -> tuple[pl.DataFrame, int]:
+    """The blocks (a, blk, x, v, t, k, n, total) and how many are skipped as too large.
+
+    A frame, not a temp table: every version of a temp table made inside the run's
+    transaction is kept until the commit, and the blocks are made per rule and pass.
+    The functions below read it by the name of their argument `blocks` (see recon.db).
+    """
     one_left = m.direction == "one_to_many"
     a_col, x_col = ("l", "r") if one_left else ("r", "l")
     a_tab, x_tab = (t.left, t.right) if one_left else (t.right, t.left)
     for statement in m.prepare_sql(t):
         con.execute(statement)
     with written_join_order(con):
-        con.execute(
-            f"""create or replace temp table __recon__gb as
-            select c.{a_col} as a, c.blk, c.{x_col} as x,
+        blocks: pl.DataFrame = con.sql(
+            f"""select c.{a_col} as a, c.blk, c.{x_col} as x,
                    (xt.amount * 10000)::bigint as v, (an.amount * 10000)::bigint as t,
                    row_number() over (partition by c.{a_col}, c.blk order by c.{x_col}) as k,
                    count(*) over (partition by c.{a_col}, c.blk) as n,
@@ -53,11 +59,9 @@ def build_blocks(con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_s
                   where (l, r) not in (select (l, r) from ({rejected_sql}))) c
             join {a_tab} an on an.id = c.{a_col} join {x_tab} xt on xt.id = c.{x_col}
             where xt.amount <> 0"""
-        )
-    skipped = con.execute(
-        f"select count(distinct (a, blk)) from __recon__gb where n > {m.max_block}"
-    ).fetchall()[0][0]
-    return int(skipped)
+        ).pl()
+    skipped = blocks.filter(pl.col("n") > m.max_block).select(["a", "blk"]).n_unique()
+    return blocks, skipped
 
 
 @dataclass(slots=True)
@@ -75,19 +79,16 @@ class GroupCarry:
     sols: pl.DataFrame | None = None  # a, xs, n
 
 
-def _fingerprints(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def _fingerprints(con: duckdb.DuckDBPyConnection, blocks: pl.DataFrame) -> pl.DataFrame:
     # the (blk, x) rows of an anchor are distinct: xor of their hashes, and their count
     fps: pl.DataFrame = con.sql(
-        "select a, bit_xor(hash(blk, x)) as fp, count(*) as cnt from __recon__gb group by a"
+        "select a, bit_xor(hash(blk, x)) as fp, count(*) as cnt from blocks group by a"
     ).pl()
     return fps
 
 
-CHANGED = "__recon__gchanged"
-
-
 def carried_solutions(
-    con: duckdb.DuckDBPyConnection, m: Group, carry: GroupCarry
+    con: duckdb.DuckDBPyConnection, m: Group, carry: GroupCarry, blocks: pl.DataFrame
 ) -> pl.DataFrame:
     """(sol, a, xs, n): the solutions of every block, searching only the anchors whose
     block rows changed since the pass before (all of them on the first pass).
@@ -95,17 +96,13 @@ def carried_solutions(
     The result equals :func:`find_solutions` over all blocks: the same subsets,
     numbered in the same (a, xs) order.
     """
-    now = _fingerprints(con)
+    now = _fingerprints(con, blocks)
     if carry.blocks is None or carry.sols is None:
-        sols = find_solutions(con, m)
+        sols = find_solutions(con, m, blocks)
     else:
         same = now.join(carry.blocks, on=["a", "fp", "cnt"], how="semi").select("a")
         changed = now.join(same, on="a", how="anti").select("a")
-        con.register(CHANGED, changed)
-        try:
-            fresh = find_solutions(con, m, anchors=CHANGED)
-        finally:
-            con.unregister(CHANGED)
+        fresh = find_solutions(con, m, blocks, anchors=changed)
         kept = carry.sols.join(same, on="a", how="semi")
         # read by DuckDB from this variable, not registered (see recon.db)
         kept_and_fresh = pl.concat([kept, fresh.select(kept.columns)])  # noqa: F841
@@ -118,19 +115,22 @@ def carried_solutions(
 
 
 def find_solutions(
-    con: duckdb.DuckDBPyConnection, m: Group, anchors: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    m: Group,
+    blocks: pl.DataFrame,
+    anchors: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """(sol, a, xs, n) rows: every exact-sum subset of every block (of the anchors
-    in table `anchors` only, when given), numbered in (a, xs) order; n counts the
-    subsets of the anchor.
+    """(sol, a, xs, n) rows: every exact-sum subset of every block of `blocks` (of the
+    anchors in column `a` of `anchors` only, when given), numbered in (a, xs) order;
+    n counts the subsets of the anchor.
 
     The compiled kernel (:mod:`recon.subsets`) searches the blocks; a subset found
     in blocks of two kinds (reference and counterparty) is one solution.
     """
-    only = f" and a in (select a from {anchors})" if anchors else ""
+    only = " and a in (select a from anchors)" if anchors is not None else ""
     eligible = f"n <= {m.max_block} and n >= 2 and abs(total) >= abs(t){only}"
     rows = con.sql(
-        f"select a, x, v, t, k = 1 as first from __recon__gb where {eligible} order by a, blk, k"
+        f"select a, x, v, t, k = 1 as first from blocks where {eligible} order by a, blk, k"
     ).fetchnumpy()
     a, x = (np.asarray(rows[c], dtype=np.int64) for c in ("a", "x"))
     starts = np.append(np.flatnonzero(np.asarray(rows["first"], dtype=bool)), len(a))
@@ -168,8 +168,13 @@ def run_group_rule(
     """
     m = rule.matcher
     assert isinstance(m, Group)
-    skipped = build_blocks(con, m, t, rejected_sql)
-    sols = find_solutions(con, m) if carry is None else carried_solutions(con, m, carry)
+    blocks, skipped = build_blocks(con, m, t, rejected_sql)
+    sols = (
+        find_solutions(con, m, blocks)
+        if carry is None
+        else carried_solutions(con, m, carry, blocks)
+    )
+    del blocks
     empty = pl.DataFrame(
         schema={"a": pl.Int64, "alternatives": pl.List(pl.Int64), "best": pl.Float64}
     )
@@ -202,18 +207,16 @@ def _score_solutions(
     pairs = members.select(
         pl.col("a" if one_left else "x").alias("l"), pl.col("x" if one_left else "a").alias("r")
     ).unique()
-    con.register("__recon__gpairs", pairs)
     feats = score_pairs(
         con,
         t,
-        "__recon__gpairs",
+        pairs,
         tolerance=m.amount_tolerance(),
         window=m.date,
         text=(),
         weights=rule.weights,
         explain=False,
     )
-    con.unregister("__recon__gpairs")
     feats = feats.select(
         pl.col("l" if one_left else "r").alias("a"),
         pl.col("r" if one_left else "l").alias("x"),

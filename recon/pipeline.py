@@ -411,20 +411,22 @@ def _build_pairs(
     scoring; the levels (read from the first pass's one query when `paired`)."""
     for statement in m.prepare_sql(tables):
         con.execute(statement)
+    # a frame, not a temp table: one is made per rule and pass (see score_pairs)
     with written_join_order(con):
-        con.execute(
-            f"create or replace temp table __recon__cand as "
+        cand: pl.DataFrame = con.sql(
             f"select distinct l, r{', level' if paired else ''} "
             f"from ({paired or m.candidates_sql(tables)}) "
             f"where {'r is null or ' if paired else ''}"
             f"(l, r) not in (select (l, r) from ({rejected_pairs_sql()}))"
-        )
+        ).pl()
     if paired:
-        levels = _fetch_levels(con, "select l as id, level from __recon__cand where r is null")
-        con.execute("delete from __recon__cand where r is null")
+        bounded = cand["r"].is_null()
+        levels = cand.filter(bounded).select(pl.col("l").alias("id"), "level")
+        levels = levels.cast({"id": pl.Int64, "level": pl.Int64})
+        cand = cand.filter(~bounded).select("l", "r")
     texts = m.text_fields()
-    candidates = int(scalar(con, "select count(*) from __recon__cand") or 0)
-    cand = drop_unlike_names(con, T, "__recon__cand", texts) or "__recon__cand"
+    candidates = cand.height
+    cand = drop_unlike_names(con, T, cand, texts)
 
     def keep(pairs: pl.DataFrame) -> pl.DataFrame:
         for i, f in enumerate(texts):

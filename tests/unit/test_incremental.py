@@ -228,7 +228,7 @@ def _score(con, m, rule, cand: str) -> pl.DataFrame:  # type: ignore[no-untyped-
     frame = score_pairs(
         con,
         pipeline.T,
-        cand,
+        con.sql(f"select l, r from {cand}").pl(),
         tolerance=m.amount_tolerance(),
         window=m.date,
         text=m.text_fields(),
@@ -254,15 +254,11 @@ def test_group_later_passes_search_only_changed_anchors(
     searched: list[tuple[int, int]] = []  # (anchors searched, anchors with blocks)
     real = groups.find_solutions
 
-    def spy(con, m, anchors=None):  # type: ignore[no-untyped-def]
-        everyone = con.execute("select count(distinct a) from __recon__gb").fetchall()[0][0]
-        some = (
-            con.execute(f"select count(*) from {anchors}").fetchall()[0][0]
-            if anchors
-            else everyone
-        )
+    def spy(con, m, blocks, anchors=None):  # type: ignore[no-untyped-def]
+        everyone = blocks["a"].n_unique()
+        some = anchors.height if anchors is not None else everyone
         searched.append((some, everyone))
-        return real(con, m, anchors)
+        return real(con, m, blocks, anchors)
 
     monkeypatch.setattr(groups, "find_solutions", spy)
     incremental = _run(data, tmp_path / "incremental")
@@ -278,8 +274,9 @@ def test_group_later_passes_search_only_changed_anchors(
     assert b"group_" in scratch["matches.csv"]
 
 
-def _blocks(con, rows: list[tuple[int, str, int, int, int]]) -> None:  # type: ignore[no-untyped-def]
-    """__recon__gb from (anchor, block kind, member, member value, anchor value) rows."""
+def _blocks(con, rows: list[tuple[int, str, int, int, int]]) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+    """The blocks (as a frame, and as temp table __recon__gb for the SQL search) from
+    (anchor, block kind, member, member value, anchor value) rows."""
     con.execute(
         "create or replace temp table raw (a bigint, blk varchar, x bigint, v bigint, t bigint)"
     )
@@ -293,6 +290,7 @@ def _blocks(con, rows: list[tuple[int, str, int, int, int]]) -> None:  # type: i
                sum(v) over (partition by a, blk) as total
         from (select distinct * from raw)"""
     )
+    return con.sql("select * from __recon__gb").pl()
 
 
 _MEMBER = st.tuples(
@@ -326,11 +324,13 @@ def test_carried_solutions_equal_a_full_search(
     con = duckdb.connect()
     m = Group(max_group=4, max_block=12)
     carry = groups.GroupCarry()
-    _blocks(con, first)
-    assert groups.carried_solutions(con, m, carry).equals(groups.find_solutions(con, m))
-    _blocks(con, second)
-    carried = groups.carried_solutions(con, m, carry)
-    full = groups.find_solutions(con, m)
+    blocks = _blocks(con, first)
+    assert groups.carried_solutions(con, m, carry, blocks).equals(
+        groups.find_solutions(con, m, blocks)
+    )
+    blocks = _blocks(con, second)
+    carried = groups.carried_solutions(con, m, carry, blocks)
+    full = groups.find_solutions(con, m, blocks)
     assert carried.sort("sol").equals(full.sort("sol"))
 
 
@@ -395,7 +395,7 @@ def test_group_search_equals_the_sql_search(
     from recon.matchers.group import Group
 
     con = duckdb.connect()
-    _blocks(
+    blocks = _blocks(
         con,
         [
             (a, blk, x, 100 * (x % 5 + 1) * (-1 if x % 7 == 0 else 1), 100 * (a % 4 + 3))
@@ -403,7 +403,7 @@ def test_group_search_equals_the_sql_search(
         ],
     )
     m = Group(max_group=max_group, max_block=12)
-    found = groups.find_solutions(con, m)
+    found = groups.find_solutions(con, m, blocks)
     assert found.sort("sol").equals(_sql_search(con, max_group, 12).sort("sol"))
     assert found["sol"].to_list() == list(range(1, found.height + 1))
 
