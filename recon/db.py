@@ -250,7 +250,7 @@ def _v1_to_v2(con: duckdb.DuckDBPyConnection) -> None:
                         orient="row")
     if rows.height:
         alt = rows.select("txn_id", name_alt_series(rows["counterparty"]))
-        alt = alt.filter(pl.col("name_alt").is_not_null())  # read from this variable
+        alt = alt.filter(pl.col("name_alt").is_not_null())  # read by DuckDB from this variable (module notes)
         con.execute("update txns set name_alt = a.name_alt from alt a "
                     "where txns.txn_id = a.txn_id")
     con.execute(

@@ -252,7 +252,7 @@ def _scan_references(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
             f"select txn_id as id, reference, description from txns "
             f"where txn_id > {lo} and txn_id <= {lo + SCAN_ROWS}"
         ).pl()
-        # read from this variable (recon.db)
+        # read by DuckDB from this variable, not registered (see recon.db)
         keys = reference_keys(frame, ruleset.references)  # noqa: F841
         con.execute("insert into ref_keys select id, ref from keys")
     set_meta(con, "ref_keys_upto", str(last))
@@ -635,7 +635,7 @@ _PROPOSALS = "__recon__proposals"
 def _defer(con: duckdb.DuckDBPyConnection, suggested: pl.DataFrame) -> None:
     if suggested.height == 0:
         return
-    # read by DuckDB from this variable (recon.db)
+    # read by DuckDB from this variable, not registered (see recon.db)
     sug = suggested.select(_PROPOSAL_COLS)  # noqa: F841
     con.execute(f"insert into {_PROPOSALS} select * from sug")
 

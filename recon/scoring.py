@@ -256,7 +256,7 @@ def drop_unlike_names(
     # the thresholds read the fields' own scores: name_sim is computed for the pairs kept
     sims = _pair_similarity(con, nids, text, name_sim=False)
     alike = pl.all_horizontal(pl.col(f"text_sim{i}") >= f.threshold for i, f in named)
-    # read by DuckDB (see recon.db)
+    # read by DuckDB from this variable, not registered (see recon.db)
     alike_names = sims.filter(alike).select("lnid", "rnid")  # noqa: F841
     kept: pl.DataFrame = con.sql(
         f"""select c.l, c.r from cand c
