@@ -28,7 +28,13 @@ the function that runs the query (DuckDB's replacement scan), not through
 ``con.register``.  A registration is an entry of the catalog, and DuckDB keeps
 every entry a transaction replaced or dropped, with the frame it holds, until the
 commit: the frames a run registered (its input files among them) stayed in memory
-for the whole run.  A variable's frame is freed when the function returns.
+for the whole run.  A variable's frame is freed when the function returns (not when
+the variable is deleted or reassigned: the lookup keeps a copy of the function's
+variables until the next lookup).  Frames that functions other than their maker query by a
+table's name (the pipeline's REGROW and bound views over a few ids, a group rule's
+pairs to score) are still registered.  Scratch results that can be big stay temp
+tables (a rule's candidate pairs: 30 million of the fuzzy rule at 5M lines): DuckDB
+spills those under a memory limit, and a result fetched into a frame is held in full.
 """
 
 from __future__ import annotations
@@ -361,8 +367,8 @@ def store_file(
     # the names are normalised once per distinct name; numbering and joining happen in
     # DuckDB, which spills, so a 5M-line file is not copied twice in memory.  DuckDB
     # reads both frames from this function's variables (see the module's notes)
-    incoming = result.frame
-    names_in = name_columns(result.frame)
+    incoming = result.frame  # noqa: F841
+    names_in = name_columns(result.frame)  # noqa: F841
     # ids in (date, source id) order, not file order: a reordered export gives the same
     # ids; coalesce: a null account must not let the same id in twice
     con.execute(
@@ -381,7 +387,6 @@ def store_file(
     new_rows = con.execute(
         "select count(*) from txns where txn_id > ?", [start]
     ).fetchall()[0][0]
-    del incoming, names_in
     _store_details(con, result, side, file_id)
     _store_statements(con, result, file_id)
     con.execute(

@@ -252,10 +252,17 @@ def _scan_references(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
             f"select txn_id as id, reference, description from txns "
             f"where txn_id > {lo} and txn_id <= {lo + SCAN_ROWS}"
         ).pl()
-        # read by DuckDB from this variable, not registered (see recon.db)
-        keys = reference_keys(frame, ruleset.references)  # noqa: F841
-        con.execute("insert into ref_keys select id, ref from keys")
+        _insert_keys(con, frame, ruleset)
+        del frame
     set_meta(con, "ref_keys_upto", str(last))
+
+
+def _insert_keys(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, ruleset: RuleSet) -> None:
+    """Store the reference keys of `frame`'s rows in ref_keys.  A function of its own:
+    its frames are freed when it returns (see recon.db), before the next chunk is read."""
+    # read by DuckDB from this variable, not registered (see recon.db)
+    keys = reference_keys(frame, ruleset.references)  # noqa: F841
+    con.execute("insert into ref_keys select id, ref from keys")
 
 
 SCAN_ROWS = 1_000_000
@@ -327,9 +334,9 @@ def run_rule(
     regrow: pl.Series | None = None
     if carried is not None:
         levels, regrow = _regrow(con, m, carried)
-        # the bounds were just counted for these rows: the candidates read them
-        con.register(_LEVELS, levels)
-        tables = Tables(REGROW, T.right, T.left_refs, T.right_refs, _LEVELS, T.ref_pairs)
+        # the bounds were just counted for these rows: the candidates read them, by the
+        # name of _build_pairs's argument `levels` (see recon.db)
+        tables = Tables(REGROW, T.right, T.left_refs, T.right_refs, "levels", T.ref_pairs)
     elif memo is not None and m.incremental:
         # the first pass: the candidates and the bounds from one query
         paired = m.paired_sql(T)
@@ -411,22 +418,23 @@ def _build_pairs(
     scoring; the levels (read from the first pass's one query when `paired`)."""
     for statement in m.prepare_sql(tables):
         con.execute(statement)
-    # a frame, not a temp table: one is made per rule and pass (see score_pairs)
+    # a temp table, not a frame: the candidates of a big load (30 million pairs of the
+    # fuzzy rule at 5M lines) must spill under a memory limit, and a query's result
+    # fetched into a frame cannot
     with written_join_order(con):
-        cand: pl.DataFrame = con.sql(
+        con.execute(
+            f"create or replace temp table __recon__cand as "
             f"select distinct l, r{', level' if paired else ''} "
             f"from ({paired or m.candidates_sql(tables)}) "
             f"where {'r is null or ' if paired else ''}"
             f"(l, r) not in (select (l, r) from ({rejected_pairs_sql()}))"
-        ).pl()
+        )
     if paired:
-        bounded = cand["r"].is_null()
-        levels = cand.filter(bounded).select(pl.col("l").alias("id"), "level")
-        levels = levels.cast({"id": pl.Int64, "level": pl.Int64})
-        cand = cand.filter(~bounded).select("l", "r")
+        levels = _fetch_levels(con, "select l as id, level from __recon__cand where r is null")
+        con.execute("delete from __recon__cand where r is null")
     texts = m.text_fields()
-    candidates = cand.height
-    cand = drop_unlike_names(con, T, cand, texts)
+    candidates = int(scalar(con, "select count(*) from __recon__cand") or 0)
+    cand = drop_unlike_names(con, T, "__recon__cand", texts) or "__recon__cand"
 
     def keep(pairs: pl.DataFrame) -> pl.DataFrame:
         for i, f in enumerate(texts):
@@ -448,7 +456,6 @@ def _build_pairs(
     return pairs, candidates, levels
 
 
-_LEVELS = "__recon__levels"
 _NO_LEVELS = pl.DataFrame(schema={"id": pl.Int64, "level": pl.Int64})
 
 

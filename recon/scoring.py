@@ -237,10 +237,11 @@ def _score_new_names(con: duckdb.DuckDBPyConnection, nid_pairs: pl.DataFrame) ->
 
 
 def drop_unlike_names(
-    con: duckdb.DuckDBPyConnection, t: Tables, cand: pl.DataFrame, text: tuple[TextField, ...]
-) -> pl.DataFrame:
-    """The pairs (l, r) of `cand` whose names pass the thresholds of the rule's
-    counterparty fields (all of them when the rule has no such threshold).
+    con: duckdb.DuckDBPyConnection, t: Tables, cand: str, text: tuple[TextField, ...]
+) -> str | None:
+    """Keep in `cand` only the pairs whose names pass the thresholds of the rule's
+    counterparty fields; return the table of those pairs (None: the rule has no such
+    threshold).
 
     Those thresholds decide a pair by its two names alone, so the names are compared
     once per distinct pair of names before any other feature is computed: at 5M lines
@@ -248,9 +249,9 @@ def drop_unlike_names(
     """
     named = [(i, f) for i, f in enumerate(text) if _by_name(f) and f.threshold > 0]
     if not named:
-        return cand
+        return None
     nids = con.sql(
-        f"""select distinct l.nid as lnid, r.nid as rnid from cand c
+        f"""select distinct l.nid as lnid, r.nid as rnid from {cand} c
         join {t.left} l on l.id = c.l join {t.right} r on r.id = c.r"""
     ).pl()
     # the thresholds read the fields' own scores: name_sim is computed for the pairs kept
@@ -258,12 +259,13 @@ def drop_unlike_names(
     alike = pl.all_horizontal(pl.col(f"text_sim{i}") >= f.threshold for i, f in named)
     # read by DuckDB from this variable, not registered (see recon.db)
     alike_names = sims.filter(alike).select("lnid", "rnid")  # noqa: F841
-    kept: pl.DataFrame = con.sql(
-        f"""select c.l, c.r from cand c
+    con.execute(
+        f"""create or replace temp table __recon__cand_alike as
+        select c.l, c.r from {cand} c
         join {t.left} l on l.id = c.l join {t.right} r on r.id = c.r
         join alike_names k on k.lnid = l.nid and k.rnid = r.nid"""
-    ).pl()
-    return kept
+    )
+    return "__recon__cand_alike"
 
 
 def similarity(a: list[str], b: list[str], scorer: str = "token_set_ratio") -> np.ndarray:
@@ -276,7 +278,7 @@ def similarity(a: list[str], b: list[str], scorer: str = "token_set_ratio") -> n
 def score_pairs(
     con: duckdb.DuckDBPyConnection,
     t: Tables,
-    cand: pl.DataFrame,
+    cand: str,
     *,
     tolerance: AmountTolerance,
     window: DateWindow,
@@ -287,12 +289,10 @@ def score_pairs(
 ) -> pl.DataFrame:
     """Candidate pairs with features, text similarities, `score` and (with `explain`)
     `explanation`; without it, add the explanation to the pairs kept with
-    :func:`explained`, which is cheaper when most candidates are dropped.
-
-    `cand` holds the (l, r) pairs.  The pairs and their features are frames, not temp
-    tables: a temp table made inside the run's transaction would be kept (for a
-    rollback) until the commit, every rule and pass of it."""
-    feats: pl.DataFrame = con.sql(features_sql(t, "cand", text, right_amount)).pl()
+    :func:`explained`, which is cheaper when most candidates are dropped."""
+    # features go straight to polars: a temp table made inside the run's transaction
+    # would be kept (for a rollback) until the commit, every rule and pass of it
+    feats: pl.DataFrame = con.sql(features_sql(t, cand, text, right_amount)).pl()
     df = feats.join(_pair_similarity(con, feats, text), on=["lnid", "rnid"], how="inner")
     if df.height == 0:
         return df.with_columns(
@@ -359,7 +359,7 @@ CHUNK_PAIRS = 2_000_000
 def score_in_chunks(
     con: duckdb.DuckDBPyConnection,
     t: Tables,
-    cand: pl.DataFrame,
+    cand: str,
     keep: Callable[[pl.DataFrame], pl.DataFrame],
     chunk_pairs: int | None = None,
     **kw: Any,
@@ -368,21 +368,22 @@ def score_in_chunks(
     pairs at a time (the pairs of one range of left ids); returns the kept pairs and the
     number scored.  `keep` must decide each pair by its own row and its left row's
     other pairs, which are always in one chunk (a rule's thresholds, the best per row)."""
-    total = cand.height
+    total = int(con.execute(f"select count(*) from {cand}").fetchall()[0][0])
     chunks = -(-total // (chunk_pairs or CHUNK_PAIRS))
     if chunks <= 1:
         return keep(score_pairs(con, t, cand, **kw)), total
-    left = cand["l"]
-    bounds = {left.quantile(i / chunks, "lower") for i in range(1, chunks)}
-    edges = [None, *sorted(b for b in bounds if b is not None), None]
+    bounds = con.execute(
+        f"select quantile_disc(l, [{', '.join(str(i / chunks) for i in range(1, chunks))}]) "
+        f"from {cand}"
+    ).fetchall()[0][0]
+    edges = [None, *sorted(set(bounds)), None]
     kept = []
     for lo, hi in itertools.pairwise(edges):
-        inside = pl.lit(True)
-        if lo is not None:
-            inside &= pl.col("l") > lo
-        if hi is not None:
-            inside &= pl.col("l") <= hi
-        kept.append(keep(score_pairs(con, t, cand.filter(inside), **kw)))
+        where = " and ".join(
+            c for c in (lo is not None and f"l > {lo}", hi is not None and f"l <= {hi}") if c
+        )
+        chunk = f"(select * from {cand} where {where})"
+        kept.append(keep(score_pairs(con, t, chunk, **kw)))
     nonempty = [k for k in kept if k.height] or kept[:1]
     return pl.concat(nonempty, how="vertical_relaxed"), total
 

@@ -228,7 +228,7 @@ def _score(con, m, rule, cand: str) -> pl.DataFrame:  # type: ignore[no-untyped-
     frame = score_pairs(
         con,
         pipeline.T,
-        con.sql(f"select l, r from {cand}").pl(),
+        cand,
         tolerance=m.amount_tolerance(),
         window=m.date,
         text=m.text_fields(),
