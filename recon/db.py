@@ -31,8 +31,8 @@ commit: the frames a run registered (its input files among them) stayed in memor
 for the whole run.  A variable's frame is freed when the function returns (not when
 the variable is deleted or reassigned: the lookup keeps a copy of the function's
 variables until the next lookup).  Frames that functions other than their maker query by a
-table's name (the pipeline's REGROW and bound views over a few ids, a group rule's
-pairs to score) are still registered.  Scratch results that can be big stay temp
+table's name (the pipeline's REGROW and bound views over a few ids) are still
+registered.  Scratch results that can be big stay temp
 tables (a rule's candidate pairs: 30 million of the fuzzy rule at 5M lines): DuckDB
 spills those under a memory limit, and a result fetched into a frame is held in full.
 """
@@ -256,7 +256,8 @@ def _v1_to_v2(con: duckdb.DuckDBPyConnection) -> None:
                         orient="row")
     if rows.height:
         alt = rows.select("txn_id", name_alt_series(rows["counterparty"]))
-        alt = alt.filter(pl.col("name_alt").is_not_null())  # read by DuckDB from this variable (module notes)
+        # read by DuckDB from this variable (see the module's notes)
+        alt = alt.filter(pl.col("name_alt").is_not_null())
         con.execute("update txns set name_alt = a.name_alt from alt a "
                     "where txns.txn_id = a.txn_id")
     con.execute(

@@ -207,19 +207,16 @@ def _score_solutions(
     pairs = members.select(
         pl.col("a" if one_left else "x").alias("l"), pl.col("x" if one_left else "a").alias("r")
     ).unique()
-    # registered: score_pairs reads the pairs by a table's name
-    con.register("__recon__gpairs", pairs)
     feats = score_pairs(
         con,
         t,
-        "__recon__gpairs",
+        pairs,
         tolerance=m.amount_tolerance(),
         window=m.date,
         text=(),
         weights=rule.weights,
         explain=False,
     )
-    con.unregister("__recon__gpairs")
     feats = feats.select(
         pl.col("l" if one_left else "r").alias("a"),
         pl.col("r" if one_left else "l").alias("x"),

@@ -278,7 +278,7 @@ def similarity(a: list[str], b: list[str], scorer: str = "token_set_ratio") -> n
 def score_pairs(
     con: duckdb.DuckDBPyConnection,
     t: Tables,
-    cand: str,
+    cand: str | pl.DataFrame,
     *,
     tolerance: AmountTolerance,
     window: DateWindow,
@@ -289,7 +289,12 @@ def score_pairs(
 ) -> pl.DataFrame:
     """Candidate pairs with features, text similarities, `score` and (with `explain`)
     `explanation`; without it, add the explanation to the pairs kept with
-    :func:`explained`, which is cheaper when most candidates are dropped."""
+    :func:`explained`, which is cheaper when most candidates are dropped.  `cand` is a
+    table (or a subquery) of (l, r) pairs, or a frame of them."""
+    if isinstance(cand, pl.DataFrame):
+        # read by DuckDB from this variable, not registered (see recon.db)
+        given_pairs = cand  # noqa: F841
+        cand = "given_pairs"
     # features go straight to polars: a temp table made inside the run's transaction
     # would be kept (for a rollback) until the commit, every rule and pass of it
     feats: pl.DataFrame = con.sql(features_sql(t, cand, text, right_amount)).pl()
