@@ -96,8 +96,10 @@ def _open(path: Path) -> Any:
         # end in .xlsx (an .xlsx saved as .xls); the size limit was checked before
         data = io.BytesIO(path.read_bytes())
         return openpyxl.load_workbook(data, read_only=True, data_only=True)
+    # zipfile raises RuntimeError for an entry marked encrypted, NotImplementedError
+    # for an unknown compression method
     except (OSError, zipfile.BadZipFile, zlib.error, InvalidFileException, KeyError, ValueError,
-            TypeError, EOFError) as exc:
+            TypeError, EOFError, RuntimeError, NotImplementedError) as exc:
         raise InputFileError(path, f"cannot open as an Excel .xlsx workbook: {exc}",
                              hint="old .xls files must be saved as .xlsx or CSV first") from exc
 
@@ -119,7 +121,8 @@ def _read(sheet: Any) -> list[tuple[Any, ...]]:
     sheet.reset_dimensions()  # some exporters write a wrong <dimension>; read what is there
     try:
         return list(sheet.iter_rows(values_only=True))
-    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, RuntimeError,
+            NotImplementedError) as exc:
         # read-only mode inflates lazily: a damaged sheet shows up here, not on open
         raise InputFileError(
             sheet.parent.path if hasattr(sheet.parent, "path") else "workbook",

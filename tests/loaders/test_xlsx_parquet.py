@@ -105,6 +105,14 @@ def test_xlsx_not_a_workbook(tmp_path):
         XlsxLoader().load(path)
 
 
+def test_xlsx_with_an_entry_marked_encrypted_is_refused():
+    """A bank workbook mutated by the fuzz test so that a zip entry is flagged encrypted:
+    zipfile raises RuntimeError, and the loader refuses the file naming it."""
+    path = Path(__file__).parents[1] / "fixtures" / "hostile" / "xlsx_entry_marked_encrypted.xlsx"
+    with pytest.raises(InputFileError, match=r"cannot open as an Excel \.xlsx workbook"):
+        XlsxLoader().load(path)
+
+
 @pytest.mark.parametrize(("value", "decimal", "expected"), [
     (1234.5, ",", "1234,5"), (0.1 + 0.2, ".", "0.3000"), (1e16, ".", "10000000000000000"),
     (7, ".", "7"), (D("2.50"), ",", "2,50"), (datetime(2026, 3, 1, 12), ".", "01.03.2026"),
