@@ -65,7 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--as-of", type=_date, help="cut-off date YYYY-MM-DD")
     run.add_argument("--format", help="force the input format (default: detect)")
     run.add_argument("--profile", help="CSV/XLSX profile name or YAML path")
-    run.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (spills to disk)")
+    run.add_argument(
+        "--memory-limit",
+        help="DuckDB memory limit, e.g. 4GB (spills to disk); default: 0.45 GiB per "
+        "million rows held, at least 1 GiB",
+    )
     run.add_argument(
         "--dry-run",
         action="store_true",
@@ -294,7 +298,11 @@ COMMANDS = {
 def _out_of_memory(exc: BaseException, limit: str | None) -> str:
     """What to tell the operator when the work did not fit in memory."""
     detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    bound = f"--memory-limit {limit}" if limit else "the memory of this machine"
+    bound = (
+        f"--memory-limit {limit}"
+        if limit
+        else "recon's default memory limit (0.45 GiB per million rows held, at least 1 GiB)"
+    )
     stage = current_stage()
     where = f' at stage "{stage}"' if stage else ""
     log.debug("out of memory%s", where, exc_info=exc)

@@ -33,6 +33,7 @@ from recon.db import (
     first,
     known_file,
     sha256_of,
+    size_memory_limit,
     store_file,
     transaction,
 )
@@ -87,6 +88,12 @@ def _utc() -> datetime:
     return datetime.now(UTC)
 
 
+#: A new file's rows, estimated from its size until the load counts them (to size the
+#: memory limit of the load): a CSV line of a bank export is 100 to 200 bytes; files with
+#: more bytes per row (OFX, CAMT) are estimated low, and their load is small anyway.
+BYTES_PER_ROW = 150
+
+
 def run(
     rules_path: Path,
     inputs: Inputs,
@@ -114,9 +121,15 @@ def run(
     con = connect(db_path, memory_limit=memory_limit)
     try:
         todo = _new_files(con, inputs)
+        if not memory_limit:
+            # sized to the rows held and, until they are counted, those of the new files
+            size_memory_limit(con, sum(p.stat().st_size for _, p, _, k in todo if k is None)
+                              // BYTES_PER_ROW)
         # --dry-run: compute and write everything, then roll the database back
         with transaction(con, commit=not dry_run):
             stored, integrity = _load(con, todo, inputs, run_id, actor, progress, stages)
+            if not memory_limit:
+                size_memory_limit(con)
             parsed = sum(s["rows"] for s in stored if not s["already_loaded"])
             say(f"parsed {parsed} rows", stages["parse"])
             say(f"stored {sum(s['new_rows'] for s in stored)} new rows", stages["load"])
