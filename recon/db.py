@@ -305,7 +305,7 @@ def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
 #: Without --memory-limit, DuckDB may hold this much per million rows of the database
 #: (at least DEFAULT_LIMIT_MIN, at most DuckDB's own default, 80% of the machine's
 #: memory).  DuckDB's own default lets a 1M-line run grow to 3.6 GiB of temp tables
-#: that a smaller limit spills to disk for ~10% more time; the benchmark's runs
+#: that a smaller limit spills to disk for about 8% more time; the benchmark's runs
 #: completed with 0.23 GiB per million rows (1M lines, 512MB) and 0.37 (5M, 4GB).
 DEFAULT_LIMIT_PER_MILLION_ROWS = 0.45 * 2**30
 DEFAULT_LIMIT_MIN = 2**30
@@ -389,12 +389,12 @@ def store_file(
     """
     file_id = con.execute("select coalesce(max(file_id), 0) + 1 from files").fetchall()[0][0]
     start = con.execute("select coalesce(max(txn_id), 0) from txns").fetchall()[0][0]
-    # the names are normalised once per distinct name; numbering and joining happen in
-    # DuckDB, which spills, so a 5M-line file is not copied twice in memory.  DuckDB
-    # reads both frames from this function's variables (see the module's notes)
-    # ids in (date, source id, line) order, not file order: a reordered export gives the
-    # same ids (numbered in polars: DuckDB's window over the whole file took twice the
-    # time and held 0.3 GiB more at 1M lines)
+    # the names are normalised once per distinct name and joined in DuckDB, and the ids
+    # are one more column of the file's frame, so a 5M-line file is not copied twice in
+    # memory.  DuckDB reads both frames from this function's variables (see the module's
+    # notes).  Ids in (date, source id, line) order, not file order: a reordered export
+    # gives the same ids (numbered in polars: DuckDB's window over the whole file took
+    # twice the time and held 0.3 GiB more at 1M lines)
     incoming = result.frame.with_columns(_txn_ids(result.frame, start))  # noqa: F841
     names_in = name_columns(result.frame)  # noqa: F841
     # the rows stored before are left out by a left join, not NOT EXISTS: DuckDB built
