@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -150,6 +151,7 @@ def connect(
             from recon import lock as lock_mod
 
             lock_mod.acquire(path, None)
+            remove_stale_spill(Path(path))
     try:
         con = _open(path)
     except BaseException:
@@ -186,6 +188,40 @@ def connect(
     if on_disk:
         private(Path(path))
     return con
+
+
+_SPILL_FILE = re.compile(r"duckdb_temp_(\d+)_")
+
+
+def remove_stale_spill(path: Path) -> list[Path]:
+    """Delete the spill files in ``<db>.tmp`` of DuckDB processes no longer running;
+    return them.
+
+    DuckDB removes its spill files when it closes, not when it is killed, and does not
+    remove a dead process's files when the database is opened again: each killed run
+    that spilled would leave them behind.  Files of a live process are kept.
+    """
+    spill_dir = path.with_name(path.name + ".tmp")
+    if not spill_dir.is_dir():
+        return []
+    removed = []
+    for f in spill_dir.iterdir():
+        m = _SPILL_FILE.match(f.name)
+        if m and not _alive(int(m.group(1))):
+            with suppress(FileNotFoundError):
+                f.unlink()
+                removed.append(f)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _open(path: str | Path) -> duckdb.DuckDBPyConnection:
@@ -325,8 +361,6 @@ def size_memory_limit(con: duckdb.DuckDBPyConnection, more_rows: int = 0) -> str
 
 
 def _checked_limit(text: str) -> str:
-    import re
-
     if not re.fullmatch(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", text, re.I):
         raise ReconError(f"--memory-limit: expected a size like '4GB', got {text!r}")
     return text.strip()
