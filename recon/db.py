@@ -56,6 +56,7 @@ import polars as pl
 from recon import matchinfo
 from recon.errors import LockedError, ReconError
 from recon.loaders.base import LoadResult
+from recon.lock import pid_alive
 from recon.names import name_alt_series, name_columns
 
 SCHEMA_VERSION = 2
@@ -207,21 +208,11 @@ def remove_stale_spill(path: Path) -> list[Path]:
     removed = []
     for f in spill_dir.iterdir():
         m = _SPILL_FILE.match(f.name)
-        if m and not _alive(int(m.group(1))):
+        if m and not pid_alive(int(m.group(1))):
             with suppress(FileNotFoundError):
                 f.unlink()
                 removed.append(f)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def _open(path: str | Path) -> duckdb.DuckDBPyConnection:
