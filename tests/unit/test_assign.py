@@ -230,3 +230,22 @@ def test_twin_scores_are_the_windows_they_replace(
         df["score"].to_numpy(),
     )
     assert got.tolist() == want.to_list()
+
+
+@settings(max_examples=200, deadline=None)
+@given(_small_graphs(), st.integers(1, 6))
+def test_components_solved_in_slices_give_the_same_result(
+    pairs: pl.DataFrame, part_pairs: int
+) -> None:
+    """Large inputs are solved a slice of components at a time (PART_PAIRS); the pairs
+    chosen and withheld, their columns and order are those of one solve of all."""
+    pairs = pairs.with_columns(pl.int_range(pl.len()).alias("extra"))
+    whole = assign(pairs, margin=0.05)
+    original = assign_module.PART_PAIRS
+    assign_module.PART_PAIRS = part_pairs
+    try:
+        sliced = assign(pairs, margin=0.05)
+    finally:
+        assign_module.PART_PAIRS = original
+    assert sliced.accepted.equals(whole.accepted)
+    assert sliced.ambiguous.equals(whole.ambiguous)
