@@ -92,7 +92,9 @@ def _assign_part(
     multi = pairs.filter(pl.col("n") > 1)
     if "r_key" not in multi.columns:
         multi = multi.with_columns(pl.col("r").alias("r_key"))
-    else:
+    # the items as numbers, once: the twin scores, the stars and the solver compare them
+    multi = multi.with_columns(pl.Series("rk", _codes(multi["r_key"])))
+    if "r_key" in pairs.columns:
         # copies of one item score alike for a row; the first posting (lowest id) wins
         multi = multi.with_columns(
             pl.Series(
@@ -100,7 +102,7 @@ def _assign_part(
                 _twin_scores(
                     multi["l"].to_numpy(),
                     multi["r"].to_numpy(),
-                    _codes(multi["r_key"]),
+                    multi["rk"].to_numpy(),
                     multi["score"].to_numpy(),
                 ),
             )
@@ -146,8 +148,9 @@ def _components(l: pl.Series, r: pl.Series) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def _codes(key: pl.Series) -> np.ndarray:
-    """`key` as numbers numpy sorts fast (content hashes already are; text is ranked)."""
-    return key.to_numpy() if key.dtype.is_numeric() else key.rank("dense").to_numpy()
+    """`key` as int64 codes from 0 (equal keys, equal codes; order kept), whatever its
+    type: content hashes are unsigned and text sorts slowly in numpy."""
+    return (key.rank("dense").cast(pl.Int64) - 1).to_numpy()
 
 
 def _twin_scores(l: np.ndarray, r: np.ndarray, key: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -180,13 +183,9 @@ def _solve_stars(stars: pl.DataFrame, margin: float) -> tuple[pl.DataFrame, pl.D
         return stars, stars
     other = pl.when(pl.col("nl") == 1).then(pl.col("ri")).otherwise(pl.col("li"))
     # a left centre's alternatives are its candidates other than the chosen item's
-    # copies; items are numbers (a right row's content key, ranked, or a left row's
-    # code), compared only within a component
-    item = (
-        pl.when(pl.col("nl") == 1)
-        .then(pl.col("r_key").rank("dense").cast(pl.Int64))
-        .otherwise(pl.col("li").cast(pl.Int64))
-    )
+    # copies; items are numbers (a right row's item code `rk` or a left row's code),
+    # compared only within a component
+    item = pl.when(pl.col("nl") == 1).then(pl.col("rk")).otherwise(pl.col("li").cast(pl.Int64))
     ranked = stars.with_columns(other.alias("__other"), item.alias("__item")).sort(
         ["comp", "score", "__other"], descending=[False, True, False]
     )
@@ -211,9 +210,9 @@ def _solve_stars(stars: pl.DataFrame, margin: float) -> tuple[pl.DataFrame, pl.D
 def _solve_components(
     multi: pl.DataFrame, margin: float, max_side: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks over `multi` rows (with their component's `nl`, `nr`): accepted,
-    ambiguous.  Components up to `max_side` rows a side go to the compiled exact
-    solver in one call; larger ones (rare) get the mutual-best rule."""
+    """Boolean masks over `multi` rows (with their component's `nl`, `nr` and item codes
+    `rk`): accepted, ambiguous.  Components up to `max_side` rows a side go to the
+    compiled exact solver in one call; larger ones (rare) get the mutual-best rule."""
     keep = np.zeros(multi.height, dtype=bool)
     amb = np.zeros(multi.height, dtype=bool)
     if multi.height == 0:
@@ -227,7 +226,7 @@ def _solve_components(
         (pl.col("li").rank("dense").over("comp") - 1).cast(pl.Int64).alias("lp"),
         (pl.col("ri").rank("dense").over("comp") - 1).cast(pl.Int64).alias("rp"),
         pl.col("score").cast(pl.Float64),
-        pl.col("r_key").rank("dense").cast(pl.Int64).alias("rk"),
+        "rk",
     ).sort("comp", "row")
     exact = cols.filter(~pl.col("big"))
     if exact.height:
