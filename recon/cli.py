@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 
 from recon import __version__
+from recon.db import DEFAULT_LIMIT_TEXT
 from recon.errors import ReconError
 from recon.progress import current_stage, for_terminal
 
@@ -67,8 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", help="CSV/XLSX profile name or YAML path")
     run.add_argument(
         "--memory-limit",
-        help="DuckDB memory limit, e.g. 4GB (spills to disk); default: 0.45 GiB per "
-        "million rows held, at least 1 GiB",
+        help=f"DuckDB memory limit, e.g. 4GB (spills to disk); default: {DEFAULT_LIMIT_TEXT}",
     )
     run.add_argument(
         "--dry-run",
@@ -301,7 +301,7 @@ def _out_of_memory(exc: BaseException, limit: str | None) -> str:
     bound = (
         f"--memory-limit {limit}"
         if limit
-        else "recon's default memory limit (0.45 GiB per million rows held, at least 1 GiB)"
+        else f"recon's default memory limit ({DEFAULT_LIMIT_TEXT})"
     )
     stage = current_stage()
     where = f' at stage "{stage}"' if stage else ""

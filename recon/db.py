@@ -336,6 +336,11 @@ def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
 #: completed with 0.23 GiB per million rows (1M lines, 512MB) and 0.37 (5M, 4GB).
 DEFAULT_LIMIT_PER_MILLION_ROWS = 0.45 * 2**30
 DEFAULT_LIMIT_MIN = 2**30
+#: The default in words, for --help and the out-of-memory message.
+DEFAULT_LIMIT_TEXT = (
+    f"{DEFAULT_LIMIT_PER_MILLION_ROWS / 2**30:g} GiB per million rows held, "
+    f"at least {DEFAULT_LIMIT_MIN / 2**30:g} GiB"
+)
 
 
 def size_memory_limit(con: duckdb.DuckDBPyConnection, more_rows: int = 0) -> str:
