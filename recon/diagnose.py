@@ -53,7 +53,7 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     with written_join_order(con):
         con.execute(
             f"create or replace temp table __recon__dcand as select distinct l, r from "
-            f"(({named}) union ({same_amount}) union ({by_ref.candidates_sql(T)}))"
+            f"(({named}) union all ({same_amount}) union all ({by_ref.candidates_sql(T)}))"
         )
     # the best candidates of each row: those of a left row are in its chunk, and the
     # best of a right row are among the best it has in some chunk

@@ -131,7 +131,9 @@ class Matcher(ABC):
 
     @abstractmethod
     def candidates_sql(self, t: Tables) -> str:
-        """SQL yielding distinct candidate pairs `(l, r)` of open txn ids."""
+        """SQL yielding the candidate pairs `(l, r)` of open txn ids, a pair maybe more
+        than once (two shared name words, two amount keys): its readers keep the distinct
+        pairs, one deduplication over all the joins' rows instead of one per join."""
 
     #: True when :meth:`bounds_sql` names every left row whose candidates a bound cut:
     #: a later pass of the run then builds only the pairs of rows whose bounds
@@ -324,7 +326,7 @@ def token_join_sql(left: str, right: str, where: str, *, out: str = "pairs") -> 
     tf as (select currency as cur, tok, k, wk, count(*) as n from rt group by all),
     crowded as (select cur, tok, k, w from (select *, unnest([wk - 1, wk, wk + 1]) as w from tf)
                 group by all having sum(n) > {FAN})"""
-    pairs = f"""select distinct l.id as l, r.id as r
+    pairs = f"""select l.id as l, r.id as r
     from (select * from lt where (currency, tok, kk, wk) not in
             (select (cur, tok, k, w) from crowded)) l
     join rt r on l.kk = r.k and l.tok = r.tok and {where}"""
@@ -387,7 +389,7 @@ def block_join_sql(left: str, right: str, where: str, *, out: str = "pairs") -> 
     rb as (select * from {right} where k in (select kk from lb)),
     nbfan as (select currency as cur, k, wk, nb, count(*) as n from rb group by all),
     hot as ({_crowded_ids_sql("lb", "nbfan", BLOCK_FAN, by_name=True)})"""
-    pairs = f"""select distinct l.id as l, r.id as r
+    pairs = f"""select l.id as l, r.id as r
     from (select * from lb where id not in (select id from hot)) l join rb r
         on l.kk = r.k and l.nb = r.nb and {where}"""
     touched = _touched_sql("lb", "rb", "currency")
@@ -425,10 +427,10 @@ def bucket_join_sql(
     lf as (select *, id in (select id from crowd) as crowded from lb),
     nbfan as (select {right_cur} as cur, k, wk, nb, count(*) as n from rb group by all),
     hot as ({hot})"""
-    pairs = f"""select distinct l.id as l, r.id as r from lf l join rb r
+    pairs = f"""select l.id as l, r.id as r from lf l join rb r
         on l.kk = r.k and not l.crowded and {where}
     union all
-    select distinct l.id as l, r.id as r
+    select l.id as l, r.id as r
     from (select * from lf where crowded and id not in (select id from hot)) l join rb r
         on l.kk = r.k and l.nb = r.nb and {where}"""
     levels = "select id, 1 + (id in (select id from hot))::int as level from crowd"
@@ -501,7 +503,9 @@ def band_join_sql(
         )
         for key in keys
     ]
-    if out in ("pairs", "touched"):
+    if out == "pairs":
+        return "\nunion all\n".join(parts)  # the readers deduplicate (candidates_sql)
+    if out == "touched":
         return "\nunion\n".join(parts)
     # each key's levels only fall as rows leave, so their sum changes when any does
     if out == "levels":
@@ -509,7 +513,7 @@ def band_join_sql(
         return f"select id, sum(level)::bigint as level from ({union}) group by id"
     union = "\nunion all\n".join(f"select l, r, level from ({p})" for p in parts)
     return f"""select * from (with parts as ({union})
-    select distinct l, r, null::bigint as level from parts where r is not null
+    select l, r, null::bigint as level from parts where r is not null
     union all select l, null::bigint, sum(level)::bigint from parts where r is null group by l)"""
 
 
