@@ -104,7 +104,8 @@ class Group(Matcher):
                     f"""select l.id as l, r.id as r, '{b}' as blk from {t.left} l join {t.right} r
                     on l.{b} = r.{b} and {base}"""
                 )
-        return "\nunion\n".join(parts)
+        # the parts differ in blk; the reader keeps the distinct rows (candidates_sql)
+        return "\nunion all\n".join(parts)
 
 
 def name_block_sql(a: str) -> str:
