@@ -8,8 +8,8 @@ of the optimum is *ambiguous* when forbidding it leaves another assignment of
 the component within ``margin`` of the optimum: two candidates are about as
 good, so recon does not guess.
 
-Rows with identical content (same amount, date, names, references: the
-``l_key``/``r_key`` columns, when given) are interchangeable: choosing one
+Right rows with identical content (same amount, date, names, references: the
+``r_key`` column, when given) are interchangeable: choosing one
 twin over the other is not a guess, so swapping twins does not count as an
 alternative, and the lowest id is taken first (the original posting before
 its copy).

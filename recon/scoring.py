@@ -75,7 +75,7 @@ def features_sql(
            l.nid as lnid, r.nid as rnid,
            l.name_key is not null or l.description is not null as l_has_name,
            r.name_key is not null or r.description is not null as r_has_name,
-           l.ckey as l_key, r.ckey as r_key
+           r.ckey as r_key
            {extra}
     from {cand} c join {t.left} l on l.id = c.l join {t.right} r on r.id = c.r
     left join {pairs} s on s.l = c.l and s.r = c.r"""
