@@ -34,14 +34,21 @@ from recon.subsets import exact_subsets
 MAX_SOLUTIONS = 64  # more exact solutions than this for one anchor: ambiguous anyway
 
 
+def eligible_sql(m: Group) -> str:
+    """The blocks the search reads: 2..max_block rows whose amounts can reach the anchor's."""
+    return f"n <= {m.max_block} and n >= 2 and abs(total) >= abs(t)"
+
+
 def build_blocks(
     con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_sql: str
-) -> tuple[pl.DataFrame, int]:
-    """The blocks (a, blk, x, v, t, k, n, total) and how many are skipped as too large.
+) -> pl.DataFrame:
+    """The blocks (a, blk, x, v, t, k, n, total) the search reads (:func:`eligible_sql`).
 
-    A frame, not a temp table: every version of a temp table made inside the run's
-    transaction is kept until the commit, and the blocks are made per rule and pass.
-    The functions below read it by the name of their argument `blocks` (see recon.db).
+    The others (a single row, too many rows, too small a sum) are left in DuckDB: at
+    1M lines they were 40% of the first pass's block rows.  A frame, not a temp
+    table: every version of a temp table made inside the run's transaction is kept
+    until the commit, and the blocks are made per rule and pass.  The functions
+    below read it by the name of their argument `blocks` (see recon.db).
     """
     one_left = m.direction == "one_to_many"
     a_col, x_col = ("l", "r") if one_left else ("r", "l")
@@ -50,7 +57,8 @@ def build_blocks(
         con.execute(statement)
     with written_join_order(con):
         blocks: pl.DataFrame = con.sql(
-            f"""select c.{a_col} as a, c.blk, c.{x_col} as x,
+            f"""select * from (
+            select c.{a_col} as a, c.blk, c.{x_col} as x,
                    (xt.amount * 10000)::bigint as v, (an.amount * 10000)::bigint as t,
                    row_number() over (partition by c.{a_col}, c.blk order by c.{x_col}) as k,
                    count(*) over (partition by c.{a_col}, c.blk) as n,
@@ -58,10 +66,10 @@ def build_blocks(
             from (select distinct l, r, blk from ({m.candidates_sql(t)})
                   where (l, r) not in (select (l, r) from ({rejected_sql}))) c
             join {a_tab} an on an.id = c.{a_col} join {x_tab} xt on xt.id = c.{x_col}
-            where xt.amount <> 0"""
+            where xt.amount <> 0)
+            where {eligible_sql(m)}"""
         ).pl()
-    skipped = blocks.filter(pl.col("n") > m.max_block).select(["a", "blk"]).n_unique()
-    return blocks, skipped
+    return blocks
 
 
 @dataclass(slots=True)
@@ -69,10 +77,11 @@ class GroupCarry:
     """What a group rule leaves for its next pass in the same run.
 
     `blocks`: per anchor, a fingerprint of its block rows (the xor of the hashes
-    of its distinct (block kind, member) rows, and their count).  `sols`: the exact
-    subsets found for each anchor (a, xs, n).  An anchor's solutions depend on
-    its block rows alone (their amounts never change), so an anchor whose
-    fingerprint is unchanged keeps its solutions and is not searched again.
+    of its distinct (block kind, member) rows, and their count), of the blocks
+    :func:`build_blocks` gives (those the search reads).  `sols`: the exact subsets
+    found for each anchor (a, xs, n).  An anchor's solutions depend on the rows of
+    its blocks the search reads alone (their amounts never change), so an anchor
+    whose fingerprint is unchanged keeps its solutions and is not searched again.
     """
 
     blocks: pl.DataFrame | None = None  # a, fp, cnt
@@ -128,7 +137,7 @@ def find_solutions(
     in blocks of two kinds (reference and counterparty) is one solution.
     """
     only = " and a in (select a from anchors)" if anchors is not None else ""
-    eligible = f"n <= {m.max_block} and n >= 2 and abs(total) >= abs(t){only}"
+    eligible = eligible_sql(m) + only
     rows = con.sql(
         f"select a, x, v, t, k = 1 as first from blocks where {eligible} order by a, blk, k"
     ).fetchnumpy()
@@ -159,16 +168,16 @@ def run_group_rule(
     t: Tables,
     rejected_sql: str,
     carry: GroupCarry | None = None,
-) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Chosen groups (sol, a, xs, score, explanation) and ambiguous anchors.
 
-    Returns (chosen, ambiguous, skipped_blocks); the caller records matches.
+    Returns (chosen, ambiguous); the caller records matches.
     With `carry` (the passes of one run) only the anchors whose blocks changed
     since the pass before are searched again (see :func:`carried_solutions`).
     """
     m = rule.matcher
     assert isinstance(m, Group)
-    blocks, skipped = build_blocks(con, m, t, rejected_sql)
+    blocks = build_blocks(con, m, t, rejected_sql)
     sols = (
         find_solutions(con, m, blocks)
         if carry is None
@@ -179,7 +188,7 @@ def run_group_rule(
         schema={"a": pl.Int64, "alternatives": pl.List(pl.Int64), "best": pl.Float64}
     )
     if sols.height == 0:
-        return sols.with_columns(pl.lit(0.0).alias("score")), empty, skipped
+        return sols.with_columns(pl.lit(0.0).alias("score")), empty
     too_many = sols.filter(pl.col("n") > MAX_SOLUTIONS)
     sols = sols.filter(pl.col("n") <= MAX_SOLUTIONS)
     scored = _score_solutions(con, sols, rule, t)
@@ -194,7 +203,7 @@ def run_group_rule(
             pl.lit(0.0).alias("best"),
         )
         ambiguous = pl.concat([ambiguous, extra.select(ambiguous.columns)])
-    return chosen, ambiguous, skipped
+    return chosen, ambiguous
 
 
 def _score_solutions(

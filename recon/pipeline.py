@@ -735,7 +735,7 @@ def _run_group(
     m = rule.matcher
     assert isinstance(m, Group)
     one_left = m.direction == "one_to_many"
-    chosen, ambiguous, _skipped = run_group_rule(con, rule, T, rejected_pairs_sql(), carry)
+    chosen, ambiguous = run_group_rule(con, rule, T, rejected_pairs_sql(), carry)
     chosen = chosen.filter(pl.col("score") >= rule.suggest_above).with_columns(
         pl.when(pl.col("score") >= rule.auto_above)
         .then(pl.lit("auto"))
