@@ -300,9 +300,31 @@ _MEMBER = st.tuples(
 )
 
 
+#: Two passes of a group rule's blocks (see _passes).
+_PASSES = given(
+    before=st.lists(_MEMBER, max_size=60),
+    after=st.lists(_MEMBER, max_size=60),
+    keep=st.lists(st.booleans(), max_size=60),
+)
+
+
+def _passes(
+    before: list[tuple[int, str, int]], after: list[tuple[int, str, int]], keep: list[bool]
+) -> tuple[list[tuple[int, str, int, int, int]], list[tuple[int, str, int, int, int]]]:
+    """The block rows of two passes: `before`'s, then those `keep` keeps (the others
+    were matched elsewhere) and `after`'s (a key regained).  Amounts are fixed per row
+    id, so a subset sum can hit its anchor's often."""
+
+    def row(a: int, blk: str, x: int) -> tuple[int, str, int, int, int]:
+        return (a, blk, x, 100 * (x % 5 + 1), 100 * (a % 4 + 3))
+
+    first = [row(*m) for m in before]
+    kept = [r for r, k in zip(first, keep + [True] * len(first), strict=False) if k]
+    return first, kept + [row(*m) for m in after]
+
+
 @settings(max_examples=60, deadline=None)
-@given(before=st.lists(_MEMBER, max_size=60), after=st.lists(_MEMBER, max_size=60),
-       keep=st.lists(st.booleans(), max_size=60))
+@_PASSES
 def test_carried_solutions_equal_a_full_search(
     before: list[tuple[int, str, int]], after: list[tuple[int, str, int]], keep: list[bool]
 ) -> None:
@@ -313,14 +335,7 @@ def test_carried_solutions_equal_a_full_search(
     from recon import groups
     from recon.matchers.group import Group
 
-    # fixed amounts per row id, so a subset sum can hit its anchor's often
-    def row(a: int, blk: str, x: int) -> tuple[int, str, int, int, int]:
-        return (a, blk, x, 100 * (x % 5 + 1), 100 * (a % 4 + 3))
-
-    first = [row(*m) for m in before]
-    # the next pass: some rows left (matched elsewhere), some joined (a key regained)
-    kept = [r for r, k in zip(first, keep + [True] * len(first), strict=False) if k]
-    second = kept + [row(*m) for m in after]
+    first, second = _passes(before, after, keep)
     con = duckdb.connect()
     m = Group(max_group=4, max_block=12)
     carry = groups.GroupCarry()
@@ -335,8 +350,7 @@ def test_carried_solutions_equal_a_full_search(
 
 
 @settings(max_examples=60, deadline=None)
-@given(before=st.lists(_MEMBER, max_size=60), after=st.lists(_MEMBER, max_size=60),
-       keep=st.lists(st.booleans(), max_size=60))
+@_PASSES
 def test_carried_over_the_blocks_the_search_reads_equal_a_full_search(
     before: list[tuple[int, str, int]], after: list[tuple[int, str, int]], keep: list[bool]
 ) -> None:
@@ -348,9 +362,6 @@ def test_carried_over_the_blocks_the_search_reads_equal_a_full_search(
     from recon import groups
     from recon.matchers.group import Group
 
-    def row(a: int, blk: str, x: int) -> tuple[int, str, int, int, int]:
-        return (a, blk, x, 100 * (x % 5 + 1), 100 * (a % 4 + 3))
-
     con = duckdb.connect()
     # a small max_block, so that blocks fall in and out of what the search reads
     m = Group(max_group=3, max_block=4)
@@ -359,9 +370,7 @@ def test_carried_over_the_blocks_the_search_reads_equal_a_full_search(
         every = _blocks(con, rows)  # noqa: F841 (read by DuckDB below)
         return con.sql(f"select * from every where {groups.eligible_sql(m)}").pl()
 
-    first = [row(*b) for b in before]
-    kept = [r for r, k in zip(first, keep + [True] * len(first), strict=False) if k]
-    second = kept + [row(*b) for b in after]
+    first, second = _passes(before, after, keep)
     carry = groups.GroupCarry()
     groups.carried_solutions(con, m, carry, read(first))
     carried = groups.carried_solutions(con, m, carry, read(second))
