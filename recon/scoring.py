@@ -190,17 +190,14 @@ def _pair_similarity(
     text: tuple[TextField, ...] = (),
     *,
     name_sim: bool = True,
-    distinct: bool = False,
 ) -> pl.DataFrame:
     """name_sim (unless `name_sim` is false) and text_sim{i} of counterparty text
-    fields, of each distinct (lnid, rnid) of `pairs` (`distinct`: its rows are): a
-    few names paired many times (a customer's invoices against its payments) are
-    compared once, and name_sim once per run (NAME_SIMS)."""
+    fields, of each of the distinct (lnid, rnid) pairs `pairs`: a few names paired
+    many times (a customer's invoices against its payments) are compared once, and
+    name_sim once per run (NAME_SIMS)."""
     by_name = [(i, f) for i, f in enumerate(text) if _by_name(f)]
     # read by DuckDB from this variable, not registered (see recon.db)
     nid_pairs = pairs.select("lnid", "rnid")
-    if not distinct:
-        nid_pairs = nid_pairs.unique()
     if name_sim:
         _score_new_names(con, nid_pairs)
     cols, joins = ["p.lnid", "p.rnid"], []
@@ -258,8 +255,7 @@ def drop_unlike_names(
         join {t.left} l on l.id = c.l join {t.right} r on r.id = c.r"""
     ).pl()
     # the thresholds read the fields' own scores: name_sim is computed for the pairs kept
-    # distinct already: deduplicating them again took 0.9 s at 5M lines
-    sims = _pair_similarity(con, nids, text, name_sim=False, distinct=True)
+    sims = _pair_similarity(con, nids, text, name_sim=False)
     alike = pl.all_horizontal(pl.col(f"text_sim{i}") >= f.threshold for i, f in named)
     # read by DuckDB from this variable, not registered (see recon.db)
     alike_names = sims.filter(alike).select("lnid", "rnid")  # noqa: F841
@@ -302,7 +298,8 @@ def score_pairs(
     # features go straight to polars: a temp table made inside the run's transaction
     # would be kept (for a rollback) until the commit, every rule and pass of it
     feats: pl.DataFrame = con.sql(features_sql(t, cand, text, right_amount)).pl()
-    df = feats.join(_pair_similarity(con, feats, text), on=["lnid", "rnid"], how="inner")
+    names = _pair_similarity(con, feats.select("lnid", "rnid").unique(), text)
+    df = feats.join(names, on=["lnid", "rnid"], how="inner")
     if df.height == 0:
         return df.with_columns(
             *(
