@@ -10,7 +10,15 @@ components, 545k solver calls), most of it call overhead.
 
 Here numba compiles that loop.  Each component is a square cost matrix
 (rows: the smaller side, padded with zero-cost dummy rows) solved by the
-Hungarian algorithm with potentials (the shortest-augmenting-path form).  An
+Hungarian algorithm with potentials (the shortest-augmenting-path form).  Only
+the real rows are augmented: a dummy row's every edge has reduced cost
+``-v[j] >= 0``, zero at the free columns, so augmenting it would give it the
+first free column and leave the potentials as they are; the dummies take the
+free columns in order instead.  (In floating point an augmentation could also
+move real rows between columns that tie exactly, to another optimum of the
+same total: the ambiguity test below marks those pairs alike either way.)  That is most of the solve for a component with
+far more rows on one side than the other (14 x 299: 299 augmentations, each
+walking the columns, for 14 real ones).  An
 alternative without the pair (a, b) is not solved from scratch: raising the
 cost of (a, b) and its copies keeps the potentials feasible, so freeing row a
 and re-augmenting it alone gives the new optimum (one O(n^2) phase instead of
@@ -139,8 +147,15 @@ def solve_components(
         way = np.zeros(m + 1, np.int64)
         minv = np.empty(m + 1)
         used = np.empty(m + 1, np.bool_)
-        for i in range(1, m + 1):
+        for i in range(1, n + 1):
             _augment(cost, u, v, p, way, minv, used, i, m)
+        # the dummy rows n + 1 .. m take the free columns in order (see above): the
+        # alternatives below need every column held, as in a square solve
+        i = n
+        for j in range(1, m + 1):
+            if p[j] == 0:
+                i += 1
+                p[j] = i
         total = _real_total(cost, p, n, m)
         col_of = np.zeros(m + 1, np.int64)
         for j in range(1, m + 1):
