@@ -14,11 +14,12 @@ Hungarian algorithm with potentials (the shortest-augmenting-path form).  Only
 the real rows are augmented: a dummy row's every edge has reduced cost
 ``-v[j] >= 0``, zero at the free columns, so augmenting it would give it the
 first free column and leave the potentials as they are; the dummies take the
-free columns in order instead.  (In floating point an augmentation could also
-move real rows between columns that tie exactly, to another optimum of the
-same total: the ambiguity test below marks those pairs alike either way.)  That is most of the solve for a component with
-far more rows on one side than the other (14 x 299: 299 augmentations, each
-walking the columns, for 14 real ones).  An
+free columns in order instead.  That was most of the solve for a component
+with far more rows on one side (14 x 299: 299 augmentations, each walking the
+columns, for 14 real ones).  In floating point, a dummy's augmentation could
+also have moved real rows between exactly tied columns, to another optimum of
+the same total: the pairs that differ are ambiguous in either optimum, but
+which of them is reported can differ from the full square solve's.  An
 alternative without the pair (a, b) is not solved from scratch: raising the
 cost of (a, b) and its copies keeps the potentials feasible, so freeing row a
 and re-augmenting it alone gives the new optimum (one O(n^2) phase instead of
