@@ -252,31 +252,51 @@ def _solve_components(
         rows = exact["row"].to_numpy()
         keep[rows[k]] = True
         amb[rows[a]] = True
-    for part in cols.filter(pl.col("big")).partition_by("comp"):
+    bigs = cols.filter(pl.col("big"))
+    if bigs.height:
+        # every big component at once: the rule reads each row's own pairs only
         k, a = _mutual_best(
-            part["lp"].to_numpy(), part["rp"].to_numpy(), part["score"].to_numpy(), margin
+            bigs["comp"].to_numpy(),
+            bigs["lp"].to_numpy(),
+            bigs["rp"].to_numpy(),
+            bigs["score"].to_numpy(),
+            margin,
         )
-        rows = part["row"].to_numpy()
+        rows = bigs["row"].to_numpy()
         keep[rows[k]] = True
         amb[rows[a]] = True
     return keep, amb
 
 
 def _mutual_best(
-    lpos: np.ndarray, rpos: np.ndarray, score: np.ndarray, margin: float
+    comp: np.ndarray, lpos: np.ndarray, rpos: np.ndarray, score: np.ndarray, margin: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Accept a pair only if it beats every rival of both its rows by `margin`."""
-    df = pl.DataFrame({"l": lpos, "r": rpos, "s": score}).with_row_index("i")
-    df = df.with_columns(
-        pl.col("s").max().over("l").alias("lmax"),
-        pl.col("s").max().over("r").alias("rmax"),
-        pl.col("s").sort(descending=True).slice(1, 1).first().over("l").alias("l2"),
-        pl.col("s").sort(descending=True).slice(1, 1).first().over("r").alias("r2"),
-    )
-    best = (pl.col("s") == pl.col("lmax")) & (pl.col("s") == pl.col("rmax"))
-    clear = ((pl.col("s") - pl.col("l2").fill_null(-1.0)) >= margin) & (
-        (pl.col("s") - pl.col("r2").fill_null(-1.0)) >= margin
-    )
-    keep = df.filter(best & clear)["i"].to_numpy()
-    amb = df.filter(best & ~clear)["i"].to_numpy()
-    return keep, amb
+    """Boolean masks (accepted, ambiguous) over pairs of components `comp` (rows `lpos`,
+    `rpos` numbered within their component): a pair is accepted only if it is the best of
+    both its rows and beats every rival of both by `margin`; a best pair of both that
+    does not is ambiguous."""
+    lmax, l2 = _top_two(comp, lpos, score)
+    rmax, r2 = _top_two(comp, rpos, score)
+    best = (score == lmax) & (score == rmax)
+    clear = (score - l2 >= margin) & (score - r2 >= margin)
+    return best & clear, best & ~clear
+
+
+def _top_two(comp: np.ndarray, pos: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair, the best score of its row (`pos` within `comp`) and the second best (the
+    best again when two tie; -1 when the row has one pair).  Sorted once in numpy, not
+    grouped per component."""
+    if len(score) == 0:
+        return score.astype(np.float64), score.astype(np.float64)
+    order = np.lexsort((-score, pos, comp))
+    c, p, s = comp[order], pos[order], score[order]
+    first = np.r_[True, (c[1:] != c[:-1]) | (p[1:] != p[:-1])]
+    starts = np.flatnonzero(first)
+    group = np.cumsum(first) - 1
+    sizes = np.diff(np.r_[starts, len(s)])
+    second = np.where(sizes > 1, s[np.minimum(starts + 1, len(s) - 1)], -1.0)
+    top = np.empty(len(s), dtype=np.float64)
+    runner_up = np.empty(len(s), dtype=np.float64)
+    top[order] = s[starts][group]
+    runner_up[order] = second[group]
+    return top, runner_up

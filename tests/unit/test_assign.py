@@ -274,3 +274,64 @@ def test_components_solved_in_slices_give_the_same_result(
         assign_module.PART_PAIRS = original
     assert sliced.accepted.equals(whole.accepted)
     assert sliced.ambiguous.equals(whole.ambiguous)
+
+
+def test_components_above_max_side_take_only_mutual_best_pairs_clear_of_rivals() -> None:
+    """A component with more rows a side than max_side gets the mutual-best rule: a
+    pair is taken when it is the best of both its rows by the margin, withheld when it
+    is the best of both but a rival is within the margin."""
+    clear = pairs([(1, 10, 0.9), (1, 11, 0.5), (2, 10, 0.6), (2, 11, 0.8)])
+    a = assign(clear, margin=0.05, max_side=1)
+    assert as_set(a.accepted) == {(1, 10), (2, 11)}
+    close = pairs([(1, 10, 0.9), (1, 11, 0.88), (2, 11, 0.9), (2, 10, 0.5)])
+    a = assign(close, margin=0.05, max_side=1)
+    assert as_set(a.accepted) == set()
+    assert as_set(a.ambiguous) == {(1, 10), (2, 11)}
+
+
+def _mutual_best_one_component(
+    lpos: np.ndarray, rpos: np.ndarray, score: np.ndarray, margin: float
+) -> tuple[set[int], set[int]]:
+    """The rule as it was first written, one component at a time with polars windows:
+    the indexes of the accepted and of the ambiguous pairs."""
+    df = pl.DataFrame({"l": lpos, "r": rpos, "s": score}).with_row_index("i")
+    df = df.with_columns(
+        pl.col("s").max().over("l").alias("lmax"),
+        pl.col("s").max().over("r").alias("rmax"),
+        pl.col("s").sort(descending=True).slice(1, 1).first().over("l").alias("l2"),
+        pl.col("s").sort(descending=True).slice(1, 1).first().over("r").alias("r2"),
+    )
+    best = (pl.col("s") == pl.col("lmax")) & (pl.col("s") == pl.col("rmax"))
+    clear = ((pl.col("s") - pl.col("l2").fill_null(-1.0)) >= margin) & (
+        (pl.col("s") - pl.col("r2").fill_null(-1.0)) >= margin
+    )
+    return set(df.filter(best & clear)["i"]), set(df.filter(best & ~clear)["i"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.integers(0, 5),
+            st.integers(0, 5),
+            st.sampled_from([0.5, 0.7, 0.72, 0.75, 0.8, 0.9, 1.0]),
+        ),
+        max_size=60,
+        unique_by=lambda t: t[:3],
+    )
+)
+def test_mutual_best_of_all_big_components_at_once_is_the_rule_per_component(
+    rows: list[tuple[int, int, int, float]],
+) -> None:
+    """The big components are decided together, sorted once; each pair's decision is
+    the one the per-component rule gives (ties, single pairs and margins included)."""
+    cols = list(zip(*rows, strict=True)) or [(), (), (), ()]
+    comp, lpos, rpos = (np.array(c, dtype=np.int64) for c in cols[:3])
+    score = np.array(cols[3], dtype=np.float64)
+    keep, amb = assign_module._mutual_best(comp, lpos, rpos, score, 0.05)
+    for c in set(comp.tolist()):
+        idx = np.flatnonzero(comp == c)
+        want_keep, want_amb = _mutual_best_one_component(lpos[idx], rpos[idx], score[idx], 0.05)
+        assert {i for i, j in enumerate(idx) if keep[j]} == want_keep
+        assert {i for i, j in enumerate(idx) if amb[j]} == want_amb
