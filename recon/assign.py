@@ -161,14 +161,22 @@ def _twin_scores(l: np.ndarray, r: np.ndarray, key: np.ndarray, score: np.ndarra
     if len(score) == 0:
         return score.astype(np.float64)
     order = np.lexsort((r, key, l))
-    ls, ks = l[order], key[order]
-    first = np.r_[True, (ls[1:] != ls[:-1]) | (ks[1:] != ks[:-1])]
-    starts = np.flatnonzero(first)
-    group = np.cumsum(first) - 1
+    starts, group = _runs(order, l, key)
     best = np.maximum.reduceat(score[order], starts)
     out = np.empty(len(score), dtype=np.float64)
     out[order] = best[group] - 1e-6 * (np.arange(len(order)) - starts[group])
     return out
+
+
+def _runs(order: np.ndarray, *keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of the elements taken in `order` (a sort on `keys` first): where each run of equal
+    `keys` starts, and each element's run number, in that order."""
+    first = np.zeros(len(order), dtype=bool)
+    first[:1] = True
+    for key in keys:
+        k = key[order]
+        first[1:] |= k[1:] != k[:-1]
+    return np.flatnonzero(first), np.cumsum(first) - 1
 
 
 def _solve_stars(stars: pl.DataFrame, margin: float) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -289,10 +297,8 @@ def _top_two(comp: np.ndarray, pos: np.ndarray, score: np.ndarray) -> tuple[np.n
     if len(score) == 0:
         return score.astype(np.float64), score.astype(np.float64)
     order = np.lexsort((-score, pos, comp))
-    c, p, s = comp[order], pos[order], score[order]
-    first = np.r_[True, (c[1:] != c[:-1]) | (p[1:] != p[:-1])]
-    starts = np.flatnonzero(first)
-    group = np.cumsum(first) - 1
+    starts, group = _runs(order, comp, pos)
+    s = score[order]
     sizes = np.diff(np.r_[starts, len(s)])
     second = np.where(sizes > 1, s[np.minimum(starts + 1, len(s) - 1)], -1.0)
     top = np.empty(len(s), dtype=np.float64)
