@@ -141,37 +141,53 @@ def _keys(frame: pl.DataFrame, patterns: Sequence[RefPattern]) -> pl.DataFrame:
         "text",
         pl.col("reference").str.to_uppercase().str.replace_all(r"[^0-9A-Z]", "").alias("whole"),
     )
+    stop = pl.Series(STOP_REFS).implode()
     parts = [
-        df.filter(pl.col("whole").str.len_chars() >= MIN_REF_LEN).select(
-            "id", (pl.lit("ref:") + pl.col("whole")).alias("ref")
-        )
+        df.filter(
+            (pl.col("whole").str.len_chars() >= MIN_REF_LEN) & ~pl.col("whole").is_in(stop)
+        ).select("id", (pl.lit("ref:") + pl.col("whole")).alias("ref"))
     ]
     for i, p in enumerate(patterns):
         # each step is materialised: a lazy chain would redo every earlier step's
         # replacement for each later pattern; matches are normalised flat, not per list
         regex = ascii_boundaries(p.regex)
         found = df.select("id", "text", pl.col("text").str.extract_all(regex).alias("ref"))
-        hit = (found["ref"].list.len() > 0).fill_null(False)
+        n = found["ref"].list.len().fill_null(0)
+        prefix = len(p.name) + 1
+        keep = (pl.col("ref").str.len_chars() > prefix) & ~pl.col("ref").str.slice(prefix).is_in(
+            stop
+        )
+        # a row's keys are distinct: only rows with several matches can repeat one (an
+        # invoice number in both the reference and the description), so only their
+        # keys are made distinct, not all keys at the end (a quarter of the scan)
         parts.append(
-            found.filter(hit)
+            found.filter(n == 1)
+            .select("id", pl.col("ref").list.first())
+            .select("id", _normalise(p, regex).alias("ref"))
+            .filter(keep)
+        )
+        parts.append(
+            found.filter(n > 1)
             .select("id", "ref")
             .explode("ref")
             .select("id", _normalise(p, regex).alias("ref"))
-            .filter(pl.col("ref").str.len_chars() > len(p.name) + 1)
+            .filter(keep)
+            .unique()
         )
         if i + 1 < len(patterns):
             # earlier patterns take precedence: what they matched is not seen by later
             # ones (DEP-2026-4072 is a deposit slip, not invoice 2026-4072); only the
             # rows it matched are rewritten
+            hit = n > 0
             df = pl.concat(
                 [
                     found.filter(~hit).select("id", "text"),
-                    found.filter(hit).select(
-                        "id", pl.col("text").str.replace_all(regex, " ")
-                    ),
+                    found.filter(hit).select("id", pl.col("text").str.replace_all(regex, " ")),
                 ]
             )
-    keys = pl.concat(parts).filter(
-        ~pl.col("ref").str.split_exact(":", 1).struct.field("field_1").is_in(list(STOP_REFS))
-    )
-    return keys.unique()
+    keys = pl.concat(parts)
+    names = [p.name for p in patterns]
+    # keys of different names differ, unless two patterns share a name (or one is "ref")
+    if len(set(names)) < len(names) or "ref" in names:
+        keys = keys.unique()
+    return keys
