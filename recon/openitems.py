@@ -290,14 +290,21 @@ def _allocate(con: duckdb.DuckDBPyConnection, method: str, parts_sql: str) -> No
                    abs(b.effect) - coalesce(done.applied, 0) as left_, b.effect > 0 as is_debit
             from __recon__ar_base b join ({parts_sql}) p using (txn_id)
             left join done using (txn_id)),
+        -- only parts with an open debit and an open credit allocate anything: at a
+        -- million ledger lines most parts hold credits alone (a receipt and its bank
+        -- line), and ordering them for the running totals was most of the work
+        live as (
+            select * from rem where left_ > 0 and part in (
+                select part from rem where left_ > 0 group by part
+                having bool_or(is_debit) and bool_or(not is_debit))),
         d as (
             select txn_id, part, left_, sum(left_) over (
                 partition by part order by due, date, txn_id rows unbounded preceding) as hi
-            from rem where is_debit and left_ > 0),
+            from live where is_debit),
         c as (
             select txn_id, part, left_, sum(left_) over (
                 partition by part order by date, txn_id rows unbounded preceding) as hi
-            from rem where not is_debit and left_ > 0)
+            from live where not is_debit)
         select d.txn_id, c.txn_id,
                least(d.hi, c.hi) - greatest(d.hi - d.left_, c.hi - c.left_), ?
         from d join c on d.part = c.part and d.hi - d.left_ < c.hi and c.hi - c.left_ < d.hi""",
