@@ -236,12 +236,19 @@ def _score_new_names(con: duckdb.DuckDBPyConnection, nid_pairs: pl.DataFrame) ->
     con.execute(f"insert into {NAME_SIMS} select lnid, rnid, name_sim from new_sims")
 
 
+def compares_names_first(text: tuple[TextField, ...]) -> bool:
+    """Whether a rule with these text fields drops pairs by their names alone first
+    (see :func:`drop_unlike_names`)."""
+    return any(_by_name(f) and f.threshold > 0 for f in text)
+
+
 def drop_unlike_names(
-    con: duckdb.DuckDBPyConnection, t: Tables, cand: str, text: tuple[TextField, ...]
+    con: duckdb.DuckDBPyConnection, cand: str, text: tuple[TextField, ...]
 ) -> str | None:
-    """Keep in `cand` only the pairs whose names pass the thresholds of the rule's
-    counterparty fields; return the table of those pairs (None: the rule has no such
-    threshold).
+    """Keep in `cand` (l, r, lnid, rnid: the pairs and their name ids) only the pairs
+    whose names pass the thresholds of the rule's counterparty fields; return the
+    table of those pairs (None: the rule has no such threshold, see
+    :func:`compares_names_first`).
 
     Those thresholds decide a pair by its two names alone, so the names are compared
     once per distinct pair of names before any other feature is computed: at 5M lines
@@ -250,10 +257,7 @@ def drop_unlike_names(
     named = [(i, f) for i, f in enumerate(text) if _by_name(f) and f.threshold > 0]
     if not named:
         return None
-    nids = con.sql(
-        f"""select distinct l.nid as lnid, r.nid as rnid from {cand} c
-        join {t.left} l on l.id = c.l join {t.right} r on r.id = c.r"""
-    ).pl()
+    nids = con.sql(f"select distinct lnid, rnid from {cand}").pl()
     # the thresholds read the fields' own scores: name_sim is computed for the pairs kept
     sims = _pair_similarity(con, nids, text, name_sim=False)
     alike = pl.all_horizontal(pl.col(f"text_sim{i}") >= f.threshold for i, f in named)
@@ -262,8 +266,7 @@ def drop_unlike_names(
     con.execute(
         f"""create or replace temp table __recon__cand_alike as
         select c.l, c.r from {cand} c
-        join {t.left} l on l.id = c.l join {t.right} r on r.id = c.r
-        join alike_names k on k.lnid = l.nid and k.rnid = r.nid"""
+        semi join alike_names k on k.lnid = c.lnid and k.rnid = c.rnid"""
     )
     return "__recon__cand_alike"
 
