@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recon import refs
-from recon.config import load_rules
+from recon.config import RefPattern, load_rules
 from recon.refs import _keys, reference_keys
 
 from ..conftest import RULES
@@ -44,10 +44,38 @@ def test_keys_of_a_frame_are_the_keys_of_its_rows(rows: list[tuple[str | None, s
                                                   ) -> None:
     df = _frame(rows)
     each = set().union(*(_set(_keys(df.slice(i, 1), PATTERNS)) for i in range(df.height)))
-    assert _set(_keys(df, PATTERNS)) == each
+    whole = _keys(df, PATTERNS)
+    assert _set(whole) == each
+    # distinct rows, not only a distinct set: the reference caps count the rows of a key
+    assert whole.height == len(each)
     # cut in slices worked on by threads: the same
     with patch.object(refs, "SLICE_ROWS", 2):
-        assert _set(reference_keys(df, PATTERNS)) == each
+        sliced = reference_keys(df, PATTERNS)
+        assert _set(sliced) == each
+        assert sliced.height == len(each)
+
+
+def test_a_key_found_twice_in_a_row_is_one_key() -> None:
+    """The invoice number in both the reference and the description, written two ways."""
+    keys = _keys(_frame([("INV-2026-00123", "paying inv 2026/00123, INV-2026-00123")]), PATTERNS)
+    assert keys.filter(pl.col("ref") == "invoice:2026-123").height == 1
+    assert keys.height == keys.unique().height
+
+
+def test_patterns_sharing_a_name_still_give_distinct_keys() -> None:
+    """Two patterns named alike (or one named `ref`, as the whole reference's keys are)
+    can find the same key in one row: it is still one row of keys."""
+    same = [RefPattern("ref", r"\b([A-Z]{3}\d{3,})\b"), RefPattern("ref", r"\b(\w+)\b")]
+    keys = _keys(_frame([("ABC12345", "ABC12345")]), same)
+    assert _set(keys) == {(0, "ref:ABC12345")}
+    assert keys.height == 1
+
+
+def test_placeholders_are_never_keys() -> None:
+    """A bank's placeholder for a missing reference, as the whole reference or found by
+    a pattern (EREF+NOTPROVIDED), gives no key."""
+    keys = _set(_keys(_frame([("NOTPROVIDED", "EREF+NOTPROVIDED"), ("NONREF", None)]), PATTERNS))
+    assert not any(ref.split(":", 1)[1] in refs.STOP_REFS for _, ref in keys), keys
 
 
 def test_an_earlier_pattern_hides_its_text_from_later_ones() -> None:
