@@ -270,7 +270,7 @@ SCAN_ROWS = 1_000_000
 
 
 #: Bump when reference_keys() changes what it extracts: stored keys are then rebuilt.
-REF_KEYS_VERSION = 2
+REF_KEYS_VERSION = 3
 
 
 def _exists(con: duckdb.DuckDBPyConnection, temp_table: str) -> bool:
