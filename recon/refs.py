@@ -160,20 +160,11 @@ def _keys(frame: pl.DataFrame, patterns: Sequence[RefPattern]) -> pl.DataFrame:
         # a row's keys are distinct: only rows with several matches can repeat one (an
         # invoice number in both the reference and the description), so only their
         # keys are made distinct, not all keys at the end (a quarter of the scan)
-        parts.append(
-            found.filter(n == 1)
-            .select("id", pl.col("ref").list.first())
-            .select("id", _normalise(p, regex).alias("ref"))
-            .filter(keep)
-        )
-        parts.append(
-            found.filter(n > 1)
-            .select("id", "ref")
-            .explode("ref")
-            .select("id", _normalise(p, regex).alias("ref"))
-            .filter(keep)
-            .unique()
-        )
+        one = found.filter(n == 1).select("id", pl.col("ref").list.first())
+        several = found.filter(n > 1).select("id", "ref").explode("ref")
+        for matches, distinct in ((one, False), (several, True)):
+            got = matches.select("id", _normalise(p, regex).alias("ref")).filter(keep)
+            parts.append(got.unique() if distinct else got)
         if i + 1 < len(patterns):
             # earlier patterns take precedence: what they matched is not seen by later
             # ones (DEP-2026-4072 is a deposit slip, not invoice 2026-4072); only the

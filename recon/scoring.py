@@ -236,10 +236,15 @@ def _score_new_names(con: duckdb.DuckDBPyConnection, nid_pairs: pl.DataFrame) ->
     con.execute(f"insert into {NAME_SIMS} select lnid, rnid, name_sim from new_sims")
 
 
+def _name_thresholds(text: tuple[TextField, ...]) -> list[tuple[int, TextField]]:
+    """(index, field) of the fields that decide a pair by its two names alone."""
+    return [(i, f) for i, f in enumerate(text) if _by_name(f) and f.threshold > 0]
+
+
 def compares_names_first(text: tuple[TextField, ...]) -> bool:
     """Whether a rule with these text fields drops pairs by their names alone first
     (see :func:`drop_unlike_names`)."""
-    return any(_by_name(f) and f.threshold > 0 for f in text)
+    return bool(_name_thresholds(text))
 
 
 def drop_unlike_names(
@@ -254,7 +259,7 @@ def drop_unlike_names(
     once per distinct pair of names before any other feature is computed: at 5M lines
     a later pass of the fuzzy rule has 9 million candidates and keeps a few thousand.
     """
-    named = [(i, f) for i, f in enumerate(text) if _by_name(f) and f.threshold > 0]
+    named = _name_thresholds(text)
     if not named:
         return None
     nids = con.sql(f"select distinct lnid, rnid from {cand}").pl()
