@@ -372,7 +372,7 @@ def run_rule(
         pl.lit(m.difference, dtype=pl.String).alias("diff_type"),
     )
     auto = accepted.filter(pl.col("status") == "auto")
-    _record_matches(con, auto, run_id)
+    _record_matches(con, auto, run_id, m.right_amount_sql())
     suggested = accepted.filter(pl.col("status") == "suggested").select(_PROPOSAL_COLS)
     withheld = result.ambiguous.select("l", "r")
     if settled is not None:
@@ -400,7 +400,7 @@ def run_rule(
         carry.suggested, carry.ambiguous, carry.withheld = suggested, ambiguous, withheld
     # suggestions wait until every rule has run: a later rule may match
     # these rows with confidence, and an unsure pair must not take them first
-    _defer(con, suggested)
+    _defer(con, suggested, m.right_amount_sql())
     stats.matches = stats.auto = auto.height
     stats.ambiguous = withheld.height
     stats.seconds = time.perf_counter() - started
@@ -637,7 +637,6 @@ _KEPT = (
     "score",
     "r_key",
     "amount_diff",
-    "amount_diff_exact",
     "date_diff",
     "shares_ref",
     "l_has_ref",
@@ -648,12 +647,18 @@ _KEPT = (
 _PROPOSALS = "__recon__proposals"
 
 
-def _defer(con: duckdb.DuckDBPyConnection, suggested: pl.DataFrame) -> None:
+def _defer(con: duckdb.DuckDBPyConnection, suggested: pl.DataFrame, right_amount: str) -> None:
+    """Keep a rule's suggestions, with their exact difference (the ledger amount as
+    `right_amount` states it), until every rule has run."""
     if suggested.height == 0:
         return
     # read by DuckDB from this variable, not registered (see recon.db)
     sug = suggested.select(_PROPOSAL_COLS)  # noqa: F841
-    con.execute(f"insert into {_PROPOSALS} select * from sug")
+    con.execute(
+        f"""insert into {_PROPOSALS}
+        select s.*, (l.amount - {right_amount})::decimal(20,4)
+        from sug s join {T.left} l on l.id = s.l join {T.right} r on r.id = s.r"""
+    )
 
 
 _PROPOSAL_COLS = (
@@ -666,7 +671,6 @@ _PROPOSAL_COLS = (
     "rule",
     "rule_index",
     "diff_type",
-    "amount_diff_exact",
 )
 
 
@@ -688,32 +692,43 @@ def resolve_proposals(con: duckdb.DuckDBPyConnection, run_id: str, margin: float
     return dict(zip(counts["rule"].to_list(), counts["len"].to_list(), strict=True))
 
 
-def _record_matches(con: duckdb.DuckDBPyConnection, accepted: pl.DataFrame, run_id: str) -> None:
+def _record_matches(
+    con: duckdb.DuckDBPyConnection,
+    accepted: pl.DataFrame,
+    run_id: str,
+    right_amount: str | None = None,
+) -> None:
     """Record one-to-one matches: rows of matches, match_members and match_info.
 
-    One join of the accepted pairs with the open rows gives their match ids and
-    amounts (a small frame); each table is then filled by one statement.  Fetching
+    One join of the accepted pairs with the open rows gives their match ids, amounts
+    and exact difference (with `right_amount`, the ledger amount as the rule states it;
+    without, the pairs carry `amount_diff_exact`, as deferred suggestions do): a small
+    frame.  Each table is then filled by one statement.  Fetching
     27 columns and reading them back in slices of 100k, each slice scanning both open
     tables again, cost the 5M benchmark's first rule 21 s of its 38.7 s (28.2 s with
     one statement per table)."""
     if accepted.height == 0:
         return
     # read by DuckDB from these variables, not registered (see recon.db)
-    acc = accepted.select(_PROPOSAL_COLS)  # noqa: F841
+    acc = accepted.select(  # noqa: F841
+        *_PROPOSAL_COLS, *([] if right_amount else ["amount_diff_exact"])
+    )
+    exact = f"(l.amount - {right_amount})::decimal(20,4)" if right_amount else "a.amount_diff_exact"
     # match ids hash the rule and both sides' source ids: reruns give the same ids.
     # Hashed once with the amounts, not in each insert's join: recording the 1M first
     # rule's 556k matches took 3.9-4.1 s, now 2.4-2.8 s (bench harness, same hour)
     ids = con.sql(  # noqa: F841
         f"""select a.l, a.r, 'M' || substr(md5(a.rule || '|' || coalesce(l.account, '') || '|'
                || l.source_id || '|' || coalesce(r.account, '') || '|' || r.source_id), 1, 12)
-               as match_id, l.amount as l_amount, r.amount as r_amount
+               as match_id, l.amount as l_amount, r.amount as r_amount,
+               {exact} as amount_diff_exact
         from acc a join {T.left} l on l.id = a.l join {T.right} r on r.id = a.r"""
     ).pl()
     joined = f"ids i join {T.left} l on l.id = i.l join {T.right} r on r.id = i.r"
     con.execute(
         """insert into matches
         select i.match_id, ?, a.rule, a.rule_index, 'one_to_one', a.status, a.score,
-               i.l_amount, i.r_amount, a.amount_diff_exact, a.date_diff, a.explanation, ?, true,
+               i.l_amount, i.r_amount, i.amount_diff_exact, a.date_diff, a.explanation, ?, true,
                null, null, a.diff_type, null
         from acc a join ids i on i.l = a.l and i.r = a.r""",
         [run_id, _now()],

@@ -170,3 +170,38 @@ def test_ledger_duplicate_matches_once() -> None:
     ]
     m = reconcile(bank, ledger)
     assert m == {(("B1",), ("L1",)): ("one_to_one", "auto", "exact_reference", None)}
+
+
+def test_recorded_difference_is_exact_for_auto_suggested_and_fx_matches() -> None:
+    """Every one-to-one match records the bank amount less the ledger amount, exactly
+    (the ledger amount at the table rate for fx): whether it was accepted at once or
+    deferred as a suggestion and accepted after every rule ran."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    from recon.loaders import load_file
+
+    demo = Path(__file__).resolve().parents[1] / "sample_data" / "demo"
+    ruleset = load_rules(RULES)
+    rates = {(f, t): Decimal(str(r)) for f, t, r in ruleset.fx_rates}
+    con = D.connect(":memory:")
+    with D.transaction(con):
+        for side in ("bank", "ledger"):
+            res = load_file(demo / f"{side}.csv")
+            D.store_file(con, res, side=side, sha=side, run_id="R")
+        run_pipeline(con, ruleset, "R")
+    rows = con.execute(
+        """select m.rule, m.status, m.amount_diff, l.amount, l.currency, r.amount, r.currency
+        from matches m
+        join match_members ml on ml.match_id = m.match_id and ml.role = 'left'
+        join txns l on l.txn_id = ml.txn_id
+        join match_members mr on mr.match_id = m.match_id and mr.role = 'right'
+        join txns r on r.txn_id = mr.txn_id
+        where m.active and m.kind = 'one_to_one'"""
+    ).fetchall()
+    con.close()
+    assert {"fx", "exact_reference"} <= {r[0] for r in rows}
+    assert {"auto", "suggested"} <= {r[1] for r in rows}
+    for rule, status, diff, l_amount, l_cur, r_amount, r_cur in rows:
+        right = r_amount * rates.get((r_cur, l_cur), Decimal(1)) if rule == "fx" else r_amount
+        expected = (l_amount - right).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+        assert diff == expected, (rule, status, l_amount, r_amount)
