@@ -400,7 +400,7 @@ def run_rule(
         carry.suggested, carry.ambiguous, carry.withheld = suggested, ambiguous, withheld
     # suggestions wait until every rule has run: a later rule may match
     # these rows with confidence, and an unsure pair must not take them first
-    _defer(con, suggested, m.right_amount_sql())
+    _defer(con, suggested)
     stats.matches = stats.auto = auto.height
     stats.ambiguous = withheld.height
     stats.seconds = time.perf_counter() - started
@@ -647,18 +647,12 @@ _KEPT = (
 _PROPOSALS = "__recon__proposals"
 
 
-def _defer(con: duckdb.DuckDBPyConnection, suggested: pl.DataFrame, right_amount: str) -> None:
-    """Keep a rule's suggestions, with their exact difference (the ledger amount as
-    `right_amount` states it), until every rule has run."""
+def _defer(con: duckdb.DuckDBPyConnection, suggested: pl.DataFrame) -> None:
     if suggested.height == 0:
         return
     # read by DuckDB from this variable, not registered (see recon.db)
     sug = suggested.select(_PROPOSAL_COLS)  # noqa: F841
-    con.execute(
-        f"""insert into {_PROPOSALS}
-        select s.*, (l.amount - {right_amount})::decimal(20,4)
-        from sug s join {T.left} l on l.id = s.l join {T.right} r on r.id = s.r"""
-    )
+    con.execute(f"insert into {_PROPOSALS} select * from sug")
 
 
 _PROPOSAL_COLS = (
@@ -674,7 +668,9 @@ _PROPOSAL_COLS = (
 )
 
 
-def resolve_proposals(con: duckdb.DuckDBPyConnection, run_id: str, margin: float) -> dict[str, int]:
+def resolve_proposals(
+    con: duckdb.DuckDBPyConnection, ruleset: RuleSet, run_id: str, margin: float
+) -> dict[str, int]:
     """Record the deferred suggestions whose rows are still open; return counts per rule."""
     props = con.sql(
         f"""select * from {_PROPOSALS}
@@ -687,33 +683,42 @@ def resolve_proposals(con: duckdb.DuckDBPyConnection, run_id: str, margin: float
         subset=["l", "r"], keep="first"
     )
     chosen = assign(props, margin=margin).accepted
-    _record_matches(con, chosen, run_id)
+    _record_matches(con, chosen, run_id, _right_amount_by_rule(ruleset))
     counts = chosen.group_by("rule").len()
     return dict(zip(counts["rule"].to_list(), counts["len"].to_list(), strict=True))
+
+
+def _right_amount_by_rule(ruleset: RuleSet) -> str:
+    """SQL of the ledger amount in the bank's terms for a pair `a` of the rule with
+    index `a.rule_index` (FX converts it), for the suggestions of several rules."""
+    exprs = {i: r.matcher.right_amount_sql() for i, r in enumerate(ruleset.rules)}
+    plain = "r.amount"
+    other = {i: e for i, e in exprs.items() if e != plain}
+    if not other:
+        return plain
+    whens = " ".join(f"when {i} then {e}" for i, e in other.items())
+    return f"(case a.rule_index {whens} else {plain} end)"
 
 
 def _record_matches(
     con: duckdb.DuckDBPyConnection,
     accepted: pl.DataFrame,
     run_id: str,
-    right_amount: str | None = None,
+    right_amount: str,
 ) -> None:
     """Record one-to-one matches: rows of matches, match_members and match_info.
 
     One join of the accepted pairs with the open rows gives their match ids, amounts
-    and exact difference (with `right_amount`, the ledger amount as the rule states it;
-    without, the pairs carry `amount_diff_exact`, as deferred suggestions do): a small
-    frame.  Each table is then filled by one statement.  Fetching
+    and exact difference (`right_amount` is the ledger amount in the bank's terms, as
+    the pair's rule states it): a small frame.  Each table is then filled by one
+    statement.  Fetching
     27 columns and reading them back in slices of 100k, each slice scanning both open
     tables again, cost the 5M benchmark's first rule 21 s of its 38.7 s (28.2 s with
     one statement per table)."""
     if accepted.height == 0:
         return
     # read by DuckDB from these variables, not registered (see recon.db)
-    acc = accepted.select(  # noqa: F841
-        *_PROPOSAL_COLS, *([] if right_amount else ["amount_diff_exact"])
-    )
-    exact = f"(l.amount - {right_amount})::decimal(20,4)" if right_amount else "a.amount_diff_exact"
+    acc = accepted.select(_PROPOSAL_COLS)  # noqa: F841
     # match ids hash the rule and both sides' source ids: reruns give the same ids.
     # Hashed once with the amounts, not in each insert's join: recording the 1M first
     # rule's 556k matches took 3.9-4.1 s, now 2.4-2.8 s (bench harness, same hour)
@@ -721,7 +726,7 @@ def _record_matches(
         f"""select a.l, a.r, 'M' || substr(md5(a.rule || '|' || coalesce(l.account, '') || '|'
                || l.source_id || '|' || coalesce(r.account, '') || '|' || r.source_id), 1, 12)
                as match_id, l.amount as l_amount, r.amount as r_amount,
-               {exact} as amount_diff_exact
+               (l.amount - {right_amount})::decimal(20,4) as amount_diff_exact
         from acc a join {T.left} l on l.id = a.l join {T.right} r on r.id = a.r"""
     ).pl()
     joined = f"ids i join {T.left} l on l.id = i.l join {T.right} r on r.id = i.r"
@@ -981,7 +986,7 @@ def _one_pass(
     con.execute(
         f"create or replace temp table {_PROPOSALS} (l bigint, r bigint, score double, "
         "status varchar, explanation varchar, date_diff bigint, rule varchar, rule_index integer, "
-        "diff_type varchar, amount_diff_exact decimal(20,4))"
+        "diff_type varchar)"
     )
     suffix = f" (pass {pass_no})" if pass_no > 1 else ""
     t0 = time.perf_counter()
@@ -1005,7 +1010,7 @@ def _one_pass(
     margin = float(ruleset.settings["margin"])
     t0 = time.perf_counter()
     start(progress, "suggestions" + suffix)
-    settled = resolve_proposals(con, run_id, margin)
+    settled = resolve_proposals(con, ruleset, run_id, margin)
     if progress:
         progress(f"suggestions{suffix}: {sum(settled.values())} matches", time.perf_counter() - t0)
     for name, n in settled.items():

@@ -55,9 +55,9 @@ def features_sql(
 ) -> str:
     """SQL adding amount, date, reference and text features to candidate pairs.
 
-    The exact difference is not among them: a pair is given it when it is recorded
-    or deferred.  Fetched as a decimal for every candidate, it took a third of the
-    time of fetching the features.
+    The exact difference is not among them: a match gets it when it is recorded.
+    Fetched as a decimal for every candidate, it took a third of the time of
+    fetching the features.
 
     `shares_ref` tells whether a pair shares a reference key (a hash join with the
     pass's reference pairs); which keys it shares is text for the explanation

@@ -183,11 +183,20 @@ def test_recorded_difference_is_exact_for_auto_suggested_and_fx_matches() -> Non
     demo = Path(__file__).resolve().parents[1] / "sample_data" / "demo"
     ruleset = load_rules(RULES)
     rates = {(f, t): Decimal(str(r)) for f, t, r in ruleset.fx_rates}
+    # foreign-currency payments a little short and late: suggested, not accepted
+    extra = {
+        "bank": [("XB1", "2026-03-16", "9060.00", "EUR", "Globex Inc"),
+                 ("XB2", "2026-03-17", "153.50", "EUR", "Shanghai Huaxin Trading")],
+        "ledger": [("XL1", "2026-03-06", "10000.37", "USD", "Globex Inc"),
+                   ("XL2", "2026-03-07", "1234.57", "CNY", "Shanghai Huaxin Trading")],
+    }
     con = D.connect(":memory:")
     with D.transaction(con):
         for side in ("bank", "ledger"):
             res = load_file(demo / f"{side}.csv")
             D.store_file(con, res, side=side, sha=side, run_id="R")
+            res = LoadResult(Path(f"x_{side}.csv"), "csv", canonical(frame(extra[side]), Path(side)))
+            D.store_file(con, res, side=side, sha="x_" + side, run_id="R")
         run_pipeline(con, ruleset, "R")
     rows = con.execute(
         """select m.rule, m.status, m.amount_diff, l.amount, l.currency, r.amount, r.currency
@@ -201,6 +210,7 @@ def test_recorded_difference_is_exact_for_auto_suggested_and_fx_matches() -> Non
     con.close()
     assert {"fx", "exact_reference"} <= {r[0] for r in rows}
     assert {"auto", "suggested"} <= {r[1] for r in rows}
+    assert ("fx", "suggested") in {(r[0], r[1]) for r in rows}
     for rule, status, diff, l_amount, l_cur, r_amount, r_cur in rows:
         right = r_amount * rates.get((r_cur, l_cur), Decimal(1)) if rule == "fx" else r_amount
         expected = (l_amount - right).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
