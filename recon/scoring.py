@@ -309,8 +309,21 @@ def score_pairs(
     # features go straight to polars: a temp table made inside the run's transaction
     # would be kept (for a rollback) until the commit, every rule and pass of it
     feats: pl.DataFrame = con.sql(features_sql(t, cand, text, right_amount)).pl()
-    names = _pair_similarity(con, feats.select("lnid", "rnid").unique(), text)
-    df = feats.join(names, on=["lnid", "rnid"], how="inner")
+    # the two name ids as one integer: polars finds the distinct pairs and joins their
+    # similarities back on one column in about half the time it takes on two
+    feats = feats.with_columns(_name_pair_key())
+    distinct = feats.select("nkey").unique()
+    names = _pair_similarity(
+        con,
+        distinct.select(
+            (pl.col("nkey") // _NID_SPAN).cast(pl.Int32).alias("lnid"),
+            (pl.col("nkey") % _NID_SPAN).cast(pl.Int32).alias("rnid"),
+        ),
+        text,
+    )
+    df = feats.join(
+        names.with_columns(_name_pair_key()).drop("lnid", "rnid"), on="nkey", how="inner"
+    ).drop("nkey")
     if df.height == 0:
         return df.with_columns(
             *(
@@ -366,6 +379,14 @@ def score_pairs(
     )
     df = df.with_columns(weighted_score(weights).round(4).alias("score"))
     return explained(with_shared_refs(con, t, df)) if explain else df
+
+
+#: Name ids (`nid`, a 32-bit integer from 1) of a pair fold into one key below this span.
+_NID_SPAN = 2**32
+
+
+def _name_pair_key() -> pl.Expr:
+    return (pl.col("lnid").cast(pl.Int64) * _NID_SPAN + pl.col("rnid").cast(pl.Int64)).alias("nkey")
 
 
 #: Candidate pairs scored at a time: the features of a few million pairs fit in memory
