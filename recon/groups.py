@@ -59,10 +59,10 @@ def build_blocks(
         blocks: pl.DataFrame = con.sql(
             f"""select * from (
             select c.{a_col} as a, c.blk, c.{x_col} as x,
-                   (xt.amount * 10000)::bigint as v, (an.amount * 10000)::bigint as t,
+                   {units_sql("xt.amount")} as v, {units_sql("an.amount")} as t,
                    row_number() over (partition by c.{a_col}, c.blk order by c.{x_col}) as k,
                    count(*) over (partition by c.{a_col}, c.blk) as n,
-                   sum((xt.amount * 10000)::bigint) over (partition by c.{a_col}, c.blk) as total
+                   sum({units_sql("xt.amount")}) over (partition by c.{a_col}, c.blk) as total
             from (select distinct l, r, blk from ({m.candidates_sql(t)})
                   where (l, r) not in (select (l, r) from ({rejected_sql}))) c
             join {a_tab} an on an.id = c.{a_col} join {x_tab} xt on xt.id = c.{x_col}
@@ -70,6 +70,18 @@ def build_blocks(
             where {eligible_sql(m)}"""
         ).pl()
     return blocks
+
+
+def units_sql(amount: str) -> str:
+    """`amount` (a decimal(20,4)) in ten-thousandths, as a bigint.
+
+    Below 10^9 it goes through a decimal(18,4), which DuckDB multiplies in 64 bits:
+    the product of the decimal(20,4) itself is a 128-bit decimal(30,4), and its cast
+    took 0.5 s per 5M rows against 0.03 s.  The same integer either way."""
+    return (
+        f"(case when abs({amount}) < 1000000000 then ({amount}::decimal(18,4) * 10000)::bigint "
+        f"else ({amount} * 10000)::bigint end)"
+    )
 
 
 @dataclass(slots=True)
