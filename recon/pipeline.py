@@ -711,10 +711,9 @@ def _record_matches(
     One join of the accepted pairs with the open rows gives their match ids, amounts
     and exact difference (`right_amount` is the ledger amount in the bank's terms, as
     the pair's rule states it): a small frame.  Each table is then filled by one
-    statement.  Fetching
-    27 columns and reading them back in slices of 100k, each slice scanning both open
-    tables again, cost the 5M benchmark's first rule 21 s of its 38.7 s (28.2 s with
-    one statement per table)."""
+    statement.  Fetching 27 columns and reading them back in slices of 100k, each
+    slice scanning both open tables again, cost the 5M benchmark's first rule 21 s of
+    its 38.7 s (28.2 s with one statement per table)."""
     if accepted.height == 0:
         return
     # read by DuckDB from these variables, not registered (see recon.db)

@@ -386,6 +386,7 @@ _NID_SPAN = 2**32
 
 
 def _name_pair_key() -> pl.Expr:
+    """Column `nkey`: the pair's (lnid, rnid) as one integer."""
     return (pl.col("lnid").cast(pl.Int64) * _NID_SPAN + pl.col("rnid").cast(pl.Int64)).alias("nkey")
 
 
