@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    import duckdb
+
+    from recon.loaders.base import LoadResult
     from tests.fixtures.customers.books import Books
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,6 +114,21 @@ def run_books(folder: Path, seed: int, as_of: date) -> tuple[Books, Path]:
     load_customers(con, Path(__file__).parent / "fixtures" / "customers" / "customers.csv")
     con.close()
     return books, db
+
+
+def reconciled(files: list[tuple[str, LoadResult]], rules: Path = RULES) -> duckdb.DuckDBPyConnection:
+    """An in-memory database holding `files` (side, loaded file), stored in that order
+    and reconciled by `rules` (the pipeline only: no outputs)."""
+    from recon import db as D
+    from recon.config import load_rules
+    from recon.pipeline import run_pipeline
+
+    con = D.connect(":memory:")
+    with D.transaction(con):
+        for side, res in files:
+            D.store_file(con, res, side=side, sha=f"{side}:{res.path.name}", run_id="R")
+        run_pipeline(con, load_rules(rules), "R")
+    return con
 
 
 @pytest.fixture

@@ -7,13 +7,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from recon import db as D
 from recon.config import load_rules
 from recon.loaders.base import LoadResult, canonical
 from recon.matchers import MATCHERS, Matcher
-from recon.pipeline import run_pipeline
 
-from .conftest import RULES
+from .conftest import RULES, reconciled
 
 SCHEMA = {
     "id": pl.String,
@@ -35,12 +33,13 @@ def frame(rows: list[tuple]) -> pl.DataFrame:
 
 def reconcile(bank: list[tuple], ledger: list[tuple], rules: Path = RULES) -> dict[tuple, tuple]:
     """{(left ids, right ids): (kind, status, rule, diff_type)} of active matches."""
-    con = D.connect(":memory:")
-    with D.transaction(con):
-        for side, rows in (("bank", bank), ("ledger", ledger)):
-            res = LoadResult(Path(f"{side}.csv"), "csv", canonical(frame(rows), Path(side)))
-            D.store_file(con, res, side=side, sha=side, run_id="R")
-        run_pipeline(con, load_rules(rules), "R")
+    con = reconciled(
+        [
+            (side, LoadResult(Path(f"{side}.csv"), "csv", canonical(frame(rows), Path(side))))
+            for side, rows in (("bank", bank), ("ledger", ledger))
+        ],
+        rules,
+    )
     rows = con.execute(
         """select m.match_id, m.kind, m.status, m.rule, m.diff_type,
                   list(t.source_id order by t.source_id) filter (where mm.role = 'left'),
@@ -190,14 +189,16 @@ def test_recorded_difference_is_exact_for_auto_suggested_and_fx_matches() -> Non
         "ledger": [("XL1", "2026-03-06", "10000.37", "USD", "Globex Inc"),
                    ("XL2", "2026-03-07", "1234.57", "CNY", "Shanghai Huaxin Trading")],
     }
-    con = D.connect(":memory:")
-    with D.transaction(con):
-        for side in ("bank", "ledger"):
-            res = load_file(demo / f"{side}.csv")
-            D.store_file(con, res, side=side, sha=side, run_id="R")
-            res = LoadResult(Path(f"x_{side}.csv"), "csv", canonical(frame(extra[side]), Path(side)))
-            D.store_file(con, res, side=side, sha="x_" + side, run_id="R")
-        run_pipeline(con, ruleset, "R")
+    con = reconciled(
+        [
+            (side, res)
+            for side in ("bank", "ledger")
+            for res in (
+                load_file(demo / f"{side}.csv"),
+                LoadResult(Path(f"x_{side}.csv"), "csv", canonical(frame(extra[side]), Path(side))),
+            )
+        ]
+    )
     rows = con.execute(
         """select m.rule, m.status, m.amount_diff, l.amount, l.currency, r.amount, r.currency
         from matches m

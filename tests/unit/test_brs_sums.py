@@ -11,13 +11,11 @@ from decimal import Decimal
 
 import duckdb
 
-from recon import db as D
-from recon.config import load_rules
 from recon.loaders import load_file
-from recon.pipeline import open_items_sql, run_pipeline
+from recon.pipeline import open_items_sql
 from recon.reports import brs
 
-from ..conftest import ROOT, RULES
+from ..conftest import ROOT, reconciled
 
 AS_OF = date(2026, 3, 31)
 SECOND = "DE91100000000123456789"  # a second EUR account
@@ -71,48 +69,42 @@ def _reference(con: duckdb.DuckDBPyConnection, account: str, currency: str) -> d
 
 def test_sums_of_every_account_equal_one_query_per_account_and_line() -> None:
     demo = ROOT / "sample_data" / "demo"
-    con = D.connect(":memory:")
-    with D.transaction(con):
-        for side in ("bank", "ledger"):
-            D.store_file(con, load_file(demo / f"{side}.csv"), side=side, sha=side, run_id="R")
-        run_pipeline(con, load_rules(RULES), "R")
-        # written off on both sides: an open bank line and an open ledger line
-        for n, side in enumerate(("bank", "ledger"), start=1):
-            txn = con.execute(
-                f"select min(txn_id) from ({open_items_sql(side, AS_OF, 'bank')}) "
-                "where currency = 'EUR'"
-            ).fetchall()[0][0]
-            con.execute(
-                "insert into decisions values (?, ?, 'write_off', null, 'test', 'anna', "
-                "'exc.csv', now(), true)",
-                [n, txn],
-            )
-        # a second EUR account: an open bank line moves there, and a match with a
-        # difference spans both accounts
+    con = reconciled([(side, load_file(demo / f"{side}.csv")) for side in ("bank", "ledger")])
+    # written off on both sides: an open bank line and an open ledger line
+    for n, side in enumerate(("bank", "ledger"), start=1):
+        txn = con.execute(
+            f"select min(txn_id) from ({open_items_sql(side, AS_OF, 'bank')}) "
+            "where currency = 'EUR'"
+        ).fetchall()[0][0]
         con.execute(
-            f"""update txns set account = '{SECOND}' where txn_id = (select max(txn_id) from
-            ({open_items_sql("bank", AS_OF, "bank")}) where currency = 'EUR')"""
+            "insert into decisions values (?, ?, 'write_off', null, 'test', 'anna', "
+            "'exc.csv', now(), true)",
+            [n, txn],
         )
-        con.execute(
-            f"""update match_info set bank_hi = '{SECOND}' where match_id = (
-                select min(i.match_id) from match_info i join matches m using (match_id)
-                where m.active and i.cur_lo = 'EUR' and i.cur_hi = 'EUR'
-                  and i.bank_minus_ledger <> 0 and i.bank_lo < '{SECOND}')"""
-        )
-        rows = brs.statement_rows(con, AS_OF)
-        sums = brs._sums(con, AS_OF)
-        accounts = con.execute(
-            f"select distinct coalesce(account, ''), currency from txns "
-            f"where side = 'bank' and date <= date '{AS_OF}'"
-        ).fetchall()
-        assert (SECOND, "EUR") in accounts and len(accounts) == 5
-        for account, currency in accounts:
-            expected = _reference(con, account, currency)
-            got = {
-                line: by_key.get((account, currency), Decimal(0)) for line, by_key in sums.items()
-            }
-            assert got == expected, (account, currency)
-        # the cases the demo month lacked are in the sums, not zero
-        assert sums["bank_resolved"] and sums["ledger_resolved"]
-        assert sums["matched_diff"][(SECOND, "EUR")] != 0
+    # a second EUR account: an open bank line moves there, and a match with a
+    # difference spans both accounts
+    con.execute(
+        f"""update txns set account = '{SECOND}' where txn_id = (select max(txn_id) from
+        ({open_items_sql("bank", AS_OF, "bank")}) where currency = 'EUR')"""
+    )
+    con.execute(
+        f"""update match_info set bank_hi = '{SECOND}' where match_id = (
+            select min(i.match_id) from match_info i join matches m using (match_id)
+            where m.active and i.cur_lo = 'EUR' and i.cur_hi = 'EUR'
+              and i.bank_minus_ledger <> 0 and i.bank_lo < '{SECOND}')"""
+    )
+    rows = brs.statement_rows(con, AS_OF)
+    sums = brs._sums(con, AS_OF)
+    accounts = con.execute(
+        f"select distinct coalesce(account, ''), currency from txns "
+        f"where side = 'bank' and date <= date '{AS_OF}'"
+    ).fetchall()
+    assert (SECOND, "EUR") in accounts and len(accounts) == 5
+    for account, currency in accounts:
+        expected = _reference(con, account, currency)
+        got = {line: by_key.get((account, currency), Decimal(0)) for line, by_key in sums.items()}
+        assert got == expected, (account, currency)
+    # the cases the demo month lacked are in the sums, not zero
+    assert sums["bank_resolved"] and sums["ledger_resolved"]
+    assert sums["matched_diff"][(SECOND, "EUR")] != 0
     assert {r["account"] for r in rows} >= {SECOND}
