@@ -8,9 +8,15 @@ script that loads both CSVs and writes an exact join on reference and amount
 to CSV; recon's time is printed as a multiple of it.
 
     python bench/scale.py --rows 100000 [--rows 1000000 ...] [--memory-limit 4GB] [--night 0.01]
+                          [--repeat 3]
 
 With --night, the full run loads all but the last 1% of the lines (by date) and
 the next night adds them: the incremental night is timed against the full run.
+
+With --repeat K, each N is run K times (each from an empty database; the full run,
+its night and the floor in turn) and every figure is the median of the K runs, its
+spread (lowest and highest) beside the wall times.  On a shared machine one run's
+wall time can be a fifth off another's: compare medians.
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -114,8 +122,10 @@ def recon_cmd(data: Path, bank: list[Path], ledger: list[Path], memory_limit: st
     return cmd
 
 
-def one(rows: int, work: Path, memory_limit: str | None, night: float | None = None
-        ) -> dict[str, object]:
+def one(rows: int, work: Path, memory_limit: str | None, night: float | None = None,
+        repeat: int = 1) -> dict[str, Any]:
+    """Generate N x N data and time recon on it `repeat` times: the median run, with
+    the list of all runs under "runs"."""
     data = work / f"n{rows}"
     t0 = time.perf_counter()
     args = [str(ROOT / "sample_data" / "generate.py"), "--seed", "5", "--rows", str(rows),
@@ -127,6 +137,13 @@ def one(rows: int, work: Path, memory_limit: str | None, night: float | None = N
         subprocess.run([sys.executable, *args], check=True, stdout=subprocess.DEVNULL)
         stamp.write_text(repr(args[1:]))
     gen = time.perf_counter() - t0
+    runs = [timed(rows, data, memory_limit, night) for _ in range(repeat)]
+    return median_run(runs) | {"generate_s": gen, "runs": runs}
+
+
+def timed(rows: int, data: Path, memory_limit: str | None, night: float | None
+          ) -> dict[str, Any]:
+    """One full run from an empty database (and its night), and the floor."""
     out = data / "out"
     for stale in data.glob("recon.duckdb*"):
         stale.unlink()
@@ -162,35 +179,78 @@ def one(rows: int, work: Path, memory_limit: str | None, night: float | None = N
     _floor_code, floor, floor_rss = peak_rss(
         [sys.executable, "-c", FLOOR_SQL, str(data / "bank.csv"), str(data / "ledger.csv"),
          str(data / "floor.csv")])
-    return result | {"rows": rows, "generate_s": gen, "wall_s": wall, "peak_rss": rss,
+    return result | {"rows": rows, "wall_s": wall, "peak_rss": rss,
             "floor_s": floor, "floor_rss": floor_rss, "stages": summary["stages"],
             "rules": summary["rules"], "counts": summary["counts"], "log": log,
             "new_rows": sum(i["new_rows"] for i in summary["inputs"])}
 
 
-def report(r: dict[str, object]) -> None:
-    rows, wall = int(r["rows"]), float(r["wall_s"])  # type: ignore[arg-type]
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One run of the same shape whose every figure (wall, peak RSS, floor, each stage's
+    and each rule's seconds, the night's) is the median over `runs`; the lowest and
+    highest wall times are under "wall_range" (and the night's under its own)."""
+    first = runs[0]
+    if len(runs) == 1:
+        return dict(first)
+
+    def med(values: list[float]) -> float:
+        return float(statistics.median(values))
+
+    def stages(key: str, of: list[dict[str, Any]]) -> dict[str, float]:
+        return {k: med([r[key][k] for r in of]) for k in of[0][key]}
+
+    walls = [float(r["wall_s"]) for r in runs]
+    result: dict[str, Any] = dict(first) | {
+        "wall_s": med(walls), "wall_range": [min(walls), max(walls)],
+        "peak_rss": med([r["peak_rss"] for r in runs]), "floor_s": med([r["floor_s"] for r in runs]),
+        "floor_rss": med([r["floor_rss"] for r in runs]), "stages": stages("stages", runs),
+        "rules": [rule | {"seconds": med([r["rules"][i]["seconds"] for r in runs])}
+                  for i, rule in enumerate(first["rules"])],
+        # the log's peaks per stage are those of the run nearest the median wall
+        "log": min(runs, key=lambda r: abs(r["wall_s"] - med(walls)))["log"]}
+    if "night" in first:
+        nights: list[dict[str, Any]] = [r["night"] for r in runs]
+        n_walls = [float(n["wall_s"]) for n in nights]
+        result["night"] = dict(nights[0]) | {
+            "wall_s": med(n_walls), "wall_range": [min(n_walls), max(n_walls)],
+            "peak_rss": med([n["peak_rss"] for n in nights]), "stages": stages("stages", nights),
+            "log": min(nights, key=lambda n: abs(n["wall_s"] - med(n_walls)))["log"]}
+    return result
+
+
+def _spread(r: dict[str, Any], runs: int) -> str:
+    """ ", median of K (lowest-highest s)" when `r` is the median of several runs."""
+    if "wall_range" not in r:
+        return ""
+    lo, hi = r["wall_range"]
+    return f", median of {runs} ({lo:.1f}-{hi:.1f} s)"
+
+
+def report(r: dict[str, Any]) -> None:
+    rows, wall = int(r["rows"]), float(r["wall_s"])
+    repeats = len(r.get("runs", []))
     print(f"\n== N = {rows:,} bank lines (hard mode), generated (or found) in "
-          f"{float(r['generate_s']):.1f} s")  # type: ignore[arg-type]
-    print(f"recon run: {wall:.1f} s wall, {rows / wall:,.0f} bank lines/s, "
-          f"peak RSS {int(r['peak_rss']) / 2**30:.2f} GiB")  # type: ignore[call-overload]
-    print(f"floor (DuckDB load + exact join + CSV): {float(r['floor_s']):.2f} s; "  # type: ignore[arg-type]
-          f"recon = {wall / float(r['floor_s']):.1f} x floor")  # type: ignore[arg-type]
-    stage_table(r["stages"], r["counts"], r["new_rows"])  # type: ignore[arg-type]
+          f"{float(r['generate_s']):.1f} s")
+    print(f"recon run: {wall:.1f} s wall{_spread(r, repeats)}, {rows / wall:,.0f} bank lines/s, "
+          f"peak RSS {int(r['peak_rss']) / 2**30:.2f} GiB")
+    print(f"floor (DuckDB load + exact join + CSV): {float(r['floor_s']):.2f} s; "
+          f"recon = {wall / float(r['floor_s']):.1f} x floor")
+    stage_table(r["stages"], r["counts"], r["new_rows"])
     print(f"{'rule':28} {'seconds':>9} {'matches':>9} {'candidates/s':>14}")
-    for rule in r["rules"]:  # type: ignore[attr-defined]
+    for rule in r["rules"]:
         # the group and reversal rules count no candidate pairs
         rate = (f"{rule['candidates'] / rule['seconds']:14,.0f}"
                 if rule["candidates"] and rule["seconds"] else f"{'-':>14}")
         print(f"{rule['name']:28} {rule['seconds']:9.2f} {rule['matches']:9,} {rate}")
-    print_log(r["log"])  # type: ignore[arg-type]
+    print_log(r["log"])
     if "night" in r:
-        n = r["night"]  # type: ignore[index]
-        print(f"next night, {n['share']:.0%} new lines ({n['new_rows']:,} rows): "  # type: ignore[index]
-              f"{n['wall_s']:.1f} s wall = {n['wall_s'] / wall:.1%} of the full run, "  # type: ignore[index]
-              f"peak RSS {n['peak_rss'] / 2**30:.2f} GiB")  # type: ignore[index]
-        stage_table(n["stages"], n["counts"], n["new_rows"])  # type: ignore[index]
-        print_log(n["log"])  # type: ignore[index]
+        n = r["night"]
+        print(f"next night, {n['share']:.0%} new lines ({n['new_rows']:,} rows): "
+              f"{n['wall_s']:.1f} s wall{_spread(n, repeats)} = "
+              f"{n['wall_s'] / wall:.1%} of the full run, "
+              f"peak RSS {n['peak_rss'] / 2**30:.2f} GiB")
+        stage_table(n["stages"], n["counts"], n["new_rows"])
+        print_log(n["log"])
 
 
 def stage_table(stages: dict[str, float], counts: dict[str, int], new_rows: int) -> None:
@@ -220,11 +280,16 @@ def main() -> None:
     ap.add_argument("--night", type=float, metavar="SHARE",
                     help="also time the next night: the full run loads all but the last "
                          "SHARE of the lines (e.g. 0.01), the next night adds them")
+    ap.add_argument("--repeat", type=int, default=1, metavar="K",
+                    help="run each N K times and print the medians (and the wall times' "
+                         "spread)")
     args = ap.parse_args()
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
     sizes = args.rows or [100_000]
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
-        results = [one(n, work, args.memory_limit, args.night) for n in sizes]
+        results = [one(n, work, args.memory_limit, args.night, args.repeat) for n in sizes]
     for r in results:
         report(r)
     if args.json:

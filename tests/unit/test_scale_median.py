@@ -1,0 +1,74 @@
+"""bench/scale.py --repeat: every figure it prints is the median of the runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("recon_bench_scale", ROOT / "bench" / "scale.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["recon_bench_scale"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(wall: float, parse: float, rule: float, night: float, log: str) -> dict[str, Any]:
+    counts = {"left_total": 10, "right_total": 12}
+    return {
+        "rows": 10,
+        "wall_s": wall,
+        "peak_rss": int(wall * 100),
+        "floor_s": wall / 10,
+        "floor_rss": 5,
+        "stages": {"parse": parse, "match_bank": wall - parse},
+        "rules": [{"name": "exact", "seconds": rule, "matches": 3, "candidates": 4}],
+        "counts": counts,
+        "log": [(log, 1)],
+        "new_rows": 22,
+        "night": {
+            "share": 0.01,
+            "wall_s": night,
+            "peak_rss": 7,
+            "new_rows": 1,
+            "stages": {"parse": parse / 10},
+            "counts": counts,
+            "log": [(log, 2)],
+        },
+    }
+
+
+def test_median_run_takes_each_figure_median_and_keeps_the_spread(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    scale = _load()
+    runs = [
+        _run(90.0, 3.0, 7.0, 30.0, "a"),
+        _run(75.0, 4.0, 9.0, 40.0, "b"),
+        _run(80.0, 3.5, 6.0, 20.0, "c"),
+    ]
+    m = scale.median_run(runs)
+    assert m["wall_s"] == 80.0 and m["wall_range"] == [75.0, 90.0]
+    # each figure on its own, not the whole run nearest the median
+    assert m["stages"] == {"parse": 3.5, "match_bank": 80.0 - 3.5}
+    assert m["rules"][0]["seconds"] == 7.0 and m["rules"][0]["matches"] == 3
+    assert m["peak_rss"] == 8000 and m["floor_s"] == 8.0
+    assert m["night"]["wall_s"] == 30.0 and m["night"]["wall_range"] == [20.0, 40.0]
+    assert m["night"]["stages"] == {"parse": 0.35}
+    # the per-stage peaks are read from the run nearest the median wall
+    assert m["log"] == [("c", 1)] and m["night"]["log"] == [("a", 2)]
+    # one run is reported as it is
+    assert scale.median_run(runs[:1]) == runs[0]
+    scale.report(m | {"generate_s": 1.0, "runs": runs})
+    out = capsys.readouterr().out
+    assert "80.0 s wall, median of 3 (75.0-90.0 s)" in out
+    assert "30.0 s wall, median of 3 (20.0-40.0 s) = 37.5% of the full run" in out
