@@ -191,10 +191,16 @@ def twins_sql() -> str:
     Same customer, currency and amount, at most TWIN_DAYS apart, the ledger
     receipt in no match with a bank line; each side used once, nearest first.
     """
+    near = f"""__recon__ar_bank b join __recon__ar_ledger r
+              on r.customer = b.customer and r.currency = b.currency and r.amount = b.amount
+             and r.kind = 'receipt' and abs(date_diff('day', r.date, b.date)) <= {TWIN_DAYS}"""
+    # only the receipts near a bank receipt are looked up among the matched rows, not
+    # every member of every match (0.36 s at a million matches, for none at all)
     return f"""
         with booked as (
             select mm.txn_id from match_members mm join matches m using (match_id)
-            where m.active and mm.match_id in (
+            where m.active and mm.txn_id in (select r.txn_id from {near})
+              and mm.match_id in (
                 select x.match_id from match_members x join txns t on t.txn_id = x.txn_id
                 where t.side = 'bank')),
         c as (
@@ -203,19 +209,22 @@ def twins_sql() -> str:
                        abs(date_diff('day', r.date, b.date)), r.txn_id) as rb,
                    row_number() over (partition by r.txn_id order by
                        abs(date_diff('day', r.date, b.date)), b.txn_id) as rr
-            from __recon__ar_bank b join __recon__ar_ledger r
-              on r.customer = b.customer and r.currency = b.currency and r.amount = b.amount
-             and r.kind = 'receipt' and abs(date_diff('day', r.date, b.date)) <= {TWIN_DAYS}
+            from {near}
             where r.txn_id not in (select txn_id from booked))
         select bank_id, match_id, receipt_id from c where rb = 1 and rr = 1"""
 
 
 def bank_receipts_sql() -> str:
     """Bank lines matched to ledger invoices with no ledger receipt in the match (one `?`: as_of)."""
+    # only the matches holding a ledger invoice can qualify: the members of the others
+    # (most matches: a bank line and a ledger receipt) are not grouped
     return f"""
         with mem as (
             select mm.match_id, mm.txn_id from match_members mm
-            join matches m using (match_id) where m.active),
+            join matches m using (match_id)
+            where m.active and mm.match_id in (
+                select x.match_id from match_members x
+                join __recon__ar_ledger a on a.txn_id = x.txn_id where a.kind = 'invoice')),
         ar as (
             select mem.match_id, a.customer, a.kind from mem
             join __recon__ar_ledger a on a.txn_id = mem.txn_id),

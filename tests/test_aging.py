@@ -177,3 +177,46 @@ def test_cli_errors_exit_2(tmp_path, cli):
     code, _, _ = cli("aging", "--as-of", "2026-04-10", "--apply", "newest", "--out", "a.csv")
     assert code == 2
     assert not (tmp_path / "a.csv").exists()
+
+
+def test_a_ledger_receipt_booking_a_bank_payment_of_invoices_is_counted_once(tmp_path):
+    """B1 pays invoice I1 straight from the bank, and our ledger books the same money as
+    receipt R1 two days later: R1 settles I1 and B1 is not a second credit.  R3 books
+    money another bank line (B4) brought in: it is matched, so it is no twin of B3,
+    which pays I4 the same day; Gamma has paid twice."""
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text(
+        "id,date,amount,currency,counterparty,reference,description,due_date,doc_type,customer_id\n"
+        "I1,2026-01-25,100.00,EUR,Acme,INV-2026-00011,invoice one,,invoice,C1\n"
+        "I2,2026-01-20,40.00,EUR,Acme,INV-2026-00012,invoice two,,invoice,C1\n"
+        "R1,2026-02-12,100.00,EUR,Acme,,receipt booked by hand,,receipt,C1\n"
+        "I4,2026-02-01,55.00,EUR,Gamma,INV-2026-00014,invoice,,invoice,C3\n"
+        "R3,2026-02-16,55.00,EUR,Gamma,,receipt,,receipt,C3\n",
+        encoding="utf-8")
+    bank = tmp_path / "bank.csv"
+    bank.write_text(
+        "id,date,amount,currency,counterparty,reference,description\n"
+        "B1,2026-02-10,100.00,EUR,Acme,INV-2026-00011,payment\n"
+        "B3,2026-02-15,55.00,EUR,Gamma,INV-2026-00014,payment\n"
+        "B4,2026-02-16,55.00,EUR,Gamma,,transfer\n", encoding="utf-8")
+    db = tmp_path / "r.duckdb"
+    run(RULES, Inputs(bank=[bank], ledger=[ledger]), db_path=db, out_dir=tmp_path / "out",
+        as_of=date(2026, 3, 31))
+    con = connect(db)
+    pairs = con.execute(
+        """select string_agg(t.source_id, '+' order by t.side, t.source_id)
+        from matches m join match_members mm using (match_id) join txns t using (txn_id)
+        where m.active group by m.match_id order by 1""").fetchall()
+    assert pairs == [("B1+I1",), ("B3+I4",), ("B4+R3",)]
+    frame = aging_frame(con, date(2026, 3, 31), policy="oldest_first")
+    assert {r["customer"]: r["total"] for r in frame.iter_rows(named=True)} == {
+        "C1": "40.00", "C3": "-55.00"}
+    twins = con.execute(
+        """select b.source_id, r.source_id from __recon__ar_twins w
+        join txns b on b.txn_id = w.bank_id join txns r on r.txn_id = w.receipt_id"""
+    ).fetchall()
+    assert twins == [("B1", "R1")]
+    opened = dict(con.execute(
+        "select source_id, open_amount from __recon__ar_items where kind = 'invoice'"
+    ).fetchall())
+    assert opened == {"I1": Decimal("0"), "I2": Decimal("40"), "I4": Decimal("0")}
