@@ -200,21 +200,23 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
         return {k: med([r[key][k] for r in of]) for k in of[0][key]}
 
     walls = [float(r["wall_s"]) for r in runs]
+    mid = med(walls)
     result: dict[str, Any] = dict(first) | {
-        "wall_s": med(walls), "wall_range": [min(walls), max(walls)],
+        "wall_s": mid, "wall_range": [min(walls), max(walls)],
         "peak_rss": med([r["peak_rss"] for r in runs]), "floor_s": med([r["floor_s"] for r in runs]),
         "floor_rss": med([r["floor_rss"] for r in runs]), "stages": stages("stages", runs),
         "rules": [rule | {"seconds": med([r["rules"][i]["seconds"] for r in runs])}
                   for i, rule in enumerate(first["rules"])],
         # the log's peaks per stage are those of the run nearest the median wall
-        "log": min(runs, key=lambda r: abs(r["wall_s"] - med(walls)))["log"]}
+        "log": min(runs, key=lambda r: abs(r["wall_s"] - mid))["log"]}
     if "night" in first:
         nights: list[dict[str, Any]] = [r["night"] for r in runs]
         n_walls = [float(n["wall_s"]) for n in nights]
+        n_mid = med(n_walls)
         result["night"] = dict(nights[0]) | {
-            "wall_s": med(n_walls), "wall_range": [min(n_walls), max(n_walls)],
+            "wall_s": n_mid, "wall_range": [min(n_walls), max(n_walls)],
             "peak_rss": med([n["peak_rss"] for n in nights]), "stages": stages("stages", nights),
-            "log": min(nights, key=lambda n: abs(n["wall_s"] - med(n_walls)))["log"]}
+            "log": min(nights, key=lambda n: abs(n["wall_s"] - n_mid))["log"]}
     return result
 
 

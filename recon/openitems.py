@@ -90,14 +90,20 @@ LINE = ("txn_id", "source", "source_id", "date", "due_date", "amount", "currency
 #: How far apart a bank receipt and the ledger receipt booking it may be dated.
 TWIN_DAYS = 10
 
-#: (customer, currency) of the receivable lines with a debit (see prepare).
-DEBTORS = "__recon__ar_debtors"
-#: The receivable lines of those customers and currencies: the only ones a reference or
-#: oldest-first part (one customer and currency) holding a debit can have.
-_OWING = (
-    f"(select b.* from __recon__ar_base b semi join {DEBTORS} d "
-    "on d.customer = b.customer and d.currency = b.currency)"
-)
+#: The receivable lines of the customers (and currencies) that owe something: a
+#: reference or oldest-first part (one customer and currency) without a debit settles
+#: nothing (see prepare).
+_OWING = """(select * from __recon__ar_base
+    where (customer, currency) in (
+        select (customer, currency) from __recon__ar_base where effect > 0))"""
+
+
+def _matches_holding(rows: str, condition: str) -> str:
+    """Ids of the matches with a member among `rows` (a table of txn_id) meeting
+    `condition`: a filter the aging puts before grouping or joining all members of
+    all matches, most of which (a bank line and a ledger receipt) hold no such row."""
+    return (f"select x.match_id from match_members x "
+            f"join {rows} a on a.txn_id = x.txn_id where {condition}")
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -209,9 +215,7 @@ def twins_sql() -> str:
         with booked as (
             select mm.txn_id from match_members mm join matches m using (match_id)
             where m.active and mm.txn_id in (select r.txn_id from {near})
-              and mm.match_id in (
-                select x.match_id from match_members x join txns t on t.txn_id = x.txn_id
-                where t.side = 'bank')),
+              and mm.match_id in ({_matches_holding("txns", "a.side = 'bank'")})),
         c as (
             select b.txn_id as bank_id, b.match_id, r.txn_id as receipt_id,
                    row_number() over (partition by b.txn_id order by
@@ -225,15 +229,13 @@ def twins_sql() -> str:
 
 def bank_receipts_sql() -> str:
     """Bank lines matched to ledger invoices with no ledger receipt in the match (one `?`: as_of)."""
-    # only the matches holding a ledger invoice can qualify: the members of the others
-    # (most matches: a bank line and a ledger receipt) are not grouped
+    # only the matches holding a ledger invoice can qualify
     return f"""
         with mem as (
             select mm.match_id, mm.txn_id from match_members mm
             join matches m using (match_id)
-            where m.active and mm.match_id in (
-                select x.match_id from match_members x
-                join __recon__ar_ledger a on a.txn_id = x.txn_id where a.kind = 'invoice')),
+            where m.active
+              and mm.match_id in ({_matches_holding("__recon__ar_ledger", "a.kind = 'invoice'")})),
         ar as (
             select mem.match_id, a.customer, a.kind from mem
             join __recon__ar_ledger a on a.txn_id = mem.txn_id),
@@ -262,9 +264,7 @@ def prepare(con: duckdb.DuckDBPyConnection, as_of: date, policy: str = "oldest_f
     con.execute(f"""create or replace temp table {ALLOC} (
         debit_id bigint, credit_id bigint, amount decimal(20,4), method varchar)""")
     # a part without a debit settles nothing: the passes read only the lines of the
-    # customers (and currencies) that owe something, and of the matches holding a debit
-    con.execute(f"""create or replace temp table {DEBTORS} as
-        select distinct customer, currency from __recon__ar_base where effect > 0""")
+    # matches holding a debit and of the customers owing something (_OWING)
     _allocate(con, "match", _match_parts_sql())
     _allocate(con, "reference", "select txn_id, customer || chr(31) || currency || chr(31) "
                                 f"|| ref_key as part from {_OWING} where ref_key is not null")
@@ -295,8 +295,7 @@ def _match_parts_sql() -> str:
     return f"""select b.txn_id, mm.match_id || chr(31) || b.currency as part
         from __recon__ar_base b join match_members mm on mm.txn_id = b.txn_id
         join matches m on m.match_id = mm.match_id and m.active
-        where mm.match_id in (select x.match_id from match_members x
-                              join __recon__ar_base d on d.txn_id = x.txn_id where d.effect > 0)
+        where mm.match_id in ({_matches_holding("__recon__ar_base", "a.effect > 0")})
         union all  -- the ledger receipt that books a bank line pays what the bank line paid
         select b.txn_id, t.match_id || chr(31) || b.currency
         from {TWINS} t join __recon__ar_base b on b.txn_id = t.receipt_id"""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
+import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import pytest
@@ -23,6 +26,16 @@ RULES = ROOT / "rules" / "default.yaml"
 
 BANK_HEADER = "id,date,amount,currency,counterparty,reference,description"
 LEDGER_HEADER = "id,date,amount,currency,counterparty,reference,description"
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """The script at `path` (sample_data/, bench/: not packages) imported as module `name`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def dump_tables(path: Path) -> dict[str, list[tuple]]:

@@ -8,18 +8,17 @@ the right figures on a hand-made wrong one.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import re
-import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+
+from tests.conftest import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "sample_data" / "demo"
@@ -33,17 +32,8 @@ TRUTH_HEADER = ["case", "left_ids", "right_ids", "expected", "reason"]
 AMOUNT = re.compile(r"^-?[0-9]+\.[0-9]{2}$")
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load(ROOT / "sample_data" / "generate.py", "recon_sample_generate")
-bench = _load(ROOT / "bench" / "accuracy.py", "recon_bench_accuracy")
+gen = load_module(ROOT / "sample_data" / "generate.py", "recon_sample_generate")
+bench = load_module(ROOT / "bench" / "accuracy.py", "recon_bench_accuracy")
 
 
 def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:

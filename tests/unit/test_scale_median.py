@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT, load_module
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("recon_bench_scale", ROOT / "bench" / "scale.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["recon_bench_scale"] = module
-    spec.loader.exec_module(module)
-    return module
+scale = load_module(ROOT / "bench" / "scale.py", "recon_bench_scale")
 
 
 def _run(wall: float, parse: float, rule: float, night: float, log: str) -> dict[str, Any]:
@@ -50,7 +39,6 @@ def _run(wall: float, parse: float, rule: float, night: float, log: str) -> dict
 def test_median_run_takes_each_figure_median_and_keeps_the_spread(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    scale = _load()
     runs = [
         _run(90.0, 3.0, 7.0, 30.0, "a"),
         _run(75.0, 4.0, 9.0, 40.0, "b"),
