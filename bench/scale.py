@@ -122,12 +122,10 @@ def recon_cmd(data: Path, bank: list[Path], ledger: list[Path], memory_limit: st
     return cmd
 
 
-def one(rows: int, work: Path, memory_limit: str | None, night: float | None = None,
-        repeat: int = 1) -> dict[str, Any]:
-    """Generate N x N data and time recon on it `repeat` times: the median run, with
-    the list of all runs under "runs"."""
+def generated(rows: int, work: Path) -> Path:
+    """The folder of N x N hard-mode data under `work` (seed 5), generated unless an
+    earlier run left it there."""
     data = work / f"n{rows}"
-    t0 = time.perf_counter()
     args = [str(ROOT / "sample_data" / "generate.py"), "--seed", "5", "--rows", str(rows),
             "--mode", "hard", "--out", str(data)]
     stamp = data / ".generated"
@@ -136,6 +134,15 @@ def one(rows: int, work: Path, memory_limit: str | None, night: float | None = N
         stamp.unlink(missing_ok=True)
         subprocess.run([sys.executable, *args], check=True, stdout=subprocess.DEVNULL)
         stamp.write_text(repr(args[1:]))
+    return data
+
+
+def one(rows: int, work: Path, memory_limit: str | None, night: float | None = None,
+        repeat: int = 1) -> dict[str, Any]:
+    """Generate N x N data and time recon on it `repeat` times: the median run, with
+    the list of all runs under "runs"."""
+    t0 = time.perf_counter()
+    data = generated(rows, work)
     gen = time.perf_counter() - t0
     runs = [timed(rows, data, memory_limit, night) for _ in range(repeat)]
     return median_run(runs) | {"generate_s": gen, "runs": runs}

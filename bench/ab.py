@@ -1,0 +1,247 @@
+"""A/B two recon checkouts on the same data: speed per stage and rule pass, same outputs?
+
+Runs the real ``python -m recon.cli run`` of each checkout (each from its own folder,
+with its own rules/default.yaml) on the same N x N hard-mode data as bench/scale.py,
+the checkouts in turn, `--repeat` times, and prints per checkout the median (lowest
+and highest) of the wall time, of each stage and of each rule's first and later
+passes, and whether the six output files are byte for byte the same.
+
+    python bench/ab.py --work /tmp/ab --rows 1000000 OLD_DIR NEW_DIR [--repeat 3]
+    python bench/ab.py --work /tmp/ab --rows 1000000 --rev HEAD~1 [--full]
+
+With --rev, OLD is a git worktree of that revision (made under --work) and NEW this
+checkout.  By default each run is the next night: the last --night share (1%) of the
+lines added to a database holding a full run of the others, made once with OLD's code
+and copied before each run, so every run starts from the same state (it is kept
+under --work as base-n<N>-<folder name>: delete it when OLD's code changed).  With
+--full each run is a full run from an empty database.
+
+One run on this machine can be a fifth off the next: changes of a few percent show
+only in medians of runs alternated like these, never in one pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scale  # bench/scale.py, beside this file
+
+#: The outputs compared byte for byte (summary.json and report.html hold run ids and times).
+OUTPUTS = (
+    "matches.csv",
+    "exceptions.csv",
+    "discrepancies.csv",
+    "changes.csv",
+    "bank_reconciliation.csv",
+    "aging.csv",
+)
+
+_RULE_LINE = re.compile(
+    r"^recon: rule (?P<rule>\S+)(?: \(pass (?P<pass>\d+)\))?: \d+ matches \((?P<s>[\d.]+) s\)$"
+)
+
+
+def rule_seconds(lines: list[str]) -> dict[str, float]:
+    """Seconds per rule from recon's log: its first pass under "rule", the later passes
+    summed under "rule (later)"."""
+    out: dict[str, float] = {}
+    for line in lines:
+        m = _RULE_LINE.match(line)
+        if m:
+            key = m["rule"] if m["pass"] is None else f"{m['rule']} (later)"
+            out[key] = out.get(key, 0.0) + float(m["s"])
+    return out
+
+
+def digests(out: Path) -> dict[str, str]:
+    """Short sha256 of each output file."""
+    return {n: hashlib.sha256((out / n).read_bytes()).hexdigest()[:12] for n in OUTPUTS}
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, tuple[float, float, float]]:
+    """(median, lowest, highest) of every figure of `runs` (wall, stages, rules)."""
+    keys: list[str] = []
+    for r in runs:
+        keys += [k for k in r["figures"] if k not in keys]
+    result = {}
+    for k in keys:
+        values = [float(r["figures"].get(k, 0.0)) for r in runs]
+        result[k] = (float(statistics.median(values)), min(values), max(values))
+    return result
+
+
+def worktree(rev: str, work: Path) -> Path:
+    """A checkout of `rev` under `work` (a git worktree of this repository)."""
+    sha = subprocess.run(
+        ["git", "-C", str(scale.ROOT), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    tree = work / "trees" / sha[:12]
+    if not (tree / "recon").is_dir():
+        subprocess.run(
+            [
+                "git",
+                "-C",
+                str(scale.ROOT),
+                "worktree",
+                "add",
+                "--force",
+                "--detach",
+                str(tree),
+                sha,
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return tree
+
+
+def run_cmd(tree: Path, bank: list[Path], ledger: list[Path], db: Path, out: Path) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "recon.cli",
+        "run",
+        "--rules",
+        str(tree / "rules" / "default.yaml"),
+        "--db",
+        str(db),
+        "--out",
+        str(out),
+    ]
+    cmd += [a for p in bank for a in ("--bank", str(p))]
+    cmd += [a for p in ledger for a in ("--ledger", str(p))]
+    return cmd
+
+
+def _run(tree: Path, cmd: list[str], env: dict[str, str]) -> tuple[float, int, list[str]]:
+    # from the checkout's folder, `python -m recon.cli` imports that checkout's recon
+    code, wall, peak, log = scale.traced(cmd, cwd=tree, stdout=subprocess.DEVNULL, env=env)
+    lines = [line for line, _ in log]
+    if code != 0:
+        raise SystemExit(f"{tree}: recon run exited {code}: {lines[-3:]}")
+    return wall, peak, lines
+
+
+def one_run(
+    tree: Path,
+    data: Path,
+    files: dict[str, list[Path]],
+    base: Path | None,
+    slot: Path,
+    env: dict[str, str],
+) -> dict[str, Any]:
+    """One run of `tree`'s recon in folder `slot`: the night on a copy of `base`, or a
+    full run when `base` is None."""
+    shutil.rmtree(slot, ignore_errors=True)
+    slot.mkdir(parents=True)
+    db, out = slot / "recon.duckdb", slot / "out"
+    if base is not None:
+        shutil.copy2(base, db)
+        bank, ledger = files["bank"], files["ledger"]
+    else:
+        bank, ledger = [data / "bank.csv"], [data / "ledger.csv"]
+    os.sync()
+    wall, peak, lines = _run(tree, run_cmd(tree, bank, ledger, db, out), env)
+    summary = json.loads((out / "summary.json").read_text())
+    figures = {"wall": wall, **summary["stages"], **rule_seconds(lines)}
+    return {"figures": figures, "peak_rss": peak, "digests": digests(out)}
+
+
+def base_db(
+    tree: Path, data: Path, files: dict[str, list[Path]], work: Path, env: dict[str, str]
+) -> Path:
+    """A database holding a full run of the base files by `tree`'s code (made once)."""
+    base = work / f"base-n{data.name[1:]}-{tree.name}"
+    db = base / "recon.duckdb"
+    stamp = base / ".done"
+    if not stamp.is_file():
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir(parents=True)
+        _run(tree, run_cmd(tree, files["bank"][:1], files["ledger"][:1], db, base / "out"), env)
+        stamp.write_text("ok")
+    return db
+
+
+def report(trees: list[Path], runs: dict[Path, list[dict[str, Any]]]) -> bool:
+    """Print the medians side by side and the outputs' digests; True when every run of
+    every checkout wrote the same outputs."""
+    table = {t: medians(runs[t]) for t in trees}
+    keys: list[str] = []
+    for t in trees:
+        keys += [k for k in table[t] if k not in keys]
+    print(f"{'seconds (median, lowest-highest)':34}" + "".join(f"{t.name[:24]:>26}" for t in trees))
+    for k in keys:
+        cells = []
+        for t in trees:
+            mid, lo, hi = table[t].get(k, (0.0, 0.0, 0.0))
+            cells.append(f"{mid:9.2f} ({lo:6.2f}-{hi:6.2f})")
+        print(f"{k:34}" + "".join(f"{c:>26}" for c in cells))
+    peaks = [statistics.median(r["peak_rss"] for r in runs[t]) / 2**30 for t in trees]
+    print(f"{'peak RSS (GiB)':34}" + "".join(f"{p:26.2f}" for p in peaks))
+    same = True
+    first = runs[trees[0]][0]["digests"]
+    for name in OUTPUTS:
+        seen = {r["digests"][name] for t in trees for r in runs[t]}
+        same = same and len(seen) == 1
+        print(
+            f"{name:34}{'same' if len(seen) == 1 else 'DIFFERENT: ' + ' '.join(sorted(seen))}"
+            f"  {first[name]}"
+        )
+    return same
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("trees", nargs="*", type=Path, help="recon checkouts (OLD NEW ...)")
+    ap.add_argument("--rev", help="OLD is a worktree of this git revision, NEW this checkout")
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--work", type=Path, required=True, help="data, databases and worktrees")
+    ap.add_argument("--repeat", type=int, default=3, metavar="K")
+    ap.add_argument("--night", type=float, default=0.01, metavar="SHARE")
+    ap.add_argument("--full", action="store_true", help="full runs instead of the night")
+    args = ap.parse_args()
+    trees = [t.resolve() for t in args.trees]
+    if args.rev:
+        trees = [worktree(args.rev, args.work), *(trees or [scale.ROOT])]
+    if len(trees) < 2:
+        ap.error("give two checkouts (OLD NEW) or --rev")
+    data = scale.generated(args.rows, args.work)
+    files = scale.split_night(data, args.night)
+    # the input size limit (a safety default) is raised for big N, as in scale.py
+    env = dict(os.environ, RECON_MAX_FILE_BYTES=str(2 * (data / "bank.csv").stat().st_size))
+    base = None if args.full else base_db(trees[0], data, files, args.work, env)
+    runs: dict[Path, list[dict[str, Any]]] = {t: [] for t in trees}
+    for i in range(args.repeat):
+        for j, tree in enumerate(trees):
+            runs[tree].append(one_run(tree, data, files, base, args.work / f"run{j}", env))
+            print(
+                f"run {i + 1}/{args.repeat} of {tree.name}: "
+                f"{runs[tree][-1]['figures']['wall']:.1f} s",
+                file=sys.stderr,
+            )
+    print(
+        f"\n== {'full runs' if args.full else 'next night'} at N = {args.rows:,}, "
+        f"{args.repeat} run(s) each, alternating"
+    )
+    for t in trees:
+        print(f"  {t.name}: {t}")
+    same = report(trees, runs)
+    raise SystemExit(0 if same else 1)
+
+
+if __name__ == "__main__":
+    main()
