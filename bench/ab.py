@@ -65,8 +65,12 @@ def rule_seconds(lines: list[str]) -> dict[str, float]:
 
 
 def digests(out: Path) -> dict[str, str]:
-    """Short sha256 of each output file."""
-    return {n: hashlib.sha256((out / n).read_bytes()).hexdigest()[:12] for n in OUTPUTS}
+    """Short sha256 of each output file (read in blocks: matches.csv is 150 MB at 1M)."""
+    digest = {}
+    for n in OUTPUTS:
+        with (out / n).open("rb") as fh:
+            digest[n] = hashlib.file_digest(fh, "sha256").hexdigest()[:12]
+    return digest
 
 
 def medians(runs: list[dict[str, Any]]) -> dict[str, tuple[float, float, float]]:
@@ -109,24 +113,6 @@ def worktree(rev: str, work: Path) -> Path:
     return tree
 
 
-def run_cmd(tree: Path, bank: list[Path], ledger: list[Path], db: Path, out: Path) -> list[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "recon.cli",
-        "run",
-        "--rules",
-        str(tree / "rules" / "default.yaml"),
-        "--db",
-        str(db),
-        "--out",
-        str(out),
-    ]
-    cmd += [a for p in bank for a in ("--bank", str(p))]
-    cmd += [a for p in ledger for a in ("--ledger", str(p))]
-    return cmd
-
-
 def _run(tree: Path, cmd: list[str], env: dict[str, str]) -> tuple[float, int, list[str]]:
     # from the checkout's folder, `python -m recon.cli` imports that checkout's recon
     code, wall, peak, log = scale.traced(cmd, cwd=tree, stdout=subprocess.DEVNULL, env=env)
@@ -155,7 +141,9 @@ def one_run(
     else:
         bank, ledger = [data / "bank.csv"], [data / "ledger.csv"]
     os.sync()
-    wall, peak, lines = _run(tree, run_cmd(tree, bank, ledger, db, out), env)
+    wall, peak, lines = _run(
+        tree, scale.recon_cmd(data, bank, ledger, None, tree=tree, db=db, out=out), env
+    )
     summary = json.loads((out / "summary.json").read_text())
     figures = {"wall": wall, **summary["stages"], **rule_seconds(lines)}
     return {"figures": figures, "peak_rss": peak, "digests": digests(out)}
@@ -171,7 +159,19 @@ def base_db(
     if not stamp.is_file():
         shutil.rmtree(base, ignore_errors=True)
         base.mkdir(parents=True)
-        _run(tree, run_cmd(tree, files["bank"][:1], files["ledger"][:1], db, base / "out"), env)
+        _run(
+            tree,
+            scale.recon_cmd(
+                data,
+                files["bank"][:1],
+                files["ledger"][:1],
+                None,
+                tree=tree,
+                db=db,
+                out=base / "out",
+            ),
+            env,
+        )
         stamp.write_text("ok")
     return db
 

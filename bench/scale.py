@@ -110,11 +110,14 @@ def split_night(data: Path, share: float) -> dict[str, list[Path]]:
     return files
 
 
-def recon_cmd(data: Path, bank: list[Path], ledger: list[Path], memory_limit: str | None
+def recon_cmd(data: Path, bank: list[Path], ledger: list[Path], memory_limit: str | None,
+              *, tree: Path = ROOT, db: Path | None = None, out: Path | None = None
               ) -> list[str]:
+    """`recon run` of the checkout at `tree` (its rules/default.yaml) on these files, into
+    `db` and `out` (by default recon.duckdb and out/ in `data`)."""
     cmd = [sys.executable, "-m", "recon.cli", "run", "--rules",
-           str(ROOT / "rules" / "default.yaml"), "--db", str(data / "recon.duckdb"),
-           "--out", str(data / "out")]
+           str(tree / "rules" / "default.yaml"), "--db", str(db or data / "recon.duckdb"),
+           "--out", str(out or data / "out")]
     cmd += [a for p in bank for a in ("--bank", str(p))]
     cmd += [a for p in ledger for a in ("--ledger", str(p))]
     if memory_limit:
