@@ -1,0 +1,88 @@
+"""The array kernels of recon.assign against the plain forms they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recon import assign as assign_module
+from recon.assign import assign
+
+small = st.integers(0, 6)
+rows = st.lists(st.tuples(small, small, st.integers(0, 4)), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows)
+def test_argsort_is_lexsort(data: list[tuple[int, int, int]]) -> None:
+    """Sorted by the first key, then the next; ties (repeated rows) in index order."""
+    a, b, c = (np.array([row[i] for row in data], dtype=np.int64) for i in range(3))
+    got = assign_module._argsort(a, b, -c.astype(np.float64))
+    assert got.tolist() == np.lexsort((-c.astype(np.float64), b, a)).tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-5, 5), max_size=40))
+def test_sorted_codes_are_dense_ranks(values: list[int]) -> None:
+    key = np.sort(np.array(values, dtype=np.int64))
+    want = pl.Series(key).rank("dense").cast(pl.Int64).to_numpy() - 1
+    assert assign_module._sorted_codes(key).tolist() == want.tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 30)), max_size=60))
+def test_positions_rank_ids_within_their_component(data: list[tuple[int, int]]) -> None:
+    """As the window rank("dense").over(component) they replace, from 0."""
+    frame = pl.DataFrame(data, schema={"c": pl.Int64, "i": pl.Int64}, orient="row").sort(
+        "c", maintain_order=True
+    )
+    want = frame.select((pl.col("i").rank("dense").over("c") - 1).cast(pl.Int64)).to_series()
+    got = assign_module._positions(frame["c"].to_numpy(), frame["i"].to_numpy())
+    assert got.tolist() == want.to_list()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(1, 9), min_size=1, max_size=30), st.integers(1, 5))
+def test_slices_cover_every_component_once(sizes: list[int], n: int) -> None:
+    """The slices the solver threads get hold every component, in order, once."""
+    starts = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+    parts = assign_module._slices(starts, n)
+    assert 1 <= len(parts) <= n
+    spans = [(int(p[i]), int(p[i + 1])) for p in parts for i in range(len(p) - 1)]
+    assert spans == list(zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True))
+
+
+edges = st.lists(
+    st.tuples(st.integers(0, 12), st.integers(0, 12), st.sampled_from([0.5, 0.7, 0.72, 0.9])),
+    max_size=50,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(edges, st.integers(1, 4))
+def test_solver_threads_change_nothing(data: list[tuple[int, int, float]], threads: int) -> None:
+    """The components solved by one thread or several: the same pairs, columns, order."""
+    pairs = pl.DataFrame(
+        data, schema={"l": pl.Int64, "r": pl.Int64, "score": pl.Float64}, orient="row"
+    ).with_columns(pl.int_range(pl.len()).alias("extra"))
+    original = assign_module._SOLVER_THREADS
+    try:
+        assign_module._SOLVER_THREADS = 1
+        one = assign(pairs, margin=0.05)
+        assign_module._SOLVER_THREADS = threads
+        many = assign(pairs, margin=0.05)
+    finally:
+        assign_module._SOLVER_THREADS = original
+    assert many.accepted.equals(one.accepted)
+    assert many.ambiguous.equals(one.ambiguous)
+
+
+def test_a_repeated_pair_keeps_its_first_row() -> None:
+    """The same (l, r) twice: the first row given is the one scored and reported."""
+    pairs = pl.DataFrame(
+        {"l": [1, 1, 2], "r": [10, 10, 20], "score": [0.9, 0.3, 0.8], "tag": ["a", "b", "c"]}
+    )
+    got = assign(pairs, margin=0.05).accepted
+    assert got.select("l", "r", "score", "tag").rows() == [(1, 10, 0.9, "a"), (2, 20, 0.8, "c")]
