@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 import polars as pl
 from hypothesis import given, settings
@@ -258,20 +260,21 @@ def test_twin_scores_are_the_windows_they_replace(
 
 
 @settings(max_examples=200, deadline=None)
-@given(_small_graphs(), st.integers(1, 6))
+@given(_small_graphs(), st.integers(1, 6), st.integers(2, 4))
 def test_components_solved_in_slices_give_the_same_result(
-    pairs: pl.DataFrame, part_pairs: int
+    pairs: pl.DataFrame, part_pairs: int, threads: int
 ) -> None:
-    """Large inputs are solved a slice of components at a time (PART_PAIRS); the pairs
-    chosen and withheld, their columns and order are those of one solve of all."""
+    """Large inputs are solved a slice of components at a time (PART_PAIRS), and the
+    solver's components in slices on several threads; the pairs chosen and withheld,
+    their columns and order are those of one solve of all on one thread."""
     pairs = pairs.with_columns(pl.int_range(pl.len()).alias("extra"))
-    whole = assign(pairs, margin=0.05)
-    original = assign_module.PART_PAIRS
-    assign_module.PART_PAIRS = part_pairs
-    try:
+    with patch.object(assign_module, "_SOLVER_THREADS", 1):
+        whole = assign(pairs, margin=0.05)
+    with (
+        patch.object(assign_module, "PART_PAIRS", part_pairs),
+        patch.object(assign_module, "_SOLVER_THREADS", threads),
+    ):
         sliced = assign(pairs, margin=0.05)
-    finally:
-        assign_module.PART_PAIRS = original
     assert sliced.accepted.equals(whole.accepted)
     assert sliced.ambiguous.equals(whole.ambiguous)
 

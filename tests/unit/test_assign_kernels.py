@@ -54,31 +54,6 @@ def test_slices_cover_every_component_once(sizes: list[int], n: int) -> None:
     assert spans == list(zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True))
 
 
-edges = st.lists(
-    st.tuples(st.integers(0, 12), st.integers(0, 12), st.sampled_from([0.5, 0.7, 0.72, 0.9])),
-    max_size=50,
-)
-
-
-@settings(max_examples=200, deadline=None)
-@given(edges, st.integers(1, 4))
-def test_solver_threads_change_nothing(data: list[tuple[int, int, float]], threads: int) -> None:
-    """The components solved by one thread or several: the same pairs, columns, order."""
-    pairs = pl.DataFrame(
-        data, schema={"l": pl.Int64, "r": pl.Int64, "score": pl.Float64}, orient="row"
-    ).with_columns(pl.int_range(pl.len()).alias("extra"))
-    original = assign_module._SOLVER_THREADS
-    try:
-        assign_module._SOLVER_THREADS = 1
-        one = assign(pairs, margin=0.05)
-        assign_module._SOLVER_THREADS = threads
-        many = assign(pairs, margin=0.05)
-    finally:
-        assign_module._SOLVER_THREADS = original
-    assert many.accepted.equals(one.accepted)
-    assert many.ambiguous.equals(one.ambiguous)
-
-
 def test_a_repeated_pair_keeps_its_first_row() -> None:
     """The same (l, r) twice: the first row given is the one scored and reported."""
     pairs = pl.DataFrame(
