@@ -8,6 +8,8 @@ passes, and whether the six output files are byte for byte the same.
 
     python bench/ab.py --work /tmp/ab --rows 1000000 OLD_DIR NEW_DIR [--repeat 3]
     python bench/ab.py --work /tmp/ab --rows 1000000 --rev HEAD~1 [--full]
+    python bench/ab.py --work /tmp/ab --rows 5000000 --rev HEAD~1 --full --repeat 1 \
+        --memory-limit 4GB
 
 With --rev, OLD is a git worktree of that revision (made under --work) and NEW this
 checkout.  By default each run is the next night: the last --night share (1%) of the
@@ -129,6 +131,7 @@ def one_run(
     base: Path | None,
     slot: Path,
     env: dict[str, str],
+    memory_limit: str | None = None,
 ) -> dict[str, Any]:
     """One run of `tree`'s recon in folder `slot`: the night on a copy of `base`, or a
     full run when `base` is None."""
@@ -142,7 +145,7 @@ def one_run(
         bank, ledger = [data / "bank.csv"], [data / "ledger.csv"]
     os.sync()
     wall, peak, lines = _run(
-        tree, scale.recon_cmd(data, bank, ledger, None, tree=tree, db=db, out=out), env
+        tree, scale.recon_cmd(data, bank, ledger, memory_limit, tree=tree, db=db, out=out), env
     )
     summary = json.loads((out / "summary.json").read_text())
     figures = {"wall": wall, **summary["stages"], **rule_seconds(lines)}
@@ -150,7 +153,12 @@ def one_run(
 
 
 def base_db(
-    tree: Path, data: Path, files: dict[str, list[Path]], work: Path, env: dict[str, str]
+    tree: Path,
+    data: Path,
+    files: dict[str, list[Path]],
+    work: Path,
+    env: dict[str, str],
+    memory_limit: str | None = None,
 ) -> Path:
     """A database holding a full run of the base files by `tree`'s code (made once)."""
     base = work / f"base-n{data.name[1:]}-{tree.name}"
@@ -165,7 +173,7 @@ def base_db(
                 data,
                 files["bank"][:1],
                 files["ledger"][:1],
-                None,
+                memory_limit,
                 tree=tree,
                 db=db,
                 out=base / "out",
@@ -213,6 +221,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, metavar="K")
     ap.add_argument("--night", type=float, default=0.01, metavar="SHARE")
     ap.add_argument("--full", action="store_true", help="full runs instead of the night")
+    ap.add_argument("--memory-limit", help="passed to recon run (as scale.py's, e.g. 4GB)")
     args = ap.parse_args()
     trees = [t.resolve() for t in args.trees]
     if args.rev:
@@ -223,11 +232,13 @@ def main() -> None:
     files = scale.split_night(data, args.night)
     # the input size limit (a safety default) is raised for big N, as in scale.py
     env = dict(os.environ, RECON_MAX_FILE_BYTES=str(2 * (data / "bank.csv").stat().st_size))
-    base = None if args.full else base_db(trees[0], data, files, args.work, env)
+    limit = args.memory_limit
+    base = None if args.full else base_db(trees[0], data, files, args.work, env, limit)
     runs: dict[Path, list[dict[str, Any]]] = {t: [] for t in trees}
     for i in range(args.repeat):
         for j, tree in enumerate(trees):
-            runs[tree].append(one_run(tree, data, files, base, args.work / f"run{j}", env))
+            slot = args.work / f"run{j}"
+            runs[tree].append(one_run(tree, data, files, base, slot, env, limit))
             print(
                 f"run {i + 1}/{args.repeat} of {tree.name}: "
                 f"{runs[tree][-1]['figures']['wall']:.1f} s",

@@ -60,7 +60,7 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assign
     )
     repeat = (pl.col("l") == pl.col("l").shift()) & (pl.col("r") == pl.col("r").shift())
     pairs = pairs.filter(~repeat.fill_null(False))
-    comp, l_codes, r_codes = _components(pairs["l"], pairs["r"], l_sorted=True)
+    comp, l_codes, r_codes = _components(pairs["l"], pairs["r"])
     pairs = pairs.with_columns(
         pl.Series("comp", comp),
         pl.Series("li", l_codes),
@@ -142,31 +142,21 @@ def components(l: pl.Series, r: pl.Series) -> np.ndarray:
     return _components(l, r)[0] if len(l) else np.zeros(0, dtype=np.int64)
 
 
-def _components(
-    l: pl.Series, r: pl.Series, *, l_sorted: bool = False
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(component of each pair, dense code of its left row, of its right row); with
-    `l_sorted` (`l` is in ascending order) the left codes are counted, not ranked."""
-    l_codes = _sorted_codes(l.to_numpy()) if l_sorted else _codes(l)
-    r_codes = _codes(r)
+def _components(l: pl.Series, r: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(component of each pair, dense code of its left row, of its right row)."""
+    l_codes, r_codes = _codes(l), _codes(r)
     nl, nr = int(l_codes.max()) + 1, int(r_codes.max()) + 1
     graph = coo_matrix((np.ones(len(l_codes)), (l_codes, r_codes + nl)), shape=(nl + nr, nl + nr))
     _, labels = connected_components(graph, directed=False)
     return labels[l_codes], l_codes, r_codes
 
 
-def _sorted_codes(key: np.ndarray) -> np.ndarray:
-    """Dense int64 codes from 0 of `key`, in ascending order: a run of equal keys, a code."""
-    new = np.ones(len(key), dtype=np.int64)
-    if len(key):
-        new[0] = 0
-        np.not_equal(key[1:], key[:-1], out=new[1:], casting="unsafe")
-    return np.cumsum(new)
-
-
 def _codes(key: pl.Series) -> np.ndarray:
     """`key` as int64 codes from 0 (equal keys, equal codes; order kept), whatever its
-    type: content hashes are unsigned and text sorts slowly in numpy."""
+    type: content hashes are unsigned and text sorts slowly in numpy.  Keys already in
+    ascending order (the pairs' left ids, sorted by assign) are counted, not ranked."""
+    if key.null_count() == 0 and key.is_sorted():
+        return (key != key.shift()).fill_null(False).cast(pl.Int64).cum_sum().to_numpy()
     return (key.rank("dense").cast(pl.Int64) - 1).to_numpy()
 
 
@@ -316,10 +306,9 @@ def _positions(comp: np.ndarray, ids: np.ndarray) -> np.ndarray:
     if len(ids) == 0:
         return ids.astype(np.int64)
     code = _codes(pl.Series(comp.astype(np.int64) * (int(ids.max()) + 1) + ids))
-    starts = np.r_[0, np.flatnonzero(np.diff(comp)) + 1]
+    starts, group = _runs(np.arange(len(comp)), comp)
     # a component's (component, id) keys are consecutive codes: rank = code - its first
-    first = np.minimum.reduceat(code, starts)
-    ranks: np.ndarray = code - np.repeat(first, np.diff(np.r_[starts, len(comp)]))
+    ranks: np.ndarray = code - np.minimum.reduceat(code, starts)[group]
     return ranks
 
 
