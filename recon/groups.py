@@ -42,7 +42,8 @@ def eligible_sql(m: Group) -> str:
 def build_blocks(
     con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_sql: str
 ) -> pl.DataFrame:
-    """The blocks (a, blk, x, v, t, k, n, total) the search reads (:func:`eligible_sql`).
+    """The blocks (a, blk, x, v, t, first, n, total) the search reads (:func:`eligible_sql`):
+    `first` marks each block's row of the smallest x.
 
     The others (a single row, too many rows, too small a sum) are left in DuckDB: at
     1M lines they were 40% of the first pass's block rows.  A frame, not a temp
@@ -55,18 +56,21 @@ def build_blocks(
     a_tab, x_tab = (t.left, t.right) if one_left else (t.right, t.left)
     for statement in m.prepare_sql(t):
         con.execute(statement)
+    # each block's size and sum by a grouping joined back, not by windows over the
+    # block rows (which sorted them: 0.9 -> 0.65 s for the first pass's at 1M lines)
     with written_join_order(con):
         blocks: pl.DataFrame = con.sql(
-            f"""select * from (
-            select c.{a_col} as a, c.blk, c.{x_col} as x,
-                   {units_sql("xt.amount")} as v, {units_sql("an.amount")} as t,
-                   row_number() over (partition by c.{a_col}, c.blk order by c.{x_col}) as k,
-                   count(*) over (partition by c.{a_col}, c.blk) as n,
-                   sum({units_sql("xt.amount")}) over (partition by c.{a_col}, c.blk) as total
-            from (select distinct l, r, blk from ({m.candidates_sql(t)})
-                  where (l, r) not in (select (l, r) from ({rejected_sql}))) c
-            join {a_tab} an on an.id = c.{a_col} join {x_tab} xt on xt.id = c.{x_col}
-            where xt.amount <> 0)
+            f"""with b as materialized (
+                select c.{a_col} as a, c.blk, c.{x_col} as x,
+                       {units_sql("xt.amount")} as v, {units_sql("an.amount")} as t
+                from (select distinct l, r, blk from ({m.candidates_sql(t)})
+                      where (l, r) not in (select (l, r) from ({rejected_sql}))) c
+                join {a_tab} an on an.id = c.{a_col} join {x_tab} xt on xt.id = c.{x_col}
+                where xt.amount <> 0),
+            s as (select a, blk, count(*) as n, sum(v) as total, min(x) as x0
+                  from b group by a, blk)
+            select * from (select b.a, b.blk, b.x, b.v, b.t, b.x = s.x0 as first, s.n, s.total
+                           from b join s on s.a = b.a and s.blk = b.blk)
             where {eligible_sql(m)}"""
         ).pl()
     return blocks
@@ -151,7 +155,7 @@ def find_solutions(
     only = " and a in (select a from anchors)" if anchors is not None else ""
     eligible = eligible_sql(m) + only
     rows = con.sql(
-        f"select a, x, v, t, k = 1 as first from blocks where {eligible} order by a, blk, k"
+        f"select a, x, v, t, first from blocks where {eligible} order by a, blk, x"
     ).fetchnumpy()
     a, x = (np.asarray(rows[c], dtype=np.int64) for c in ("a", "x"))
     starts = np.append(np.flatnonzero(np.asarray(rows["first"], dtype=bool)), len(a))

@@ -324,8 +324,7 @@ def token_join_sql(left: str, right: str, where: str, *, out: str = "pairs") -> 
     ctes = f"""with lt as (select * from {left}),
     rt as (select r.* from {right} r semi join {reach} x on r.tok = x.tok and r.k = x.kk),
     tf as (select currency as cur, tok, k, wk, count(*) as n from rt group by all),
-    crowded as (select cur, tok, k, w from (select *, unnest([wk - 1, wk, wk + 1]) as w from tf)
-                group by all having sum(n) > {FAN})"""
+    crowded as ({_crowded_slots_sql("tf")})"""
     pairs = f"""select l.id as l, r.id as r
     from (select * from lt where (currency, tok, kk, wk) not in
             (select (cur, tok, k, w) from crowded)) l
@@ -336,6 +335,22 @@ def token_join_sql(left: str, right: str, where: str, *, out: str = "pairs") -> 
     # a crowded slot's right rows are within a bucket and a week of the left row's
     touched = _touched_sql("lt", "rt", "currency", "l.tok = r.tok")
     return emit(ctes, pairs, levels, out, touched)
+
+
+def _crowded_slots_sql(counts: str) -> str:
+    """The crowded slots (cur, tok, k, w) of `counts` (right rows counted per cur, tok, k,
+    wk): more than FAN right rows in week w and the weeks either side.
+
+    Three counts sum past FAN only if one of them is past a third of it: only the
+    slots near such a count are summed, not every count three times (1.1M rows
+    grouped for the fuzzy rule's first pass at 1M lines, most of them counts of 1).
+    """
+    return f"""select c.cur, c.tok, c.k, c.w
+    from (select distinct cur, tok, k, unnest([wk - 1, wk, wk + 1]) as w
+          from {counts} where n > {FAN // 3}) c
+    join {counts} f on f.cur = c.cur and f.tok = c.tok and f.k = c.k
+        and f.wk between c.w - 1 and c.w + 1
+    group by all having sum(f.n) > {FAN}"""
 
 
 def emit(ctes: str, pairs: str, levels: str, out: str, touched: str = "") -> str:

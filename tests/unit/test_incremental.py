@@ -286,6 +286,7 @@ def _blocks(con, rows: list[tuple[int, str, int, int, int]]) -> pl.DataFrame:  #
         """create or replace temp table __recon__gb as
         select a, blk, x, v, t,
                row_number() over (partition by a, blk order by x) as k,
+               row_number() over (partition by a, blk order by x) = 1 as first,
                count(*) over (partition by a, blk) as n,
                sum(v) over (partition by a, blk) as total
         from (select distinct * from raw)"""
