@@ -9,7 +9,7 @@ passes, and whether the six output files are byte for byte the same.
     python bench/ab.py --work /tmp/ab --rows 1000000 OLD_DIR NEW_DIR [--repeat 3]
     python bench/ab.py --work /tmp/ab --rows 1000000 --rev HEAD~1 [--full]
     python bench/ab.py --work /tmp/ab --rows 5000000 --rev HEAD~1 --full --repeat 1 \
-        --memory-limit 4GB
+        --memory-limit 4GB --as-of 2026-12-04
 
 With --rev, OLD is a git worktree of that revision (made under --work) and NEW this
 checkout.  By default each run is the next night: the last --night share (1%) of the
@@ -17,6 +17,10 @@ lines added to a database holding a full run of the others, made once with OLD's
 and copied before each run, so every run starts from the same state (it is kept
 under --work as base-n<N>-<folder name>: delete it when OLD's code changed).  With
 --full each run is a full run from an empty database.
+
+The exceptions, the statement and the aging depend on the run's date: without
+`--as-of` an A/B that crosses midnight reports them DIFFERENT.  `--as-of DATE` passes
+the date to every run (and to the base database's, kept as base-n<N>-<folder>-<DATE>).
 
 One run on this machine can be a fifth off the next: changes of a few percent show
 only in medians of runs alternated like these, never in one pair.
@@ -33,6 +37,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +137,7 @@ def one_run(
     slot: Path,
     env: dict[str, str],
     memory_limit: str | None = None,
+    as_of: str | None = None,
 ) -> dict[str, Any]:
     """One run of `tree`'s recon in folder `slot`: the night on a copy of `base`, or a
     full run when `base` is None."""
@@ -144,9 +150,8 @@ def one_run(
     else:
         bank, ledger = [data / "bank.csv"], [data / "ledger.csv"]
     os.sync()
-    wall, peak, lines = _run(
-        tree, scale.recon_cmd(data, bank, ledger, memory_limit, tree=tree, db=db, out=out), env
-    )
+    cmd = scale.recon_cmd(data, bank, ledger, memory_limit, tree=tree, db=db, out=out)
+    wall, peak, lines = _run(tree, cmd + _dated(as_of), env)
     summary = json.loads((out / "summary.json").read_text())
     figures = {"wall": wall, **summary["stages"], **rule_seconds(lines)}
     return {"figures": figures, "peak_rss": peak, "digests": digests(out)}
@@ -159,9 +164,10 @@ def base_db(
     work: Path,
     env: dict[str, str],
     memory_limit: str | None = None,
+    as_of: str | None = None,
 ) -> Path:
     """A database holding a full run of the base files by `tree`'s code (made once)."""
-    base = work / f"base-n{data.name[1:]}-{tree.name}"
+    base = work / f"base-n{data.name[1:]}-{tree.name}{'-' + as_of if as_of else ''}"
     db = base / "recon.duckdb"
     stamp = base / ".done"
     if not stamp.is_file():
@@ -177,11 +183,17 @@ def base_db(
                 tree=tree,
                 db=db,
                 out=base / "out",
-            ),
+            )
+            + _dated(as_of),
             env,
         )
         stamp.write_text("ok")
     return db
+
+
+def _dated(as_of: str | None) -> list[str]:
+    """recon run's arguments for the run date `as_of` (none: today)."""
+    return ["--as-of", as_of] if as_of else []
 
 
 def report(trees: list[Path], runs: dict[Path, list[dict[str, Any]]]) -> bool:
@@ -222,6 +234,9 @@ def main() -> None:
     ap.add_argument("--night", type=float, default=0.01, metavar="SHARE")
     ap.add_argument("--full", action="store_true", help="full runs instead of the night")
     ap.add_argument("--memory-limit", help="passed to recon run (as scale.py's, e.g. 4GB)")
+    ap.add_argument(
+        "--as-of", type=date.fromisoformat, help="the run date of every run (YYYY-MM-DD)"
+    )
     args = ap.parse_args()
     trees = [t.resolve() for t in args.trees]
     if args.rev:
@@ -233,12 +248,13 @@ def main() -> None:
     # the input size limit (a safety default) is raised for big N, as in scale.py
     env = dict(os.environ, RECON_MAX_FILE_BYTES=str(2 * (data / "bank.csv").stat().st_size))
     limit = args.memory_limit
-    base = None if args.full else base_db(trees[0], data, files, args.work, env, limit)
+    as_of = args.as_of.isoformat() if args.as_of else None
+    base = None if args.full else base_db(trees[0], data, files, args.work, env, limit, as_of)
     runs: dict[Path, list[dict[str, Any]]] = {t: [] for t in trees}
     for i in range(args.repeat):
         for j, tree in enumerate(trees):
             slot = args.work / f"run{j}"
-            runs[tree].append(one_run(tree, data, files, base, slot, env, limit))
+            runs[tree].append(one_run(tree, data, files, base, slot, env, limit, as_of))
             print(
                 f"run {i + 1}/{args.repeat} of {tree.name}: "
                 f"{runs[tree][-1]['figures']['wall']:.1f} s",

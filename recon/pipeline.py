@@ -98,12 +98,16 @@ class PipelineResult:
     right_open: int = 0
 
 
-def open_items_sql(side: str, as_of: date | None, left_side: str = "bank") -> str:
-    """Rows of `side` not in an active match of this pass, not written off or ignored.
+def open_items_sql(sides: str | tuple[str, ...], as_of: date | None, left_side: str = "bank") -> str:
+    """Rows of `sides` (one side or several) not in an active match of this pass, not
+    written off or ignored.
 
     A ledger receipt matched to the bank is still open for agreeing a customer's
-    statement: each pass (bank, statement) has its own matches.
+    statement: each pass (bank, statement) has its own matches.  Both sides of a
+    pass are read by one query where they can be: each query joins every match
+    member with its match.
     """
+    names = (sides,) if isinstance(sides, str) else sides
     cutoff = f"and t.date <= date '{as_of.isoformat()}'" if as_of else ""
     members = "select y.match_id from match_members y join txns x on x.txn_id = y.txn_id"
     if left_side == "bank":
@@ -119,13 +123,17 @@ def open_items_sql(side: str, as_of: date | None, left_side: str = "bank") -> st
         own = f"mm.match_id in ({members} where x.side = '{left_side}')"
     return f"""
         select t.* from txns t
-        where t.side = '{side}' {cutoff}
+        where t.side in ({", ".join(f"'{s}'" for s in names)}) {cutoff}
           and t.txn_id not in (
               select mm.txn_id from match_members mm join matches m on m.match_id = mm.match_id
               where m.active and mm.txn_id is not null and {own})
           and t.txn_id not in (select d.txn_id from decisions d
                                where d.active and d.txn_id is not null
                                  and d.decision in ('write_off', 'ignore'))"""
+
+
+#: The open rows' ids and sides, of both sides at once (see open_items_sql).
+OPEN_IDS = "__recon__open_ids"
 
 
 def prepare_open_tables(
@@ -155,10 +163,14 @@ def prepare_open_tables(
     if fresh:
         # the open ids first, then each open table once with its names: every version
         # of a temp table made inside the run's transaction is kept until the commit
+        con.execute(
+            f"create or replace temp table {OPEN_IDS} as select txn_id, side "
+            f"from ({open_items_sql((left_side, 'ledger'), as_of, left_side)})"
+        )
         for table, _, side in sides:
             con.execute(
                 f"create or replace temp table {table}_ids as "
-                f"select txn_id from ({open_items_sql(side, as_of, left_side)})"
+                f"select txn_id from {OPEN_IDS} where side = '{side}'"
             )
         con.execute(NAME_SIMS_SQL)
         con.execute(f"create or replace temp table {REJECTED} as {_rejected_sql()}")

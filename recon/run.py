@@ -348,14 +348,15 @@ def _counts(con: duckdb.DuckDBPyConnection, left_side: str, as_of: date | None) 
     row = first(
         con,
         f"""
-        with matched as (select distinct txn_id from match_members
-                         where match_id in (select match_id from matches where active))
         select
           count(*) filter (where side = '{left_side}'),
           count(*) filter (where side = 'ledger'),
-          count(*) filter (where side = '{left_side}' and x.txn_id is not null),
-          count(*) filter (where side = 'ledger' and x.txn_id is not null)
-        from txns t left join matched x using (txn_id) where true {cutoff}""",
+          count(*) filter (where side = '{left_side}' and matched),
+          count(*) filter (where side = 'ledger' and matched)
+        from (select t.side, t.txn_id in (
+                  select mm.txn_id from match_members mm
+                  join matches m on m.match_id = mm.match_id where m.active) as matched
+              from txns t where true {cutoff})""",
     )
     assert row is not None
     lt, rt, lm, rm = (int(x) for x in row)

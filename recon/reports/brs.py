@@ -32,8 +32,12 @@ from recon import matchinfo
 COLUMNS = ("account", "currency", "period_end", "line", "label", "amount")
 
 
+#: The open rows of both sides (one query: see open_items_sql).
+_OPEN = "__recon__brs_open"
+
+
 def _open_table(side: str) -> str:
-    return f"__recon__brs_open_{side}"
+    return f"(select * from {_OPEN} where side = '{side}')"
 
 
 def statement_rows(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any]]:
@@ -49,11 +53,10 @@ def statement_rows(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str
 
     # the open items and the matches' sums are found once, not once per account and line
     con.execute(MATCH_SUMMARY_SQL)
-    for side in ("bank", "ledger"):
-        con.execute(
-            f"create or replace temp table {_open_table(side)} as "
-            f"select txn_id, account, currency, amount from ({open_items_sql(side, as_of, 'bank')})"
-        )
+    con.execute(
+        f"create or replace temp table {_OPEN} as select txn_id, side, account, currency, "
+        f"amount from ({open_items_sql(('bank', 'ledger'), as_of, 'bank')})"
+    )
     sums = _sums(con, as_of)
     out: list[dict[str, Any]] = []
     for account, currency, _ in accounts:

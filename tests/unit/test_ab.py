@@ -72,3 +72,8 @@ def test_digests_tell_files_apart(tmp_path: Path) -> None:
     (tmp_path / "aging.csv").write_text("header\nchanged\n")
     second = ab.digests(tmp_path)
     assert [n for n in ab.OUTPUTS if first[n] != second[n]] == ["aging.csv"]
+
+
+def test_as_of_is_passed_to_recon_run_only_when_given() -> None:
+    assert ab._dated(None) == []
+    assert ab._dated("2026-12-04") == ["--as-of", "2026-12-04"]
