@@ -36,7 +36,8 @@ COLUMNS = ("account", "currency", "period_end", "line", "label", "amount")
 _OPEN = "__recon__brs_open"
 
 
-def _open_table(side: str) -> str:
+def _open_rows(side: str) -> str:
+    """The open rows of `side` (a subquery of table _OPEN)."""
     return f"(select * from {_OPEN} where side = '{side}')"
 
 
@@ -86,11 +87,11 @@ def _sums(con: duckdb.DuckDBPyConnection, as_of: date) -> Sums:
         f"join __recon__ledger_acct la using (txn_id) where t.side = 'ledger' and t.{end}"
     )
     bank_open = (
-        f"select coalesce(account, '') as acct, currency as cur, amount from {_open_table('bank')}"
+        f"select coalesce(account, '') as acct, currency as cur, amount from {_open_rows('bank')}"
     )
     ledger_open = (
         "select la.bank_account as acct, o.currency as cur, o.amount "
-        f"from {_open_table('ledger')} o join __recon__ledger_acct la using (txn_id)"
+        f"from {_open_rows('ledger')} o join __recon__ledger_acct la using (txn_id)"
     )
     cut = f"last <= date '{as_of.isoformat()}'"
     queries = {

@@ -35,8 +35,8 @@ def _reference(con: duckdb.DuckDBPyConnection, account: str, currency: str) -> d
     )
     bank = f"select amount from txns where side = 'bank' and {acct} and {cur} and {end}"
     ledger = f"select amount from txns where side = 'ledger' and {lacct} and {cur} and {end}"
-    bank_open = f"select amount from {brs._open_table('bank')} where {acct} and {cur}"
-    ledger_open = f"select amount from {brs._open_table('ledger')} where {lacct} and {cur}"
+    bank_open = f"select amount from {brs._open_rows('bank')} where {acct} and {cur}"
+    ledger_open = f"select amount from {brs._open_rows('ledger')} where {lacct} and {cur}"
     a, c = account, currency
     return {
         "bank_all": total(bank, a, c),
