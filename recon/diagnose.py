@@ -37,7 +37,8 @@ REASONS = (
 
 
 def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
-    """Fill temp table __recon__diag(side, id, reason, best_ids, best_score, detail)."""
+    """Fill temp table __recon__diag(side, id, the row's ROW_FIELDS, reason, best_ids,
+    best_score, detail)."""
     days = ruleset.diagnostic_days
     window = DateWindow(days, days)
     relaxed = AmountTolerance(Decimal(100), Decimal(20))
@@ -74,11 +75,12 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     pairs = with_shared_refs(con, T, pairs)
     best = pl.concat([_best(pairs, "l", "r", "left"), _best(pairs, "r", "l", "right")])
     best = best.with_columns(_reason(ruleset).alias("reason"))
+    own_fields = ", ".join(f"o.{c}" for c in ROW_FIELDS.split(", "))
     # `best` is read by DuckDB from this variable, not registered (see recon.db)
     con.execute(
         f"""create or replace temp table __recon__diag as
-        with open_rows as (select 'left' as side, id from {T.left}
-                           union all select 'right', id from {T.right}),
+        with open_rows as (select 'left' as side, id, {ROW_FIELDS} from {T.left}
+                           union all select 'right', id, {ROW_FIELDS} from {T.right}),
         still_open as (select 'left' as side, id from {T.left}
                        union all select 'right', id from {T.right}),
         amb_alt as (select a.side, a.id, unnest(a.alternatives) as alt, a.best
@@ -89,7 +91,7 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
                 join still_open o on o.id = x.alt
                  and o.side = case when x.side = 'left' then 'right' else 'left' end
                 group by x.side, x.id)
-        select o.side, o.id,
+        select o.side, o.id, {own_fields},
                case when a.id is not null then 'ambiguous'
                     when d.id is not null then 'duplicate'
                     when b.id is null then 'no_candidate'
@@ -104,6 +106,14 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
         left join ({_duplicates_sql()}) d on d.side = o.side and d.id = o.id
         left join best b on b.side = o.side and b.id = o.id"""
     )
+
+
+#: The open row's own fields that __recon__diag carries (from the open tables): the
+#: exceptions and the changes read them there, not from a scan of every stored row.
+ROW_FIELDS = (
+    "source_id, date, amount, currency, counterparty, reference, description, account, "
+    "file_id, line"
+)
 
 
 def _best(pairs: pl.DataFrame, own: str, other: str, side: str) -> pl.DataFrame:
@@ -157,14 +167,16 @@ def _reason(ruleset: RuleSet) -> pl.Expr:
 def _duplicates_sql() -> str:
     """Open rows with a copy (other id; same amount, counterparty, reference; within a
     week) that is already matched: the same item booked twice."""
-    # the open rows first: joined whole, DuckDB paired every stored row with every
-    # other before keeping the open ones (twice as slow at a million lines)
-    return """
+    # the open rows first, from the open tables: joined whole, DuckDB paired every
+    # stored row with every other before keeping the open ones (twice as slow at a
+    # million lines), and taken from the stored rows they cost a scan of all of them
+    fields = "side, amount, currency, date, name_key, reference"
+    return f"""
     select side, id, list_sort(list(twin)) as twins from (
         select case when o.side = 'ledger' then 'right' else 'left' end as side,
                o.txn_id as id, t.txn_id as twin
-        from (select * from txns where txn_id in (
-                  select id from __recon__left union all select id from __recon__right)) o
+        from (select id as txn_id, {fields} from {T.left}
+              union all select id, {fields} from {T.right}) o
         join txns t
           on t.side = o.side and t.txn_id <> o.txn_id and t.amount = o.amount
          and t.currency = o.currency and abs(date_diff('day', t.date, o.date)) <= 7

@@ -393,9 +393,9 @@ def changes_sql(run_id: str) -> str:
     from matches m join ids i using (match_id)
     where not m.active and m.ended_at > coalesce((select finished_at from prev), timestamp '1900-01-01')
     union all
-    select 'new_exception', d.side, case when d.side = 'left' then recon_safe(t.source_id) end,
-           case when d.side = 'right' then recon_safe(t.source_id) end, null, d.reason
-    from __recon__diag d join txns t on t.txn_id = d.id
+    select 'new_exception', d.side, case when d.side = 'left' then recon_safe(d.source_id) end,
+           case when d.side = 'right' then recon_safe(d.source_id) end, null, d.reason
+    from __recon__diag d
     where (d.side, d.id) not in (select (side, txn_id) from prev_exc)
     union all
     select 'resolved_exception', p.side, case when p.side = 'left' then recon_safe(t.source_id) end,

@@ -91,11 +91,12 @@ def matches_sql(left_side: str) -> str:
 
 
 def exceptions_sql(as_of: date, *, mask: bool = False) -> str:
-    """One row per open item, with the reason from __recon__diag.
+    """One row per open item, with the reason from __recon__diag (which carries the
+    row's own fields too).
 
     With `mask`, account numbers and IBANs keep only their last four characters.
     """
-    acct = "recon_mask(t.account)" if mask else "t.account"
+    acct = "recon_mask(d.account)" if mask else "d.account"
 
     def text(col: str) -> str:
         return f"recon_mask_text({col})" if mask else col
@@ -105,20 +106,20 @@ def exceptions_sql(as_of: date, *, mask: bool = False) -> str:
         select d.side, d.id, array_to_string(list_sort(list(t.source_id)), ';') as best
         from (select side, id, unnest(best_ids) as cand from __recon__diag) d
         join txns t on t.txn_id = d.cand group by d.side, d.id)
-    select d.side, recon_safe(t.source_id) as id, t.date,
-           recon_fmt(t.amount, t.currency) as amount, t.currency,
-           recon_safe({text("t.counterparty")}) as counterparty,
-           recon_safe({text("t.reference")}) as reference,
-           recon_safe({text("t.description")}) as description, d.reason,
+    select d.side, recon_safe(d.source_id) as id, d.date,
+           recon_fmt(d.amount, d.currency) as amount, d.currency,
+           recon_safe({text("d.counterparty")}) as counterparty,
+           recon_safe({text("d.reference")}) as reference,
+           recon_safe({text("d.description")}) as description, d.reason,
            recon_safe(i.best) as best_candidate_ids, round(d.best_score, 4) as best_score,
-           date_diff('day', t.date, date '{as_of.isoformat()}') as age_days,
+           date_diff('day', d.date, date '{as_of.isoformat()}') as age_days,
            null::varchar as decision, null::varchar as match_with, null::varchar as note,
            recon_safe({text("d.detail")}) as explanation, recon_safe({acct}) as account,
-           recon_safe(f.name) as file, t.line
-    from __recon__diag d join txns t on t.txn_id = d.id
+           recon_safe(f.name) as file, d.line
+    from __recon__diag d
     left join ids i on i.side = d.side and i.id = d.id
-    left join files f on f.file_id = t.file_id
-    order by d.side, t.date, t.source_id"""
+    left join files f on f.file_id = d.file_id
+    order by d.side, d.date, d.source_id"""
 
 
 def discrepancies_sql(left_side: str, date_lag_days: int) -> str:
