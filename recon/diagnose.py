@@ -75,12 +75,13 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     pairs = with_shared_refs(con, T, pairs)
     best = pl.concat([_best(pairs, "l", "r", "left"), _best(pairs, "r", "l", "right")])
     best = best.with_columns(_reason(ruleset).alias("reason"))
-    own_fields = ", ".join(f"o.{c}" for c in ROW_FIELDS.split(", "))
+    fields = ", ".join(ROW_FIELDS)
+    own_fields = ", ".join(f"o.{c}" for c in ROW_FIELDS)
     # `best` is read by DuckDB from this variable, not registered (see recon.db)
     con.execute(
         f"""create or replace temp table __recon__diag as
-        with open_rows as (select 'left' as side, id, {ROW_FIELDS} from {T.left}
-                           union all select 'right', id, {ROW_FIELDS} from {T.right}),
+        with open_rows as (select 'left' as side, id, {fields} from {T.left}
+                           union all select 'right', id, {fields} from {T.right}),
         still_open as (select 'left' as side, id from {T.left}
                        union all select 'right', id from {T.right}),
         amb_alt as (select a.side, a.id, unnest(a.alternatives) as alt, a.best
@@ -111,8 +112,8 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
 #: The open row's own fields that __recon__diag carries (from the open tables): the
 #: exceptions and the changes read them there, not from a scan of every stored row.
 ROW_FIELDS = (
-    "source_id, date, amount, currency, counterparty, reference, description, account, "
-    "file_id, line"
+    "source_id", "date", "amount", "currency", "counterparty", "reference", "description",
+    "account", "file_id", "line",
 )
 
 
