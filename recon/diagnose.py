@@ -82,14 +82,12 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
         f"""create or replace temp table __recon__diag as
         with open_rows as (select 'left' as side, id, {fields} from {T.left}
                            union all select 'right', id, {fields} from {T.right}),
-        still_open as (select 'left' as side, id from {T.left}
-                       union all select 'right', id from {T.right}),
         amb_alt as (select a.side, a.id, unnest(a.alternatives) as alt, a.best
                     from __recon__ambiguous a),
         -- an ambiguity is stale once every rival has been matched by a later rule
         amb as (select x.side, x.id, list_sort(list(distinct x.alt)) as alts, max(x.best) as best
                 from amb_alt x
-                join still_open o on o.id = x.alt
+                join open_rows o on o.id = x.alt
                  and o.side = case when x.side = 'left' then 'right' else 'left' end
                 group by x.side, x.id)
         select o.side, o.id, {own_fields},

@@ -161,34 +161,28 @@ def prepare_open_tables(
         con.executemany("insert into __recon__fx values (?, ?, ?)", list(ruleset.fx_rates))
     sides = ((T.left, T.left_refs, left_side), (T.right, T.right_refs, "ledger"))
     if fresh:
-        # the open ids first, then each open table once with its names: every version
-        # of a temp table made inside the run's transaction is kept until the commit
+        # the open ids of both sides first, then each open table once with its names:
+        # every version of a temp table made inside the run's transaction is kept until
+        # the commit
         con.execute(
             f"create or replace temp table {OPEN_IDS} as select txn_id, side "
             f"from ({open_items_sql((left_side, 'ledger'), as_of, left_side)})"
         )
-        for table, _, side in sides:
-            con.execute(
-                f"create or replace temp table {table}_ids as "
-                f"select txn_id from {OPEN_IDS} where side = '{side}'"
-            )
         con.execute(NAME_SIMS_SQL)
         con.execute(f"create or replace temp table {REJECTED} as {_rejected_sql()}")
         con.execute(f"drop table if exists {GONE}")
         con.execute(
             f"create or replace temp table {NAMES} as "
-            + names_sql(
-                f"(select * from txns where txn_id in (select txn_id from {T.left}_ids) "
-                f"or txn_id in (select txn_id from {T.right}_ids))"
-            )
+            + names_sql(f"(select * from txns where txn_id in (select txn_id from {OPEN_IDS}))")
         )
-        for table, _, _ in sides:
+        for table, _, side in sides:
             # the open rows first, then their names: joined in one step, DuckDB paired
             # every stored row with its name before dropping the matched ones (3x slower)
             con.execute(
                 f"""create or replace temp table {table} as
                 with o as materialized (
-                    select * from txns where txn_id in (select txn_id from {table}_ids))
+                    select * from txns where txn_id in (
+                        select txn_id from {OPEN_IDS} where side = '{side}'))
                 select o.txn_id as id, o.* exclude (txn_id), false as has_ref,
                        n.nid, n.nb, n.gnb, n.toks, {content_key_sql("o")} as ckey
                 from o join {NAMES} n on {name_key_sql("o")}"""
