@@ -29,6 +29,7 @@ from recon.matchers.reversal import Reversal
 from recon.progress import start
 from recon.refs import reference_keys
 from recon.scoring import (
+    HAS_NAME_SQL,
     NAME_SIMS_SQL,
     NAMES,
     compares_names_first,
@@ -184,6 +185,7 @@ def prepare_open_tables(
                     select * from txns where txn_id in (
                         select txn_id from {OPEN_IDS} where side = '{side}'))
                 select o.txn_id as id, o.* exclude (txn_id), false as has_ref,
+                       {HAS_NAME_SQL.format(a="o")} as has_name,
                        n.nid, n.nb, n.gnb, n.toks, {content_key_sql("o")} as ckey
                 from o join {NAMES} n on {name_key_sql("o")}"""
             )

@@ -50,6 +50,12 @@ _TEXT_SQL = {
 }
 
 
+#: Whether row `a` has a name to compare (a side without a name is compared through its
+#: description): column `has_name` of the open tables, made with them, so the features
+#: of every candidate pair read a boolean, not two text columns of each side.
+HAS_NAME_SQL = "({a}.name_key is not null or {a}.description is not null)"
+
+
 def features_sql(
     t: Tables, cand: str, text: tuple[TextField, ...], right_amount: str = "r.amount"
 ) -> str:
@@ -76,8 +82,7 @@ def features_sql(
            date_diff('day', r.date, l.date) as date_diff,
            s.l is not null as shares_ref, l.has_ref as l_has_ref, r.has_ref as r_has_ref,
            l.nid as lnid, r.nid as rnid,
-           l.name_key is not null or l.description is not null as l_has_name,
-           r.name_key is not null or r.description is not null as r_has_name,
+           l.has_name as l_has_name, r.has_name as r_has_name,
            r.ckey as r_key
            {extra}
     from {cand} c join {t.left} l on l.id = c.l join {t.right} r on r.id = c.r
