@@ -123,15 +123,35 @@ def names_sql(rows: str) -> str:
     without a name is compared through its description), the alternative form `alt`
     (pinyin, else the name), whether the row has a name and an alternative of its own,
     and what the matchers derive from a name: the name block `nb`, the group block
-    `gnb` and the words `toks`, so no rule computes them per row and pass."""
-    return f"""select row_number() over ()::integer as nid, ln, alt, own_alt, has_key,
-               {NAME_BLOCK} as nb, {name_block_sql("x")} as gnb, {NAME_TOKENS} as toks
+    `gnb` and the words `toks`, so no rule computes them per row and pass.
+
+    The words are numbered (one number per distinct word of `rows`, see
+    :func:`words_sql`): the fuzzy rule joins, groups and counts rows by word, and
+    integers do that faster than the words' text."""
+    forms = f"""select row_number() over ()::integer as nid, ln, alt, own_alt, has_key,
+               {NAME_BLOCK} as nb, {name_block_sql("x")} as gnb, {NAME_TOKENS} as words
         from (select *, case when has_key then ln end as name_key,
                      case when own_alt then alt end as name_alt
               from (select distinct coalesce(name_key, lower(description), '') as ln,
                            coalesce(name_alt, name_key, '') as alt,
                            name_alt is not null as own_alt, name_key is not null as has_key
                     from {rows})) x"""
+    return words_sql(forms)
+
+
+def words_sql(forms: str) -> str:
+    """The rows of `forms` (with `nid` and a list of words `words`) with `toks`, the
+    words' numbers, instead of `words`: equal words get equal numbers and different
+    words different ones, so a join or a grouping by number pairs and counts exactly
+    the rows it did by the words themselves."""
+    return f"""with f as materialized ({forms}),
+        vocab as (select w, (row_number() over (order by w))::integer as wid
+                  from (select distinct unnest(words) as w from f)),
+        ids as (select x.nid, list(v.wid) as toks
+                from (select nid, unnest(words) as w from f) x join vocab v on v.w = x.w
+                group by x.nid)
+        select f.* exclude (words), coalesce(ids.toks, []::integer[]) as toks
+        from f left join ids on ids.nid = f.nid"""
 
 
 def name_key_sql(a: str) -> str:

@@ -286,7 +286,7 @@ def _spread(sql: str, neighbours: bool) -> str:
 
 
 #: The words of the normalised name and of its pinyin form, without one-letter words;
-#: the open tables carry them as column `toks`.
+#: the open tables carry them, numbered (see scoring.words_sql), as column `toks`.
 NAME_TOKENS = (
     "list_filter(list_distinct(string_split(concat_ws(' ', name_key, name_alt), ' ')), "
     "lambda w: length(w) >= 2)"
