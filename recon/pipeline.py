@@ -176,50 +176,45 @@ def prepare_open_tables(
             f"create or replace temp table {NAMES} as "
             + names_sql(f"(select * from txns where txn_id in (select txn_id from {OPEN_IDS}))")
         )
-        for table, _, side in sides:
+        _scan_references(con, ruleset)
+        for table, refs, side in sides:
+            # the keys of the open rows, once per run (later passes take the keys of the
+            # rows still open from this table), and those under the cap
+            con.execute(
+                f"create or replace temp table {refs}_all as select txn_id as id, ref "
+                f"from ref_keys where txn_id in "
+                f"(select txn_id from {OPEN_IDS} where side = '{side}')"
+            )
+            con.execute(f"create or replace temp table {refs} as {_capped_sql(refs)}")
+            con.execute(f"create or replace temp table {refs}_gain as select * from {refs} limit 0")
             # the open rows first, then their names: joined in one step, DuckDB paired
-            # every stored row with its name before dropping the matched ones (3x slower)
+            # every stored row with its name before dropping the matched ones (3x slower);
+            # has_ref made with the table, not set by an update of most of its rows
             con.execute(
                 f"""create or replace temp table {table} as
                 with o as materialized (
                     select * from txns where txn_id in (
                         select txn_id from {OPEN_IDS} where side = '{side}'))
-                select o.txn_id as id, o.* exclude (txn_id), false as has_ref,
+                select o.txn_id as id, o.* exclude (txn_id),
+                       o.txn_id in (select id from {refs}) as has_ref,
                        {HAS_NAME_SQL.format(a="o")} as has_name,
                        n.nid, n.nb, n.gnb, n.toks, {content_key_sql("o")} as ckey
                 from o join {NAMES} n on {name_key_sql("o")}"""
             )
-    if fresh:
-        _scan_references(con, ruleset)
-    for table, refs, _ in sides:
-        cache = f"{refs}_all"
-        if not _exists(con, cache):
-            # the keys of the open rows, once per run; later passes take the keys
-            # of the rows still open from this table
-            con.execute(
-                f"create temp table {cache} as select txn_id as id, ref from ref_keys "
-                f"where txn_id in (select id from {table})"
-            )
-        # a key shared by many rows (a bank code, a customer number on every line)
-        # identifies nothing, and joining on it would pair everything with everything
-        capped = f"""select id, ref from (select *, count(*) over (partition by ref) as n
-                                 from {cache} where id in (select id from {table}))
-            where n <= {MAX_REF_ROWS}"""
-        if fresh:
-            con.execute(f"create or replace temp table {refs} as {capped}")
-            con.execute(f"create or replace temp table {refs}_gain as select * from {refs} limit 0")
-        else:
+    else:
+        for table, refs, _ in sides:
             # the keys under the cap now, and those of them that were not before
-            con.execute(f"create or replace temp table {refs}_next as {capped}")
+            con.execute(f"create or replace temp table {refs}_next as {_capped_sql(refs, table)}")
             con.execute(
                 f"""create or replace temp table {refs}_gain as
                 select id, ref from {refs}_next except select id, ref from {refs}"""
             )
             con.execute(f"drop table {refs}")
             con.execute(f"alter table {refs}_next rename to {refs}")
-        # has_ref only turns true in a later pass: the caps only relax
-        has_ref = f"{refs}_gain" if not fresh else refs
-        con.execute(f"update {table} set has_ref = true where id in (select id from {has_ref})")
+            # has_ref only turns true in a later pass: the caps only relax
+            con.execute(
+                f"update {table} set has_ref = true where id in (select id from {refs}_gain)"
+            )
     if fresh:
         con.execute(
             f"create temp table {GONE} as select id, currency, amount, date, nb, toks, "
@@ -233,6 +228,17 @@ def prepare_open_tables(
         union select id from {T.left_refs}
               where ref in (select ref from {T.left_refs}_gain union select ref from {T.right_refs}_gain)"""
     )
+
+
+def _capped_sql(refs: str, table: str | None = None) -> str:
+    """The keys of `refs`_all (of the rows still in open table `table`, if given) that
+    at most MAX_REF_ROWS rows carry.  A key shared by many rows (a bank code, a customer
+    number on every line) identifies nothing, and joining on it would pair everything
+    with everything."""
+    still = f" where id in (select id from {table})" if table else ""
+    return f"""select id, ref from (select *, count(*) over (partition by ref) as n
+                             from {refs}_all{still})
+        where n <= {MAX_REF_ROWS}"""
 
 
 def _scan_references(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
@@ -279,14 +285,6 @@ SCAN_ROWS = 1_000_000
 
 #: Bump when reference_keys() changes what it extracts: stored keys are then rebuilt.
 REF_KEYS_VERSION = 3
-
-
-def _exists(con: duckdb.DuckDBPyConnection, temp_table: str) -> bool:
-    return bool(
-        con.execute(
-            "select 1 from duckdb_tables() where temporary and table_name = ?", [temp_table]
-        ).fetchall()
-    )
 
 
 #: The (l, r) pairs a reviewer rejected, made once per run (see prepare_open_tables).
@@ -956,8 +954,6 @@ def run_pipeline(
     change nothing.
     """
     out = PipelineResult(rules=[RuleStats(r.name, r.matcher.name) for r in ruleset.rules])
-    for cache in (f"{T.left_refs}_all", f"{T.right_refs}_all"):
-        con.execute(f"drop table if exists {cache}")
     memo: dict[int, Carried | GroupCarry] = {}
     for pass_no in range(1, MAX_PASSES + 1):
         found = _one_pass(con, ruleset, run_id, left_side, as_of, progress, out, pass_no, memo)
