@@ -27,7 +27,7 @@ def test_has_name_stands_for_name_or_description(tmp_path: Path) -> None:
     con.execute("begin")
     con.execute("delete from match_members")
     con.execute("delete from matches")
-    # every third row loses its name, every fifth its description too: all four kinds
+    # every third row loses its name and every fifth its description: all four kinds
     con.execute("update txns set name_key = null, name_alt = null where txn_id % 3 = 0")
     con.execute("update txns set description = null where txn_id % 5 = 0")
     pipeline.prepare_open_tables(con, ruleset, left_side="bank", as_of=None)
