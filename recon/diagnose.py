@@ -23,6 +23,7 @@ from recon.config import RuleSet
 from recon.db import written_join_order
 from recon.matchers.base import AmountTolerance, DateWindow, band_join_sql, date_condition_sql
 from recon.matchers.exact import Exact
+from recon.matchinfo import ACTIVE_MEMBERS_SQL
 from recon.pipeline import T
 from recon.scoring import explained, score_in_chunks, with_shared_refs
 
@@ -80,8 +81,9 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     # `best` is read by DuckDB from this variable, not registered (see recon.db)
     con.execute(
         f"""create or replace temp table __recon__diag as
-        with open_rows as (select 'left' as side, id, {fields} from {T.left}
-                           union all select 'right', id, {fields} from {T.right}),
+        with open_rows as (
+            select 'left' as side, id, {fields}, {DUPLICATE_KEYS} from {T.left} t
+            union all select 'right', id, {fields}, {DUPLICATE_KEYS} from {T.right} t),
         amb_alt as (select a.side, a.id, unnest(a.alternatives) as alt, a.best
                     from __recon__ambiguous a),
         -- an ambiguity is stale once every rival has been matched by a later rule
@@ -102,7 +104,7 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
                     else b.explanation end as detail
         from open_rows o
         left join amb a on a.side = o.side and a.id = o.id
-        left join ({_duplicates_sql()}) d on d.side = o.side and d.id = o.id
+        left join ({_duplicates_sql("open_rows")}) d on d.side = o.side and d.id = o.id
         left join best b on b.side = o.side and b.id = o.id"""
     )
 
@@ -163,25 +165,28 @@ def _reason(ruleset: RuleSet) -> pl.Expr:
     )
 
 
-def _duplicates_sql() -> str:
+#: What the duplicates check compares of an open row besides ROW_FIELDS (an open
+#: table's row `t`): its stored side and name.
+DUPLICATE_KEYS = "t.side as row_side, t.name_key"
+
+
+def _duplicates_sql(open_rows: str) -> str:
     """Open rows with a copy (other id; same amount, counterparty, reference; within a
-    week) that is already matched: the same item booked twice."""
+    week) that is already matched: the same item booked twice.  `open_rows`: the open
+    rows (side 'left'/'right', id, ROW_FIELDS and DUPLICATE_KEYS), as the diagnosis
+    reads them."""
     # the open rows first, from the open tables: joined whole, DuckDB paired every
     # stored row with every other before keeping the open ones (twice as slow at a
     # million lines), and taken from the stored rows they cost a scan of all of them
-    fields = "side, amount, currency, date, name_key, reference"
     return f"""
     select side, id, list_sort(list(twin)) as twins from (
-        select case when o.side = 'ledger' then 'right' else 'left' end as side,
-               o.txn_id as id, t.txn_id as twin
-        from (select id as txn_id, {fields} from {T.left}
-              union all select id, {fields} from {T.right}) o
+        select o.side, o.id, t.txn_id as twin
+        from {open_rows} o
         join txns t
-          on t.side = o.side and t.txn_id <> o.txn_id and t.amount = o.amount
+          on t.side = o.row_side and t.txn_id <> o.id and t.amount = o.amount
          and t.currency = o.currency and abs(date_diff('day', t.date, o.date)) <= 7
          and coalesce(t.name_key, '') = coalesce(o.name_key, '')
          and coalesce(t.reference, '') = coalesce(o.reference, '')
          and (t.reference is not null or t.date = o.date)
-        where t.txn_id in (select mm.txn_id from match_members mm
-                           join matches m using (match_id) where m.active))
+        where t.txn_id in ({ACTIVE_MEMBERS_SQL}))
     group by all"""

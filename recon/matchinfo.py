@@ -97,6 +97,12 @@ def one_to_one_insert_sql(new: str, prefix: str = "i_") -> str:
     return f"insert into match_info select match_id, {cols} from {new}"
 
 
+#: The txn ids of the members of every active match (for `txn_id in (...)`): which
+#: stored rows are matched now, whatever the pass.
+ACTIVE_MEMBERS_SQL = """select mm.txn_id from match_members mm
+    join matches m on m.match_id = mm.match_id where m.active"""
+
+
 MEMBERS_SQL = """
     select mm.match_id, mm.role, t.source_id, t.currency, t.date, t.side, t.account, t.amount
     from match_members mm join txns t on t.txn_id = mm.txn_id

@@ -353,9 +353,7 @@ def _counts(con: duckdb.DuckDBPyConnection, left_side: str, as_of: date | None) 
           count(*) filter (where side = 'ledger'),
           count(*) filter (where side = '{left_side}' and matched),
           count(*) filter (where side = 'ledger' and matched)
-        from (select t.side, t.txn_id in (
-                  select mm.txn_id from match_members mm
-                  join matches m on m.match_id = mm.match_id where m.active) as matched
+        from (select t.side, t.txn_id in ({matchinfo.ACTIVE_MEMBERS_SQL}) as matched
               from txns t where true {cutoff})""",
     )
     assert row is not None
