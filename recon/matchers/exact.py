@@ -14,6 +14,7 @@ from recon.matchers.base import (
     bucketed_sql,
     date_condition_sql,
     equal_condition_sql,
+    keyed_sql,
 )
 
 
@@ -35,20 +36,21 @@ class Exact(JoinedMatcher):
     def _join(self, t: Tables, out: str = "pairs") -> str | None:
         conds = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
         where = " and ".join(conds)
+        left, right = keyed_sql(t.left), keyed_sql(t.right)
         if "reference" in self.equal:
             if out != "pairs":
                 return None
             return f"""select p.l, p.r from {REF_PAIRS} p
-                join {t.left} l on l.id = p.l join {t.right} r on r.id = p.r
+                join {left} l on l.id = p.l join {right} r on r.id = p.r
                 where {where}"""
         if "amount" in self.equal:
             return bucket_join_sql(
-                bucketed_sql(t.left, "amount", neighbours=False),
-                bucketed_sql(t.right, "amount", neighbours=False),
+                bucketed_sql(left, "amount", neighbours=False),
+                bucketed_sql(right, "amount", neighbours=False),
                 where,
                 out=out,
                 levels=t.levels,
             )
         if out != "pairs":
             return None
-        return f"select l.id as l, r.id as r from {t.left} l join {t.right} r on {where}"
+        return f"select l.id as l, r.id as r from {left} l join {right} r on {where}"

@@ -14,12 +14,14 @@ from decimal import Decimal
 from typing import ClassVar
 
 from recon.matchers.base import (
+    DAY_SQL,
     AmountTolerance,
     JoinedMatcher,
     Tables,
     bucket_join_sql,
     bucketed_sql,
     date_condition_sql,
+    keyed_sql,
     log_bucket_sql,
 )
 
@@ -46,17 +48,21 @@ class Fx(JoinedMatcher):
         converted = f"""(select r0.*, r0.amount * fx.rate as conv, fx.to_cur,
                    r0.amount::double * fx.rate::double as conv_d
             from {t.right} r0 join {RATES} fx on fx.from_cur = r0.currency)"""
+        # the sign of `conv` and the difference it allows once per right row (see
+        # keyed_sql), and only for the rows of the buckets the left rows reach
+        late = f", sign(conv) as conv_sg, abs(conv) * {self.pct} / 100 as tol, {DAY_SQL} as dn"
         where = f"""l.currency = r.to_cur and l.currency <> r.currency
-         and sign(l.amount) = sign(r.conv)
-         and abs(l.amount - r.conv) <= abs(r.conv) * {self.pct} / 100
+         and l.sg = r.conv_sg
+         and abs(l.amount - r.conv) <= r.tol
          and {date_condition_sql(self.date)}"""
         return bucket_join_sql(
-            bucketed_sql(t.left, log_bucket_sql("amount", self.pct), neighbours=True),
+            bucketed_sql(keyed_sql(t.left), log_bucket_sql("amount", self.pct), neighbours=True),
             bucketed_sql(converted, log_bucket_sql("conv_d", self.pct), neighbours=False),
             where,
             right_cur="to_cur",
             out=out,
             levels=t.levels,
+            late=late,
         )
 
     def right_amount_sql(self, r: str = "r", l: str = "l") -> str:
