@@ -235,14 +235,30 @@ DAY_SQL = "date_diff('day', date '1970-01-01', date)"
 
 def keyed_sql(table: str, tol: AmountTolerance | None = None) -> str:
     """`table` with what the join conditions compare of each row, computed once per row
-    instead of once per pair a join tries (the fuzzy rule's join tries ~100 million
-    pairs at 5M lines): the day number `dn` (see :func:`date_condition_sql`), the
+    instead of once per pair a join tries (at 5M lines the fuzzy rule's two word joins
+    find 343 million pairs by their keys before the crowded slots are left out, and
+    evaluated the conditions' expressions for each): the day number `dn` (see
+    :func:`date_condition_sql`), the
     amount's sign `sg` and, with `tol`, the amount difference the row allows as a
     right row, `tol` (see :func:`amount_condition_sql`)."""
     cols = f"sign(amount) as sg, {DAY_SQL} as dn"
     if tol is not None and not tol.exact:
         cols += f", {tolerance_sql(tol, 'amount')} as tol"
     return f"(select *, {cols} from {table})"
+
+
+def keyed_tables(t: Tables, out: str, tol: AmountTolerance | None = None) -> tuple[str, str]:
+    """The left and right tables a join giving `out` reads: keyed (see keyed_sql, the
+    right rows with `tol`) where it pairs rows, as they are where it only counts them
+    (the levels and the touched rows compare no pair, and a later pass counts them
+    over most right rows)."""
+    if out in PAIRING:
+        return keyed_sql(t.left), keyed_sql(t.right, tol)
+    return t.left, t.right
+
+
+#: The outputs of a join (see :func:`emit`) that pair rows: the others count them.
+PAIRING = ("pairs", "both")
 
 
 def tolerance_sql(tol: AmountTolerance, amount: str) -> str:
@@ -459,7 +475,7 @@ def bucket_join_sql(
         hot = f"select id from {levels} where level = 2"
     # right rows of the buckets the left rows reach only (see token_join_sql)
     ctes = f"""with lb as (select * from {left}),
-    rb as (select *{late} from {right} where k in (select kk from lb)),
+    rb as (select *{late if out in PAIRING else ""} from {right} where k in (select kk from lb)),
     fan as (select {right_cur} as cur, k, wk, count(*) as n from rb group by all),
     crowd as ({crowd}),
     lf as (select *, id in (select id from crowd) as crowded from lb),
@@ -499,7 +515,7 @@ def band_join_sql(
     these pairs).
     """
     where = " and ".join([amount_condition_sql(tol), *extra]) or "true"
-    left, right = keyed_sql(t.left), keyed_sql(t.right, tol)
+    left, right = keyed_tables(t, out, tol)
     if by_reference:
         if out != "pairs":
             return None  # no bound cuts these pairs

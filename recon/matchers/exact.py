@@ -14,7 +14,7 @@ from recon.matchers.base import (
     bucketed_sql,
     date_condition_sql,
     equal_condition_sql,
-    keyed_sql,
+    keyed_tables,
 )
 
 
@@ -36,7 +36,7 @@ class Exact(JoinedMatcher):
     def _join(self, t: Tables, out: str = "pairs") -> str | None:
         conds = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
         where = " and ".join(conds)
-        left, right = keyed_sql(t.left), keyed_sql(t.right)
+        left, right = keyed_tables(t, out)
         if "reference" in self.equal:
             if out != "pairs":
                 return None

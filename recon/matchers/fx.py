@@ -21,7 +21,7 @@ from recon.matchers.base import (
     bucket_join_sql,
     bucketed_sql,
     date_condition_sql,
-    keyed_sql,
+    keyed_tables,
     log_bucket_sql,
 )
 
@@ -49,14 +49,16 @@ class Fx(JoinedMatcher):
                    r0.amount::double * fx.rate::double as conv_d
             from {t.right} r0 join {RATES} fx on fx.from_cur = r0.currency)"""
         # the sign of `conv` and the difference it allows once per right row (see
-        # keyed_sql), and only for the rows of the buckets the left rows reach
+        # keyed_sql), and only for the rows of the buckets the left rows reach, where
+        # the join pairs rows
         late = f", sign(conv) as conv_sg, abs(conv) * {self.pct} / 100 as tol, {DAY_SQL} as dn"
         where = f"""l.currency = r.to_cur and l.currency <> r.currency
          and l.sg = r.conv_sg
          and abs(l.amount - r.conv) <= r.tol
          and {date_condition_sql(self.date)}"""
         return bucket_join_sql(
-            bucketed_sql(keyed_sql(t.left), log_bucket_sql("amount", self.pct), neighbours=True),
+            bucketed_sql(keyed_tables(t, out)[0], log_bucket_sql("amount", self.pct),
+                         neighbours=True),
             bucketed_sql(converted, log_bucket_sql("conv_d", self.pct), neighbours=False),
             where,
             right_cur="to_cur",
