@@ -247,6 +247,10 @@ def keyed_sql(table: str, tol: AmountTolerance | None = None) -> str:
     return f"(select *, {cols} from {table})"
 
 
+#: The outputs of a join (see :func:`emit`) that pair rows: the others count them.
+PAIRING = ("pairs", "both")
+
+
 def keyed_tables(t: Tables, out: str, tol: AmountTolerance | None = None) -> tuple[str, str]:
     """The left and right tables a join giving `out` reads: keyed (see keyed_sql, the
     right rows with `tol`) where it pairs rows, as they are where it only counts them
@@ -255,10 +259,6 @@ def keyed_tables(t: Tables, out: str, tol: AmountTolerance | None = None) -> tup
     if out in PAIRING:
         return keyed_sql(t.left), keyed_sql(t.right, tol)
     return t.left, t.right
-
-
-#: The outputs of a join (see :func:`emit`) that pair rows: the others count them.
-PAIRING = ("pairs", "both")
 
 
 def tolerance_sql(tol: AmountTolerance, amount: str) -> str:

@@ -56,9 +56,9 @@ class Fx(JoinedMatcher):
          and l.sg = r.conv_sg
          and abs(l.amount - r.conv) <= r.tol
          and {date_condition_sql(self.date)}"""
+        left, _ = keyed_tables(t, out)
         return bucket_join_sql(
-            bucketed_sql(keyed_tables(t, out)[0], log_bucket_sql("amount", self.pct),
-                         neighbours=True),
+            bucketed_sql(left, log_bucket_sql("amount", self.pct), neighbours=True),
             bucketed_sql(converted, log_bucket_sql("conv_d", self.pct), neighbours=False),
             where,
             right_cur="to_cur",

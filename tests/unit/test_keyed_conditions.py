@@ -39,14 +39,10 @@ def near(
     """Right rows near the left rows: amount times `scale` and a factor (give or take
     8%, or one of `edges`: where a tolerance ends), plus one of `shifts`, give or take
     a cent or two; dates up to three weeks apart.  Pairs then sit on every boundary."""
+    ratios = st.decimals(min_value=Decimal("0.92"), max_value=Decimal("1.08"), places=3)
     out = []
     for d, a in left:
-        factor = draw(
-            st.sampled_from(edges) | st.decimals(min_value=Decimal("0.92"),
-                                                  max_value=Decimal("1.08"), places=3)
-            if edges else st.decimals(min_value=Decimal("0.92"), max_value=Decimal("1.08"),
-                                      places=3)
-        )
+        factor = draw(st.sampled_from(edges) | ratios if edges else ratios)
         shift = draw(st.sampled_from(shifts)) if shifts else Decimal(0)
         cents = Decimal(draw(st.integers(-2, 2))) / 100
         amount = (a * scale * factor).quantize(Decimal("0.01")) + shift + cents
