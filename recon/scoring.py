@@ -174,26 +174,68 @@ def content_key_sql(a: str) -> str:
     )
 
 
-def name_similarity(df: pl.DataFrame) -> np.ndarray:
+class NameForms:
+    """The name forms in NAMES of the name ids of some pairs, each read once.
+
+    A pair's names were read from DuckDB per pair (the same few names over and over:
+    8 s of the 5M benchmark's run) and turned into Python strings per pair; here each
+    distinct name is read once, and a pair's lists hold the same Python strings, which
+    rapidfuzz reads fastest."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *nids: pl.Series) -> None:
+        # read by DuckDB from this variable, not registered (see recon.db)
+        wanted = pl.concat([n.cast(pl.Int32) for n in nids]).unique().to_frame("nid")
+        self.forms: pl.DataFrame = con.sql(
+            f"select n.nid, n.ln, n.alt, n.own_alt, n.has_key from {NAMES} n "
+            "semi join wanted w on w.nid = n.nid order by n.nid"
+        ).pl()
+        assert self.forms.height == wanted.height, "a pair's name id is not in NAMES"
+        self._nid = self.forms["nid"].to_numpy()
+        self._texts: dict[str, np.ndarray] = {}
+
+    def at(self, nids: pl.Series) -> np.ndarray:
+        """The positions in `forms` of the name ids `nids`."""
+        return np.searchsorted(self._nid, nids.cast(pl.Int32).to_numpy())
+
+    def texts(self, column: str, at: np.ndarray) -> list[str]:
+        """`column` (ln, alt, or key: ln where the row has a name, else '') at positions `at`."""
+        if column not in self._texts:
+            if column == "key":
+                own = self.forms.select(
+                    pl.when(pl.col("has_key")).then(pl.col("ln")).otherwise(pl.lit(""))
+                ).to_series()
+            else:
+                own = self.forms[column]
+            self._texts[column] = np.array(own.to_list(), dtype=object)
+        texts: list[str] = self._texts[column][at].tolist()
+        return texts
+
+
+def name_similarity(names: NameForms, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Best of: token-set similarity of the normalised names, of their pinyin forms
-    (where a side is Chinese), and 95 when one name is the other cut short by a bank."""
-    sim = similarity(df["ln"].to_list(), df["rn"].to_list())
-    alt = df.select(pl.int_range(pl.len()).alias("i"), "la_alt", "ra_alt", "has_alt").filter(
-        "has_alt"
-    )
-    if alt.height:
-        idx = alt["i"].to_numpy()
+    (where a side is Chinese), and 95 when one name is the other cut short by a bank;
+    for the names at positions `left` and `right` of `names`."""
+    sim = similarity(names.texts("ln", left), names.texts("ln", right))
+    own = names.forms["own_alt"].to_numpy()
+    idx = np.flatnonzero(own[left] | own[right])
+    if idx.size:
         sim[idx] = np.maximum(
-            sim[idx], similarity(alt["la_alt"].to_list(), alt["ra_alt"].to_list())
+            sim[idx],
+            similarity(names.texts("alt", left[idx]), names.texts("alt", right[idx])),
         )
+    ln = names.forms["ln"]
     short, long = pl.col("ln"), pl.col("rn")
-    cut = df.select(
-        (
-            (short.str.len_chars() >= 8)
-            & (long.str.len_chars() >= 8)
-            & (long.str.starts_with(short) | short.str.starts_with(long))
-        ).alias("c")
-    )["c"].to_numpy()
+    cut = (
+        pl.DataFrame([ln.gather(left).alias("ln"), ln.gather(right).alias("rn")])
+        .select(
+            (
+                (short.str.len_chars() >= 8)
+                & (long.str.len_chars() >= 8)
+                & (long.str.starts_with(short) | short.str.starts_with(long))
+            ).alias("c")
+        )["c"]
+        .to_numpy()
+    )
     return np.where(cut, np.maximum(sim, 95.0), sim)
 
 
@@ -232,18 +274,16 @@ def _pair_similarity(
     if name_sim:
         cols.append("s.name_sim")
         joins.append(f"join {NAME_SIMS} s on s.lnid = p.lnid and s.rnid = p.rnid")
-    if by_name:  # the names themselves, for the fields' own scorers
-        cols += [
-            "case when a.has_key then a.ln else '' end as lk",
-            "case when b.has_key then b.ln else '' end as rk",
-        ]
-        joins.append(f"join {NAMES} a on a.nid = p.lnid join {NAMES} b on b.nid = p.rnid")
-    names: pl.DataFrame = con.sql(
-        f"select {', '.join(cols)} from nid_pairs p {' '.join(joins)}"
-    ).pl()
+    names: pl.DataFrame = (
+        con.sql(f"select {', '.join(cols)} from nid_pairs p {' '.join(joins)}").pl()
+        if joins
+        else nid_pairs
+    )
     sims: list[pl.Series] = []
-    if by_name:
-        lk, rk = names["lk"].to_list(), names["rk"].to_list()
+    if by_name:  # the names themselves, for the fields' own scorers
+        forms = NameForms(con, names["lnid"], names["rnid"])
+        lk = forms.texts("key", forms.at(names["lnid"]))
+        rk = forms.texts("key", forms.at(names["rnid"]))
         sims = [pl.Series(f"text_sim{i}", similarity(lk, rk, f.scorer)) for i, f in by_name]
     return names.select("lnid", "rnid", *(["name_sim"] if name_sim else []), *sims)
 
@@ -251,16 +291,15 @@ def _pair_similarity(
 def _score_new_names(con: duckdb.DuckDBPyConnection, nid_pairs: pl.DataFrame) -> None:
     """Add to NAME_SIMS the (lnid, rnid) pairs of `nid_pairs` it lacks."""
     new: pl.DataFrame = con.sql(
-        f"""select p.lnid, p.rnid, a.ln, b.ln as rn, a.alt as la_alt, b.alt as ra_alt,
-               a.own_alt or b.own_alt as has_alt
-        from nid_pairs p
-        anti join {NAME_SIMS} s on s.lnid = p.lnid and s.rnid = p.rnid
-        join {NAMES} a on a.nid = p.lnid join {NAMES} b on b.nid = p.rnid"""
+        f"""select p.lnid, p.rnid from nid_pairs p
+        anti join {NAME_SIMS} s on s.lnid = p.lnid and s.rnid = p.rnid"""
     ).pl()
     if new.height == 0:
         return
+    forms = NameForms(con, new["lnid"], new["rnid"])
+    sims = name_similarity(forms, forms.at(new["lnid"]), forms.at(new["rnid"]))
     # read by DuckDB from this variable, not registered (see recon.db)
-    new_sims = new.select("lnid", "rnid", pl.Series("name_sim", name_similarity(new)))  # noqa: F841
+    new_sims = new.with_columns(pl.Series("name_sim", sims))  # noqa: F841
     con.execute(f"insert into {NAME_SIMS} select lnid, rnid, name_sim from new_sims")
 
 
