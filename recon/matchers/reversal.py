@@ -39,16 +39,23 @@ class Reversal(Matcher):
         return self.pairs_sql(t.left)
 
     def pairs_sql(self, table: str) -> str:
-        """(l, r): positive row and the negative row that reverses it, in `table`."""
-        name = (
-            "and (coalesce(p.name_key, '') = coalesce(n.name_key, '') "
-            "or coalesce(p.reference, '') = coalesce(n.reference, '') and p.reference is not null)"
-            if self.require_same_name
-            else ""
-        )
+        """(l, r): positive row and the negative row that reverses it, in `table`.
+
+        With `require_same_name`, the two rows have the same name or the same
+        reference: two joins, each on its own key, not one join filtered by either.
+        On amount, account and currency alone, a round sum paired every payment in
+        with every payment out of its days (on the open tables of the 5M benchmark's
+        fuzzy rule: 1.42 s for both sides, 0.61 s keyed)."""
         days = max(self.date.before, self.date.after)
-        return f"""select p.id as l, n.id as r
+        join = f"""select p.id as l, n.id as r
             from {table} p join {table} n
               on n.amount = -p.amount and p.amount > 0
              and coalesce(p.account, '') = coalesce(n.account, '') and p.currency = n.currency
-             and abs(date_diff('day', p.date, n.date)) <= {days} {name}"""
+             and abs(date_diff('day', p.date, n.date)) <= {days}"""
+        if not self.require_same_name:
+            return join
+        # the same reference: the positive row's must not be null, the negative row's
+        # counts as '' when it is (as the filter read them)
+        return f"""{join} and coalesce(p.name_key, '') = coalesce(n.name_key, '')
+            union
+            {join} and p.reference = coalesce(n.reference, '')"""

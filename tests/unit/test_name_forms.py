@@ -1,0 +1,65 @@
+"""NameForms: the similarities of pairs of names read once per distinct name equal those
+computed from each pair's own strings, as the per-pair read they replace did."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recon.scoring import NAMES, NameForms, name_similarity, similarity
+
+# few words, so names share words, repeat and start one another
+words = st.sampled_from(["acme", "acmes", "trading", "gmbh", "müller", "上海", "利民", "ab", "x"])
+names = st.lists(words, max_size=5).map(" ".join)
+forms = st.lists(
+    st.tuples(names, names, st.booleans(), st.booleans()), min_size=1, max_size=25, unique=True
+)
+
+
+def per_pair(ln: list[str], rn: list[str], la: list[str], ra: list[str], alt: list[bool]) -> np.ndarray:
+    """The similarity of each pair from its own strings (the computation NameForms replaced)."""
+    sim = similarity(ln, rn)
+    for i, has_alt in enumerate(alt):
+        if has_alt:
+            sim[i] = max(sim[i], similarity([la[i]], [ra[i]])[0])
+    cut = [len(a) >= 8 and len(b) >= 8 and (b.startswith(a) or a.startswith(b)) for a, b in zip(ln, rn, strict=True)]
+    return np.where(cut, np.maximum(sim, 95.0), sim)
+
+
+@settings(deadline=None, max_examples=60)
+@given(forms, st.data())
+def test_pairs_score_as_from_their_own_strings(rows: list[tuple[str, str, bool, bool]], data: st.DataObject) -> None:
+    # name ids neither from 1 nor contiguous: positions are looked up, not assumed
+    nids = [7 + 3 * i for i in range(len(rows))]
+    forms_frame = pl.DataFrame(  # noqa: F841 (read by DuckDB)
+        {
+            "nid": nids,
+            "ln": [r[0] for r in rows],
+            "alt": [r[1] for r in rows],
+            "own_alt": [r[2] for r in rows],
+            "has_key": [r[3] for r in rows],
+        },
+        schema={"nid": pl.Int32, "ln": pl.String, "alt": pl.String, "own_alt": pl.Boolean, "has_key": pl.Boolean},
+    )
+    con = duckdb.connect()
+    con.execute(f"create temp table {NAMES} as select * from forms_frame order by random()")
+    index = st.integers(0, len(rows) - 1)
+    pairs = data.draw(st.lists(st.tuples(index, index), min_size=1, max_size=40))
+    left = pl.Series("lnid", [nids[i] for i, _ in pairs], dtype=pl.Int32)
+    right = pl.Series("rnid", [nids[j] for _, j in pairs], dtype=pl.Int32)
+    got = NameForms(con, left, right)
+    at_l, at_r = got.at(left), got.at(right)
+    want = per_pair(
+        [rows[i][0] for i, _ in pairs],
+        [rows[j][0] for _, j in pairs],
+        [rows[i][1] for i, _ in pairs],
+        [rows[j][1] for _, j in pairs],
+        [rows[i][2] or rows[j][2] for i, j in pairs],
+    )
+    assert np.array_equal(name_similarity(got, at_l, at_r), want)
+    # the names a text field compares: a row without a name of its own compares ''
+    assert got.texts("key", at_l) == [rows[i][0] if rows[i][3] else "" for i, _ in pairs]
+    assert got.texts("alt", at_r) == [rows[j][1] for _, j in pairs]
