@@ -269,8 +269,10 @@ def _pair_similarity(
     by_name = [(i, f) for i, f in enumerate(text) if _by_name(f)]
     # read by DuckDB from this variable, not registered (see recon.db)
     nid_pairs = pairs.select("lnid", "rnid")
+    # the names of all the pairs, read once for both uses when the fields compare them
+    forms = NameForms(con, nid_pairs["lnid"], nid_pairs["rnid"]) if by_name else None
     if name_sim:
-        _score_new_names(con, nid_pairs)
+        _score_new_names(con, nid_pairs, forms)
     cols, joins = ["p.lnid", "p.rnid"], []
     if name_sim:
         cols.append("s.name_sim")
@@ -281,23 +283,26 @@ def _pair_similarity(
         else nid_pairs
     )
     sims: list[pl.Series] = []
-    if by_name:  # the names themselves, for the fields' own scorers
-        forms = NameForms(con, names["lnid"], names["rnid"])
+    if forms is not None:  # the names themselves, for the fields' own scorers
         lk = forms.texts("key", forms.at(names["lnid"]))
         rk = forms.texts("key", forms.at(names["rnid"]))
         sims = [pl.Series(f"text_sim{i}", similarity(lk, rk, f.scorer)) for i, f in by_name]
     return names.select("lnid", "rnid", *(["name_sim"] if name_sim else []), *sims)
 
 
-def _score_new_names(con: duckdb.DuckDBPyConnection, nid_pairs: pl.DataFrame) -> None:
-    """Add to NAME_SIMS the (lnid, rnid) pairs of `nid_pairs` it lacks."""
+def _score_new_names(
+    con: duckdb.DuckDBPyConnection, nid_pairs: pl.DataFrame, forms: NameForms | None = None
+) -> None:
+    """Add to NAME_SIMS the (lnid, rnid) pairs of `nid_pairs` it lacks (their names read
+    from `forms` when given: those of all the pairs)."""
     new: pl.DataFrame = con.sql(
         f"""select p.lnid, p.rnid from nid_pairs p
         anti join {NAME_SIMS} s on s.lnid = p.lnid and s.rnid = p.rnid"""
     ).pl()
     if new.height == 0:
         return
-    forms = NameForms(con, new["lnid"], new["rnid"])
+    if forms is None:
+        forms = NameForms(con, new["lnid"], new["rnid"])
     sims = name_similarity(forms, forms.at(new["lnid"]), forms.at(new["rnid"]))
     # read by DuckDB from this variable, not registered (see recon.db)
     new_sims = new.with_columns(pl.Series("name_sim", sims))  # noqa: F841

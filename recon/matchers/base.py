@@ -238,9 +238,8 @@ def keyed_sql(table: str, tol: AmountTolerance | None = None) -> str:
     instead of once per pair a join tries (at 5M lines the fuzzy rule's two word joins
     find 343 million pairs by their keys before the crowded slots are left out, and
     evaluated the conditions' expressions for each): the day number `dn` (see
-    :func:`date_condition_sql`), the
-    amount's sign `sg` and, with `tol`, the amount difference the row allows as a
-    right row, `tol` (see :func:`amount_condition_sql`)."""
+    :func:`date_condition_sql`), the amount's sign `sg` and, with `tol`, the amount
+    difference the row allows as a right row, `tol` (see :func:`amount_condition_sql`)."""
     cols = f"sign(amount) as sg, {DAY_SQL} as dn"
     if tol is not None and not tol.exact:
         cols += f", {tolerance_sql(tol, 'amount')} as tol"

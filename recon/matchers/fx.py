@@ -23,6 +23,7 @@ from recon.matchers.base import (
     date_condition_sql,
     keyed_tables,
     log_bucket_sql,
+    tolerance_sql,
 )
 
 RATES = "__recon__fx"
@@ -51,7 +52,8 @@ class Fx(JoinedMatcher):
         # the sign of `conv` and the difference it allows once per right row (see
         # keyed_sql), and only for the rows of the buckets the left rows reach, where
         # the join pairs rows
-        late = f", sign(conv) as conv_sg, abs(conv) * {self.pct} / 100 as tol, {DAY_SQL} as dn"
+        tol = tolerance_sql(self.amount_tolerance(), "conv")
+        late = f", sign(conv) as conv_sg, {tol} as tol, {DAY_SQL} as dn"
         where = f"""l.currency = r.to_cur and l.currency <> r.currency
          and l.sg = r.conv_sg
          and abs(l.amount - r.conv) <= r.tol
