@@ -455,6 +455,7 @@ def bucket_join_sql(
     out: str = "pairs",
     levels: str | None = None,
     late: str = "",
+    same_cur: bool = False,
 ) -> str:
     """Pairs of `left` and `right` (from :func:`bucketed_sql`) in neighbouring buckets that
     meet `where`; a crowded left row (see FAN) only with rows whose name block agrees,
@@ -466,15 +467,25 @@ def bucket_join_sql(
     crowded too.  With `levels` (those of the left rows, see Tables.levels), the
     crowded rows are read from it.  `late`: columns of the right rows (", expr as
     name ...") computed for the rows of the buckets the left rows reach only, not for
-    every right row (a later pass pairs a few left rows)."""
+    every right row (a later pass pairs a few left rows).  `same_cur`: `where` pairs
+    rows of the same currency only (`right_cur` the left's); the right rows are then
+    read in the buckets the left rows of their currency reach, not in those any left
+    row reaches (the FX rule converts each ledger row into every currency with a rate,
+    and a bucket's number means a different amount in each)."""
     crowd = _crowded_ids_sql("lb", "fan", FAN)
     hot = _crowded_ids_sql("(select * from lf where crowded)", "nbfan", BLOCK_FAN, by_name=True)
     if levels and out == "pairs":
         crowd = f"select id from {levels} where level >= 1"
         hot = f"select id from {levels} where level = 2"
-    # right rows of the buckets the left rows reach only (see token_join_sql)
+    # right rows of the buckets the left rows reach only (see token_join_sql); with
+    # `same_cur` of their currency's: the counts (fan, nbfan) are per currency, and no
+    # left row reads those of another
+    reached = f"{right} where k in (select kk from lb)"
+    if same_cur:
+        reached = f"""(select r.* from {right} r semi join lb x
+            on r.{right_cur} = x.currency and r.k = x.kk)"""
     ctes = f"""with lb as (select * from {left}),
-    rb as (select *{late if out in PAIRING else ""} from {right} where k in (select kk from lb)),
+    rb as (select *{late if out in PAIRING else ""} from {reached}),
     fan as (select {right_cur} as cur, k, wk, count(*) as n from rb group by all),
     crowd as ({crowd}),
     lf as (select *, id in (select id from crowd) as crowded from lb),

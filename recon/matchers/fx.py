@@ -67,6 +67,7 @@ class Fx(JoinedMatcher):
             out=out,
             levels=t.levels,
             late=late,
+            same_cur=True,
         )
 
     def right_amount_sql(self, r: str = "r", l: str = "l") -> str:
