@@ -478,8 +478,8 @@ def bucket_join_sql(
         crowd = f"select id from {levels} where level >= 1"
         hot = f"select id from {levels} where level = 2"
     # right rows of the buckets the left rows reach only (see token_join_sql); with
-    # `same_cur` of their currency's: the counts (fan, nbfan) are per currency, and no
-    # left row reads those of another
+    # `same_cur`, of those the left rows of their currency reach: the counts (fan,
+    # nbfan) are per currency, and no left row's count changes
     reached = f"{right} where k in (select kk from lb)"
     if same_cur:
         reached = f"""(select r.* from {right} r semi join lb x

@@ -67,7 +67,7 @@ class Fx(JoinedMatcher):
             out=out,
             levels=t.levels,
             late=late,
-            same_cur=True,
+            same_cur=True,  # `where` pairs a bank row with rows converted into its currency
         )
 
     def right_amount_sql(self, r: str = "r", l: str = "l") -> str:

@@ -77,9 +77,11 @@ def _table(con: duckdb.DuckDBPyConnection, name: str, rows: list[tuple]) -> None
 
 
 def _results(con: duckdb.DuckDBPyConnection, m: Fx) -> dict[str, set[tuple]]:
+    """What the rule's join gives: pairs, bound levels, touched rows, and pairs and levels."""
     t = Tables("l", "r")
-    return {out: set(con.execute(m._join(t, out)).fetchall())
-            for out in ("pairs", "levels", "touched", "both")}
+    queries = {"pairs": m.candidates_sql(t), "levels": m.bounds_sql(t),
+               "touched": m.touched_sql(t), "both": m.paired_sql(t)}
+    return {out: set(con.execute(sql).fetchall()) for out, sql in queries.items() if sql}
 
 
 def _reaching_any(*args: object, **kwargs: object) -> str:
