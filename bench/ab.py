@@ -8,6 +8,7 @@ and of the pipeline's own steps between them (open items, suggestions), and whet
 the six output files are byte for byte the same.
 
     python bench/ab.py --work /tmp/ab --rows 1000000 OLD_DIR NEW_DIR [--repeat 3]
+    python bench/ab.py --work /tmp/ab --rows 1000000 DIR DIR   # the noise of identical runs
     python bench/ab.py --work /tmp/ab --rows 1000000 --rev HEAD~1 [--full]
     python bench/ab.py --work /tmp/ab --rows 5000000 --rev HEAD~1 --full --repeat 1 \
         --memory-limit 4GB --as-of 2026-12-04
@@ -201,26 +202,36 @@ def _dated(as_of: str | None) -> list[str]:
     return ["--as-of", as_of] if as_of else []
 
 
-def report(trees: list[Path], runs: dict[Path, list[dict[str, Any]]]) -> bool:
-    """Print the medians side by side and the outputs' digests; True when every run of
-    every checkout wrote the same outputs."""
-    table = {t: medians(runs[t]) for t in trees}
-    keys: list[str] = []
+def labels(trees: list[Path]) -> list[str]:
+    """The checkouts' column names: their folder names, numbered where one repeats (the
+    same checkout twice measures how far identical runs differ)."""
+    out: list[str] = []
     for t in trees:
-        keys += [k for k in table[t] if k not in keys]
-    print(f"{'seconds (median, lowest-highest)':34}" + "".join(f"{t.name[:24]:>26}" for t in trees))
+        n = sum(1 for seen in out if seen.split(" (")[0] == t.name)
+        out.append(t.name if n == 0 else f"{t.name} ({n + 1})")
+    return out
+
+
+def report(names: list[str], runs: list[list[dict[str, Any]]]) -> bool:
+    """Print the medians of each checkout's runs (`runs[i]` those of column `names[i]`)
+    side by side and the outputs' digests; True when every run wrote the same outputs."""
+    table = [medians(r) for r in runs]
+    keys: list[str] = []
+    for t in table:
+        keys += [k for k in t if k not in keys]
+    print(f"{'seconds (median, lowest-highest)':34}" + "".join(f"{n[:24]:>26}" for n in names))
     for k in keys:
         cells = []
-        for t in trees:
-            mid, lo, hi = table[t].get(k, (0.0, 0.0, 0.0))
+        for t in table:
+            mid, lo, hi = t.get(k, (0.0, 0.0, 0.0))
             cells.append(f"{mid:9.2f} ({lo:6.2f}-{hi:6.2f})")
         print(f"{k:34}" + "".join(f"{c:>26}" for c in cells))
-    peaks = [statistics.median(r["peak_rss"] for r in runs[t]) / 2**30 for t in trees]
+    peaks = [statistics.median(x["peak_rss"] for x in r) / 2**30 for r in runs]
     print(f"{'peak RSS (GiB)':34}" + "".join(f"{p:26.2f}" for p in peaks))
     same = True
-    first = runs[trees[0]][0]["digests"]
+    first = runs[0][0]["digests"]
     for name in OUTPUTS:
-        seen = {r["digests"][name] for t in trees for r in runs[t]}
+        seen = {x["digests"][name] for r in runs for x in r}
         same = same and len(seen) == 1
         print(
             f"{name:34}{'same' if len(seen) == 1 else 'DIFFERENT: ' + ' '.join(sorted(seen))}"
@@ -255,23 +266,24 @@ def main() -> None:
     limit = args.memory_limit
     as_of = args.as_of.isoformat() if args.as_of else None
     base = None if args.full else base_db(trees[0], data, files, args.work, env, limit, as_of)
-    runs: dict[Path, list[dict[str, Any]]] = {t: [] for t in trees}
+    names = labels(trees)
+    # by position, not by checkout: the same checkout may be given twice
+    runs: list[list[dict[str, Any]]] = [[] for _ in trees]
     for i in range(args.repeat):
         for j, tree in enumerate(trees):
             slot = args.work / f"run{j}"
-            runs[tree].append(one_run(tree, data, files, base, slot, env, limit, as_of))
+            runs[j].append(one_run(tree, data, files, base, slot, env, limit, as_of))
             print(
-                f"run {i + 1}/{args.repeat} of {tree.name}: "
-                f"{runs[tree][-1]['figures']['wall']:.1f} s",
+                f"run {i + 1}/{args.repeat} of {names[j]}: {runs[j][-1]['figures']['wall']:.1f} s",
                 file=sys.stderr,
             )
     print(
         f"\n== {'full runs' if args.full else 'next night'} at N = {args.rows:,}, "
         f"{args.repeat} run(s) each, alternating"
     )
-    for t in trees:
-        print(f"  {t.name}: {t}")
-    same = report(trees, runs)
+    for n, t in zip(names, trees, strict=True):
+        print(f"  {n}: {t}")
+    same = report(names, runs)
     raise SystemExit(0 if same else 1)
 
 

@@ -64,15 +64,26 @@ def test_medians_take_each_figure_alone_and_count_a_missing_one_as_zero() -> Non
 def test_report_says_whether_every_run_wrote_the_same_outputs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    old, new = Path("/x/old"), Path("/x/new")
-    same = {old: [_run(10.0, 1.0, "d1")] * 2, new: [_run(9.0, 0.5, "d1")] * 2}
-    assert ab.report([old, new], same) is True
+    names = ["old", "new"]
+    same = [[_run(10.0, 1.0, "d1")] * 2, [_run(9.0, 0.5, "d1")] * 2]
+    assert ab.report(names, same) is True
     printed = capsys.readouterr().out
     assert "matches.csv" in printed and "DIFFERENT" not in printed
     # one run of the new code wrote another file
-    differ = {old: same[old], new: [_run(9.0, 0.5, "d1"), _run(9.0, 0.5, "d2")]}
-    assert ab.report([old, new], differ) is False
+    differ = [same[0], [_run(9.0, 0.5, "d1"), _run(9.0, 0.5, "d2")]]
+    assert ab.report(names, differ) is False
     assert "DIFFERENT: d1 d2" in capsys.readouterr().out
+
+
+def test_the_same_checkout_twice_gets_two_columns_of_its_own_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    main = Path("/x/main")
+    names = ab.labels([main, main, Path("/y/main"), Path("/x/dev")])
+    assert names == ["main", "main (2)", "main (3)", "dev"]
+    assert ab.report(names[:2], [[_run(20.0, 1.0, "d")], [_run(22.0, 1.0, "d")]]) is True
+    wall = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("wall"))
+    assert "20.00" in wall and "22.00" in wall
 
 
 def test_digests_tell_files_apart(tmp_path: Path) -> None:
