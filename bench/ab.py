@@ -62,11 +62,11 @@ _RULE_LINE = re.compile(
 )
 
 
-def rule_seconds(lines: list[str]) -> dict[str, float]:
-    """Seconds per rule from recon's log: its first pass under "rule", the later passes
-    summed under "rule (later)"; the same for the pipeline's own steps between the
-    rules, "open items" (the open tables, names, reference keys and caps, before a
-    pass's first rule: 12% of a 1M run, inside `match_bank`) and "suggestions"."""
+def pass_seconds(lines: list[str]) -> dict[str, float]:
+    """Seconds per rule pass from recon's log: a rule's first pass under "rule", its
+    later passes summed under "rule (later)"; the same for the pipeline's own steps
+    between the rules, "open items" (the open tables, names, reference keys and caps,
+    before a pass's first rule: 12% of a 1M run, inside `match_bank`) and "suggestions"."""
     out: dict[str, float] = {}
     for line in lines:
         m = _RULE_LINE.match(line)
@@ -159,7 +159,7 @@ def one_run(
     cmd = scale.recon_cmd(data, bank, ledger, memory_limit, tree=tree, db=db, out=out)
     wall, peak, lines = _run(tree, cmd + _dated(as_of), env)
     summary = json.loads((out / "summary.json").read_text())
-    figures = {"wall": wall, **summary["stages"], **rule_seconds(lines)}
+    figures = {"wall": wall, **summary["stages"], **pass_seconds(lines)}
     return {"figures": figures, "peak_rss": peak, "digests": digests(out)}
 
 

@@ -195,8 +195,14 @@ class NameForms:
         self._texts: dict[str, np.ndarray] = {}
 
     def at(self, nids: pl.Series) -> np.ndarray:
-        """The positions in `forms` of the name ids `nids`."""
-        return np.searchsorted(self._nid, nids.cast(pl.Int32).to_numpy())
+        """The positions in `forms` of the name ids `nids` (ids of the pairs it was made for)."""
+        wanted = nids.cast(pl.Int32).to_numpy()
+        at = np.searchsorted(self._nid, wanted)
+        # an id it was not made for would land on a neighbour's name, silently
+        assert np.array_equal(self._nid[np.minimum(at, len(self._nid) - 1)], wanted), (
+            "a name id NameForms was not made for"
+        )
+        return at
 
     def texts(self, column: str, at: np.ndarray) -> list[str]:
         """`column` (ln, alt, or key: ln where the row has a name, else '') at positions `at`."""

@@ -12,7 +12,7 @@ from tests.conftest import ROOT, load_module
 ab = load_module(ROOT / "bench" / "ab.py", "recon_bench_ab")
 
 
-def test_rule_seconds_split_the_first_pass_from_the_later_ones() -> None:
+def test_pass_seconds_split_the_first_pass_from_the_later_ones() -> None:
     log = [
         "recon: parsed 21883 rows (0.34 s)",
         "recon: open items (1.10 s)",
@@ -28,7 +28,7 @@ def test_rule_seconds_split_the_first_pass_from_the_later_ones() -> None:
         "recon: wrote bank outputs (4.70 s)",
         "recon: rule fx: committed",
     ]
-    seconds = ab.rule_seconds(log)
+    seconds = ab.pass_seconds(log)
     assert seconds == pytest.approx(
         {
             "open items": 1.10,

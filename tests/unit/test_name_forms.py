@@ -6,32 +6,42 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recon.scoring import NAMES, NameForms, name_similarity, similarity
 
 # few words, so names share words, repeat and start one another
-words = st.sampled_from(["acme", "acmes", "trading", "gmbh", "müller", "上海", "利民", "ab", "x"])
+words = st.sampled_from(
+    ["acme", "acmes", "trading", "gmbh", "müller", "上海", "利民", "ab", "x"]
+)
 names = st.lists(words, max_size=5).map(" ".join)
 forms = st.lists(
     st.tuples(names, names, st.booleans(), st.booleans()), min_size=1, max_size=25, unique=True
 )
 
 
-def per_pair(ln: list[str], rn: list[str], la: list[str], ra: list[str], alt: list[bool]) -> np.ndarray:
+def per_pair(
+    ln: list[str], rn: list[str], la: list[str], ra: list[str], alt: list[bool]
+) -> np.ndarray:
     """The similarity of each pair from its own strings (the computation NameForms replaced)."""
     sim = similarity(ln, rn)
     for i, has_alt in enumerate(alt):
         if has_alt:
             sim[i] = max(sim[i], similarity([la[i]], [ra[i]])[0])
-    cut = [len(a) >= 8 and len(b) >= 8 and (b.startswith(a) or a.startswith(b)) for a, b in zip(ln, rn, strict=True)]
+    cut = [
+        len(a) >= 8 and len(b) >= 8 and (b.startswith(a) or a.startswith(b))
+        for a, b in zip(ln, rn, strict=True)
+    ]
     return np.where(cut, np.maximum(sim, 95.0), sim)
 
 
 @settings(deadline=None, max_examples=60)
 @given(forms, st.data())
-def test_pairs_score_as_from_their_own_strings(rows: list[tuple[str, str, bool, bool]], data: st.DataObject) -> None:
+def test_pairs_score_as_from_their_own_strings(
+    rows: list[tuple[str, str, bool, bool]], data: st.DataObject
+) -> None:
     # name ids neither from 1 nor contiguous: positions are looked up, not assumed
     nids = [7 + 3 * i for i in range(len(rows))]
     forms_frame = pl.DataFrame(  # noqa: F841 (read by DuckDB)
@@ -42,7 +52,13 @@ def test_pairs_score_as_from_their_own_strings(rows: list[tuple[str, str, bool, 
             "own_alt": [r[2] for r in rows],
             "has_key": [r[3] for r in rows],
         },
-        schema={"nid": pl.Int32, "ln": pl.String, "alt": pl.String, "own_alt": pl.Boolean, "has_key": pl.Boolean},
+        schema={
+            "nid": pl.Int32,
+            "ln": pl.String,
+            "alt": pl.String,
+            "own_alt": pl.Boolean,
+            "has_key": pl.Boolean,
+        },
     )
     con = duckdb.connect()
     con.execute(f"create temp table {NAMES} as select * from forms_frame order by random()")
@@ -63,3 +79,19 @@ def test_pairs_score_as_from_their_own_strings(rows: list[tuple[str, str, bool, 
     # the names a text field compares: a row without a name of its own compares ''
     assert got.texts("key", at_l) == [rows[i][0] if rows[i][3] else "" for i, _ in pairs]
     assert got.texts("alt", at_r) == [rows[j][1] for _, j in pairs]
+
+
+def test_an_id_it_was_not_made_for_is_refused() -> None:
+    forms_frame = pl.DataFrame(  # noqa: F841 (read by DuckDB)
+        {"nid": [3, 5, 9], "ln": ["a", "b", "c"], "alt": ["a", "b", "c"],
+         "own_alt": [False] * 3, "has_key": [True] * 3},
+        schema_overrides={"nid": pl.Int32},
+    )
+    con = duckdb.connect()
+    con.execute(f"create temp table {NAMES} as select * from forms_frame")
+    got = NameForms(con, pl.Series([3, 9], dtype=pl.Int32))
+    assert got.at(pl.Series([9, 3])).tolist() == [1, 0]
+    # 5 is in NAMES but not among the ids it read; 10 is past the last one
+    for stray in (5, 10):
+        with pytest.raises(AssertionError, match="not made for"):
+            got.at(pl.Series([3, stray]))
