@@ -22,6 +22,9 @@ class Reversal(Matcher):
 
     name: ClassVar[str] = "reversal"
     kinds: ClassVar[tuple[str, ...]] = ("reversal",)
+    #: a later pass of the run takes the pairs of the pass before (see
+    #: recon.pipeline.ReversalCarry): a pair depends on its two rows alone
+    incremental: ClassVar[bool] = True
 
     side: str = "both"
     require_same_name: bool = True

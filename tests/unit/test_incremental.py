@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from recon import pipeline
 from recon.matchers import MATCHERS, base
+from recon.matchers.reversal import Reversal
 
 from ..test_generator import gen
 from .test_score_chunks import OUTPUTS, _run
@@ -139,7 +140,12 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
     pipeline.prepare_open_tables(con, ruleset, left_side="bank", as_of=None)
     rng = np.random.default_rng(seed)
     t = pipeline.T
-    rules = [r for r in ruleset.rules if r.matcher.incremental]
+    # not the reversal: its later pass filters the pairs of the pass before (see
+    # test_reversal_carry), it neither bounds nor scores them
+    rules = [
+        r for r in ruleset.rules
+        if r.matcher.incremental and not isinstance(r.matcher, Reversal)
+    ]
     assert len(rules) >= 5
     regrown = 0
     carried_ok = 0
