@@ -33,7 +33,9 @@ def _capped(keys: set[tuple[int, str]], open_ids: set[int]) -> set[tuple[int, st
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> set[tuple[int, str]]:
-    return {(int(i), str(k)) for i, k in con.execute(sql).fetchall()}
+    rows = [(int(i), str(k)) for i, k in con.execute(sql).fetchall()]
+    assert len(rows) == len(set(rows)), "a key held twice"
+    return set(rows)
 
 
 @st.composite
