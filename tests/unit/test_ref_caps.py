@@ -40,8 +40,8 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> set[tuple[int, str]]:
 
 @st.composite
 def runs(draw: st.DrawFn) -> tuple[set[tuple[int, str]], list[set[int]]]:
-    """Keys of 40 rows (each key on 1-8 rows, a row holding 0-3 keys) and the waves of
-    rows leaving, one per later pass."""
+    """Keys of 40 rows (each key on 1-8 rows, a row holding none, one or several) and
+    the waves of rows leaving, one per later pass."""
     n = 40
     keys: set[tuple[int, str]] = set()
     for k in range(draw(st.integers(3, 12))):
@@ -84,5 +84,7 @@ def test_later_caps_equal_caps_counted_from_scratch(
             assert _rows(con, f"select id, ref from {REFS}") == capped
             # the rows of the keys that came under the cap, and only those
             assert _rows(con, f"select id, ref from {REFS}_gain") == capped - before
-            flagged = {int(i) for (i,) in con.execute(f"select id from {TABLE} where has_ref").fetchall()}
+            flagged = {
+                int(i) for (i,) in con.execute(f"select id from {TABLE} where has_ref").fetchall()
+            }
             assert flagged == {i for i, _ in capped}
