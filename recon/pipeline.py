@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TypeVar
 
 import duckdb
 import polars as pl
@@ -372,18 +373,10 @@ def run_rule(
     stats = RuleStats(rule.name, rule.matcher.name)
     m = rule.matcher
     if isinstance(m, Group):
-        gcarry: GroupCarry | None = None
-        if memo is not None and m.incremental:
-            kept = memo.setdefault(index, GroupCarry())
-            assert isinstance(kept, GroupCarry)
-            gcarry = kept
+        gcarry = _held(memo, index, m, GroupCarry)
         return _run_group(con, rule, index, run_id, stats, started, gcarry)
     if isinstance(m, Reversal):
-        rcarry: ReversalCarry | None = None
-        if memo is not None and m.incremental:
-            held = memo.setdefault(index, ReversalCarry())
-            assert isinstance(held, ReversalCarry)
-            rcarry = held
+        rcarry = _held(memo, index, m, ReversalCarry)
         return _run_reversal(con, rule, index, run_id, stats, started, rcarry)
     carried = memo.get(index) if memo is not None and m.incremental else None
     assert carried is None or isinstance(carried, Carried)
@@ -463,6 +456,19 @@ def run_rule(
     stats.ambiguous = withheld.height
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+_C = TypeVar("_C", GroupCarry, ReversalCarry)
+
+
+def _held(memo: dict[int, Carry] | None, index: int, m: Matcher, kind: type[_C]) -> _C | None:
+    """What rule `index` (of matcher `m`) keeps for its next pass, made empty on its first
+    pass; None when the passes keep nothing (no `memo`, or `m` not incremental)."""
+    if memo is None or not m.incremental:
+        return None
+    held = memo.setdefault(index, kind())
+    assert isinstance(held, kind)
+    return held
 
 
 def _build_pairs(
