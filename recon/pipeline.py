@@ -166,10 +166,10 @@ def prepare_open_tables(
 
     With `fresh` false (a later pass of the same run) the open tables are kept: every
     match recorded since deleted its rows from them; only the reference caps, which
-    depend on which rows are still open, are recomputed.  Caps only relax as rows
-    leave, so a later pass also records which open rows may score differently now:
-    table REGAINED holds the left rows that gained a reference key or hold a key some
-    row gained (see :func:`run_rule`).
+    depend on which rows are still open, are brought up to date (:func:`_recap`).  Caps
+    only relax as rows leave, so a later pass also records which open rows may score
+    differently now: table REGAINED holds the left rows that gained a reference key or
+    hold a key some row gained (see :func:`run_rule`).
     """
     con.execute(
         "create or replace temp table __recon__fx "
