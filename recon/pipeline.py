@@ -550,7 +550,7 @@ def _regrow(
     rescored = carried.pairs.join(gained_right, on="r", how="semi").select(pl.col("l").alias("id"))
     regained = con.sql(f"select id from {REGAINED}").pl()
     _view(con, REGROW, pl.concat([relaxed, rescored, regained]).unique())
-    return levels, con.sql(f"select id from {REGROW}").pl()["id"].cast(pl.Int64)
+    return levels, _ids(con, REGROW)
 
 
 #: Right rows that left the open table during the run, numbered by `seq` as they left:
@@ -621,6 +621,13 @@ def _fetch_levels(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
     return levels.cast({"id": pl.Int64, "level": pl.Int64})
 
 
+def _ids(con: duckdb.DuckDBPyConnection, table: str) -> pl.Series:
+    """The ids of the rows of `table` (an open table or a view of one), as Int64: what
+    the carried pairs and levels are compared with."""
+    ids: pl.Series = con.sql(f"select id from {table}").pl()["id"].cast(pl.Int64)
+    return ids
+
+
 def _view(con: duckdb.DuckDBPyConnection, name: str, ids: pl.DataFrame) -> None:
     """View `name`: the open left rows whose id is in `ids`.  A view, not a temp table:
     every version of a temp table made inside the run's transaction is kept until
@@ -673,8 +680,7 @@ def _with_carried(
     (its pairs were built again), or a right row of a new pair is in it (the pair
     joins it to another).  Rows only leave; in a connected component some rows left
     and some not exactly when one of its pairs has one row open and the other gone."""
-    left = con.sql(f"select id from {T.left}").pl()["id"].cast(pl.Int64).implode()
-    right = con.sql(f"select id from {T.right}").pl()["id"].cast(pl.Int64).implode()
+    left, right = _ids(con, T.left).implode(), _ids(con, T.right).implode()
     regrow = regrow_ids.implode()
     kept = carried.pairs.filter(
         pl.col("l").is_in(left) & ~pl.col("l").is_in(regrow) & pl.col("r").is_in(right)
@@ -966,7 +972,7 @@ def reversal_pairs(
     """(l, r, days): the reversal pairs of open table `table` (of role `role`); with
     `carry`, those of the pass before still open, if it found them, and kept there."""
     if carry is not None and role in carry.pairs:
-        still = con.sql(f"select id from {table}").pl()["id"].cast(pl.Int64).implode()
+        still = _ids(con, table).implode()
         pairs = carry.pairs[role].filter(pl.col("l").is_in(still) & pl.col("r").is_in(still))
     else:
         pairs = con.sql(
