@@ -107,6 +107,11 @@ create table if not exists migrations (
 -- reference keys of every row, for the reference patterns hashed in meta 'ref_keys_sha'
 -- and rows up to meta 'ref_keys_upto': derived, rebuilt when the patterns change
 create table if not exists ref_keys (txn_id bigint, ref varchar);
+-- the group rules' block fingerprints and exact subsets per anchor, kept for the next
+-- run (recon.groups.load_carry): derived, keyed by the rule; a missing key searches afresh
+create table if not exists group_blocks (rule_key varchar, a bigint, fp ubigint, cnt bigint);
+create table if not exists group_solutions (
+    rule_key varchar, a bigint, xs bigint[], n bigint);
 """
 
 #: Minor-unit exponent of currencies that do not use 2 decimals.

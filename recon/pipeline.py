@@ -23,7 +23,7 @@ from recon import matchinfo
 from recon.assign import assign, components
 from recon.config import Rule, RuleSet
 from recon.db import _now, scalar, set_meta, written_join_order
-from recon.groups import GroupCarry, run_group_rule
+from recon.groups import GroupCarry, carry_key, load_carry, run_group_rule, save_carries
 from recon.matchers.base import Matcher, Tables, ref_pairs_sql
 from recon.matchers.group import Group
 from recon.matchers.reversal import Reversal
@@ -1041,16 +1041,38 @@ def run_pipeline(
     """
     out = PipelineResult(rules=[RuleStats(r.name, r.matcher.name) for r in ruleset.rules])
     memo: dict[int, Carry] = {}
+    # the group rules start from what their last run left (see recon.groups.load_carry)
+    kept = _group_keys(ruleset, left_side)
+    for index, key in kept.items():
+        memo[index] = load_carry(con, key)
     for pass_no in range(1, MAX_PASSES + 1):
         found = _one_pass(con, ruleset, run_id, left_side, as_of, progress, out, pass_no, memo)
         if found == 0:
             break
+    carries = {key: memo[index] for index, key in kept.items()}
+    save_carries(
+        con,
+        {k: c for k, c in carries.items() if isinstance(c, GroupCarry)},
+        {k for side in LEFT_SIDES for k in _group_keys(ruleset, side).values()},
+    )
     out.left_open = con.execute(f"select count(*) from {T.left}").fetchall()[0][0]
     out.right_open = con.execute(f"select count(*) from {T.right}").fetchall()[0][0]
     return out
 
 
 MAX_PASSES = 4
+
+#: The sides a pass reconciles with the ledger (see recon.run).
+LEFT_SIDES = ("bank", "statement")
+
+
+def _group_keys(ruleset: RuleSet, left_side: str) -> dict[int, str]:
+    """The carry key of each incremental group rule (by index) for `left_side`."""
+    return {
+        i: carry_key(r, left_side)
+        for i, r in enumerate(ruleset.rules)
+        if isinstance(r.matcher, Group) and r.matcher.incremental
+    }
 
 
 def _one_pass(
