@@ -18,7 +18,9 @@ checkout.  By default each run is the next night: the last --night share (1%) of
 lines added to a database holding a full run of the others, made once with OLD's code
 and copied before each run, so every run starts from the same state (it is kept
 under --work as base-n<N>-<folder name>: delete it when OLD's code changed).  With
---full each run is a full run from an empty database.
+--own-base each checkout's night starts from a base made by its own code (a change that
+keeps state between runs shows only so).  With --full each run is a full run from an
+empty database.
 
 The exceptions, the statement and the aging depend on the run's date: without
 `--as-of` an A/B that crosses midnight reports them DIFFERENT.  `--as-of DATE` passes
@@ -249,6 +251,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, metavar="K")
     ap.add_argument("--night", type=float, default=0.01, metavar="SHARE")
     ap.add_argument("--full", action="store_true", help="full runs instead of the night")
+    ap.add_argument(
+        "--own-base",
+        action="store_true",
+        help="each checkout's night starts from a base run by its own code (for changes "
+        "that keep state between runs), not from OLD's",
+    )
     ap.add_argument("--memory-limit", help="passed to recon run (as scale.py's, e.g. 4GB)")
     ap.add_argument(
         "--as-of", type=date.fromisoformat, help="the run date of every run (YYYY-MM-DD)"
@@ -265,14 +273,18 @@ def main() -> None:
     env = dict(os.environ, RECON_MAX_FILE_BYTES=str(2 * (data / "bank.csv").stat().st_size))
     limit = args.memory_limit
     as_of = args.as_of.isoformat() if args.as_of else None
-    base = None if args.full else base_db(trees[0], data, files, args.work, env, limit, as_of)
+    owners = trees if args.own_base else trees[:1] * len(trees)
+    bases = [
+        None if args.full else base_db(owner, data, files, args.work, env, limit, as_of)
+        for owner in owners
+    ]
     names = labels(trees)
     # by position, not by checkout: the same checkout may be given twice
     runs: list[list[dict[str, Any]]] = [[] for _ in trees]
     for i in range(args.repeat):
         for j, tree in enumerate(trees):
             slot = args.work / f"run{j}"
-            runs[j].append(one_run(tree, data, files, base, slot, env, limit, as_of))
+            runs[j].append(one_run(tree, data, files, bases[j], slot, env, limit, as_of))
             print(
                 f"run {i + 1}/{args.repeat} of {names[j]}: {runs[j][-1]['figures']['wall']:.1f} s",
                 file=sys.stderr,
