@@ -15,6 +15,7 @@ from hypothesis import settings
 
 from recon import groups
 from recon.config import load_rules
+from recon.db import SCHEMA_SQL
 from recon.matchers.group import Group
 from recon.run import Inputs, run
 
@@ -31,11 +32,7 @@ def test_a_kept_carry_read_back_searches_like_a_full_search(
     """What one run keeps (tables group_blocks, group_solutions), read back by the next
     whose blocks lost and gained rows, gives exactly the subsets of a full search."""
     con = duckdb.connect()
-    for statement in (
-        "create table group_blocks (rule_key varchar, a bigint, fp ubigint, cnt bigint)",
-        "create table group_solutions (rule_key varchar, a bigint, xs bigint[], n bigint)",
-    ):
-        con.execute(statement)
+    con.execute(SCHEMA_SQL)  # tables group_blocks and group_solutions, as recon makes them
     m = Group(max_group=4, max_block=12)
     first, second = _passes(before, after, keep)
     carry = groups.GroupCarry()
