@@ -1049,11 +1049,9 @@ def run_pipeline(
         found = _one_pass(con, ruleset, run_id, left_side, as_of, progress, out, pass_no, memo)
         if found == 0:
             break
-    carries = {key: memo[index] for index, key in kept.items()}
+    carries = {k: c for i, k in kept.items() if isinstance(c := memo[i], GroupCarry)}
     save_carries(
-        con,
-        {k: c for k, c in carries.items() if isinstance(c, GroupCarry)},
-        {k for side in LEFT_SIDES for k in _group_keys(ruleset, side).values()},
+        con, carries, {k for side in LEFT_SIDES for k in _group_keys(ruleset, side).values()}
     )
     out.left_open = con.execute(f"select count(*) from {T.left}").fetchall()[0][0]
     out.right_open = con.execute(f"select count(*) from {T.right}").fetchall()[0][0]
