@@ -36,7 +36,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -58,25 +57,8 @@ OUTPUTS = (
     "aging.csv",
 )
 
-_RULE_LINE = re.compile(
-    r"^recon: (?:rule (?P<rule>\S+)|(?P<step>open items|suggestions))"
-    r"(?: \(pass (?P<pass>\d+)\))?(?:: \d+ matches)? \((?P<s>[\d.]+) s\)$"
-)
-
-
-def pass_seconds(lines: list[str]) -> dict[str, float]:
-    """Seconds per rule pass from recon's log: a rule's first pass under "rule", its
-    later passes summed under "rule (later)"; the same for the pipeline's own steps
-    between the rules, "open items" (the open tables, names, reference keys and caps,
-    before a pass's first rule: 12% of a 1M run, inside `match_bank`) and "suggestions"."""
-    out: dict[str, float] = {}
-    for line in lines:
-        m = _RULE_LINE.match(line)
-        if m:
-            name = m["rule"] or m["step"]
-            key = name if m["pass"] is None else f"{name} (later)"
-            out[key] = out.get(key, 0.0) + float(m["s"])
-    return out
+#: Seconds per rule pass from recon's log (see scale.pass_seconds).
+pass_seconds = scale.pass_seconds
 
 
 def digests(out: Path) -> dict[str, str]:

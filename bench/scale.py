@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -92,6 +93,37 @@ def traced(cmd: list[str], **kw: object) -> tuple[int, float, int, list[tuple[st
     code = proc.wait()
     t.join()
     return code, time.perf_counter() - started, peak, lines
+
+
+_RULE_LINE = re.compile(
+    r"^recon: (?:rule (?P<rule>\S+)|(?P<step>open items|suggestions))"
+    r"(?: \(pass (?P<pass>\d+)\))?(?:: \d+ matches)? \((?P<s>[\d.]+) s\)$"
+)
+
+
+def pass_seconds(lines: list[str]) -> dict[str, float]:
+    """Seconds per rule pass from recon's log: a rule's first pass under "rule", its
+    later passes summed under "rule (later)"; the same for the pipeline's own steps
+    between the rules, "open items" (the open tables, names, reference keys and caps,
+    before a pass's first rule: 12% of a 1M run, inside `match_bank`) and "suggestions"."""
+    out: dict[str, float] = {}
+    for line in lines:
+        m = _RULE_LINE.match(line)
+        if m:
+            name = m["rule"] or m["step"]
+            key = name if m["pass"] is None else f"{name} (later)"
+            out[key] = out.get(key, 0.0) + float(m["s"])
+    return out
+
+
+#: The pipeline's own steps between the rules (see pass_seconds).
+STEPS = ("open items", "suggestions")
+
+
+def steps(log: list[tuple[str, int]]) -> dict[str, float]:
+    """Seconds of each of STEPS in a run's log, its passes summed (as the rules' are)."""
+    seconds = pass_seconds([line for line, _ in log])
+    return {s: seconds.get(s, 0.0) + seconds.get(f"{s} (later)", 0.0) for s in STEPS}
 
 
 def split_night(data: Path, share: float) -> dict[str, list[Path]]:
@@ -185,13 +217,14 @@ def timed(rows: int, data: Path, memory_limit: str | None, night: float | None
         result["night"] = {"share": night, "wall_s": n_wall, "peak_rss": n_rss,
                            "new_rows": sum(i["new_rows"] for i in n_summary["inputs"]),
                            "stages": n_summary["stages"], "counts": n_summary["counts"],
-                           "log": n_log}
+                           "steps": steps(n_log), "log": n_log}
     _floor_code, floor, floor_rss = peak_rss(
         [sys.executable, "-c", FLOOR_SQL, str(data / "bank.csv"), str(data / "ledger.csv"),
          str(data / "floor.csv")])
     return result | {"rows": rows, "wall_s": wall, "peak_rss": rss,
             "floor_s": floor, "floor_rss": floor_rss, "stages": summary["stages"],
             "rules": summary["rules"], "counts": summary["counts"], "log": log,
+            "steps": steps(log),
             "new_rows": sum(i["new_rows"] for i in summary["inputs"])}
 
 
@@ -217,6 +250,7 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "floor_rss": med([r["floor_rss"] for r in runs]), "stages": stages("stages", runs),
         "rules": [rule | {"seconds": med([r["rules"][i]["seconds"] for r in runs])}
                   for i, rule in enumerate(first["rules"])],
+        **({"steps": stages("steps", runs)} if "steps" in first else {}),
         # the log's peaks per stage are those of the run nearest the median wall
         "log": min(runs, key=lambda r: abs(r["wall_s"] - mid))["log"]}
     if "night" in first:
@@ -226,6 +260,7 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
         result["night"] = dict(nights[0]) | {
             "wall_s": n_mid, "wall_range": [min(n_walls), max(n_walls)],
             "peak_rss": med([n["peak_rss"] for n in nights]), "stages": stages("stages", nights),
+            **({"steps": stages("steps", nights)} if "steps" in nights[0] else {}),
             "log": min(nights, key=lambda n: abs(n["wall_s"] - n_mid))["log"]}
     return result
 
@@ -254,6 +289,7 @@ def report(r: dict[str, Any]) -> None:
         rate = (f"{rule['candidates'] / rule['seconds']:14,.0f}"
                 if rule["candidates"] and rule["seconds"] else f"{'-':>14}")
         print(f"{rule['name']:28} {rule['seconds']:9.2f} {rule['matches']:9,} {rate}")
+    step_rows(r)
     print_log(r["log"])
     if "night" in r:
         n = r["night"]
@@ -262,7 +298,15 @@ def report(r: dict[str, Any]) -> None:
               f"{n['wall_s'] / wall:.1%} of the full run, "
               f"peak RSS {n['peak_rss'] / 2**30:.2f} GiB")
         stage_table(n["stages"], n["counts"], n["new_rows"])
+        step_rows(n)
         print_log(n["log"])
+
+
+def step_rows(r: dict[str, Any]) -> None:
+    """The pipeline's own steps between the rules (every pass, inside match_bank): the
+    open tables with their names, reference keys and caps, and the suggestions."""
+    for step, secs in r.get("steps", {}).items():
+        print(f"{step + ' (all passes)':28} {secs:9.2f} {'-':>9} {'-':>14}")
 
 
 def stage_table(stages: dict[str, float], counts: dict[str, int], new_rows: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ def _run(wall: float, parse: float, rule: float, night: float, log: str) -> dict
         "rules": [{"name": "exact", "seconds": rule, "matches": 3, "candidates": 4}],
         "counts": counts,
         "log": [(log, 1)],
+        "steps": {"open items": parse * 2, "suggestions": rule / 10},
         "new_rows": 22,
         "night": {
             "share": 0.01,
@@ -32,6 +34,7 @@ def _run(wall: float, parse: float, rule: float, night: float, log: str) -> dict
             "stages": {"parse": parse / 10},
             "counts": counts,
             "log": [(log, 2)],
+            "steps": {"open items": parse, "suggestions": 0.5},
         },
     }
 
@@ -52,6 +55,8 @@ def test_median_run_takes_each_figure_median_and_keeps_the_spread(
     assert m["peak_rss"] == 8000 and m["floor_s"] == 8.0
     assert m["night"]["wall_s"] == 30.0 and m["night"]["wall_range"] == [20.0, 40.0]
     assert m["night"]["stages"] == {"parse": 0.35}
+    assert m["steps"] == {"open items": 7.0, "suggestions": 0.7}
+    assert m["night"]["steps"] == {"open items": 3.5, "suggestions": 0.5}
     # the per-stage peaks are read from the run nearest the median wall
     assert m["log"] == [("c", 1)] and m["night"]["log"] == [("a", 2)]
     # one run is reported as it is
@@ -60,3 +65,20 @@ def test_median_run_takes_each_figure_median_and_keeps_the_spread(
     out = capsys.readouterr().out
     assert "80.0 s wall, median of 3 (75.0-90.0 s)" in out
     assert "30.0 s wall, median of 3 (20.0-40.0 s) = 37.5% of the full run" in out
+    assert re.search(r"^open items \(all passes\) +7\.00 ", out, re.M)
+    assert re.search(r"^suggestions \(all passes\) +0\.70 ", out, re.M)
+    assert re.search(r"^suggestions \(all passes\) +0\.50 ", out, re.M)
+
+
+def test_steps_sum_every_pass_of_the_pipelines_own_steps() -> None:
+    log = [
+        ("recon: parsed 10 rows (0.50 s)", 1),
+        ("recon: open items (1.25 s)", 1),
+        ("recon: rule exact: 3 matches (2.00 s)", 1),
+        ("recon: suggestions: 1 matches (0.25 s)", 1),
+        ("recon: open items (pass 2) (0.50 s)", 1),
+        ("recon: rule exact (pass 2): 0 matches (0.10 s)", 1),
+        ("recon: suggestions (pass 2): 0 matches (0.05 s)", 1),
+    ]
+    assert scale.steps(log) == {"open items": 1.75, "suggestions": 0.3}
+    assert scale.steps([]) == {"open items": 0.0, "suggestions": 0.0}
