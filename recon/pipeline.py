@@ -1037,7 +1037,8 @@ def run_pipeline(
     A match made late in a pass can remove the rival that made an earlier
     row ambiguous; a further pass then settles that row.  Running to this
     fixpoint (at most MAX_PASSES) is what makes a rerun with the same inputs
-    change nothing.
+    change nothing.  The group rules start from what their last pass in the previous
+    run kept, and keep what their last pass here leaves (see recon.groups.load_carry).
     """
     out = PipelineResult(rules=[RuleStats(r.name, r.matcher.name) for r in ruleset.rules])
     memo: dict[int, Carry] = {}
