@@ -145,11 +145,13 @@ def save_carries(
     """Keep `carries` (by key) for the next run, in the run's transaction, in place of
     what the last run kept under their keys; drop what is kept under keys not in `keep`
     (rules since removed or changed)."""
+    replaced, kept = list(carries), list(keep)
     for table in ("group_blocks", "group_solutions"):
-        known = [r[0] for r in con.execute(f"select distinct rule_key from {table}").fetchall()]
-        for key in known:
-            if key in carries or key not in keep:
-                con.execute(f"delete from {table} where rule_key = ?", [key])
+        con.execute(
+            f"delete from {table} where list_contains(?, rule_key) "
+            "or not list_contains(?, rule_key)",
+            [replaced, kept],
+        )
     for key, carry in carries.items():
         if carry.blocks is None or carry.sols is None:
             continue
