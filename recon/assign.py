@@ -24,8 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +53,8 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assign
     extra = pairs.select(pl.exclude(core)) if pairs.width > len(core) else None
     # one sort makes the copies of a pair neighbours, its first row in the input first
     # (`_row` breaks the tie): a hashed unique() and then a sort took 2.5 times as long
-    pairs = pairs.select(*core, pl.int_range(pl.len(), dtype=pl.Int64).alias("_row")).sort(
-        ["l", "r", "_row"]
-    )
+    pairs = pairs.select(*core, pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"))
+    pairs = pairs.sort([*_pair_key(pairs), "_row"])
     repeat = (pl.col("l") == pl.col("l").shift()) & (pl.col("r") == pl.col("r").shift())
     pairs = pairs.filter(~repeat.fill_null(False))
     comp, l_codes, r_codes = _components(pairs["l"], pairs["r"])
@@ -128,6 +125,19 @@ def _assign_part(
     return accepted, withheld
 
 
+def _pair_key(pairs: pl.DataFrame) -> list[pl.Expr]:
+    """The sort key ordering `pairs` by (l, r): both ids packed in one integer when
+    they fit in 31 bits (transaction ids do), which sorts in half the time of two
+    columns (0.52 s against 1.02 s for the 8.4M pairs of the 5M benchmark's
+    amount_date rule); the two columns otherwise."""
+    ids = [pairs[c] for c in ("l", "r")]
+    if all(s.dtype.is_integer() and not s.null_count() for s in ids) and all(
+        s.is_between(0, 2**31 - 1).all() for s in ids
+    ):
+        return [pl.col("l").cast(pl.Int64) * 2**31 + pl.col("r").cast(pl.Int64)]
+    return [pl.col("l"), pl.col("r")]
+
+
 def _with_extra(chosen: pl.DataFrame, extra: pl.DataFrame | None) -> pl.DataFrame:
     """`chosen` sorted by (l, r), with the columns of `extra` of its rows (`_row`)."""
     chosen = chosen.sort(["l", "r"])
@@ -144,11 +154,10 @@ def components(l: pl.Series, r: pl.Series) -> np.ndarray:
 
 def _components(l: pl.Series, r: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(component of each pair, dense code of its left row, of its right row)."""
+    from recon.solver import component_labels  # compiled on first use, then cached
+
     l_codes, r_codes = _codes(l), _codes(r)
-    nl, nr = int(l_codes.max()) + 1, int(r_codes.max()) + 1
-    graph = coo_matrix((np.ones(len(l_codes)), (l_codes, r_codes + nl)), shape=(nl + nr, nl + nr))
-    _, labels = connected_components(graph, directed=False)
-    return labels[l_codes], l_codes, r_codes
+    return component_labels(l_codes, r_codes, int(l_codes.max()) + 1), l_codes, r_codes
 
 
 def _codes(key: pl.Series) -> np.ndarray:
@@ -157,6 +166,17 @@ def _codes(key: pl.Series) -> np.ndarray:
     ascending order (the pairs' left ids, sorted by assign) are counted, not ranked."""
     if key.null_count() == 0 and key.is_sorted():
         return (key != key.shift()).fill_null(False).cast(pl.Int64).cum_sum().to_numpy()
+    if key.null_count() == 0 and key.dtype.is_integer() and len(key):
+        lo, hi = int(key.min()), int(key.max())  # type: ignore[arg-type]
+        if hi - lo <= 4 * len(key):
+            # ids of one table, close together: the codes are the running count of the
+            # values present, a pass over an array as long as their span, not a sort
+            # (0.18 s against 0.64 s for the right ids of 8.4M pairs)
+            at = (key - lo).cast(pl.Int64).to_numpy()
+            present = np.zeros(hi - lo + 1, dtype=np.int64)
+            present[at] = 1
+            codes: np.ndarray = np.cumsum(present)[at] - 1
+            return codes
     return (key.rank("dense").cast(pl.Int64) - 1).to_numpy()
 
 

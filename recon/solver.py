@@ -93,6 +93,47 @@ def _augment(
 
 
 @njit(cache=True, nogil=True)
+def component_labels(l: np.ndarray, r: np.ndarray, nl: int) -> np.ndarray:  # pragma: no cover
+    """The connected component of each pair (l[i], r[i]) of the bipartite graph of left
+    rows numbered 0..nl-1 and right rows numbered from 0 (dense codes), numbered from 0
+    in the order of their first pair.
+
+    A union-find over the pairs, roots halving their paths: one pass, where scipy's
+    connected_components first built a sparse matrix of the graph (0.17 s against
+    0.58 s for the 8.4M pairs of the 5M benchmark's amount_date rule).
+    """
+    nr = 0
+    for i in range(len(r)):
+        nr = max(nr, r[i] + 1)
+    parent = np.arange(nl + nr)
+    for i in range(len(l)):
+        a = l[i]
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        b = nl + r[i]
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        if a < b:
+            parent[b] = a
+        elif b < a:
+            parent[a] = b
+    label = np.full(nl + nr, -1, np.int64)
+    out = np.empty(len(l), np.int64)
+    count = 0
+    for i in range(len(l)):
+        a = l[i]
+        while parent[a] != a:
+            a = parent[a]
+        if label[a] < 0:
+            label[a] = count
+            count += 1
+        out[i] = label[a]
+    return out
+
+
+@njit(cache=True, nogil=True)
 def _real_total(cost: np.ndarray, p: np.ndarray, n: int, m: int) -> float:  # pragma: no cover
     """Total score of the real pairs of assignment p (rows above n are dummies)."""
     s = 0.0

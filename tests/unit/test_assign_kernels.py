@@ -62,3 +62,64 @@ def test_a_repeated_pair_keeps_its_first_row() -> None:
     )
     got = assign(pairs, margin=0.05).accepted
     assert got.select("l", "r", "score", "tag").rows() == [(1, 10, 0.9, "a"), (2, 20, 0.8, "c")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from([-(2**62), -7, -1, 0, 1, 2, 3, 9, 2**40, 2**62]), max_size=40),
+    st.lists(st.integers(0, 2**63 + 50), max_size=40),
+)
+def test_codes_of_spread_and_unsigned_keys_are_dense_ranks(
+    values: list[int], unsigned: list[int]
+) -> None:
+    """Keys far apart (ranked) and unsigned keys near 2**63 (counted over their span,
+    as content hashes could be): the same codes as a dense rank."""
+    for key in (
+        pl.Series(values, dtype=pl.Int64),
+        pl.Series([2**63 + v % 50 for v in unsigned], dtype=pl.UInt64),
+        pl.Series(unsigned, dtype=pl.UInt64),
+    ):
+        want = key.rank("dense").cast(pl.Int64).to_numpy() - 1
+        assert assign_module._codes(key).tolist() == want.tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 8), st.integers(0, 8)), min_size=1, max_size=40))
+def test_component_labels_are_the_connected_components(edges: list[tuple[int, int]]) -> None:
+    """The union-find's components are scipy's, numbered from 0 in order of first pair."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from recon.solver import component_labels
+
+    l, r = (np.array([e[i] for e in edges], dtype=np.int64) for i in range(2))
+    nl, nr = int(l.max()) + 1, int(r.max()) + 1
+    graph = coo_matrix((np.ones(len(l)), (l, r + nl)), shape=(nl + nr, nl + nr))
+    want = connected_components(graph, directed=False)[1][l]
+    got = component_labels(l, r, nl)
+    # the same partition of the pairs, numbered in order of each component's first pair
+    assert len(set(zip(want.tolist(), got.tolist(), strict=True))) == len(set(want.tolist()))
+    firsts = [int(got[i]) for i in range(len(got)) if got[i] not in got[:i]]
+    assert firsts == list(range(len(set(got.tolist()))))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 6), st.integers(0, 6), st.integers(1, 20)), min_size=1, max_size=40
+    ),
+    st.sampled_from([0, 2**31 - 8, 2**40]),
+)
+def test_assignment_does_not_depend_on_the_size_of_the_ids(
+    data: list[tuple[int, int, int]], shift: int
+) -> None:
+    """Ids packed in one sort key (below 2**31) or sorted as two columns (above): the
+    same pairs chosen and withheld, the first of repeated pairs kept."""
+    frame = pl.DataFrame(data, schema={"l": pl.Int64, "r": pl.Int64, "s": pl.Int64}, orient="row")
+    score = (pl.col("s") / 20).alias("score")
+    pairs = frame.select("l", "r", score, pl.int_range(pl.len()).alias("i"))
+    moved = pairs.with_columns(pl.col("l") + shift, pl.col("r") + shift)
+    base, other = assign(pairs, margin=0.05), assign(moved, margin=0.05)
+    for a, b in ((base.accepted, other.accepted), (base.ambiguous, other.ambiguous)):
+        back = b.with_columns(pl.col("l") - shift, pl.col("r") - shift)
+        assert back.rows() == a.rows()
