@@ -25,7 +25,7 @@ from recon.matchers.base import AmountTolerance, DateWindow, band_join_sql, date
 from recon.matchers.exact import Exact
 from recon.matchinfo import ACTIVE_MEMBERS_SQL
 from recon.pipeline import T
-from recon.scoring import explained, score_in_chunks, with_shared_refs
+from recon.scoring import RAW_TEXT, explained, score_in_chunks, with_shared_refs
 
 REASONS = (
     "ambiguous",
@@ -76,14 +76,16 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     pairs = with_shared_refs(con, T, pairs)
     best = pl.concat([_best(pairs, "l", "r", "left"), _best(pairs, "r", "l", "right")])
     best = best.with_columns(_reason(ruleset).alias("reason"))
-    fields = ", ".join(ROW_FIELDS)
+    # the free text from txns: the open tables leave it out (see recon.scoring.RAW_TEXT)
+    fields = ", ".join(f"x.{c}" if c in RAW_TEXT else f"t.{c}" for c in ROW_FIELDS)
+    texts = "join txns x on x.txn_id = t.id"
     own_fields = ", ".join(f"o.{c}" for c in ROW_FIELDS)
     # `best` is read by DuckDB from this variable, not registered (see recon.db)
     con.execute(
         f"""create or replace temp table __recon__diag as
         with open_rows as (
-            select 'left' as side, id, {fields}, {DUPLICATE_KEYS} from {T.left} t
-            union all select 'right', id, {fields}, {DUPLICATE_KEYS} from {T.right} t),
+            select 'left' as side, id, {fields}, {DUPLICATE_KEYS} from {T.left} t {texts}
+            union all select 'right', id, {fields}, {DUPLICATE_KEYS} from {T.right} t {texts}),
         amb_alt as (select a.side, a.id, unnest(a.alternatives) as alt, a.best
                     from __recon__ambiguous a),
         -- an ambiguity is stale once every rival has been matched by a later rule

@@ -33,6 +33,7 @@ from recon.scoring import (
     HAS_NAME_SQL,
     NAME_SIMS_SQL,
     NAMES,
+    RAW_TEXT,
     compares_names_first,
     content_key_sql,
     drop_unlike_names,
@@ -213,7 +214,7 @@ def prepare_open_tables(
                 with o as materialized (
                     select * from txns where txn_id in (
                         select txn_id from {OPEN_IDS} where side = '{side}'))
-                select o.txn_id as id, o.* exclude (txn_id),
+                select o.txn_id as id, o.* exclude (txn_id, {', '.join(RAW_TEXT)}),
                        o.txn_id in (select id from {refs}) as has_ref,
                        {HAS_NAME_SQL.format(a="o")} as has_name,
                        n.nid, n.nb, n.gnb, n.toks, {content_key_sql("o")} as ckey

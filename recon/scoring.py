@@ -42,6 +42,12 @@ SCORER_FUNCS = {
     "QRatio": fuzz.QRatio,
 }
 
+#: The long free-text columns of a row (a third of an open row's bytes), which the open
+#: tables leave out: the text fields and the diagnosis that compare or show them read
+#: them from txns, for the pairs and rows concerned (see recon.pipeline).  Names are
+#: compared by their normalised forms (name_key, the names table), which stay.
+RAW_TEXT = ("counterparty", "description")
+
 _TEXT_SQL = {
     "counterparty": "coalesce({a}.name_key, '')",
     "reference": "lower(coalesce({a}.reference, ''))",
@@ -70,11 +76,14 @@ def features_sql(
     alone, found by :func:`with_shared_refs` for the pairs kept, not for every
     candidate (the list per pair cost a rule 1.1 of its 1.7 s of features at 1M)."""
     pairs = t.ref_pairs or f"(select distinct l, r from ({ref_pairs_sql(t)}))"
+    compared = [(i, f) for i, f in enumerate(text) if not _by_name(f)]
     extra = "".join(
-        f", {_TEXT_SQL[f.left].format(a='l')} as tl{i}, {_TEXT_SQL[f.right].format(a='r')} as tr{i}"
-        for i, f in enumerate(text)
-        if not _by_name(f)
+        f", {_text_sql(f.left, 'l')} as tl{i}, {_text_sql(f.right, 'r')} as tr{i}"
+        for i, f in compared
     )
+    # the raw text of the pairs' rows, from txns (the open tables leave it out)
+    raw = any(x in _FROM_TXNS for _, f in compared for x in (f.left, f.right))
+    texts = "join txns xl on xl.txn_id = c.l join txns xr on xr.txn_id = c.r" if raw else ""
     return f"""
     select c.l, c.r,
            (l.amount - {right_amount})::double as amount_diff,
@@ -85,8 +94,18 @@ def features_sql(
            l.has_name as l_has_name, r.has_name as r_has_name,
            r.ckey as r_key
            {extra}
-    from {cand} c join {t.left} l on l.id = c.l join {t.right} r on r.id = c.r
+    from {cand} c join {t.left} l on l.id = c.l join {t.right} r on r.id = c.r {texts}
     left join {pairs} s on s.l = c.l and s.r = c.r"""
+
+
+def _text_sql(field: str, side: str) -> str:
+    """Text field `field` of the pair's `side` row (l or r): from the open table, or from
+    its row of txns (alias xl or xr) when it reads a column of RAW_TEXT."""
+    return _TEXT_SQL[field].format(a=f"x{side}" if field in _FROM_TXNS else side)
+
+
+#: The text fields reading a column of RAW_TEXT (counterparty is compared by name_key).
+_FROM_TXNS = ("description", "text")
 
 
 def with_shared_refs(
