@@ -216,3 +216,41 @@ def test_recorded_difference_is_exact_for_auto_suggested_and_fx_matches() -> Non
         right = r_amount * rates.get((r_cur, l_cur), Decimal(1)) if rule == "fx" else r_amount
         expected = (l_amount - right).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
         assert diff == expected, (rule, status, l_amount, r_amount)
+
+
+@pytest.mark.parametrize("field", ["description", "text"])
+def test_text_fields_compare_the_rows_own_text(field: str, tmp_path: Path) -> None:
+    """A fuzzy rule on a free-text field (the open tables leave counterparty and
+    description out; the rule reads them from the stored rows): the look-alike texts
+    pair, the unlike ones do not, whatever the names say."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        f"""version: 1
+rules:
+  - name: by_text
+    matcher: fuzzy
+    params:
+      equal: [currency]
+      amount: {{abs: 1.00, pct: 0}}
+      date: {{before: 5, after: 5}}
+      text:
+        - {{left: {field}, right: {field}, scorer: token_set_ratio, threshold: 90}}
+    auto_above: 0.5
+    suggest_above: 0.5
+""",
+        encoding="utf-8",
+    )
+
+    def row(i: str, day: str, amount: str, words: str, name: str) -> tuple:
+        return (i, day, amount, "EUR", name, None, words)
+
+    bank = [
+        row("B1", "2026-03-02", "410.00", "harbour crane rental march", "Alpha"),
+        row("B2", "2026-03-02", "980.00", "office paper order 7781", "Beta"),
+    ]
+    ledger = [
+        row("L1", "2026-03-03", "410.50", "crane rental harbour march", "Gamma"),
+        row("L2", "2026-03-03", "980.00", "consulting hours february", "Beta"),
+    ]
+    got = reconcile(bank, ledger, rules)
+    assert got == {(("B1",), ("L1",)): ("one_to_one", "auto", "by_text", None)}
