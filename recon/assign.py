@@ -163,7 +163,8 @@ def _components(l: pl.Series, r: pl.Series) -> tuple[np.ndarray, np.ndarray, np.
 def _codes(key: pl.Series) -> np.ndarray:
     """`key` as int64 codes from 0 (equal keys, equal codes; order kept), whatever its
     type: content hashes are unsigned and text sorts slowly in numpy.  Keys already in
-    ascending order (the pairs' left ids, sorted by assign) are counted, not ranked."""
+    ascending order (the pairs' left ids, sorted by assign) are counted, not ranked, and
+    so are integer keys close together (the right ids), over the span of their values."""
     if key.null_count() == 0 and key.is_sorted():
         return (key != key.shift()).fill_null(False).cast(pl.Int64).cum_sum().to_numpy()
     if key.null_count() == 0 and key.dtype.is_integer() and len(key):

@@ -56,6 +56,12 @@ _TEXT_SQL = {
 }
 
 
+#: The text fields reading a column of RAW_TEXT (counterparty compares name_key).
+_FROM_TXNS = frozenset(
+    f for f, sql in _TEXT_SQL.items() if any("{a}." + c in sql for c in RAW_TEXT)
+)
+
+
 #: Whether row `a` has a name to compare (a side without a name is compared through its
 #: description): column `has_name` of the open tables, made with them, so the features
 #: of every candidate pair read a boolean, not two text columns of each side.
@@ -102,10 +108,6 @@ def _text_sql(field: str, side: str) -> str:
     """Text field `field` of the pair's `side` row (l or r): from the open table, or from
     its row of txns (alias xl or xr) when it reads a column of RAW_TEXT."""
     return _TEXT_SQL[field].format(a=f"x{side}" if field in _FROM_TXNS else side)
-
-
-#: The text fields reading a column of RAW_TEXT (counterparty is compared by name_key).
-_FROM_TXNS = ("description", "text")
 
 
 def with_shared_refs(
