@@ -24,8 +24,8 @@ from recon.db import written_join_order
 from recon.matchers.base import AmountTolerance, DateWindow, band_join_sql, date_condition_sql
 from recon.matchers.exact import Exact
 from recon.matchinfo import ACTIVE_MEMBERS_SQL
-from recon.pipeline import T
-from recon.scoring import RAW_TEXT, explained, score_in_chunks, with_shared_refs
+from recon.pipeline import LEFT_OUT, T
+from recon.scoring import explained, score_in_chunks, with_shared_refs
 
 REASONS = (
     "ambiguous",
@@ -76,8 +76,8 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     pairs = with_shared_refs(con, T, pairs)
     best = pl.concat([_best(pairs, "l", "r", "left"), _best(pairs, "r", "l", "right")])
     best = best.with_columns(_reason(ruleset).alias("reason"))
-    # the free text from txns: the open tables leave it out (see recon.scoring.RAW_TEXT)
-    fields = ", ".join(f"x.{c}" if c in RAW_TEXT else f"t.{c}" for c in ROW_FIELDS)
+    # from txns what the open tables leave out (see recon.pipeline.LEFT_OUT)
+    fields = ", ".join(f"x.{c}" if c in LEFT_OUT else f"t.{c}" for c in ROW_FIELDS)
     texts = "join txns x on x.txn_id = t.id"
     own_fields = ", ".join(f"o.{c}" for c in ROW_FIELDS)
     # `best` is read by DuckDB from this variable, not registered (see recon.db)

@@ -151,6 +151,11 @@ def open_items_sql(sides: str | tuple[str, ...], as_of: date | None, left_side: 
                                  and d.decision in ('write_off', 'ignore'))"""
 
 
+#: The columns of txns the open tables leave out: the free text (read from txns where a
+#: rule or the diagnosis wants it) and what no rule reads (the name's alternative form is
+#: in the names table; the dates other than `date`, the document type, the source line).
+LEFT_OUT = (*RAW_TEXT, "name_alt", "value_date", "due_date", "doc_type", "file_id", "line")
+
 #: The open rows' ids and sides, of both sides at once (see open_items_sql).
 OPEN_IDS = "__recon__open_ids"
 
@@ -213,7 +218,7 @@ def prepare_open_tables(
                 with o as materialized (
                     select * from txns where txn_id in (
                         select txn_id from {OPEN_IDS} where side = '{side}'))
-                select o.txn_id as id, o.* exclude (txn_id, {', '.join(RAW_TEXT)}),
+                select o.txn_id as id, o.* exclude (txn_id, {', '.join(LEFT_OUT)}),
                        o.txn_id in (select id from {refs}) as has_ref,
                        {HAS_NAME_SQL.format(a="o")} as has_name,
                        n.nid, n.nb, n.gnb, n.toks, {content_key_sql("o")} as ckey
