@@ -57,10 +57,6 @@ OUTPUTS = (
     "aging.csv",
 )
 
-#: Seconds per rule pass from recon's log (see scale.pass_seconds).
-pass_seconds = scale.pass_seconds
-
-
 def digests(out: Path) -> dict[str, str]:
     """Short sha256 of each output file (read in blocks: matches.csv is 150 MB at 1M)."""
     digest = {}
@@ -143,7 +139,7 @@ def one_run(
     cmd = scale.recon_cmd(data, bank, ledger, memory_limit, tree=tree, db=db, out=out)
     wall, peak, lines = _run(tree, cmd + _dated(as_of), env)
     summary = json.loads((out / "summary.json").read_text())
-    figures = {"wall": wall, **summary["stages"], **pass_seconds(lines)}
+    figures = {"wall": wall, **summary["stages"], **scale.pass_seconds(lines)}
     return {"figures": figures, "peak_rss": peak, "digests": digests(out)}
 
 

@@ -130,9 +130,9 @@ def _pair_key(pairs: pl.DataFrame) -> list[pl.Expr]:
     they fit in 31 bits (transaction ids do), which sorts in half the time of two
     columns (0.52 s against 1.02 s for the 8.4M pairs of the 5M benchmark's
     amount_date rule); the two columns otherwise."""
-    ids = [pairs[c] for c in ("l", "r")]
-    if all(s.dtype.is_integer() and not s.null_count() for s in ids) and all(
-        s.is_between(0, 2**31 - 1).all() for s in ids
+    if all(
+        s.dtype.is_integer() and not s.null_count() and s.is_between(0, 2**31 - 1).all()
+        for s in (pairs["l"], pairs["r"])
     ):
         return [pl.col("l").cast(pl.Int64) * 2**31 + pl.col("r").cast(pl.Int64)]
     return [pl.col("l"), pl.col("r")]

@@ -261,10 +261,7 @@ def _cap(con: duckdb.DuckDBPyConnection, refs: str) -> None:
         select a.id, a.ref from {refs} a
         semi join {refs}_over o on o.ref is not distinct from a.ref"""
     )
-    if scalar(con, f"select count(*) from {refs}_over"):
-        con.execute(
-            f"delete from {refs} a using {refs}_over o where o.ref is not distinct from a.ref"
-        )
+    con.execute(f"delete from {refs} a using {refs}_over o where o.ref is not distinct from a.ref")
 
 
 def _recap(con: duckdb.DuckDBPyConnection, table: str, refs: str) -> None:

@@ -28,7 +28,7 @@ def test_pass_seconds_split_the_first_pass_from_the_later_ones() -> None:
         "recon: wrote bank outputs (4.70 s)",
         "recon: rule fx: committed",
     ]
-    seconds = ab.pass_seconds(log)
+    seconds = ab.scale.pass_seconds(log)
     assert seconds == pytest.approx(
         {
             "open items": 1.10,
