@@ -32,9 +32,11 @@ for the whole run.  A variable's frame is freed when the function returns (not w
 the variable is deleted or reassigned: the lookup keeps a copy of the function's
 variables until the next lookup).  Frames that functions other than their maker query by a
 table's name (the pipeline's REGROW and bound views over a few ids) are still
-registered.  Scratch results that can be big stay temp
-tables (a rule's candidate pairs: 30 million of the fuzzy rule at 5M lines): DuckDB
-spills those under a memory limit, and a result fetched into a frame is held in full.
+registered.  What the whole run reads (the open tables, their names and
+reference keys) is in temp tables, which DuckDB spills under a memory limit; what one
+rule makes and drops (its candidate pairs: 27 million of the fuzzy rule at 5M lines)
+is in frames, freed when the rule is done, where a temp table would have held the
+memory limit's room until the commit.
 """
 
 from __future__ import annotations

@@ -53,16 +53,16 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     named = band_join_sql(T, relaxed, extra, names="block")
     same_amount = band_join_sql(T, AmountTolerance(), extra)
     with written_join_order(con):
-        con.execute(
-            f"create or replace temp table __recon__dcand as select distinct l, r from "
+        cand: pl.DataFrame = con.sql(
+            f"select distinct l, r from "
             f"(({named}) union all ({same_amount}) union all ({by_ref.candidates_sql(T)}))"
-        )
+        ).pl()
     # the best candidates of each row: those of a left row are in its chunk, and the
     # best of a right row are among the best it has in some chunk
     pairs, _ = score_in_chunks(
         con,
         T,
-        "__recon__dcand",
+        cand,
         lambda p: p.filter(
             (pl.col("score") == pl.col("score").max().over("l"))
             | (pl.col("score") == pl.col("score").max().over("r"))

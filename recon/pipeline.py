@@ -495,9 +495,10 @@ def _build_pairs(
     scoring; the levels (read from the first pass's one query when `paired`)."""
     for statement in m.prepare_sql(tables):
         con.execute(statement)
-    # a temp table, not a frame: the candidates of a big load (30 million pairs of the
-    # fuzzy rule at 5M lines) must spill under a memory limit, and a query's result
-    # fetched into a frame cannot
+    # a frame, not a temp table: the run's transaction keeps every version of a temp
+    # table until the commit, and the candidates of every rule and pass (63 million
+    # pairs at 5M lines) pushed the rest of the run's tables out to disk under a memory
+    # limit; a frame is freed when the rule is done
     texts = m.text_fields()
     pairs_sql = (
         f"select distinct l, r{', level' if paired else ''} "
@@ -514,12 +515,16 @@ def _build_pairs(
             f"left join {T.left} lo on lo.id = c.l left join {T.right} ro on ro.id = c.r"
         )
     with written_join_order(con):
-        con.execute(f"create or replace temp table __recon__cand as {pairs_sql}")
+        cand: pl.DataFrame = con.sql(pairs_sql).pl()
     if paired:
-        levels = _fetch_levels(con, "select l as id, level from __recon__cand where r is null")
-        con.execute("delete from __recon__cand where r is null")
-    candidates = int(scalar(con, "select count(*) from __recon__cand") or 0)
-    cand = drop_unlike_names(con, "__recon__cand", texts) or "__recon__cand"
+        unpaired = cand["r"].is_null()
+        levels = cand.filter(unpaired).select(pl.col("l").alias("id"), "level")
+        levels = levels.cast({"id": pl.Int64, "level": pl.Int64})
+        cand = cand.filter(~unpaired).drop("level")
+    candidates = cand.height
+    alike = drop_unlike_names(con, cand, texts)
+    if alike is not None:
+        cand = alike
 
     def keep(pairs: pl.DataFrame) -> pl.DataFrame:
         for i, f in enumerate(texts):

@@ -52,7 +52,7 @@ def test_comparing_names_first_changes_nothing(
 
     demo = Path(__file__).resolve().parents[2] / "sample_data" / "demo"
     data = {"bank": demo / "bank.csv", "ledger": demo / "ledger.csv"}
-    calls: list[str | None] = []
+    calls: list[object] = []
     real = pipeline.drop_unlike_names
 
     def spy(*args, **kw):  # type: ignore[no-untyped-def]
@@ -61,7 +61,7 @@ def test_comparing_names_first_changes_nothing(
 
     monkeypatch.setattr(pipeline, "drop_unlike_names", spy)
     first = _run(data, tmp_path / "first")
-    assert any(calls), "the fuzzy rule compared names first"
+    assert any(c is not None for c in calls), "the fuzzy rule compared names first"
     monkeypatch.setattr(pipeline, "drop_unlike_names", lambda *a, **k: None)
     plain = _run(data, tmp_path / "plain")
     for name in OUTPUTS:
