@@ -518,8 +518,7 @@ def _build_pairs(
         cand: pl.DataFrame = con.sql(pairs_sql).pl()
     if paired:
         unpaired = cand["r"].is_null()
-        levels = cand.filter(unpaired).select(pl.col("l").alias("id"), "level")
-        levels = levels.cast({"id": pl.Int64, "level": pl.Int64})
+        levels = _typed_levels(cand.filter(unpaired).select(pl.col("l").alias("id"), "level"))
         cand = cand.filter(~unpaired).drop("level")
     candidates = cand.height
     alike = drop_unlike_names(con, cand, texts)
@@ -634,7 +633,11 @@ def _levels(con: duckdb.DuckDBPyConnection, m: Matcher, t: Tables) -> pl.DataFra
 
 def _fetch_levels(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
     """The (id, level) rows of `sql`, typed as the carried levels they are compared with."""
-    levels: pl.DataFrame = con.sql(sql).pl()
+    return _typed_levels(con.sql(sql).pl())
+
+
+def _typed_levels(levels: pl.DataFrame) -> pl.DataFrame:
+    """(id, level) typed as the carried levels they are compared with."""
     return levels.cast({"id": pl.Int64, "level": pl.Int64})
 
 
