@@ -13,7 +13,6 @@ across rules and every match can say which fields agreed and by how much:
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -510,15 +509,11 @@ def score_in_chunks(
         return keep(score_pairs(con, t, cand, **kw)), total
     # the left id at each chunk's end: a left row's pairs stay in one chunk
     ends = cand["l"].sort().gather([(total - 1) * i // chunks for i in range(1, chunks)])
-    edges = [None, *sorted(set(ends.to_list())), None]
-    kept = []
-    for lo, hi in itertools.pairwise(edges):
-        inside = pl.lit(True)
-        if lo is not None:
-            inside &= pl.col("l") > lo
-        if hi is not None:
-            inside &= pl.col("l") <= hi
-        kept.append(keep(score_pairs(con, t, cand.filter(inside), **kw)))
+    ends = ends.unique(maintain_order=True)
+    # chunk i: the pairs whose left id is above end i - 1 and at most end i (one pass)
+    chunk = pl.Series("chunk", ends.search_sorted(cand["l"], side="left"))
+    parts = cand.with_columns(chunk).partition_by("chunk", as_dict=True, include_key=False)
+    kept = [keep(score_pairs(con, t, parts[k], **kw)) for k in sorted(parts)]
     nonempty = [k for k in kept if k.height] or kept[:1]
     return pl.concat(nonempty, how="vertical_relaxed"), total
 
