@@ -103,6 +103,10 @@ class GroupCarry:
 
     blocks: pl.DataFrame | None = None  # a, fp, cnt
     sols: pl.DataFrame | None = None  # a, xs, n
+    #: The block rows (a, blk, x) the fingerprints were taken of, within one run only
+    #: (not kept between runs): a later pass's changed blocks that only lost rows take
+    #: their solutions from `sols` (see :func:`carried_solutions`).
+    rows: pl.DataFrame | None = None
 
 
 #: Bumped when the search or the fingerprint changes what a kept carry means.
@@ -173,7 +177,9 @@ def carried_solutions(
     con: duckdb.DuckDBPyConnection, m: Group, carry: GroupCarry, blocks: pl.DataFrame
 ) -> pl.DataFrame:
     """(sol, a, xs, n): the solutions of every block, searching only the anchors whose
-    block rows changed since the pass before (all of them on the first pass).
+    block rows changed since the pass before (all of them on the first pass), and of
+    those, when the pass before's rows are known (`carry.rows`), only the blocks that
+    gained a row (see :func:`_shrunk_solutions`).
 
     The result equals :func:`find_solutions` over all blocks: the same subsets,
     numbered in the same (a, xs) order.
@@ -184,16 +190,76 @@ def carried_solutions(
     else:
         same = now.join(carry.blocks, on=["a", "fp", "cnt"], how="semi").select("a")
         changed = now.join(same, on="a", how="anti").select("a")
-        fresh = find_solutions(con, m, blocks, anchors=changed)
-        kept = carry.sols.join(same, on="a", how="semi")
+        kept = carry.sols.join(same, on="a", how="semi").select("a", "xs")
+        if carry.rows is None:
+            fresh = find_solutions(con, m, blocks, anchors=changed).select("a", "xs")
+        else:
+            fresh = _shrunk_solutions(con, m, carry.rows, carry.sols, blocks, changed)
         # read by DuckDB from this variable, not registered (see recon.db)
-        kept_and_fresh = pl.concat([kept, fresh.select(kept.columns)])  # noqa: F841
+        kept_and_fresh = pl.concat([kept, fresh])  # noqa: F841
         sols = con.sql(
-            "select row_number() over (order by a, xs) as sol, a, xs, n from kept_and_fresh"
+            """select row_number() over (order by a, xs) as sol, a, xs,
+                      count(*) over (partition by a) as n
+            from kept_and_fresh"""
         ).pl()
     carry.blocks = now
     carry.sols = sols.select("a", "xs", "n")
+    carry.rows = blocks.select("a", "blk", "x")
     return sols
+
+
+def _shrunk_solutions(
+    con: duckdb.DuckDBPyConnection,
+    m: Group,
+    rows: pl.DataFrame,
+    sols: pl.DataFrame,
+    blocks: pl.DataFrame,
+    changed: pl.DataFrame,
+) -> pl.DataFrame:
+    """(a, xs), each once: the solutions of the blocks of the anchors in `changed`,
+    given the pass before's block rows `rows` (a, blk, x) and solutions `sols`.
+
+    A block now read whose rows were all in that block before (it only lost rows;
+    searched before, since `rows` holds only what the search read) has for
+    solutions those of the anchor before that lie inside it: whether the kernel finds
+    a subset depends on its members' amounts and order alone (see recon.subsets), and
+    rows leaving keep the others' order.  The one exception is the whole block of
+    more than max_group rows that sums to the anchor's amount, found only as a
+    whole block.  The other blocks (new, or grown: a reference key regained, a block
+    now small enough to be read) are searched.  At 1M lines, a pass's changed
+    blocks that only lost rows were about half of them, and the most costly to search.
+    """
+    now = blocks.join(changed, on="a", how="semi")
+    grown = now.join(rows, on=["a", "blk", "x"], how="anti").select("a", "blk").unique()
+    searched = find_solutions(con, m, now.join(grown, on=["a", "blk"], how="semi"))
+    shrunk = now.join(grown, on=["a", "blk"], how="anti")
+    before = (
+        sols.join(changed, on="a", how="semi")
+        .filter(pl.col("xs").list.len() <= m.max_group)
+        .select("a", "xs", pl.col("xs").list.len().alias("k"))
+        .with_row_index("s")
+    )
+    inside = (
+        before.explode("xs")
+        .join(shrunk.select("a", "blk", pl.col("x").alias("xs")), on=["a", "xs"])
+        .group_by("s", "blk")
+        .agg(pl.len().alias("in"), pl.first("k"))
+        .filter(pl.col("in") == pl.col("k"))
+        .select("s")
+    )
+    whole = (
+        shrunk.filter((pl.col("n") > m.max_group) & (pl.col("total") == pl.col("t")))
+        .sort("a", "blk", "x")
+        .group_by("a", "blk", maintain_order=True)
+        .agg(pl.col("x").alias("xs"))
+    )
+    return pl.concat(
+        [
+            before.join(inside.unique(), on="s", how="semi").select("a", "xs"),
+            whole.select("a", "xs"),
+            searched.select("a", "xs"),
+        ]
+    ).unique()
 
 
 def find_solutions(
