@@ -17,6 +17,7 @@ from datetime import date
 from typing import TypeVar
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from recon import matchinfo
@@ -713,9 +714,14 @@ def _with_carried(
         old.append(carried.dropped)
     ids = [pl.col("l").cast(pl.Int64), pl.col("r").cast(pl.Int64)]
     graph = pl.concat([f.select(ids) for f in (*old, pairs)])
-    graph = graph.with_columns(pl.Series("comp", components(graph["l"], graph["r"])))
-    changed = ~pl.col("l").is_in(left) | ~pl.col("r").is_in(right) | pl.col("l").is_in(regrow)
-    same = graph.filter(~pl.col("comp").is_in(graph.filter(changed)["comp"].implode()))
+    comp = components(graph["l"], graph["r"])
+    changed = graph.select(
+        ~pl.col("l").is_in(left) | ~pl.col("r").is_in(right) | pl.col("l").is_in(regrow)
+    ).to_series()
+    # the components are numbered from 0: flag those with a changed pair by number
+    touched = np.zeros(int(comp.max()) + 1 if len(comp) else 0, dtype=bool)
+    touched[comp[changed.to_numpy()]] = True
+    same = graph.filter(pl.Series(~touched[comp]))
     return kept, Settled(same["l"].unique(), same["r"].unique())
 
 

@@ -103,6 +103,24 @@ def test_component_labels_are_the_connected_components(edges: list[tuple[int, in
     assert firsts == list(range(len(set(got.tolist()))))
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30)), min_size=1, max_size=40),
+    st.sampled_from([0, 5, 2**40]),
+    st.sampled_from([1, 3, 1000]),
+)
+def test_components_by_offset_are_those_by_code(
+    edges: list[tuple[int, int]], shift: int, stretch: int
+) -> None:
+    """components() numbers ids close together by their offset from the least, others
+    by their dense codes: the same labels either way (numbered by first pair)."""
+    l = pl.Series([shift + stretch * e[0] for e in edges], dtype=pl.Int64)
+    r = pl.Series([7 + stretch * e[1] for e in edges], dtype=pl.Int64)
+    got = assign_module.components(l, r)
+    want = assign_module._components(l, r)[0]
+    assert got.tolist() == want.tolist()
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(
