@@ -574,9 +574,14 @@ def _regrow(
 #: what a later pass's bounds are counted again for (see _recount).
 GONE = "__recon__gone"
 
-#: More right rows than this left since a rule counted its bounds: count them all again
-#: (the rows sharing a slot with those that left would be most of them anyway).
-RECOUNT_ALL = 20_000
+#: More right rows than this left since a rule counted its bounds: count them all again.
+#: A bounded row is crowded, and so is its slot: a few hundred rows leaving touch
+#: most of them (the 1M full run's fourth pass: 726 gone touched 19,204 of the fee
+#: rule's 35,679 bounded rows), and finding which cost more than counting them all
+#: (both ways timed at every later pass of the 1M full run and night: all again was
+#: faster from 726 rows gone, by 0.02-0.37 s a rule, equal at about a hundred, and
+#: slower by 0.02-0.04 s at 6).
+RECOUNT_ALL = 250
 
 
 def _gone_seq(con: duckdb.DuckDBPyConnection) -> int:
