@@ -160,9 +160,11 @@ def components(l: pl.Series, r: pl.Series) -> np.ndarray:
     if all(s is not None and s[1] - s[0] <= 4 * len(l) for s in spans):
         from recon.solver import component_labels  # compiled on first use, then cached
 
-        (l_lo, l_hi), (r_lo, _) = spans  # type: ignore[misc]
+        (l_lo, l_hi), (r_lo, r_hi) = spans  # type: ignore[misc]
         offsets = [(ids - lo).cast(pl.Int64).to_numpy() for ids, lo in ((l, l_lo), (r, r_lo))]
-        labels: np.ndarray = component_labels(offsets[0], offsets[1], l_hi - l_lo + 1)
+        labels: np.ndarray = component_labels(
+            offsets[0], offsets[1], l_hi - l_lo + 1, r_hi - r_lo + 1
+        )
         return labels
     return _components(l, r)[0]
 
@@ -179,7 +181,8 @@ def _components(l: pl.Series, r: pl.Series) -> tuple[np.ndarray, np.ndarray, np.
     from recon.solver import component_labels  # compiled on first use, then cached
 
     l_codes, r_codes = _codes(l), _codes(r)
-    return component_labels(l_codes, r_codes, int(l_codes.max()) + 1), l_codes, r_codes
+    labels = component_labels(l_codes, r_codes, int(l_codes.max()) + 1, int(r_codes.max()) + 1)
+    return labels, l_codes, r_codes
 
 
 def _codes(key: pl.Series) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from recon.db import audit_digest, scalar
+from recon.db import LEFT_SIDES, audit_digest, scalar
 from recon.errors import ReconError
 
 GENESIS = "0" * 64
@@ -77,7 +77,6 @@ def _check_head(con: duckdb.DuckDBPyConnection, last: int, last_hash: str, label
 
 
 # --- history of one item -------------------------------------------------------------
-LEFT_SIDES = ("bank", "statement")
 MATCH_ACTIONS = ("match", "accept", "reject")
 ROW_ACTIONS = ("write_off", "ignore")
 PERIOD_ACTIONS = ("close_period", "reopen_period")

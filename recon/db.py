@@ -63,6 +63,9 @@ from recon.names import name_alt_series, name_columns
 
 SCHEMA_VERSION = 2
 
+#: The sides of txns a pass reconciles with the ledger (column `side`), each its own pass.
+LEFT_SIDES = ("bank", "statement")
+
 SCHEMA_SQL = """
 create table if not exists meta (key varchar primary key, value varchar);
 create table if not exists files (

@@ -23,7 +23,7 @@ import polars as pl
 from recon import matchinfo
 from recon.assign import assign, components
 from recon.config import Rule, RuleSet
-from recon.db import _now, scalar, set_meta, written_join_order
+from recon.db import LEFT_SIDES, _now, scalar, set_meta, written_join_order
 from recon.groups import GroupCarry, carry_key, load_carry, run_group_rule, save_carries
 from recon.matchers.base import Matcher, Tables, ref_pairs_sql
 from recon.matchers.group import Group
@@ -1090,9 +1090,6 @@ def run_pipeline(
 
 
 MAX_PASSES = 4
-
-#: The sides a pass reconciles with the ledger (see recon.run).
-LEFT_SIDES = ("bank", "statement")
 
 
 def _group_keys(ruleset: RuleSet, left_side: str) -> dict[int, str]:

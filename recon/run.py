@@ -27,6 +27,7 @@ from recon.aging import aging_frame
 from recon.agreement import agreement_frame
 from recon.config import RuleSet, load_rules
 from recon.db import (
+    LEFT_SIDES,
     StoredFile,
     audit,
     connect,
@@ -280,7 +281,8 @@ def _passes(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> list[str]:
     sides = [
         s
         for (s,) in con.execute(
-            "select distinct side from txns where side in ('bank', 'statement') order by side"
+            "select distinct side from txns where list_contains(?, side) order by side",
+            [list(LEFT_SIDES)],
         ).fetchall()
     ]
     return sides or ["bank"]

@@ -96,7 +96,7 @@ def test_component_labels_are_the_connected_components(edges: list[tuple[int, in
     nl, nr = int(l.max()) + 1, int(r.max()) + 1
     graph = coo_matrix((np.ones(len(l)), (l, r + nl)), shape=(nl + nr, nl + nr))
     want = connected_components(graph, directed=False)[1][l]
-    got = component_labels(l, r, nl)
+    got = component_labels(l, r, nl, nr)
     # the same partition of the pairs, numbered in order of each component's first pair
     assert len(set(zip(want.tolist(), got.tolist(), strict=True))) == len(set(want.tolist()))
     firsts = [int(got[i]) for i in range(len(got)) if got[i] not in got[:i]]

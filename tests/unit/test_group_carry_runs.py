@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import duckdb
-import polars as pl
 import pytest
 from hypothesis import settings
 
@@ -19,9 +18,13 @@ from recon.db import SCHEMA_SQL
 from recon.matchers.group import Group
 from recon.run import Inputs, run
 
+from ..conftest import ROOT, load_module
 from ..test_generator import gen
 from .test_incremental import _PASSES, _blocks, _passes, _tight
 from .test_score_chunks import OUTPUTS, RULES
+
+#: bench/scale.py: the night the benchmark runs, cut from the generated files as it cuts it
+scale = load_module(ROOT / "bench" / "scale.py", "recon_bench_scale")
 
 
 @settings(max_examples=60, deadline=None)
@@ -48,20 +51,6 @@ def test_a_kept_carry_read_back_searches_like_a_full_search(
     blocks = _blocks(con, second)
     carried = groups.carried_solutions(con, m, kept, blocks)
     assert carried.sort("sol").equals(groups.find_solutions(con, m, blocks).sort("sol"))
-
-
-def _split(data: dict[str, Path], folder: Path, share: float = 0.1) -> dict[str, list[Path]]:
-    """Each side's file cut by date into the base run's rows and the night's last `share`."""
-    folder.mkdir(parents=True)
-    files: dict[str, list[Path]] = {}
-    for side in ("bank", "ledger"):
-        frame = pl.read_csv(data[side], infer_schema=False).sort(["date", "id"])
-        cut = frame.height - int(frame.height * share)
-        base, night = folder / f"{side}_base.csv", folder / f"{side}_night.csv"
-        frame.head(cut).write_csv(base)
-        frame.tail(frame.height - cut).write_csv(night)
-        files[side] = [base, night]
-    return files
 
 
 def _night(files: dict[str, list[Path]], db: Path, out: Path, rules: Path = RULES) -> None:
@@ -95,8 +84,8 @@ def _kept(db: Path) -> dict[str, int]:
 def test_the_next_night_searches_only_changed_anchors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
-    data = gen.generate(tmp_path / "data", seed=seed, rows=800, mode="hard")
-    files = _split(data, tmp_path / "split")
+    gen.generate(tmp_path / "data", seed=seed, rows=800, mode="hard")
+    files = scale.split_night(tmp_path / "data", 0.1)
     # tiny crowding bounds: at a few hundred lines every group anchor is settled by the
     # end of a run otherwise, and the run keeps nothing
     _tight(monkeypatch)
@@ -133,8 +122,8 @@ def test_the_next_night_searches_only_changed_anchors(
 def test_a_changed_rule_searches_afresh_and_drops_the_old_carry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = gen.generate(tmp_path / "data", seed=4, rows=800, mode="hard")
-    files = _split(data, tmp_path / "split")
+    gen.generate(tmp_path / "data", seed=4, rows=800, mode="hard")
+    files = scale.split_night(tmp_path / "data", 0.1)
     _tight(monkeypatch)
     db = tmp_path / "r.duckdb"
     run(RULES, Inputs(bank=files["bank"][:1], ledger=files["ledger"][:1]), db_path=db,
