@@ -226,8 +226,9 @@ def _shrunk_solutions(
     rows leaving keep the others' order.  The one exception is the whole block of
     more than max_group rows that sums to the anchor's amount, found only as a
     whole block.  The other blocks (new, or grown: a reference key regained, a block
-    now small enough to be read) are searched.  At 1M lines, a pass's changed
-    blocks that only lost rows were about half of them, and the most costly to search.
+    now small enough to be read) are searched.  In the 1M full run's second pass of
+    the one-to-many rule, 4,692 of the 10,042 changed anchors had only lost rows, and
+    searching them took 0.46 s of the search's 1.04 s; taking their solutions, 0.09 s.
     """
     now = blocks.join(changed, on="a", how="semi")
     grown = now.join(rows, on=["a", "blk", "x"], how="anti").select("a", "blk").unique()

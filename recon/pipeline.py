@@ -724,9 +724,9 @@ def _with_carried(
         ~pl.col("l").is_in(left) | ~pl.col("r").is_in(right) | pl.col("l").is_in(regrow)
     ).to_series()
     # the components are numbered from 0: flag those with a changed pair by number
-    touched = np.zeros(int(comp.max()) + 1 if len(comp) else 0, dtype=bool)
-    touched[comp[changed.to_numpy()]] = True
-    same = graph.filter(pl.Series(~touched[comp]))
+    stirred = np.zeros(int(comp.max()) + 1 if len(comp) else 0, dtype=bool)
+    stirred[comp[changed.to_numpy()]] = True
+    same = graph.filter(pl.Series(~stirred[comp]))
     return kept, Settled(same["l"].unique(), same["r"].unique())
 
 
