@@ -156,11 +156,11 @@ def components(l: pl.Series, r: pl.Series) -> np.ndarray:
     shaped like a rule's; the same labels, which depend on the pairs' order alone)."""
     if not len(l):
         return np.zeros(0, dtype=np.int64)
-    spans = [_span(ids) for ids in (l, r)]
-    if all(s is not None and s[1] - s[0] <= 4 * len(l) for s in spans):
+    l_span, r_span = _close_span(l), _close_span(r)
+    if l_span is not None and r_span is not None:
         from recon.solver import component_labels  # compiled on first use, then cached
 
-        (l_lo, l_hi), (r_lo, r_hi) = spans  # type: ignore[misc]
+        (l_lo, l_hi), (r_lo, r_hi) = l_span, r_span
         offsets = [(ids - lo).cast(pl.Int64).to_numpy() for ids, lo in ((l, l_lo), (r, r_lo))]
         labels: np.ndarray = component_labels(
             offsets[0], offsets[1], l_hi - l_lo + 1, r_hi - r_lo + 1
@@ -169,11 +169,14 @@ def components(l: pl.Series, r: pl.Series) -> np.ndarray:
     return _components(l, r)[0]
 
 
-def _span(ids: pl.Series) -> tuple[int, int] | None:
-    """(least, greatest) of integer ids with no nulls; None otherwise."""
-    if ids.null_count() or not ids.dtype.is_integer():
+def _close_span(ids: pl.Series) -> tuple[int, int] | None:
+    """(least, greatest) of `ids` when they are integers of one table close together
+    (no nulls, a span of at most four times their number): arrays as long as the span
+    then cost about what the ids do.  None otherwise."""
+    if not len(ids) or ids.null_count() or not ids.dtype.is_integer():
         return None
-    return int(ids.min()), int(ids.max())  # type: ignore[arg-type]
+    lo, hi = int(ids.min()), int(ids.max())  # type: ignore[arg-type]
+    return (lo, hi) if hi - lo <= 4 * len(ids) else None
 
 
 def _components(l: pl.Series, r: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -192,17 +195,17 @@ def _codes(key: pl.Series) -> np.ndarray:
     so are integer keys close together (the right ids), over the span of their values."""
     if key.null_count() == 0 and key.is_sorted():
         return (key != key.shift()).fill_null(False).cast(pl.Int64).cum_sum().to_numpy()
-    if key.null_count() == 0 and key.dtype.is_integer() and len(key):
-        lo, hi = int(key.min()), int(key.max())  # type: ignore[arg-type]
-        if hi - lo <= 4 * len(key):
-            # ids of one table, close together: the codes are the running count of the
-            # values present, a pass over an array as long as their span, not a sort
-            # (0.18 s against 0.64 s for the right ids of 8.4M pairs)
-            at = (key - lo).cast(pl.Int64).to_numpy()
-            present = np.zeros(hi - lo + 1, dtype=np.int64)
-            present[at] = 1
-            codes: np.ndarray = np.cumsum(present)[at] - 1
-            return codes
+    span = _close_span(key)
+    if span is not None:
+        # ids of one table, close together: the codes are the running count of the
+        # values present, a pass over an array as long as their span, not a sort
+        # (0.18 s against 0.64 s for the right ids of 8.4M pairs)
+        lo, hi = span
+        at = (key - lo).cast(pl.Int64).to_numpy()
+        present = np.zeros(hi - lo + 1, dtype=np.int64)
+        present[at] = 1
+        codes: np.ndarray = np.cumsum(present)[at] - 1
+        return codes
     return (key.rank("dense").cast(pl.Int64) - 1).to_numpy()
 
 

@@ -236,8 +236,8 @@ def _shrunk_solutions(
     shrunk = now.join(grown, on=["a", "blk"], how="anti")
     before = (
         sols.join(changed, on="a", how="semi")
-        .filter(pl.col("xs").list.len() <= m.max_group)
         .select("a", "xs", pl.col("xs").list.len().alias("k"))
+        .filter(pl.col("k") <= m.max_group)
         .with_row_index("s")
     )
     inside = (
@@ -256,7 +256,7 @@ def _shrunk_solutions(
     )
     return pl.concat(
         [
-            before.join(inside.unique(), on="s", how="semi").select("a", "xs"),
+            before.join(inside, on="s", how="semi").select("a", "xs"),
             whole.select("a", "xs"),
             searched.select("a", "xs"),
         ]
