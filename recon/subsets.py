@@ -31,13 +31,17 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
+# No array variable is rebound inside a loop of the kernel below: numba counts the
+# references of an array rebound in a loop at every use (an atomic increment and
+# decrement), and that was 60% of the search's time.  The buffers the subsets go to
+# are filled in place; when they are full the block is searched again into larger
+# ones (see _search).
+
 
 @njit(cache=True, nogil=True)
-def _grow(buf: np.ndarray, need: int) -> np.ndarray:  # pragma: no cover - compiled
-    """`buf`, or a copy at least twice as long when `need` items will not fit."""
-    if need <= buf.shape[0]:
-        return buf
-    out = np.empty(max(need, 2 * buf.shape[0]), dtype=np.int64)
+def _grow(buf: np.ndarray, size: int) -> np.ndarray:  # pragma: no cover - compiled
+    """A copy of `buf` `size` long (at least as long as `buf`)."""
+    out = np.empty(size, dtype=np.int64)
     for i in range(buf.shape[0]):  # a loop: slice assignment took 4 s to compile
         out[i] = buf[i]
     return out
@@ -45,11 +49,11 @@ def _grow(buf: np.ndarray, need: int) -> np.ndarray:  # pragma: no cover - compi
 
 # one signature: the sizes at the call sites are literals, each compiled on its own otherwise
 @njit(
-    "UniTuple(int64[::1], 3)(int64[::1], int64[::1], int64[::1], int64, int64, int64[::1], int64)",
+    "boolean(int64[::1], int64[::1], int64[::1], int64, int64, int64[::1], int64)",
     cache=True,
     nogil=True,
 )
-def _add(
+def _put(
     blocks: np.ndarray,
     offsets: np.ndarray,
     members: np.ndarray,
@@ -57,28 +61,27 @@ def _add(
     block: int,
     rows: np.ndarray,
     k: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """Record subset number `nsol` of `block`: rows[:k]; return the (grown) buffers."""
+) -> bool:  # pragma: no cover - compiled
+    """Record subset number `nsol` of `block`: rows[:k]; False when the buffers are full."""
     nmem = offsets[nsol]
-    blocks = _grow(blocks, nsol + 1)
-    offsets = _grow(offsets, nsol + 2)
-    members = _grow(members, nmem + k)
+    if nsol >= blocks.shape[0] or nmem + k > members.shape[0]:
+        return False
     for i in range(k):
         members[nmem + i] = rows[i]
     blocks[nsol] = block
     offsets[nsol + 1] = nmem + k
-    return blocks, offsets, members
+    return True
 
 
 @njit(cache=True, nogil=True)
-def _by_sum_latest_first(sums: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
-    """Order of partial subsets (listed by first position) by sum, and within one sum
-    latest first: those of a sum starting after a position are then a prefix of that
-    sum's run.  A bottom-up merge sort, stable, of the list reversed (numba's own
-    stable argsort took three seconds to compile)."""
-    n = sums.shape[0]
-    order = np.empty(n, dtype=np.int64)
-    spare = np.empty(n, dtype=np.int64)
+def _by_sum_latest_first(
+    sums: np.ndarray, n: int, order: np.ndarray, spare: np.ndarray, sorted_sums: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """Order of the partial subsets sums[:n] (listed by first position) by sum, and within
+    one sum latest first, into order[:n], their sums so into sorted_sums[:n]: those of a
+    sum starting after a position are then a prefix of that sum's run.  A bottom-up
+    merge sort, stable, of the list reversed, through `spare` (numba's own stable
+    argsort took three seconds to compile)."""
     for i in range(n):
         order[i] = n - 1 - i
     width = 1
@@ -103,38 +106,17 @@ def _by_sum_latest_first(sums: np.ndarray) -> np.ndarray:  # pragma: no cover - 
                 spare[k] = order[j]
                 j += 1
                 k += 1
-        order, spare = spare, order
+        for i in range(n):
+            order[i] = spare[i]
         width *= 2
-    return order
+    for i in range(n):
+        sorted_sums[i] = sums[order[i]]
 
 
-@njit(cache=True, nogil=True)
-def _gather(values: np.ndarray, order: np.ndarray) -> np.ndarray:  # pragma: no cover
-    """values[order], by a loop (fancy indexing is slow to compile)."""
-    out = np.empty(order.shape[0], dtype=np.int64)
-    for i in range(order.shape[0]):
-        out[i] = values[order[i]]
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _first_at_least(sorted_sums: np.ndarray, n: int, value: int) -> int:  # pragma: no cover
-    """The first index of sorted_sums[:n] holding `value` or more (n when none does)."""
-    lo, hi = 0, n
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if sorted_sums[mid] < value:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-# one signature for the three call sites, as for _add
+# one signature for the three call sites, as for _put
 @njit(
-    "Tuple((int64[::1], int64[::1], int64[::1], int64))(int64[::1], int64[::1], int64[::1], "
-    "int64, int64, int64[::1], int64, int64, int64, int64[::1], int64[::1], int64, "
-    "int64[::1], int64[::1], int64[::1], int64)",
+    "int64(int64[::1], int64[::1], int64[::1], int64, int64, int64[::1], int64, int64, int64, "
+    "int64[::1], int64[::1], int64, int64[::1], int64[::1], int64[::1], int64)",
     cache=True,
     nogil=True,
 )
@@ -149,44 +131,61 @@ def _completions(
     need: int,
     after: int,
     order: np.ndarray,
-    sums: np.ndarray,
+    sorted_sums: np.ndarray,
     n: int,
     first: np.ndarray,
     second: np.ndarray,
     third: np.ndarray,
     width: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:  # pragma: no cover - compiled
+) -> int:  # pragma: no cover - compiled
     """Record rows[:k] completed by each kept pair (`width` 2) or triple (3) summing to
     `need` and starting after row `after`: those are a prefix of the run of `need` in
-    `sums` (see :func:`_by_sum_latest_first`).  Returns the buffers and the count."""
-    z = _first_at_least(sums, n, need)
-    while z < n and sums[z] == need and first[order[z]] > after:
+    `sorted_sums` (see :func:`_by_sum_latest_first`).  Returns the count of subsets, or
+    -1 when the buffers are full."""
+    lo, hi = 0, n  # the first sum of `need` or more
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if sorted_sums[mid] < need:
+            lo = mid + 1
+        else:
+            hi = mid
+    z = lo
+    while z < n and sorted_sums[z] == need and first[order[z]] > after:
         y = order[z]
         rows[k] = first[y]
         rows[k + 1] = second[y]
         if width == 3:
             rows[k + 2] = third[y]
-        blocks, offsets, members = _add(blocks, offsets, members, nsol, block, rows, k + width)
+        if not _put(blocks, offsets, members, nsol, block, rows, k + width):
+            return -1
         nsol += 1
         z += 1
-    return blocks, offsets, members, nsol
+    return nsol
+
+
+#: Slots of the tables of a block's pair (and triple) sums, by sum modulo this prime.
+SEEN_SLOTS = 4093
 
 
 @njit(cache=True, nogil=True)
-def _search(
-    starts: np.ndarray, v: np.ndarray, t: np.ndarray, max_group: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """Subsets of every block: (block of each subset, offsets, member rows).
-
-    Block b holds rows starts[b]..starts[b + 1] - 1 in block order; t[row] is the
-    block's target.  Members are rows of `v`, in block order.
-    """
-    blocks = np.empty(1024, dtype=np.int64)
-    offsets = np.zeros(1025, dtype=np.int64)
-    members = np.empty(4096, dtype=np.int64)
-    nsol = 0
+def _search_from(
+    starts: np.ndarray,
+    v: np.ndarray,
+    t: np.ndarray,
+    max_group: int,
+    first_block: int,
+    nsol: int,
+    blocks: np.ndarray,
+    offsets: np.ndarray,
+    members: np.ndarray,
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    """Record the subsets of blocks `first_block`.. after the `nsol` recorded, in the
+    buffers (see :func:`_search`).  Returns (subsets recorded, the block the buffers had
+    no room for, or the number of blocks when all were searched); the subsets of the
+    block with no room are not counted."""
+    nblocks = starts.shape[0] - 1
     widest = 0
-    for b in range(starts.shape[0] - 1):
+    for b in range(first_block, nblocks):
         widest = max(widest, starts[b + 1] - starts[b])
     npairs = widest * (widest - 1) // 2
     # the kept pairs (first, second, sum) and triples of a block, in block order
@@ -198,8 +197,21 @@ def _search(
     t2 = np.empty(ntriples, dtype=np.int64)
     t3 = np.empty(ntriples, dtype=np.int64)
     ts = np.empty(ntriples, dtype=np.int64)
+    # the pairs (triples) by sum, latest first within a sum
+    pord = np.empty(npairs, dtype=np.int64)
+    psorted = np.empty(npairs, dtype=np.int64)
+    ntsort = ntriples if max_group >= 6 else 0
+    tord = np.empty(ntsort, dtype=np.int64)
+    tsorted = np.empty(ntsort, dtype=np.int64)
+    spare = np.empty(max(npairs, ntsort), dtype=np.int64)
     rows = np.empty(max(widest, 6), dtype=np.int64)
-    for b in range(starts.shape[0] - 1):
+    # which sums a block's kept pairs (triples) have, by slot (sum modulo SEEN_SLOTS),
+    # marked with the block's number + 1: a completion is looked for only where one
+    # may be (most are not), and no table is cleared between blocks
+    pair_seen = np.zeros(SEEN_SLOTS, dtype=np.int64)
+    triple_seen = np.zeros(SEEN_SLOTS if max_group >= 6 else 1, dtype=np.int64)
+    for b in range(first_block, nblocks):
+        done = nsol  # the subsets of the blocks before this one
         s = starts[b]
         m = starts[b + 1] - s
         target = t[s]
@@ -212,6 +224,7 @@ def _search(
                     p1[npair] = s + i
                     p2[npair] = s + j
                     ps[npair] = total
+                    pair_seen[total % SEEN_SLOTS] = b + 1
                     npair += 1
         ntri = 0
         if max_group >= 5:
@@ -223,100 +236,88 @@ def _search(
                         t2[ntri] = p2[q]
                         t3[ntri] = c
                         ts[ntri] = total
+                        if max_group >= 6:
+                            triple_seen[total % SEEN_SLOTS] = b + 1
                         ntri += 1
-        pord = p1[:0]
-        psorted = ps[:0]
         if max_group >= 4:
-            pord = _by_sum_latest_first(ps[:npair])
-            psorted = _gather(ps, pord)
+            _by_sum_latest_first(ps, npair, pord, spare, psorted)
         for q in range(npair):
             rows[0] = p1[q]
             rows[1] = p2[q]
             if ps[q] == target:
-                blocks, offsets, members = _add(blocks, offsets, members, nsol, b, rows, 2)
+                if not _put(blocks, offsets, members, nsol, b, rows, 2):
+                    return done, b
                 nsol += 1
             if max_group >= 3:
                 for c in range(p2[q] + 1, s + m):
                     if ps[q] + v[c] == target:
                         rows[2] = c
-                        blocks, offsets, members = _add(blocks, offsets, members, nsol, b, rows, 3)
+                        if not _put(blocks, offsets, members, nsol, b, rows, 3):
+                            return done, b
                         nsol += 1
-            if max_group >= 4:  # a later pair completing this one
-                blocks, offsets, members, nsol = _completions(
-                    blocks,
-                    offsets,
-                    members,
-                    nsol,
-                    b,
-                    rows,
-                    2,
-                    target - ps[q],
-                    p2[q],
-                    pord,
-                    psorted,
-                    npair,
-                    p1,
-                    p2,
-                    p2,
-                    2,
-                )
-        if max_group >= 5:
-            tord = pord[:0]
-            tsorted = psorted[:0]
-            if max_group >= 6:
-                tord = _by_sum_latest_first(ts[:ntri])
-                tsorted = _gather(ts, tord)
-            for q in range(ntri):
-                rows[0] = t1[q]
-                rows[1] = t2[q]
-                rows[2] = t3[q]
-                need = target - ts[q]
-                # a later pair, or a later triple, completing this triple
-                blocks, offsets, members, nsol = _completions(
-                    blocks,
-                    offsets,
-                    members,
-                    nsol,
-                    b,
-                    rows,
-                    3,
-                    need,
-                    t3[q],
-                    pord,
-                    psorted,
-                    npair,
-                    p1,
-                    p2,
-                    p2,
-                    2,
-                )
-                if max_group >= 6:
-                    blocks, offsets, members, nsol = _completions(
-                        blocks,
-                        offsets,
-                        members,
-                        nsol,
-                        b,
-                        rows,
-                        3,
-                        need,
-                        t3[q],
-                        tord,
-                        tsorted,
-                        ntri,
-                        t1,
-                        t2,
-                        t3,
-                        3,
-                    )
+            need = target - ps[q]
+            if max_group >= 4 and pair_seen[need % SEEN_SLOTS] == b + 1:
+                # a later pair completing this one
+                nsol = _completions(
+                    blocks, offsets, members, nsol, b, rows, 2, need, p2[q],
+                    pord, psorted, npair, p1, p2, p2, 2,
+                )  # fmt: skip
+                if nsol < 0:
+                    return done, b
+        if max_group >= 6:
+            _by_sum_latest_first(ts, ntri, tord, spare, tsorted)
+        for q in range(ntri):
+            rows[0] = t1[q]
+            rows[1] = t2[q]
+            rows[2] = t3[q]
+            need = target - ts[q]
+            # a later pair, or a later triple, completing this triple
+            if pair_seen[need % SEEN_SLOTS] == b + 1:
+                nsol = _completions(
+                    blocks, offsets, members, nsol, b, rows, 3, need, t3[q],
+                    pord, psorted, npair, p1, p2, p2, 2,
+                )  # fmt: skip
+                if nsol < 0:
+                    return done, b
+            if max_group >= 6 and triple_seen[need % SEEN_SLOTS] == b + 1:
+                nsol = _completions(
+                    blocks, offsets, members, nsol, b, rows, 3, need, t3[q],
+                    tord, tsorted, ntri, t1, t2, t3, 3,
+                )  # fmt: skip
+                if nsol < 0:
+                    return done, b
         if m > max_group:
             whole = 0
             for i in range(m):
                 whole += v[s + i]
                 rows[i] = s + i
             if whole == target:
-                blocks, offsets, members = _add(blocks, offsets, members, nsol, b, rows, m)
+                if not _put(blocks, offsets, members, nsol, b, rows, m):
+                    return done, b
                 nsol += 1
+    return nsol, nblocks
+
+
+@njit(cache=True, nogil=True)
+def _search(
+    starts: np.ndarray, v: np.ndarray, t: np.ndarray, max_group: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Subsets of every block: (block of each subset, offsets, member rows).
+
+    Block b holds rows starts[b]..starts[b + 1] - 1 in block order; t[row] is the
+    block's target.  Members are rows of `v`, in block order.  A block the buffers
+    have no room for is searched again into buffers twice as large.
+    """
+    blocks = np.empty(1024, dtype=np.int64)
+    offsets = np.zeros(1025, dtype=np.int64)
+    members = np.empty(4096, dtype=np.int64)
+    nblocks = starts.shape[0] - 1
+    nsol, b = _search_from(starts, v, t, max_group, 0, 0, blocks, offsets, members)
+    while b < nblocks:
+        blocks = _grow(blocks, 2 * blocks.shape[0])
+        offsets = _grow(offsets, blocks.shape[0] + 1)
+        members = _grow(members, 2 * members.shape[0])
+        nsol, b = _search_from(starts, v, t, max_group, b, nsol, blocks, offsets, members)
     return blocks[:nsol], offsets[: nsol + 1], members[: offsets[nsol]]
 
 

@@ -10,6 +10,7 @@ triple and a kept pair, of six two kept triples, in block order.
 from __future__ import annotations
 
 from itertools import combinations
+from math import comb
 
 import numpy as np
 import pytest
@@ -99,6 +100,18 @@ def test_a_batch_larger_than_max_group_is_one_subset() -> None:
     cheques = [100, 250, 75, 300, 125, 50, 400, 90, 60, 210, 140, 200]
     found = _kernel([(cheques, sum(cheques))], max_group=5)
     assert (0, tuple(range(12))) in found
+
+
+def test_a_block_with_more_subsets_than_the_buffers_hold_is_searched_again() -> None:
+    # 24 equal rows: comb(24, 5) = 42,504 subsets of five sum to the target, more than the
+    # kernel's first buffers hold (1,024 subsets), so it runs out of room inside the block
+    # and searches it again into larger buffers; the blocks around it keep theirs, once
+    data = [([100, 250, 75, 300, 125], 375), ([1] * 24, 5), ([40, 60, 100, 30, 70], 100)]
+    found = _kernel(data, max_group=5)
+    assert len(found) == len(set(found))
+    assert set(found) == _reference(data, 5)
+    assert sum(1 for b, _ in found if b == 1) == comb(24, 5)
+    assert {b for b, _ in found} == {0, 1, 2}
 
 
 def test_no_blocks() -> None:
