@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from recon.errors import InputFileError
 from recon.loaders.base import AMOUNT, Loader, LoadResult, StatementInfo, canonical
@@ -66,10 +67,28 @@ def _isolated_high_bytes(sample: bytes) -> float:
 
 def _strict(raw: bytes, codec: str, partial: bool = False) -> bool:
     """Whether `raw` decodes; with `partial`, a character cut off at the end is fine."""
+    if codec == "utf-8" and valid_utf8(raw):
+        return True
     try:
         raw.decode(codec)
     except UnicodeDecodeError as exc:
         return partial and exc.start >= len(raw) - 3 and exc.reason == "unexpected end of data"
+    return True
+
+
+def valid_utf8(raw: bytes) -> bool:
+    """Whether `raw` is UTF-8 (the strict form Python decodes), checked by Arrow in place.
+
+    Decoding a file to a Python str only to learn that it decodes took 0.24 s per
+    180 MB export (1.2 s per 900 MB), and the str held two bytes per character, or
+    four, once the text has one character beyond Latin-1 (a Chinese name).
+    """
+    offsets = pa.py_buffer(np.array([0, len(raw)], dtype=np.int64))
+    text = pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(raw))
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
     return True
 
 

@@ -171,3 +171,42 @@ def test_a_negative_year_is_a_bad_date_not_a_crash() -> None:
         assert "-024" in str(exc)
     else:
         raise AssertionError("a negative year loaded")
+
+
+def _decodes(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# bytes near UTF-8's edges: lead and continuation bytes, overlong forms (C0, E0 80),
+# surrogates (ED A0..BF), code points past U+10FFFF (F4 90, F5..FF), cut sequences
+edgy = st.lists(
+    st.one_of(
+        st.sampled_from([0x00, 0x41, 0x7F, 0x80, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xED,
+                         0xEF, 0xF0, 0xF4, 0xF5, 0xFF, 0xA0, 0x9F, 0x90, 0x8F]),
+        st.integers(min_value=0, max_value=255),
+    ),
+    max_size=40,
+).map(bytes)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(edgy, st.text(max_size=30).map(lambda s: s.encode("utf-8", "surrogatepass"))))
+def test_the_in_place_utf8_check_agrees_with_python(raw: bytes) -> None:
+    from recon.loaders.csv import valid_utf8
+
+    assert valid_utf8(raw) == _decodes(raw)
+
+
+def test_the_in_place_utf8_check_refuses_what_python_refuses() -> None:
+    from recon.loaders.csv import valid_utf8
+
+    refused = [b"\xed\xa0\x80", b"\xc0\x80", b"\xe0\x80\x80", b"\xf4\x90\x80\x80",
+               b"\xf5\x80\x80\x80", b"\xe2\x82", b"abc\x80", b"\xff"]
+    for raw in refused:
+        assert not valid_utf8(raw) and not _decodes(raw), raw
+    for text in ("", "Müller GmbH", "发票 2026-00123", "€ 1.234,56", "\U0001f4b6"):
+        assert valid_utf8(text.encode()), text
