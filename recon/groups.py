@@ -30,7 +30,6 @@ from recon.db import written_join_order
 from recon.matchers.base import Tables
 from recon.matchers.group import Group
 from recon.scoring import score_pairs
-from recon.subsets import exact_subsets
 
 MAX_SOLUTIONS = 64  # more exact solutions than this for one anchor: ambiguous anyway
 
@@ -283,6 +282,9 @@ def find_solutions(
     ).fetchnumpy()
     a, x = (np.asarray(rows[c], dtype=np.int64) for c in ("a", "x"))
     starts = np.append(np.flatnonzero(np.asarray(rows["first"], dtype=bool)), len(a))
+    # imported here: loading the kernel is numba's start-up, begun by recon.warmup
+    from recon.subsets import exact_subsets
+
     block, offsets, members = exact_subsets(starts, rows["v"], rows["t"], m.max_group)
     found = pa.table(  # noqa: F841
         {

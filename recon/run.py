@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from recon import __version__, matchinfo
+from recon import __version__, matchinfo, warmup
 from recon.aging import aging_frame
 from recon.agreement import agreement_frame
 from recon.config import RuleSet, load_rules
@@ -110,6 +110,7 @@ def run(
 ) -> RunReport:
     """Run the whole pipeline; raise ReconError (exit 2) before any change on bad input."""
     started = _utc()
+    warmup.start()  # the compiled kernel and the report's template, beside the loading
     stages: dict[str, float] = {}
     say = progress or (lambda msg, secs: None)
 

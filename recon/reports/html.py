@@ -624,6 +624,12 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def warm_template() -> None:
+    """Compile the report's template and read its assets now (see recon.warmup)."""
+    _environment().get_template("report.html.j2")
+    _assets()
+
+
 @lru_cache(maxsize=1)
 def _assets() -> tuple[Markup, Markup, str]:
     """Inline stylesheet and script, and a CSP that allows exactly those two."""
