@@ -70,6 +70,10 @@ class Group(Matcher):
             )
         return out
 
+    @property
+    def reads_ref_pairs(self) -> bool:
+        return "reference" in self.block
+
     def candidates_sql(self, t: Tables) -> str:
         """(l, r, blk): pairs where the anchor's row could contain the other's, by block kind.
 

@@ -37,6 +37,10 @@ class Reversal(Matcher):
         """Which sides to search."""
         return ("left", "right") if self.side == "both" else (self.side,)
 
+    @property
+    def reads_ref_pairs(self) -> bool:
+        return False  # a reversal pairs rows of one side by amount and name
+
     def candidates_sql(self, t: Tables) -> str:
         """Pairs (l = the positive row, r = the negative row) of the left table."""
         return self.pairs_sql(t.left)
