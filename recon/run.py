@@ -110,7 +110,6 @@ def run(
 ) -> RunReport:
     """Run the whole pipeline; raise ReconError (exit 2) before any change on bad input."""
     started = _utc()
-    warmup.start()  # the compiled kernel and the report's template, beside the loading
     stages: dict[str, float] = {}
     say = progress or (lambda msg, secs: None)
 
@@ -121,6 +120,9 @@ def run(
     run_id = started.strftime("R%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     db_path.parent.mkdir(parents=True, exist_ok=True)
     con = connect(db_path, memory_limit=memory_limit)
+    # the compiled kernel and the report's template, beside the loading; once the
+    # database is ours: a run refused (bad rules, a locked database) warms nothing up
+    warmup.start()
     try:
         todo = _new_files(con, inputs)
         if not memory_limit:
