@@ -3,7 +3,7 @@
 Loading the group search's compiled kernel (numba's start-up and its cached machine
 code, 0.4-0.5 s) and compiling the report's template (0.1 s) cost the same on a night
 of a few thousand lines as on a million: done first, on the main thread, they were
-3% of a 1% night.  The files are hashed, parsed and stored by hashlib, polars and
+0.5 s of a 1% night's 19 s.  The files are hashed, parsed and stored by hashlib, polars and
 DuckDB, which release the GIL, so the thread runs beside them; whatever it has not
 finished when the pipeline needs it, the pipeline waits for (the import lock, numba's
 compiler lock) and then finds done.
@@ -29,7 +29,6 @@ def _warm() -> None:
     try:
         import numpy as np
 
-        from recon import solver  # noqa: F401  # its kernels load on their first call
         from recon.reports.html import warm_template
         from recon.subsets import exact_subsets
 
