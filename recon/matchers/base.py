@@ -217,7 +217,8 @@ class JoinedMatcher(Matcher):
 
     @property
     def reads_ref_pairs(self) -> bool:
-        # a join pairs by reference keys exactly when `equal` names the reference
+        # a join pairs by reference keys exactly when `equal` names the reference; the
+        # joins ask this property, so the table is built exactly for them
         return "reference" in getattr(self, "equal", ())
 
     def candidates_sql(self, t: Tables) -> str:

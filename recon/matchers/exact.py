@@ -37,7 +37,7 @@ class Exact(JoinedMatcher):
         conds = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
         where = " and ".join(conds)
         left, right = keyed_tables(t, out)
-        if "reference" in self.equal:
+        if self.reads_ref_pairs:
             if out != "pairs":
                 return None
             return f"""select p.l, p.r from {REF_PAIRS} p

@@ -60,7 +60,7 @@ class Fee(JoinedMatcher):
             t,
             AmountTolerance(abs=self.fee.max),
             extra,
-            by_reference="reference" in self.equal,
+            by_reference=self.reads_ref_pairs,
             out=out,
         )
 

@@ -43,7 +43,7 @@ class Fuzzy(JoinedMatcher):
             t,
             self.amount,
             extra,
-            by_reference="reference" in self.equal,
+            by_reference=self.reads_ref_pairs,
             names="word" if names else "",
             out=out,
         )

@@ -31,7 +31,7 @@ class Tolerance(JoinedMatcher):
     def _join(self, t: Tables, out: str = "pairs") -> str | None:
         extra = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
         return band_join_sql(
-            t, self.amount, extra, by_reference="reference" in self.equal, out=out
+            t, self.amount, extra, by_reference=self.reads_ref_pairs, out=out
         )
 
     def amount_tolerance(self) -> AmountTolerance:
