@@ -1,12 +1,13 @@
 """One-off set-up of a process done in a background thread while a run reads its files.
 
-Loading the group search's compiled kernel (numba's start-up and its cached machine
-code, 0.4-0.5 s) and compiling the report's template (0.1 s) cost the same on a night
-of a few thousand lines as on a million: done first, on the main thread, they were
-0.5 s of a 1% night's 19 s.  The files are hashed, parsed and stored by hashlib, polars and
-DuckDB, which release the GIL, so the thread runs beside them; whatever it has not
-finished when the pipeline needs it, the pipeline waits for (the import lock, numba's
-compiler lock) and then finds done.
+Loading the pinyin tables (0.14 s), the group search's compiled kernel (numba's
+start-up and its cached machine code, 0.4-0.5 s) and compiling the report's template
+(0.1 s) cost the same on a night of a few thousand lines as on a million: done on the
+main thread, the kernel and the template were 0.5 s of a 1% night's 19 s, and the
+pinyin tables 0.17 s of its storing.  The files are hashed, parsed and stored by
+hashlib, polars and DuckDB, which release the GIL, so the thread runs beside them;
+whatever it has not finished when the pipeline needs it, the pipeline waits for (the
+import lock, numba's compiler lock) and then finds done.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def start() -> threading.Thread:
 def _warm() -> None:
     try:
         import numpy as np
+
+        # first what storing the first file with Chinese names needs (the pinyin
+        # tables, 0.14 s to load), then what the matching and the report need
+        import pypinyin  # noqa: F401
 
         from recon.reports.html import warm_template
         from recon.subsets import exact_subsets
