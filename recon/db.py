@@ -439,8 +439,9 @@ def store_file(
     names_in = name_columns(result.frame)  # noqa: F841
     # the rows stored before are left out by a left join, not NOT EXISTS: DuckDB built
     # the anti join's table from the file (0.3 GiB more at 1M lines), the left join's
-    # from the smaller side; coalesce: a null account must not let the same id in twice
-    con.execute(
+    # from the smaller side; coalesce: a null account must not let the same id in twice.
+    # The insert answers with the number of rows it stored: they are not counted again
+    new_rows = con.execute(
         """insert into txns
         select i.txn_id, ?, i.id, ?, i.line, i.account, i.date, i.value_date, i.due_date,
                i.amount, upper(i.currency), i.counterparty, i.reference, i.description, i.iban,
@@ -452,9 +453,6 @@ def store_file(
                on t.account = coalesce(i.account, '') and t.source_id = i.id
         where t.source_id is null""",
         [side, file_id, side],
-    )
-    new_rows = con.execute(
-        "select count(*) from txns where txn_id > ?", [start]
     ).fetchall()[0][0]
     _store_details(con, result, side, file_id)
     _store_statements(con, result, file_id)
