@@ -26,6 +26,7 @@ import duckdb
 
 from recon.db import _now, audit, first
 from recon.errors import DecisionsError
+from recon.matchinfo import active_member_sql
 from recon.periods import closed_period_of_sql
 
 EXCEPTION_DECISIONS = ("match", "write_off", "ignore")
@@ -202,8 +203,7 @@ def plan(
 
 def _matched(con: duckdb.DuckDBPyConnection) -> dict[int, str]:
     rows = con.execute(
-        "select mm.txn_id, m.match_id from match_members mm join matches m using (match_id) "
-        "where m.active"
+        f"select mm.txn_id, mm.match_id from match_members mm where {active_member_sql()}"
     ).fetchall()
     return {int(t): str(m) for t, m in rows}
 
@@ -342,8 +342,8 @@ def _frozen_matches(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """match_id -> closed period for active matches with a row dated in a closed period."""
     rows = con.execute(
         f"""select mm.match_id, min({closed_period_of_sql("t.date")})
-        from match_members mm join matches m using (match_id) join txns t on t.txn_id = mm.txn_id
-        where m.active group by mm.match_id
+        from match_members mm join txns t on t.txn_id = mm.txn_id
+        where {active_member_sql()} group by mm.match_id
         having min({closed_period_of_sql("t.date")}) is not null"""
     ).fetchall()
     return {str(m): str(p) for m, p in rows}

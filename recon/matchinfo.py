@@ -97,15 +97,19 @@ def one_to_one_insert_sql(new: str, prefix: str = "i_") -> str:
     return f"insert into match_info select match_id, {cols} from {new}"
 
 
-#: Member `mm` (of match_members) belongs to an active match.  A match and its members
-#: are recorded and deleted together, so this is "of no inactive match": the few
-#: inactive ids are hashed, not every member joined with its match (the stored rows'
-#: open/matched test at a million matches: 0.20 -> 0.09 s).
-ACTIVE_MEMBER = "mm.match_id not in (select match_id from matches where not active)"
+def active_member_sql(member: str = "mm") -> str:
+    """Row `member` of match_members belongs to an active match.  A match and its
+    members are recorded and deleted together, so this is "of no inactive match": the
+    few inactive ids are hashed, not every member joined with its match (the stored
+    rows' open/matched test at a million matches: 0.20 -> 0.09 s).  Where a selective
+    condition leaves a few members first (the aging's), joining those few with their
+    matches is cheaper: DuckDB tests this one on every member (aging 1.16 -> 1.38 s)."""
+    return f"{member}.match_id not in (select match_id from matches where not active)"
+
 
 #: The txn ids of the members of every active match (for `txn_id in (...)`): which
 #: stored rows are matched now, whatever the pass.
-ACTIVE_MEMBERS_SQL = f"select mm.txn_id from match_members mm where {ACTIVE_MEMBER}"
+ACTIVE_MEMBERS_SQL = f"select mm.txn_id from match_members mm where {active_member_sql()}"
 
 
 MEMBERS_SQL = """

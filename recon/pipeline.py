@@ -146,7 +146,7 @@ def open_items_sql(sides: str | tuple[str, ...], as_of: date | None, left_side: 
         where t.side in ({", ".join(f"'{s}'" for s in names)}) {cutoff}
           and t.txn_id not in (
               select mm.txn_id from match_members mm
-              where {matchinfo.ACTIVE_MEMBER} and mm.txn_id is not null and {own})
+              where {matchinfo.active_member_sql()} and mm.txn_id is not null and {own})
           and t.txn_id not in (select d.txn_id from decisions d
                                where d.active and d.txn_id is not null
                                  and d.decision in ('write_off', 'ignore'))"""

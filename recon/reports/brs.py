@@ -129,15 +129,15 @@ def _sums(con: duckdb.DuckDBPyConnection, as_of: date) -> Sums:
 #: The bank account of each ledger line: the one it is matched with; else the one
 #: its ledger account code is matched with most often; else the only bank account
 #: in its currency; else the only bank account.
-LEDGER_ACCOUNTS_SQL = """
+LEDGER_ACCOUNTS_SQL = f"""
 create or replace temp table __recon__ledger_acct as
 with pairs as (
     select lt.txn_id, lt.account as gl, lt.currency, coalesce(bt.account, '') as bacct
-    from matches m join match_members ml on ml.match_id = m.match_id
+    from match_members ml
     join txns lt on lt.txn_id = ml.txn_id and lt.side = 'ledger'
-    join match_members mb on mb.match_id = m.match_id
+    join match_members mb on mb.match_id = ml.match_id
     join txns bt on bt.txn_id = mb.txn_id and bt.side = 'bank'
-    where m.active),
+    where {matchinfo.active_member_sql("ml")}),
 direct as (select txn_id, min(bacct) as bacct from pairs group by txn_id),
 by_code as (
     select gl, currency, bacct from (select gl, currency, bacct, count(*) as n from pairs
