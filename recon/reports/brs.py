@@ -42,15 +42,15 @@ def _open_rows(side: str) -> str:
 
 
 def statement_rows(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any]]:
-    """The statement lines for every bank account and currency."""
+    """The statement lines for every bank account and currency; every match's
+    match_info is there (see :func:`recon.matchinfo.refresh`, which a run calls before
+    its outputs)."""
     accounts = con.execute(
         f"""select coalesce(account, ''), currency, count(*) from txns
         where side = 'bank' and date <= date '{as_of.isoformat()}' group by 1, 2 order by 1, 2"""
     ).fetchall()
     con.execute(LEDGER_ACCOUNTS_SQL)
     from recon.pipeline import open_items_sql
-
-    matchinfo.refresh(con)  # matches recorded since the outputs were written, if any
 
     # the open items and the matches' sums are found once, not once per account and line
     con.execute(MATCH_SUMMARY_SQL)
