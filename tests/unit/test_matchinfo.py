@@ -71,3 +71,23 @@ def test_outputs_unchanged_when_info_is_derived_again(tmp_path: Path) -> None:
     again = {name: (out / name).read_bytes() for name in OUTPUTS}
     assert again == first
     assert first["matches.csv"].count(b"\n") > 150
+
+
+def test_active_members_are_the_members_of_the_active_matches(tmp_path: Path) -> None:
+    """ACTIVE_MEMBERS_SQL ("of no inactive match") against the join with the matches,
+    with a third of the matches ended (rejected, or broken by a later run)."""
+    data = gen.generate(tmp_path / "data", seed=7, rows=300, mode="hard")
+    db = tmp_path / "r.duckdb"
+    run(RULES, Inputs(bank=[data["bank"]], ledger=[data["ledger"]]), db_path=db,
+        out_dir=tmp_path / "out", as_of=None)
+    con = connect(db)
+    con.execute("update matches set active = false where hash(match_id) % 3 = 0")
+    joined = set(con.execute(
+        "select mm.txn_id from match_members mm join matches m using (match_id) where m.active"
+    ).fetchall())
+    ended = set(con.execute(
+        "select mm.txn_id from match_members mm join matches m using (match_id) "
+        "where not m.active").fetchall())
+    assert joined and ended
+    assert set(con.execute(matchinfo.ACTIVE_MEMBERS_SQL).fetchall()) == joined
+    con.close()
