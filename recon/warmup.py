@@ -18,12 +18,10 @@ import threading
 log = logging.getLogger(__name__)
 
 
-def start() -> threading.Thread:
+def start() -> None:
     """Start the warm-up; not a daemon: a run that ends early waits for it rather than
     leave an import half done at the interpreter's exit."""
-    thread = threading.Thread(target=_warm, name="recon-warmup")
-    thread.start()
-    return thread
+    threading.Thread(target=_warm, name="recon-warmup").start()
 
 
 def _warm() -> None:
