@@ -128,11 +128,25 @@ CURRENCY_EXPONENTS = {
 MACROS_SQL = """
 create or replace temp macro recon_exp(cur) as
     coalesce(map_extract_value({exps}, cur), 2);
-create or replace temp macro recon_fmt(a, cur) as
+create or replace temp macro recon_fmt128(a, cur) as
     case recon_exp(cur)
         when 0 then cast(cast(a as decimal(20,0)) as varchar)
         when 3 then cast(cast(a as decimal(20,3)) as varchar)
         else cast(cast(a as decimal(20,2)) as varchar) end;
+create or replace temp macro recon_fmt64(a, cur) as
+    case recon_exp(cur)
+        when 0 then cast(cast(a as decimal(18,0)) as varchar)
+        when 3 then cast(cast(a as decimal(18,3)) as varchar)
+        else cast(cast(a as decimal(18,2)) as varchar) end;
+-- an amount of at most four decimals (every stored amount and sum of them) is rounded
+-- in 64-bit decimals when it is below 10^14: exact, and three times as fast as in the
+-- 128-bit ones of decimal(20, x) (matches.csv's three amounts at a million matches:
+-- 0.40 -> 0.14 s).  typeof is settled when the query is planned, not per row.
+create or replace temp macro recon_fmt(a, cur) as
+    case when regexp_matches(typeof(a), '^DECIMAL[(][0-9]+,[0-4][)]$')
+              or typeof(a) in ('TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT')
+         then coalesce(recon_fmt64(try_cast(a as decimal(18,4)), cur), recon_fmt128(a, cur))
+         else recon_fmt128(a, cur) end;
 create or replace temp macro recon_safe(s) as
     case when regexp_matches(s, '^[=+\\-@\\t\\r]') then '''' || s else s end;
 """

@@ -1,0 +1,81 @@
+"""recon_fmt, the amount text of every CSV output: its 64-bit path (amounts of at most
+four decimals below 10^14) writes exactly what rounding in 128-bit decimals writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recon.db import connect
+
+#: A currency of each exponent (CURRENCY_EXPONENTS): 2 (default), 0, 3.
+CURRENCIES = ("EUR", "JPY", "KWD")
+#: Types the outputs pass: stored amounts, their sums, other scales, integers, a double.
+TYPES = ("decimal(20,4)", "decimal(38,4)", "decimal(18,2)", "decimal(10,3)", "integer")
+
+
+@pytest.fixture(scope="module")
+def con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+    c = connect(Path(tmp_path_factory.mktemp("fmt")) / "f.duckdb")
+    yield c
+    c.close()
+
+
+def test_examples(con: duckdb.DuckDBPyConnection) -> None:
+    got = con.execute(
+        "select recon_fmt(1234.5650::decimal(20,4), 'EUR'), recon_fmt(-0.0050::decimal(20,4), 'EUR'), "
+        "recon_fmt(1234.5::decimal(20,4), 'JPY'), recon_fmt(-1.00049::decimal(20,5), 'KWD'), "
+        "recon_fmt(0, 'EUR'), recon_fmt(sum(x), 'EUR') from (values (1.005::decimal(20,4))) t(x)"
+    ).fetchall()[0]
+    assert got == ("1234.57", "-0.01", "1235", "-1.000", "0.00", "1.01")
+
+
+@pytest.mark.parametrize("typ", TYPES)
+def test_every_four_decimal_amount_of_a_range_as_in_128_bits(
+    con: duckdb.DuckDBPyConnection, typ: str
+) -> None:
+    # every value of four decimals in [-30, 30] (each rounding boundary), and amounts
+    # around 10^14, where the 64-bit path gives way to the 128-bit one
+    values = f"""
+        select (i::decimal(20,4) / 10000)::{typ} as a from range(-300000, 300001) t(i)
+        union all select (x::decimal(20,4) + d::decimal(20,4) / 10000)::{typ}
+        from (values (99999999999999), (100000000000000), (-99999999999999),
+                     (-100000000000000), (999999999999998)) v(x),
+             (select unnest([0, 4999, 5000, 5001, 9999]) as d)
+        where '{typ}' in ('decimal(20,4)', 'decimal(38,4)')"""
+    for cur in CURRENCIES:
+        differ = con.execute(
+            f"select count(*), count(*) filter (where recon_fmt(a, '{cur}') "
+            f"is distinct from recon_fmt128(a, '{cur}')) from ({values})"
+        ).fetchall()[0]
+        assert differ[0] > 600_000 and differ[1] == 0, (typ, cur, differ)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    units=st.one_of(st.integers(-10**9, 10**9), st.integers(-(10**20) + 1, 10**20 - 1)),
+    cur=st.sampled_from(CURRENCIES),
+)
+def test_any_stored_amount_as_in_128_bits(
+    con: duckdb.DuckDBPyConnection, units: int, cur: str
+) -> None:
+    amount = Decimal(units).scaleb(-4)  # anything decimal(20,4) holds
+    fast, wide = con.execute(
+        "select recon_fmt(a, ?), recon_fmt128(a, ?) from (select ?::decimal(20,4) as a)",
+        [cur, cur, str(amount)],
+    ).fetchall()[0]
+    assert fast == wide
+
+
+def test_other_types_keep_the_128_bit_path(con: duckdb.DuckDBPyConnection) -> None:
+    # a double (or more than four decimals) is not cut to four decimals first
+    got = con.execute(
+        "select recon_fmt(0.00499999::double, 'EUR'), recon_fmt(0.004999::decimal(20,6), 'EUR')"
+    ).fetchall()[0]
+    assert got == ("0.00", "0.00")
