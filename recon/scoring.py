@@ -211,17 +211,22 @@ class NameForms:
             "semi join wanted w on w.nid = n.nid order by n.nid"
         ).pl()
         assert self.forms.height == wanted.height, "a pair's name id is not in NAMES"
-        self._nid = self.forms["nid"].to_numpy()
+        # the position of each name id, by the id: a pair's names are then found by
+        # indexing, not by a binary search per pair (0.4 s of a full 1M run)
+        nid = self.forms["nid"].to_numpy()
+        self._pos = np.full(int(nid.max()) + 1 if len(nid) else 0, -1, dtype=np.int32)
+        self._pos[nid] = np.arange(len(nid), dtype=np.int32)
         self._texts: dict[str, np.ndarray] = {}
 
     def at(self, nids: pl.Series) -> np.ndarray:
         """The positions in `forms` of the name ids `nids` (ids of the pairs it was made for)."""
         wanted = nids.cast(pl.Int32).to_numpy()
-        at = np.searchsorted(self._nid, wanted)
-        # an id it was not made for would land on a neighbour's name, silently
-        assert np.array_equal(self._nid[np.minimum(at, len(self._nid) - 1)], wanted), (
-            "a name id NameForms was not made for"
-        )
+        # an id it was not made for would land on another name, silently
+        assert len(wanted) == 0 or (
+            wanted.min() >= 0 and wanted.max() < len(self._pos)
+        ), "a name id NameForms was not made for"
+        at: np.ndarray = self._pos[wanted]
+        assert len(at) == 0 or at.min() >= 0, "a name id NameForms was not made for"
         return at
 
     def texts(self, column: str, at: np.ndarray) -> list[str]:
