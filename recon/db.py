@@ -141,7 +141,9 @@ create or replace temp macro recon_fmt64(a, cur) as
 -- an amount of at most four decimals (every stored amount and sum of them) is rounded
 -- in 64-bit decimals when it is below 10^14: exact, and three times as fast as in the
 -- 128-bit ones of decimal(20, x) (matches.csv's three amounts at a million matches:
--- 0.40 -> 0.14 s).  typeof is settled when the query is planned, not per row.
+-- 0.40 -> 0.14 s).  typeof is settled when the query is planned, not per row.  The
+-- same 64-bit detour as recon.groups.units_sql's, whose product needs the tighter
+-- bound it tests (10^9); here try_cast finds the amounts that do not fit.
 create or replace temp macro recon_fmt(a, cur) as
     case when regexp_matches(typeof(a), '^DECIMAL[(][0-9]+,[0-4][)]$')
               or typeof(a) in ('TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT')
