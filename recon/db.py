@@ -128,16 +128,8 @@ CURRENCY_EXPONENTS = {
 MACROS_SQL = """
 create or replace temp macro recon_exp(cur) as
     coalesce(map_extract_value({exps}, cur), 2);
-create or replace temp macro recon_fmt128(a, cur) as
-    case recon_exp(cur)
-        when 0 then cast(cast(a as decimal(20,0)) as varchar)
-        when 3 then cast(cast(a as decimal(20,3)) as varchar)
-        else cast(cast(a as decimal(20,2)) as varchar) end;
-create or replace temp macro recon_fmt64(a, cur) as
-    case recon_exp(cur)
-        when 0 then cast(cast(a as decimal(18,0)) as varchar)
-        when 3 then cast(cast(a as decimal(18,3)) as varchar)
-        else cast(cast(a as decimal(18,2)) as varchar) end;
+create or replace temp macro recon_fmt128(a, cur) as {fmt128};
+create or replace temp macro recon_fmt64(a, cur) as {fmt64};
 -- an amount of at most four decimals (every stored amount and sum of them) is rounded
 -- in 64-bit decimals when it is below 10^14: exact, and three times as fast as in the
 -- 128-bit ones of decimal(20, x) (matches.csv's three amounts at a million matches:
@@ -154,11 +146,26 @@ create or replace temp macro recon_safe(s) as
 """
 
 
+def _round_text_sql(width: int) -> str:
+    """`a` rounded to its currency's minor unit (recon_exp(cur)) in decimal(`width`, x),
+    as text: one branch per exponent of CURRENCY_EXPONENTS, 2 for the rest."""
+    whens = " ".join(
+        f"when {e} then cast(cast(a as decimal({width},{e})) as varchar)"
+        for e in sorted(set(CURRENCY_EXPONENTS.values()) - {2})
+    )
+    return f"case recon_exp(cur) {whens} else cast(cast(a as decimal({width},2)) as varchar) end"
+
+
 def _macros() -> str:
     pairs = ", ".join(f"'{k}': {v}" for k, v in CURRENCY_EXPONENTS.items())
     from recon.mask import MACROS_SQL as MASK_MACROS_SQL
 
-    return MACROS_SQL.format(exps="MAP {" + pairs + "}") + MASK_MACROS_SQL
+    return (
+        MACROS_SQL.format(
+            exps="MAP {" + pairs + "}", fmt128=_round_text_sql(20), fmt64=_round_text_sql(18)
+        )
+        + MASK_MACROS_SQL
+    )
 
 
 def connect(

@@ -79,3 +79,31 @@ def test_other_types_keep_the_128_bit_path(con: duckdb.DuckDBPyConnection) -> No
         "select recon_fmt(0.00499999::double, 'EUR'), recon_fmt(0.004999::decimal(20,6), 'EUR')"
     ).fetchall()[0]
     assert got == ("0.00", "0.00")
+
+
+@pytest.mark.parametrize(
+    ("kind", "fast"), [("decimal(20,4)", True), ("bigint", True), ("double", False)]
+)
+def test_the_path_is_chosen_when_the_query_is_planned(
+    con: duckdb.DuckDBPyConnection, kind: str, fast: bool
+) -> None:
+    # typeof is folded to a constant: the plan holds one path and no per-row type test
+    # (a table with rows: DuckDB folds more over the statistics of an empty one)
+    con.execute(
+        f"create or replace temp table typed as select (i / 7)::{kind} as a, "
+        "case when i % 2 = 0 then 'EUR' else 'JPY' end as cur from range(100) r(i)"
+    )
+    plan = con.execute("explain select recon_fmt(a, cur) from typed").fetchall()[0][1]
+    assert "typeof" not in plan.lower() and "regexp" not in plan.lower()
+    assert ("DECIMAL(18," in plan) is fast
+    assert "DECIMAL(20," in plan  # the 128-bit path: amounts of 10^14 or more, or all
+
+
+def test_a_minor_unit_per_exponent() -> None:
+    # both widths have a branch for every exponent recon knows, 2 being the default
+    from recon.db import CURRENCY_EXPONENTS, _round_text_sql
+
+    for width in (18, 20):
+        sql = _round_text_sql(width)
+        for e in set(CURRENCY_EXPONENTS.values()):
+            assert f"decimal({width},{e})" in sql
