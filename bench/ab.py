@@ -3,7 +3,7 @@
 Runs the real ``python -m recon.cli run`` of each checkout (each from its own folder,
 with its own rules/default.yaml) on the same N x N hard-mode data as bench/scale.py,
 the checkouts in turn, `--repeat` times, and prints per checkout the median (lowest
-and highest) of the wall time, of each stage, of each rule's first and later passes
+and highest) of the wall time, of each stage and the commit, of each rule's first and later passes
 and of the pipeline's own steps between them (open items, suggestions), and whether
 the six output files are byte for byte the same.
 
@@ -139,7 +139,12 @@ def one_run(
     cmd = scale.recon_cmd(data, bank, ledger, memory_limit, tree=tree, db=db, out=out)
     wall, peak, lines = _run(tree, cmd + _dated(as_of), env)
     summary = json.loads((out / "summary.json").read_text())
-    figures = {"wall": wall, **summary["stages"], **scale.pass_seconds(lines)}
+    figures = {
+        "wall": wall,
+        **summary["stages"],
+        "commit": scale.commit_seconds(lines),
+        **scale.pass_seconds(lines),
+    }
     return {"figures": figures, "peak_rss": peak, "digests": digests(out)}
 
 

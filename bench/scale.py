@@ -119,6 +119,23 @@ def pass_seconds(lines: list[str]) -> dict[str, float]:
 #: The pipeline's own steps between the rules (see pass_seconds).
 STEPS = ("open items", "suggestions")
 
+_COMMIT_LINE = re.compile(r"^recon: committed; outputs in .* \((?P<s>[\d.]+) s\)$")
+
+
+def commit_seconds(lines: list[str]) -> float:
+    """Seconds of the run's commit, from recon's log (0 when it logged none): after
+    the outputs, so not among summary.json's stages, and 18-20 s of a 5M full run."""
+    for line in reversed(lines):
+        m = _COMMIT_LINE.match(line)
+        if m:
+            return float(m["s"])
+    return 0.0
+
+
+def with_commit(stages: dict[str, float], log: list[tuple[str, int]]) -> dict[str, float]:
+    """summary.json's `stages` and the commit (see commit_seconds) after them."""
+    return stages | {"commit": commit_seconds([line for line, _ in log])}
+
 
 def steps(log: list[tuple[str, int]]) -> dict[str, float]:
     """Seconds of each of STEPS in a run's log, its passes summed (as the rules' are)."""
@@ -216,13 +233,14 @@ def timed(rows: int, data: Path, memory_limit: str | None, night: float | None
         n_summary = json.loads((out / "summary.json").read_text())
         result["night"] = {"share": night, "wall_s": n_wall, "peak_rss": n_rss,
                            "new_rows": sum(i["new_rows"] for i in n_summary["inputs"]),
-                           "stages": n_summary["stages"], "counts": n_summary["counts"],
+                           "stages": with_commit(n_summary["stages"], n_log),
+                           "counts": n_summary["counts"],
                            "steps": steps(n_log), "log": n_log}
     _floor_code, floor, floor_rss = peak_rss(
         [sys.executable, "-c", FLOOR_SQL, str(data / "bank.csv"), str(data / "ledger.csv"),
          str(data / "floor.csv")])
     return result | {"rows": rows, "wall_s": wall, "peak_rss": rss,
-            "floor_s": floor, "floor_rss": floor_rss, "stages": summary["stages"],
+            "floor_s": floor, "floor_rss": floor_rss, "stages": with_commit(summary["stages"], log),
             "rules": summary["rules"], "counts": summary["counts"], "log": log,
             "steps": steps(log),
             "new_rows": sum(i["new_rows"] for i in summary["inputs"])}

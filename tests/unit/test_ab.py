@@ -45,6 +45,19 @@ def test_pass_seconds_split_the_first_pass_from_the_later_ones() -> None:
     assert list(seconds)[:2] == ["open items", "exact_reference"]
 
 
+def test_commit_seconds_come_from_the_last_line_of_the_run() -> None:
+    log = [
+        "recon: wrote bank outputs (4.70 s)",
+        "recon: report.html and matches.xlsx (0.90 s)",
+        "recon: committed; outputs in /tmp/x (y) (0.58 s)",
+    ]
+    assert ab.scale.commit_seconds(log) == pytest.approx(0.58)
+    assert ab.scale.commit_seconds(log[:2]) == 0.0
+    stages = ab.scale.with_commit({"parse": 1.0}, [(line, 1) for line in log])
+    assert stages == pytest.approx({"parse": 1.0, "commit": 0.58})
+    assert list(stages) == ["parse", "commit"]
+
+
 def _run(
     wall: float, aging: float, digest: str, extra: dict[str, float] | None = None
 ) -> dict[str, Any]:
