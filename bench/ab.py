@@ -3,9 +3,9 @@
 Runs the real ``python -m recon.cli run`` of each checkout (each from its own folder,
 with its own rules/default.yaml) on the same N x N hard-mode data as bench/scale.py,
 the checkouts in turn, `--repeat` times, and prints per checkout the median (lowest
-and highest) of the wall time, of each stage and the commit, of each rule's first and later passes
-and of the pipeline's own steps between them (open items, suggestions), and whether
-the six output files are byte for byte the same.
+and highest) of the wall time, of each stage and the commit, of each rule's first and
+later passes and of the pipeline's own steps between them (open items, suggestions),
+and whether the six output files are byte for byte the same.
 
     python bench/ab.py --work /tmp/ab --rows 1000000 OLD_DIR NEW_DIR [--repeat 3]
     python bench/ab.py --work /tmp/ab --rows 1000000 DIR DIR   # the noise of identical runs

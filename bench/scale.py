@@ -124,7 +124,7 @@ _COMMIT_LINE = re.compile(r"^recon: committed; outputs in .* \((?P<s>[\d.]+) s\)
 
 def commit_seconds(lines: list[str]) -> float:
     """Seconds of the run's commit, from recon's log (0 when it logged none): after
-    the outputs, so not among summary.json's stages, and 18-20 s of a 5M full run."""
+    the outputs, so not among summary.json's stages, and 12-20 s of a 5M full run."""
     for line in reversed(lines):
         m = _COMMIT_LINE.match(line)
         if m:
