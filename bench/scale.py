@@ -11,10 +11,13 @@ to CSV; recon's time is printed as a multiple of it.
                           [--repeat 3]
 
 With --night, the full run loads all but the last 1% of the lines (by date) and
-the next night adds them: the incremental night is timed against the full run.
+the next night adds them: the incremental night is timed against the full run.  The
+same night is then run again, its files already loaded: that rerun, with nothing new
+to load or match, is the cost every run pays over the whole book (open items,
+outputs, statement, aging, report), the part of a night that does not shrink with it.
 
 With --repeat K, each N is run K times (each from an empty database; the full run,
-its night and the floor in turn) and every figure is the median of the K runs, its
+its night, the rerun and the floor in turn) and every figure is the median of the K runs, its
 spread (lowest and highest) beside the wall times.  On a shared machine one run's
 wall time can be a fifth off another's: compare medians.
 """
@@ -223,19 +226,10 @@ def timed(rows: int, data: Path, memory_limit: str | None, night: float | None
     result: dict[str, object] = {}
     if night:
         # the next night: yesterday's files again (skipped by hash) and the new lines;
-        # the full run's writes reach the disk first, as they have by the next night
-        os.sync()
-        code, n_wall, n_rss, n_log = traced(
-            recon_cmd(data, parts["bank"], parts["ledger"], memory_limit), cwd=ROOT,
-            stdout=subprocess.DEVNULL, env=env)
-        if code != 0:
-            raise SystemExit(f"recon run (next night) exited {code} at {rows} rows: {n_log[-1:]}")
-        n_summary = json.loads((out / "summary.json").read_text())
-        result["night"] = {"share": night, "wall_s": n_wall, "peak_rss": n_rss,
-                           "new_rows": sum(i["new_rows"] for i in n_summary["inputs"]),
-                           "stages": with_commit(n_summary["stages"], n_log),
-                           "counts": n_summary["counts"],
-                           "steps": steps(n_log), "log": n_log}
+        # then the same again, every file skipped
+        night_cmd = recon_cmd(data, parts["bank"], parts["ledger"], memory_limit)
+        result["night"] = again(night_cmd, out, env, "next night", rows) | {"share": night}
+        result["rerun"] = again(night_cmd, out, env, "rerun", rows)
     _floor_code, floor, floor_rss = peak_rss(
         [sys.executable, "-c", FLOOR_SQL, str(data / "bank.csv"), str(data / "ledger.csv"),
          str(data / "floor.csv")])
@@ -246,10 +240,27 @@ def timed(rows: int, data: Path, memory_limit: str | None, night: float | None
             "new_rows": sum(i["new_rows"] for i in summary["inputs"])}
 
 
+def again(cmd: list[str], out: Path, env: dict[str, str], what: str, rows: int
+          ) -> dict[str, Any]:
+    """A later run on the database the runs before left (the night, its rerun): wall,
+    peak RSS, new rows, stages, counts, steps and log."""
+    # the runs' writes before reach the disk first, as they have by the next night
+    os.sync()
+    code, wall, rss, log = traced(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, env=env)
+    if code != 0:
+        raise SystemExit(f"recon run ({what}) exited {code} at {rows} rows: {log[-1:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    return {"wall_s": wall, "peak_rss": rss,
+            "new_rows": sum(i["new_rows"] for i in summary["inputs"]),
+            "stages": with_commit(summary["stages"], log), "counts": summary["counts"],
+            "steps": steps(log), "log": log}
+
+
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One run of the same shape whose every figure (wall, peak RSS, floor, each stage's
-    and each rule's seconds, the night's) is the median over `runs`; the lowest and
-    highest wall times are under "wall_range" (and the night's under its own)."""
+    and each rule's seconds, the night's and the rerun's) is the median over `runs`; the
+    lowest and highest wall times are under "wall_range" (the night's and the rerun's
+    under their own)."""
     first = runs[0]
     if len(runs) == 1:
         return dict(first)
@@ -271,11 +282,13 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
         **({"steps": stages("steps", runs)} if "steps" in first else {}),
         # the log's peaks per stage are those of the run nearest the median wall
         "log": min(runs, key=lambda r: abs(r["wall_s"] - mid))["log"]}
-    if "night" in first:
-        nights: list[dict[str, Any]] = [r["night"] for r in runs]
+    for key in ("night", "rerun"):
+        if key not in first:
+            continue
+        nights: list[dict[str, Any]] = [r[key] for r in runs]
         n_walls = [float(n["wall_s"]) for n in nights]
         n_mid = med(n_walls)
-        result["night"] = dict(nights[0]) | {
+        result[key] = dict(nights[0]) | {
             "wall_s": n_mid, "wall_range": [min(n_walls), max(n_walls)],
             "peak_rss": med([n["peak_rss"] for n in nights]), "stages": stages("stages", nights),
             **({"steps": stages("steps", nights)} if "steps" in nights[0] else {}),
@@ -311,13 +324,20 @@ def report(r: dict[str, Any]) -> None:
     print_log(r["log"])
     if "night" in r:
         n = r["night"]
-        print(f"next night, {n['share']:.0%} new lines ({n['new_rows']:,} rows): "
-              f"{n['wall_s']:.1f} s wall{_spread(n, repeats)} = "
-              f"{n['wall_s'] / wall:.1%} of the full run, "
-              f"peak RSS {n['peak_rss'] / 2**30:.2f} GiB")
-        stage_table(n["stages"], n["counts"], n["new_rows"])
-        step_rows(n)
-        print_log(n["log"])
+        later(n, f"next night, {n['share']:.0%} new lines ({n['new_rows']:,} rows)", wall,
+              repeats)
+    if "rerun" in r:
+        later(r["rerun"], "the same night again, nothing new", wall, repeats)
+
+
+def later(n: dict[str, Any], title: str, wall: float, repeats: int) -> None:
+    """A later run's wall time against the full run's `wall`, its stages and log."""
+    print(f"{title}: {n['wall_s']:.1f} s wall{_spread(n, repeats)} = "
+          f"{n['wall_s'] / wall:.1%} of the full run, "
+          f"peak RSS {n['peak_rss'] / 2**30:.2f} GiB")
+    stage_table(n["stages"], n["counts"], n["new_rows"])
+    step_rows(n)
+    print_log(n["log"])
 
 
 def step_rows(r: dict[str, Any]) -> None:
@@ -353,7 +373,8 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--night", type=float, metavar="SHARE",
                     help="also time the next night: the full run loads all but the last "
-                         "SHARE of the lines (e.g. 0.01), the next night adds them")
+                         "SHARE of the lines (e.g. 0.01), the next night adds them; then "
+                         "that night again, with nothing new")
     ap.add_argument("--repeat", type=int, default=1, metavar="K",
                     help="run each N K times and print the medians (and the wall times' "
                          "spread)")

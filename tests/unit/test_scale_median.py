@@ -36,6 +36,15 @@ def _run(wall: float, parse: float, rule: float, night: float, log: str) -> dict
             "log": [(log, 2)],
             "steps": {"open items": parse, "suggestions": 0.5},
         },
+        "rerun": {
+            "wall_s": night / 2,
+            "peak_rss": 6,
+            "new_rows": 0,
+            "stages": {"parse": 0.0, "match_bank": night / 4},
+            "counts": counts,
+            "log": [(log, 3)],
+            "steps": {"open items": parse / 2, "suggestions": 0.25},
+        },
     }
 
 
@@ -57,6 +66,11 @@ def test_median_run_takes_each_figure_median_and_keeps_the_spread(
     assert m["night"]["stages"] == {"parse": 0.35}
     assert m["steps"] == {"open items": 7.0, "suggestions": 0.7}
     assert m["night"]["steps"] == {"open items": 3.5, "suggestions": 0.5}
+    # the rerun (nothing new) is taken the same way, apart from the night
+    assert m["rerun"]["wall_s"] == 15.0 and m["rerun"]["wall_range"] == [10.0, 20.0]
+    assert m["rerun"]["stages"] == {"parse": 0.0, "match_bank": 7.5}
+    assert m["rerun"]["steps"] == {"open items": 1.75, "suggestions": 0.25}
+    assert m["rerun"]["log"] == [("a", 3)]
     # the per-stage peaks are read from the run nearest the median wall
     assert m["log"] == [("c", 1)] and m["night"]["log"] == [("a", 2)]
     # one run is reported as it is
@@ -65,6 +79,10 @@ def test_median_run_takes_each_figure_median_and_keeps_the_spread(
     out = capsys.readouterr().out
     assert "80.0 s wall, median of 3 (75.0-90.0 s)" in out
     assert "30.0 s wall, median of 3 (20.0-40.0 s) = 37.5% of the full run" in out
+    assert (
+        "the same night again, nothing new: 15.0 s wall, median of 3 (10.0-20.0 s) "
+        "= 18.8% of the full run" in out
+    )
     assert re.search(r"^open items \(all passes\) +7\.00 ", out, re.M)
     assert re.search(r"^suggestions \(all passes\) +0\.70 ", out, re.M)
     assert re.search(r"^suggestions \(all passes\) +0\.50 ", out, re.M)
