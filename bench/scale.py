@@ -205,7 +205,7 @@ def one(rows: int, work: Path, memory_limit: str | None, night: float | None = N
 
 def timed(rows: int, data: Path, memory_limit: str | None, night: float | None
           ) -> dict[str, Any]:
-    """One full run from an empty database (and its night), and the floor."""
+    """One full run from an empty database (and its night and rerun), and the floor."""
     out = data / "out"
     for stale in data.glob("recon.duckdb*"):
         stale.unlink()
@@ -216,35 +216,25 @@ def timed(rows: int, data: Path, memory_limit: str | None, night: float | None
         bank, ledger = [data / "bank.csv"], [data / "ledger.csv"]
     # the input size limit (a safety default of 512 MiB) is raised for big N
     env = dict(os.environ, RECON_MAX_FILE_BYTES=str(2 * (data / "bank.csv").stat().st_size))
-    # the data generated and the files deleted are on disk before the clock starts
-    os.sync()
-    code, wall, rss, log = traced(recon_cmd(data, bank, ledger, memory_limit), cwd=ROOT,
-                                  stdout=subprocess.DEVNULL, env=env)
-    if code != 0:
-        raise SystemExit(f"recon run exited {code} at {rows} rows: {log[-1:]}")
-    summary = json.loads((out / "summary.json").read_text())
-    result: dict[str, object] = {}
+    full = measured(recon_cmd(data, bank, ledger, memory_limit), out, env, "full run", rows)
     if night:
         # the next night: yesterday's files again (skipped by hash) and the new lines;
         # then the same again, every file skipped
         night_cmd = recon_cmd(data, parts["bank"], parts["ledger"], memory_limit)
-        result["night"] = again(night_cmd, out, env, "next night", rows) | {"share": night}
-        result["rerun"] = again(night_cmd, out, env, "rerun", rows)
+        full["night"] = measured(night_cmd, out, env, "next night", rows) | {"share": night}
+        full["rerun"] = measured(night_cmd, out, env, "rerun", rows)
     _floor_code, floor, floor_rss = peak_rss(
         [sys.executable, "-c", FLOOR_SQL, str(data / "bank.csv"), str(data / "ledger.csv"),
          str(data / "floor.csv")])
-    return result | {"rows": rows, "wall_s": wall, "peak_rss": rss,
-            "floor_s": floor, "floor_rss": floor_rss, "stages": with_commit(summary["stages"], log),
-            "rules": summary["rules"], "counts": summary["counts"], "log": log,
-            "steps": steps(log),
-            "new_rows": sum(i["new_rows"] for i in summary["inputs"])}
+    return full | {"rows": rows, "floor_s": floor, "floor_rss": floor_rss}
 
 
-def again(cmd: list[str], out: Path, env: dict[str, str], what: str, rows: int
-          ) -> dict[str, Any]:
-    """A later run on the database the runs before left (the night, its rerun): wall,
-    peak RSS, new rows, stages, counts, steps and log."""
-    # the runs' writes before reach the disk first, as they have by the next night
+def measured(cmd: list[str], out: Path, env: dict[str, str], what: str, rows: int
+             ) -> dict[str, Any]:
+    """One `recon run` (the full run, the night, its rerun) on the database the runs
+    before left: wall, peak RSS, new rows, stages, rules, counts, steps and log."""
+    # the data generated, the files deleted and the runs' writes before are on disk
+    # before the clock starts, as they are by the next night
     os.sync()
     code, wall, rss, log = traced(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, env=env)
     if code != 0:
@@ -252,8 +242,8 @@ def again(cmd: list[str], out: Path, env: dict[str, str], what: str, rows: int
     summary = json.loads((out / "summary.json").read_text())
     return {"wall_s": wall, "peak_rss": rss,
             "new_rows": sum(i["new_rows"] for i in summary["inputs"]),
-            "stages": with_commit(summary["stages"], log), "counts": summary["counts"],
-            "steps": steps(log), "log": log}
+            "stages": with_commit(summary["stages"], log), "rules": summary["rules"],
+            "counts": summary["counts"], "steps": steps(log), "log": log}
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -285,14 +275,15 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("night", "rerun"):
         if key not in first:
             continue
-        nights: list[dict[str, Any]] = [r[key] for r in runs]
-        n_walls = [float(n["wall_s"]) for n in nights]
+        later_runs: list[dict[str, Any]] = [r[key] for r in runs]
+        n_walls = [float(n["wall_s"]) for n in later_runs]
         n_mid = med(n_walls)
-        result[key] = dict(nights[0]) | {
+        result[key] = dict(later_runs[0]) | {
             "wall_s": n_mid, "wall_range": [min(n_walls), max(n_walls)],
-            "peak_rss": med([n["peak_rss"] for n in nights]), "stages": stages("stages", nights),
-            **({"steps": stages("steps", nights)} if "steps" in nights[0] else {}),
-            "log": min(nights, key=lambda n: abs(n["wall_s"] - n_mid))["log"]}
+            "peak_rss": med([n["peak_rss"] for n in later_runs]),
+            "stages": stages("stages", later_runs),
+            **({"steps": stages("steps", later_runs)} if "steps" in later_runs[0] else {}),
+            "log": min(later_runs, key=lambda n: abs(n["wall_s"] - n_mid))["log"]}
     return result
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recon.db import connect
+from recon.db import CURRENCY_EXPONENTS, _round_text_sql, connect
 
 #: A currency of each exponent (CURRENCY_EXPONENTS): 2 (default), 0, 3.
 CURRENCIES = ("EUR", "JPY", "KWD")
@@ -101,8 +101,6 @@ def test_the_path_is_chosen_when_the_query_is_planned(
 
 def test_a_minor_unit_per_exponent() -> None:
     # both widths have a branch for every exponent recon knows, 2 being the default
-    from recon.db import CURRENCY_EXPONENTS, _round_text_sql
-
     for width in (18, 20):
         sql = _round_text_sql(width)
         for e in set(CURRENCY_EXPONENTS.values()):
