@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--memory-limit",
         help=(
             f"DuckDB memory limit, e.g. 4GB (spills to disk); default: {DEFAULT_LIMIT_TEXT}. "
-            "The process holds Python's frames besides (5M lines at 4GB: peak 6.5 GiB)"
+            "It bounds DuckDB, not the process: Python's frames come on top (see README)"
         ),
     )
     run.add_argument(
