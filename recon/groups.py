@@ -26,7 +26,7 @@ import polars as pl
 import pyarrow as pa
 
 from recon.config import Rule
-from recon.db import written_join_order
+from recon.db import scalar, written_join_order
 from recon.matchers.base import Tables
 from recon.matchers.group import Group
 from recon.scoring import score_pairs
@@ -40,22 +40,47 @@ def eligible_sql(m: Group) -> str:
 
 
 def build_blocks(
-    con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_sql: str
+    con: duckdb.DuckDBPyConnection,
+    m: Group,
+    t: Tables,
+    rejected_sql: str,
+    carry: GroupCarry | None = None,
 ) -> pl.DataFrame:
     """The blocks (a, blk, x, v, t, first, n, total) the search reads (:func:`eligible_sql`):
     `first` marks each block's row of the smallest x.
 
-    The others (a single row, too many rows, too small a sum) are left in DuckDB: at
-    1M lines they were 40% of the first pass's block rows.  A frame, not a temp
-    table: every version of a temp table made inside the run's transaction is kept
-    until the commit, and the blocks are made per rule and pass.  The functions
-    below read it by the name of their argument `blocks` (see recon.db).
+    The others (a single row, too small a sum) are left in DuckDB: at 1M lines they
+    were 40% of the first pass's block rows.  A frame, not a temp table: every version
+    of a temp table made inside the run's transaction is kept until the commit, and
+    the blocks are made per rule and pass.  The functions below read it by the name of
+    their argument `blocks` (see recon.db).
+
+    With `carry` (the passes of one run), the block rows a later pass may read are
+    kept there (:attr:`GroupCarry.held`), and a later pass takes its blocks from them
+    (:func:`_held_blocks`) unless a reference key came under its cap since.
     """
+    if carry is not None and carry.held is not None and not _gained(con, m, t):
+        blocks = _held_blocks(con, m, t, rejected_sql, carry)
+    else:
+        for statement in m.prepare_sql(t):
+            con.execute(statement)
+        blocks = _fetch_blocks(con, m, t, m.candidates_sql(t), rejected_sql)
+        if carry is not None:
+            carry.crowded = _crowded(con, m, t)
+    if carry is not None:
+        carry.held = blocks
+    return blocks.filter(pl.col("n") <= m.max_block)
+
+
+def _fetch_blocks(
+    con: duckdb.DuckDBPyConnection, m: Group, t: Tables, candidates: str, rejected_sql: str
+) -> pl.DataFrame:
+    """The blocks of `candidates` (l, r, blk) with at least two rows whose sum reaches
+    the anchor's amount, of any size: those the search reads now, and those over
+    max_block, which rows leaving can bring under it."""
     one_left = m.direction == "one_to_many"
     a_col, x_col = ("l", "r") if one_left else ("r", "l")
     a_tab, x_tab = (t.left, t.right) if one_left else (t.right, t.left)
-    for statement in m.prepare_sql(t):
-        con.execute(statement)
     # each block's size and sum by a grouping joined back, not by windows over the
     # block rows (which sorted them: 0.9 -> 0.65 s for the first pass's at 1M lines)
     with written_join_order(con):
@@ -63,7 +88,7 @@ def build_blocks(
             f"""with b as materialized (
                 select c.{a_col} as a, c.blk, c.{x_col} as x,
                        {units_sql("xt.amount")} as v, {units_sql("an.amount")} as t
-                from (select distinct l, r, blk from ({m.candidates_sql(t)})
+                from (select distinct l, r, blk from ({candidates})
                       where (l, r) not in (select (l, r) from ({rejected_sql}))) c
                 join {a_tab} an on an.id = c.{a_col} join {x_tab} xt on xt.id = c.{x_col}
                 where xt.amount <> 0),
@@ -71,9 +96,110 @@ def build_blocks(
                   from b group by a, blk)
             select * from (select b.a, b.blk, b.x, b.v, b.t, b.x = s.x0 as first, s.n, s.total
                            from b join s on s.a = b.a and s.blk = b.blk)
-            where {eligible_sql(m)}"""
+            where {_REACHABLE}"""
         ).pl()
     return blocks
+
+
+#: A block a later pass may still read: rows only leave during a run, so a block's
+#: size and its sum's distance from zero only fall (its rows have the anchor's sign).
+_REACHABLE = "n >= 2 and abs(total) >= abs(t)"
+
+
+def _held_blocks(
+    con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_sql: str, carry: GroupCarry
+) -> pl.DataFrame:
+    """The blocks as :func:`_fetch_blocks` would give them now, from those it gave
+    the pass before (`carry.held`).
+
+    A pair of rows is a candidate by its two rows (currency, sign, amounts, dates, a
+    shared key) and by two counts: a reference key of more than MAX_REF_ROWS rows
+    pairs nothing, nor does a name with more than Group.name_cap open rows on a side.
+    Rows only leave during a run, so the counts only fall, and without a key come
+    under its cap (the caller asks :func:`_gained`) the candidates now are those of
+    the pass before whose rows are still open, and those of the names that came
+    under their cap (:func:`_crowded`'s, counted again), which had no counterparty
+    block before.  Each block keeps its rows still open, the new ones are fetched,
+    and every block's size, sum and first row are taken again."""
+    held = carry.held
+    assert held is not None
+    a_tab, x_tab = (t.left, t.right) if m.direction == "one_to_many" else (t.right, t.left)
+    rows = held.select("a", "blk", "x", "v", "t").join(
+        _open_ids(con, a_tab, "a"), on="a", how="semi"
+    ).join(_open_ids(con, x_tab, "x"), on="x", how="semi")
+    crowded = carry.crowded
+    if crowded is not None and crowded.height:
+        # read by DuckDB from this variable, not registered (see recon.db)
+        names = crowded  # noqa: F841
+        under: pl.DataFrame = con.sql(
+            f"""select c.side, c.nb, c.currency from names c
+            join (select 'l' as side, gnb, currency from {t.left}
+                  union all select 'r', gnb, currency from {t.right}) o
+              on o.side = c.side and o.gnb = c.nb and o.currency = c.currency
+            group by all having count(*) <= {m.name_cap}"""
+        ).pl()
+        if under.height:
+            carry.crowded = crowded.join(under, on=["side", "nb", "currency"], how="anti")
+            con.execute(
+                "create or replace temp table __recon__name_under as "
+                "select distinct nb, currency from under"
+            )
+            only = "(gnb, currency) in (select (nb, currency) from __recon__name_under)"
+            fresh = _fetch_blocks(
+                con, m, t, m.name_pairs_sql(
+                    f"({m.name_rows_sql(t.left, only)})", f"({m.name_rows_sql(t.right, only)})"
+                ), rejected_sql,
+            )
+            rows = pl.concat([rows, fresh.select(rows.columns).cast(rows.schema)])
+    sizes = rows.group_by("a", "blk").agg(
+        pl.len().alias("n"), pl.col("v").sum().alias("total"), pl.col("x").min().alias("x0")
+    )
+    blocks = (
+        rows.join(sizes, on=["a", "blk"])
+        .with_columns((pl.col("x") == pl.col("x0")).alias("first"))
+        .filter((pl.col("n") >= 2) & (pl.col("total").abs() >= pl.col("t").abs()))
+        .select(held.columns)
+        .cast(held.schema)
+    )
+    return blocks
+
+
+def _gained(con: duckdb.DuckDBPyConnection, m: Group, t: Tables) -> bool:
+    """Whether `m` reads reference blocks and a reference key came under its cap in
+    this pass's open tables (the rows recon.pipeline adds to `<refs>_gain`); True when
+    there are no such tables."""
+    if "reference" not in m.block:
+        return False
+    try:
+        n = scalar(
+            con,
+            f"select (select count(*) from {t.left_refs}_gain) "
+            f"+ (select count(*) from {t.right_refs}_gain)",
+        )
+    except duckdb.CatalogException:
+        return True
+    return bool(n)
+
+
+def _crowded(con: duckdb.DuckDBPyConnection, m: Group, t: Tables) -> pl.DataFrame | None:
+    """(side, nb, currency): the names with more open rows on a side than a name block
+    holds (see Group.name_rows_sql)."""
+    if "counterparty" not in m.block:
+        return None
+    crowded: pl.DataFrame = con.sql(
+        " union all ".join(
+            f"""select '{side}' as side, gnb as nb, currency from {tab} where gnb is not null
+            group by all having count(*) > {m.name_cap}"""
+            for side, tab in (("l", t.left), ("r", t.right))
+        )
+    ).pl()
+    return crowded
+
+
+def _open_ids(con: duckdb.DuckDBPyConnection, table: str, name: str) -> pl.DataFrame:
+    """The ids of open table `table`, as column `name` (Int64)."""
+    ids: pl.DataFrame = con.sql(f"select id as {name} from {table}").pl()
+    return ids.cast({name: pl.Int64})
 
 
 def units_sql(amount: str) -> str:
@@ -107,6 +233,10 @@ class GroupCarry:
     #: (not kept between runs): a later pass's changed blocks that only lost rows take
     #: their solutions from `sols` (see :func:`carried_solutions`).
     rows: pl.DataFrame | None = None
+    #: Within one run: every block row a later pass may read (see :func:`build_blocks`),
+    #: and the names too crowded for a name block when they were fetched.
+    held: pl.DataFrame | None = None
+    crowded: pl.DataFrame | None = None
 
 
 #: Bumped when the search or the fingerprint changes what a kept carry means.
@@ -326,7 +456,7 @@ def run_group_rule(
     """
     m = rule.matcher
     assert isinstance(m, Group)
-    blocks = build_blocks(con, m, t, rejected_sql)
+    blocks = build_blocks(con, m, t, rejected_sql, carry)
     sols = (
         find_solutions(con, m, blocks)
         if carry is None

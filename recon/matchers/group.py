@@ -58,17 +58,41 @@ class Group(Matcher):
         small.  Temp tables, not a CTE: inside the run's transaction DuckDB
         planned the CTE form into a near cross product.
         """
-        cap = 4 * self.max_block
         out = Matcher.prepare_sql(self, t)
         for suffix, tab in (("l", t.left), ("r", t.right)):
             out.append(
-                f"""create or replace temp table {NAME_BLOCKS}_{suffix} as
-                select x.id, x.currency, x.amount, x.date, x.nb
-                from (select id, currency, amount, date, gnb as nb from {tab}) x
-                where x.nb is not null
-                qualify count(*) over (partition by x.nb, x.currency) <= {cap}"""
+                f"create or replace temp table {NAME_BLOCKS}_{suffix} as "
+                + self.name_rows_sql(tab)
             )
         return out
+
+    @property
+    def name_cap(self) -> int:
+        """The most open rows of a side a name (and currency) may have to give a block."""
+        return 4 * self.max_block
+
+    def name_rows_sql(self, table: str, where: str = "true") -> str:
+        """(id, currency, amount, date, nb): the rows of `table` (those `where` keeps) whose
+        name and currency have at most name_cap rows there."""
+        return f"""select x.id, x.currency, x.amount, x.date, x.nb
+            from (select id, currency, amount, date, gnb as nb from {table} where {where}) x
+            where x.nb is not null
+            qualify count(*) over (partition by x.nb, x.currency) <= {self.name_cap}"""
+
+    def name_pairs_sql(self, left: str, right: str) -> str:
+        """(l, r, blk) of the counterparty blocks: rows of `left` and `right` (as
+        name_rows_sql gives them) of the same name."""
+        return f"""select l.id as l, r.id as r, 'counterparty' as blk
+            from {left} l join {right} r on l.nb = r.nb and {self._pair_sql()}"""
+
+    def _pair_sql(self) -> str:
+        """What a member row `r`/`l` must have to join the anchor's block besides a key."""
+        anchor, member = ("l", "r") if self.direction == "one_to_many" else ("r", "l")
+        return (
+            f"l.currency = r.currency and sign(l.amount) = sign(r.amount) "
+            f"and abs({member}.amount) < abs({anchor}.amount) "
+            f"and date_diff('day', r.date, l.date) between {-self.date.before} and {self.date.after}"
+        )
 
     @property
     def reads_ref_pairs(self) -> bool:
@@ -80,13 +104,7 @@ class Group(Matcher):
         Each block kind is searched on its own, so a customer with many open
         items (a large name block) still has its few shared-reference rows.
         """
-        one_left = self.direction == "one_to_many"
-        anchor, member = ("l", "r") if one_left else ("r", "l")
-        base = (
-            f"l.currency = r.currency and sign(l.amount) = sign(r.amount) "
-            f"and abs({member}.amount) < abs({anchor}.amount) "
-            f"and date_diff('day', r.date, l.date) between {-self.date.before} and {self.date.after}"
-        )
+        base = self._pair_sql()
         parts = []
         for b in self.block:
             if b == "reference":
@@ -99,10 +117,7 @@ class Group(Matcher):
                 # names with more open rows than a few blocks' worth (a payment
                 # processor, a top customer) give no usable block: leave them out
                 # before joining, so the join stays small
-                parts.append(
-                    f"""select l.id as l, r.id as r, 'counterparty' as blk
-                    from {NAME_BLOCKS}_l l join {NAME_BLOCKS}_r r on l.nb = r.nb and {base}"""
-                )
+                parts.append(self.name_pairs_sql(f"{NAME_BLOCKS}_l", f"{NAME_BLOCKS}_r"))
             else:
                 parts.append(
                     f"""select l.id as l, r.id as r, '{b}' as blk from {t.left} l join {t.right} r
