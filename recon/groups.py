@@ -26,8 +26,8 @@ import polars as pl
 import pyarrow as pa
 
 from recon.config import Rule
-from recon.db import scalar, written_join_order
-from recon.matchers.base import Tables
+from recon.db import written_join_order
+from recon.matchers.base import Tables, ref_pairs_sql
 from recon.matchers.group import Group
 from recon.scoring import score_pairs
 
@@ -57,11 +57,12 @@ def build_blocks(
 
     With `carry` (the passes of one run), the block rows a later pass may read are
     kept there (:attr:`GroupCarry.held`), and a later pass takes its blocks from them
-    (:func:`_held_blocks`) unless a reference key came under its cap since.
+    (:func:`_held_blocks`).
     """
-    if carry is not None and carry.held is not None and not _gained(con, m, t):
+    blocks = None
+    if carry is not None and carry.held is not None:
         blocks = _held_blocks(con, m, t, rejected_sql, carry)
-    else:
+    if blocks is None:
         for statement in m.prepare_sql(t):
             con.execute(statement)
         blocks = _fetch_blocks(con, m, t, m.candidates_sql(t), rejected_sql)
@@ -108,25 +109,49 @@ _REACHABLE = "n >= 2 and abs(total) >= abs(t)"
 
 def _held_blocks(
     con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_sql: str, carry: GroupCarry
-) -> pl.DataFrame:
+) -> pl.DataFrame | None:
     """The blocks as :func:`_fetch_blocks` would give them now, from those it gave
-    the pass before (`carry.held`).
+    the pass before (`carry.held`); None when that cannot be told (no record of the
+    reference keys gained).
 
     A pair of rows is a candidate by its two rows (currency, sign, amounts, dates, a
     shared key) and by two counts: a reference key of more than MAX_REF_ROWS rows
     pairs nothing, nor does a name with more than Group.name_cap open rows on a side.
-    Rows only leave during a run, so the counts only fall, and without a key come
-    under its cap (the caller asks :func:`_gained`) the candidates now are those of
-    the pass before whose rows are still open, and those of the names that came
-    under their cap (:func:`_crowded`'s, counted again), which had no counterparty
-    block before.  Each block keeps its rows still open, the new ones are fetched,
-    and every block's size, sum and first row are taken again."""
+    Rows only leave during a run, so the counts only fall: the candidates now are
+    those of the pass before whose rows are still open, and the pairs of the keys
+    and names that came under their caps.  Each block keeps its rows still open;
+    the reference blocks of the anchors with a pair of a key now under its cap
+    (:func:`_gained_anchors`) are fetched whole, and so are the counterparty blocks
+    of the names now under theirs (:func:`_crowded`'s, counted again), which had
+    none before.  Then every block's size, sum and first row are taken again."""
     held = carry.held
     assert held is not None
-    a_tab, x_tab = (t.left, t.right) if m.direction == "one_to_many" else (t.right, t.left)
-    rows = held.select("a", "blk", "x", "v", "t").join(
-        _open_ids(con, a_tab, "a"), on="a", how="semi"
-    ).join(_open_ids(con, x_tab, "x"), on="x", how="semi")
+    one_left = m.direction == "one_to_many"
+    a_tab, x_tab = (t.left, t.right) if one_left else (t.right, t.left)
+    rows = (
+        held.select("a", "blk", "x", "v", "t")
+        .join(_open_ids(con, a_tab, "a"), on="a", how="semi")
+        .join(_open_ids(con, x_tab, "x"), on="x", how="semi")
+    )
+    if "reference" in m.block:
+        anchors = _gained_anchors(con, t, "l" if one_left else "r")
+        if anchors is None:
+            return None
+        if anchors.height:
+            fetched = anchors.select(
+                pl.col("id").cast(pl.Int64).alias("a"), pl.lit("reference").alias("blk")
+            )
+            rows = rows.join(fetched, on=["a", "blk"], how="anti")
+            con.execute(
+                "create or replace temp table __recon__ref_anchors as select id from anchors"
+            )
+            anchor = "l" if one_left else "r"
+            pairs = (
+                f"(select * from {t.ref_pairs or f'({ref_pairs_sql(t)})'} "
+                f"where {anchor} in (select id from __recon__ref_anchors))"
+            )
+            fresh = _fetch_blocks(con, m, t, m.ref_pairs_sql(t, pairs), rejected_sql)
+            rows = pl.concat([rows, fresh.select(rows.columns).cast(rows.schema)])
     crowded = carry.crowded
     if crowded is not None and crowded.height:
         # read by DuckDB from this variable, not registered (see recon.db)
@@ -145,11 +170,10 @@ def _held_blocks(
                 "select distinct nb, currency from under"
             )
             only = "(gnb, currency) in (select (nb, currency) from __recon__name_under)"
-            fresh = _fetch_blocks(
-                con, m, t, m.name_pairs_sql(
-                    f"({m.name_rows_sql(t.left, only)})", f"({m.name_rows_sql(t.right, only)})"
-                ), rejected_sql,
+            names_now = m.name_pairs_sql(
+                f"({m.name_rows_sql(t.left, only)})", f"({m.name_rows_sql(t.right, only)})"
             )
+            fresh = _fetch_blocks(con, m, t, names_now, rejected_sql)
             rows = pl.concat([rows, fresh.select(rows.columns).cast(rows.schema)])
     sizes = rows.group_by("a", "blk").agg(
         pl.len().alias("n"), pl.col("v").sum().alias("total"), pl.col("x").min().alias("x0")
@@ -164,21 +188,20 @@ def _held_blocks(
     return blocks
 
 
-def _gained(con: duckdb.DuckDBPyConnection, m: Group, t: Tables) -> bool:
-    """Whether `m` reads reference blocks and a reference key came under its cap in
-    this pass's open tables (the rows recon.pipeline adds to `<refs>_gain`); True when
-    there are no such tables."""
-    if "reference" not in m.block:
-        return False
+def _gained_anchors(con: duckdb.DuckDBPyConnection, t: Tables, anchor: str) -> pl.DataFrame | None:
+    """(id): the anchors (column `anchor` of the reference pairs) of the pairs of a row
+    whose reference key came under its cap in this pass's open tables (the rows
+    recon.pipeline adds to `<refs>_gain`); None when there are no such tables."""
+    shared = t.ref_pairs or f"({ref_pairs_sql(t)})"
     try:
-        n = scalar(
-            con,
-            f"select (select count(*) from {t.left_refs}_gain) "
-            f"+ (select count(*) from {t.right_refs}_gain)",
-        )
+        anchors: pl.DataFrame = con.sql(
+            f"""select distinct {anchor} as id from {shared}
+            where l in (select id from {t.left_refs}_gain)
+               or r in (select id from {t.right_refs}_gain)"""
+        ).pl()
     except duckdb.CatalogException:
-        return True
-    return bool(n)
+        return None
+    return anchors
 
 
 def _crowded(con: duckdb.DuckDBPyConnection, m: Group, t: Tables) -> pl.DataFrame | None:

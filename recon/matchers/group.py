@@ -60,10 +60,8 @@ class Group(Matcher):
         """
         out = Matcher.prepare_sql(self, t)
         for suffix, tab in (("l", t.left), ("r", t.right)):
-            out.append(
-                f"create or replace temp table {NAME_BLOCKS}_{suffix} as "
-                + self.name_rows_sql(tab)
-            )
+            table = f"{NAME_BLOCKS}_{suffix}"
+            out.append(f"create or replace temp table {table} as {self.name_rows_sql(tab)}")
         return out
 
     @property
@@ -84,6 +82,13 @@ class Group(Matcher):
         name_rows_sql gives them) of the same name."""
         return f"""select l.id as l, r.id as r, 'counterparty' as blk
             from {left} l join {right} r on l.nb = r.nb and {self._pair_sql()}"""
+
+    def ref_pairs_sql(self, t: Tables, pairs: str) -> str:
+        """(l, r, blk) of the reference blocks: the pairs (l, r) of `pairs` (rows sharing a
+        reference key) of open rows."""
+        return f"""select p.l, p.r, 'reference' as blk from {pairs} p
+            join {t.left} l on l.id = p.l join {t.right} r on r.id = p.r
+            where {self._pair_sql()}"""
 
     def _pair_sql(self) -> str:
         """What a member row `r`/`l` must have to join the anchor's block besides a key."""
@@ -108,11 +113,7 @@ class Group(Matcher):
         parts = []
         for b in self.block:
             if b == "reference":
-                parts.append(
-                    f"""select p.l, p.r, 'reference' as blk from {REF_PAIRS} p
-                    join {t.left} l on l.id = p.l join {t.right} r on r.id = p.r
-                    where {base}"""
-                )
+                parts.append(self.ref_pairs_sql(t, REF_PAIRS))
             elif b == "counterparty":
                 # names with more open rows than a few blocks' worth (a payment
                 # processor, a top customer) give no usable block: leave them out
