@@ -116,6 +116,10 @@ class PipelineResult:
     rules: list[RuleStats] = field(default_factory=list)
     left_open: int = 0
     right_open: int = 0
+    passes: int = 0
+    #: the matches of the last pass when the passes stopped at MAX_PASSES still finding
+    #: some (0: the last pass found nothing, a rerun matches nothing more)
+    unsettled: int = 0
 
 
 def open_items_sql(sides: str | tuple[str, ...], as_of: date | None, left_side: str = "bank") -> str:
@@ -1080,6 +1084,7 @@ def run_pipeline(
         found = _one_pass(con, ruleset, run_id, left_side, as_of, progress, out, pass_no, memo)
         if found == 0:
             break
+    out.passes, out.unsettled = pass_no, found
     carries = {k: c for i, k in kept.items() if isinstance(c := memo[i], GroupCarry)}
     save_carries(
         con, carries, {k for side in LEFT_SIDES for k in _group_keys(ruleset, side).values()}

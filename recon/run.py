@@ -149,6 +149,12 @@ def run(
                     con, ruleset, run_id, left_side=left_side, as_of=as_of, progress=progress
                 )
                 stages[f"match_{left_side}"] = time.perf_counter() - t0
+                if results[left_side].unsettled:
+                    log.warning(
+                        "%s matching reached its limit of %d passes still matching (%d in "
+                        "the last): a rerun may match more",
+                        left_side, results[left_side].passes, results[left_side].unsettled,
+                    )
                 t0 = time.perf_counter()
                 begin(f"writing {left_side} matches, exceptions and discrepancies")
                 matchinfo.refresh(con)
