@@ -73,6 +73,11 @@ def build_blocks(
     return blocks.filter(pl.col("n") <= m.max_block)
 
 
+#: A block a later pass may still read: rows only leave during a run, so a block's
+#: size and its sum's distance from zero only fall (its rows have the anchor's sign).
+_REACHABLE = "n >= 2 and abs(total) >= abs(t)"
+
+
 def _fetch_blocks(
     con: duckdb.DuckDBPyConnection, m: Group, t: Tables, candidates: str, rejected_sql: str
 ) -> pl.DataFrame:
@@ -102,11 +107,6 @@ def _fetch_blocks(
     return blocks
 
 
-#: A block a later pass may still read: rows only leave during a run, so a block's
-#: size and its sum's distance from zero only fall (its rows have the anchor's sign).
-_REACHABLE = "n >= 2 and abs(total) >= abs(t)"
-
-
 def _held_blocks(
     con: duckdb.DuckDBPyConnection, m: Group, t: Tables, rejected_sql: str, carry: GroupCarry
 ) -> pl.DataFrame | None:
@@ -127,6 +127,7 @@ def _held_blocks(
     held = carry.held
     assert held is not None
     one_left = m.direction == "one_to_many"
+    anchor = "l" if one_left else "r"
     a_tab, x_tab = (t.left, t.right) if one_left else (t.right, t.left)
     rows = (
         held.select("a", "blk", "x", "v", "t")
@@ -134,24 +135,23 @@ def _held_blocks(
         .join(_open_ids(con, x_tab, "x"), on="x", how="semi")
     )
     if "reference" in m.block:
-        anchors = _gained_anchors(con, t, "l" if one_left else "r")
+        anchors = _gained_anchors(con, t, anchor)
         if anchors is None:
             return None
         if anchors.height:
-            fetched = anchors.select(
+            # their reference blocks are fetched whole, in place of what is left of them
+            whole = anchors.select(
                 pl.col("id").cast(pl.Int64).alias("a"), pl.lit("reference").alias("blk")
             )
-            rows = rows.join(fetched, on=["a", "blk"], how="anti")
+            rows = rows.join(whole, on=["a", "blk"], how="anti")
             con.execute(
                 "create or replace temp table __recon__ref_anchors as select id from anchors"
             )
-            anchor = "l" if one_left else "r"
             pairs = (
                 f"(select * from {t.ref_pairs or f'({ref_pairs_sql(t)})'} "
                 f"where {anchor} in (select id from __recon__ref_anchors))"
             )
-            fresh = _fetch_blocks(con, m, t, m.ref_pairs_sql(t, pairs), rejected_sql)
-            rows = pl.concat([rows, fresh.select(rows.columns).cast(rows.schema)])
+            rows = _with_fetched(con, m, t, rows, m.ref_pairs_sql(t, pairs), rejected_sql)
     crowded = carry.crowded
     if crowded is not None and crowded.height:
         # read by DuckDB from this variable, not registered (see recon.db)
@@ -170,11 +170,10 @@ def _held_blocks(
                 "select distinct nb, currency from under"
             )
             only = "(gnb, currency) in (select (nb, currency) from __recon__name_under)"
-            names_now = m.name_pairs_sql(
+            name_pairs = m.name_pairs_sql(
                 f"({m.name_rows_sql(t.left, only)})", f"({m.name_rows_sql(t.right, only)})"
             )
-            fresh = _fetch_blocks(con, m, t, names_now, rejected_sql)
-            rows = pl.concat([rows, fresh.select(rows.columns).cast(rows.schema)])
+            rows = _with_fetched(con, m, t, rows, name_pairs, rejected_sql)
     sizes = rows.group_by("a", "blk").agg(
         pl.len().alias("n"), pl.col("v").sum().alias("total"), pl.col("x").min().alias("x0")
     )
@@ -186,6 +185,20 @@ def _held_blocks(
         .cast(held.schema)
     )
     return blocks
+
+
+def _with_fetched(
+    con: duckdb.DuckDBPyConnection,
+    m: Group,
+    t: Tables,
+    rows: pl.DataFrame,
+    candidates: str,
+    rejected_sql: str,
+) -> pl.DataFrame:
+    """Block rows `rows` (a, blk, x, v, t) and those of the blocks of `candidates`, which
+    `rows` holds none of."""
+    fresh = _fetch_blocks(con, m, t, candidates, rejected_sql)
+    return pl.concat([rows, fresh.select(rows.columns).cast(rows.schema)])
 
 
 def _gained_anchors(con: duckdb.DuckDBPyConnection, t: Tables, anchor: str) -> pl.DataFrame | None:

@@ -19,11 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recon import groups, pipeline
-from recon.matchers import MATCHERS
 from recon.matchers.group import Group
 
 from ..test_generator import gen
-from .test_score_chunks import OUTPUTS, _run
+from .test_incremental import same_from_scratch
+from .test_score_chunks import _run
 
 
 def _sorted(blocks: pl.DataFrame) -> pl.DataFrame:
@@ -68,14 +68,7 @@ def test_held_blocks_equal_fetched_blocks(
     # and keys under theirs, with pairs
     assert len(held_passes) >= 2 and sum(held_passes) > 0
     assert sum(came_under) > 0 and sum(gained) > 0
-    for cls in MATCHERS.values():
-        monkeypatch.setattr(cls, "incremental", False)
-    held_passes.clear()
-    fetched = _run(data, tmp_path / "fetched")
-    assert held_passes == []
-    for name in OUTPUTS:
-        assert held[name] == fetched[name], name
-    assert held["matches.csv"].count(b"\n") > 300
+    same_from_scratch(data, tmp_path / "fetched", monkeypatch, held, held_passes)
 
 
 _ROW = st.tuples(
