@@ -141,8 +141,7 @@ def one_run(
     summary = json.loads((out / "summary.json").read_text())
     figures = {
         "wall": wall,
-        **summary["stages"],
-        "commit": scale.commit_seconds(lines),
+        **scale.with_commit(summary["stages"], lines),
         **scale.pass_seconds(lines),
     }
     return {"figures": figures, "peak_rss": peak, "digests": digests(out)}

@@ -135,9 +135,9 @@ def commit_seconds(lines: list[str]) -> float:
     return 0.0
 
 
-def with_commit(stages: dict[str, float], log: list[tuple[str, int]]) -> dict[str, float]:
+def with_commit(stages: dict[str, float], lines: list[str]) -> dict[str, float]:
     """summary.json's `stages` and the commit (see commit_seconds) after them."""
-    return stages | {"commit": commit_seconds([line for line, _ in log])}
+    return stages | {"commit": commit_seconds(lines)}
 
 
 def steps(log: list[tuple[str, int]]) -> dict[str, float]:
@@ -242,7 +242,7 @@ def measured(cmd: list[str], out: Path, env: dict[str, str], what: str, rows: in
     summary = json.loads((out / "summary.json").read_text())
     return {"wall_s": wall, "peak_rss": rss,
             "new_rows": sum(i["new_rows"] for i in summary["inputs"]),
-            "stages": with_commit(summary["stages"], log), "rules": summary["rules"],
+            "stages": with_commit(summary["stages"], [line for line, _ in log]), "rules": summary["rules"],
             "counts": summary["counts"], "steps": steps(log), "log": log}
 
 
@@ -261,29 +261,26 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     def stages(key: str, of: list[dict[str, Any]]) -> dict[str, float]:
         return {k: med([r[key][k] for r in of]) for k in of[0][key]}
 
-    walls = [float(r["wall_s"]) for r in runs]
-    mid = med(walls)
-    result: dict[str, Any] = dict(first) | {
-        "wall_s": mid, "wall_range": [min(walls), max(walls)],
-        "peak_rss": med([r["peak_rss"] for r in runs]), "floor_s": med([r["floor_s"] for r in runs]),
-        "floor_rss": med([r["floor_rss"] for r in runs]), "stages": stages("stages", runs),
+    def medians(of: list[dict[str, Any]]) -> dict[str, Any]:
+        """The figures every run has (the full run, the night, the rerun): the first
+        run's with the wall, its spread, peak RSS, stages and steps taken as medians."""
+        walls = [float(r["wall_s"]) for r in of]
+        mid = med(walls)
+        return dict(of[0]) | {
+            "wall_s": mid, "wall_range": [min(walls), max(walls)],
+            "peak_rss": med([r["peak_rss"] for r in of]), "stages": stages("stages", of),
+            **({"steps": stages("steps", of)} if "steps" in of[0] else {}),
+            # the log's peaks per stage are those of the run nearest the median wall
+            "log": min(of, key=lambda r: abs(r["wall_s"] - mid))["log"]}
+
+    result = medians(runs) | {
+        "floor_s": med([r["floor_s"] for r in runs]),
+        "floor_rss": med([r["floor_rss"] for r in runs]),
         "rules": [rule | {"seconds": med([r["rules"][i]["seconds"] for r in runs])}
-                  for i, rule in enumerate(first["rules"])],
-        **({"steps": stages("steps", runs)} if "steps" in first else {}),
-        # the log's peaks per stage are those of the run nearest the median wall
-        "log": min(runs, key=lambda r: abs(r["wall_s"] - mid))["log"]}
+                  for i, rule in enumerate(first["rules"])]}
     for key in ("night", "rerun"):
-        if key not in first:
-            continue
-        later_runs: list[dict[str, Any]] = [r[key] for r in runs]
-        n_walls = [float(n["wall_s"]) for n in later_runs]
-        n_mid = med(n_walls)
-        result[key] = dict(later_runs[0]) | {
-            "wall_s": n_mid, "wall_range": [min(n_walls), max(n_walls)],
-            "peak_rss": med([n["peak_rss"] for n in later_runs]),
-            "stages": stages("stages", later_runs),
-            **({"steps": stages("steps", later_runs)} if "steps" in later_runs[0] else {}),
-            "log": min(later_runs, key=lambda n: abs(n["wall_s"] - n_mid))["log"]}
+        if key in first:
+            result[key] = medians([r[key] for r in runs])
     return result
 
 

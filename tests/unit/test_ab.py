@@ -53,7 +53,7 @@ def test_commit_seconds_come_from_the_last_line_of_the_run() -> None:
     ]
     assert ab.scale.commit_seconds(log) == pytest.approx(0.58)
     assert ab.scale.commit_seconds(log[:2]) == 0.0
-    stages = ab.scale.with_commit({"parse": 1.0}, [(line, 1) for line in log])
+    stages = ab.scale.with_commit({"parse": 1.0}, log)
     assert stages == pytest.approx({"parse": 1.0, "commit": 0.58})
     assert list(stages) == ["parse", "commit"]
 
