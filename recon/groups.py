@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from recon.config import Rule
 from recon.db import written_join_order
-from recon.matchers.base import Tables, ref_pairs_sql
+from recon.matchers.base import Tables, gain_table, ref_pairs_sql
 from recon.matchers.group import Group
 from recon.scoring import score_pairs
 
@@ -203,14 +203,14 @@ def _with_fetched(
 
 def _gained_anchors(con: duckdb.DuckDBPyConnection, t: Tables, anchor: str) -> pl.DataFrame | None:
     """(id): the anchors (column `anchor` of the reference pairs) of the pairs of a row
-    whose reference key came under its cap in this pass's open tables (the rows
-    recon.pipeline adds to `<refs>_gain`); None when there are no such tables."""
+    whose reference key came under its cap in this pass's open tables (the rows of
+    recon.matchers.base.gain_table); None when there are no such tables."""
     shared = t.ref_pairs or f"({ref_pairs_sql(t)})"
     try:
         anchors: pl.DataFrame = con.sql(
             f"""select distinct {anchor} as id from {shared}
-            where l in (select id from {t.left_refs}_gain)
-               or r in (select id from {t.right_refs}_gain)"""
+            where l in (select id from {gain_table(t.left_refs)})
+               or r in (select id from {gain_table(t.right_refs)})"""
         ).pl()
     except duckdb.CatalogException:
         return None

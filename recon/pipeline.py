@@ -25,7 +25,7 @@ from recon.assign import assign, components
 from recon.config import Rule, RuleSet
 from recon.db import LEFT_SIDES, _now, scalar, set_meta, written_join_order
 from recon.groups import GroupCarry, carry_key, load_carry, run_group_rule, save_carries
-from recon.matchers.base import Matcher, Tables, ref_pairs_sql
+from recon.matchers.base import Matcher, Tables, gain_table, ref_pairs_sql
 from recon.matchers.group import Group
 from recon.matchers.reversal import Reversal
 from recon.progress import start
@@ -214,7 +214,7 @@ def prepare_open_tables(
                 f"(select txn_id from {OPEN_IDS} where side = '{side}')"
             )
             _cap(con, refs)
-            con.execute(f"create or replace temp table {refs}_gain as select * from {refs} limit 0")
+            con.execute(f"create or replace temp table {gain_table(refs)} as select * from {refs} limit 0")
             # the open rows first, then their names: joined in one step, DuckDB paired
             # every stored row with its name before dropping the matched ones (3x slower);
             # has_ref made with the table, not set by an update of most of its rows
@@ -241,9 +241,9 @@ def prepare_open_tables(
     con.execute(f"create or replace temp table {T.ref_pairs} as {ref_pairs_sql(T)}")
     con.execute(
         f"""create or replace temp table {REGAINED} as
-        select id from {T.left_refs}_gain
+        select id from {gain_table(T.left_refs)}
         union select id from {T.left_refs}
-              where ref in (select ref from {T.left_refs}_gain union select ref from {T.right_refs}_gain)"""
+              where ref in (select ref from {gain_table(T.left_refs)} union select ref from {gain_table(T.right_refs)})"""
     )
 
 
@@ -271,8 +271,8 @@ def _cap(con: duckdb.DuckDBPyConnection, refs: str) -> None:
 
 def _recap(con: duckdb.DuckDBPyConnection, table: str, refs: str) -> None:
     """A later pass's caps: `refs` as :func:`_cap` would leave them over the keys
-    of the rows still in open table `table`, and `refs`_gain, the rows of the keys that
-    came under the cap since the pass before.
+    of the rows still in open table `table`, and gain_table(`refs`), the rows of the keys
+    that came under the cap since the pass before.
 
     Rows only leave, so a key's count only falls: a key under the cap stays under it
     (its rows that left leave `refs`), and only the keys over it (`refs`_over, a few
@@ -292,7 +292,7 @@ def _recap(con: duckdb.DuckDBPyConnection, table: str, refs: str) -> None:
         select ref, count(*) as n from {refs}_overrows group by ref"""
     )
     con.execute(
-        f"""create or replace temp table {refs}_gain as
+        f"""create or replace temp table {gain_table(refs)} as
         select a.id, a.ref from {refs}_overrows a
         semi join (select ref from {refs}_counted where n <= {MAX_REF_ROWS}) k
                on k.ref is not distinct from a.ref"""
@@ -301,9 +301,9 @@ def _recap(con: duckdb.DuckDBPyConnection, table: str, refs: str) -> None:
         f"create or replace temp table {refs}_over as "
         f"select ref from {refs}_counted where n > {MAX_REF_ROWS}"
     )
-    con.execute(f"insert into {refs} select id, ref from {refs}_gain")
+    con.execute(f"insert into {refs} select id, ref from {gain_table(refs)}")
     # has_ref only turns true in a later pass: the caps only relax
-    con.execute(f"update {table} set has_ref = true where id in (select id from {refs}_gain)")
+    con.execute(f"update {table} set has_ref = true where id in (select id from {gain_table(refs)})")
 
 
 def _scan_references(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
@@ -567,7 +567,7 @@ def _regrow(
     """
     levels = _recount(con, m, carried)
     relaxed = carried.levels.join(levels, on=["id", "level"], how="anti").select("id")
-    gained_right = con.sql(f"select id as r from {T.right_refs}_gain").pl()
+    gained_right = con.sql(f"select id as r from {gain_table(T.right_refs)}").pl()
     rescored = carried.pairs.join(gained_right, on="r", how="semi").select(pl.col("l").alias("id"))
     regained = con.sql(f"select id from {REGAINED}").pl()
     _view(con, REGROW, pl.concat([relaxed, rescored, regained]).unique())

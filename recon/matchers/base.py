@@ -51,6 +51,12 @@ class Tables:
     ref_pairs: str | None = None
 
 
+def gain_table(refs: str) -> str:
+    """The (id, ref) rows of reference table `refs` whose key came under its cap in this
+    pass (recon.pipeline fills it each pass; empty in the first)."""
+    return f"{refs}_gain"
+
+
 def ref_pairs_sql(t: Tables) -> str:
     """(l, r): each pair of rows of `t.left_refs` and `t.right_refs` sharing a key, once."""
     return f"""select distinct lr.id as l, rr.id as r
