@@ -60,14 +60,16 @@ def build_blocks(
     (:func:`_held_blocks`).
     """
     blocks = None
-    if carry is not None and carry.held is not None:
-        blocks = _held_blocks(con, m, t, rejected_sql, carry)
+    if carry is not None:
+        carry.unchanged = False
+        if carry.held is not None:
+            blocks = _held_blocks(con, m, t, rejected_sql, carry)
     if blocks is None:
         for statement in m.prepare_sql(t):
             con.execute(statement)
         blocks = _fetch_blocks(con, m, t, m.candidates_sql(t), rejected_sql)
         if carry is not None:
-            carry.crowded = _crowded(con, m, t)
+            carry.crowded, carry.crowded_rows = _crowded(con, m, t)
     if carry is not None:
         carry.held = blocks
     return blocks.filter(pl.col("n") <= m.max_block)
@@ -128,17 +130,20 @@ def _held_blocks(
     assert held is not None
     one_left = m.direction == "one_to_many"
     anchor = "l" if one_left else "r"
-    a_tab, x_tab = (t.left, t.right) if one_left else (t.right, t.left)
+    open_l, open_r = _open_ids(con, t.left, "id"), _open_ids(con, t.right, "id")
+    a_ids, x_ids = (open_l, open_r) if one_left else (open_r, open_l)
     rows = (
         held.select("a", "blk", "x", "v", "t")
-        .join(_open_ids(con, a_tab, "a"), on="a", how="semi")
-        .join(_open_ids(con, x_tab, "x"), on="x", how="semi")
+        .join(a_ids.rename({"id": "a"}), on="a", how="semi")
+        .join(x_ids.rename({"id": "x"}), on="x", how="semi")
     )
+    fetched = False
     if "reference" in m.block:
         anchors = _gained_anchors(con, t, anchor)
         if anchors is None:
             return None
         if anchors.height:
+            fetched = True
             # their reference blocks are fetched whole, in place of what is left of them
             whole = anchors.select(
                 pl.col("id").cast(pl.Int64).alias("a"), pl.lit("reference").alias("blk")
@@ -152,19 +157,25 @@ def _held_blocks(
                 f"where {anchor} in (select id from __recon__ref_anchors))"
             )
             rows = _with_fetched(con, m, t, rows, m.ref_pairs_sql(t, pairs), rejected_sql)
-    crowded = carry.crowded
-    if crowded is not None and crowded.height:
-        # read by DuckDB from this variable, not registered (see recon.db)
-        names = crowded  # noqa: F841
-        under: pl.DataFrame = con.sql(
-            f"""select c.side, c.nb, c.currency from names c
-            join (select 'l' as side, gnb, currency from {t.left}
-                  union all select 'r', gnb, currency from {t.right}) o
-              on o.side = c.side and o.gnb = c.nb and o.currency = c.currency
-            group by all having count(*) <= {m.name_cap}"""
-        ).pl()
+    crowded, crowded_rows = carry.crowded, carry.crowded_rows
+    if crowded is not None and crowded.height and crowded_rows is not None:
+        # the crowded names' rows still open, counted: a name counts its open rows alone
+        still = crowded_rows.filter(
+            pl.when(pl.col("side") == "l")
+            .then(pl.col("id").is_in(open_l["id"].implode()))
+            .otherwise(pl.col("id").is_in(open_r["id"].implode()))
+        )
+        under = (
+            still.group_by("side", "nb", "currency")
+            .len()
+            .filter(pl.col("len") <= m.name_cap)
+            .select("side", "nb", "currency")
+        )
+        carry.crowded_rows = still
         if under.height:
+            fetched = True
             carry.crowded = crowded.join(under, on=["side", "nb", "currency"], how="anti")
+            carry.crowded_rows = still.join(under, on=["side", "nb", "currency"], how="anti")
             con.execute(
                 "create or replace temp table __recon__name_under as "
                 "select distinct nb, currency from under"
@@ -174,6 +185,11 @@ def _held_blocks(
                 f"({m.name_rows_sql(t.left, only)})", f"({m.name_rows_sql(t.right, only)})"
             )
             rows = _with_fetched(con, m, t, rows, name_pairs, rejected_sql)
+    # no block row left, none fetched and no key gained (keys change the scores):
+    # the search reads what it read the pass before
+    carry.unchanged = not fetched and rows.height == held.height and _gains(con, t) == 0
+    if carry.unchanged:
+        return held
     sizes = rows.group_by("a", "blk").agg(
         pl.len().alias("n"), pl.col("v").sum().alias("total"), pl.col("x").min().alias("x0")
     )
@@ -217,19 +233,36 @@ def _gained_anchors(con: duckdb.DuckDBPyConnection, t: Tables, anchor: str) -> p
     return anchors
 
 
-def _crowded(con: duckdb.DuckDBPyConnection, m: Group, t: Tables) -> pl.DataFrame | None:
+def _crowded(
+    con: duckdb.DuckDBPyConnection, m: Group, t: Tables
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
     """(side, nb, currency): the names with more open rows on a side than a name block
-    holds (see Group.name_rows_sql)."""
+    holds (see Group.name_rows_sql); and their rows (side, nb, currency, id), which a
+    later pass counts again as rows leave."""
     if "counterparty" not in m.block:
-        return None
-    crowded: pl.DataFrame = con.sql(
+        return None, None
+    rows: pl.DataFrame = con.sql(
         " union all ".join(
-            f"""select '{side}' as side, gnb as nb, currency from {tab} where gnb is not null
-            group by all having count(*) > {m.name_cap}"""
+            f"""select '{side}' as side, gnb as nb, currency, id from {tab} where gnb is not null
+            qualify count(*) over (partition by gnb, currency) > {m.name_cap}"""
             for side, tab in (("l", t.left), ("r", t.right))
         )
     ).pl()
-    return crowded
+    rows = rows.cast({"id": pl.Int64})
+    return rows.select("side", "nb", "currency").unique(), rows
+
+
+def _gains(con: duckdb.DuckDBPyConnection, t: Tables) -> int | None:
+    """Rows of this pass's gain tables (reference keys that came under their cap);
+    None when there are no such tables."""
+    try:
+        n = con.execute(
+            f"select (select count(*) from {gain_table(t.left_refs)}) "
+            f"+ (select count(*) from {gain_table(t.right_refs)})"
+        ).fetchall()
+    except duckdb.CatalogException:
+        return None
+    return int(n[0][0])
 
 
 def _open_ids(con: duckdb.DuckDBPyConnection, table: str, name: str) -> pl.DataFrame:
@@ -273,6 +306,13 @@ class GroupCarry:
     #: and the names too crowded for a name block when they were fetched.
     held: pl.DataFrame | None = None
     crowded: pl.DataFrame | None = None
+    #: The crowded names' rows still open (side, nb, currency, id).
+    crowded_rows: pl.DataFrame | None = None
+    #: Within one run: whether this pass's blocks are the pass before's (nothing left
+    #: them, nothing joined them, no key was gained), and what the search of the pass
+    #: before chose and found ambiguous, which such a pass takes over.
+    unchanged: bool = False
+    last: tuple[pl.DataFrame, pl.DataFrame] | None = None
 
 
 #: Bumped when the search or the fingerprint changes what a kept carry means.
@@ -493,6 +533,25 @@ def run_group_rule(
     m = rule.matcher
     assert isinstance(m, Group)
     blocks = build_blocks(con, m, t, rejected_sql, carry)
+    if carry is not None and carry.unchanged and carry.last is not None:
+        # the same blocks, rows and keys: the search and its scores as the pass before
+        return carry.last
+    found = _search(con, rule, t, blocks, carry)
+    if carry is not None:
+        carry.last = found
+    return found
+
+
+def _search(
+    con: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    t: Tables,
+    blocks: pl.DataFrame,
+    carry: GroupCarry | None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """run_group_rule's (chosen, ambiguous) from the blocks it built."""
+    m = rule.matcher
+    assert isinstance(m, Group)
     sols = (
         find_solutions(con, m, blocks)
         if carry is None

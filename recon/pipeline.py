@@ -402,7 +402,9 @@ def run_rule(
     tables, levels, paired = T, None, None
     regrow: pl.Series | None = None
     if carried is not None:
-        levels, regrow = _regrow(con, m, carried)
+        # the open left rows, read once: nothing leaves before the rule records
+        open_left = _ids(con, T.left)
+        levels, regrow = _regrow(con, m, carried, open_left)
         # the bounds were just counted for these rows: the candidates read them, by the
         # name of _build_pairs's argument `levels` (see recon.db)
         tables = Tables(REGROW, T.right, T.left_refs, T.right_refs, "levels", T.ref_pairs)
@@ -420,7 +422,7 @@ def run_rule(
     settled: Settled | None = None
     if carried is not None:
         assert regrow is not None
-        pairs, settled = _with_carried(con, pairs, carried, regrow)
+        pairs, settled = _with_carried(con, pairs, carried, regrow, open_left)
         # the components nothing changed are decided as before: assign the others
         work = pairs.filter(~pl.col("l").is_in(settled.left.implode()))
     carry: Carried | None = None
@@ -554,7 +556,7 @@ _NO_LEVELS = pl.DataFrame(schema={"id": pl.Int64, "level": pl.Int64})
 
 
 def _regrow(
-    con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried
+    con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried, open_left: pl.Series
 ) -> tuple[pl.DataFrame, pl.Series]:
     """Point view REGROW at the open left rows whose pairs a later pass builds again;
     return the levels of the rows a bound still cuts, and the ids REGROW holds.
@@ -565,13 +567,15 @@ def _regrow(
     Every other open row keeps its carried pairs: its candidates can only have
     lost the rows that left, and their scores are unchanged.
     """
-    levels = _recount(con, m, carried)
+    levels = _recount(con, m, carried, open_left)
     relaxed = carried.levels.join(levels, on=["id", "level"], how="anti").select("id")
     gained_right = con.sql(f"select id as r from {gain_table(T.right_refs)}").pl()
     rescored = carried.pairs.join(gained_right, on="r", how="semi").select(pl.col("l").alias("id"))
     regained = con.sql(f"select id from {REGAINED}").pl()
-    _view(con, REGROW, pl.concat([relaxed, rescored, regained]).unique())
-    return levels, _ids(con, REGROW)
+    regrow = pl.concat([relaxed, rescored, regained]).unique()
+    _view(con, REGROW, regrow)
+    # the ids REGROW holds: those of open rows
+    return levels, regrow.filter(pl.col("id").is_in(open_left.implode()))["id"].cast(pl.Int64)
 
 
 #: Right rows that left the open table during the run, numbered by `seq` as they left:
@@ -607,7 +611,9 @@ def _close(con: duckdb.DuckDBPyConnection, table: str, ids: pl.Series) -> None:
     con.execute(f"delete from {table} where id in (select id from closing)")
 
 
-def _recount(con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried) -> pl.DataFrame:
+def _recount(
+    con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried, open_left: pl.Series
+) -> pl.DataFrame:
     """(id, level) now of the carried bounded rows still open.
 
     A level counts right rows in the row's slots, and right rows only leave: only
@@ -627,8 +633,9 @@ def _recount(con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried) -> pl
     if touched_sql is None:
         return _levels(con, m, tables("__recon__bounded"))
     touched = con.sql(touched_sql).pl().select(pl.col("id").cast(pl.Int64))
-    still = con.sql("select id from __recon__bounded").pl().cast({"id": pl.Int64})
-    kept = carried.levels.join(still, on="id", how="semi").join(touched, on="id", how="anti")
+    kept = carried.levels.filter(pl.col("id").is_in(open_left.implode())).join(
+        touched, on="id", how="anti"
+    )
     if touched.height == 0:
         return kept
     _view(con, "__recon__touched", touched)
@@ -701,7 +708,11 @@ class Settled:
 
 
 def _with_carried(
-    con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, carried: Carried, regrow_ids: pl.Series
+    con: duckdb.DuckDBPyConnection,
+    pairs: pl.DataFrame,
+    carried: Carried,
+    regrow_ids: pl.Series,
+    open_left: pl.Series,
 ) -> tuple[pl.DataFrame, Settled]:
     """`pairs` (of the rows in REGROW) and the carried pairs of the other open rows;
     and the rows of the last assignment's components that nothing changed.
@@ -710,7 +721,7 @@ def _with_carried(
     (its pairs were built again), or a right row of a new pair is in it (the pair
     joins it to another).  Rows only leave; in a connected component some rows left
     and some not exactly when one of its pairs has one row open and the other gone."""
-    left, right = _ids(con, T.left).implode(), _ids(con, T.right).implode()
+    left, right = open_left.implode(), _ids(con, T.right).implode()
     regrow = regrow_ids.implode()
     kept = carried.pairs.filter(
         pl.col("l").is_in(left) & ~pl.col("l").is_in(regrow) & pl.col("r").is_in(right)
@@ -723,10 +734,14 @@ def _with_carried(
         old.append(carried.dropped)
     ids = [pl.col("l").cast(pl.Int64), pl.col("r").cast(pl.Int64)]
     graph = pl.concat([f.select(ids) for f in (*old, pairs)])
-    comp = components(graph["l"], graph["r"])
     changed = graph.select(
         ~pl.col("l").is_in(left) | ~pl.col("r").is_in(right) | pl.col("l").is_in(regrow)
     ).to_series()
+    if not changed.any():
+        # no new pair (its right row would be open, its left row in REGROW): every
+        # component is as it was
+        return kept, Settled(graph["l"].unique(), graph["r"].unique())
+    comp = components(graph["l"], graph["r"])
     # the components are numbered from 0: flag those with a changed pair by number
     stirred = np.zeros(int(comp.max()) + 1 if len(comp) else 0, dtype=bool)
     stirred[comp[changed.to_numpy()]] = True

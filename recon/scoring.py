@@ -115,7 +115,9 @@ def with_shared_refs(
     """`pairs` (l, r, shares_ref, ...) with `shared_refs`: the reference keys a pair
     shares, sorted and joined by ';' (null when it shares none)."""
     # read by DuckDB from this variable, not registered (see recon.db)
-    sharing = pairs.filter(pl.col("shares_ref")).select("l", "r").unique()  # noqa: F841
+    sharing = pairs.filter(pl.col("shares_ref")).select("l", "r").unique()
+    if sharing.height == 0:
+        return pairs.with_columns(pl.lit(None, dtype=pl.String).alias("shared_refs"))
     # a sorted list, not an ordered string_agg: DuckDB sorts each group's rows
     # for that, a third slower over a million pairs
     refs: pl.DataFrame = con.sql(

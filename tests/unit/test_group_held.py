@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from recon import groups, pipeline
@@ -132,6 +132,14 @@ def _gain(con, gain: bool) -> None:  # type: ignore[no-untyped-def]
 
 
 @settings(max_examples=150, deadline=None)
+# a key gained that pairs nothing, no row leaving: has_ref changes, the blocks do not
+@example(
+    left=[("ab", 100, 0, "R1", None)] * 2 + [("cd", 200, 0, None, "R3")] * 2,
+    right=[("ab", 100, 0, "R1", None), ("ab", 100, 1, "R1", None), ("cd", 100, 0, None, None),
+           ("cd", 100, 1, None, None)],
+    waves=[([], True)],
+    direction="one_to_many",
+)
 @given(
     left=st.lists(_ROW, min_size=4, max_size=12),
     right=st.lists(_ROW, min_size=4, max_size=12),
@@ -174,7 +182,18 @@ def test_held_blocks_follow_rows_leaving(
                 con.execute(f"delete from {table} where list_contains(?, id)", [wave])
             _gain(con, gain)
             assert carry.held is not None
+            before = carry.held
             held = groups.build_blocks(con, m, t, rejected, carry)
+            # no row left and no key gained: the blocks are those of the pass before
+            # (they are also when the rows that left were in no block: compared below)
+            if not wave and not gain:
+                assert carry.unchanged
+            if carry.unchanged:
+                assert carry.held is before
+                # a key gained changes scores (has_ref) even where it pairs nothing
+                assert con.execute(
+                    "select (select count(*) from l_refs_gain) + (select count(*) from r_refs_gain)"
+                ).fetchall() == [(0,)]
             for statement in m.prepare_sql(t):
                 con.execute(statement)
             fetched = groups._fetch_blocks(con, m, t, m.candidates_sql(t), rejected)
@@ -182,7 +201,7 @@ def test_held_blocks_follow_rows_leaving(
             assert _sorted(held).equals(_sorted(fetched.filter(pl.col("n") <= m.max_block)))
             # the names still over the cap are those the carry holds, less those whose
             # rows have all left
-            crowded = groups._crowded(con, m, t)
+            crowded, _ = groups._crowded(con, m, t)
             assert crowded is not None and carry.crowded is not None
             gone = carry.crowded.join(crowded, on=["side", "nb", "currency"], how="anti")
             assert crowded.join(carry.crowded, on=["side", "nb", "currency"], how="anti").is_empty()
@@ -190,3 +209,46 @@ def test_held_blocks_follow_rows_leaving(
                 assert con.execute(f"select count(*) from {side} where gnb = ?", [nb]).fetchall() == [(0,)]
     finally:
         Group.name_cap = original  # type: ignore[method-assign]
+
+
+def test_unchanged_blocks_take_the_search_of_the_pass_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A later pass whose blocks nothing changed (no block row left, none joined, no key
+    gained) takes the chosen groups and ambiguous anchors of the pass before instead
+    of searching and scoring again: the run equals one that searches every pass.
+    (Names capped at 4 rows and keys at one make the passes many.)"""
+    data = gen.generate(tmp_path / "data", seed=5, rows=1500, mode="hard")
+    monkeypatch.setattr(pipeline, "MAX_REF_ROWS", 1)
+    monkeypatch.setattr(Group, "name_cap", property(lambda self: 4))
+    real, real_search = groups.build_blocks, groups._search
+    unchanged: list[bool] = []
+    searched_after: list[bool] = []
+
+    def spy(con, m, t, rejected_sql, carry=None):  # type: ignore[no-untyped-def]
+        blocks = real(con, m, t, rejected_sql, carry)
+        unchanged.append(carry is not None and carry.unchanged)
+        searched_after.append(False)
+        return blocks
+
+    def spy_search(*args, **kw):  # type: ignore[no-untyped-def]
+        searched_after[-1] = True
+        return real_search(*args, **kw)
+
+    monkeypatch.setattr(groups, "build_blocks", spy)
+    monkeypatch.setattr(groups, "_search", spy_search)
+    taken = _run(data, tmp_path / "taken")
+    assert any(unchanged), "no later pass found its blocks unchanged"
+    assert not all(unchanged), "every pass found its blocks unchanged"
+    # a pass searched exactly when its blocks changed
+    assert searched_after == [not u for u in unchanged]
+
+    def never(con, m, t, rejected_sql, carry=None):  # type: ignore[no-untyped-def]
+        blocks = real(con, m, t, rejected_sql, carry)
+        if carry is not None:
+            carry.unchanged = False
+        return blocks
+
+    monkeypatch.setattr(groups, "build_blocks", never)
+    searched = _run(data, tmp_path / "searched")
+    assert taken == searched
