@@ -69,7 +69,7 @@ def build_blocks(
             con.execute(statement)
         blocks = _fetch_blocks(con, m, t, m.candidates_sql(t), rejected_sql)
         if carry is not None:
-            carry.crowded, carry.crowded_rows = _crowded(con, m, t)
+            carry.crowded = _crowded(con, m, t)
     if carry is not None:
         carry.held = blocks
     return blocks.filter(pl.col("n") <= m.max_block)
@@ -157,10 +157,10 @@ def _held_blocks(
                 f"where {anchor} in (select id from __recon__ref_anchors))"
             )
             rows = _with_fetched(con, m, t, rows, m.ref_pairs_sql(t, pairs), rejected_sql)
-    crowded, crowded_rows = carry.crowded, carry.crowded_rows
-    if crowded is not None and crowded.height and crowded_rows is not None:
+    crowded = carry.crowded
+    if crowded is not None and crowded.height:
         # the crowded names' rows still open, counted: a name counts its open rows alone
-        still = crowded_rows.filter(
+        still = crowded.filter(
             pl.when(pl.col("side") == "l")
             .then(pl.col("id").is_in(open_l["id"].implode()))
             .otherwise(pl.col("id").is_in(open_r["id"].implode()))
@@ -171,11 +171,10 @@ def _held_blocks(
             .filter(pl.col("len") <= m.name_cap)
             .select("side", "nb", "currency")
         )
-        carry.crowded_rows = still
+        carry.crowded = still
         if under.height:
             fetched = True
-            carry.crowded = crowded.join(under, on=["side", "nb", "currency"], how="anti")
-            carry.crowded_rows = still.join(under, on=["side", "nb", "currency"], how="anti")
+            carry.crowded = still.join(under, on=["side", "nb", "currency"], how="anti")
             con.execute(
                 "create or replace temp table __recon__name_under as "
                 "select distinct nb, currency from under"
@@ -233,14 +232,12 @@ def _gained_anchors(con: duckdb.DuckDBPyConnection, t: Tables, anchor: str) -> p
     return anchors
 
 
-def _crowded(
-    con: duckdb.DuckDBPyConnection, m: Group, t: Tables
-) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
-    """(side, nb, currency): the names with more open rows on a side than a name block
-    holds (see Group.name_rows_sql); and their rows (side, nb, currency, id), which a
-    later pass counts again as rows leave."""
+def _crowded(con: duckdb.DuckDBPyConnection, m: Group, t: Tables) -> pl.DataFrame | None:
+    """(side, nb, currency, id): the open rows of the names with more open rows on a side
+    than a name block holds (see Group.name_rows_sql); a later pass counts them again
+    as rows leave."""
     if "counterparty" not in m.block:
-        return None, None
+        return None
     rows: pl.DataFrame = con.sql(
         " union all ".join(
             f"""select '{side}' as side, gnb as nb, currency, id from {tab} where gnb is not null
@@ -248,8 +245,7 @@ def _crowded(
             for side, tab in (("l", t.left), ("r", t.right))
         )
     ).pl()
-    rows = rows.cast({"id": pl.Int64})
-    return rows.select("side", "nb", "currency").unique(), rows
+    return rows.cast({"id": pl.Int64})
 
 
 def _gains(con: duckdb.DuckDBPyConnection, t: Tables) -> int | None:
@@ -303,11 +299,9 @@ class GroupCarry:
     #: their solutions from `sols` (see :func:`carried_solutions`).
     rows: pl.DataFrame | None = None
     #: Within one run: every block row a later pass may read (see :func:`build_blocks`),
-    #: and the names too crowded for a name block when they were fetched.
+    #: and the open rows (side, nb, currency, id) of the names too crowded for a name block.
     held: pl.DataFrame | None = None
     crowded: pl.DataFrame | None = None
-    #: The crowded names' rows still open (side, nb, currency, id).
-    crowded_rows: pl.DataFrame | None = None
     #: Within one run: whether this pass's blocks are the pass before's (nothing left
     #: them, nothing joined them, no key was gained), and what the search of the pass
     #: before chose and found ambiguous, which such a pass takes over.
