@@ -130,12 +130,11 @@ def _held_blocks(
     assert held is not None
     one_left = m.direction == "one_to_many"
     anchor = "l" if one_left else "r"
-    open_l, open_r = _open_ids(con, t.left, "id"), _open_ids(con, t.right, "id")
-    a_ids, x_ids = (open_l, open_r) if one_left else (open_r, open_l)
+    a_tab, x_tab = (t.left, t.right) if one_left else (t.right, t.left)
     rows = (
         held.select("a", "blk", "x", "v", "t")
-        .join(a_ids.rename({"id": "a"}), on="a", how="semi")
-        .join(x_ids.rename({"id": "x"}), on="x", how="semi")
+        .join(_open_ids(con, a_tab, "a"), on="a", how="semi")
+        .join(_open_ids(con, x_tab, "x"), on="x", how="semi")
     )
     fetched = False
     if "reference" in m.block:
