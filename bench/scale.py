@@ -29,6 +29,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -207,8 +208,12 @@ def timed(rows: int, data: Path, memory_limit: str | None, night: float | None
           ) -> dict[str, Any]:
     """One full run from an empty database (and its night and rerun), and the floor."""
     out = data / "out"
+    # the database, its lock and, after a killed run, DuckDB's spill folder
     for stale in data.glob("recon.duckdb*"):
-        stale.unlink()
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
     if night:
         parts = split_night(data, night)
         bank, ledger = [parts["bank"][0]], [parts["ledger"][0]]
