@@ -27,16 +27,21 @@ import pyarrow as pa
 
 from recon.config import Rule
 from recon.db import written_join_order
-from recon.matchers.base import Tables, gain_table, ref_pairs_sql
+from recon.matchers.base import Tables, gain_table, open_ids, ref_pairs_sql
 from recon.matchers.group import Group
 from recon.scoring import score_pairs
 
 MAX_SOLUTIONS = 64  # more exact solutions than this for one anchor: ambiguous anyway
 
 
+#: A block a later pass may still read: rows only leave during a run, so a block's
+#: size and its sum's distance from zero only fall (its rows have the anchor's sign).
+_REACHABLE = "n >= 2 and abs(total) >= abs(t)"
+
+
 def eligible_sql(m: Group) -> str:
     """The blocks the search reads: 2..max_block rows whose amounts can reach the anchor's."""
-    return f"n <= {m.max_block} and n >= 2 and abs(total) >= abs(t)"
+    return f"n <= {m.max_block} and {_REACHABLE}"
 
 
 def build_blocks(
@@ -73,11 +78,6 @@ def build_blocks(
     if carry is not None:
         carry.held = blocks
     return blocks.filter(pl.col("n") <= m.max_block)
-
-
-#: A block a later pass may still read: rows only leave during a run, so a block's
-#: size and its sum's distance from zero only fall (its rows have the anchor's sign).
-_REACHABLE = "n >= 2 and abs(total) >= abs(t)"
 
 
 def _fetch_blocks(
@@ -133,8 +133,8 @@ def _held_blocks(
     a_tab, x_tab = (t.left, t.right) if one_left else (t.right, t.left)
     rows = (
         held.select("a", "blk", "x", "v", "t")
-        .join(_open_ids(con, a_tab, "a"), on="a", how="semi")
-        .join(_open_ids(con, x_tab, "x"), on="x", how="semi")
+        .join(open_ids(con, a_tab).alias("a").to_frame(), on="a", how="semi")
+        .join(open_ids(con, x_tab).alias("x").to_frame(), on="x", how="semi")
     )
     fetched = False
     if "reference" in m.block:
@@ -190,7 +190,7 @@ def _held_blocks(
     blocks = (
         rows.join(sizes, on=["a", "blk"])
         .with_columns((pl.col("x") == pl.col("x0")).alias("first"))
-        .filter((pl.col("n") >= 2) & (pl.col("total").abs() >= pl.col("t").abs()))
+        .filter(pl.sql_expr(_REACHABLE))
         .select(held.columns)
         .cast(held.schema)
     )
@@ -255,12 +255,6 @@ def _gains(con: duckdb.DuckDBPyConnection, t: Tables) -> int | None:
     except duckdb.CatalogException:
         return None
     return int(n[0][0])
-
-
-def _open_ids(con: duckdb.DuckDBPyConnection, table: str, name: str) -> pl.DataFrame:
-    """The ids of open table `table`, as column `name` (Int64)."""
-    ids: pl.DataFrame = con.sql(f"select id as {name} from {table}").pl()
-    return ids.cast({name: pl.Int64})
 
 
 def units_sql(amount: str) -> str:

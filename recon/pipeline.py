@@ -25,7 +25,7 @@ from recon.assign import assign, components
 from recon.config import Rule, RuleSet
 from recon.db import LEFT_SIDES, _now, scalar, set_meta, written_join_order
 from recon.groups import GroupCarry, carry_key, load_carry, run_group_rule, save_carries
-from recon.matchers.base import Matcher, Tables, gain_table, ref_pairs_sql
+from recon.matchers.base import Matcher, Tables, gain_table, open_ids, ref_pairs_sql
 from recon.matchers.group import Group
 from recon.matchers.reversal import Reversal
 from recon.progress import start
@@ -403,7 +403,7 @@ def run_rule(
     regrow: pl.Series | None = None
     if carried is not None:
         # the open left rows, read once: nothing leaves before the rule records
-        open_left = _ids(con, T.left)
+        open_left = open_ids(con, T.left)
         levels, regrow = _regrow(con, m, carried, open_left)
         # the bounds were just counted for these rows: the candidates read them, by the
         # name of _build_pairs's argument `levels` (see recon.db)
@@ -658,13 +658,6 @@ def _typed_levels(levels: pl.DataFrame) -> pl.DataFrame:
     return levels.cast({"id": pl.Int64, "level": pl.Int64})
 
 
-def _ids(con: duckdb.DuckDBPyConnection, table: str) -> pl.Series:
-    """The ids of the rows of `table` (an open table or a view of one), as Int64: what
-    the carried pairs and levels are compared with."""
-    ids: pl.Series = con.sql(f"select id from {table}").pl()["id"].cast(pl.Int64)
-    return ids
-
-
 def _view(con: duckdb.DuckDBPyConnection, name: str, ids: pl.DataFrame) -> None:
     """View `name`: the open left rows whose id is in `ids`.  A view, not a temp table:
     every version of a temp table made inside the run's transaction is kept until
@@ -721,7 +714,7 @@ def _with_carried(
     (its pairs were built again), or a right row of a new pair is in it (the pair
     joins it to another).  Rows only leave; in a connected component some rows left
     and some not exactly when one of its pairs has one row open and the other gone."""
-    left, right = open_left.implode(), _ids(con, T.right).implode()
+    left, right = open_left.implode(), open_ids(con, T.right).implode()
     regrow = regrow_ids.implode()
     kept = carried.pairs.filter(
         pl.col("l").is_in(left) & ~pl.col("l").is_in(regrow) & pl.col("r").is_in(right)
@@ -1022,7 +1015,7 @@ def reversal_pairs(
     """(l, r, days): the reversal pairs of open table `table` (of role `role`); with
     `carry`, those of the pass before still open, if it found them, and kept there."""
     if carry is not None and role in carry.pairs:
-        still = _ids(con, table).implode()
+        still = open_ids(con, table).implode()
         pairs = carry.pairs[role].filter(pl.col("l").is_in(still) & pl.col("r").is_in(still))
     else:
         pairs = con.sql(

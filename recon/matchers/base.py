@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import ClassVar
 
+import duckdb
+import polars as pl
+
 #: Fields a rule may require to be equal on both sides.
 EQUAL_FIELDS = (
     "amount",
@@ -49,6 +52,13 @@ class Tables:
     #: or not, made once with those tables (see pipeline.prepare_open_tables): each
     #: rule then keeps the open pairs instead of joining the keys again
     ref_pairs: str | None = None
+
+
+def open_ids(con: duckdb.DuckDBPyConnection, table: str) -> pl.Series:
+    """The ids of the rows of `table` (an open table or a view of one), as Int64 (column
+    `id`): what the rules' carried pairs, levels and block rows are compared with."""
+    ids: pl.Series = con.sql(f"select id from {table}").pl()["id"].cast(pl.Int64)
+    return ids
 
 
 def gain_table(refs: str) -> str:

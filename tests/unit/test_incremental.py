@@ -208,7 +208,7 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
             m = rule.matcher
             old_pairs, old_levels, old_scored, seen = before[rule.name]
             carried = pipeline.Carried(old_scored.select("l", "r"), old_levels, seen)
-            levels_now, regrow_ids = pipeline._regrow(con, m, carried, pipeline._ids(con, t.left))
+            levels_now, regrow_ids = pipeline._regrow(con, m, carried, base.open_ids(con, t.left))
             # the levels counted again where right rows left equal those counted afresh
             afresh = pipeline._levels(
                 con, m, base.Tables("__recon__bounded", t.right, t.left_refs, t.right_refs)
