@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from recon.config import Rule
 from recon.db import written_join_order
-from recon.matchers.base import Tables, gain_table, open_ids, ref_pairs_sql
+from recon.matchers.base import Tables, closed_seq, gain_table, ref_pairs_sql, still_open
 from recon.matchers.group import Group
 from recon.scoring import score_pairs
 
@@ -65,8 +65,11 @@ def build_blocks(
     (:func:`_held_blocks`).
     """
     blocks = None
+    seen = 0
     if carry is not None:
         carry.unchanged = False
+        # taken before the open tables are read: the rows that leave from now on
+        seen = closed_seq(con)
         if carry.held is not None:
             blocks = _held_blocks(con, m, t, rejected_sql, carry)
     if blocks is None:
@@ -76,7 +79,7 @@ def build_blocks(
         if carry is not None:
             carry.crowded = _crowded(con, m, t)
     if carry is not None:
-        carry.held = blocks
+        carry.held, carry.seen = blocks, seen
     return blocks.filter(pl.col("n") <= m.max_block)
 
 
@@ -131,10 +134,8 @@ def _held_blocks(
     one_left = m.direction == "one_to_many"
     anchor = "l" if one_left else "r"
     a_tab, x_tab = (t.left, t.right) if one_left else (t.right, t.left)
-    rows = (
-        held.select("a", "blk", "x", "v", "t")
-        .join(open_ids(con, a_tab).alias("a").to_frame(), on="a", how="semi")
-        .join(open_ids(con, x_tab).alias("x").to_frame(), on="x", how="semi")
+    rows = held.select("a", "blk", "x", "v", "t").filter(
+        still_open(con, a_tab, carry.seen).expr("a") & still_open(con, x_tab, carry.seen).expr("x")
     )
     fetched = False
     if "reference" in m.block:
@@ -292,6 +293,8 @@ class GroupCarry:
     #: and the names too crowded for a name block when they were fetched.
     held: pl.DataFrame | None = None
     crowded: pl.DataFrame | None = None
+    #: the last closing (see recon.matchers.base.closed_seq) when `held` was read
+    seen: int = 0
     #: Within one run: whether this pass's blocks are the pass before's (nothing left
     #: them, nothing joined them, no key was gained), and what the search of the pass
     #: before chose and found ambiguous, which such a pass takes over.

@@ -25,7 +25,19 @@ from recon.assign import assign, components
 from recon.config import Rule, RuleSet
 from recon.db import LEFT_SIDES, _now, scalar, set_meta, written_join_order
 from recon.groups import GroupCarry, carry_key, load_carry, run_group_rule, save_carries
-from recon.matchers.base import Matcher, Tables, gain_table, open_ids, ref_pairs_sql
+from recon.matchers.base import (
+    CLOSING,
+    Matcher,
+    StillOpen,
+    Tables,
+    closed_seq,
+    closed_sql,
+    closed_table,
+    gain_table,
+    new_closings,
+    ref_pairs_sql,
+    still_open,
+)
 from recon.matchers.group import Group
 from recon.matchers.reversal import Reversal
 from recon.progress import start
@@ -66,7 +78,8 @@ class Carried:
 
     pairs: pl.DataFrame
     levels: pl.DataFrame  # id, level
-    #: the last row of GONE when the levels were counted
+    #: the last closing (see recon.matchers.base.closed_seq) when the pairs were built
+    #: and the levels counted
     seen: int = 0
     #: the pairs given to the last assignment that touch a row it matched (dropped
     #: from `pairs`), and what it left undecided: the suggestions it deferred, the
@@ -89,6 +102,8 @@ class ReversalCarry:
     0.72 s on it, for a handful of matches: 0.09 s since, A/B medians)."""
 
     pairs: dict[str, pl.DataFrame] = field(default_factory=dict)
+    #: per role, the last closing (see recon.matchers.base.closed_seq) when they were found
+    seen: dict[str, int] = field(default_factory=dict)
 
 
 #: What a rule leaves for its next pass in the same run (see run_rule).
@@ -229,22 +244,33 @@ def prepare_open_tables(
                        n.nid, n.nb, n.gnb, n.toks, {content_key_sql("o")} as ckey
                 from o join {NAMES} n on {name_key_sql("o")}"""
             )
-    else:
-        for table, refs, _ in sides:
-            _recap(con, table, refs)
     if fresh:
         con.execute(
             f"create temp table {GONE} as select id, currency, amount, date, nb, toks, "
             f"0::bigint as seq from {T.right} limit 0"
         )
-    # the keys are fixed until the next pass: the rules keep the open pairs of this join
-    con.execute(f"create or replace temp table {T.ref_pairs} as {ref_pairs_sql(T)}")
+        new_closings(con, (T.left, T.right))
+        # the keys are fixed until the next pass: the rules keep the open pairs of this join
+        con.execute(f"create or replace temp table {T.ref_pairs} as {ref_pairs_sql(T)}")
+    else:
+        # what the rows that left since the pass before changed (see RECAPPED)
+        since = int(scalar(con, f"select seq from {RECAPPED}"))
+        for table, refs, _ in sides:
+            _recap(con, table, refs, since)
+        _update_ref_pairs(con, since)
+    con.execute(f"create or replace temp table {RECAPPED} as select {closed_seq(con)} as seq")
     con.execute(
         f"""create or replace temp table {REGAINED} as
         select id from {gain_table(T.left_refs)}
         union select id from {T.left_refs}
               where ref in (select ref from {gain_table(T.left_refs)} union select ref from {gain_table(T.right_refs)})"""
     )
+
+
+#: (seq): the last closing (see recon.matchers.base.closed_seq) when the reference keys
+#: and their pairs were last brought up to date; the next pass's :func:`_recap` and
+#: :func:`_update_ref_pairs` take the rows that left since.
+RECAPPED = "__recon__recapped"
 
 
 def _cap(con: duckdb.DuckDBPyConnection, refs: str) -> None:
@@ -269,41 +295,57 @@ def _cap(con: duckdb.DuckDBPyConnection, refs: str) -> None:
     con.execute(f"delete from {refs} a using {refs}_over o where o.ref is not distinct from a.ref")
 
 
-def _recap(con: duckdb.DuckDBPyConnection, table: str, refs: str) -> None:
+def _recap(con: duckdb.DuckDBPyConnection, table: str, refs: str, since: int) -> None:
     """A later pass's caps: `refs` as :func:`_cap` would leave them over the keys
     of the rows still in open table `table`, and gain_table(`refs`), the rows of the keys
-    that came under the cap since the pass before.
+    that came under the cap since the pass before; `since`: the last closing when
+    they were brought up to date before.
 
     Rows only leave, so a key's count only falls: a key under the cap stays under it
-    (its rows that left leave `refs`), and only the keys over it (`refs`_over, a few
-    bank codes and customer numbers) are counted again.  Counting every key of every
-    open row again, and comparing the two versions of `refs`, took 1.0 s of the 1M
-    benchmark's later passes."""
-    con.execute(f"delete from {refs} where id not in (select id from {table})")
-    # the open rows of the over-cap keys, found once: counted, and the gain taken from them
-    con.execute(
-        f"""create or replace temp table {refs}_overrows as
-        select a.id, a.ref from {refs}_capped a
-        semi join {refs}_over o on o.ref is not distinct from a.ref
-        where a.id in (select id from {table})"""
-    )
-    con.execute(
-        f"""create or replace temp table {refs}_counted as
-        select ref, count(*) as n from {refs}_overrows group by ref"""
-    )
+    (its rows that left leave `refs`), and only the keys over it, whose open rows
+    `refs`_capped holds, are counted again; their rows move to `refs` when they come
+    under.  Both tables lose the rows that left since `since` (a few in a late pass),
+    not those missing from the open table: that comparison, and the over-cap rows
+    filtered by it into a table each pass, took 0.39-0.43 s of each of the 5M run's
+    last passes."""
+    gone = closed_sql(table, since)
+    con.execute(f"delete from {refs} where id in ({gone})")
+    con.execute(f"delete from {refs}_capped where id in ({gone})")
     con.execute(
         f"""create or replace temp table {gain_table(refs)} as
-        select a.id, a.ref from {refs}_overrows a
-        semi join (select ref from {refs}_counted where n <= {MAX_REF_ROWS}) k
-               on k.ref is not distinct from a.ref"""
+        select a.id, a.ref from {refs}_capped a
+        semi join (select ref from {refs}_capped group by ref
+                   having count(*) <= {MAX_REF_ROWS}) k on k.ref is not distinct from a.ref"""
     )
     con.execute(
-        f"create or replace temp table {refs}_over as "
-        f"select ref from {refs}_counted where n > {MAX_REF_ROWS}"
+        f"""delete from {refs}_capped a using (select distinct ref from {gain_table(refs)}) g
+        where g.ref is not distinct from a.ref"""
     )
     con.execute(f"insert into {refs} select id, ref from {gain_table(refs)}")
     # has_ref only turns true in a later pass: the caps only relax
     con.execute(f"update {table} set has_ref = true where id in (select id from {gain_table(refs)})")
+
+
+def _update_ref_pairs(con: duckdb.DuckDBPyConnection, since: int) -> None:
+    """Table T.ref_pairs as ref_pairs_sql(T) makes it after this pass's :func:`_recap`,
+    from what it held: the pairs of the rows that left since closing `since` go, and
+    the pairs of the keys that came under their caps come (each pair once).  Rows only
+    leave and keys only come under: every other pair stands.  Made again from the keys
+    each pass, the table took 0.23-0.29 s of each of the 5M run's last passes."""
+    con.execute(
+        f"""delete from {T.ref_pairs}
+        where l in ({closed_sql(T.left, since)}) or r in ({closed_sql(T.right, since)})"""
+    )
+    con.execute(
+        f"""insert into {T.ref_pairs}
+        with n as materialized (
+            select distinct lr.id as l, rr.id as r
+            from {T.left_refs} lr join {T.right_refs} rr on lr.ref = rr.ref
+            where lr.ref in (select ref from {gain_table(T.left_refs)}
+                             union all select ref from {gain_table(T.right_refs)}))
+        select l, r from n
+        where (l, r) not in (select (l, r) from {T.ref_pairs} where l in (select l from n))"""
+    )
 
 
 def _scan_references(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
@@ -397,14 +439,17 @@ def run_rule(
         return _run_reversal(con, rule, index, run_id, stats, started, rcarry)
     carried = memo.get(index) if memo is not None and m.incremental else None
     assert carried is None or isinstance(carried, Carried)
-    # the right rows that leave from now on may lower the levels counted now
-    seen = _gone_seq(con) if memo is not None and m.incremental else 0
+    # taken before the open tables are read: the rows that leave from now on (right rows
+    # leaving lower the levels counted now)
+    seen = closed_seq(con) if memo is not None and m.incremental else 0
     tables, levels, paired = T, None, None
     regrow: pl.Series | None = None
     if carried is not None:
-        # the open left rows, read once: nothing leaves before the rule records
-        open_left = open_ids(con, T.left)
-        levels, regrow = _regrow(con, m, carried, open_left)
+        # which rows of the rule's pass before are open, read once: nothing leaves
+        # before the rule records
+        left = still_open(con, T.left, carried.seen)
+        right = still_open(con, T.right, carried.seen)
+        levels, regrow = _regrow(con, m, carried, left)
         # the bounds were just counted for these rows: the candidates read them, by the
         # name of _build_pairs's argument `levels` (see recon.db)
         tables = Tables(REGROW, T.right, T.left_refs, T.right_refs, "levels", T.ref_pairs)
@@ -422,7 +467,7 @@ def run_rule(
     settled: Settled | None = None
     if carried is not None:
         assert regrow is not None
-        pairs, settled = _with_carried(con, pairs, carried, regrow, open_left)
+        pairs, settled = _with_carried(pairs, carried, regrow, left, right)
         # the components nothing changed are decided as before: assign the others
         work = pairs.filter(~pl.col("l").is_in(settled.left.implode()))
     carry: Carried | None = None
@@ -556,7 +601,7 @@ _NO_LEVELS = pl.DataFrame(schema={"id": pl.Int64, "level": pl.Int64})
 
 
 def _regrow(
-    con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried, open_left: pl.Series
+    con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried, left: StillOpen
 ) -> tuple[pl.DataFrame, pl.Series]:
     """Point view REGROW at the open left rows whose pairs a later pass builds again;
     return the levels of the rows a bound still cuts, and the ids REGROW holds.
@@ -567,19 +612,21 @@ def _regrow(
     Every other open row keeps its carried pairs: its candidates can only have
     lost the rows that left, and their scores are unchanged.
     """
-    levels = _recount(con, m, carried, open_left)
+    levels = _recount(con, m, carried, left)
     relaxed = carried.levels.join(levels, on=["id", "level"], how="anti").select("id")
     gained_right = con.sql(f"select id as r from {gain_table(T.right_refs)}").pl()
     rescored = carried.pairs.join(gained_right, on="r", how="semi").select(pl.col("l").alias("id"))
     regained = con.sql(f"select id from {REGAINED}").pl()
     regrow = pl.concat([relaxed, rescored, regained]).unique()
     _view(con, REGROW, regrow)
-    # the ids REGROW holds: those of open rows
-    return levels, regrow.filter(pl.col("id").is_in(open_left.implode()))["id"].cast(pl.Int64)
+    # the ids REGROW holds: those of open rows (all were open when the rule took
+    # carried.seen, or when this pass's caps were counted since)
+    return levels, regrow.filter(left.expr("id"))["id"].cast(pl.Int64)
 
 
-#: Right rows that left the open table during the run, numbered by `seq` as they left:
-#: what a later pass's bounds are counted again for (see _recount).
+#: Right rows that left the open table during the run, numbered by `seq` as they left
+#: (their closing, see recon.matchers.base.CLOSING), with what a bound compares: what a
+#: later pass's bounds are counted again for (see _recount).
 GONE = "__recon__gone"
 
 #: More right rows than this left since a rule counted its bounds: count them all again.
@@ -592,27 +639,24 @@ GONE = "__recon__gone"
 RECOUNT_ALL = 250
 
 
-def _gone_seq(con: duckdb.DuckDBPyConnection) -> int:
-    return int(scalar(con, f"select coalesce(max(seq), 0) from {GONE}") or 0)
-
-
 def _close(con: duckdb.DuckDBPyConnection, table: str, ids: pl.Series) -> None:
-    """Delete the rows whose id is in `ids` from open table `table`; right rows are
-    recorded in GONE first."""
+    """Delete the rows whose id is in `ids` from open table `table`, recorded first in
+    closed_table(`table`) under the next closing number (right rows in GONE too)."""
+    seq = int(scalar(con, f"select nextval('{CLOSING}')"))
     # read by DuckDB from this variable (see recon.db)
-    closing = ids.to_frame("id")  # noqa: F841
+    closing = ids.cast(pl.Int64).to_frame("id")  # noqa: F841
+    con.execute(f"insert into {closed_table(table)} select id, {seq} from closing")
     if table == T.right:
         con.execute(
             f"""insert into {GONE}
-            select id, currency, amount, date, nb, toks,
-                   (select coalesce(max(seq), 0) + 1 from {GONE})
+            select id, currency, amount, date, nb, toks, {seq}
             from {T.right} where id in (select id from closing)"""
         )
     con.execute(f"delete from {table} where id in (select id from closing)")
 
 
 def _recount(
-    con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried, open_left: pl.Series
+    con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried, left: StillOpen
 ) -> pl.DataFrame:
     """(id, level) now of the carried bounded rows still open.
 
@@ -633,7 +677,7 @@ def _recount(
     if touched_sql is None:
         return _levels(con, m, tables("__recon__bounded"))
     touched = con.sql(touched_sql).pl().select(pl.col("id").cast(pl.Int64))
-    kept = carried.levels.filter(pl.col("id").is_in(open_left.implode())).join(
+    kept = carried.levels.filter(left.expr("id")).join(
         touched, on="id", how="anti"
     )
     if touched.height == 0:
@@ -701,11 +745,11 @@ class Settled:
 
 
 def _with_carried(
-    con: duckdb.DuckDBPyConnection,
     pairs: pl.DataFrame,
     carried: Carried,
     regrow_ids: pl.Series,
-    open_left: pl.Series,
+    left: StillOpen,
+    right: StillOpen,
 ) -> tuple[pl.DataFrame, Settled]:
     """`pairs` (of the rows in REGROW) and the carried pairs of the other open rows;
     and the rows of the last assignment's components that nothing changed.
@@ -713,12 +757,11 @@ def _with_carried(
     A component changed when some of its rows left, or one of its rows is in REGROW
     (its pairs were built again), or a right row of a new pair is in it (the pair
     joins it to another).  Rows only leave; in a connected component some rows left
-    and some not exactly when one of its pairs has one row open and the other gone."""
-    left, right = open_left.implode(), open_ids(con, T.right).implode()
+    and some not exactly when one of its pairs has one row open and the other gone.
+    Every row of the graph was open when the rule took `carried.seen`: `left` and
+    `right` tell which are open now."""
     regrow = regrow_ids.implode()
-    kept = carried.pairs.filter(
-        pl.col("l").is_in(left) & ~pl.col("l").is_in(regrow) & pl.col("r").is_in(right)
-    )
+    kept = carried.pairs.filter(left.expr("l") & ~pl.col("l").is_in(regrow) & right.expr("r"))
     if pairs.height:
         kept = pl.concat([kept, pairs.select(kept.columns)], how="vertical_relaxed")
     # the graph of the last assignment and the new pairs
@@ -728,7 +771,7 @@ def _with_carried(
     ids = [pl.col("l").cast(pl.Int64), pl.col("r").cast(pl.Int64)]
     graph = pl.concat([f.select(ids) for f in (*old, pairs)])
     changed = graph.select(
-        ~pl.col("l").is_in(left) | ~pl.col("r").is_in(right) | pl.col("l").is_in(regrow)
+        ~left.expr("l") | ~right.expr("r") | pl.col("l").is_in(regrow)
     ).to_series()
     if not changed.any():
         # no new pair (its right row would be open, its left row in REGROW): every
@@ -1014,9 +1057,12 @@ def reversal_pairs(
 ) -> pl.DataFrame:
     """(l, r, days): the reversal pairs of open table `table` (of role `role`); with
     `carry`, those of the pass before still open, if it found them, and kept there."""
+    # taken before the open table is read: the rows that leave from now on
+    seen = closed_seq(con) if carry is not None else 0
     if carry is not None and role in carry.pairs:
-        still = open_ids(con, table).implode()
-        pairs = carry.pairs[role].filter(pl.col("l").is_in(still) & pl.col("r").is_in(still))
+        # those of rows that left since the pairs were found go
+        still = still_open(con, table, carry.seen[role])
+        pairs = carry.pairs[role].filter(still.expr("l") & still.expr("r"))
     else:
         pairs = con.sql(
             f"""select c.l, c.r, abs(date_diff('day', p.date, n.date)) as days
@@ -1024,7 +1070,7 @@ def reversal_pairs(
             join {table} p on p.id = c.l join {table} n on n.id = c.r"""
         ).pl()
     if carry is not None:
-        carry.pairs[role] = pairs
+        carry.pairs[role], carry.seen[role] = pairs, seen
     return pairs
 
 

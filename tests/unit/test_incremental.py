@@ -41,8 +41,8 @@ def test_later_passes_build_only_what_changed(
     regrown: list[int] = []
     real = pipeline._regrow
 
-    def spy(con, m, carried, open_left):  # type: ignore[no-untyped-def]
-        levels, ids = real(con, m, carried, open_left)
+    def spy(con, m, carried, left):  # type: ignore[no-untyped-def]
+        levels, ids = real(con, m, carried, left)
         relaxed.append(carried.levels.height - levels.height)
         regrown.append(con.execute(f"select count(*) from {pipeline.REGROW}").fetchall()[0][0])
         assert ids.len() == regrown[-1]
@@ -195,7 +195,7 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
                 f"select distinct l, r from ({m.candidates_sql(t)})"
             )
             scored = _score(con, m, rule, "__recon__c0")
-            before[rule.name] = (pairs, levels, scored, pipeline._gone_seq(con))
+            before[rule.name] = (pairs, levels, scored, base.closed_seq(con))
         # a third of the open rows of each side leave (matched by some rule), a few at
         # a time, as matches are recorded
         for table in (t.left, t.right):
@@ -204,11 +204,16 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
             for part in np.array_split(np.array(gone, dtype=np.int64), 4):
                 pipeline._close(con, table, pl.Series(part, dtype=pl.Int64))
         pipeline.prepare_open_tables(con, ruleset, left_side="bank", as_of=None, fresh=False)
+        # the reference pairs kept up to date are those of the keys now, each once
+        kept_pairs = con.execute(f"select l, r from {t.ref_pairs}").fetchall()
+        assert len(kept_pairs) == len(set(kept_pairs))
+        assert set(kept_pairs) == set(con.execute(base.ref_pairs_sql(t)).fetchall())
         for rule in rules:
             m = rule.matcher
             old_pairs, old_levels, old_scored, seen = before[rule.name]
             carried = pipeline.Carried(old_scored.select("l", "r"), old_levels, seen)
-            levels_now, regrow_ids = pipeline._regrow(con, m, carried, base.open_ids(con, t.left))
+            left = base.still_open(con, t.left, seen)
+            levels_now, regrow_ids = pipeline._regrow(con, m, carried, left)
             # the levels counted again where right rows left equal those counted afresh
             afresh = pipeline._levels(
                 con, m, base.Tables("__recon__bounded", t.right, t.left_refs, t.right_refs)
@@ -534,16 +539,16 @@ def test_settled_components_change_nothing(
     settled: list[int] = []
     real = pipeline._with_carried
 
-    def spy(con, pairs, carried, regrow, open_left):  # type: ignore[no-untyped-def]
-        kept, same = real(con, pairs, carried, regrow, open_left)
+    def spy(pairs, carried, regrow, left, right):  # type: ignore[no-untyped-def]
+        kept, same = real(pairs, carried, regrow, left, right)
         settled.append(same.left.len())
         return kept, same
 
     monkeypatch.setattr(pipeline, "_with_carried", spy)
     fast = _run(data, tmp_path / "settled")
 
-    def nothing_settled(con, pairs, carried, regrow, open_left):  # type: ignore[no-untyped-def]
-        kept, same = real(con, pairs, carried, regrow, open_left)
+    def nothing_settled(pairs, carried, regrow, left, right):  # type: ignore[no-untyped-def]
+        kept, same = real(pairs, carried, regrow, left, right)
         return kept, pipeline.Settled(same.left.clear(), same.right.clear())
 
     monkeypatch.setattr(pipeline, "_with_carried", nothing_settled)

@@ -3,10 +3,10 @@ equal the caps counted from scratch over the rows still open.
 
 A key carried by more than MAX_REF_ROWS open rows of a side is not used to pair rows.
 Rows only leave during a run, so a key's count only falls: the later passes count
-again only the keys that were over the cap (see recon.pipeline._recap).  Here the cap
-is three rows, keys are shared by one to eight rows, and rows leave in a few waves,
-as matches take them; after each wave the capped keys, the keys gained and the rows'
-has_ref flags must be those of the definition.
+again only the keys that were over the cap, less the rows that left since (see
+recon.pipeline._recap).  Here the cap is three rows, keys are shared by one to eight
+rows, and rows leave in a few waves, as matches take them; after each wave the capped
+keys, the keys gained and the rows' has_ref flags must be those of the definition.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections import Counter
 
 import duckdb
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recon import pipeline
+from recon.matchers.base import closed_seq, new_closings, ref_pairs_sql
 
 CAP = 3
 REFS = "__recon__left_refs"
@@ -74,13 +76,14 @@ def test_later_caps_equal_caps_counted_from_scratch(
         assert _rows(con, f"select id, ref from {REFS}") == capped
         con.execute(f"alter table {TABLE} add column has_ref boolean")
         con.execute(f"update {TABLE} set has_ref = id in (select id from {REFS})")
+        new_closings(con, (TABLE,))
         for wave in waves:
+            since = closed_seq(con)
+            # the wave's rows still open leave, as a match records them
+            pipeline._close(con, TABLE, pl.Series(sorted(wave & open_ids), dtype=pl.Int64))
             open_ids -= wave
-            con.execute(
-                f"delete from {TABLE} where id in (select unnest(?::bigint[]))", [sorted(wave)]
-            )
             before = capped
-            pipeline._recap(con, TABLE, REFS)
+            pipeline._recap(con, TABLE, REFS, since)
             capped = _capped(keys, open_ids)
             assert _rows(con, f"select id, ref from {REFS}") == capped
             # the rows of the keys that came under the cap, and only those
@@ -89,3 +92,64 @@ def test_later_caps_equal_caps_counted_from_scratch(
                 int(i) for (i,) in con.execute(f"select id from {TABLE} where has_ref").fetchall()
             }
             assert flagged == {i for i, _ in capped}
+
+
+@st.composite
+def two_sides(
+    draw: st.DrawFn,
+) -> tuple[set[tuple[int, str]], set[tuple[int, str]], list[tuple[set[int], set[int]]]]:
+    """Keys of 20 left and 20 right rows drawn from one pool (a row holding several, so a
+    pair may share more than one key) and the waves of rows leaving on each side."""
+    pool = [f"invoice:{k}" for k in range(draw(st.integers(2, 8)))]
+    sides = []
+    for _ in range(2):
+        sides.append(
+            draw(st.sets(st.tuples(st.integers(1, 20), st.sampled_from(pool)), max_size=40))
+        )
+    wave = st.sets(st.integers(1, 20), max_size=8)
+    waves = draw(st.lists(st.tuples(wave, wave), min_size=1, max_size=4))
+    return sides[0], sides[1], waves
+
+
+@settings(max_examples=80, deadline=None)
+@given(two_sides())
+def test_ref_pairs_kept_up_to_date_equal_the_pairs_of_the_keys_now(
+    run: tuple[set[tuple[int, str]], set[tuple[int, str]], list[tuple[set[int], set[int]]]],
+) -> None:
+    """A later pass's reference pairs, kept from the pass before (the pairs of rows that
+    left dropped, those of keys that came under their caps added: see
+    recon.pipeline._update_ref_pairs), are the pairs of the keys now, each once."""
+    left_keys, right_keys, waves = run
+    t = pipeline.T
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "MAX_REF_ROWS", CAP)
+        con = duckdb.connect()
+        for table, refs, keys in ((t.left, t.left_refs, left_keys), (t.right, t.right_refs, right_keys)):
+            con.execute(
+                f"create temp table {table} as select i::bigint as id, 'EUR' as currency, "
+                "1.00::decimal(20,4) as amount, date '2026-03-01' as date, 'n' as nb, "
+                "['n'] as toks, false as has_ref from range(1, 21) t(i)"
+            )
+            con.execute(f"create temp table {refs} (id bigint, ref varchar)")
+            if keys:
+                con.executemany(f"insert into {refs} values (?, ?)", sorted(keys))
+            pipeline._cap(con, refs)
+        con.execute(
+            f"create temp table {pipeline.GONE} as select id, currency, amount, date, nb, toks, "
+            f"0::bigint as seq from {t.right} limit 0"
+        )
+        new_closings(con, (t.left, t.right))
+        assert t.ref_pairs is not None
+        con.execute(f"create temp table {t.ref_pairs} as {ref_pairs_sql(t)}")
+        open_ids = {t.left: set(range(1, 21)), t.right: set(range(1, 21))}
+        for gone_left, gone_right in waves:
+            since = closed_seq(con)
+            for table, gone in ((t.left, gone_left), (t.right, gone_right)):
+                pipeline._close(con, table, pl.Series(sorted(gone & open_ids[table]), dtype=pl.Int64))
+                open_ids[table] -= gone
+            pipeline._recap(con, t.left, t.left_refs, since)
+            pipeline._recap(con, t.right, t.right_refs, since)
+            pipeline._update_ref_pairs(con, since)
+            kept = con.execute(f"select l, r from {t.ref_pairs}").fetchall()
+            assert len(kept) == len(set(kept)), "a pair held twice"
+            assert set(kept) == set(con.execute(ref_pairs_sql(t)).fetchall())
