@@ -31,9 +31,9 @@ from recon.matchers.base import (
     StillOpen,
     Tables,
     closed_seq,
-    closed_sql,
     closed_table,
     gain_table,
+    gone_sql,
     new_closings,
     ref_pairs_sql,
     still_open,
@@ -304,13 +304,13 @@ def _recap(con: duckdb.DuckDBPyConnection, table: str, refs: str, since: int) ->
     Rows only leave, so a key's count only falls: a key under the cap stays under it
     (its rows that left leave `refs`), and only the keys over it, whose open rows
     `refs`_capped holds, are counted again; their rows move to `refs` when they come
-    under.  Both tables lose the rows that left since `since` (a few in a late pass),
-    not those missing from the open table: that comparison, and the over-cap rows
-    filtered by it into a table each pass, took 0.39-0.43 s of each of the 5M run's
-    last passes."""
-    gone = closed_sql(table, since)
-    con.execute(f"delete from {refs} where id in ({gone})")
-    con.execute(f"delete from {refs}_capped where id in ({gone})")
+    under.  Both tables lose the rows that left since `since`, named by the rows that
+    left (a few in a late pass) or by those still open (fewer in the second pass):
+    comparing them with the open table each pass, and filtering the over-cap rows by
+    it into a table, took 0.39-0.43 s of each of the 5M run's last passes."""
+    gone = gone_sql(con, table, since)
+    con.execute(f"delete from {refs} where {gone}")
+    con.execute(f"delete from {refs}_capped where {gone}")
     con.execute(
         f"""create or replace temp table {gain_table(refs)} as
         select a.id, a.ref from {refs}_capped a
@@ -334,7 +334,7 @@ def _update_ref_pairs(con: duckdb.DuckDBPyConnection, since: int) -> None:
     each pass, the table took 0.23-0.29 s of each of the 5M run's last passes."""
     con.execute(
         f"""delete from {T.ref_pairs}
-        where l in ({closed_sql(T.left, since)}) or r in ({closed_sql(T.right, since)})"""
+        where {gone_sql(con, T.left, since, "l")} or {gone_sql(con, T.right, since, "r")}"""
     )
     con.execute(
         f"""insert into {T.ref_pairs}

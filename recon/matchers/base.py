@@ -102,11 +102,28 @@ def still_open(con: duckdb.DuckDBPyConnection, table: str, seen: int) -> StillOp
     since are a few (reading every open id and comparing the carried pairs and block
     rows with them took 1.3-1.8 s of each of the 5M run's last five passes), while in
     the second pass the rows still open are the fewer."""
-    gone = int(con.execute(f"select count(*) from ({closed_sql(table, seen)})").fetchall()[0][0])
-    still = int(con.execute(f"select count(*) from {table}").fetchall()[0][0])
-    sql = closed_sql(table, seen) if gone <= still else f"select id from {table}"
+    fewer_gone = _fewer_gone(con, table, seen)
+    sql = closed_sql(table, seen) if fewer_gone else f"select id from {table}"
     ids: pl.Series = con.sql(sql).pl()["id"].cast(pl.Int64)
-    return StillOpen(ids, gone <= still)
+    return StillOpen(ids, fewer_gone)
+
+
+def gone_sql(con: duckdb.DuckDBPyConnection, table: str, seen: int, column: str = "id") -> str:
+    """SQL condition: the row whose id is in `column`, of the rows of open table `table`
+    that were open at closing number `seen`, has left since; it names the rows that left
+    or the rows still open, whichever are fewer (see :func:`still_open`)."""
+    if _fewer_gone(con, table, seen):
+        return f"{column} in ({closed_sql(table, seen)})"
+    return f"{column} not in (select id from {table})"
+
+
+def _fewer_gone(con: duckdb.DuckDBPyConnection, table: str, seen: int) -> bool:
+    """Whether fewer rows left open table `table` since closing number `seen` than are
+    still in it."""
+    gone, still = con.execute(
+        f"select (select count(*) from ({closed_sql(table, seen)})), (select count(*) from {table})"
+    ).fetchall()[0]
+    return bool(gone <= still)
 
 
 def closed_sql(table: str, seen: int) -> str:
