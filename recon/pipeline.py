@@ -26,14 +26,13 @@ from recon.config import Rule, RuleSet
 from recon.db import LEFT_SIDES, _now, scalar, set_meta, written_join_order
 from recon.groups import GroupCarry, carry_key, load_carry, run_group_rule, save_carries
 from recon.matchers.base import (
-    CLOSING,
     Matcher,
     StillOpen,
     Tables,
     closed_seq,
-    closed_table,
     gain_table,
     gone_sql,
+    log_closing,
     new_closings,
     ref_pairs_sql,
     still_open,
@@ -469,7 +468,7 @@ def run_rule(
         assert regrow is not None
         pairs, settled = _with_carried(pairs, carried, regrow, left, right)
         # the components nothing changed are decided as before: assign the others
-        work = pairs.filter(~pl.col("l").is_in(settled.left.implode()))
+        work = pairs.filter(pl.col("l").is_in(settled.left.implode()))
     carry: Carried | None = None
     if memo is not None and levels is not None:
         carry = memo[index] = Carried(pairs, levels, seen)
@@ -640,12 +639,11 @@ RECOUNT_ALL = 250
 
 
 def _close(con: duckdb.DuckDBPyConnection, table: str, ids: pl.Series) -> None:
-    """Delete the rows whose id is in `ids` from open table `table`, recorded first in
-    closed_table(`table`) under the next closing number (right rows in GONE too)."""
-    seq = int(scalar(con, f"select nextval('{CLOSING}')"))
+    """Delete the rows whose id is in `ids` (open, distinct) from open table `table`,
+    logged first (see recon.matchers.base.log_closing; right rows in GONE too)."""
+    seq = log_closing(con, table, ids)
     # read by DuckDB from this variable (see recon.db)
-    closing = ids.cast(pl.Int64).to_frame("id")  # noqa: F841
-    con.execute(f"insert into {closed_table(table)} select id, {seq} from closing")
+    closing = ids.to_frame("id")  # noqa: F841
     if table == T.right:
         con.execute(
             f"""insert into {GONE}
@@ -715,11 +713,16 @@ def _view(con: duckdb.DuckDBPyConnection, name: str, ids: pl.DataFrame) -> None:
 
 @dataclass(slots=True)
 class Settled:
-    """The rows of the components of a rule's last assignment that nothing changed
-    since: all their rows are still open, none of them gained or lost a candidate.
-    The assignment decides each connected component of its pairs alone, so these
-    are decided as they were: nothing matched (a matched row would have left), the
-    same suggestions and the same ambiguous rows."""
+    """The components of a rule's last assignment (and of the new pairs) that nothing
+    changed since: all their rows are still open, none of them gained or lost a
+    candidate.  The assignment decides each connected component of its pairs alone, so
+    these are decided as they were: nothing matched (a matched row would have left), the
+    same suggestions and the same ambiguous rows.
+
+    Held as the rows of the other components, those that changed (`left`, `right`): a
+    row of the graph not among them is settled.  In a late pass these are a few, and
+    the settled rows every carried pair's (millions at 5M lines), which were gathered
+    (unique) and compared with the pairs and what the last assignment left."""
 
     left: pl.Series
     right: pl.Series
@@ -727,15 +730,15 @@ class Settled:
     def replay(
         self, carried: Carried
     ) -> tuple[pl.DataFrame | None, pl.DataFrame | None, pl.DataFrame | None]:
-        """What the last assignment left undecided in these components: suggestions,
-        ambiguous rows, withheld pairs."""
-        mine = pl.col("l").is_in(self.left.implode())
+        """What the last assignment left undecided in the settled components:
+        suggestions, ambiguous rows, withheld pairs (all of rows of the graph)."""
+        mine = ~pl.col("l").is_in(self.left.implode())
         amb = carried.ambiguous
         if amb is not None:
             amb = amb.filter(
                 pl.when(pl.col("side") == "left")
-                .then(pl.col("id").is_in(self.left.implode()))
-                .otherwise(pl.col("id").is_in(self.right.implode()))
+                .then(~pl.col("id").is_in(self.left.implode()))
+                .otherwise(~pl.col("id").is_in(self.right.implode()))
             )
         return (
             None if carried.suggested is None else carried.suggested.filter(mine),
@@ -752,7 +755,7 @@ def _with_carried(
     right: StillOpen,
 ) -> tuple[pl.DataFrame, Settled]:
     """`pairs` (of the rows in REGROW) and the carried pairs of the other open rows;
-    and the rows of the last assignment's components that nothing changed.
+    and which components of the last assignment nothing changed (:class:`Settled`).
 
     A component changed when some of its rows left, or one of its rows is in REGROW
     (its pairs were built again), or a right row of a new pair is in it (the pair
@@ -776,13 +779,13 @@ def _with_carried(
     if not changed.any():
         # no new pair (its right row would be open, its left row in REGROW): every
         # component is as it was
-        return kept, Settled(graph["l"].unique(), graph["r"].unique())
+        return kept, Settled(graph["l"].clear(), graph["r"].clear())
     comp = components(graph["l"], graph["r"])
     # the components are numbered from 0: flag those with a changed pair by number
     stirred = np.zeros(int(comp.max()) + 1 if len(comp) else 0, dtype=bool)
     stirred[comp[changed.to_numpy()]] = True
-    same = graph.filter(pl.Series(~stirred[comp]))
-    return kept, Settled(same["l"].unique(), same["r"].unique())
+    moved = graph.filter(pl.Series(stirred[comp]))
+    return kept, Settled(moved["l"].unique(), moved["r"].unique())
 
 
 #: What a rule keeps of its scored pairs: what assignment, the explanation and the

@@ -59,6 +59,10 @@ class Tables:
 #: (see recon.pipeline._close).
 CLOSING = "__recon__closing"
 
+#: (tab, seq, n): the rows each closing took from open table `tab` (a row a closing), and
+#: (seq 1) the rows the table held when the log began: what :func:`still_open` counts.
+CLOSINGS = "__recon__closings"
+
 
 def closed_table(table: str) -> str:
     """The (id, seq) log of the rows that left open table `table` during the run."""
@@ -66,12 +70,25 @@ def closed_table(table: str) -> str:
 
 
 def new_closings(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> None:
-    """Make the logs of open tables `tables` empty and the numbering CLOSING anew (from 2:
-    closed_seq reads 1 before anything closed)."""
+    """Make the logs of open tables `tables` (as they are now) empty and the numbering
+    CLOSING anew (from 2: closed_seq reads 1 before anything closed)."""
+    con.execute(f"create or replace temp table {CLOSINGS} (tab varchar, seq integer, n bigint)")
     for table in tables:
         con.execute(f"create or replace temp table {closed_table(table)} (id bigint, seq integer)")
+        con.execute(f"insert into {CLOSINGS} select '{table}', 1, count(*) from {table}")
     con.execute(f"create or replace temp sequence {CLOSING}")
     con.execute(f"select nextval('{CLOSING}')")
+
+
+def log_closing(con: duckdb.DuckDBPyConnection, table: str, ids: pl.Series) -> int:
+    """Log that the rows whose id is in `ids` (open, distinct) leave open table `table`,
+    under the next closing number, which it returns."""
+    seq = int(con.execute(f"select nextval('{CLOSING}')").fetchall()[0][0])
+    # read by DuckDB from this variable (see recon.db)
+    closing = ids.cast(pl.Int64).to_frame("id")  # noqa: F841
+    con.execute(f"insert into {closed_table(table)} select id, {seq} from closing")
+    con.execute(f"insert into {CLOSINGS} values ('{table}', {seq}, {len(ids)})")
+    return seq
 
 
 def closed_seq(con: duckdb.DuckDBPyConnection) -> int:
@@ -121,7 +138,9 @@ def _fewer_gone(con: duckdb.DuckDBPyConnection, table: str, seen: int) -> bool:
     """Whether fewer rows left open table `table` since closing number `seen` than are
     still in it."""
     gone, still = con.execute(
-        f"select (select count(*) from ({closed_sql(table, seen)})), (select count(*) from {table})"
+        f"""select coalesce(sum(n) filter (where seq > {seen}), 0),
+                   sum(case when seq = 1 then n else -n end)
+        from {CLOSINGS} where tab = '{table}'"""
     ).fetchall()[0]
     return bool(gone <= still)
 

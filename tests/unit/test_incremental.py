@@ -539,17 +539,25 @@ def test_settled_components_change_nothing(
     settled: list[int] = []
     real = pipeline._with_carried
 
+    def graph(pairs, carried) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+        """The rows of the last assignment's graph and the new pairs."""
+        parts = [carried.pairs, pairs] + ([carried.dropped] if carried.dropped is not None else [])
+        return pl.concat([g.select(pl.col("l", "r").cast(pl.Int64)) for g in parts])
+
     def spy(pairs, carried, regrow, left, right):  # type: ignore[no-untyped-def]
         kept, same = real(pairs, carried, regrow, left, right)
-        settled.append(same.left.len())
+        # the settled left rows: those of the graph not in a changed component
+        settled.append(graph(pairs, carried)["l"].n_unique() - same.left.len())
         return kept, same
 
     monkeypatch.setattr(pipeline, "_with_carried", spy)
     fast = _run(data, tmp_path / "settled")
 
     def nothing_settled(pairs, carried, regrow, left, right):  # type: ignore[no-untyped-def]
-        kept, same = real(pairs, carried, regrow, left, right)
-        return kept, pipeline.Settled(same.left.clear(), same.right.clear())
+        kept, _ = real(pairs, carried, regrow, left, right)
+        # every row of the graph in a changed component
+        every = graph(pairs, carried)
+        return kept, pipeline.Settled(every["l"].unique(), every["r"].unique())
 
     monkeypatch.setattr(pipeline, "_with_carried", nothing_settled)
     slow = _run(data, tmp_path / "again")

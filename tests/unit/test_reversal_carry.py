@@ -65,8 +65,8 @@ def test_carried_reversal_pairs_equal_pairs_found_afresh(
     m = Reversal(date=DateWindow(0, 10), require_same_name=same_name)  # as rules/default.yaml
     con = duckdb.connect()
     _open(con)
-    new_closings(con, (TABLE,))
     con.executemany(f"insert into {TABLE} values (?, ?, ?, ?, ?, ?, ?)", stored)
+    new_closings(con, (TABLE,))
     carry = ReversalCarry()
     first = reversal_pairs(con, m, TABLE, "left", carry)
     assert set(first.iter_rows()) == set(reversal_pairs(con, m, TABLE, "left").iter_rows())
