@@ -26,8 +26,8 @@ from recon.config import Rule, RuleSet
 from recon.db import LEFT_SIDES, _now, scalar, set_meta, written_join_order
 from recon.groups import GroupCarry, carry_key, load_carry, run_group_rule, save_carries
 from recon.matchers.base import (
+    IdSet,
     Matcher,
-    StillOpen,
     Tables,
     closed_seq,
     gain_table,
@@ -468,7 +468,7 @@ def run_rule(
         assert regrow is not None
         pairs, settled = _with_carried(pairs, carried, regrow, left, right)
         # the components nothing changed are decided as before: assign the others
-        work = pairs.filter(pl.col("l").is_in(settled.left.implode()))
+        work = pairs.filter(~settled.left.expr("l"))
     carry: Carried | None = None
     if memo is not None and levels is not None:
         carry = memo[index] = Carried(pairs, levels, seen)
@@ -600,7 +600,7 @@ _NO_LEVELS = pl.DataFrame(schema={"id": pl.Int64, "level": pl.Int64})
 
 
 def _regrow(
-    con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried, left: StillOpen
+    con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried, left: IdSet
 ) -> tuple[pl.DataFrame, pl.Series]:
     """Point view REGROW at the open left rows whose pairs a later pass builds again;
     return the levels of the rows a bound still cuts, and the ids REGROW holds.
@@ -654,7 +654,7 @@ def _close(con: duckdb.DuckDBPyConnection, table: str, ids: pl.Series) -> None:
 
 
 def _recount(
-    con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried, left: StillOpen
+    con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried, left: IdSet
 ) -> pl.DataFrame:
     """(id, level) now of the carried bounded rows still open.
 
@@ -719,26 +719,26 @@ class Settled:
     these are decided as they were: nothing matched (a matched row would have left), the
     same suggestions and the same ambiguous rows.
 
-    Held as the rows of the other components, those that changed (`left`, `right`): a
-    row of the graph not among them is settled.  In a late pass these are a few, and
-    the settled rows every carried pair's (millions at 5M lines), which were gathered
-    (unique) and compared with the pairs and what the last assignment left."""
+    The settled rows of the graph (`left`, `right`) are held as themselves or as the
+    rows of the changed components, whichever are fewer: in a late pass the changed
+    are a few and the settled every carried pair's (millions at 5M lines), in the
+    second pass the other way round."""
 
-    left: pl.Series
-    right: pl.Series
+    left: IdSet
+    right: IdSet
 
     def replay(
         self, carried: Carried
     ) -> tuple[pl.DataFrame | None, pl.DataFrame | None, pl.DataFrame | None]:
         """What the last assignment left undecided in the settled components:
         suggestions, ambiguous rows, withheld pairs (all of rows of the graph)."""
-        mine = ~pl.col("l").is_in(self.left.implode())
+        mine = self.left.expr("l")
         amb = carried.ambiguous
         if amb is not None:
             amb = amb.filter(
                 pl.when(pl.col("side") == "left")
-                .then(~pl.col("id").is_in(self.left.implode()))
-                .otherwise(~pl.col("id").is_in(self.right.implode()))
+                .then(self.left.expr("id"))
+                .otherwise(self.right.expr("id"))
             )
         return (
             None if carried.suggested is None else carried.suggested.filter(mine),
@@ -751,8 +751,8 @@ def _with_carried(
     pairs: pl.DataFrame,
     carried: Carried,
     regrow_ids: pl.Series,
-    left: StillOpen,
-    right: StillOpen,
+    left: IdSet,
+    right: IdSet,
 ) -> tuple[pl.DataFrame, Settled]:
     """`pairs` (of the rows in REGROW) and the carried pairs of the other open rows;
     and which components of the last assignment nothing changed (:class:`Settled`).
@@ -779,13 +779,17 @@ def _with_carried(
     if not changed.any():
         # no new pair (its right row would be open, its left row in REGROW): every
         # component is as it was
-        return kept, Settled(graph["l"].clear(), graph["r"].clear())
+        every = IdSet(graph["l"].clear(), out=True)
+        return kept, Settled(every, IdSet(graph["r"].clear(), out=True))
     comp = components(graph["l"], graph["r"])
     # the components are numbered from 0: flag those with a changed pair by number
     stirred = np.zeros(int(comp.max()) + 1 if len(comp) else 0, dtype=bool)
     stirred[comp[changed.to_numpy()]] = True
-    moved = graph.filter(pl.Series(stirred[comp]))
-    return kept, Settled(moved["l"].unique(), moved["r"].unique())
+    moved = pl.Series(stirred[comp])
+    # the fewer rows: those of the changed components, or those of the others
+    out = int(moved.sum()) <= len(moved) // 2
+    rows = graph.filter(moved if out else ~moved)
+    return kept, Settled(IdSet(rows["l"].unique(), out), IdSet(rows["r"].unique(), out))
 
 
 #: What a rule keeps of its scored pairs: what assignment, the explanation and the

@@ -99,20 +99,20 @@ def closed_seq(con: duckdb.DuckDBPyConnection) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class StillOpen:
-    """Which rows of an open table that were open at some closing are open now: `ids`
-    are those that left since (`gone`), or those open now, whichever are fewer."""
+class IdSet:
+    """Some of the ids of a known set of rows, held as themselves or, when they are the
+    more, as the others (`out`: `ids` are the rows not in it)."""
 
     ids: pl.Series
-    gone: bool
+    out: bool
 
     def expr(self, column: str) -> pl.Expr:
-        """Whether the row whose id is in `column` is open now (of rows open then)."""
+        """Whether the id in `column` (one of the known rows) is in the set."""
         hit = pl.col(column).is_in(self.ids.implode())
-        return ~hit if self.gone else hit
+        return ~hit if self.out else hit
 
 
-def still_open(con: duckdb.DuckDBPyConnection, table: str, seen: int) -> StillOpen:
+def still_open(con: duckdb.DuckDBPyConnection, table: str, seen: int) -> IdSet:
     """Which rows of open table `table` that were open at closing number `seen` are open
     now: what a rule's carried pairs, levels and block rows, read when it took `seen`,
     are filtered by.  Rows only leave during a run: in a late pass the rows that left
@@ -122,7 +122,7 @@ def still_open(con: duckdb.DuckDBPyConnection, table: str, seen: int) -> StillOp
     fewer_gone = _fewer_gone(con, table, seen)
     sql = closed_sql(table, seen) if fewer_gone else f"select id from {table}"
     ids: pl.Series = con.sql(sql).pl()["id"].cast(pl.Int64)
-    return StillOpen(ids, fewer_gone)
+    return IdSet(ids, out=fewer_gone)
 
 
 def gone_sql(con: duckdb.DuckDBPyConnection, table: str, seen: int, column: str = "id") -> str:

@@ -32,6 +32,6 @@ def test_still_open_tells_which_rows_open_then_are_open_now(waves: list[set[int]
         for seen, then in taken:
             still = still_open(con, TABLE, seen)
             # the fewer are named (counted from the log of closings)
-            assert still.gone == (len(then - open_ids) <= len(open_ids))
+            assert still.out == (len(then - open_ids) <= len(open_ids))
             rows = pl.DataFrame({"id": sorted(then)}, schema={"id": pl.Int64})
             assert set(rows.filter(still.expr("id"))["id"].to_list()) == open_ids
