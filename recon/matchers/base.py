@@ -473,11 +473,13 @@ def token_join_sql(left: str, right: str, where: str, *, out: str = "pairs") -> 
     """
     alone = out == "levels"
     # right rows only in the buckets the left rows reach: the counts of those buckets
-    # are whole, and a later pass building pairs for a few rows counts no others
+    # are whole, and a later pass building pairs for a few rows counts no others (the
+    # touched rows read a few right rows, all of them: see _touched_sql)
     reach = "(select distinct tok, unnest([kk - 1, kk, kk + 1]) as kk from lt)" if alone else "lt"
     slots = "(select cur, tok, unnest([k - 1, k, k + 1]) as k, w from crowded)" if alone else "crowded"
+    reached = f"(select r.* from {right} r semi join {reach} x on r.tok = x.tok and r.k = x.kk)"
     ctes = f"""with lt as (select * from {left}),
-    rt as (select r.* from {right} r semi join {reach} x on r.tok = x.tok and r.k = x.kk),
+    rt as (select * from {right if out == "touched" else reached}),
     tf as (select currency as cur, tok, k, wk, count(*) as n from rt group by all),
     crowded as ({_crowded_slots_sql("tf")})"""
     pairs = f"""select l.id as l, r.id as r
@@ -518,10 +520,15 @@ def emit(ctes: str, pairs: str, levels: str, out: str, touched: str = "") -> str
 
 
 def _touched_sql(left: str, right: str, right_cur: str, also: str = "true") -> str:
-    """Ids of `left` rows (buckets spread as for their pairs) sharing a slot with a row of
-    `right`: its bucket, currency, and its week or one either side (meeting `also`)."""
-    return f"""select distinct l.id from {left} l join {right} r
-        on r.k = l.kk and r.{right_cur} = l.currency
+    """Ids of `left` rows sharing a slot with a row of `right` (the few right rows that
+    left): its bucket or one either side, currency, and its week or one either side
+    (meeting `also`).  The right rows are spread to the buckets either side, not the
+    left rows (`left` has each row's own bucket, see Matcher.touched_sql): a third of
+    the rows to join, and where the pairs do not spread the buckets (exact amounts),
+    a superset."""
+    return f"""select distinct l.id from {left} l
+        join (select *, unnest([k - 1, k, k + 1]) as near from {right}) r
+        on r.near = l.k and r.{right_cur} = l.currency
         and r.wk between l.wk - 1 and l.wk + 1 and {also}"""
 
 
@@ -555,8 +562,9 @@ def block_join_sql(left: str, right: str, where: str, *, out: str = "pairs") -> 
     whose name blocks agree, meeting `where` (see BLOCK_FAN); `out` as in
     :func:`token_join_sql`, level 1 for each row the bound cuts."""
     # right rows of the buckets the left rows reach only (see token_join_sql)
+    reached = right if out == "touched" else f"(select * from {right} where k in (select kk from lb))"
     ctes = f"""with lb as (select * from {left}),
-    rb as (select * from {right} where k in (select kk from lb)),
+    rb as (select * from {reached}),
     nbfan as (select currency as cur, k, wk, nb, count(*) as n from rb group by all),
     hot as ({_crowded_ids_sql("lb", "nbfan", BLOCK_FAN, by_name=True)})"""
     pairs = f"""select l.id as l, r.id as r
@@ -600,10 +608,12 @@ def bucket_join_sql(
     # right rows of the buckets the left rows reach only (see token_join_sql); with
     # `same_cur`, of those the left rows of their currency reach: the counts (fan,
     # nbfan) are per currency, and no left row's count changes
-    reached = f"{right} where k in (select kk from lb)"
+    reached = f"(select * from {right} where k in (select kk from lb))"
     if same_cur:
         reached = f"""(select r.* from {right} r semi join lb x
             on r.{right_cur} = x.currency and r.k = x.kk)"""
+    if out == "touched":
+        reached = right  # a few rows (see _touched_sql)
     ctes = f"""with lb as (select * from {left}),
     rb as (select *{late if out in PAIRING else ""} from {reached}),
     fan as (select {right_cur} as cur, k, wk, count(*) as n from rb group by all),
@@ -667,7 +677,7 @@ def band_join_sql(
     if not names and len(keys) == 1:
         # one bucket join: its levels are those of bounds_sql (several are summed)
         return bucket_join_sql(
-            bucketed_sql(left, keys[0], neighbours=True),
+            bucketed_sql(left, keys[0], neighbours=out != "touched"),
             bucketed_sql(right, keys[0], neighbours=False),
             where,
             out=out,
@@ -680,8 +690,9 @@ def band_join_sql(
     }[names]
     parts = [
         join(
-            # the levels of a word join spread the crowded slots instead (see there)
-            side(left, key, neighbours=not (out == "levels" and names == "word")),
+            # the levels of a word join spread the crowded slots instead (see there), and
+            # the touched rows the right rows (see _touched_sql)
+            side(left, key, neighbours=out != "touched" and not (out == "levels" and names == "word")),
             side(right, key, neighbours=False),
             where,
             out=out,

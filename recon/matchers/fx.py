@@ -60,7 +60,8 @@ class Fx(JoinedMatcher):
          and {date_condition_sql(self.date)}"""
         left, _ = keyed_tables(t, out)
         return bucket_join_sql(
-            bucketed_sql(left, log_bucket_sql("amount", self.pct), neighbours=True),
+            # the touched rows spread the right rows' buckets instead (see _touched_sql)
+            bucketed_sql(left, log_bucket_sql("amount", self.pct), neighbours=out != "touched"),
             bucketed_sql(converted, log_bucket_sql("conv_d", self.pct), neighbours=False),
             where,
             right_cur="to_cur",
