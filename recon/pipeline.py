@@ -675,9 +675,7 @@ def _recount(
     if touched_sql is None:
         return _levels(con, m, tables("__recon__bounded"))
     touched = con.sql(touched_sql).pl().select(pl.col("id").cast(pl.Int64))
-    kept = carried.levels.filter(left.expr("id")).join(
-        touched, on="id", how="anti"
-    )
+    kept = carried.levels.filter(left.expr("id")).join(touched, on="id", how="anti")
     if touched.height == 0:
         return kept
     _view(con, "__recon__touched", touched)
@@ -778,9 +776,8 @@ def _with_carried(
     ).to_series()
     if not changed.any():
         # no new pair (its right row would be open, its left row in REGROW): every
-        # component is as it was
-        every = IdSet(graph["l"].clear(), out=True)
-        return kept, Settled(every, IdSet(graph["r"].clear(), out=True))
+        # component is as it was, every row settled (none held as not)
+        return kept, Settled(IdSet(graph["l"].clear(), True), IdSet(graph["r"].clear(), True))
     comp = components(graph["l"], graph["r"])
     # the components are numbered from 0: flag those with a changed pair by number
     stirred = np.zeros(int(comp.max()) + 1 if len(comp) else 0, dtype=bool)
