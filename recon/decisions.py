@@ -15,7 +15,6 @@ rows return to the exceptions and the pair is never proposed again).
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -26,7 +25,7 @@ import duckdb
 
 from recon.db import _now, audit, first
 from recon.errors import DecisionsError
-from recon.matchinfo import active_member_sql
+from recon.matchinfo import active_member_sql, match_id
 from recon.periods import closed_period_of_sql
 
 EXCEPTION_DECISIONS = ("match", "write_off", "ignore")
@@ -436,7 +435,7 @@ def _manual_match(
     con: duckdb.DuckDBPyConnection, left: set[int], right: set[int], note: str, now: Any
 ) -> str:
     ids = [*sorted(left), -1, *sorted(right)]
-    mid = "M" + hashlib.md5(("manual|" + ",".join(map(str, ids))).encode()).hexdigest()[:12]
+    mid = match_id("manual|" + ",".join(map(str, ids)))
     la, ra, dd = first(
         con,
         f"""

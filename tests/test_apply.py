@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -38,6 +39,8 @@ def test_match_write_off_and_reject_are_honoured(tmp_path, small_month, cli) -> 
     out = run(cli, tmp_path, *small_month)
     m = {(r["left_ids"], r["right_ids"]): r for r in read_rows(out / "matches.csv")}
     assert m[("B3", "L4")]["status"] == "manual" and m[("B4", "L3")]["status"] == "manual"
+    # a manual match's id keeps 80 bits of its hash, as the pipeline's do
+    assert all(re.fullmatch(r"M[0-9a-f]{20}", r["match_id"]) for r in m.values())
     ids = {r["id"] for r in read_rows(out / "exceptions.csv")}
     assert "B5" not in ids and "B3" not in ids
     # reject the suggested fuzzy match; its rows return and the pair is never proposed again
