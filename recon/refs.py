@@ -107,13 +107,34 @@ def reference_keys(
     return pl.concat(found)
 
 
+#: Characters NFKC keeps as they are wherever they stand: ASCII, the letters of Latin-1
+#: and Latin Extended-A but the six with a compatibility form (Ĳ ĳ Ŀ ŀ ŉ ſ), the
+#: ideographic comma and full stop, the CJK Unified Ideographs.  None has a
+#: compatibility form, none combines with the character before it (no canonical
+#: combining class, not the second of any composition), so text made of them is its own
+#: NFKC (tests/unit/test_nfkc_stable.py checks each against unicodedata and polars).
+NFKC_STABLE = ((0x00, 0x7F), (0xC0, 0xD6), (0xD8, 0xF6), (0xF8, 0x131), (0x134, 0x13E),
+               (0x141, 0x148), (0x14A, 0x17E), (0x3001, 0x3002), (0x4E00, 0x9FFF))
+
+#: A character outside NFKC_STABLE (a regex).
+NFKC_UNSTABLE = "[^" + "".join(f"\\x{{{lo:X}}}-\\x{{{hi:X}}}" for lo, hi in NFKC_STABLE) + "]"
+
+
 def _nfkc(df: pl.DataFrame, *cols: str) -> pl.DataFrame:
     """`df` with its `cols` in Unicode NFKC (fullwidth digits become ASCII ones).
 
-    Only rows with a non-ASCII character are normalised: ASCII text is its own
-    NFKC, and normalising every row cost more than all the patterns' scans.
+    Only rows with a character outside NFKC_STABLE are normalised: other text is its
+    own NFKC.  Normalising every row cost more than all the patterns' scans, and every
+    row with a non-ASCII character (an umlaut, a Chinese name: 45% of the 1M
+    benchmark's rows, 2.6% with a fullwidth or other changing character) 0.37 s per
+    million rows, against 0.06 s to find the few.
     """
-    mask = df.select(pl.any_horizontal([non_ascii_expr(pl.col(c)) for c in cols])).to_series()
+    # the non-ASCII rows first (a length test), then the regex over those only
+    mask = df.select(
+        pl.any_horizontal(
+            [non_ascii_expr(pl.col(c)) & pl.col(c).str.contains(NFKC_UNSTABLE) for c in cols]
+        )
+    ).to_series()
     if not mask.any():
         return df
     return pl.concat(
