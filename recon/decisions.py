@@ -25,7 +25,8 @@ import duckdb
 
 from recon.db import _now, audit, first
 from recon.errors import DecisionsError
-from recon.matchinfo import active_member_sql, match_id
+from recon.matchinfo import active_member_sql
+from recon.matchinfo import match_id as manual_match_id
 from recon.periods import closed_period_of_sql
 
 EXCEPTION_DECISIONS = ("match", "write_off", "ignore")
@@ -435,7 +436,7 @@ def _manual_match(
     con: duckdb.DuckDBPyConnection, left: set[int], right: set[int], note: str, now: Any
 ) -> str:
     ids = [*sorted(left), -1, *sorted(right)]
-    mid = match_id("manual|" + ",".join(map(str, ids)))
+    mid = manual_match_id("manual|" + ",".join(map(str, ids)))
     la, ra, dd = first(
         con,
         f"""
