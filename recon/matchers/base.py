@@ -120,35 +120,31 @@ def still_open(con: duckdb.DuckDBPyConnection, table: str, seen: int) -> IdSet:
     the components numbered, took 1.34-1.79 s of each of the 5M run's passes nine to
     thirteen; 0.53-1.00 s since, of which the numbering 0.44-0.80 s), while in the
     second pass the rows still open are the fewer."""
-    fewer_gone = _fewer_gone(con, table, seen)
-    sql = closed_sql(table, seen) if fewer_gone else f"select id from {table}"
+    sql, gone = _fewer_ids(con, table, seen)
     ids: pl.Series = con.sql(sql).pl()["id"].cast(pl.Int64)
-    return IdSet(ids, out=fewer_gone)
+    return IdSet(ids, out=gone)
 
 
 def gone_sql(con: duckdb.DuckDBPyConnection, table: str, seen: int, column: str = "id") -> str:
     """SQL condition: the row whose id is in `column`, of the rows of open table `table`
     that were open at closing number `seen`, has left since; it names the rows that left
     or the rows still open, whichever are fewer (see :func:`still_open`)."""
-    if _fewer_gone(con, table, seen):
-        return f"{column} in ({closed_sql(table, seen)})"
-    return f"{column} not in (select id from {table})"
+    sql, gone = _fewer_ids(con, table, seen)
+    return f"{column} {'in' if gone else 'not in'} ({sql})"
 
 
-def _fewer_gone(con: duckdb.DuckDBPyConnection, table: str, seen: int) -> bool:
-    """Whether fewer rows left open table `table` since closing number `seen` than are
-    still in it."""
+def _fewer_ids(con: duckdb.DuckDBPyConnection, table: str, seen: int) -> tuple[str, bool]:
+    """SQL of (id) naming, of the rows of open table `table` open at closing number
+    `seen`, those that left since (and True) or those still open (and False), whichever
+    are fewer: counted from CLOSINGS, a row per closing, not from the log or the table."""
     gone, still = con.execute(
         f"""select coalesce(sum(n) filter (where seq > {seen}), 0),
                    sum(case when seq = 1 then n else -n end)
         from {CLOSINGS} where tab = '{table}'"""
     ).fetchall()[0]
-    return bool(gone <= still)
-
-
-def closed_sql(table: str, seen: int) -> str:
-    """SQL of (id): the rows that left open table `table` after closing number `seen`."""
-    return f"select id from {closed_table(table)} where seq > {seen}"
+    if gone <= still:
+        return f"select id from {closed_table(table)} where seq > {seen}", True
+    return f"select id from {table}", False
 
 
 def gain_table(refs: str) -> str:
