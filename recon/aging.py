@@ -65,13 +65,13 @@ def _fmt_cols(buckets: tuple[int, ...]) -> str:
 
 
 def aging_sql(buckets: tuple[int, ...] = DEFAULT_BUCKETS) -> str:
-    """Per customer and currency (over `__recon__ar_items`, see openitems.prepare)."""
+    """Per customer and currency (over openitems.CUSTOMER_ITEMS, see openitems.prepare)."""
     return f"""
         with s as (
             select customer, currency, any_value(name) as name,
                    any_value(segment) as segment, any_value(region) as region,
                    {_sums_sql(buckets)}
-            from {openitems.ITEMS} where open_amount <> 0 group by customer, currency)
+            from {openitems.CUSTOMER_ITEMS} where open_amount <> 0 group by customer, currency)
         select recon_safe(customer) as customer, {_fmt_cols(buckets)},
                recon_safe(name) as name, currency, recon_safe(segment) as segment,
                recon_safe(region) as region
@@ -85,7 +85,7 @@ def segments_sql(buckets: tuple[int, ...] = DEFAULT_BUCKETS) -> str:
                       ("region", "coalesce(region, '(none)')"), ("all", "'all'")):
         parts.append(f"""select '{dim}' as dimension, {expr} as value, currency,
                    {_sums_sql(buckets)}, count(distinct customer) as customers
-            from {openitems.ITEMS} where open_amount <> 0 group by 2, currency""")
+            from {openitems.CUSTOMER_ITEMS} where open_amount <> 0 group by 2, currency""")
     return f"""
         select dimension, recon_safe(value) as value, currency, {_fmt_cols(buckets)}, customers
         from ({' union all '.join(parts)})

@@ -72,6 +72,9 @@ RECEIPT_TYPES = (
 LINES = "__recon__ar_lines"
 UNLINKED = "__recon__ar_unlinked"
 ITEMS = "__recon__ar_items"
+#: The rows of ITEMS with their customer's columns but not their text: what the
+#: aggregates per customer read (see prepare).
+CUSTOMER_ITEMS = "__recon__ar_customer_items"
 ALLOC = "__recon__ar_alloc"
 TWINS = "__recon__ar_twins"
 
@@ -83,6 +86,8 @@ TEXT = ("source_id", "counterparty", "reference", "description", "doc_type")
 CUSTOMER = {"name": "k.name", "segment": "k.segment", "region": "k.region",
             "credit_limit": "k.credit_limit", "email": "k.email",
             "language": "coalesce(k.language, 'en')"}
+#: The join that gives a line (`c`) its customer's columns (CUSTOMER, from `k`).
+_MASTER = "left join customers k on k.customer_id = c.customer"
 #: The columns of a receivable line, in the order the views give them.
 LINE = ("txn_id", "source", "source_id", "date", "due_date", "amount", "currency",
         "counterparty", "reference", "description", "doc_type", "kind", "customer")
@@ -189,11 +194,7 @@ def _text_view(
         f"t.{c}" if c in TEXT else f"{CUSTOMER[c]} as {c}" if c in CUSTOMER else f"c.{c}"
         for c in columns
     )
-    master = (
-        "left join customers k on k.customer_id = c.customer"
-        if CUSTOMER.keys() & set(columns)
-        else ""
-    )
+    master = _MASTER if CUSTOMER.keys() & set(columns) else ""
     con.execute(
         f"create or replace temp view {view} as select {cols} "
         f"from {core} c join txns t on t.txn_id = c.txn_id {master} {where}"
@@ -288,6 +289,14 @@ def prepare(con: duckdb.DuckDBPyConnection, as_of: date, policy: str = "oldest_f
     _text_view(con, ITEMS, f"{ITEMS}_core", (*LINE, "linked_by", "effect", "name", "segment",
                "region", "credit_limit", "email", "language", "due", "applied", "open_amount",
                "settled_on", "days_past_due"))
+    # no join with txns for the text: every line is a stored row, so the join drops
+    # none, but it is a join of every open item with every stored row (the run's aging
+    # of a million ledger lines: 0.31-0.36 s -> 0.13 s)
+    cols = ", ".join(f"{expr} as {col}" for col, expr in CUSTOMER.items())
+    con.execute(
+        f"create or replace temp view {CUSTOMER_ITEMS} as "
+        f"select c.*, {cols} from {ITEMS}_core c {_MASTER}"
+    )
 
 
 def _match_parts_sql() -> str:

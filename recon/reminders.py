@@ -123,7 +123,7 @@ def summary_sql(levels: tuple[tuple[str, int], ...], window: int, margin: int) -
                        where effect > 0 and open_amount > 0 and days_past_due > 0), 0) as overdue,
                    max(days_past_due) filter (where effect > 0 and open_amount > 0
                                               and days_past_due > 0) as max_days
-            from {openitems.ITEMS} group by customer, currency),
+            from {openitems.CUSTOMER_ITEMS} group by customer, currency),
         dtp as (
             select customer,
                    round(avg(d) filter (where settled_on > a - {window}), 1) as recent,
@@ -131,7 +131,7 @@ def summary_sql(levels: tuple[tuple[str, int], ...], window: int, margin: int) -
                                         and settled_on > a - {2 * window}), 1) as before
             from (select customer, settled_on, ?::date as a,
                          greatest(0, date_diff('day', date, settled_on)) as d
-                  from {openitems.ITEMS}
+                  from {openitems.CUSTOMER_ITEMS}
                   where effect > 0 and open_amount = 0 and settled_on is not null)
             group by customer),
         lv as (
