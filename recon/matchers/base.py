@@ -52,6 +52,11 @@ class Tables:
     #: or not, made once with those tables (see pipeline.prepare_open_tables): each
     #: rule then keeps the open pairs instead of joining the keys again
     ref_pairs: str | None = None
+    #: (fan, nbfan): the right rows counted per slot (see :func:`bucket_join_sql`'s
+    #: out "counts"), kept from an earlier count and brought up to date by the rows that
+    #: left since (see pipeline._recount): a bucket join's levels read them instead of
+    #: counting every right row again
+    counts: tuple[str, str] | None = None
 
 
 #: The numbering of a run's closings: each match recorded deletes its rows from the open
@@ -260,6 +265,13 @@ class Matcher(ABC):
         keep theirs, and a later pass counts the others' again (see recon.pipeline)."""
         return None
 
+    def counts_sql(self, t: Tables, *, prune: bool = True) -> str | None:
+        """SQL yielding `(kind, cur, k, wk, nb, n)`: the rows of `t.right` counted per
+        slot as :meth:`bounds_sql` counts them, kind ``fan`` (nb null) and ``nbfan``
+        (see :func:`bucket_join_sql`'s out "counts"; with `prune`, only the slots of
+        the crowded windows); None where the bounds are not counted this way."""
+        return None
+
     def paired_sql(self, t: Tables) -> str | None:
         """:meth:`candidates_sql` and :meth:`bounds_sql` in one query, which counts
         what both count once: rows (l, r, level), a pair with no level or a cut left
@@ -336,6 +348,9 @@ class JoinedMatcher(Matcher):
 
     def touched_sql(self, t: Tables) -> str | None:
         return self._join(t, "touched")
+
+    def counts_sql(self, t: Tables, *, prune: bool = True) -> str | None:
+        return self._join(t, "counts" if prune else "tally")
 
 
 def check_equal_fields(equal: tuple[str, ...]) -> None:
@@ -581,6 +596,7 @@ def bucket_join_sql(
     levels: str | None = None,
     late: str = "",
     same_cur: bool = False,
+    counts: tuple[str, str] | None = None,
 ) -> str:
     """Pairs of `left` and `right` (from :func:`bucketed_sql`) in neighbouring buckets that
     meet `where`; a crowded left row (see FAN) only with rows whose name block agrees,
@@ -596,7 +612,13 @@ def bucket_join_sql(
     rows of the same currency only (`right_cur` the left's); the right rows are then
     read in the buckets the left rows of their currency reach, not in those any left
     row reaches (the FX rule converts each ledger row into every currency with a rate,
-    and a bucket's number means a different amount in each)."""
+    and a bucket's number means a different amount in each).
+
+    `out` "counts" and "tally" count the right rows per slot instead (see
+    :func:`bucket_counts_sql`); with `counts` (see Tables.counts) the levels read
+    those counts instead of counting the right rows."""
+    if out in COUNTING:
+        return bucket_counts_sql(right, right_cur, prune=out == "counts")
     crowd = _crowded_ids_sql("lb", "fan", FAN)
     hot = _crowded_ids_sql("(select * from lf where crowded)", "nbfan", BLOCK_FAN, by_name=True)
     if levels and out == "pairs":
@@ -613,10 +635,10 @@ def bucket_join_sql(
         reached = right  # a few rows (see _touched_sql)
     ctes = f"""with lb as (select * from {left}),
     rb as (select *{late if out in PAIRING else ""} from {reached}),
-    fan as (select {right_cur} as cur, k, wk, count(*) as n from rb group by all),
+    fan as ({_fan_sql(right_cur) if not (counts and out == "levels") else f"select cur, k, wk, n from {counts[0]}"}),
     crowd as ({crowd}),
     lf as (select *, id in (select id from crowd) as crowded from lb),
-    nbfan as (select {right_cur} as cur, k, wk, nb, count(*) as n from rb group by all),
+    nbfan as ({_nbfan_sql(right_cur) if not (counts and out == "levels") else f"select cur, k, wk, nb, n from {counts[1]}"}),
     hot as ({hot})"""
     pairs = f"""select l.id as l, r.id as r from lf l join rb r
         on l.kk = r.k and not l.crowded and {where}
@@ -626,6 +648,62 @@ def bucket_join_sql(
         on l.kk = r.k and l.nb = r.nb and {where}"""
     levels = "select id, 1 + (id in (select id from hot))::int as level from crowd"
     return emit(ctes, pairs, levels, out, _touched_sql("lb", "rb", right_cur))
+
+
+def _fan_sql(right_cur: str) -> str:
+    """The right rows (`rb`) counted per (cur, k, wk): what a bucket join's crowding reads."""
+    return f"select {right_cur} as cur, k, wk, count(*) as n from rb group by all"
+
+
+def _nbfan_sql(right_cur: str) -> str:
+    """The right rows (`rb`) counted per (cur, k, wk, nb): what its name-block bound reads."""
+    return f"select {right_cur} as cur, k, wk, nb, count(*) as n from rb group by all"
+
+
+#: The outputs of a join that count its right rows (see :func:`bucket_counts_sql`).
+COUNTING = ("counts", "tally")
+
+
+def _crowded_slots(counts: str, by: tuple[str, ...], most: int) -> str:
+    """The rows of `counts` (cur, `by`..., k, wk, n) in a crowded window: the nine slots
+    of three buckets and three weeks around one (a left row's own bucket and week, as
+    :func:`_crowded_ids_sql` reads them) summing to more than `most`.  Nine counts sum
+    past `most` only if one of them is past a ninth of it: only the windows around such
+    a count are summed."""
+    keys = "".join(f"{c}, " for c in by)
+    known = "".join(f" and f.{c} is not null" for c in by)
+    return f"""(select f.* from {counts} f semi join (
+        with near as (select unnest([-1, 0, 1]) as d),
+        around as (select f.cur, {"".join(f"f.{c}, " for c in by)}f.k + a.d as ck,
+                          f.wk + b.d as cw, f.n
+                   from {counts} f, near a, near b where true{known}),
+        seeds as (select distinct cur, {keys}ck, cw from around where n > {most // 9}),
+        windows as (select cur, {keys}ck, cw from around semi join seeds using (cur, {keys}ck, cw)
+                    group by all having sum(n) > {most})
+        select distinct w.cur, {"".join(f"w.{c}, " for c in by)}w.ck + a.d as k, w.cw + b.d as wk
+        from windows w, near a, near b) x
+      on x.cur = f.cur and x.k = f.k and x.wk = f.wk{"".join(f" and x.{c} = f.{c}" for c in by)})"""
+
+
+def bucket_counts_sql(right: str, right_cur: str, *, prune: bool) -> str:
+    """(kind, cur, k, wk, nb, n): the rows of `right` (from :func:`bucketed_sql`) counted
+    as :func:`bucket_join_sql` counts them for its levels: kind ``fan`` per (cur, k, wk),
+    nb null, and ``nbfan`` per (cur, k, wk, nb).
+
+    With `prune`, only the slots of a crowded window (see :func:`_crowded_slots`: more
+    than FAN rows, more than BLOCK_FAN of one name block for ``nbfan``): right rows
+    only leave, so a window not crowded now never is, and its sum read from fewer
+    slots is no more than its own; a crowded window's slots are all kept.  A later pass
+    takes these counts less those of the rows that left since (`prune` false: every
+    slot) instead of counting every right row again (see pipeline._recount)."""
+    fan, nbfan = "fan", "(select * from nbfan where nb is not null)"
+    if prune:
+        fan, nbfan = _crowded_slots("fan", (), FAN), _crowded_slots("nbfan", ("nb",), BLOCK_FAN)
+    return f"""select * from (with rb as materialized (select * from {right}),
+    fan as ({_fan_sql(right_cur)}),
+    nbfan as ({_nbfan_sql(right_cur)})
+    select 'fan' as kind, cur, k, wk, null::varchar as nb, n from {fan}
+    union all select 'nbfan', cur, k, wk, nb, n from {nbfan})"""
 
 
 def band_join_sql(
@@ -658,6 +736,8 @@ def band_join_sql(
             return None  # no bound cuts these pairs
         return f"""select p.l, p.r from {REF_PAIRS} p
             join {left} l on l.id = p.l join {right} r on r.id = p.r where {where}"""
+    if out in COUNTING and (tol.exact or names or bool(tol.abs > 0) + bool(tol.pct > 0) != 1):
+        return None  # counted in the join, as the rows are (see Tables.counts)
     if tol.exact:
         return bucket_join_sql(
             bucketed_sql(left, "amount", neighbours=False),
@@ -679,6 +759,7 @@ def band_join_sql(
             where,
             out=out,
             levels=t.levels,
+            counts=t.counts,
         )
     side, join = {
         "word": (tokened_sql, token_join_sql),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from recon.matchers.base import (
+    COUNTING,
     EQUAL_FIELDS,
     REF_PAIRS,
     JoinedMatcher,
@@ -43,7 +44,7 @@ class Exact(JoinedMatcher):
             return f"""select p.l, p.r from {REF_PAIRS} p
                 join {left} l on l.id = p.l join {right} r on r.id = p.r
                 where {where}"""
-        if "amount" in self.equal:
+        if "amount" in self.equal and out not in COUNTING:
             return bucket_join_sql(
                 bucketed_sql(left, "amount", neighbours=False),
                 bucketed_sql(right, "amount", neighbours=False),

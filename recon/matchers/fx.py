@@ -67,6 +67,7 @@ class Fx(JoinedMatcher):
             right_cur="to_cur",
             out=out,
             levels=t.levels,
+            counts=t.counts,
             late=late,
             same_cur=True,  # `where` pairs a bank row with rows converted into its currency
         )

@@ -42,11 +42,11 @@ def test_later_passes_build_only_what_changed(
     real = pipeline._regrow
 
     def spy(con, m, carried, left):  # type: ignore[no-untyped-def]
-        levels, ids = real(con, m, carried, left)
+        levels, ids, counts = real(con, m, carried, left)
         relaxed.append(carried.levels.height - levels.height)
         regrown.append(con.execute(f"select count(*) from {pipeline.REGROW}").fetchall()[0][0])
         assert ids.len() == regrown[-1]
-        return levels, ids
+        return levels, ids, counts
 
     monkeypatch.setattr(pipeline, "_regrow", spy)
     incremental = _run(data, tmp_path / "incremental")
@@ -163,6 +163,7 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
     regrown = 0
     carried_ok = 0
     cuts = 0
+    counted = 0
     for _ in range(3):
         before = {}
         for rule in rules:
@@ -195,7 +196,11 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
                 f"select distinct l, r from ({m.candidates_sql(t)})"
             )
             scored = _score(con, m, rule, "__recon__c0")
-            before[rule.name] = (pairs, levels, scored, base.closed_seq(con))
+            # the right rows counted per slot now, where the bounds read such counts: the
+            # later count takes them less those of the rows that leave
+            counts = pipeline._counted(con, m, pipeline.Carried(scored, levels), "")
+            counted += counts is not None
+            before[rule.name] = (pairs, levels, scored, base.closed_seq(con), counts)
         # a third of the open rows of each side leave (matched by some rule), a few at
         # a time, as matches are recorded
         for table in (t.left, t.right):
@@ -210,10 +215,12 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
         assert set(kept_pairs) == set(con.execute(base.ref_pairs_sql(t)).fetchall())
         for rule in rules:
             m = rule.matcher
-            old_pairs, old_levels, old_scored, seen = before[rule.name]
-            carried = pipeline.Carried(old_scored.select("l", "r"), old_levels, seen)
+            old_pairs, old_levels, old_scored, seen, old_counts = before[rule.name]
+            carried = pipeline.Carried(
+                old_scored.select("l", "r"), old_levels, seen, counts=old_counts
+            )
             left = base.still_open(con, t.left, seen)
-            levels_now, regrow_ids = pipeline._regrow(con, m, carried, left)
+            levels_now, regrow_ids, _ = pipeline._regrow(con, m, carried, left)
             # the levels counted again where right rows left equal those counted afresh
             afresh = pipeline._levels(
                 con, m, base.Tables("__recon__bounded", t.right, t.left_refs, t.right_refs)
@@ -244,6 +251,9 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
             assert same.filter(pl.col("score") != pl.col("score_now")).height == 0, rule.name
             carried_ok += same.height
     assert regrown > 0 and carried_ok > 0 and cuts > 0
+    # the fee and FX rules (one bucket key each) read their levels from counts, in
+    # each round brought up to date by the rows that left since
+    assert counted == 2 * 3
 
 
 def _score(con, m, rule, cand: str) -> pl.DataFrame:  # type: ignore[no-untyped-def]
