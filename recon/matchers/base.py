@@ -633,12 +633,16 @@ def bucket_join_sql(
             on r.{right_cur} = x.currency and r.k = x.kk)"""
     if out == "touched":
         reached = right  # a few rows (see _touched_sql)
+    fan, nbfan = _fan_sql(right_cur), _nbfan_sql(right_cur)
+    if counts and out == "levels":
+        fan = f"select cur, k, wk, n from {counts[0]}"
+        nbfan = f"select cur, k, wk, nb, n from {counts[1]}"
     ctes = f"""with lb as (select * from {left}),
     rb as (select *{late if out in PAIRING else ""} from {reached}),
-    fan as ({_fan_sql(right_cur) if not (counts and out == "levels") else f"select cur, k, wk, n from {counts[0]}"}),
+    fan as ({fan}),
     crowd as ({crowd}),
     lf as (select *, id in (select id from crowd) as crowded from lb),
-    nbfan as ({_nbfan_sql(right_cur) if not (counts and out == "levels") else f"select cur, k, wk, nb, n from {counts[1]}"}),
+    nbfan as ({nbfan}),
     hot as ({hot})"""
     pairs = f"""select l.id as l, r.id as r from lf l join rb r
         on l.kk = r.k and not l.crowded and {where}
