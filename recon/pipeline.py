@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TypeVar
 
@@ -689,7 +689,7 @@ def _recount(
     if counts is not None:
         # read by DuckDB from these variables, not registered (see recon.db)
         counts_fan, counts_nbfan = counts  # noqa: RUF059
-        at = Tables("__recon__bounded", T.right, counts=("counts_fan", "counts_nbfan"))
+        at = replace(tables("__recon__bounded"), counts=("counts_fan", "counts_nbfan"))
         sql = m.bounds_sql(at)
         assert sql is not None
         return _typed_levels(con.sql(sql).pl()), counts

@@ -740,9 +740,9 @@ def band_join_sql(
             return None  # no bound cuts these pairs
         return f"""select p.l, p.r from {REF_PAIRS} p
             join {left} l on l.id = p.l join {right} r on r.id = p.r where {where}"""
-    if out in COUNTING and (tol.exact or names or bool(tol.abs > 0) + bool(tol.pct > 0) != 1):
-        return None  # counted in the join, as the rows are (see Tables.counts)
     if tol.exact:
+        if out in COUNTING:
+            return None  # counted in the join, as the rows are (see Tables.counts)
         return bucket_join_sql(
             bucketed_sql(left, "amount", neighbours=False),
             bucketed_sql(right, "amount", neighbours=False),
@@ -755,6 +755,8 @@ def band_join_sql(
         keys.append(f"floor(amount / {tol.abs})::bigint")
     if tol.pct > 0:
         keys.append(log_bucket_sql("amount", tol.pct))
+    if out in COUNTING and (names or len(keys) != 1):
+        return None  # counted in the joins, as the rows are (see Tables.counts)
     if not names and len(keys) == 1:
         # one bucket join: its levels are those of bounds_sql (several are summed)
         return bucket_join_sql(
