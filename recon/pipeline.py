@@ -672,9 +672,10 @@ def _recount(
     A level counts right rows in the row's slots, and right rows only leave.  Where
     the bounds read counts per slot (a bucket join's, see Tables.counts), every bounded
     row's level is read from the counts of the pass before less those of the rows that
-    left since (:func:`_counted`), not from every right row counted again (0.6-1.1 s a
-    rule and pass at 5M lines for the fee and FX rules; bringing their counts up to
-    date takes 0.02-0.08 s a pass, once counted).  Elsewhere only the rows
+    left since (:func:`_counted`), not from every right row counted again: at 5M lines
+    the fee and FX rules' third to sixth passes took 0.59-1.06 s a rule, 0.28-0.44 s
+    since, of which bringing the counts up to date 0.01-0.04 s (the second pass counts
+    every right row once, 0.34-1.13 s).  Elsewhere only the rows
     sharing a slot with a right row that left since the count (Matcher.touched_sql)
     are counted again; the others keep their level.  In the benchmark's night, the
     fourth pass counts 428 of the fx rule's 25,983 bounded rows and 1,336 of the fee
