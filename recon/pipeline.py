@@ -719,9 +719,9 @@ def _counted(
         return None if sql is None else _split_counts(con.sql(sql).pl())
     sql = m.counts_sql(Tables(T.left, gone), prune=False)
     assert sql is not None
-    left_fan, left_nbfan = _split_counts(con.sql(sql).pl())
+    gone_fan, gone_nbfan = _split_counts(con.sql(sql).pl())
     fan, nbfan = carried.counts
-    return _less(fan, left_fan), _less(nbfan, left_nbfan)
+    return _less(fan, gone_fan), _less(nbfan, gone_nbfan)
 
 
 def _split_counts(rows: pl.DataFrame) -> Counts:

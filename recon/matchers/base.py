@@ -577,7 +577,7 @@ def block_join_sql(left: str, right: str, where: str, *, out: str = "pairs") -> 
     reached = right if out == "touched" else f"(select * from {right} where k in (select kk from lb))"
     ctes = f"""with lb as (select * from {left}),
     rb as (select * from {reached}),
-    nbfan as (select currency as cur, k, wk, nb, count(*) as n from rb group by all),
+    nbfan as ({_slot_counts_sql("currency", ", nb")}),
     hot as ({_crowded_ids_sql("lb", "nbfan", BLOCK_FAN, by_name=True)})"""
     pairs = f"""select l.id as l, r.id as r
     from (select * from lb where id not in (select id from hot)) l join rb r
@@ -633,7 +633,7 @@ def bucket_join_sql(
             on r.{right_cur} = x.currency and r.k = x.kk)"""
     if out == "touched":
         reached = right  # a few rows (see _touched_sql)
-    fan, nbfan = _fan_sql(right_cur), _nbfan_sql(right_cur)
+    fan, nbfan = _slot_counts_sql(right_cur), _slot_counts_sql(right_cur, ", nb")
     if counts and out == "levels":
         fan = f"select cur, k, wk, n from {counts[0]}"
         nbfan = f"select cur, k, wk, nb, n from {counts[1]}"
@@ -654,14 +654,10 @@ def bucket_join_sql(
     return emit(ctes, pairs, levels, out, _touched_sql("lb", "rb", right_cur))
 
 
-def _fan_sql(right_cur: str) -> str:
-    """The right rows (`rb`) counted per (cur, k, wk): what a bucket join's crowding reads."""
-    return f"select {right_cur} as cur, k, wk, count(*) as n from rb group by all"
-
-
-def _nbfan_sql(right_cur: str) -> str:
-    """The right rows (`rb`) counted per (cur, k, wk, nb): what its name-block bound reads."""
-    return f"select {right_cur} as cur, k, wk, nb, count(*) as n from rb group by all"
+def _slot_counts_sql(right_cur: str, by: str = "") -> str:
+    """The right rows (`rb`) counted per (cur, k, wk) and `by` (", nb" for the name
+    block): what a bucket join's crowding (and its name-block bound) reads."""
+    return f"select {right_cur} as cur, k, wk{by}, count(*) as n from rb group by all"
 
 
 #: The outputs of a join that count its right rows (see :func:`bucket_counts_sql`).
@@ -674,19 +670,21 @@ def _crowded_slots(counts: str, by: tuple[str, ...], most: int) -> str:
     :func:`_crowded_ids_sql` reads them) summing to more than `most`.  Nine counts sum
     past `most` only if one of them is past a ninth of it: only the windows around such
     a count are summed."""
-    keys = "".join(f"{c}, " for c in by)
+    def cols(alias: str = "") -> str:  # the `by` columns, each followed by ", "
+        return "".join(f"{alias}{c}, " for c in by)
+
     known = "".join(f" and f.{c} is not null" for c in by)
+    same = "".join(f" and x.{c} = f.{c}" for c in by)
     return f"""(select f.* from {counts} f semi join (
         with near as (select unnest([-1, 0, 1]) as d),
-        around as (select f.cur, {"".join(f"f.{c}, " for c in by)}f.k + a.d as ck,
-                          f.wk + b.d as cw, f.n
+        around as (select f.cur, {cols("f.")}f.k + a.d as ck, f.wk + b.d as cw, f.n
                    from {counts} f, near a, near b where true{known}),
-        seeds as (select distinct cur, {keys}ck, cw from around where n > {most // 9}),
-        windows as (select cur, {keys}ck, cw from around semi join seeds using (cur, {keys}ck, cw)
+        seeds as (select distinct cur, {cols()}ck, cw from around where n > {most // 9}),
+        windows as (select cur, {cols()}ck, cw from around semi join seeds using (cur, {cols()}ck, cw)
                     group by all having sum(n) > {most})
-        select distinct w.cur, {"".join(f"w.{c}, " for c in by)}w.ck + a.d as k, w.cw + b.d as wk
+        select distinct w.cur, {cols("w.")}w.ck + a.d as k, w.cw + b.d as wk
         from windows w, near a, near b) x
-      on x.cur = f.cur and x.k = f.k and x.wk = f.wk{"".join(f" and x.{c} = f.{c}" for c in by)})"""
+      on x.cur = f.cur and x.k = f.k and x.wk = f.wk{same})"""
 
 
 def bucket_counts_sql(right: str, right_cur: str, *, prune: bool) -> str:
@@ -704,8 +702,8 @@ def bucket_counts_sql(right: str, right_cur: str, *, prune: bool) -> str:
     if prune:
         fan, nbfan = _crowded_slots("fan", (), FAN), _crowded_slots("nbfan", ("nb",), BLOCK_FAN)
     return f"""select * from (with rb as materialized (select * from {right}),
-    fan as ({_fan_sql(right_cur)}),
-    nbfan as ({_nbfan_sql(right_cur)})
+    fan as ({_slot_counts_sql(right_cur)}),
+    nbfan as ({_slot_counts_sql(right_cur, ", nb")})
     select 'fan' as kind, cur, k, wk, null::varchar as nb, n from {fan}
     union all select 'nbfan', cur, k, wk, nb, n from {nbfan})"""
 
