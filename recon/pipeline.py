@@ -46,7 +46,6 @@ from recon.scoring import (
     NAME_SIMS_SQL,
     NAMES,
     RAW_TEXT,
-    compares_names_first,
     content_key_sql,
     drop_unlike_names,
     explained,
@@ -566,14 +565,6 @@ def _build_pairs(
         f"where {'r is null or ' if paired else ''}"
         f"(l, r) not in (select (l, r) from ({rejected_pairs_sql()}))"
     )
-    if compares_names_first(texts):
-        # the pairs' names (see drop_unlike_names) come from the join that makes the
-        # candidates: joining a later pass's 9 million fuzzy candidates with both open
-        # tables again, twice, cost the 5M benchmark 19 s
-        pairs_sql = (
-            f"select c.*, lo.nid as lnid, ro.nid as rnid from ({pairs_sql}) c "
-            f"left join {T.left} lo on lo.id = c.l left join {T.right} ro on ro.id = c.r"
-        )
     with written_join_order(con):
         cand: pl.DataFrame = con.sql(pairs_sql).pl()
     if paired:
@@ -581,7 +572,7 @@ def _build_pairs(
         levels = _typed_levels(cand.filter(unpaired).select(pl.col("l").alias("id"), "level"))
         cand = cand.filter(~unpaired).drop("level")
     candidates = cand.height
-    alike = drop_unlike_names(con, cand, texts)
+    alike = drop_unlike_names(con, tables, cand, texts)
     if alike is not None:
         cand = alike
 

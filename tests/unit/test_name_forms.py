@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recon.scoring import NAMES, NameForms, name_similarity, similarity
+from recon.scoring import NAMES, NameForms, name_ids, name_similarity, similarity
 
 # few words, so names share words, repeat and start one another
 words = st.sampled_from(
@@ -95,3 +95,28 @@ def test_an_id_it_was_not_made_for_is_refused() -> None:
     for stray in (5, 10):
         with pytest.raises(AssertionError, match="not made for"):
             got.at(pl.Series([3, stray]))
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    st.dictionaries(st.integers(0, 5000), st.integers(1, 10**6), min_size=1, max_size=40),
+    st.data(),
+)
+def test_name_ids_are_those_a_join_gives(rows: dict[int, int], data: st.DataObject) -> None:
+    """A pair's name ids, looked up by indexing, are those a join of its ids with the
+    open table gives: in the pairs' order, an id as often as it is paired."""
+    open_rows = pl.DataFrame(  # noqa: F841 (read by DuckDB)
+        {"id": list(rows), "nid": list(rows.values())}, schema={"id": pl.Int64, "nid": pl.Int32}
+    )
+    con = duckdb.connect()
+    con.execute("create temp table t as select * from open_rows order by random()")
+    ids = pl.Series("l", data.draw(st.lists(st.sampled_from(list(rows)), max_size=60)), pl.Int64)
+    assert name_ids(con, "t", ids).to_list() == [rows[i] for i in ids]
+
+
+def test_name_ids_refuse_an_id_not_in_the_table() -> None:
+    con = duckdb.connect()
+    con.execute("create temp table t as select * from (values (4, 40), (8, 80)) v(id, nid)")
+    for stray in (5, 9):
+        with pytest.raises(AssertionError, match="not in the table"):
+            name_ids(con, "t", pl.Series([4, stray]))
