@@ -124,15 +124,43 @@ def test_fx_pairs_as_the_per_pair_conversion_did(
     con.execute("insert into __recon__fx values ('USD', 'EUR', ?)", [rate])
     m = Fx(pct=pct, date=DateWindow(3, 14))
     got = set(con.execute(m.candidates_sql(Tables("l", "r"))).fetchall())
-    # the conditions as the join evaluated them per pair, over the rows in reach: in
-    # neighbouring buckets (with at most 25 rows a side no bound cuts, see FAN)
-    kl, kr = log_bucket_sql("l.amount", pct), log_bucket_sql("r.conv_d", pct)
+    # the conditions as the join evaluated them per pair, over every pair: the
+    # buckets hold all pairs within the tolerance (with at most 25 rows a side no
+    # bound cuts, see FAN)
     old = f"""select l.id, r.id from l join (
               select r.*, r.amount * fx.rate as conv, fx.to_cur,
                      r.amount::double * fx.rate::double as conv_d
               from r join __recon__fx fx on fx.from_cur = r.currency) r
         on l.currency = r.to_cur and sign(l.amount) = sign(r.conv)
         and abs(l.amount - r.conv) <= abs(r.conv) * {pct} / 100
-        and date_diff('day', r.date, l.date) between -3 and 14
-        and abs({kl} - {kr}) <= 1"""
+        and date_diff('day', r.date, l.date) between -3 and 14"""
     assert got == set(con.execute(old).fetchall())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ledger=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("10000000"), places=2),
+    pct=st.decimals(min_value=Decimal("0.1"), max_value=Decimal("49.9"), places=1),
+    negative=st.booleans(),
+    inward=st.integers(0, 3),
+)
+def test_log_buckets_put_every_amount_within_the_tolerance_beside_its_own(
+    ledger: Decimal, pct: Decimal, negative: bool, inward: int
+) -> None:
+    """An amount within pct% of the ledger amount, either way and right up to the edge,
+    is in the ledger amount's log bucket or one beside it: the joins on those buckets
+    (the FX rule's, the fuzzy rule's percentage key) find every pair the tolerance
+    allows.  Below the ledger amount the edge is further away on the log scale than
+    above it: a bucket as wide as ln(1 + pct/100) left some bank lines 2.99% below an
+    FX rule's 3% apart, two buckets away."""
+    sign = -1 if negative else 1
+    p = pct / 100
+    edge = Decimal("0.0001")  # the stored amounts' last digit, towards the ledger amount
+    low = min(ledger, (ledger * (1 - p)).quantize(edge, rounding="ROUND_CEILING") + inward * edge)
+    high = max(ledger, (ledger * (1 + p)).quantize(edge, rounding="ROUND_FLOOR") - inward * edge)
+    con = duckdb.connect()
+    rows = [(sign * ledger,), (sign * low,), (sign * high,)]
+    con.execute("create table a (amount decimal(18,4))")
+    con.executemany("insert into a values (?)", rows)
+    got = [k for (k,) in con.execute(f"select {log_bucket_sql('amount', pct)} from a").fetchall()]
+    assert abs(got[1] - got[0]) <= 1 and abs(got[2] - got[0]) <= 1, (rows, got)
