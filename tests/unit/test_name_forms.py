@@ -120,3 +120,44 @@ def test_name_ids_refuse_an_id_not_in_the_table() -> None:
     for stray in (5, 9):
         with pytest.raises(AssertionError, match="not in the table"):
             name_ids(con, "t", pl.Series([4, stray]))
+
+
+def test_name_sims_score_each_pair_once_and_answer_every_pair(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pair of names is scored the first time it is asked about, read from NAME_SIMS
+    after: every pair asked gets the similarity scoring it would give, once each."""
+    from recon import scoring
+
+    forms_frame = pl.DataFrame(  # noqa: F841 (read by DuckDB)
+        {"nid": [1, 2, 3, 4], "ln": ["acme trading", "acme", "mueller bau", "muller bau"],
+         "alt": ["acme trading", "acme", "mueller bau", "muller bau"],
+         "own_alt": [False] * 4, "has_key": [True] * 4},
+        schema_overrides={"nid": pl.Int32},
+    )
+    con = duckdb.connect()
+    con.execute(f"create temp table {NAMES} as select * from forms_frame")
+    con.execute(scoring.NAME_SIMS_SQL)
+    scored: list[int] = []
+    real = scoring.name_similarity
+
+    def counting(names: NameForms, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        scored.append(len(left))
+        return real(names, left, right)
+
+    monkeypatch.setattr(scoring, "name_similarity", counting)
+
+    def ask(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], float]:
+        frame = pl.DataFrame(pairs, schema={"lnid": pl.Int32, "rnid": pl.Int32}, orient="row")
+        got = scoring._name_sims(con, frame)
+        assert got.height == len(pairs)
+        return {(a, b): s for a, b, s in got.iter_rows()}
+
+    first = ask([(1, 2), (3, 4)])
+    second = ask([(3, 4), (2, 1), (1, 1)])
+    assert scored == [2, 2]  # (3, 4) was read, not scored again
+    forms = NameForms(con, pl.Series([1, 2, 3, 4], dtype=pl.Int32))
+    for (a, b), sim in {**first, **second}.items():
+        at = forms.at(pl.Series([a], dtype=pl.Int32)), forms.at(pl.Series([b], dtype=pl.Int32))
+        assert sim == real(forms, *at)[0]
+    assert con.execute(f"select count(*) from {scoring.NAME_SIMS}").fetchone() == (4,)
