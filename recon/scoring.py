@@ -345,7 +345,7 @@ def _name_sims(
     One read of NAME_SIMS: it holds every pair of names the run scored, and the rules
     and passes ask it about a hundred times at 5M lines (an anti join for the pairs it
     lacked, then a join for all of them: 7.2 s of that run)."""
-    # read by DuckDB from this variable, not registered (see recon.db)
+    # `nid_pairs` and `new_sims` are read by DuckDB from these variables (see recon.db)
     known: pl.DataFrame = con.sql(
         f"""select p.lnid, p.rnid, s.name_sim from nid_pairs p
         left join {NAME_SIMS} s on s.lnid = p.lnid and s.rnid = p.rnid"""
