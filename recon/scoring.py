@@ -199,10 +199,20 @@ def content_key_sql(a: str) -> str:
 def positions(keys: np.ndarray) -> np.ndarray:
     """The position in `keys` (distinct non-negative integers) of each integer up to
     their largest, -1 where it is not a key: the positions of many keys are then one
-    indexing, not a join or a search per key."""
+    indexing (:func:`found_at`), not a join or a search per key."""
     pos = np.full(int(keys.max()) + 1 if len(keys) else 0, -1, dtype=np.int32)
     pos[keys] = np.arange(len(keys), dtype=np.int32)
     return pos
+
+
+def found_at(pos: np.ndarray, wanted: np.ndarray, refusal: str) -> np.ndarray:
+    """The positions (from :func:`positions`) of the keys `wanted`, every one a key:
+    one that is not would silently take another key's place, so it fails, saying
+    `refusal`."""
+    assert len(wanted) == 0 or (wanted.min() >= 0 and wanted.max() < len(pos)), refusal
+    at: np.ndarray = pos[wanted]
+    assert len(at) == 0 or at.min() >= 0, refusal
+    return at
 
 
 def name_ids(con: duckdb.DuckDBPyConnection, table: str, ids: pl.Series) -> pl.Series:
@@ -212,12 +222,7 @@ def name_ids(con: duckdb.DuckDBPyConnection, table: str, ids: pl.Series) -> pl.S
     open tables for their name ids took DuckDB 3.3 s of that query's 15.5 s, run alone
     on that pass's open tables (within the run, 30.7-32.4 s a first pass either way)."""
     rows = con.sql(f"select id, nid from {table}").pl()
-    pos = positions(rows["id"].to_numpy())
-    want = ids.to_numpy()
-    # an id not in `table` would take another row's name, silently
-    assert len(want) == 0 or (want.min() >= 0 and want.max() < len(pos)), "an id not in the table"
-    at = pos[want]
-    assert len(at) == 0 or at.min() >= 0, "an id not in the table"
+    at = found_at(positions(rows["id"].to_numpy()), ids.to_numpy(), "an id not in the table")
     return pl.Series(rows["nid"].to_numpy()[at]).cast(pl.Int32)
 
 
@@ -245,14 +250,9 @@ class NameForms:
 
     def at(self, nids: pl.Series) -> np.ndarray:
         """The positions in `forms` of the name ids `nids` (ids of the pairs it was made for)."""
-        wanted = nids.cast(pl.Int32).to_numpy()
-        # an id it was not made for would land on another name, silently
-        assert len(wanted) == 0 or (
-            wanted.min() >= 0 and wanted.max() < len(self._pos)
-        ), "a name id NameForms was not made for"
-        at: np.ndarray = self._pos[wanted]
-        assert len(at) == 0 or at.min() >= 0, "a name id NameForms was not made for"
-        return at
+        return found_at(
+            self._pos, nids.cast(pl.Int32).to_numpy(), "a name id NameForms was not made for"
+        )
 
     def texts(self, column: str, at: np.ndarray) -> list[str]:
         """`column` (ln, alt, or key: ln where the row has a name, else '') at positions `at`."""
