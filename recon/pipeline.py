@@ -68,8 +68,9 @@ REGAINED = "__recon__regained"
 REGROW = "__recon__regrow"
 
 
-#: (fan, nbfan): right rows counted per slot, as frames (see Tables.counts).
-Counts = tuple[pl.DataFrame, pl.DataFrame]
+#: Right rows counted per slot (kind, cur, k, wk, nb, tok, n), as a frame (see
+#: Tables.counts).
+Counts = pl.DataFrame
 
 
 @dataclass(slots=True)
@@ -666,7 +667,8 @@ def _recount(
     left since (:func:`_counted`), not from every right row counted again: at 5M lines
     the fee and FX rules' third to sixth passes took 0.59-1.06 s a rule, 0.28-0.44 s
     since, of which bringing the counts up to date 0.01-0.04 s (the second pass counts
-    every right row once, 0.34-1.13 s).  Elsewhere only the rows
+    every right row once, 0.34-1.13 s).  A word join's levels (the fuzzy rule's) read
+    counts per (word, bucket, week) the same way.  Elsewhere only the rows
     sharing a slot with a right row that left since the count (Matcher.touched_sql)
     are counted again; the others keep their level.  In the benchmark's night, the
     fourth pass counts 428 of the fx rule's 25,983 bounded rows and 1,336 of the fee
@@ -679,9 +681,9 @@ def _recount(
     gone = f"(select * from {GONE} where seq > {carried.seen})"
     counts = _counted(con, m, carried, gone)
     if counts is not None:
-        # read by DuckDB from these variables, not registered (see recon.db)
-        counts_fan, counts_nbfan = counts  # noqa: RUF059
-        at = replace(tables("__recon__bounded"), counts=("counts_fan", "counts_nbfan"))
+        # read by DuckDB from this variable, not registered (see recon.db)
+        counted = counts  # noqa: F841
+        at = replace(tables("__recon__bounded"), counts="counted")
         sql = m.bounds_sql(at)
         assert sql is not None
         return _typed_levels(con.sql(sql).pl()), counts
@@ -707,35 +709,29 @@ def _counted(
     None where `m`'s bounds read no such counts."""
     if carried.counts is None:
         sql = m.counts_sql(Tables(T.left, T.right))
-        return None if sql is None else _split_counts(con.sql(sql).pl())
+        return None if sql is None else _typed_counts(con.sql(sql).pl())
     sql = m.counts_sql(Tables(T.left, gone), prune=False)
     assert sql is not None
-    gone_fan, gone_nbfan = _split_counts(con.sql(sql).pl())
-    fan, nbfan = carried.counts
-    return _less(fan, gone_fan), _less(nbfan, gone_nbfan)
+    return _less(carried.counts, _typed_counts(con.sql(sql).pl()))
 
 
-def _split_counts(rows: pl.DataFrame) -> Counts:
-    """(fan, nbfan) frames of the (kind, cur, k, wk, nb, n) rows of Matcher.counts_sql."""
-    fan = rows.filter(pl.col("kind") == "fan")
-    nbfan = rows.filter(pl.col("kind") == "nbfan")
-    return (
-        fan.select("cur", "k", "wk", "n").cast(
-            {"cur": pl.String, "k": pl.Int64, "wk": pl.Int64, "n": pl.Int64}
-        ),
-        nbfan.select("cur", "k", "wk", "nb", "n").cast(
-            {"cur": pl.String, "k": pl.Int64, "wk": pl.Int64, "nb": pl.String, "n": pl.Int64}
-        ),
+def _typed_counts(rows: pl.DataFrame) -> Counts:
+    """The (kind, cur, k, wk, nb, tok, n) rows of Matcher.counts_sql, typed alike
+    whichever join counted them."""
+    return rows.select("kind", "cur", "k", "wk", "nb", "tok", "n").cast(
+        {"kind": pl.String, "cur": pl.String, "k": pl.Int64, "wk": pl.Int64,
+         "nb": pl.String, "tok": pl.Int64, "n": pl.Int64}
     )
 
 
 def _less(counts: pl.DataFrame, gone: pl.DataFrame) -> pl.DataFrame:
-    """`counts` (slot columns, n) less `gone`'s n in the same slots; empty slots dropped."""
+    """`counts` (slot columns, n) less `gone`'s n in the same slots (a slot column null
+    where its kind has none); empty slots dropped."""
     if gone.height == 0:
         return counts
     slot = [c for c in counts.columns if c != "n"]
     return (
-        counts.join(gone.rename({"n": "gone"}), on=slot, how="left")
+        counts.join(gone.rename({"n": "gone"}), on=slot, how="left", nulls_equal=True)
         .with_columns(pl.col("n") - pl.col("gone").fill_null(0))
         .drop("gone")
         .filter(pl.col("n") > 0)

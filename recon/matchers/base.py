@@ -52,11 +52,11 @@ class Tables:
     #: or not, made once with those tables (see pipeline.prepare_open_tables): each
     #: rule then keeps the open pairs instead of joining the keys again
     ref_pairs: str | None = None
-    #: (fan, nbfan): the right rows counted per slot (see :func:`bucket_join_sql`'s
-    #: out "counts"), kept from an earlier count and brought up to date by the rows that
-    #: left since (see pipeline._recount): a bucket join's levels read them instead of
-    #: counting every right row again
-    counts: tuple[str, str] | None = None
+    #: The right rows counted per slot (rows (kind, cur, k, wk, nb, tok, n), see
+    #: :meth:`Matcher.counts_sql`), kept from an earlier count and brought up to date by
+    #: the rows that left since (see pipeline._recount): a bucket or word join's levels
+    #: read them instead of counting every right row again
+    counts: str | None = None
 
 
 #: The numbering of a run's closings: each match recorded deletes its rows from the open
@@ -266,10 +266,12 @@ class Matcher(ABC):
         return None
 
     def counts_sql(self, t: Tables, *, prune: bool = True) -> str | None:
-        """SQL yielding `(kind, cur, k, wk, nb, n)`: the rows of `t.right` counted per
-        slot as :meth:`bounds_sql` counts them, kind ``fan`` (nb null) and ``nbfan``
-        (see :func:`bucket_join_sql`'s out "counts"; with `prune`, only the slots of
-        the crowded windows); None where the bounds are not counted this way."""
+        """SQL yielding `(kind, cur, k, wk, nb, tok, n)`: the rows of `t.right` counted
+        per slot as :meth:`bounds_sql` counts them: a bucket join's kind ``fan`` (nb and
+        tok null) and ``nbfan`` (tok null, see :func:`bucket_counts_sql`), a word join's
+        kind ``w0``, ``w1`` ... for each amount key (nb null, see
+        :func:`token_counts_sql`); with `prune`, only the slots of the crowded windows.
+        None where the bounds are not counted this way."""
         return None
 
     def paired_sql(self, t: Tables) -> str | None:
@@ -467,7 +469,9 @@ def tokened_sql(table: str, key: str, *, neighbours: bool) -> str:
     return _spread(f"select *, {key} as k, {WEEK_SQL} as wk from {words}", neighbours)
 
 
-def token_join_sql(left: str, right: str, where: str, *, out: str = "pairs") -> str:
+def token_join_sql(
+    left: str, right: str, where: str, *, out: str = "pairs", counts: str | None = None
+) -> str:
     """Pairs of `left` and `right` (from :func:`tokened_sql`) in neighbouring buckets
     whose names share a word, meeting `where`.
 
@@ -481,14 +485,19 @@ def token_join_sql(left: str, right: str, where: str, *, out: str = "pairs") -> 
     (word, bucket, week) slots are crowded (see :meth:`Matcher.bounds_sql`), or both.
     For the levels alone `left` has each row's own bucket only (`neighbours=False`),
     and the crowded slots are spread to the buckets either side instead: a third of
-    the rows to join.
+    the rows to join; with `counts` (rows (cur, tok, k, wk, n), see
+    :func:`token_counts_sql`) they read those counts instead of counting `right`.
     """
     alone = out == "levels"
+    if alone and counts:
+        ctes = f"""with lt as (select * from {left}),
+    tf as (select cur, tok, k, wk, n from {counts}),
+    crowded as ({_crowded_slots_sql("tf")})"""
+        return emit(ctes, "", _token_levels_sql(), out)
     # right rows only in the buckets the left rows reach: the counts of those buckets
     # are whole, and a later pass building pairs for a few rows counts no others (the
     # touched rows read a few right rows, all of them: see _touched_sql)
     reach = "(select distinct tok, unnest([kk - 1, kk, kk + 1]) as kk from lt)" if alone else "lt"
-    slots = "(select cur, tok, unnest([k - 1, k, k + 1]) as k, w from crowded)" if alone else "crowded"
     reached = f"(select r.* from {right} r semi join {reach} x on r.tok = x.tok and r.k = x.kk)"
     ctes = f"""with lt as (select * from {left}),
     rt as (select * from {right if out == "touched" else reached}),
@@ -498,12 +507,37 @@ def token_join_sql(left: str, right: str, where: str, *, out: str = "pairs") -> 
     from (select * from lt where (currency, tok, kk, wk) not in
             (select (cur, tok, k, w) from crowded)) l
     join rt r on l.kk = r.k and l.tok = r.tok and {where}"""
-    levels = f"""select l.id, count(*) as level from lt l join {slots} c
-        on c.cur = l.currency and c.tok = l.tok and c.k = l.kk and c.w = l.wk
-    group by l.id"""
     # a crowded slot's right rows are within a bucket and a week of the left row's
     touched = _touched_sql("lt", "rt", "currency", "l.tok = r.tok")
-    return emit(ctes, pairs, levels, out, touched)
+    return emit(ctes, pairs, _token_levels_sql() if alone else _token_levels_sql(""), out, touched)
+
+
+def _token_levels_sql(spread: str = "unnest([k - 1, k, k + 1])") -> str:
+    """(id, level) of the rows `lt` of a word join (see :func:`token_join_sql`): how many
+    of their (word, bucket, week) slots are among the crowded slots `crowded` (cur, tok,
+    k, w), those spread by `spread` to the buckets either side (`lt` has each row's own
+    bucket only) or, empty, not (`lt` has the buckets either side)."""
+    slots = f"(select cur, tok, {spread} as k, w from crowded)" if spread else "crowded"
+    return f"""select l.id, count(*) as level from lt l join {slots} c
+        on c.cur = l.currency and c.tok = l.tok and c.k = l.kk and c.w = l.wk
+    group by l.id"""
+
+
+def token_counts_sql(right: str, kind: str, *, prune: bool) -> str:
+    """(kind, cur, k, wk, nb, tok, n): the rows of `right` (from :func:`tokened_sql`, their
+    own bucket only) counted per (cur, tok, k, wk) as :func:`token_join_sql` counts them
+    for its levels, nb null.
+
+    With `prune`, only the slots of a crowded slot's window (its week and the weeks
+    either side): right rows only leave, so a slot not crowded now never is, and a
+    crowded slot's window keeps all its counts (see :func:`bucket_counts_sql`)."""
+    kept = "tf"
+    if prune:
+        kept = f"""(select f.* from tf f semi join ({_crowded_slots_sql("tf")}) c
+            on c.cur = f.cur and c.tok = f.tok and c.k = f.k and f.wk between c.w - 1 and c.w + 1)"""
+    return f"""select * from (with tf as materialized (
+        select currency as cur, tok, k, wk, count(*) as n from {right} group by all)
+    select '{kind}' as kind, cur, k, wk, null::varchar as nb, tok, n from {kept})"""
 
 
 def _crowded_slots_sql(counts: str) -> str:
@@ -596,7 +630,7 @@ def bucket_join_sql(
     levels: str | None = None,
     late: str = "",
     same_cur: bool = False,
-    counts: tuple[str, str] | None = None,
+    counts: str | None = None,
 ) -> str:
     """Pairs of `left` and `right` (from :func:`bucketed_sql`) in neighbouring buckets that
     meet `where`; a crowded left row (see FAN) only with rows whose name block agrees,
@@ -635,8 +669,8 @@ def bucket_join_sql(
         reached = right  # a few rows (see _touched_sql)
     fan, nbfan = _slot_counts_sql(right_cur), _slot_counts_sql(right_cur, ", nb")
     if counts and out == "levels":
-        fan = f"select cur, k, wk, n from {counts[0]}"
-        nbfan = f"select cur, k, wk, nb, n from {counts[1]}"
+        fan = f"select cur, k, wk, n from {counts} where kind = 'fan'"
+        nbfan = f"select cur, k, wk, nb, n from {counts} where kind = 'nbfan'"
     ctes = f"""with lb as (select * from {left}),
     rb as (select *{late if out in PAIRING else ""} from {reached}),
     fan as ({fan}),
@@ -688,9 +722,9 @@ def _crowded_slots(counts: str, by: tuple[str, ...], most: int) -> str:
 
 
 def bucket_counts_sql(right: str, right_cur: str, *, prune: bool) -> str:
-    """(kind, cur, k, wk, nb, n): the rows of `right` (from :func:`bucketed_sql`) counted
+    """(kind, cur, k, wk, nb, tok, n): the rows of `right` (from :func:`bucketed_sql`) counted
     as :func:`bucket_join_sql` counts them for its levels: kind ``fan`` per (cur, k, wk),
-    nb null, and ``nbfan`` per (cur, k, wk, nb).
+    nb null, and ``nbfan`` per (cur, k, wk, nb); tok null.
 
     With `prune`, only the slots of a crowded window (see :func:`_crowded_slots`: more
     than FAN rows, more than BLOCK_FAN of one name block for ``nbfan``): right rows
@@ -704,8 +738,8 @@ def bucket_counts_sql(right: str, right_cur: str, *, prune: bool) -> str:
     return f"""select * from (with rb as materialized (select * from {right}),
     fan as ({_slot_counts_sql(right_cur)}),
     nbfan as ({_slot_counts_sql(right_cur, ", nb")})
-    select 'fan' as kind, cur, k, wk, null::varchar as nb, n from {fan}
-    union all select 'nbfan', cur, k, wk, nb, n from {nbfan})"""
+    select 'fan' as kind, cur, k, wk, null::varchar as nb, null::integer as tok, n from {fan}
+    union all select 'nbfan', cur, k, wk, nb, null, n from {nbfan})"""
 
 
 def band_join_sql(
@@ -753,6 +787,11 @@ def band_join_sql(
         keys.append(f"floor(amount / {tol.abs})::bigint")
     if tol.pct > 0:
         keys.append(log_bucket_sql("amount", tol.pct))
+    if out in COUNTING and names == "word":
+        return "\nunion all\n".join(
+            token_counts_sql(tokened_sql(right, key, neighbours=False), f"w{i}", prune=out == "counts")
+            for i, key in enumerate(keys)
+        )
     if out in COUNTING and (names or len(keys) != 1):
         return None  # counted in the joins, as the rows are (see Tables.counts)
     if not names and len(keys) == 1:
@@ -770,6 +809,12 @@ def band_join_sql(
         "block": (bucketed_sql, block_join_sql),
         "": (bucketed_sql, bucket_join_sql),
     }[names]
+    def counted(i: int) -> dict[str, str]:
+        # a word join's levels read the counts of its key, where they are kept
+        if names != "word" or out != "levels" or not t.counts:
+            return {}
+        return {"counts": f"(select * from {t.counts} where kind = 'w{i}')"}
+
     parts = [
         join(
             # the levels of a word join spread the crowded slots instead (see there), and
@@ -778,8 +823,9 @@ def band_join_sql(
             side(right, key, neighbours=False),
             where,
             out=out,
+            **counted(i),
         )
-        for key in keys
+        for i, key in enumerate(keys)
     ]
     if out == "pairs":
         return "\nunion all\n".join(parts)  # the readers deduplicate (candidates_sql)

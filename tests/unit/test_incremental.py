@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from recon import pipeline
 from recon.matchers import MATCHERS, base
+from recon.matchers.fuzzy import Fuzzy
 from recon.matchers.reversal import Reversal
 
 from ..test_generator import gen
@@ -164,6 +165,7 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
     carried_ok = 0
     cuts = 0
     counted = 0
+    word_levels = 0
     for _ in range(3):
         before = {}
         for rule in rules:
@@ -226,6 +228,8 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
                 con, m, base.Tables("__recon__bounded", t.right, t.left_refs, t.right_refs)
             )
             assert set(levels_now.iter_rows()) == set(afresh.iter_rows()), rule.name
+            if isinstance(m, Fuzzy):
+                word_levels += levels_now.height
             regrow = {i for (i,) in con.execute(f"select id from {pipeline.REGROW}").fetchall()}
             assert set(regrow_ids.to_list()) == regrow, rule.name
             regrown += len(regrow)
@@ -251,9 +255,11 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
             assert same.filter(pl.col("score") != pl.col("score_now")).height == 0, rule.name
             carried_ok += same.height
     assert regrown > 0 and carried_ok > 0 and cuts > 0
-    # the fee and FX rules (one bucket key each) read their levels from counts, in
-    # each round brought up to date by the rows that left since
-    assert counted == 2 * 3
+    # the fee and FX rules (one bucket key each) and the fuzzy rule (a word join per
+    # key) read their levels from counts, in each round brought up to date by the rows
+    # that left since; the word joins' levels there were not all zero
+    assert counted == 3 * 3
+    assert word_levels > 0
 
 
 def _score(con, m, rule, cand: str) -> pl.DataFrame:  # type: ignore[no-untyped-def]
