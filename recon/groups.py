@@ -132,8 +132,9 @@ def _held_blocks(
     assert held is not None
     anchor = "l" if m.direction == "one_to_many" else "r"
     a_tab, x_tab = _anchor_tables(m, t)
-    open_a, open_x = still_open(con, a_tab, carry.seen), still_open(con, x_tab, carry.seen)
-    rows = held.select("a", "blk", "x", "v", "t").filter(open_a.expr("a") & open_x.expr("x"))
+    rows = held.select("a", "blk", "x", "v", "t").filter(
+        still_open(con, a_tab, carry.seen).expr("a") & still_open(con, x_tab, carry.seen).expr("x")
+    )
     fetched = False
     if "reference" in m.block:
         anchors = _gained_anchors(con, t, anchor)
@@ -156,18 +157,15 @@ def _held_blocks(
             rows = _with_fetched(con, m, t, rows, m.ref_pairs_sql(t, pairs), rejected_sql)
     crowded = carry.crowded
     if crowded is not None and crowded.height:
-        # the crowded names' rows still open, counted again per name
-        open_l, open_r = (open_a, open_x) if a_tab == t.left else (open_x, open_a)
-        crowded = carry.crowded = crowded.filter(
-            pl.when(pl.col("side") == "l").then(open_l.expr("id")).otherwise(open_r.expr("id"))
-        )
         # read by DuckDB from this variable, not registered (see recon.db)
-        under = (
-            crowded.group_by("side", "nb", "currency")
-            .len()
-            .filter(pl.col("len") <= m.name_cap)
-            .select("side", "nb", "currency")
-        )
+        names = crowded  # noqa: F841
+        under: pl.DataFrame = con.sql(
+            f"""select c.side, c.nb, c.currency from names c
+            join (select 'l' as side, gnb, currency from {t.left}
+                  union all select 'r', gnb, currency from {t.right}) o
+              on o.side = c.side and o.gnb = c.nb and o.currency = c.currency
+            group by all having count(*) <= {m.name_cap}"""
+        ).pl()
         if under.height:
             fetched = True
             carry.crowded = crowded.join(under, on=["side", "nb", "currency"], how="anti")
@@ -234,22 +232,20 @@ def _gained_anchors(con: duckdb.DuckDBPyConnection, t: Tables, anchor: str) -> p
 
 
 def _crowded(con: duckdb.DuckDBPyConnection, m: Group, t: Tables) -> pl.DataFrame | None:
-    """(side, id, nb, currency): the open rows of the names with more open rows on a side
-    than a name block holds (see Group.name_rows_sql), by id and name only.  A later
-    pass keeps those still open and counts them per name (:func:`_held_blocks`), not
-    every open row again by a query each pass (0.05-0.07 s a rule and pass at 1M
-    lines)."""
+    """(side, nb, currency): the names with more open rows on a side than a name block
+    holds (see Group.name_rows_sql).  Kept as names, not rows, and counted again by a
+    query each later pass: carrying their rows (a quarter of the open rows at 1M) raised
+    the 5M run's second-pass peak from 6.26 to 6.99 GiB."""
     if "counterparty" not in m.block:
         return None
     crowded: pl.DataFrame = con.sql(
         " union all ".join(
-            f"""select '{side}' as side, id, gnb as nb, currency from {tab}
-            where (gnb, currency) in (select (gnb, currency) from {tab} where gnb is not null
-                                      group by all having count(*) > {m.name_cap})"""
+            f"""select '{side}' as side, gnb as nb, currency from {tab} where gnb is not null
+            group by all having count(*) > {m.name_cap}"""
             for side, tab in (("l", t.left), ("r", t.right))
         )
     ).pl()
-    return crowded.with_columns(pl.col("id").cast(pl.Int64))
+    return crowded
 
 
 def _gains(con: duckdb.DuckDBPyConnection, t: Tables) -> int | None:
@@ -297,8 +293,7 @@ class GroupCarry:
     #: their solutions from `sols` (see :func:`carried_solutions`).
     rows: pl.DataFrame | None = None
     #: Within one run: every block row a later pass may read (see :func:`build_blocks`),
-    #: and the rows of the names too crowded for a name block when they were fetched
-    #: (side, id, nb, currency), those still open since.
+    #: and the names too crowded for a name block when they were fetched.
     held: pl.DataFrame | None = None
     crowded: pl.DataFrame | None = None
     #: the last closing (see recon.matchers.base.closed_seq) when `held` was read
