@@ -493,7 +493,7 @@ def token_join_sql(
         ctes = f"""with lt as (select * from {left}),
     tf as (select cur, tok, k, wk, n from {counts}),
     crowded as ({_crowded_slots_sql("tf")})"""
-        return emit(ctes, "", _token_levels_sql(), out)
+        return emit(ctes, "", _token_levels_sql(spread=True), out)
     # right rows only in the buckets the left rows reach: the counts of those buckets
     # are whole, and a later pass building pairs for a few rows counts no others (the
     # touched rows read a few right rows, all of them: see _touched_sql)
@@ -509,15 +509,15 @@ def token_join_sql(
     join rt r on l.kk = r.k and l.tok = r.tok and {where}"""
     # a crowded slot's right rows are within a bucket and a week of the left row's
     touched = _touched_sql("lt", "rt", "currency", "l.tok = r.tok")
-    return emit(ctes, pairs, _token_levels_sql() if alone else _token_levels_sql(""), out, touched)
+    return emit(ctes, pairs, _token_levels_sql(spread=alone), out, touched)
 
 
-def _token_levels_sql(spread: str = "unnest([k - 1, k, k + 1])") -> str:
+def _token_levels_sql(*, spread: bool) -> str:
     """(id, level) of the rows `lt` of a word join (see :func:`token_join_sql`): how many
     of their (word, bucket, week) slots are among the crowded slots `crowded` (cur, tok,
-    k, w), those spread by `spread` to the buckets either side (`lt` has each row's own
-    bucket only) or, empty, not (`lt` has the buckets either side)."""
-    slots = f"(select cur, tok, {spread} as k, w from crowded)" if spread else "crowded"
+    k, w), those spread to the buckets either side (`spread`: `lt` has each row's own
+    bucket only) or not (`lt` has the buckets either side)."""
+    slots = "(select cur, tok, unnest([k - 1, k, k + 1]) as k, w from crowded)" if spread else "crowded"
     return f"""select l.id, count(*) as level from lt l join {slots} c
         on c.cur = l.currency and c.tok = l.tok and c.k = l.kk and c.w = l.wk
     group by l.id"""
