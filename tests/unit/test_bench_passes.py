@@ -3,7 +3,11 @@ pairs lie in big components near them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import polars as pl
+import pytest
 
 from tests.conftest import ROOT, load_module
 
@@ -44,3 +48,33 @@ def test_near_changes_counts_only_big_components_and_the_pairs_of_changed_rows()
     # a component no bigger than max_side a side is solved exactly: never counted
     assert bench.near_changes(work, pl.Series([2], dtype=pl.Int64),
                               pl.Series([], dtype=pl.Int64))["big"] == 0
+
+
+def test_watching_a_run_reports_its_later_passes_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The benchmark's wrappers see every later pass's assignment of the rules that carry
+    pairs, and the run's outputs are those of a run not watched."""
+    from recon import pipeline
+    from recon.run import Inputs, run
+
+    from ..conftest import RULES
+    from ..test_generator import gen
+
+    data = gen.generate(tmp_path / "data", seed=5, rows=600, mode="hard")
+
+    def outputs(folder: Path) -> dict[str, bytes]:
+        run(RULES, Inputs(bank=[data["bank"]], ledger=[data["ledger"]]),
+            db_path=folder / "r.duckdb", out_dir=folder / "out", as_of=None)
+        return {n: (folder / "out" / n).read_bytes() for n in ("matches.csv", "exceptions.csv")}
+
+    plain = outputs(tmp_path / "plain")
+    for name in ("_one_pass", "run_rule", "_with_carried", "assign"):
+        monkeypatch.setattr(pipeline, name, getattr(pipeline, name))  # restored after
+    rows: list[dict[str, Any]] = []
+    bench.watch(rows)
+    assert outputs(tmp_path / "watched") == plain
+    assert rows and all(r["pass"] > 1 for r in rows)
+    assert {"fuzzy_name", "fx"} <= {r["rule"] for r in rows}
+    for r in rows:
+        assert r["near"] <= r["big"] <= r["work"] and r["near"] <= r["context"] <= r["big"]
