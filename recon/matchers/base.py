@@ -489,11 +489,7 @@ def token_join_sql(
     :func:`token_counts_sql`) they read those counts instead of counting `right`.
     """
     alone = out == "levels"
-    if alone and counts:
-        ctes = f"""with lt as (select * from {left}),
-    tf as (select cur, tok, k, wk, n from {counts}),
-    crowded as ({_crowded_slots_sql("tf")})"""
-        return emit(ctes, "", _token_levels_sql(spread=True), out)
+    tally = f"select cur, tok, k, wk, n from {counts}" if alone and counts else _word_tally_sql("rt")
     # right rows only in the buckets the left rows reach: the counts of those buckets
     # are whole, and a later pass building pairs for a few rows counts no others (the
     # touched rows read a few right rows, all of them: see _touched_sql)
@@ -501,7 +497,7 @@ def token_join_sql(
     reached = f"(select r.* from {right} r semi join {reach} x on r.tok = x.tok and r.k = x.kk)"
     ctes = f"""with lt as (select * from {left}),
     rt as (select * from {right if out == "touched" else reached}),
-    tf as (select currency as cur, tok, k, wk, count(*) as n from rt group by all),
+    tf as ({tally}),
     crowded as ({_crowded_slots_sql("tf")})"""
     pairs = f"""select l.id as l, r.id as r
     from (select * from lt where (currency, tok, kk, wk) not in
@@ -523,6 +519,12 @@ def _token_levels_sql(*, spread: bool) -> str:
     group by l.id"""
 
 
+def _word_tally_sql(rows: str) -> str:
+    """`rows` (from :func:`tokened_sql`) counted per (cur, tok, k, wk): what a word join's
+    crowding reads."""
+    return f"select currency as cur, tok, k, wk, count(*) as n from {rows} group by all"
+
+
 def token_counts_sql(right: str, kind: str, *, prune: bool) -> str:
     """(kind, cur, k, wk, nb, tok, n): the rows of `right` (from :func:`tokened_sql`, their
     own bucket only) counted per (cur, tok, k, wk) as :func:`token_join_sql` counts them
@@ -535,8 +537,7 @@ def token_counts_sql(right: str, kind: str, *, prune: bool) -> str:
     if prune:
         kept = f"""(select f.* from tf f semi join ({_crowded_slots_sql("tf")}) c
             on c.cur = f.cur and c.tok = f.tok and c.k = f.k and f.wk between c.w - 1 and c.w + 1)"""
-    return f"""select * from (with tf as materialized (
-        select currency as cur, tok, k, wk, count(*) as n from {right} group by all)
+    return f"""select * from (with tf as materialized ({_word_tally_sql(right)})
     select '{kind}' as kind, cur, k, wk, null::varchar as nb, tok, n from {kept})"""
 
 

@@ -117,12 +117,12 @@ def test_levels_read_from_counts_less_the_rows_gone_equal_levels_counted_afresh(
         return  # two bucket keys: counted in the joins, not per slot (counts_sql None)
     gone = data.draw(st.sets(st.sampled_from(range(len(right))), max_size=len(right)))
 
-    def rows(data: list[tuple]) -> list[tuple]:
+    def dated(data: list[tuple]) -> list[tuple]:
         return [(date(2025, 1, 1) + timedelta(days=d), a, nb, w) for a, d, nb, w in data]
 
     con = duckdb.connect()
-    _table(con, "l0", rows(left))
-    _table(con, "r0", rows(right))
+    _table(con, "l0", dated(left))
+    _table(con, "r0", dated(right))
     con.execute(f"create table g0 as select * from r0 where id in ({','.join(map(str, gone)) or 'null'})")
     con.execute("create table r1 as select * from r0 where id not in (select id from g0)")
     extra = ["l.currency = r.currency", date_condition_sql(DateWindow(5, 14))]
