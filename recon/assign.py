@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -32,17 +32,33 @@ class Assignment:
 
     accepted: pl.DataFrame  # l, r, score (+ any other columns of the input)
     ambiguous: pl.DataFrame  # l, r, score: optimum pairs with a near-equal rival
+    #: the left rows (l) of the components decided by the mutual-best rule (see big)
+    big: pl.Series = field(default_factory=lambda: pl.Series("l", [], dtype=pl.Int64))
 
 
-def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assignment:
+#: Components with more rows than this on a side (and more than one on each: a one-row
+#: side is a star) are decided by the mutual-best rule, not the exact solver.
+MAX_SIDE = 300
+
+
+def big(nl: pl.Expr, nr: pl.Expr, max_side: int | None = None) -> pl.Expr:
+    """Whether a component of `nl` left and `nr` right rows is decided by the mutual-best
+    rule (more than `max_side`, by default MAX_SIDE, rows on a side, and not a star)."""
+    most = MAX_SIDE if max_side is None else max_side
+    return (nl > 1) & (nr > 1) & ((nl > most) | (nr > most))
+
+
+def assign(pairs: pl.DataFrame, *, margin: float, max_side: int | None = None) -> Assignment:
     """Choose at most one partner per row maximising the total score.
 
     Args:
         pairs: columns l, r (ids) and score; one row per candidate pair.
         margin: a pair whose best alternative assignment is within this is ambiguous.
         max_side: components with more rows than this on a side use the
-            conservative mutual-best rule instead of the exact solver.
+            conservative mutual-best rule instead of the exact solver (MAX_SIDE when
+            not given).
     """
+    max_side = MAX_SIDE if max_side is None else max_side
     if pairs.height == 0:
         return Assignment(pairs, pairs)
     # the solver copies and sorts only what it reads; the other columns (features,
@@ -69,15 +85,58 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int = 300) -> Assign
     # benchmark: their working frames took RSS 1.8 GiB above the input)
     parts = max(1, -(-pairs.height // PART_PAIRS))
     if parts == 1:
-        accepted, withheld = _assign_part(pairs, margin, max_side)
+        accepted, withheld, bigs = _assign_part(pairs, margin, max_side)
     else:
         found = [
             _assign_part(pairs.filter(pl.col("comp") % parts == i), margin, max_side)
             for i in range(parts)
         ]
-        accepted = pl.concat([a for a, _ in found])
-        withheld = pl.concat([w for _, w in found])
-    return Assignment(_with_extra(accepted, extra), _with_extra(withheld, extra))
+        accepted = pl.concat([a for a, _, _ in found])
+        withheld = pl.concat([w for _, w, _ in found])
+        bigs = pl.concat([b for _, _, b in found])
+    return Assignment(_with_extra(accepted, extra), _with_extra(withheld, extra), bigs)
+
+
+def big_components(comp: np.ndarray, l: pl.Series, r: pl.Series, among: np.ndarray) -> np.ndarray:
+    """Per component (numbered from 0: `comp` of each pair of ids `l`, `r`), whether
+    :func:`assign` decides it by the mutual-best rule (see :func:`big`); only the
+    components of the pairs `among` (a mask of whole components) are looked at, the
+    others are False.  A side has no more rows than the component has pairs: only the
+    components of more than MAX_SIDE pairs have their rows counted."""
+    n = int(comp.max()) + 1 if len(comp) else 0
+    out = np.zeros(n, dtype=bool)
+    wide = among & (np.bincount(comp, minlength=n)[comp] > MAX_SIDE)
+    if wide.any():
+        mask = pl.Series(wide)
+        sides = (
+            pl.DataFrame({"c": comp[wide], "l": l.filter(mask), "r": r.filter(mask)})
+            .group_by("c")
+            .agg(pl.col("l").n_unique().alias("nl"), pl.col("r").n_unique().alias("nr"))
+        )
+        out[sides.filter(big(pl.col("nl"), pl.col("nr")))["c"].to_numpy()] = True
+    return out
+
+
+def assign_near(pairs: pl.DataFrame, redo: pl.Series, *, margin: float) -> Assignment:
+    """The pairs marked `redo`, of components :func:`assign` decides by the mutual-best
+    rule, decided as it decides them (the same scores of copies of one item, the same
+    accepted and ambiguous pairs), from `pairs` alone: it holds every pair of a marked
+    pair's two rows, which is all that rule reads.  A later pass decides again only the
+    pairs near a change of such a component, not the whole of it."""
+    if pairs.height == 0:
+        return Assignment(pairs, pairs)
+    score = pairs["score"].cast(pl.Float64).to_numpy()
+    if "r_key" in pairs.columns:
+        score = _twin_scores(
+            pairs["l"].to_numpy(), pairs["r"].to_numpy(), _codes(pairs["r_key"]), score
+        )
+    rows = np.zeros(pairs.height, dtype=np.int64)  # one "component": positions are ids
+    keep, amb = _mutual_best(rows, _codes(pairs["l"]), _codes(pairs["r"]), score, margin)
+    mine = redo.to_numpy()
+    scored = pairs.with_columns(pl.Series("score", score))
+    return Assignment(
+        scored.filter(keep & mine).sort(["l", "r"]), scored.filter(amb & mine).sort(["l", "r"])
+    )
 
 
 #: Pairs per slice of components solved together (see :func:`assign`).
@@ -86,9 +145,10 @@ PART_PAIRS = 1_000_000
 
 def _assign_part(
     pairs: pl.DataFrame, margin: float, max_side: int
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
     """Accepted and withheld pairs of whole components (columns of `pairs` but comp,
-    li, ri): every component is decided alone."""
+    li, ri): every component is decided alone; and the left rows of the components
+    decided by the mutual-best rule."""
     pairs = pairs.with_columns(pl.len().over("comp").alias("n"))
     single = pairs.filter(pl.col("n") == 1)
     multi = pairs.filter(pl.col("n") > 1)
@@ -122,7 +182,8 @@ def _assign_part(
         [single.select(cols), star_keep.select(cols), rest.filter(keep).select(cols)]
     )
     withheld = pl.concat([star_amb.select(cols), rest.filter(ambiguous).select(cols)])
-    return accepted, withheld
+    bigs = rest.filter(big(pl.col("nl"), pl.col("nr"), max_side))["l"].unique()
+    return accepted, withheld, bigs
 
 
 def _pair_key(pairs: pl.DataFrame) -> list[pl.Expr]:
@@ -292,11 +353,10 @@ def _solve_components(
     amb = np.zeros(multi.height, dtype=bool)
     if multi.height == 0:
         return keep, amb
-    big = ((pl.col("nl") > max_side) | (pl.col("nr") > max_side)).alias("big")
     cols = multi.select(
         pl.int_range(pl.len()).alias("row"),
         pl.col("comp").cast(pl.Int64),
-        big,
+        big(pl.col("nl"), pl.col("nr"), max_side).alias("big"),
         "li",
         "ri",
         pl.col("score").cast(pl.Float64),

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from recon import matchinfo
-from recon.assign import assign, components
+from recon.assign import Assignment, assign, assign_near, big_components, components
 from recon.config import Rule, RuleSet
 from recon.db import LEFT_SIDES, _now, scalar, set_meta, written_join_order
 from recon.groups import GroupCarry, carry_key, load_carry, run_group_rule, save_carries
@@ -87,12 +87,15 @@ class Carried:
     #: the pairs given to the last assignment that touch a row it matched (dropped
     #: from `pairs`), and what it left undecided: the suggestions it deferred, the
     #: ambiguous rows it recorded (id, side, alternatives, best, rule) and the pairs
-    #: it withheld.  A later pass takes these over for the components of the last
-    #: assignment that nothing changed (see :class:`Settled`).
+    #: it withheld.  A later pass takes these over for the pairs it does not decide
+    #: again (see :class:`Plan`).
     dropped: pl.DataFrame | None = None
     suggested: pl.DataFrame | None = None
     ambiguous: pl.DataFrame | None = None
     withheld: pl.DataFrame | None = None
+    #: the left rows of the last assignment's components decided by the mutual-best
+    #: rule (see recon.assign.big)
+    big: pl.Series | None = None
     #: the right rows counted per slot when the levels were counted, for a matcher whose
     #: bounds read such counts (see Tables.counts): the next count takes these less the
     #: rows that left since (see _counted)
@@ -471,24 +474,28 @@ def run_rule(
     else:
         pairs, candidates, levels = _build_pairs(con, m, rule, tables, paired, levels)
     stats.candidates = candidates
-    work = pairs
-    settled: Settled | None = None
+    plan: Plan | None = None
     if carried is not None:
         assert regrow is not None
-        pairs, settled = _with_carried(pairs, carried, regrow, left, right)
-        # the components nothing changed are decided as before: assign the others
-        work = pairs.filter(~settled.left.expr("l"))
+        pairs, plan = _with_carried(pairs, carried, regrow, left, right)
     carry: Carried | None = None
     if memo is not None and levels is not None:
         carry = memo[index] = Carried(pairs, levels, seen, counts=counts)
-    result = assign(work, margin=rule.margin)
+    old_suggested = old_ambiguous = old_withheld = None
+    if plan is not None:
+        # what the last assignment left undecided of the pairs not decided again
+        assert carried is not None
+        old_suggested, old_ambiguous, old_withheld = plan.replay(carried, left, right)
+        result, ambiguous = plan.decide(rule, old_withheld)
+    else:
+        result = assign(pairs, margin=rule.margin)
+        ambiguous = _near_rivals(pairs, result.ambiguous, rule)
     accepted = explained(with_shared_refs(con, T, result.accepted)).with_columns(
         pl.when(pl.col("score") >= rule.auto_above)
         .then(pl.lit("auto"))
         .otherwise(pl.lit("suggested"))
         .alias("status")
     )
-    ambiguous = _near_rivals(work, result.ambiguous, rule)
     accepted = accepted.with_columns(
         pl.lit(rule.name).alias("rule"),
         pl.lit(index).alias("rule_index"),
@@ -498,20 +505,16 @@ def run_rule(
     _record_matches(con, auto, run_id, m.right_amount_sql())
     suggested = accepted.filter(pl.col("status") == "suggested").select(_PROPOSAL_COLS)
     withheld = result.ambiguous.select("l", "r")
-    if settled is not None:
-        # what the settled components left undecided, as the pass before left it
-        assert carried is not None
-        old_suggested, old_ambiguous, old_withheld = settled.replay(carried)
-        if old_suggested is not None:
-            suggested = pl.concat([suggested, old_suggested], how="vertical_relaxed")
-        if old_withheld is not None:
-            withheld = pl.concat([withheld, old_withheld], how="vertical_relaxed")
-        if old_ambiguous is not None and old_ambiguous.height:
-            ambiguous = (
-                old_ambiguous
-                if ambiguous is None
-                else pl.concat([ambiguous, old_ambiguous], how="vertical_relaxed")
-            )
+    if old_suggested is not None:
+        suggested = pl.concat([suggested, old_suggested], how="vertical_relaxed")
+    if old_withheld is not None:
+        withheld = pl.concat([withheld, old_withheld], how="vertical_relaxed")
+    if old_ambiguous is not None and old_ambiguous.height:
+        ambiguous = (
+            old_ambiguous
+            if ambiguous is None
+            else pl.concat([ambiguous, old_ambiguous], how="vertical_relaxed")
+        )
     if ambiguous is not None:
         _insert_ambiguous(con, ambiguous)
     if carry is not None:
@@ -521,6 +524,7 @@ def run_rule(
             carry.dropped = carry.pairs.filter(touch).select("l", "r")
             carry.pairs = carry.pairs.filter(~touch)
         carry.suggested, carry.ambiguous, carry.withheld = suggested, ambiguous, withheld
+        carry.big = result.big
     # suggestions wait until every rule has run: a later rule may match
     # these rows with confidence, and an unsure pair must not take them first
     _defer(con, suggested)
@@ -766,39 +770,102 @@ def _view(con: duckdb.DuckDBPyConnection, name: str, ids: pl.DataFrame) -> None:
 
 
 @dataclass(slots=True)
-class Settled:
-    """The components of a rule's last assignment (and of the new pairs) that nothing
-    changed since: all their rows are still open, none of them gained or lost a
-    candidate.  The assignment decides each connected component of its pairs alone, so
-    these are decided as they were: nothing matched (a matched row would have left), the
-    same suggestions and the same ambiguous rows.
+class Plan:
+    """Which pairs a rule's later pass decides again, and from what.
 
-    The settled rows of the graph (`left`, `right`) are held as themselves or as the
-    rows of the changed components, whichever are fewer: in a late pass the changed
-    are a few and the settled every carried pair's (millions at 5M lines), in the
-    second pass the other way round."""
+    The assignment decides each connected component of the pairs alone.  A component
+    none of whose rows lost, gained or rebuilt a pair since the last assignment is
+    decided as it was: nothing matched (a matched row would have left), the same
+    suggestions and the same ambiguous rows, which are taken over (:meth:`replay`).
+    A changed component that the exact solver decides is assigned again whole
+    (`exact`).  One decided by the mutual-best rule (see recon.assign.big), which
+    reads a pair's two rows' own pairs only, is decided again only where that could
+    change: the pairs of a changed row, and those of a component the last assignment
+    did not decide so (`near`, marked `redo`, beside every other pair of their rows);
+    its other pairs keep their decisions too.  At 5M lines the fuzzy and FX rules'
+    graphs hold components of hundreds of thousands of pairs, and a pass where a few
+    dozen rows leave decided them all again (bench/passes.py)."""
 
-    left: IdSet
-    right: IdSet
+    exact: pl.DataFrame  # every pair of the changed components the exact solver decides
+    near: pl.DataFrame  # the `redo` pairs and the other pairs of their rows
+    #: the open rows whose pairs changed: lost one (its other row left), or built again
+    changed_l: pl.Series
+    changed_r: pl.Series
+    #: the left rows of the components the mutual-best rule decides now, for the next pass
+    big: pl.Series
+
+    def redone(self) -> pl.DataFrame:
+        """(l, r) of the pairs decided again."""
+        ids = [pl.col("l").cast(pl.Int64), pl.col("r").cast(pl.Int64)]
+        return pl.concat([self.exact.select(ids), self.near.filter("redo").select(ids)])
 
     def replay(
-        self, carried: Carried
+        self, carried: Carried, left: IdSet, right: IdSet
     ) -> tuple[pl.DataFrame | None, pl.DataFrame | None, pl.DataFrame | None]:
-        """What the last assignment left undecided in the settled components:
-        suggestions, ambiguous rows, withheld pairs (all of rows of the graph)."""
-        mine = self.left.expr("l")
+        """What the last assignment left undecided of the pairs not decided again:
+        suggestions, ambiguous rows (those with none of their pairs decided again),
+        withheld pairs.  A pair of two open rows whose pairs did not change is a pair of
+        this pass's graph."""
+        redone = self.redone()
+        unchanged = (
+            left.expr("l")
+            & right.expr("r")
+            & ~pl.col("l").is_in(self.changed_l.implode())
+            & ~pl.col("r").is_in(self.changed_r.implode())
+        )
+
+        def kept(frame: pl.DataFrame | None) -> pl.DataFrame | None:
+            if frame is None:
+                return None
+            again = redone.cast({"l": frame.schema["l"], "r": frame.schema["r"]})
+            return frame.filter(unchanged).join(again, on=["l", "r"], how="anti")
+
         amb = carried.ambiguous
         if amb is not None:
+            # a row keeps its record when its pairs and their decisions are as they were
+            same = {
+                side: open_.expr("id")
+                & ~pl.col("id").is_in(changed.implode())
+                & ~pl.col("id").is_in(redone[col].implode())
+                for side, open_, changed, col in (
+                    ("left", left, self.changed_l, "l"),
+                    ("right", right, self.changed_r, "r"),
+                )
+            }
             amb = amb.filter(
-                pl.when(pl.col("side") == "left")
-                .then(self.left.expr("id"))
-                .otherwise(self.right.expr("id"))
+                pl.when(pl.col("side") == "left").then(same["left"]).otherwise(same["right"])
             )
-        return (
-            None if carried.suggested is None else carried.suggested.filter(mine),
-            amb,
-            None if carried.withheld is None else carried.withheld.filter(mine),
-        )
+        return kept(carried.suggested), amb, kept(carried.withheld)
+
+    def decide(
+        self, rule: Rule, withheld: pl.DataFrame | None
+    ) -> tuple[Assignment, pl.DataFrame | None]:
+        """The pairs decided again, and the ambiguous-row records of their rows (see
+        _near_rivals); `withheld` the pairs the last assignment withheld that are not
+        decided again (:meth:`replay`), which a redone row's record counts too."""
+        exact = assign(self.exact, margin=rule.margin)
+        records = [_near_rivals(self.exact, exact.ambiguous, rule)]
+        near = assign_near(self.near.drop("redo"), self.near["redo"], margin=rule.margin)
+        if self.near.height:
+            redo = self.near.filter("redo")
+            rows_l, rows_r = redo["l"].unique().implode(), redo["r"].unique().implode()
+            held = [near.ambiguous.select("l", "r")]
+            if withheld is not None:
+                held.append(
+                    withheld.filter(pl.col("l").is_in(rows_l) | pl.col("r").is_in(rows_r))
+                    .select("l", "r")
+                    .cast(near.ambiguous.select("l", "r").schema)
+                )
+            found = _near_rivals(self.near, pl.concat(held), rule)
+            if found is not None:
+                mine = pl.when(pl.col("side") == "left").then(pl.col("id").is_in(rows_l))
+                records.append(found.filter(mine.otherwise(pl.col("id").is_in(rows_r))))
+        kept = [r for r in records if r is not None and r.height]
+        return Assignment(
+            pl.concat([exact.accepted, near.accepted], how="vertical_relaxed"),
+            pl.concat([exact.ambiguous, near.ambiguous], how="vertical_relaxed"),
+            self.big,
+        ), (pl.concat(kept) if kept else None)
 
 
 def _with_carried(
@@ -807,42 +874,66 @@ def _with_carried(
     regrow_ids: pl.Series,
     left: IdSet,
     right: IdSet,
-) -> tuple[pl.DataFrame, Settled]:
+) -> tuple[pl.DataFrame, Plan]:
     """`pairs` (of the rows in REGROW) and the carried pairs of the other open rows;
-    and which components of the last assignment nothing changed (:class:`Settled`).
+    and which of them this pass decides again (:class:`Plan`).
 
-    A component changed when some of its rows left, or one of its rows is in REGROW
-    (its pairs were built again), or a right row of a new pair is in it (the pair
-    joins it to another).  Rows only leave; in a connected component some rows left
-    and some not exactly when one of its pairs has one row open and the other gone.
-    Every row of the graph was open when the rule took `carried.seen`: `left` and
-    `right` tell which are open now."""
+    A row's pairs changed when one of them lost its other row (rows only leave), or
+    the row is in REGROW (its pairs were built again), or it is the right row of a new
+    pair (whose left row is in REGROW).  Every row of the last assignment's graph was
+    open when the rule took `carried.seen`: `left` and `right` tell which are open now."""
     regrow = regrow_ids.implode()
     kept = carried.pairs.filter(left.expr("l") & ~pl.col("l").is_in(regrow) & right.expr("r"))
     if pairs.height:
         kept = pl.concat([kept, pairs.select(kept.columns)], how="vertical_relaxed")
-    # the graph of the last assignment and the new pairs
-    old = [carried.pairs.select("l", "r")]
-    if carried.dropped is not None:
-        old.append(carried.dropped)
     ids = [pl.col("l").cast(pl.Int64), pl.col("r").cast(pl.Int64)]
-    graph = pl.concat([f.select(ids) for f in (*old, pairs)])
-    changed = graph.select(
+    # the pairs of the last assignment's graph not in this one's
+    old = [carried.pairs] + ([carried.dropped] if carried.dropped is not None else [])
+    lost = pl.concat([f.select(ids) for f in old]).filter(
         ~left.expr("l") | ~right.expr("r") | pl.col("l").is_in(regrow)
-    ).to_series()
-    if not changed.any():
-        # no new pair (its right row would be open, its left row in REGROW): every
-        # component is as it was, every row settled (none held as not)
-        return kept, Settled(IdSet(graph["l"].clear(), True), IdSet(graph["r"].clear(), True))
+    )
+    was_big = carried.big if carried.big is not None else pl.Series("l", [], dtype=pl.Int64)
+    if lost.height == 0 and pairs.height == 0:
+        # no pair lost, none new (its right row would be open, its left row in REGROW):
+        # every component is as it was
+        none = pl.Series("id", [], dtype=pl.Int64)
+        return kept, Plan(
+            kept.clear(), kept.clear().with_columns(redo=pl.lit(True)), none, none, was_big
+        )
+    changed_l = pl.concat([lost.filter(left.expr("l"))["l"], regrow_ids.cast(pl.Int64)]).unique()
+    changed_r = pl.concat([lost.filter(right.expr("r"))["r"], pairs["r"].cast(pl.Int64)]).unique()
+    graph = kept.select(ids)
     comp = components(graph["l"], graph["r"])
-    # the components are numbered from 0: flag those with a changed pair by number
+    by_l = graph.select(pl.col("l").is_in(changed_l.implode())).to_series().to_numpy()
+    touch = by_l | graph.select(pl.col("r").is_in(changed_r.implode())).to_series().to_numpy()
+    # the components are numbered from 0: flag those with a changed row by number
     stirred = np.zeros(int(comp.max()) + 1 if len(comp) else 0, dtype=bool)
-    stirred[comp[changed.to_numpy()]] = True
-    moved = pl.Series(stirred[comp])
-    # the fewer rows: those of the changed components, or those of the others
-    out = int(moved.sum()) <= len(moved) // 2
-    rows = graph.filter(moved if out else ~moved)
-    return kept, Settled(IdSet(rows["l"].unique(), out), IdSet(rows["r"].unique(), out))
+    stirred[comp[touch]] = True
+    moved = stirred[comp]
+    bigs = big_components(comp, graph["l"], graph["r"], moved)[comp]
+    before = np.zeros(len(comp), dtype=bool)
+    if was_big.len():
+        before = graph.select(pl.col("l").is_in(was_big.implode())).to_series().to_numpy()
+    near = np.zeros(len(comp), dtype=bool)
+    redo = bigs & (touch | ~before)
+    if redo.any():
+        # a pair's score among its copies (see recon.assign._twin_scores) reads its left
+        # row's pairs: a changed left row's partners rank their pairs anew
+        ranked = graph["r"].filter(pl.Series(bigs & by_l)).implode()
+        redo |= bigs & graph.select(pl.col("r").is_in(ranked)).to_series().to_numpy()
+        # every pair of a right row of a pair decided again is decided again (its row
+        # changed, or a left row of its changed, or its component was decided exactly
+        # and so were all its rows' pairs): the pairs of the left rows of the pairs
+        # decided again are every pair their two rows have
+        rows_l = graph["l"].filter(pl.Series(redo)).unique().implode()
+        near = bigs & graph.select(pl.col("l").is_in(rows_l)).to_series().to_numpy()
+    return kept, Plan(
+        exact=kept.filter(pl.Series(moved & ~bigs)),
+        near=kept.filter(pl.Series(near)).with_columns(pl.Series("redo", redo[near])),
+        changed_l=changed_l,
+        changed_r=changed_r,
+        big=graph["l"].filter(pl.Series(bigs | (~moved & before))).unique(),
+    )
 
 
 #: What a rule keeps of its scored pairs: what assignment, the explanation and the

@@ -1,5 +1,4 @@
-"""bench/passes.py: which rows' pairs changed between two passes, and how many of a pass's
-pairs lie in big components near them."""
+"""bench/passes.py: how many of a later pass's pairs are decided again, and how."""
 
 from __future__ import annotations
 
@@ -19,35 +18,21 @@ def _pairs(*pairs: tuple[int, int]) -> pl.DataFrame:
                         schema={"l": pl.Int64, "r": pl.Int64})
 
 
-def test_changed_rows_are_those_that_lost_a_pair_had_theirs_rebuilt_or_gained_one() -> None:
-    old = _pairs((1, 10), (2, 11), (2, 12), (3, 12), (5, 20), (5, 21), (7, 22))
-    right_open = pl.Series([r != 12 for r in old["r"]])  # ledger row 12 was matched
-    left_open = pl.Series([l != 7 for l in old["l"]])  # bank row 7 too
-    left, right = bench.changed_rows(
-        old, _pairs((6, 30)), pl.Series([5], dtype=pl.Int64), left_open, right_open
-    )
-    # 2 and 3 lost their pair with 12, 5 had its pairs built again (and so its right
-    # rows 20 and 21 may score otherwise), 6 and 30 are a new pair, 22 lost its pair
-    assert left.to_list() == [2, 3, 5, 6]
-    assert right.to_list() == [20, 21, 22, 30]
+def test_plan_counts_reads_the_plan_of_a_pass() -> None:
+    from recon.pipeline import Plan
 
-
-def test_near_changes_counts_only_big_components_and_the_pairs_of_changed_rows() -> None:
-    # two components of two rows a side (big with max_side 1) and a star (one left row)
-    work = _pairs((1, 10), (1, 11), (2, 11), (3, 13), (4, 13), (4, 14), (5, 20), (5, 21))
-    counts = bench.near_changes(
-        work, pl.Series([2, 3, 5], dtype=pl.Int64), pl.Series([], dtype=pl.Int64), max_side=1
+    graph = _pairs((1, 10), (1, 11), (2, 11), (3, 13), (4, 13), (4, 14), (5, 20), (5, 21))
+    none = pl.Series([], dtype=pl.Int64)
+    plan = Plan(
+        exact=_pairs((5, 20), (5, 21)),
+        near=_pairs((1, 11), (2, 11), (1, 10)).with_columns(redo=pl.Series([True, True, False])),
+        changed_l=pl.Series([2], dtype=pl.Int64),
+        changed_r=none,
+        big=pl.Series([1, 2, 3, 4], dtype=pl.Int64),
     )
-    assert counts == {
-        "work": 8,
-        "comps": 3,
-        "big": 6,  # the star is solved as a star, whatever its size
-        "near": 2,  # (2, 11) and (3, 13)
-        "context": 4,  # and the other pairs of 11 and 13: (1, 11), (4, 13)
+    assert bench.plan_counts(graph, plan) == {
+        "graph": 8, "exact": 2, "big": 6, "near": 3, "redo": 2
     }
-    # a component no bigger than max_side a side is solved exactly: never counted
-    assert bench.near_changes(work, pl.Series([2], dtype=pl.Int64),
-                              pl.Series([], dtype=pl.Int64))["big"] == 0
 
 
 def test_watching_a_run_reports_its_later_passes_and_changes_nothing(
@@ -69,12 +54,13 @@ def test_watching_a_run_reports_its_later_passes_and_changes_nothing(
         return {n: (folder / "out" / n).read_bytes() for n in ("matches.csv", "exceptions.csv")}
 
     plain = outputs(tmp_path / "plain")
-    for name in ("_one_pass", "run_rule", "_with_carried", "assign"):
+    for name in ("_one_pass", "run_rule", "_with_carried"):
         monkeypatch.setattr(pipeline, name, getattr(pipeline, name))  # restored after
+    monkeypatch.setattr(pipeline.Plan, "decide", pipeline.Plan.decide)
     rows: list[dict[str, Any]] = []
     bench.watch(rows)
     assert outputs(tmp_path / "watched") == plain
     assert rows and all(r["pass"] > 1 for r in rows)
     assert {"fuzzy_name", "fx"} <= {r["rule"] for r in rows}
     for r in rows:
-        assert r["near"] <= r["big"] <= r["work"] and r["near"] <= r["context"] <= r["big"]
+        assert r["redo"] <= r["near"] <= r["big"] <= r["graph"] and r["exact"] <= r["graph"]
