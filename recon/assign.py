@@ -56,7 +56,8 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int | None = None) -
         margin: a pair whose best alternative assignment is within this is ambiguous.
         max_side: components with more rows than this on a side use the
             conservative mutual-best rule instead of the exact solver (MAX_SIDE when
-            not given).
+            not given: a rule's later passes, which decide again only the pairs near a
+            change of such components, read MAX_SIDE; see pipeline.Plan).
     """
     max_side = MAX_SIDE if max_side is None else max_side
     if pairs.height == 0:
@@ -120,9 +121,12 @@ def big_components(comp: np.ndarray, l: pl.Series, r: pl.Series, among: np.ndarr
 def assign_near(pairs: pl.DataFrame, redo: pl.Series, *, margin: float) -> Assignment:
     """The pairs marked `redo`, of components :func:`assign` decides by the mutual-best
     rule, decided as it decides them (the same scores of copies of one item, the same
-    accepted and ambiguous pairs), from `pairs` alone: it holds every pair of a marked
-    pair's two rows, which is all that rule reads.  A later pass decides again only the
-    pairs near a change of such a component, not the whole of it."""
+    accepted and ambiguous pairs), from `pairs` alone, distinct pairs as `assign` keeps
+    them.  That rule compares a pair with the other pairs of its two rows, each scored
+    among the copies of its item that its own left row pairs with (see _twin_scores):
+    `pairs` must hold every pair of a marked pair's left row, and every pair of each
+    left row of a pair of its right row.  A later pass decides again only the pairs
+    near a change of such a component, not the whole of it (see pipeline.Plan)."""
     if pairs.height == 0:
         return Assignment(pairs, pairs)
     score = pairs["score"].cast(pl.Float64).to_numpy()
@@ -130,8 +134,8 @@ def assign_near(pairs: pl.DataFrame, redo: pl.Series, *, margin: float) -> Assig
         score = _twin_scores(
             pairs["l"].to_numpy(), pairs["r"].to_numpy(), _codes(pairs["r_key"]), score
         )
-    rows = np.zeros(pairs.height, dtype=np.int64)  # one "component": positions are ids
-    keep, amb = _mutual_best(rows, _codes(pairs["l"]), _codes(pairs["r"]), score, margin)
+    one = np.zeros(pairs.height, dtype=np.int64)  # one "component": positions are ids
+    keep, amb = _mutual_best(one, _codes(pairs["l"]), _codes(pairs["r"]), score, margin)
     mine = redo.to_numpy()
     scored = pairs.with_columns(pl.Series("score", score))
     return Assignment(

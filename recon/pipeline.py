@@ -777,18 +777,21 @@ class Plan:
     none of whose rows lost, gained or rebuilt a pair since the last assignment is
     decided as it was: nothing matched (a matched row would have left), the same
     suggestions and the same ambiguous rows, which are taken over (:meth:`replay`).
-    A changed component that the exact solver decides is assigned again whole
-    (`exact`).  One decided by the mutual-best rule (see recon.assign.big), which
-    reads a pair's two rows' own pairs only, is decided again only where that could
-    change: the pairs of a changed row, and those of a component the last assignment
-    did not decide so (`near`, marked `redo`, beside every other pair of their rows);
-    its other pairs keep their decisions too.  At 5M lines the fuzzy and FX rules'
+    Another changed component is assigned again whole (`exact`), unless the
+    mutual-best rule decides it (see recon.assign.big): that rule reads a pair's two
+    rows' own pairs, each scored among the copies of its item its left row pairs with,
+    so only these pairs are decided again (`near`, marked `redo`, beside every other
+    pair of their left rows): those of a changed row, those of a right row that pairs
+    with a changed left row (its pairs' scores among copies may have moved), and those
+    of a component the last assignment did not decide by that rule.  Its other pairs
+    keep their decisions too.  At 5M lines the fuzzy and FX rules'
     graphs hold components of hundreds of thousands of pairs, and a pass where a few
     dozen rows leave decided them all again (bench/passes.py)."""
 
     exact: pl.DataFrame  # every pair of the changed components the exact solver decides
     near: pl.DataFrame  # the `redo` pairs and the other pairs of their rows
-    #: the open rows whose pairs changed: lost one (its other row left), or built again
+    #: the open rows whose pairs changed: lost one (its other row left, or its left row's
+    #: pairs were built again without it), or built again, or gained one
     changed_l: pl.Series
     changed_r: pl.Series
     #: the left rows of the components the mutual-best rule decides now, for the next pass
@@ -879,8 +882,8 @@ def _with_carried(
     and which of them this pass decides again (:class:`Plan`).
 
     A row's pairs changed when one of them lost its other row (rows only leave), or
-    the row is in REGROW (its pairs were built again), or it is the right row of a new
-    pair (whose left row is in REGROW).  Every row of the last assignment's graph was
+    the row is in REGROW (its pairs were built again), or it is the right row of a pair
+    of a row in REGROW, old or new.  Every row of the last assignment's graph was
     open when the rule took `carried.seen`: `left` and `right` tell which are open now."""
     regrow = regrow_ids.implode()
     kept = carried.pairs.filter(left.expr("l") & ~pl.col("l").is_in(regrow) & right.expr("r"))
@@ -914,17 +917,18 @@ def _with_carried(
     before = np.zeros(len(comp), dtype=bool)
     if was_big.len():
         before = graph.select(pl.col("l").is_in(was_big.implode())).to_series().to_numpy()
-    near = np.zeros(len(comp), dtype=bool)
+    near = np.zeros(len(comp), dtype=bool)  # none without a pair decided again
     redo = bigs & (touch | ~before)
     if redo.any():
         # a pair's score among its copies (see recon.assign._twin_scores) reads its left
         # row's pairs: a changed left row's partners rank their pairs anew
         ranked = graph["r"].filter(pl.Series(bigs & by_l)).implode()
         redo |= bigs & graph.select(pl.col("r").is_in(ranked)).to_series().to_numpy()
-        # every pair of a right row of a pair decided again is decided again (its row
-        # changed, or a left row of its changed, or its component was decided exactly
-        # and so were all its rows' pairs): the pairs of the left rows of the pairs
-        # decided again are every pair their two rows have
+        # every pair of a right row of a pair decided again is decided again (the right
+        # row changed, or a left row of its changed; or both are unchanged, the pair
+        # is old and its component was not decided by the mutual-best rule, nor then
+        # were the right row's other pairs): the pairs of the left rows of the pairs
+        # decided again hold every pair of their rows and of their right rows' left rows
         rows_l = graph["l"].filter(pl.Series(redo)).unique().implode()
         near = bigs & graph.select(pl.col("l").is_in(rows_l)).to_series().to_numpy()
     return kept, Plan(

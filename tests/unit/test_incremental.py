@@ -543,7 +543,7 @@ def test_group_search_equals_the_sql_search(
     assert found["sol"].to_list() == list(range(1, found.height + 1))
 
 
-@pytest.mark.parametrize(("seed", "rows", "max_side"), [(8, 3000, 300), (8, 3000, 1), (12, 3000, 1)])
+@pytest.mark.parametrize(("seed", "rows", "max_side"), [(8, 3000, 300), (12, 3000, 1)])
 def test_what_a_later_pass_takes_over_changes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, rows: int, max_side: int
 ) -> None:
@@ -555,7 +555,7 @@ def test_what_a_later_pass_takes_over_changes_nothing(
     monkeypatch.setattr(assigning, "MAX_SIDE", max_side)
     taken: list[int] = []  # pairs not decided again
     redone: list[int] = []  # pairs of big components decided again
-    kept_big: list[int] = []  # and not
+    context: list[int] = []  # pairs of changed big components read, not decided again
     real = pipeline._with_carried
 
     def spy(pairs, carried, regrow, left, right):  # type: ignore[no-untyped-def]
@@ -563,7 +563,7 @@ def test_what_a_later_pass_takes_over_changes_nothing(
         redo = int(plan.near["redo"].sum())
         taken.append(kept.height - plan.exact.height - redo)
         redone.append(redo)
-        kept_big.append(kept.filter(pl.col("l").is_in(plan.big.implode())).height - redo)
+        context.append(plan.near.height - redo)
         return kept, plan
 
     monkeypatch.setattr(pipeline, "_with_carried", spy)
@@ -583,7 +583,7 @@ def test_what_a_later_pass_takes_over_changes_nothing(
     slow = _run(data, tmp_path / "again")
     assert sum(taken) > 0, "nothing was taken over"
     if max_side < 300:
-        assert sum(redone) > 0 and sum(kept_big) > 0, "no big component near a change"
+        assert sum(redone) > 0 and sum(context) > 0, "no big component near a change"
     for name in OUTPUTS:
         assert fast[name] == slow[name], name
 

@@ -2,9 +2,10 @@
 what it gives is what assigning the whole graph again gives.
 
 Components above MAX_SIDE rows a side are decided by the mutual-best rule, pair by pair
-from their rows' own pairs; the pass decides again only the pairs of rows whose pairs
-changed (and those of a component the last assignment decided exactly), and takes over
-the others' decisions.  MAX_SIDE is made tiny here so that a graph of a dozen rows a side
+from their rows' own pairs (scored among the copies of an item their left row pairs
+with); the pass decides again only the pairs of rows whose pairs changed, of right rows
+pairing with a changed left row, and of components the last assignment did not decide
+by that rule, and takes over the others' decisions.  MAX_SIDE is made tiny here so that a graph of a dozen rows a side
 has such components, and rows leave and rows gain pairs between passes as in a run.
 """
 
@@ -29,9 +30,11 @@ RULE = SimpleNamespace(name="fuzzy_name", margin=0.05, auto_above=0.9)
 SCORES = np.array([0.6, 0.7, 0.72, 0.8, 0.85, 0.88, 0.9, 0.95, 0.97])
 
 
-def _pairs(rng: np.random.Generator, left: list[int], right: list[int], n: int) -> pl.DataFrame:
-    """Up to `n` distinct scored pairs of `left` and `right` rows; a right row's item
-    (`r_key`) is shared by its twin (ids 2k and 2k + 1, some of the time)."""
+def _pairs(
+    rng: np.random.Generator, left: list[int], right: list[int], n: int, twins: bool
+) -> pl.DataFrame:
+    """Up to `n` distinct scored pairs of `left` and `right` rows; with `twins`, a right
+    row's item (`r_key`) is shared by its twin (ids 2k and 2k + 1)."""
     if not left or not right or n <= 0:
         return pl.DataFrame(
             schema={"l": pl.Int64, "r": pl.Int64, "score": pl.Float64, "r_key": pl.Int64}
@@ -40,14 +43,13 @@ def _pairs(rng: np.random.Generator, left: list[int], right: list[int], n: int) 
         "l": rng.choice(left, n).astype(np.int64),
         "r": rng.choice(right, n).astype(np.int64),
     }).unique(subset=["l", "r"], maintain_order=True)
-    twins = rng.random() < 0.5
     return frame.with_columns(
         pl.Series("score", rng.choice(SCORES, frame.height)),
         (pl.col("r") // 2 if twins else pl.col("r")).alias("r_key"),
     )
 
 
-def _whole(pairs: pl.DataFrame) -> tuple[set, set, set]:  # type: ignore[type-arg]
+def _whole(pairs: pl.DataFrame) -> tuple[list, list, list]:  # type: ignore[type-arg]
     """Accepted pairs, withheld pairs and ambiguous-row records of assigning `pairs`
     whole: what every later pass must give."""
     result = assign(pairs, margin=RULE.margin)
@@ -55,16 +57,17 @@ def _whole(pairs: pl.DataFrame) -> tuple[set, set, set]:  # type: ignore[type-ar
     return _sets(result.accepted, result.ambiguous, records)
 
 
-def _sets(accepted, withheld, records) -> tuple[set, set, set]:  # type: ignore[no-untyped-def,type-arg]
-    rows = set()
+def _sets(accepted, withheld, records) -> tuple[list, list, list]:  # type: ignore[no-untyped-def,type-arg]
+    """The three as sorted lists: a pair or a row twice would show."""
+    rows = []
     if records is not None:
-        rows = {
+        rows = sorted(
             (r["id"], r["side"], tuple(r["alternatives"]), round(r["best"], 9))
             for r in records.iter_rows(named=True)
-        }
+        )
     return (
-        {(a["l"], a["r"], round(a["score"], 9)) for a in accepted.iter_rows(named=True)},
-        {(w["l"], w["r"]) for w in withheld.iter_rows(named=True)},
+        sorted((a["l"], a["r"], round(a["score"], 9)) for a in accepted.iter_rows(named=True)),
+        sorted((w["l"], w["r"]) for w in withheld.iter_rows(named=True)),
         rows,
     )
 
@@ -86,7 +89,8 @@ def _passes(rng: np.random.Generator) -> None:
     n_left, n_right = int(rng.integers(4, 16)), int(rng.integers(4, 16))
     left = list(range(1, n_left + 1))
     right = list(range(1001, 1001 + n_right))
-    pairs = _pairs(rng, left, right, int(rng.integers(4, 3 * (n_left + n_right))))
+    twins = bool(rng.random() < 0.5)
+    pairs = _pairs(rng, left, right, int(rng.integers(4, 3 * (n_left + n_right))), twins)
     # the first pass: every pair assigned
     result = assign(pairs, margin=RULE.margin)
     records = pipeline._near_rivals(pairs, result.ambiguous, RULE)  # type: ignore[arg-type]
@@ -103,7 +107,9 @@ def _passes(rng: np.random.Generator) -> None:
         # some open left rows have their pairs built again (a bound relaxed), with new
         # partners or without their old ones
         regrow = sorted(x for x in open_l if rng.random() < 0.2)
-        new = _pairs(rng, regrow, sorted(open_r), int(rng.integers(0, 3 * len(regrow) + 1)))
+        new = _pairs(
+            rng, regrow, sorted(open_r), int(rng.integers(0, 3 * len(regrow) + 1)), twins
+        )
         # the rows still open, of those open when the last pass ran
         still_l = IdSet(pl.Series(sorted(seen_l - open_l), dtype=pl.Int64), out=True)
         still_r = IdSet(pl.Series(sorted(seen_r - open_r), dtype=pl.Int64), out=True)
@@ -131,6 +137,8 @@ def _passes(rng: np.random.Generator) -> None:
         if old_ambiguous is not None and old_ambiguous.height:
             records = old_ambiguous if records is None else pl.concat([records, old_ambiguous])
         assert _sets(accepted, withheld, records) == _whole(graph)
+        # the left rows of the big components, for the next pass, are assign's
+        assert sorted(plan.big) == sorted(assign(graph, margin=RULE.margin).big)
         carried = pipeline.Carried(graph, pl.DataFrame())
         suggested = pl.concat([
             result.accepted.filter(pl.col("score") < RULE.auto_above).select("l", "r", "score"),
