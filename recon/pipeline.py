@@ -100,6 +100,10 @@ class Carried:
     #: bounds read such counts (see Tables.counts): the next count takes these less the
     #: rows that left since (see _counted)
     counts: Counts | None = None
+    #: the columns the bounds read (BOUND_COLUMNS) of the rows of `levels`, where the
+    #: levels are read from `counts`: the next count reads them from here, not from
+    #: the open table (see _recount)
+    bounded: pl.DataFrame | None = None
 
 
 @dataclass(slots=True)
@@ -455,12 +459,13 @@ def run_rule(
     tables, levels, paired = T, None, None
     regrow: pl.Series | None = None
     counts: Counts | None = None
+    bounded: pl.DataFrame | None = None
     if carried is not None:
         # which rows of the rule's pass before are open, read once: nothing leaves
         # before the rule records
         left = still_open(con, T.left, carried.seen)
         right = still_open(con, T.right, carried.seen)
-        levels, regrow, counts = _regrow(con, m, carried, left)
+        levels, regrow, counts, bounded = _regrow(con, m, carried, left)
         # the bounds were just counted for these rows: the candidates read them, by the
         # name of _build_pairs's argument `levels` (see recon.db)
         tables = Tables(REGROW, T.right, T.left_refs, T.right_refs, "levels", T.ref_pairs)
@@ -480,7 +485,7 @@ def run_rule(
         pairs, plan = _with_carried(pairs, carried, regrow, left, right)
     carry: Carried | None = None
     if memo is not None and levels is not None:
-        carry = memo[index] = Carried(pairs, levels, seen, counts=counts)
+        carry = memo[index] = Carried(pairs, levels, seen, counts=counts, bounded=bounded)
     old_suggested = old_ambiguous = old_withheld = None
     if plan is not None:
         # what the last assignment left undecided of the pairs not decided again
@@ -606,10 +611,11 @@ _NO_LEVELS = pl.DataFrame(schema={"id": pl.Int64, "level": pl.Int64})
 
 def _regrow(
     con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried, left: IdSet
-) -> tuple[pl.DataFrame, pl.Series, Counts | None]:
+) -> tuple[pl.DataFrame, pl.Series, Counts | None, pl.DataFrame | None]:
     """Point view REGROW at the open left rows whose pairs a later pass builds again;
-    return the levels of the rows a bound still cuts, the ids REGROW holds and the
-    right rows' counts the levels were read from (see _recount).
+    return the levels of the rows a bound still cuts, the ids REGROW holds, and the
+    right rows' counts the levels were read from with the columns the bounds read of
+    those rows (see _recount).
 
     Those rows are: the rows whose bound relaxed (their level fell, see
     Matcher.bounds_sql), those whose reference features changed (REGAINED), and
@@ -617,7 +623,7 @@ def _regrow(
     Every other open row keeps its carried pairs: its candidates can only have
     lost the rows that left, and their scores are unchanged.
     """
-    levels, counts = _recount(con, m, carried, left)
+    levels, counts, bounded = _recount(con, m, carried, left)
     relaxed = carried.levels.join(levels, on=["id", "level"], how="anti").select("id")
     gained_right = con.sql(f"select id as r from {gain_table(T.right_refs)}").pl()
     rescored = carried.pairs.join(gained_right, on="r", how="semi").select(pl.col("l").alias("id"))
@@ -626,7 +632,7 @@ def _regrow(
     _view(con, REGROW, regrow)
     # the ids REGROW holds: those of open rows (all were open when the rule took
     # carried.seen, or when this pass's caps were counted since)
-    return levels, regrow.filter(left.expr("id"))["id"].cast(pl.Int64), counts
+    return levels, regrow.filter(left.expr("id"))["id"].cast(pl.Int64), counts, bounded
 
 
 #: Right rows that left the open table during the run, numbered by `seq` as they left
@@ -661,9 +667,10 @@ def _close(con: duckdb.DuckDBPyConnection, table: str, ids: pl.Series) -> None:
 
 def _recount(
     con: duckdb.DuckDBPyConnection, m: Matcher, carried: Carried, left: IdSet
-) -> tuple[pl.DataFrame, Counts | None]:
-    """(id, level) now of the carried bounded rows still open, and the right rows'
-    counts they were read from (None where the matcher's bounds read none).
+) -> tuple[pl.DataFrame, Counts | None, pl.DataFrame | None]:
+    """(id, level) now of the carried bounded rows still open, the right rows' counts
+    they were read from, and the columns the bounds read of the rows still bounded
+    (both None where the matcher's bounds read no counts).
 
     A level counts right rows in the row's slots, and right rows only leave.  Where
     the bounds read counts per slot (a bucket join's, see Tables.counts), every bounded
@@ -672,7 +679,9 @@ def _recount(
     the fee and FX rules' third to sixth passes took 0.59-1.06 s a rule, 0.28-0.44 s
     since, of which bringing the counts up to date 0.01-0.04 s (the second pass counts
     every right row once, 0.34-1.13 s).  A word join's levels (the fuzzy rule's) read
-    counts per (word, bucket, week) the same way.  Elsewhere only the rows
+    counts per (word, bucket, week) the same way.  The bounded rows are read from the
+    frame the count before kept of them (BOUND_COLUMNS), not from the open table.
+    Elsewhere only the rows
     sharing a slot with a right row that left since the count (Matcher.touched_sql)
     are counted again; the others keep their level.  In the benchmark's night, the
     fourth pass counts 428 of the fx rule's 25,983 bounded rows and 1,336 of the fee
@@ -685,23 +694,34 @@ def _recount(
     gone = f"(select * from {GONE} where seq > {carried.seen})"
     counts = _counted(con, m, carried, gone)
     if counts is not None:
-        # read by DuckDB from this variable, not registered (see recon.db)
+        # read by DuckDB from these variables, not registered (see recon.db)
         counted = counts  # noqa: F841
-        at = replace(tables("__recon__bounded"), counts="counted")
+        bounded_rows = (
+            carried.bounded.filter(left.expr("id"))
+            if carried.bounded is not None
+            else con.sql(f"select {', '.join(BOUND_COLUMNS)} from __recon__bounded").pl()
+        )
+        at = replace(tables("bounded_rows"), counts="counted")
         sql = m.bounds_sql(at)
         assert sql is not None
-        return _typed_levels(con.sql(sql).pl()), counts
+        levels = _typed_levels(con.sql(sql).pl())
+        return levels, counts, bounded_rows.join(levels.select("id"), on="id", how="semi")
     touched_sql = None
     if int(scalar(con, f"select count(*) from {gone}") or 0) <= RECOUNT_ALL:
         touched_sql = m.touched_sql(tables("__recon__bounded", gone))
     if touched_sql is None:
-        return _levels(con, m, tables("__recon__bounded")), None
+        return _levels(con, m, tables("__recon__bounded")), None, None
     touched = con.sql(touched_sql).pl().select(pl.col("id").cast(pl.Int64))
     kept = carried.levels.filter(left.expr("id")).join(touched, on="id", how="anti")
     if touched.height == 0:
-        return kept, None
+        return kept, None, None
     _view(con, "__recon__touched", touched)
-    return pl.concat([kept, _levels(con, m, tables("__recon__touched"))]), None
+    return pl.concat([kept, _levels(con, m, tables("__recon__touched"))]), None, None
+
+
+#: The columns of an open left row a bound reads (see Matcher.bounds_sql): what a
+#: later pass keeps of the rows the bounds cut (see _recount).
+BOUND_COLUMNS = ("id", "currency", "amount", "date", "nb", "toks")
 
 
 def _counted(

@@ -44,11 +44,11 @@ def test_later_passes_build_only_what_changed(
     real = pipeline._regrow
 
     def spy(con, m, carried, left):  # type: ignore[no-untyped-def]
-        levels, ids, counts = real(con, m, carried, left)
+        levels, ids, counts, bounded = real(con, m, carried, left)
         relaxed.append(carried.levels.height - levels.height)
         regrown.append(con.execute(f"select count(*) from {pipeline.REGROW}").fetchall()[0][0])
         assert ids.len() == regrown[-1]
-        return levels, ids, counts
+        return levels, ids, counts, bounded
 
     monkeypatch.setattr(pipeline, "_regrow", spy)
     incremental = _run(data, tmp_path / "incremental")
@@ -167,7 +167,8 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
     cuts = 0
     counted = 0
     word_levels = 0
-    for _ in range(3):
+    with_bounded = 0
+    for round_no in range(3):
         before = {}
         for rule in rules:
             m = rule.matcher
@@ -203,7 +204,16 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
             # later count takes them less those of the rows that leave
             counts = pipeline._counted(con, m, pipeline.Carried(scored, levels), "")
             counted += counts is not None
-            before[rule.name] = (pairs, levels, scored, base.closed_seq(con), counts)
+            # what a bound reads of the rows it cut, kept for the later count (in the
+            # second round; the others read them from the open table)
+            bounded = con.sql(
+                f"select {', '.join(pipeline.BOUND_COLUMNS)} from {t.left} "
+                "where id in (select id from levels)"
+            ).pl()
+            before[rule.name] = (
+                pairs, levels, scored, base.closed_seq(con), counts,
+                bounded if round_no == 1 and counts is not None else None,
+            )
         # a third of the open rows of each side leave (matched by some rule), a few at
         # a time, as matches are recorded
         for table in (t.left, t.right):
@@ -218,12 +228,17 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
         assert set(kept_pairs) == set(con.execute(base.ref_pairs_sql(t)).fetchall())
         for rule in rules:
             m = rule.matcher
-            old_pairs, old_levels, old_scored, seen, old_counts = before[rule.name]
+            old_pairs, old_levels, old_scored, seen, old_counts, old_bounded = before[rule.name]
             carried = pipeline.Carried(
-                old_scored.select("l", "r"), old_levels, seen, counts=old_counts
+                old_scored.select("l", "r"), old_levels, seen, counts=old_counts,
+                bounded=old_bounded,
             )
             left = base.still_open(con, t.left, seen)
-            levels_now, regrow_ids, _ = pipeline._regrow(con, m, carried, left)
+            levels_now, regrow_ids, _, bounded_now = pipeline._regrow(con, m, carried, left)
+            if bounded_now is not None:
+                # what the next count reads: the rows still bounded, as the table has them
+                assert sorted(bounded_now["id"]) == sorted(levels_now["id"]), rule.name
+                with_bounded += old_bounded is not None
             # the levels counted again where right rows left equal those counted afresh
             afresh = pipeline._levels(
                 con, m, base.Tables("__recon__bounded", t.right, t.left_refs, t.right_refs)
@@ -261,6 +276,7 @@ def test_carried_pairs_and_regrown_rows_give_every_candidate(
     # that left since; the word joins' levels there were not all zero
     assert counted == 3 * 3
     assert word_levels > 0
+    assert with_bounded == 3  # the second round's three rules read the rows kept
 
 
 def _score(con, m, rule, cand: str) -> pl.DataFrame:  # type: ignore[no-untyped-def]
