@@ -681,9 +681,8 @@ def _recount(
     every right row once, 0.34-1.13 s).  A word join's levels (the fuzzy rule's) read
     counts per (word, bucket, week) the same way.  The bounded rows are read from the
     frame the count before kept of them (BOUND_COLUMNS), not from the open table.
-    Elsewhere only the rows
-    sharing a slot with a right row that left since the count (Matcher.touched_sql)
-    are counted again; the others keep their level.  In the benchmark's night, the
+    Elsewhere only the rows sharing a slot with a right row that left since the count
+    (Matcher.touched_sql) are counted again; the others keep their level.  In the benchmark's night, the
     fourth pass counts 428 of the fx rule's 25,983 bounded rows and 1,336 of the fee
     rule's 35,274 again."""
 
@@ -804,9 +803,9 @@ class Plan:
     pair of their left rows): those of a changed row, those of a right row that pairs
     with a changed left row (its pairs' scores among copies may have moved), and those
     of a component the last assignment did not decide by that rule.  Its other pairs
-    keep their decisions too.  At 5M lines the fuzzy and FX rules'
-    graphs hold components of hundreds of thousands of pairs, and a pass where a few
-    dozen rows leave decided them all again (bench/passes.py)."""
+    keep their decisions too.  At 5M lines the fuzzy and FX rules' graphs hold
+    components of hundreds of thousands of pairs, and a pass where a few dozen rows
+    leave decided them all again (bench/passes.py)."""
 
     exact: pl.DataFrame  # every pair of the changed components the exact solver decides
     near: pl.DataFrame  # the `redo` pairs and the other pairs of their rows
