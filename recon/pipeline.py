@@ -260,7 +260,7 @@ def prepare_open_tables(
             )
     if fresh:
         con.execute(
-            f"create temp table {GONE} as select id, currency, amount, date, nb, toks, "
+            f"create temp table {GONE} as select {', '.join(BOUND_COLUMNS)}, "
             f"0::bigint as seq from {T.right} limit 0"
         )
         new_closings(con, (T.left, T.right))
@@ -635,9 +635,14 @@ def _regrow(
     return levels, regrow.filter(left.expr("id"))["id"].cast(pl.Int64), counts, bounded
 
 
-#: Right rows that left the open table during the run, numbered by `seq` as they left
-#: (their closing, see recon.matchers.base.CLOSING), with what a bound compares: what a
-#: later pass's bounds are counted again for (see _recount).
+#: The columns of an open row a bound reads (see Matcher.bounds_sql): what GONE keeps of
+#: the right rows that left, and a later pass of the left rows the bounds cut (see
+#: _recount).
+BOUND_COLUMNS = ("id", "currency", "amount", "date", "nb", "toks")
+
+#: Right rows that left the open table during the run (BOUND_COLUMNS), numbered by `seq`
+#: as they left (their closing, see recon.matchers.base.CLOSING): what a later pass's
+#: bounds are counted again for (see _recount).
 GONE = "__recon__gone"
 
 #: More right rows than this left since a rule counted its bounds: count them all again.
@@ -659,7 +664,7 @@ def _close(con: duckdb.DuckDBPyConnection, table: str, ids: pl.Series) -> None:
     if table == T.right:
         con.execute(
             f"""insert into {GONE}
-            select id, currency, amount, date, nb, toks, {seq}
+            select {', '.join(BOUND_COLUMNS)}, {seq}
             from {T.right} where id in (select id from closing)"""
         )
     con.execute(f"delete from {table} where id in (select id from closing)")
@@ -717,10 +722,6 @@ def _recount(
     _view(con, "__recon__touched", touched)
     return pl.concat([kept, _levels(con, m, tables("__recon__touched"))]), None, None
 
-
-#: The columns of an open left row a bound reads (see Matcher.bounds_sql): what a
-#: later pass keeps of the rows the bounds cut (see _recount).
-BOUND_COLUMNS = ("id", "currency", "amount", "date", "nb", "toks")
 
 
 def _counted(
@@ -926,8 +927,8 @@ def _with_carried(
     changed_r = pl.concat([lost.filter(right.expr("r"))["r"], pairs["r"].cast(pl.Int64)]).unique()
     graph = kept.select(ids)
     comp = components(graph["l"], graph["r"])
-    by_l = graph.select(pl.col("l").is_in(changed_l.implode())).to_series().to_numpy()
-    touch = by_l | graph.select(pl.col("r").is_in(changed_r.implode())).to_series().to_numpy()
+    by_l = _mask(graph, pl.col("l").is_in(changed_l.implode()))
+    touch = by_l | _mask(graph, pl.col("r").is_in(changed_r.implode()))
     # the components are numbered from 0: flag those with a changed row by number
     stirred = np.zeros(int(comp.max()) + 1 if len(comp) else 0, dtype=bool)
     stirred[comp[touch]] = True
@@ -935,21 +936,21 @@ def _with_carried(
     bigs = big_components(comp, graph["l"], graph["r"], moved)[comp]
     before = np.zeros(len(comp), dtype=bool)
     if was_big.len():
-        before = graph.select(pl.col("l").is_in(was_big.implode())).to_series().to_numpy()
+        before = _mask(graph, pl.col("l").is_in(was_big.implode()))
     near = np.zeros(len(comp), dtype=bool)  # none without a pair decided again
     redo = bigs & (touch | ~before)
     if redo.any():
         # a pair's score among its copies (see recon.assign._twin_scores) reads its left
         # row's pairs: a changed left row's partners rank their pairs anew
         ranked = graph["r"].filter(pl.Series(bigs & by_l)).implode()
-        redo |= bigs & graph.select(pl.col("r").is_in(ranked)).to_series().to_numpy()
+        redo |= bigs & _mask(graph, pl.col("r").is_in(ranked))
         # every pair of a right row of a pair decided again is decided again (the right
         # row changed, or a left row of its changed; or both are unchanged, the pair
         # is old and its component was not decided by the mutual-best rule, nor then
         # were the right row's other pairs): the pairs of the left rows of the pairs
         # decided again hold every pair of their rows and of their right rows' left rows
         rows_l = graph["l"].filter(pl.Series(redo)).unique().implode()
-        near = bigs & graph.select(pl.col("l").is_in(rows_l)).to_series().to_numpy()
+        near = bigs & _mask(graph, pl.col("l").is_in(rows_l))
     return kept, Plan(
         exact=kept.filter(pl.Series(moved & ~bigs)),
         near=kept.filter(pl.Series(near)).with_columns(pl.Series("redo", redo[near])),
@@ -957,6 +958,12 @@ def _with_carried(
         changed_r=changed_r,
         big=graph["l"].filter(pl.Series(bigs | (~moved & before))).unique(),
     )
+
+
+def _mask(frame: pl.DataFrame, expr: pl.Expr) -> np.ndarray:
+    """`expr` over the rows of `frame`, as a boolean array."""
+    mask: np.ndarray = frame.select(expr).to_series().to_numpy()
+    return mask
 
 
 #: What a rule keeps of its scored pairs: what assignment, the explanation and the
