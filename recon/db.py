@@ -76,8 +76,12 @@ create table if not exists statements (
     file_id integer, seq integer, statement_id varchar, account varchar, currency varchar,
     opening_balance decimal(20,4), closing_balance decimal(20,4),
     start_date date, end_date date, transactions integer);
+-- txns.txn_id and matches.match_id are unique without a key constraint, whose index
+-- cost a million-line run seconds to fill and to write at the commit: txn ids are
+-- numbered by store_file under the database's lock, match ids are checked by the run
+-- that makes them (recon.run._check_match_ids)
 create table if not exists txns (
-    txn_id bigint primary key, side varchar not null, source_id varchar not null,
+    txn_id bigint not null, side varchar not null, source_id varchar not null,
     file_id integer, line bigint, account varchar, date date not null, value_date date,
     due_date date, amount decimal(20,4) not null, currency varchar not null,
     counterparty varchar, reference varchar, description varchar, iban varchar,
@@ -90,7 +94,7 @@ create table if not exists runs (
     rules_path varchar, rules_sha256 varchar, as_of date, engine_version varchar,
     status varchar, summary varchar);
 create table if not exists matches (
-    match_id varchar primary key, run_id varchar, rule varchar, rule_index integer,
+    match_id varchar not null, run_id varchar, rule varchar, rule_index integer,
     kind varchar, status varchar, score double, left_amount decimal(20,4),
     right_amount decimal(20,4), amount_diff decimal(20,4), date_diff_days integer,
     explanation varchar, created_at timestamp, active boolean,

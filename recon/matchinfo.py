@@ -18,11 +18,12 @@ import hashlib
 import duckdb
 
 #: Hex digits of md5 a match id keeps ('M' and these): 80 bits.  Ids are hashes of
-#: the members, the same at every rerun, and matches' primary key; with 48 bits (12
+#: the members, the same at every rerun, and unique in table matches; with 48 bits (12
 #: digits, before) a database that had recorded tens of millions of matches held two
 #: with one id (60 million distinct members' texts gave 7 shared ids), and the run that
-#: made the second stopped at the key, every night again.  With 80 bits a billion
-#: matches share one with a chance under one in a million.
+#: made the second stopped at the key, every night again (a run still stops at such an
+#: id: recon.run._check_match_ids).  With 80 bits a billion matches share one with a
+#: chance under one in a million.
 MATCH_ID_HEX = 20
 
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import duckdb
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,7 +15,7 @@ from recon import matchinfo
 from recon.db import connect
 from recon.run import Inputs, run
 
-from ..conftest import RULES
+from ..conftest import RULES, dump_tables
 from ..test_generator import gen
 from .test_score_chunks import OUTPUTS
 
@@ -112,3 +113,31 @@ def test_a_match_id_made_in_python_equals_the_one_made_in_sql(text: str) -> None
         con.close()
     assert got == matchinfo.match_id(text)
     assert len(got) == 1 + matchinfo.MATCH_ID_HEX == 21
+
+
+def test_a_run_that_makes_one_match_id_twice_commits_nothing(
+    tmp_path: Path, small_month: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Table matches has no key constraint: the run checks its new ids itself and stops
+    before the commit, as the key did, when two different matches hash alike."""
+    bank, ledger = small_month
+    db, out = tmp_path / "r.duckdb", tmp_path / "out"
+    run(RULES, Inputs(bank=[bank], ledger=[ledger]), db_path=db, out_dir=out, as_of=None)
+    before = dump_tables(db)
+    assert before["matches"] and len({m[0] for m in before["matches"]}) == len(before["matches"])
+    # a second file, whose lines pair as the first's did: every new match hashed alike
+    more = tmp_path / "more.csv"
+    more.write_text(
+        bank.read_text(encoding="utf-8").replace(",2026-03-", ",2026-04-").replace("\nB", "\nC"),
+        encoding="utf-8",
+    )
+    ledger2 = tmp_path / "ledger2.csv"
+    ledger2.write_text(
+        ledger.read_text(encoding="utf-8").replace(",2026-03-", ",2026-04-").replace("\nL", "\nK"),
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(matchinfo, "match_id_sql", lambda text: "'Msame'")
+    with pytest.raises(RuntimeError, match="match id Msame was made for two different matches"):
+        run(RULES, Inputs(bank=[bank, more], ledger=[ledger, ledger2]), db_path=db,
+            out_dir=out, as_of=None)
+    assert dump_tables(db) == before
