@@ -76,8 +76,8 @@ create table if not exists statements (
     file_id integer, seq integer, statement_id varchar, account varchar, currency varchar,
     opening_balance decimal(20,4), closing_balance decimal(20,4),
     start_date date, end_date date, transactions integer);
--- txns.txn_id and matches.match_id are unique without a key constraint, whose index
--- cost a million-line run seconds to fill and to write at the commit: txn ids are
+-- txns.txn_id and matches.match_id are unique without a key constraint, whose indexes
+-- cost a million-line full run 6 s to fill and to write at the commit: txn ids are
 -- numbered by store_file under the database's lock, match ids are checked by the run
 -- that makes them (recon.run._check_match_ids)
 create table if not exists txns (
