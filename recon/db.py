@@ -45,7 +45,7 @@ import hashlib
 import os
 import re
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -563,20 +563,42 @@ def _now() -> datetime:
 
 def audit(con: duckdb.DuckDBPyConnection, actor: str, action: str, obj: str, detail: Any) -> None:
     """Append one record to the audit log, chained to the previous record's hash."""
+    audit_many(con, actor, [(action, obj, detail)])
+
+
+def audit_many(
+    con: duckdb.DuckDBPyConnection, actor: str, records: Sequence[tuple[str, str, Any]]
+) -> None:
+    """Append records (action, object, detail), in order, to the audit log, each chained
+    to the hash of the record before, by one insert: a record at a time (reading the
+    head, inserting, updating it) took 4 ms, 20 s of `recon apply` of 5,000 decisions."""
     import json
 
+    if not records:
+        return
     prev = first(con, "select seq, hash from audit_log order by seq desc limit 1")
-    seq = (prev[0] + 1) if prev else 1
+    seq = prev[0] if prev else 0
     prev_hash = prev[1] if prev else "0" * 64
     at = _now()
-    body = json.dumps(detail, sort_keys=True, default=str)
-    digest = audit_digest(seq, at, actor, action, obj, body, prev_hash)
-    con.execute(
-        "insert into audit_log values (?, ?, ?, ?, ?, ?, ?, ?)",
-        [seq, at, actor, action, obj, body, prev_hash, digest],
-    )
+    rows = []
+    for action, obj, detail in records:
+        seq += 1
+        body = json.dumps(detail, sort_keys=True, default=str)
+        digest = audit_digest(seq, at, actor, action, obj, body, prev_hash)
+        rows.append((seq, at, actor, action, obj, body, prev_hash, digest))
+        prev_hash = digest
+    # read by DuckDB from this variable (see the module's notes)
+    new = pl.DataFrame(rows, schema=AUDIT_SCHEMA, orient="row")  # noqa: F841
+    con.execute("insert into audit_log select * from new")
     # the head lets `recon audit verify` notice records removed from the end
-    set_meta(con, "audit_head", f"{seq}:{digest}")
+    set_meta(con, "audit_head", f"{seq}:{prev_hash}")
+
+
+#: The columns of audit_log as a polars schema (for :func:`audit_many`'s frame).
+AUDIT_SCHEMA = pl.Schema({
+    "seq": pl.Int64(), "logged_at": pl.Datetime("us"), "actor": pl.String(), "action": pl.String(),
+    "object": pl.String(), "detail": pl.String(), "prev_hash": pl.String(), "hash": pl.String(),
+})
 
 
 def audit_digest(

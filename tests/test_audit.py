@@ -157,3 +157,40 @@ def test_show_tells_where_an_item_came_from_and_who_touched_it(history, cli) -> 
     assert code == 0 and "matched" in out and "by recon" in out
     code, _, err = cli("audit", "show", "NOPE", "--db", history)
     assert code == 2 and "no item 'NOPE'" in err
+
+
+def test_records_appended_together_chain_as_records_appended_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`recon apply` appends its records by one insert (audit_many): the log, its head
+    and its verification are what one call of audit per record gives, at the same time."""
+    from datetime import datetime
+
+    import recon.db as db
+
+    monkeypatch.setattr(db, "_now", lambda: datetime(2026, 3, 31, 17, 5, 9, 123456))
+    records = [
+        ("accept", "M1", {"note": "ok", "file": "d.csv", "line": 2}),
+        ("reject", "M2", {"note": "", "file": "d.csv", "line": 3}),
+        ("match", "M3", {"left": [1, 2], "right": [7], "note": "by hand ✓", "line": 4}),
+    ]
+    tables = []
+    for name, many in (("one", False), ("many", True)):
+        con = db.connect(tmp_path / f"{name}.duckdb")
+        try:
+            db.audit(con, "recon", "load", "bank.csv", {"rows": 4})
+            if many:
+                db.audit_many(con, "anna", records)
+                db.audit_many(con, "anna", [])
+            else:
+                for action, obj, detail in records:
+                    db.audit(con, "anna", action, obj, detail)
+            tables.append((
+                con.execute("select * from audit_log order by seq").fetchall(),
+                con.execute("select value from meta where key = 'audit_head'").fetchall(),
+            ))
+            assert verify(con) == []
+        finally:
+            con.close()
+    assert tables[0] == tables[1]
+    assert [r[0] for r in tables[1][0]] == [1, 2, 3, 4]
