@@ -146,3 +146,38 @@ def test_closed_period_freezes_matches(tmp_path, small_month, cli) -> None:
         == 0
     )
     assert cli("apply", path, "--db", db, "--user", "bob")[0] == 0
+
+
+def test_ids_that_lost_their_leading_zeros_in_a_spreadsheet_are_found(tmp_path, cli) -> None:
+    """A spreadsheet reads 000481 as the number 481: apply finds the row by the id without
+    its zeros (reading only the stored rows whose ids the file names, zeros aside), and an
+    id that matches two rows that way is refused, not guessed."""
+    from .conftest import BANK_HEADER, LEDGER_HEADER, write_csv
+
+    bank = write_csv(tmp_path / "bank.csv", BANK_HEADER, [
+        "000481,2026-03-02,310.00,EUR,Rossi SRL,,bonifico",
+        "0077,2026-03-03,55.00,EUR,Bianchi,,bonifico",
+        "00077,2026-03-04,56.00,EUR,Verdi,,bonifico",
+    ])
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, [
+        "L0009,2026-03-20,299.00,EUR,Neri,,unrelated",
+        "0042,2026-03-25,123.45,EUR,Gialli,,unrelated",
+    ])
+    run(cli, tmp_path, bank, ledger)
+    rows = [{"side": "left", "id": "481", "reason": "no_candidate", "decision": "match",
+             "match_with": "42", "note": "confirmed by phone"}]
+    code, _, err = cli("apply", write_rows(tmp_path / "ok.csv", rows), "--db",
+                       tmp_path / "r.duckdb", "--user", "anna")
+    assert code == 0, err
+    con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
+    members = con.execute(
+        "select mm.role, t.source_id from match_members mm join txns t using (txn_id) "
+        "join matches m using (match_id) where m.status = 'manual' order by 1"
+    ).fetchall()
+    con.close()
+    assert members == [("left", "000481"), ("right", "0042")]
+    rows = [{"side": "left", "id": "77", "reason": "no_candidate", "decision": "ignore",
+             "match_with": "", "note": ""}]
+    code, _, err = cli("apply", write_rows(tmp_path / "two.csv", rows), "--db",
+                       tmp_path / "r.duckdb", "--user", "anna")
+    assert code == 2 and "line 2, column 'id': bank/statement id '77' exists in several" in err
