@@ -43,7 +43,8 @@ def base_database(data: Path) -> Path:
         tmp.unlink(missing_ok=True)
         cmd = recon_cmd(data, [data / "bank.csv"], [data / "ledger.csv"], None, db=tmp,
                         out=data / "apply-out")
-        subprocess.run(cmd, check=True, env=env, stderr=subprocess.DEVNULL, cwd=ROOT)
+        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, cwd=ROOT)
         tmp.rename(db)
     return db
 
