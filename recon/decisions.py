@@ -162,7 +162,7 @@ class _Resolver:
     """Maps ids as written in the file to txn ids, tolerating lost leading zeros.
 
     Only the stored rows whose id is one of `idents` (leading zeros aside) are read:
-    reading every stored row into Python took 14 s at two million rows."""
+    reading every stored row into Python dicts took 14 s (profiled) at two million rows."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, idents: set[str]) -> None:
         rows = con.execute(
@@ -416,9 +416,9 @@ def apply_plan(
 
     The decisions, the audit records and each kind's change of matches are written by
     one statement each, not one per decision: table matches has no index on match_id
-    (see recon.db), and `recon apply` of 5,000 accepts and rejects took 144 s with an
-    update per match, 29 s with the index (the 1M benchmark's database; 0.7 s now, with
-    only the named rows read by :func:`plan`)."""
+    (see recon.db), and an update per match scanned it; with them `recon apply` of 5,000
+    accepts and rejects took 144 s on the 1M benchmark's database (35 s with the index,
+    1.3 s now: bench/apply.py)."""
     now = _now()
     next_id = int((first(con, "select coalesce(max(decision_id), 0) from decisions") or (0,))[0])
     decided: list[tuple[Any, ...]] = []
@@ -484,8 +484,9 @@ def _manual_matches(
 ) -> list[str]:
     """Record the manual matches of `groups` (left txn ids, right txn ids, note), each
     replacing a match of the same id; return their ids, in order.  Every table is
-    written by one statement: a statement per match, each scanning txns and matches,
-    took 75 ms a match."""
+    written by one statement, where five or more per match each scanned txns or
+    matches (500 manual matches: 40.6 s of `recon apply` before, 1.1 s now with
+    :func:`plan`'s reads, bench/apply.py)."""
     if not groups:
         return []
     mids, heads, members = [], [], []
