@@ -14,6 +14,10 @@ each on a fresh copy of that database:
 
 Prints per file the decisions, the median wall time (lowest-highest) and decisions per
 second. The wall time includes starting Python and opening the database (about 0.5 s).
+
+The base database (`apply-base.duckdb` in the data folder) is made by the checkout that
+made it first and kept: to compare two checkouts, give each its own --work (a database
+made by other code has that code's schema, such as the keys older versions kept).
 """
 
 from __future__ import annotations
