@@ -687,9 +687,9 @@ def _recount(
     counts per (word, bucket, week) the same way.  The bounded rows are read from the
     frame the count before kept of them (BOUND_COLUMNS), not from the open table.
     Elsewhere only the rows sharing a slot with a right row that left since the count
-    (Matcher.touched_sql) are counted again; the others keep their level.  In the benchmark's night, the
-    fourth pass counts 428 of the fx rule's 25,983 bounded rows and 1,336 of the fee
-    rule's 35,274 again."""
+    (Matcher.touched_sql) are counted again; the others keep their level.  In the
+    benchmark's night, the fourth pass counts 428 of the fx rule's 25,983 bounded rows
+    and 1,336 of the fee rule's 35,274 again."""
 
     def tables(left: str, right: str = T.right) -> Tables:
         return Tables(left, right, T.left_refs, T.right_refs, None, T.ref_pairs)
@@ -721,7 +721,6 @@ def _recount(
         return kept, None, None
     _view(con, "__recon__touched", touched)
     return pl.concat([kept, _levels(con, m, tables("__recon__touched"))]), None, None
-
 
 
 def _counted(

@@ -5,8 +5,9 @@ Components above MAX_SIDE rows a side are decided by the mutual-best rule, pair 
 from their rows' own pairs (scored among the copies of an item their left row pairs
 with); the pass decides again only the pairs of rows whose pairs changed, of right rows
 pairing with a changed left row, and of components the last assignment did not decide
-by that rule, and takes over the others' decisions.  MAX_SIDE is made tiny here so that a graph of a dozen rows a side
-has such components, and rows leave and rows gain pairs between passes as in a run.
+by that rule, and takes over the others' decisions.  MAX_SIDE is made tiny here so that
+a graph of a dozen rows a side has such components, and rows leave and rows gain pairs
+between passes as in a run.
 """
 
 from __future__ import annotations
