@@ -78,6 +78,7 @@ def build_blocks(
         blocks = _fetch_blocks(con, m, t, m.candidates_sql(t), rejected_sql)
         if carry is not None:
             carry.crowded = _crowded(con, m, t)
+            carry.members = _members(con, t, carry.crowded)
     if carry is not None:
         carry.held, carry.seen = blocks, seen
     return blocks.filter(pl.col("n") <= m.max_block)
@@ -132,9 +133,8 @@ def _held_blocks(
     assert held is not None
     anchor = "l" if m.direction == "one_to_many" else "r"
     a_tab, x_tab = _anchor_tables(m, t)
-    rows = held.select("a", "blk", "x", "v", "t").filter(
-        still_open(con, a_tab, carry.seen).expr("a") & still_open(con, x_tab, carry.seen).expr("x")
-    )
+    a_open, x_open = still_open(con, a_tab, carry.seen), still_open(con, x_tab, carry.seen)
+    rows = held.select("a", "blk", "x", "v", "t").filter(a_open.expr("a") & x_open.expr("x"))
     fetched = False
     if "reference" in m.block:
         anchors = _gained_anchors(con, t, anchor)
@@ -155,20 +155,22 @@ def _held_blocks(
                 f"where {anchor} in (select id from __recon__ref_anchors))"
             )
             rows = _with_fetched(con, m, t, rows, m.ref_pairs_sql(t, pairs), rejected_sql)
-    crowded = carry.crowded
-    if crowded is not None and crowded.height:
-        # read by DuckDB from this variable, not registered (see recon.db)
-        names = crowded  # noqa: F841
-        under: pl.DataFrame = con.sql(
-            f"""select c.side, c.nb, c.currency from names c
-            join (select 'l' as side, gnb, currency from {t.left}
-                  union all select 'r', gnb, currency from {t.right}) o
-              on o.side = c.side and o.gnb = c.nb and o.currency = c.currency
-            group by all having count(*) <= {m.name_cap}"""
-        ).pl()
+    crowded, members = carry.crowded, carry.members
+    if crowded is not None and crowded.height and members is not None:
+        # the crowded names' rows still open, counted: not the open tables' rows of
+        # every crowded name joined and counted again (0.05-0.27 s a rule and pass at 1M)
+        left, right = (a_open, x_open) if anchor == "l" else (x_open, a_open)
+        members = members.filter(
+            pl.when(pl.col("l")).then(left.expr("id")).otherwise(right.expr("id"))
+        )
+        counts = members.group_by("k").len()
+        came = counts.filter(pl.col("len") <= m.name_cap)["k"].implode()
+        under = crowded.filter(pl.col("k").is_in(came))
+        carry.members = members
         if under.height:
             fetched = True
-            carry.crowded = crowded.join(under, on=["side", "nb", "currency"], how="anti")
+            carry.crowded = crowded.filter(~pl.col("k").is_in(came))
+            carry.members = members.filter(~pl.col("k").is_in(came))
             con.execute(
                 "create or replace temp table __recon__name_under as "
                 "select distinct nb, currency from under"
@@ -232,20 +234,40 @@ def _gained_anchors(con: duckdb.DuckDBPyConnection, t: Tables, anchor: str) -> p
 
 
 def _crowded(con: duckdb.DuckDBPyConnection, m: Group, t: Tables) -> pl.DataFrame | None:
-    """(side, nb, currency): the names with more open rows on a side than a name block
-    holds (see Group.name_rows_sql).  Kept as names, not rows, and counted again by a
-    query each later pass: carrying their rows (a quarter of the open rows at 1M) raised
-    the 5M run's second-pass peak from 6.26 to 6.99 GiB."""
+    """(side, nb, currency, k): the names with more open rows on a side than a name block
+    holds (see Group.name_rows_sql), numbered by `k`."""
     if "counterparty" not in m.block:
         return None
+    names = " union all ".join(
+        f"""select '{side}' as side, gnb as nb, currency from {tab} where gnb is not null
+        group by all having count(*) > {m.name_cap}"""
+        for side, tab in (("l", t.left), ("r", t.right))
+    )
     crowded: pl.DataFrame = con.sql(
-        " union all ".join(
-            f"""select '{side}' as side, gnb as nb, currency from {tab} where gnb is not null
-            group by all having count(*) > {m.name_cap}"""
-            for side, tab in (("l", t.left), ("r", t.right))
-        )
+        f"select *, (row_number() over () - 1)::uinteger as k from ({names})"
     ).pl()
     return crowded
+
+
+def _members(
+    con: duckdb.DuckDBPyConnection, t: Tables, crowded: pl.DataFrame | None
+) -> pl.DataFrame | None:
+    """(l, id, k): the open rows of the names of `crowded` (:func:`_crowded`), by side
+    (`l`: of t.left) and name number, which a later pass counts again as they leave.
+
+    Only their ids and numbers: carrying the rows themselves (a quarter of the open rows
+    at 1M) raised the 5M run's second-pass peak from 6.26 to 6.99 GiB."""
+    if crowded is None:
+        return None
+    # read by DuckDB from this variable, not registered (see recon.db)
+    names = crowded  # noqa: F841
+    members: pl.DataFrame = con.sql(
+        f"""select o.side = 'l' as l, o.id, c.k from names c
+        join (select 'l' as side, id, gnb, currency from {t.left}
+              union all select 'r', id, gnb, currency from {t.right}) o
+          on o.side = c.side and o.gnb = c.nb and o.currency = c.currency"""
+    ).pl()
+    return members.cast({"id": pl.Int64})
 
 
 def _gains(con: duckdb.DuckDBPyConnection, t: Tables) -> int | None:
@@ -293,9 +315,11 @@ class GroupCarry:
     #: their solutions from `sols` (see :func:`carried_solutions`).
     rows: pl.DataFrame | None = None
     #: Within one run: every block row a later pass may read (see :func:`build_blocks`),
-    #: and the names too crowded for a name block when they were fetched.
+    #: the names too crowded for a name block when they were fetched (:func:`_crowded`),
+    #: and their rows still open (:func:`_members`).
     held: pl.DataFrame | None = None
     crowded: pl.DataFrame | None = None
+    members: pl.DataFrame | None = None
     #: the last closing (see recon.matchers.base.closed_seq) when `held` was read
     seen: int = 0
     #: Within one run: whether this pass's blocks are the pass before's (nothing left
@@ -303,6 +327,9 @@ class GroupCarry:
     #: before chose and found ambiguous, which such a pass takes over.
     unchanged: bool = False
     last: tuple[pl.DataFrame, pl.DataFrame] | None = None
+    #: Within one run: the features of the pairs of the last pass's solutions (see
+    #: :func:`_pair_features`).
+    feats: pl.DataFrame | None = None
 
 
 #: Bumped when the search or the fingerprint changes what a kept carry means.
@@ -555,7 +582,7 @@ def _search(
         return sols.with_columns(pl.lit(0.0).alias("score")), empty
     too_many = sols.filter(pl.col("n") > MAX_SOLUTIONS)
     sols = sols.filter(pl.col("n") <= MAX_SOLUTIONS)
-    scored = _score_solutions(con, sols, rule, t)
+    scored = _score_solutions(con, sols, rule, t, carry)
     chosen, ambiguous = _choose(scored, rule.margin)
     if too_many.height:
         extra = too_many.group_by("a").agg(
@@ -571,8 +598,15 @@ def _search(
 
 
 def _score_solutions(
-    con: duckdb.DuckDBPyConnection, sols: pl.DataFrame, rule: Rule, t: Tables
+    con: duckdb.DuckDBPyConnection,
+    sols: pl.DataFrame,
+    rule: Rule,
+    t: Tables,
+    carry: GroupCarry | None = None,
 ) -> pl.DataFrame:
+    """Each solution's score and explanation, from the features of its (anchor, member)
+    pairs; with `carry` (the passes of one run), a pair scored by the pass before is
+    not scored again (:func:`_pair_features`)."""
     m = rule.matcher
     assert isinstance(m, Group)
     one_left = m.direction == "one_to_many"
@@ -580,16 +614,7 @@ def _score_solutions(
     pairs = members.select(
         pl.col("a" if one_left else "x").alias("l"), pl.col("x" if one_left else "a").alias("r")
     ).unique()
-    feats = score_pairs(
-        con,
-        t,
-        pairs,
-        tolerance=m.amount_tolerance(),
-        window=m.date,
-        text=(),
-        weights=rule.weights,
-        explain=False,
-    )
+    feats = _pair_features(con, rule, t, pairs, carry)
     feats = feats.select(
         pl.col("l" if one_left else "r").alias("a"),
         pl.col("r" if one_left else "l").alias("x"),
@@ -633,6 +658,60 @@ def _score_solutions(
             pl.col("min_name").round(0).cast(pl.Int64),
         ).alias("explanation"),
     )
+
+
+#: What a solution's score reads of the features of its pairs (see recon.scoring.score_pairs).
+_FEATURES = ("l", "r", "s_date", "s_ref", "s_name", "date_diff", "shares_ref", "name_sim")
+
+
+def _pair_features(
+    con: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    t: Tables,
+    pairs: pl.DataFrame,
+    carry: GroupCarry | None,
+) -> pl.DataFrame:
+    """The features (_FEATURES) of `pairs` (l, r).  With `carry`, those of the pairs the
+    pass before scored are taken from it (`carry.feats`), but for the pairs of a row that
+    gained a reference key since (this pass's gain tables): a pair's features read its
+    two rows, which do not change, and their keys, which only gain (a key coming under
+    its cap, see recon.pipeline.prepare_open_tables).  Scoring every solution's pairs
+    again took the group rules' later passes at 5M lines 0.13 s a rule and pass."""
+    m = rule.matcher
+    assert isinstance(m, Group)
+    kept = None
+    if carry is not None and carry.feats is not None:
+        try:
+            gained = con.sql(
+                f"select 'l' as side, id from {gain_table(t.left_refs)} "
+                f"union all select 'r', id from {gain_table(t.right_refs)}"
+            ).pl()
+        except duckdb.CatalogException:
+            gained = None
+        if gained is not None:
+            ids = {
+                side: gained.filter(pl.col("side") == side)["id"].cast(pl.Int64).implode()
+                for side in ("l", "r")
+            }
+            kept = carry.feats.filter(
+                ~pl.col("l").is_in(ids["l"]) & ~pl.col("r").is_in(ids["r"])
+            ).join(pairs, on=["l", "r"], how="semi")
+            pairs = pairs.join(kept, on=["l", "r"], how="anti")
+    feats = score_pairs(
+        con,
+        t,
+        pairs,
+        tolerance=m.amount_tolerance(),
+        window=m.date,
+        text=(),
+        weights=rule.weights,
+        explain=False,
+    ).select(_FEATURES)
+    if kept is not None:
+        feats = pl.concat([kept, feats.cast(kept.schema)])
+    if carry is not None:
+        carry.feats = feats
+    return feats
 
 
 def _choose(scored: pl.DataFrame, margin: float) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -256,3 +256,73 @@ def test_unchanged_blocks_take_the_search_of_the_pass_before(
     monkeypatch.setattr(groups, "build_blocks", never)
     searched = _run(data, tmp_path / "searched")
     assert taken == searched
+
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    passes=st.lists(
+        st.tuples(
+            st.lists(st.tuples(st.integers(1, 5), st.integers(1000, 1004)), max_size=8),
+            st.lists(st.integers(1, 5), max_size=2),
+            st.lists(st.integers(1000, 1004), max_size=2),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_pair_features_are_scored_again_only_for_rows_that_gained_a_key(
+    passes: list[tuple[list[tuple[int, int]], list[int], list[int]]],
+) -> None:
+    """Over passes of pairs asked for and rows gaining a reference key, the features a
+    carry gives are those of every pair scored now, and the scorer is asked only for
+    the pairs the pass before did not score, or whose row gained a key since.  (The
+    scorer is a stand-in whose feature counts the keys each row of a pair gained.)"""
+    import duckdb
+
+    from recon.config import Rule
+    from recon.matchers.base import DateWindow, Tables
+
+    con = duckdb.connect()
+    for side in ("l", "r"):
+        con.execute(f"create table {side}_refs_gain (id bigint, ref varchar)")
+    t = Tables("l", "r", "l_refs", "r_refs", None, "pairs")
+    m = Group(direction="one_to_many", max_group=3, max_block=4, date=DateWindow(6, 6))
+    rule = Rule("g", m, 0.9, 0.5, 0.05, {"amount": 1.0, "date": 1.0, "reference": 1.0, "name": 1.0})
+    keys: dict[int, int] = {}  # row -> keys gained so far
+    asked: list[set[tuple[int, int]]] = []
+
+    def features(pairs: pl.DataFrame) -> pl.DataFrame:
+        got = [keys.get(a, 0) * 10 + keys.get(b, 0) for a, b in pairs.select("l", "r").rows()]
+        return pairs.select("l", "r").with_columns(
+            pl.Series("s_ref", got, dtype=pl.Float64),
+            *(pl.lit(0.5).alias(c) for c in ("s_date", "s_name", "name_sim")),
+            pl.lit(0, dtype=pl.Int64).alias("date_diff"),
+            pl.lit(False).alias("shares_ref"),
+        )
+
+    def scorer(con, t, pairs, **kw):  # type: ignore[no-untyped-def]
+        asked.append(set(pairs.select("l", "r").rows()))
+        return features(pairs)
+
+    carry = groups.GroupCarry()
+    before: set[tuple[int, int]] = set()
+    original = groups.score_pairs
+    groups.score_pairs = scorer  # type: ignore[assignment]
+    try:
+        for wanted, gain_l, gain_r in passes:
+            for side, gain in (("l", gain_l), ("r", gain_r)):
+                con.execute(f"delete from {side}_refs_gain")
+                for row in gain:
+                    keys[row] = keys.get(row, 0) + 1
+                    con.execute(f"insert into {side}_refs_gain values (?, 'K')", [row])
+            now = set(wanted)
+            pairs = pl.DataFrame(sorted(now), schema={"l": pl.Int64, "r": pl.Int64}, orient="row")
+            got = groups._pair_features(con, rule, t, pairs, carry)
+            want = features(pairs).select(groups._FEATURES)
+            assert got.sort("l", "r").equals(want.sort("l", "r"))
+            fresh = {(a, b) for a, b in now if (a, b) not in before or a in gain_l or b in gain_r}
+            assert asked.pop() == fresh
+            before = now
+    finally:
+        groups.score_pairs = original  # type: ignore[assignment]
