@@ -326,3 +326,26 @@ def test_pair_features_are_scored_again_only_for_rows_that_gained_a_key(
             before = now
     finally:
         groups.score_pairs = original  # type: ignore[assignment]
+
+
+def test_a_pass_that_scores_nothing_keeps_no_features() -> None:
+    """A pass whose blocks hold no solution scores no pair: the features kept from an
+    earlier pass are dropped, since the keys this pass gained would not be read by a
+    later pass taking them (it reads only its own pass's gains)."""
+    import duckdb
+
+    from recon.config import Rule
+    from recon.matchers.base import DateWindow, Tables
+
+    con = duckdb.connect()
+    t = Tables("l", "r", "l_refs", "r_refs", None, "pairs")
+    m = Group(direction="one_to_many", max_group=3, max_block=4, date=DateWindow(6, 6))
+    rule = Rule("g", m, 0.9, 0.5, 0.05, {"amount": 1.0, "date": 1.0, "reference": 1.0, "name": 1.0})
+    blocks = pl.DataFrame(
+        schema={"a": pl.Int64, "blk": pl.String, "x": pl.Int64, "v": pl.Int64, "t": pl.Int64,
+                "first": pl.Boolean, "n": pl.Int64, "total": pl.Int64}
+    )
+    carry = groups.GroupCarry(feats=pl.DataFrame({"l": [1], "r": [1000]}))
+    chosen, ambiguous = groups._search(con, rule, t, blocks, carry)
+    assert chosen.height == 0 and ambiguous.height == 0
+    assert carry.feats is None
