@@ -479,6 +479,15 @@ def _update_matches(
         )
 
 
+#: A manual match's kind by whether it has more than one row on the left and on the right.
+_KINDS = {
+    (False, False): "one_to_one",
+    (False, True): "one_to_many",
+    (True, False): "many_to_one",
+    (True, True): "many_to_many",
+}
+
+
 def _manual_matches(
     con: duckdb.DuckDBPyConnection, groups: list[tuple[set[int], set[int], str]], now: Any
 ) -> list[str]:
@@ -494,12 +503,7 @@ def _manual_matches(
         ids = [*sorted(left), -1, *sorted(right)]
         mid = manual_match_id("manual|" + ",".join(map(str, ids)))
         mids.append(mid)
-        kind = {
-            (False, False): "one_to_one",
-            (False, True): "one_to_many",
-            (True, False): "many_to_one",
-            (True, True): "many_to_many",
-        }[(len(left) > 1, len(right) > 1)]
+        kind = _KINDS[(len(left) > 1, len(right) > 1)]
         heads.append((mid, kind, f"matched by hand: {note}" if note else "matched by hand"))
         members += [(mid, t, "left") for t in left] + [(mid, t, "right") for t in right]
     # read by DuckDB from these variables (see recon.db)
