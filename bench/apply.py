@@ -53,8 +53,9 @@ def base_database(data: Path) -> Path:
     return db
 
 
-def decision_files(data: Path, decisions: int, manual: int) -> dict[str, Path]:
-    """The two decisions files (see the module's docstring), written beside the data."""
+def decision_files(data: Path, decisions: int, manual: int) -> dict[str, tuple[Path, int]]:
+    """The two decisions files (see the module's docstring), written beside the data, with
+    the number of decisions each holds."""
     out = data / "apply-out"
     matches = pl.read_csv(out / "matches.csv", infer_schema=False)
     suggested = matches.filter(pl.col("status") == "suggested").head(decisions)
@@ -83,7 +84,8 @@ def decision_files(data: Path, decisions: int, manual: int) -> dict[str, Path]:
     files = {"matches": data / "apply-matches.csv", "manual": data / "apply-manual.csv"}
     reviewed.write_csv(files["matches"])
     by_hand.write_csv(files["manual"])
-    return files
+    return {"matches": (files["matches"], reviewed.height),
+            "manual": (files["manual"], by_hand.height)}
 
 
 def timed_apply(base: Path, decisions: Path, work: Path) -> float:
@@ -116,8 +118,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     print(f"recon apply on a database of {args.rows:,} bank lines ({base.stat().st_size / 2**20:,.0f} MiB)")
     print(f"{'file':10s} {'decisions':>9s}  {'seconds (median, lowest-highest)':>34s} {'decisions/s':>11s}")
     figures = {}
-    for name, path in files.items():
-        n = pl.read_csv(path, infer_schema=False).height
+    for name, (path, n) in files.items():
         walls = [timed_apply(base, path, data) for _ in range(args.repeat)]
         mid = statistics.median(walls)
         figures[name] = {"decisions": n, "seconds": mid}
