@@ -28,12 +28,14 @@ from recon.agreement import agreement_frame
 from recon.config import RuleSet, load_rules
 from recon.db import (
     LEFT_SIDES,
+    FileHash,
     StoredFile,
     audit,
     connect,
+    file_sha256,
     first,
     known_file,
-    sha256_of,
+    remember_hashes,
     size_memory_limit,
     store_file,
     transaction,
@@ -124,13 +126,15 @@ def run(
     # database is ours: a run refused (bad rules, a locked database) warms nothing up
     warmup.start()
     try:
-        todo = _new_files(con, inputs)
+        todo, hashed = _new_files(con, inputs)
         if not memory_limit:
             # sized to the rows held and, until they are counted, those of the new files
             size_memory_limit(con, sum(p.stat().st_size for _, p, _, k in todo if k is None)
                               // BYTES_PER_ROW)
         # --dry-run: compute and write everything, then roll the database back
         with transaction(con, commit=not dry_run):
+            # kept with the run: a dry run or a failed one keeps none
+            remember_hashes(con, hashed)
             stored, integrity = _load(con, todo, inputs, run_id, actor, progress, stages)
             if not memory_limit:
                 size_memory_limit(con)
@@ -257,15 +261,18 @@ def _check_match_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
 
 def _new_files(
     con: duckdb.DuckDBPyConnection, inputs: Inputs
-) -> list[tuple[str, Path, str, StoredFile | None]]:
-    """Each input as (side, path, sha256, earlier load of the same bytes or None)."""
-    todo = []
+) -> tuple[list[tuple[str, Path, str, StoredFile | None]], list[FileHash]]:
+    """Each input as (side, path, sha256, earlier load of the same bytes or None), and
+    the hashes made now, for the run to keep (see recon.db.file_sha256)."""
+    todo, hashed = [], []
     for side, path in inputs.by_side():
         if not path.is_file():
             raise InputFileError(path, "no such file", hint="check the path given to --" + side)
-        sha = sha256_of(path)
+        sha, made = file_sha256(con, path)
+        if made is not None:
+            hashed.append(made)
         todo.append((side, path, sha, known_file(con, sha, side)))
-    return todo
+    return todo, hashed
 
 
 def _load(
