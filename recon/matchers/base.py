@@ -704,19 +704,23 @@ def _crowded_slots(counts: str, by: tuple[str, ...], most: int) -> str:
     of three buckets and three weeks around one (a left row's own bucket and week, as
     :func:`_crowded_ids_sql` reads them) summing to more than `most`.  Nine counts sum
     past `most` only if one of them is past a ninth of it: only the windows around such
-    a count are summed."""
+    a count are summed, each from its nine slots, not every count spread over the nine
+    windows it is in first (the FX rule's second-pass count at 1M lines: 4.2M rows
+    spread, 0.28 s; 0.14 s since)."""
     def cols(alias: str = "") -> str:  # the `by` columns, each followed by ", "
         return "".join(f"{alias}{c}, " for c in by)
 
     known = "".join(f" and f.{c} is not null" for c in by)
     same = "".join(f" and x.{c} = f.{c}" for c in by)
+    at = "".join(f" and f.{c} = s.{c}" for c in by)
     return f"""(select f.* from {counts} f semi join (
         with near as (select unnest([-1, 0, 1]) as d),
-        around as (select f.cur, {cols("f.")}f.k + a.d as ck, f.wk + b.d as cw, f.n
-                   from {counts} f, near a, near b where true{known}),
-        seeds as (select distinct cur, {cols()}ck, cw from around where n > {most // 9}),
-        windows as (select cur, {cols()}ck, cw from around semi join seeds using (cur, {cols()}ck, cw)
-                    group by all having sum(n) > {most})
+        seeds as (select distinct f.cur, {cols("f.")}f.k + a.d as ck, f.wk + b.d as cw
+                  from {counts} f, near a, near b where f.n > {most // 9}{known}),
+        windows as (select s.cur, {cols("s.")}s.ck, s.cw
+                    from seeds s, near a, near b
+                    join {counts} f on f.cur = s.cur{at} and f.k = s.ck + a.d and f.wk = s.cw + b.d
+                    group by all having sum(f.n) > {most})
         select distinct w.cur, {cols("w.")}w.ck + a.d as k, w.cw + b.d as wk
         from windows w, near a, near b) x
       on x.cur = f.cur and x.k = f.k and x.wk = f.wk{same})"""
