@@ -149,17 +149,29 @@ def steps(log: list[tuple[str, int]]) -> dict[str, float]:
 
 def split_night(data: Path, share: float) -> dict[str, list[Path]]:
     """Cut the last `share` of each side's rows (by date, then id) into a second file:
-    the base files are the full run, base plus the cut files the next night."""
+    the base files are the full run, base plus the cut files the next night.
+
+    Files cut before from the same data and share are left as they are (a stamp beside
+    them says which): a night handed the base files again finds them as the run before
+    left them, as a nightly job finds its archive, and recon reads their status, not
+    their bytes (see recon.db.file_sha256)."""
     import polars as pl
 
     files: dict[str, list[Path]] = {}
     for side in ("bank", "ledger"):
-        frame = pl.read_csv(data / f"{side}.csv", infer_schema=False).sort(["date", "id"])
-        cut = frame.height - max(1, int(frame.height * share))
+        src = data / f"{side}.csv"
         base, new = data / f"{side}_base.csv", data / f"{side}_night.csv"
+        files[side] = [base, new]
+        st = src.stat()
+        stamp = data / f".{side}_night"
+        made = f"{share!r} {st.st_size} {st.st_mtime_ns}"
+        if stamp.is_file() and stamp.read_text() == made and base.is_file() and new.is_file():
+            continue
+        frame = pl.read_csv(src, infer_schema=False).sort(["date", "id"])
+        cut = frame.height - max(1, int(frame.height * share))
         frame.head(cut).write_csv(base)
         frame.tail(frame.height - cut).write_csv(new)
-        files[side] = [base, new]
+        stamp.write_text(made)
     return files
 
 
