@@ -51,11 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="load inputs, match, write outputs")
     run.add_argument("--rules", required=True, type=Path, help="rules YAML file")
-    run.add_argument("--bank", nargs="+", default=[], type=Path, metavar="FILE")
-    run.add_argument("--ledger", nargs="+", default=[], type=Path, metavar="FILE")
+    # --bank a.csv b.csv and --bank a.csv --bank b.csv both load the two files
+    run.add_argument("--bank", nargs="+", action="extend", default=[], type=Path, metavar="FILE")
+    run.add_argument(
+        "--ledger", nargs="+", action="extend", default=[], type=Path, metavar="FILE"
+    )
     run.add_argument(
         "--statement",
         nargs="+",
+        action="extend",
         default=[],
         type=Path,
         metavar="FILE",

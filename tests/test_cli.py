@@ -90,6 +90,25 @@ def test_overlapping_export_stores_each_row_once(tmp_path, small_month, cli) -> 
     con.close()
 
 
+def test_bank_given_twice_loads_both_files(tmp_path, small_month, cli) -> None:
+    """`--bank a.csv --bank b.csv` is `--bank a.csv b.csv`: the second does not drop the
+    first (which argparse's plain nargs did, silently)."""
+    bank, ledger = small_month
+    more = write_csv(
+        tmp_path / "bank2.csv", BANK_HEADER, ["B7,2026-03-10,42.00,EUR,New Co,,new line"]
+    )
+    code, _, err = cli("run", "--rules", RULES, "--bank", bank, "--bank", more,
+                       "--ledger", ledger, "--db", tmp_path / "r.duckdb", "--out", tmp_path / "out")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [Path(f["file"]).name for f in summary["inputs"]] == [
+        "bank.csv", "bank2.csv", "ledger.csv"
+    ]
+    con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
+    assert con.execute("select count(*) from txns where side = 'bank'").fetchall()[0][0] == 7
+    con.close()
+
+
 def test_bad_amount_on_line_57_exits_2_and_loads_nothing(tmp_path, small_month, cli) -> None:
     bank, ledger = small_month
     assert cli(*run_args(bank, ledger, tmp_path))[0] == 0
