@@ -48,7 +48,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -456,7 +456,8 @@ def file_sha256(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, FileHa
     before it was hashed.  A write changes the status-change time, which no tool can
     set back (copies and restores make a new inode besides).  A nightly run handed the
     whole archive of statements reads each old file's status instead of its bytes: the
-    1M benchmark's night hashed 355 MB of files loaded the night before in 0.35 s."""
+    1M benchmark's two base files (355 MB) are known in 0.004 s instead of hashed in
+    0.35-0.57 s (timed directly)."""
     key = str(path.resolve())
     st = path.stat()
     row = first(
@@ -483,10 +484,7 @@ def remember_hashes(con: duckdb.DuckDBPyConnection, hashes: Sequence[FileHash]) 
         return
     con.executemany(
         "insert or replace into file_hashes values (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            [h.path, h.dev, h.ino, h.size, h.mtime_ns, h.ctime_ns, h.sha256, h.hashed_at_ns]
-            for h in hashes
-        ],
+        [astuple(h) for h in hashes],
     )
 
 

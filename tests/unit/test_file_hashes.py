@@ -94,7 +94,7 @@ def test_a_hash_made_just_after_the_file_changed_is_not_trusted(tmp_path: Path) 
     assert again[1] is not None and again[1].hashed_at_ns >= made.hashed_at_ns
 
 
-def _inputs(tmp_path: Path, small_month: tuple[Path, Path]) -> Inputs:
+def _inputs(small_month: tuple[Path, Path]) -> Inputs:
     bank, ledger = small_month
     return Inputs(bank=[bank], ledger=[ledger])
 
@@ -113,13 +113,13 @@ def test_a_rerun_reads_the_old_files_status_not_their_bytes(
     dbp, out = tmp_path / "r.duckdb", tmp_path / "out"
     with monkeypatch.context() as m:
         _hashed_later(m)
-        run(RULES, _inputs(tmp_path, small_month), db_path=dbp, out_dir=out, as_of=None)
+        run(RULES, _inputs(small_month), db_path=dbp, out_dir=out, as_of=None)
     kept = _kept(dbp)
     assert [Path(p).name for p, _ in kept] == ["bank.csv", "ledger.csv"]
     assert {sha for _, sha in kept} == {_sha(p.read_bytes()) for p in small_month}
     with monkeypatch.context() as m:
         _no_hashing(m)
-        report = run(RULES, _inputs(tmp_path, small_month), db_path=dbp, out_dir=out, as_of=None)
+        report = run(RULES, _inputs(small_month), db_path=dbp, out_dir=out, as_of=None)
     inputs = report.summary["inputs"]
     assert len(inputs) == 2 and all(f["new_rows"] == 0 for f in inputs)
     assert {f["sha256"] for f in inputs} == {sha for _, sha in kept}
@@ -131,6 +131,6 @@ def test_a_dry_run_keeps_no_hash(
 ) -> None:
     dbp = tmp_path / "r.duckdb"
     _hashed_later(monkeypatch)
-    run(RULES, _inputs(tmp_path, small_month), db_path=dbp, out_dir=tmp_path / "out",
+    run(RULES, _inputs(small_month), db_path=dbp, out_dir=tmp_path / "out",
         as_of=None, dry_run=True)
     assert _kept(dbp) == []
