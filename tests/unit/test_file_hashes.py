@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from duckdb import DuckDBPyConnection as DuckDB
 
 from recon import db
 from recon.db import connect, file_sha256, remember_hashes
@@ -37,9 +38,8 @@ def _no_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(db, "sha256_of", refuse)
 
 
-def test_a_kept_hash_is_taken_until_the_file_changes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[DuckDB, Path, str]:
+    """A database keeping the hash of a file (made long enough after it was written)."""
     con = connect(tmp_path / "r.duckdb")
     f = tmp_path / "bank.csv"
     f.write_bytes(b"id,amount\nB1,10.00\n")
@@ -48,7 +48,13 @@ def test_a_kept_hash_is_taken_until_the_file_changes(
         sha, made = file_sha256(con, f)
     assert sha == _sha(f.read_bytes()) and made is not None
     remember_hashes(con, [made])
+    return con, f, sha
 
+
+def test_a_kept_hash_is_taken_until_the_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    con, f, sha = _kept(tmp_path, monkeypatch)
     with monkeypatch.context() as m:
         _no_hashing(m)
         assert file_sha256(con, f) == (sha, None)
@@ -66,14 +72,7 @@ def test_a_kept_hash_is_taken_until_the_file_changes(
 def test_a_file_replaced_by_a_copy_with_its_times_is_hashed_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    con = connect(tmp_path / "r.duckdb")
-    f = tmp_path / "bank.csv"
-    f.write_bytes(b"id,amount\nB1,10.00\n")
-    with monkeypatch.context() as m:
-        _hashed_later(m)
-        _, made = file_sha256(con, f)
-    assert made is not None
-    remember_hashes(con, [made])
+    con, f, _ = _kept(tmp_path, monkeypatch)
     other = tmp_path / "other.csv"
     other.write_bytes(b"id,amount\nB1,77.00\n")
     shutil.copystat(f, other)
@@ -99,7 +98,7 @@ def _inputs(small_month: tuple[Path, Path]) -> Inputs:
     return Inputs(bank=[bank], ledger=[ledger])
 
 
-def _kept(path: Path) -> list[tuple[str, str]]:
+def _kept_rows(path: Path) -> list[tuple[str, str]]:
     con = duckdb.connect(str(path), read_only=True)
     try:
         return con.execute("select path, sha256 from file_hashes order by path").fetchall()
@@ -114,7 +113,7 @@ def test_a_rerun_reads_the_old_files_status_not_their_bytes(
     with monkeypatch.context() as m:
         _hashed_later(m)
         run(RULES, _inputs(small_month), db_path=dbp, out_dir=out, as_of=None)
-    kept = _kept(dbp)
+    kept = _kept_rows(dbp)
     assert [Path(p).name for p, _ in kept] == ["bank.csv", "ledger.csv"]
     assert {sha for _, sha in kept} == {_sha(p.read_bytes()) for p in small_month}
     with monkeypatch.context() as m:
@@ -123,7 +122,7 @@ def test_a_rerun_reads_the_old_files_status_not_their_bytes(
     inputs = report.summary["inputs"]
     assert len(inputs) == 2 and all(f["new_rows"] == 0 for f in inputs)
     assert {f["sha256"] for f in inputs} == {sha for _, sha in kept}
-    assert _kept(dbp) == kept
+    assert _kept_rows(dbp) == kept
 
 
 def test_a_dry_run_keeps_no_hash(
@@ -133,4 +132,4 @@ def test_a_dry_run_keeps_no_hash(
     _hashed_later(monkeypatch)
     run(RULES, _inputs(small_month), db_path=dbp, out_dir=tmp_path / "out",
         as_of=None, dry_run=True)
-    assert _kept(dbp) == []
+    assert _kept_rows(dbp) == []
