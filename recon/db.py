@@ -432,6 +432,11 @@ def sha256_of(path: Path) -> str:
 #: files the same way.
 RACY_NS = 2_000_000_000
 
+#: Whether st_ctime is the time of the file's last status change, which every write
+#: moves: on Windows it is the creation time, which a rewrite keeps, so a kept hash is
+#: never taken there.
+STATUS_TIMES = os.name != "nt"
+
 
 @dataclass(frozen=True, slots=True)
 class FileHash:
@@ -468,7 +473,8 @@ def file_sha256(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, FileHa
     )
     now = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     if (
-        row is not None
+        STATUS_TIMES
+        and row is not None
         and tuple(row[:5]) == now
         and max(st.st_mtime_ns, st.st_ctime_ns) + RACY_NS <= row[6]
     ):

@@ -133,3 +133,14 @@ def test_a_dry_run_keeps_no_hash(
     run(RULES, _inputs(small_month), db_path=dbp, out_dir=tmp_path / "out",
         as_of=None, dry_run=True)
     assert _kept_rows(dbp) == []
+
+
+def test_no_kept_hash_is_taken_where_ctime_is_the_creation_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Windows st_ctime is when the file was made, which a rewrite keeps: every run
+    hashes the file."""
+    con, f, sha = _kept(tmp_path, monkeypatch)
+    monkeypatch.setattr(db, "STATUS_TIMES", False)
+    again, made = file_sha256(con, f)
+    assert again == sha and made is not None
