@@ -182,7 +182,12 @@ def _held_blocks(
             rows = _with_fetched(con, m, t, rows, name_pairs, rejected_sql)
     # no block row left, none fetched and no key gained (keys change the scores):
     # the search reads what it read the pass before
-    carry.unchanged = not fetched and rows.height == held.height and _gains(con, t) == 0
+    carry.unchanged = (
+        not fetched
+        and rows.height == held.height
+        and (gained := _gained(con, t)) is not None
+        and not any(ids.len() for ids in gained.values())
+    )
     if carry.unchanged:
         return held
     sizes = rows.group_by("a", "blk").agg(
@@ -271,17 +276,19 @@ def _members(
     return members.cast({"id": pl.Int64})
 
 
-def _gains(con: duckdb.DuckDBPyConnection, t: Tables) -> int | None:
-    """Rows of this pass's gain tables (reference keys that came under their cap);
-    None when there are no such tables."""
+def _gained(con: duckdb.DuckDBPyConnection, t: Tables) -> dict[str, pl.Series] | None:
+    """The ids of the rows of this pass's gain tables (reference keys that came under
+    their cap), by side ("l": of t.left_refs); None when there are no such tables."""
     try:
-        n = con.execute(
-            f"select (select count(*) from {gain_table(t.left_refs)}) "
-            f"+ (select count(*) from {gain_table(t.right_refs)})"
-        ).fetchall()
+        gained = con.sql(
+            f"select 'l' as side, id from {gain_table(t.left_refs)} "
+            f"union all select 'r', id from {gain_table(t.right_refs)}"
+        ).pl()
     except duckdb.CatalogException:
         return None
-    return int(n[0][0])
+    return {
+        side: gained.filter(pl.col("side") == side)["id"].cast(pl.Int64) for side in ("l", "r")
+    }
 
 
 def units_sql(amount: str) -> str:
@@ -687,20 +694,11 @@ def _pair_features(
     assert isinstance(m, Group)
     kept = None
     if carry is not None and carry.feats is not None:
-        try:
-            gained = con.sql(
-                f"select 'l' as side, id from {gain_table(t.left_refs)} "
-                f"union all select 'r', id from {gain_table(t.right_refs)}"
-            ).pl()
-        except duckdb.CatalogException:
-            gained = None
+        gained = _gained(con, t)
         if gained is not None:
-            ids = {
-                side: gained.filter(pl.col("side") == side)["id"].cast(pl.Int64).implode()
-                for side in ("l", "r")
-            }
             kept = carry.feats.filter(
-                ~pl.col("l").is_in(ids["l"]) & ~pl.col("r").is_in(ids["r"])
+                ~pl.col("l").is_in(gained["l"].implode())
+                & ~pl.col("r").is_in(gained["r"].implode())
             ).join(pairs, on=["l", "r"], how="semi")
             pairs = pairs.join(kept, on=["l", "r"], how="anti")
     feats = score_pairs(
