@@ -12,6 +12,7 @@ of 3 and waves of rows leaving and of a key coming under its cap.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -19,6 +20,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from recon import groups, pipeline
+from recon.config import Rule
+from recon.matchers.base import DateWindow, Tables
 from recon.matchers.group import Group
 
 from ..test_generator import gen
@@ -165,7 +168,7 @@ def test_held_blocks_follow_rows_leaving(
     pass may read."""
     import duckdb
 
-    from recon.matchers.base import DateWindow, Tables, new_closings
+    from recon.matchers.base import new_closings
     from recon.pipeline import _close
 
     con = duckdb.connect()
@@ -258,6 +261,16 @@ def test_unchanged_blocks_take_the_search_of_the_pass_before(
     assert taken == searched
 
 
+def _scoring_setup() -> tuple[Any, Tables, Rule]:
+    """An empty database, the open tables' names and a one-to-many group rule, for the
+    scoring of a group rule's solutions alone."""
+    import duckdb
+
+    t = Tables("l", "r", "l_refs", "r_refs", None, "pairs")
+    m = Group(direction="one_to_many", max_group=3, max_block=4, date=DateWindow(6, 6))
+    rule = Rule("g", m, 0.9, 0.5, 0.05, {"amount": 1.0, "date": 1.0, "reference": 1.0, "name": 1.0})
+    return duckdb.connect(), t, rule
+
 
 @settings(max_examples=100, deadline=None)
 @given(
@@ -278,17 +291,9 @@ def test_pair_features_are_scored_again_only_for_rows_that_gained_a_key(
     carry gives are those of every pair scored now, and the scorer is asked only for
     the pairs the pass before did not score, or whose row gained a key since.  (The
     scorer is a stand-in whose feature counts the keys each row of a pair gained.)"""
-    import duckdb
-
-    from recon.config import Rule
-    from recon.matchers.base import DateWindow, Tables
-
-    con = duckdb.connect()
+    con, t, rule = _scoring_setup()
     for side in ("l", "r"):
         con.execute(f"create table {side}_refs_gain (id bigint, ref varchar)")
-    t = Tables("l", "r", "l_refs", "r_refs", None, "pairs")
-    m = Group(direction="one_to_many", max_group=3, max_block=4, date=DateWindow(6, 6))
-    rule = Rule("g", m, 0.9, 0.5, 0.05, {"amount": 1.0, "date": 1.0, "reference": 1.0, "name": 1.0})
     keys: dict[int, int] = {}  # row -> keys gained so far
     asked: list[set[tuple[int, int]]] = []
 
@@ -332,15 +337,7 @@ def test_a_pass_that_scores_nothing_keeps_no_features() -> None:
     """A pass whose blocks hold no solution scores no pair: the features kept from an
     earlier pass are dropped, since the keys this pass gained would not be read by a
     later pass taking them (it reads only its own pass's gains)."""
-    import duckdb
-
-    from recon.config import Rule
-    from recon.matchers.base import DateWindow, Tables
-
-    con = duckdb.connect()
-    t = Tables("l", "r", "l_refs", "r_refs", None, "pairs")
-    m = Group(direction="one_to_many", max_group=3, max_block=4, date=DateWindow(6, 6))
-    rule = Rule("g", m, 0.9, 0.5, 0.05, {"amount": 1.0, "date": 1.0, "reference": 1.0, "name": 1.0})
+    con, t, rule = _scoring_setup()
     blocks = pl.DataFrame(
         schema={"a": pl.Int64, "blk": pl.String, "x": pl.Int64, "v": pl.Int64, "t": pl.Int64,
                 "first": pl.Boolean, "n": pl.Int64, "total": pl.Int64}
