@@ -1,0 +1,154 @@
+"""What a night's pairing works on: how much of it touches the night's new lines.
+
+A night (bench/scale.py's: the last --night share of the lines added to a database
+holding a full run of the others) considers only the new lines and the items still
+open.  The open items are many (the 1M benchmark's night: about 220,000 against 22,000
+new lines), and a night's first pass builds the pairs of all of them again, as the
+diagnosis of the exceptions does after the passes, though most of those pairs were
+built the night before from the same two rows.  This prints, per rule and pass, the
+candidate pairs, the pairs kept after scoring and how many of those have a new line on
+a side, with the seconds spent building and scoring them; and the same of the
+diagnosis's candidates (the seconds of their scoring).  The pairs with no new line are the most a state kept between
+runs (each rule's pairs carried from night to night) could spare a night:
+
+    python bench/night.py --work /tmp/bench/w1m --rows 1000000 --as-of 2026-12-04
+
+It makes once, under --work, a database holding a full run of the base files by this
+checkout (bench/ab.py's base-n<N>-<folder>[-<date>]: delete it when the code changes
+what a run keeps), copies it, and runs this checkout's `recon run` on the night in this
+process, the pipeline's pair building and the diagnosis's scoring wrapped to look at
+them (the outputs are those of a run not watched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parent.parent
+# this checkout's recon, not the installed one
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+COLUMNS = ("candidates", "pairs", "with_new", "seconds")
+
+
+def with_new(pairs: pl.DataFrame, newer_than: int) -> int:
+    """How many pairs (l, r) of `pairs` have a row stored after txn id `newer_than`."""
+    return int(pairs.select(((pl.col("l") > newer_than) | (pl.col("r") > newer_than)).sum()).item())
+
+
+def watch(rows: list[dict[str, Any]], newer_than: int) -> None:
+    """Wrap the pipeline's pair building and the diagnosis's scoring so that each
+    appends a row to `rows`: pass (0 for the diagnosis), rule, the candidates, the
+    pairs kept, those with a row stored after txn id `newer_than`, seconds."""
+    import recon.diagnose as diagnose
+    import recon.pipeline as pipeline
+
+    now: dict[str, Any] = {}
+    one_pass, build, score = pipeline._one_pass, pipeline._build_pairs, diagnose.score_in_chunks
+
+    def one_pass_(*a: Any, **k: Any) -> Any:
+        now["pass"] = a[7] if len(a) > 7 else k.get("pass_no", 1)
+        return one_pass(*a, **k)
+
+    def build_(con: Any, m: Any, rule: Any, *a: Any, **k: Any) -> Any:
+        started = time.perf_counter()
+        pairs, candidates, levels = build(con, m, rule, *a, **k)
+        rows.append({"pass": now["pass"], "rule": rule.name, "candidates": candidates,
+                     "pairs": pairs.height, "with_new": with_new(pairs, newer_than),
+                     "seconds": time.perf_counter() - started})
+        return pairs, candidates, levels
+
+    def score_(con: Any, t: Any, cand: pl.DataFrame, *a: Any, **k: Any) -> Any:
+        started = time.perf_counter()
+        found = score(con, t, cand, *a, **k)
+        # the diagnosis's candidates are all scored: the pairs kept are each row's best
+        rows.append({"pass": 0, "rule": "diagnosis", "candidates": cand.height,
+                     "pairs": cand.height, "with_new": with_new(cand, newer_than),
+                     "seconds": time.perf_counter() - started})
+        return found
+
+    pipeline._one_pass = one_pass_  # type: ignore[assignment]
+    pipeline._build_pairs = build_  # type: ignore[assignment]
+    diagnose.score_in_chunks = score_  # type: ignore[assignment]
+
+
+def table(rows: list[dict[str, Any]]) -> list[str]:
+    """The lines printed for `rows` (see watch): one per rule and pass, then the totals
+    of the first pass and of the diagnosis."""
+    lines = [f"{'pass':>4} {'rule':<20}" + "".join(f"{c:>12}" for c in COLUMNS) + f"{'new %':>8}"]
+    for r in rows:
+        share = 100 * r["with_new"] / r["pairs"] if r["pairs"] else 0.0
+        lines.append(
+            f"{r['pass'] or 'diag':>4} {r['rule']:<20}"
+            + "".join(f"{r[c]:>12,}" for c in COLUMNS[:-1])
+            + f"{r['seconds']:>12.3f}{share:>7.1f}%"
+        )
+    for label, keep, spent in (("first pass", lambda r: r["pass"] == 1, "building and scoring"),
+                               ("later passes", lambda r: r["pass"] > 1, "building and scoring"),
+                               ("diagnosis", lambda r: r["pass"] == 0, "scoring")):
+        sel = [r for r in rows if keep(r)]
+        pairs, new = sum(r["pairs"] for r in sel), sum(r["with_new"] for r in sel)
+        lines.append(
+            f"{label}: {sum(r['candidates'] for r in sel):,} candidates, {pairs:,} pairs kept, "
+            f"{new:,} with a new line ({100 * new / pairs if pairs else 0:.1f}%); "
+            f"{sum(r['seconds'] for r in sel):.2f} s {spent}"
+        )
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=100_000, help="bank lines (default 100000)")
+    ap.add_argument("--work", type=Path, required=True, help="data and databases here")
+    ap.add_argument("--night", type=float, default=0.01, metavar="SHARE")
+    ap.add_argument("--memory-limit")
+    ap.add_argument("--as-of", default="2026-12-04")
+    args = ap.parse_args()
+    import ab  # bench/ab.py, beside this file
+    import duckdb
+    import scale
+
+    from recon.cli import main as recon
+
+    data = scale.generated(args.rows, args.work)
+    files = scale.split_night(data, args.night)
+    env = dict(os.environ, RECON_MAX_FILE_BYTES=str(2 * (data / "bank.csv").stat().st_size))
+    base = ab.base_db(ROOT, data, files, args.work, env, args.memory_limit, args.as_of)
+    slot = args.work / f"night-n{args.rows}"
+    shutil.rmtree(slot, ignore_errors=True)
+    slot.mkdir(parents=True)
+    db = slot / "recon.duckdb"
+    shutil.copy2(base, db)
+    with duckdb.connect(str(db), read_only=True) as con:
+        newer_than = int(con.sql("select coalesce(max(txn_id), 0) from txns").fetchall()[0][0])
+    cmd = scale.recon_cmd(data, files["bank"], files["ledger"], args.memory_limit,
+                          db=db, out=slot / "out")
+    rows: list[dict[str, Any]] = []
+    watch(rows, newer_than)
+    os.environ["RECON_MAX_FILE_BYTES"] = env["RECON_MAX_FILE_BYTES"]
+    started = time.perf_counter()
+    try:
+        recon([*cmd[cmd.index("run"):], "--as-of", args.as_of])
+    except SystemExit as stop:
+        if stop.code not in (0, None):
+            raise
+    wall = time.perf_counter() - started
+    stages = json.loads((slot / "out" / "summary.json").read_text())["stages"]
+    print(f"\n== the next night at N = {args.rows:,} (the last {args.night:.0%} of the lines "
+          f"new, stored after txn id {newer_than:,}): {wall:.1f} s in all")
+    print("stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in stages.items()))
+    print("\n".join(table(rows)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""bench/night.py: how many of a night's pairs have one of the night's new lines."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+
+from tests.conftest import ROOT, load_module
+
+bench = load_module(ROOT / "bench" / "night.py", "recon_bench_night")
+scale = load_module(ROOT / "bench" / "scale.py", "recon_bench_scale_for_night")
+
+
+def test_a_pair_is_new_when_either_row_was_stored_after_the_base() -> None:
+    pairs = pl.DataFrame({"l": [1, 5, 6, 2], "r": [3, 2, 7, 9]})
+    assert bench.with_new(pairs, 4) == 3
+    assert bench.with_new(pairs, 9) == 0
+    assert bench.with_new(pairs.head(0), 0) == 0
+
+
+def test_the_table_totals_the_first_pass_the_later_ones_and_the_diagnosis() -> None:
+    rows = [
+        {"pass": 1, "rule": "fx", "candidates": 100, "pairs": 40, "with_new": 4, "seconds": 0.5},
+        {"pass": 1, "rule": "fee", "candidates": 60, "pairs": 10, "with_new": 6, "seconds": 0.25},
+        {"pass": 2, "rule": "fx", "candidates": 9, "pairs": 0, "with_new": 0, "seconds": 0.1},
+        {"pass": 0, "rule": "diagnosis", "candidates": 80, "pairs": 80, "with_new": 8,
+         "seconds": 0.3},
+    ]
+    lines = bench.table(rows)
+    assert lines[1].split() == ["1", "fx", "100", "40", "4", "0.500", "10.0%"]
+    assert lines[3].split()[-1] == "0.0%"  # no pair kept: no share
+    assert lines[4].split()[:2] == ["diag", "diagnosis"]
+    assert lines[-3] == (
+        "first pass: 160 candidates, 50 pairs kept, 10 with a new line (20.0%); "
+        "0.75 s building and scoring"
+    )
+    assert lines[-2].startswith("later passes: 9 candidates, 0 pairs kept, 0 with a new line")
+    assert lines[-1] == (
+        "diagnosis: 80 candidates, 80 pairs kept, 8 with a new line (10.0%); 0.30 s scoring"
+    )
+
+
+def test_watching_a_night_counts_its_new_pairs_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wrappers see the night's first pass and its diagnosis, pairs with a new line
+    and pairs without, and the night's outputs are those of a night not watched."""
+    import recon.diagnose as diagnose
+    from recon import pipeline
+    from recon.run import Inputs, run
+
+    from ..conftest import RULES
+    from ..test_generator import gen
+
+    data = gen.generate(tmp_path / "data", seed=5, rows=2000, mode="hard")["bank"].parent
+    files = scale.split_night(data, 0.05)
+    base = tmp_path / "base.duckdb"
+    run(RULES, Inputs(bank=files["bank"][:1], ledger=files["ledger"][:1]),
+        db_path=base, out_dir=tmp_path / "base-out", as_of=None)
+    with duckdb.connect(str(base), read_only=True) as con:
+        newer_than = int(con.sql("select max(txn_id) from txns").fetchall()[0][0])
+
+    def night(folder: Path) -> dict[str, bytes]:
+        folder.mkdir()
+        shutil.copy2(base, folder / "r.duckdb")
+        run(RULES, Inputs(bank=files["bank"], ledger=files["ledger"]),
+            db_path=folder / "r.duckdb", out_dir=folder / "out", as_of=None)
+        return {n: (folder / "out" / n).read_bytes() for n in ("matches.csv", "exceptions.csv")}
+
+    plain = night(tmp_path / "plain")
+    for name in ("_one_pass", "_build_pairs"):
+        monkeypatch.setattr(pipeline, name, getattr(pipeline, name))  # restored after
+    monkeypatch.setattr(diagnose, "score_in_chunks", diagnose.score_in_chunks)
+    rows: list[dict[str, Any]] = []
+    bench.watch(rows, newer_than)
+    assert night(tmp_path / "watched") == plain
+    first = [r for r in rows if r["pass"] == 1]
+    assert {"amount_date", "fuzzy_name", "fx"} <= {r["rule"] for r in first}
+    assert [r["rule"] for r in rows if r["pass"] == 0] == ["diagnosis"]
+    for r in rows:
+        assert r["with_new"] <= r["pairs"] <= r["candidates"]
+    assert sum(r["with_new"] for r in first) > 0
+    # the diagnosis pairs the open items the base left among themselves too
+    diag = next(r for r in rows if r["pass"] == 0)
+    assert 0 < diag["with_new"] < diag["pairs"]
