@@ -7,9 +7,11 @@ new lines), and a night's first pass builds the pairs of all of them again, as t
 diagnosis of the exceptions does after the passes, though most of those pairs were
 built the night before from the same two rows.  This prints, per rule and pass, the
 candidate pairs, the pairs kept after scoring and how many of those have a new line on
-a side, with the seconds spent building and scoring them; and the same of the
-diagnosis's candidates (the seconds of their scoring).  The pairs with no new line are the most a state kept between
-runs (each rule's pairs carried from night to night) could spare a night:
+a side, with the seconds spent building and scoring them, and the same of the
+diagnosis's candidates (the seconds of their scoring); then how many of the exceptions
+open on both nights the night diagnosed as the night before did.  The pairs with no new
+line, and the diagnoses unchanged, are the most that state kept between runs (each
+rule's pairs, each open item's diagnosis, carried from night to night) could spare:
 
     python bench/night.py --work /tmp/bench/w1m --rows 1000000 --as-of 2026-12-04
 
@@ -82,6 +84,18 @@ def watch(rows: list[dict[str, Any]], newer_than: int) -> None:
     diagnose.score_in_chunks = score_  # type: ignore[assignment]
 
 
+def unchanged(before: pl.DataFrame, after: pl.DataFrame) -> tuple[int, int]:
+    """Of the rows of exceptions.csv `after` that `before` (the night before's) lists too
+    (by side, id and account): how many, and how many with the same reason, best
+    candidates and score (all columns read as text)."""
+    key, seen = ["side", "id", "account"], ["reason", "best_candidate_ids", "best_score"]
+    both = after.select(*key, *seen).join(
+        before.select(*key, *seen), on=key, how="inner", nulls_equal=True, suffix="_before"
+    )
+    same = both.filter(pl.all_horizontal(pl.col(c).eq_missing(pl.col(f"{c}_before")) for c in seen))
+    return both.height, same.height
+
+
 def table(rows: list[dict[str, Any]]) -> list[str]:
     """The lines printed for `rows` (see watch): one per rule and pass, then the totals
     of the first pass and of the diagnosis."""
@@ -148,6 +162,11 @@ def main() -> None:
           f"new, stored after txn id {newer_than:,}): {wall:.1f} s in all")
     print("stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in stages.items()))
     print("\n".join(table(rows)))
+    both, same = unchanged(*(pl.read_csv(d / "out" / "exceptions.csv", infer_schema=False)
+                             for d in (base.parent, slot)))
+    print(f"exceptions open both nights: {both:,}, of which {same:,} "
+          f"({100 * same / both if both else 0:.1f}%) with the same reason, best candidates "
+          "and score")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,28 @@ def test_a_pair_is_new_when_either_row_was_stored_after_the_base() -> None:
     assert bench.with_new(pairs.head(0), 0) == 0
 
 
+def test_unchanged_compares_the_diagnoses_of_the_rows_open_both_nights() -> None:
+    def exceptions(*rows: tuple[str, str, str | None, str, str | None, str | None]) -> pl.DataFrame:
+        cols = ["side", "id", "account", "reason", "best_candidate_ids", "best_score"]
+        return pl.DataFrame([dict(zip(cols, r, strict=True)) for r in rows],
+                            schema=dict.fromkeys(cols, pl.String))
+
+    before = exceptions(
+        ("left", "B1", "DE1", "low_similarity", "L7", "0.41"),
+        ("left", "B2", None, "no_candidate", None, None),
+        ("right", "L3", None, "amount_mismatch", "B9", "0.5"),
+        ("right", "L4", None, "ambiguous", "B5;B6", "0.9"),  # matched since
+    )
+    after = exceptions(
+        ("left", "B1", "DE1", "low_similarity", "L7", "0.41"),  # the same
+        ("left", "B2", None, "no_candidate", None, None),  # the same, nulls and all
+        ("right", "L3", None, "no_candidate", None, None),  # its candidate left
+        ("left", "B1", "DE2", "no_candidate", None, None),  # another account's B1: new
+        ("right", "L8", None, "no_candidate", None, None),  # new
+    )
+    assert bench.unchanged(before, after) == (3, 2)
+
+
 def test_the_table_totals_the_first_pass_the_later_ones_and_the_diagnosis() -> None:
     rows = [
         {"pass": 1, "rule": "fx", "candidates": 100, "pairs": 40, "with_new": 4, "seconds": 0.5},
