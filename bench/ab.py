@@ -251,8 +251,7 @@ def main() -> None:
         ap.error("give two checkouts (OLD NEW) or --rev")
     data = scale.generated(args.rows, args.work)
     files = scale.split_night(data, args.night)
-    # the input size limit (a safety default) is raised for big N, as in scale.py
-    env = dict(os.environ, RECON_MAX_FILE_BYTES=str(2 * (data / "bank.csv").stat().st_size))
+    env = scale.run_env(data)
     limit = args.memory_limit
     as_of = args.as_of.isoformat() if args.as_of else None
     owners = trees if args.own_base else trees[:1] * len(trees)

@@ -23,7 +23,6 @@ made by other code has that code's schema, such as the keys older versions kept)
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -34,7 +33,7 @@ from pathlib import Path
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import ROOT, generated, recon_cmd
+from scale import ROOT, generated, recon_cmd, run_env
 
 
 def base_database(data: Path) -> Path:
@@ -42,7 +41,7 @@ def base_database(data: Path) -> Path:
     its outputs in `data`/apply-out."""
     db = data / "apply-base.duckdb"
     if not db.is_file():
-        env = dict(os.environ, RECON_MAX_FILE_BYTES=str(2 * (data / "bank.csv").stat().st_size))
+        env = run_env(data)
         tmp = data / "apply-making.duckdb"
         tmp.unlink(missing_ok=True)
         cmd = recon_cmd(data, [data / "bank.csv"], [data / "ledger.csv"], None, db=tmp,

@@ -136,7 +136,9 @@ def main() -> None:
 
     data = scale.generated(args.rows, args.work)
     files = scale.split_night(data, args.night)
-    env = dict(os.environ, RECON_MAX_FILE_BYTES=str(2 * (data / "bank.csv").stat().st_size))
+    env = scale.run_env(data)
+    # the night runs in this process, with the limit its base was made with
+    os.environ["RECON_MAX_FILE_BYTES"] = env["RECON_MAX_FILE_BYTES"]
     base = ab.base_db(ROOT, data, files, args.work, env, args.memory_limit, args.as_of)
     slot = args.work / f"night-n{args.rows}"
     shutil.rmtree(slot, ignore_errors=True)
@@ -149,7 +151,6 @@ def main() -> None:
                           db=db, out=slot / "out")
     rows: list[dict[str, Any]] = []
     watch(rows, newer_than)
-    os.environ["RECON_MAX_FILE_BYTES"] = env["RECON_MAX_FILE_BYTES"]
     started = time.perf_counter()
     try:
         recon([*cmd[cmd.index("run"):], "--as-of", args.as_of])

@@ -175,6 +175,12 @@ def split_night(data: Path, share: float) -> dict[str, list[Path]]:
     return files
 
 
+def run_env(data: Path) -> dict[str, str]:
+    """The environment of a `recon run` on `data`'s files: this process's, with the input
+    size limit (a safety default of 512 MiB) raised for big N."""
+    return dict(os.environ, RECON_MAX_FILE_BYTES=str(2 * (data / "bank.csv").stat().st_size))
+
+
 def recon_cmd(data: Path, bank: list[Path], ledger: list[Path], memory_limit: str | None,
               *, tree: Path = ROOT, db: Path | None = None, out: Path | None = None
               ) -> list[str]:
@@ -231,8 +237,7 @@ def timed(rows: int, data: Path, memory_limit: str | None, night: float | None
         bank, ledger = [parts["bank"][0]], [parts["ledger"][0]]
     else:
         bank, ledger = [data / "bank.csv"], [data / "ledger.csv"]
-    # the input size limit (a safety default of 512 MiB) is raised for big N
-    env = dict(os.environ, RECON_MAX_FILE_BYTES=str(2 * (data / "bank.csv").stat().st_size))
+    env = run_env(data)
     full = measured(recon_cmd(data, bank, ledger, memory_limit), out, env, "full run", rows)
     if night:
         # the next night: yesterday's files again (skipped by hash) and the new lines;
