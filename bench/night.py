@@ -52,15 +52,14 @@ def watch(rows: list[dict[str, Any]], newer_than: int) -> None:
     """Wrap the pipeline's pair building and the diagnosis's scoring so that each
     appends a row to `rows`: pass (0 for the diagnosis), rule, the candidates, the
     pairs kept, those with a row stored after txn id `newer_than`, seconds."""
+    import passes  # bench/passes.py, beside this file
+
     import recon.diagnose as diagnose
     import recon.pipeline as pipeline
 
     now: dict[str, Any] = {}
-    one_pass, build, score = pipeline._one_pass, pipeline._build_pairs, diagnose.score_in_chunks
-
-    def one_pass_(*a: Any, **k: Any) -> Any:
-        now["pass"] = a[7] if len(a) > 7 else k.get("pass_no", 1)
-        return one_pass(*a, **k)
+    passes.track_pass(now)
+    build, score = pipeline._build_pairs, diagnose.score_in_chunks
 
     def build_(con: Any, m: Any, rule: Any, *a: Any, **k: Any) -> Any:
         started = time.perf_counter()
@@ -79,7 +78,6 @@ def watch(rows: list[dict[str, Any]], newer_than: int) -> None:
                      "seconds": time.perf_counter() - started})
         return found
 
-    pipeline._one_pass = one_pass_  # type: ignore[assignment]
     pipeline._build_pairs = build_  # type: ignore[assignment]
     diagnose.score_in_chunks = score_  # type: ignore[assignment]
 
@@ -98,7 +96,7 @@ def unchanged(before: pl.DataFrame, after: pl.DataFrame) -> tuple[int, int]:
 
 def table(rows: list[dict[str, Any]]) -> list[str]:
     """The lines printed for `rows` (see watch): one per rule and pass, then the totals
-    of the first pass and of the diagnosis."""
+    of the first pass, of the later passes and of the diagnosis."""
     lines = [f"{'pass':>4} {'rule':<20}" + "".join(f"{c:>12}" for c in COLUMNS) + f"{'new %':>8}"]
     for r in rows:
         share = 100 * r["with_new"] / r["pairs"] if r["pairs"] else 0.0

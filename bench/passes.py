@@ -47,18 +47,28 @@ def plan_counts(graph: pl.DataFrame, plan: Any) -> dict[str, int]:
             "near": plan.near.height, "redo": int(plan.near["redo"].sum())}
 
 
+def track_pass(now: dict[str, Any]) -> None:
+    """Wrap the pipeline's pass so that `now["pass"]` holds the number of the pass running."""
+    import recon.pipeline as pipeline
+
+    one_pass = pipeline._one_pass
+
+    def one_pass_(*a: Any, **k: Any) -> Any:
+        now["pass"] = a[7] if len(a) > 7 else k.get("pass_no", 1)
+        return one_pass(*a, **k)
+
+    pipeline._one_pass = one_pass_  # type: ignore[assignment]
+
+
 def watch(rows: list[dict[str, Any]]) -> None:
     """Wrap the pipeline's steps so that each later pass's decisions append a row to
     `rows` (pass, rule, plan_counts' counts, seconds)."""
     import recon.pipeline as pipeline
 
     now: dict[str, Any] = {}
-    one_pass, run_rule = pipeline._one_pass, pipeline.run_rule
+    track_pass(now)
+    run_rule = pipeline.run_rule
     with_carried, decide = pipeline._with_carried, pipeline.Plan.decide
-
-    def one_pass_(*a: Any, **k: Any) -> Any:
-        now["pass"] = a[7] if len(a) > 7 else k.get("pass_no", 1)
-        return one_pass(*a, **k)
 
     def run_rule_(con: Any, rule: Any, *a: Any, **k: Any) -> Any:
         now["rule"] = rule.name
@@ -76,8 +86,7 @@ def watch(rows: list[dict[str, Any]]) -> None:
                      "seconds": time.perf_counter() - started})
         return found
 
-    for name, fn in {"_one_pass": one_pass_, "run_rule": run_rule_,
-                     "_with_carried": with_carried_}.items():
+    for name, fn in {"run_rule": run_rule_, "_with_carried": with_carried_}.items():
         setattr(pipeline, name, fn)
     pipeline.Plan.decide = decide_  # type: ignore[method-assign]
 
