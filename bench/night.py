@@ -1,17 +1,19 @@
 """What a night's pairing works on: how much of it touches the night's new lines.
 
 A night (bench/scale.py's: the last --night share of the lines added to a database
-holding a full run of the others) considers only the new lines and the items still
-open.  The open items are many (the 1M benchmark's night: about 220,000 against 22,000
-new lines), and a night's first pass builds the pairs of all of them again, as the
-diagnosis of the exceptions does after the passes, though most of those pairs were
-built the night before from the same two rows.  This prints, per rule and pass, the
-candidate pairs, the pairs kept after scoring and how many of those have a new line on
-a side, with the seconds spent building and scoring them, and the same of the
-diagnosis's candidates (the seconds of their scoring); then how many of the exceptions
-open on both nights the night diagnosed as the night before did.  The pairs with no new
-line, and the diagnoses unchanged, are the most that state kept between runs (each
-rule's pairs, each open item's diagnosis, carried from night to night) could spare:
+holding a full run of the others) considers only the new lines and the items still open.
+The open items are many (the 1M benchmark's night: about 220,000 against 22,000 new
+lines), and a night's first pass builds the pairs of all of them again, as the diagnosis
+of the exceptions does after the passes, though most of those pairs were built the night
+before from the same two rows.  This prints where the night's time went (parsing and
+storing, the open items, the first pass, the later passes, the diagnosis, the other
+outputs, the rest), then, per rule and pass, the candidate pairs, the pairs kept after
+scoring and how many of those have a new line on a side, with the seconds spent building
+and scoring them, and the same of the diagnosis's candidates (the seconds of their
+scoring); then how many of the exceptions open on both nights the night diagnosed as the
+night before did.  The pairs with no new line, and the diagnoses unchanged, are the most
+that state kept between runs (each rule's pairs, each open item's diagnosis, carried
+from night to night) could spare:
 
     python bench/night.py --work /tmp/bench/w1m --rows 1000000 --as-of 2026-12-04
 
@@ -48,16 +50,26 @@ def with_new(pairs: pl.DataFrame, newer_than: int) -> int:
     return int(pairs.select(((pl.col("l") > newer_than) | (pl.col("r") > newer_than)).sum()).item())
 
 
-def watch(rows: list[dict[str, Any]], newer_than: int) -> None:
+def watch(
+    rows: list[dict[str, Any]], newer_than: int, spent: dict[str, float] | None = None
+) -> None:
     """Wrap the pipeline's pair building and the diagnosis's scoring so that each
     appends a row to `rows`: pass (0 for the diagnosis), rule, the candidates, the
-    pairs kept, those with a row stored after txn id `newer_than`, seconds."""
+    pairs kept, those with a row stored after txn id `newer_than`, seconds.  With
+    `spent`, add there the seconds of each pass (`pass N`), of its open items (`open
+    items N`) and of the diagnosis (`diagnosis`)."""
     import passes  # bench/passes.py, beside this file
 
     import recon.diagnose as diagnose
     import recon.pipeline as pipeline
+    import recon.run as run
 
     now: dict[str, Any] = {}
+    if spent is not None:
+        for module, name, key in ((pipeline, "_one_pass", "pass"),
+                                  (pipeline, "prepare_open_tables", "open items"),
+                                  (run, "diagnose", "diagnosis")):
+            setattr(module, name, _timed(getattr(module, name), spent, key, now))
     passes.track_pass(now)
     build, score = pipeline._build_pairs, diagnose.score_in_chunks
 
@@ -80,6 +92,46 @@ def watch(rows: list[dict[str, Any]], newer_than: int) -> None:
 
     pipeline._build_pairs = build_  # type: ignore[assignment]
     diagnose.score_in_chunks = score_  # type: ignore[assignment]
+
+
+def _timed(fn: Any, spent: dict[str, float], key: str, now: dict[str, Any]) -> Any:
+    """`fn`, adding its seconds to `spent[key]`, or to `spent[key + " N"]` in pass N
+    when `key` is a pass's step (the pass and its open items)."""
+
+    def fn_(*a: Any, **k: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            name = f"{key} {now['pass']}" if key in ("pass", "open items") else key
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
+
+    return fn_
+
+
+def breakdown(stages: dict[str, float], spent: dict[str, float], wall: float
+              ) -> list[tuple[str, float]]:
+    """Where a night's `wall` seconds went, from summary.json's `stages` and what
+    watch put in `spent`: what grows with the new lines, with the open items and
+    with the whole book, and the rest."""
+    def summed(key: str, first: bool) -> float:
+        return sum(v for k, v in spent.items()
+                   if k.startswith(key + " ") and (k == f"{key} 1") == first)
+
+    open_items = summed("open items", True) + summed("open items", False)
+    return [
+        ("parsing and storing the new lines", stages.get("parse", 0) + stages.get("load", 0)),
+        ("open items (every pass)", open_items),
+        ("the first pass's rules and suggestions",
+         summed("pass", True) - summed("open items", True)),
+        ("the later passes' rules and suggestions",
+         summed("pass", False) - summed("open items", False)),
+        ("the diagnosis", spent.get("diagnosis", 0.0)),
+        ("the other bank outputs", stages.get("outputs_bank", 0) - spent.get("diagnosis", 0.0)),
+        ("statement, aging and report", sum(stages.get(k, 0) for k in (
+            "reconciliation_statement", "aging", "report"))),
+        ("start-up, commit and the rest", wall - sum(stages.values())),
+    ]
 
 
 def unchanged(before: pl.DataFrame, after: pl.DataFrame) -> tuple[int, int]:
@@ -148,7 +200,8 @@ def main() -> None:
     cmd = scale.recon_cmd(data, files["bank"], files["ledger"], args.memory_limit,
                           db=db, out=slot / "out")
     rows: list[dict[str, Any]] = []
-    watch(rows, newer_than)
+    spent: dict[str, float] = {}
+    watch(rows, newer_than, spent)
     started = time.perf_counter()
     try:
         recon([*cmd[cmd.index("run"):], "--as-of", args.as_of])
@@ -160,6 +213,8 @@ def main() -> None:
     print(f"\n== the next night at N = {args.rows:,} (the last {args.night:.0%} of the lines "
           f"new, stored after txn id {newer_than:,}): {wall:.1f} s in all")
     print("stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in stages.items()))
+    for label, seconds in breakdown(stages, spent, wall):
+        print(f"  {label:<42}{seconds:>7.2f} s")
     print("\n".join(table(rows)))
     both, same = unchanged(*(pl.read_csv(d / "out" / "exceptions.csv", infer_schema=False)
                              for d in (base.parent, slot)))

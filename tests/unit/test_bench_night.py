@@ -67,12 +67,30 @@ def test_the_table_totals_the_first_pass_the_later_ones_and_the_diagnosis() -> N
     )
 
 
+def test_the_breakdown_splits_the_night_by_what_it_grows_with() -> None:
+    stages = {"parse": 0.5, "load": 0.25, "match_bank": 8.0, "outputs_bank": 5.0,
+              "reconciliation_statement": 1.5, "aging": 1.25, "report": 1.0}
+    spent = {"pass 1": 4.5, "open items 1": 1.0, "pass 2": 2.0, "open items 2": 0.125,
+             "pass 3": 1.0, "open items 3": 0.125, "diagnosis": 2.25}
+    assert bench.breakdown(stages, spent, 20.0) == [
+        ("parsing and storing the new lines", 0.75),
+        ("open items (every pass)", 1.25),
+        ("the first pass's rules and suggestions", 3.5),
+        ("the later passes' rules and suggestions", 2.75),
+        ("the diagnosis", 2.25),
+        ("the other bank outputs", 2.75),
+        ("statement, aging and report", 3.75),
+        ("start-up, commit and the rest", 2.5),
+    ]
+
+
 def test_watching_a_night_counts_its_new_pairs_and_changes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The wrappers see the night's first pass and its diagnosis, pairs with a new line
     and pairs without, and the night's outputs are those of a night not watched."""
     import recon.diagnose as diagnose
+    import recon.run
     from recon import pipeline
     from recon.run import Inputs, run
 
@@ -95,12 +113,19 @@ def test_watching_a_night_counts_its_new_pairs_and_changes_nothing(
         return {n: (folder / "out" / n).read_bytes() for n in ("matches.csv", "exceptions.csv")}
 
     plain = night(tmp_path / "plain")
-    for name in ("_one_pass", "_build_pairs"):
+    for name in ("_one_pass", "_build_pairs", "prepare_open_tables"):
         monkeypatch.setattr(pipeline, name, getattr(pipeline, name))  # restored after
     monkeypatch.setattr(diagnose, "score_in_chunks", diagnose.score_in_chunks)
+    monkeypatch.setattr(recon.run, "diagnose", recon.run.diagnose)
     rows: list[dict[str, Any]] = []
-    bench.watch(rows, newer_than)
+    spent: dict[str, float] = {}
+    bench.watch(rows, newer_than, spent)
     assert night(tmp_path / "watched") == plain
+    passes = sorted(k for k in spent if k.startswith("pass "))
+    assert passes[0] == "pass 1" and set(spent) == {
+        *passes, *(f"open items {p.split()[1]}" for p in passes), "diagnosis"}
+    for p in passes:
+        assert 0 < spent[f"open items {p.split()[1]}"] < spent[p]
     first = [r for r in rows if r["pass"] == 1]
     assert {"amount_date", "fuzzy_name", "fx"} <= {r["rule"] for r in first}
     assert [r["rule"] for r in rows if r["pass"] == 0] == ["diagnosis"]
