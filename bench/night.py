@@ -66,10 +66,11 @@ def watch(
 
     now: dict[str, Any] = {}
     if spent is not None:
-        for module, name, key in ((pipeline, "_one_pass", "pass"),
-                                  (pipeline, "prepare_open_tables", "open items"),
-                                  (run, "diagnose", "diagnosis")):
-            setattr(module, name, _timed(getattr(module, name), spent, key, now))
+        for module, name, key, per_pass in ((pipeline, "_one_pass", "pass", True),
+                                            (pipeline, "prepare_open_tables", "open items", True),
+                                            (run, "diagnose", "diagnosis", False)):
+            setattr(module, name,
+                    _timed(getattr(module, name), spent, key, now if per_pass else None))
     passes.track_pass(now)
     build, score = pipeline._build_pairs, diagnose.score_in_chunks
 
@@ -94,16 +95,16 @@ def watch(
     diagnose.score_in_chunks = score_  # type: ignore[assignment]
 
 
-def _timed(fn: Any, spent: dict[str, float], key: str, now: dict[str, Any]) -> Any:
-    """`fn`, adding its seconds to `spent[key]`, or to `spent[key + " N"]` in pass N
-    when `key` is a pass's step (the pass and its open items)."""
+def _timed(fn: Any, spent: dict[str, float], key: str, now: dict[str, Any] | None) -> Any:
+    """`fn`, adding its seconds to `spent[key]`, or with `now` (see passes.track_pass) to
+    `spent[key + " N"]` in pass N."""
 
     def fn_(*a: Any, **k: Any) -> Any:
         started = time.perf_counter()
         try:
             return fn(*a, **k)
         finally:
-            name = f"{key} {now['pass']}" if key in ("pass", "open items") else key
+            name = key if now is None else f"{key} {now['pass']}"
             spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
 
     return fn_
