@@ -147,6 +147,17 @@ def steps(log: list[tuple[str, int]]) -> dict[str, float]:
     return {s: seconds.get(s, 0.0) + seconds.get(f"{s} (later)", 0.0) for s in STEPS}
 
 
+def made_before(stamp: Path, made: str, *outputs: Path) -> bool:
+    """Whether `outputs` were made as `made` says: the text of `stamp`, written beside
+    them once they were complete.  If not, the stamp is removed first, so that outputs
+    left half made by an interrupted run are never taken; the caller makes them and then
+    writes `made` to `stamp`."""
+    if stamp.is_file() and stamp.read_text() == made and all(p.is_file() for p in outputs):
+        return True
+    stamp.unlink(missing_ok=True)
+    return False
+
+
 def split_night(data: Path, share: float) -> dict[str, list[Path]]:
     """Cut the last `share` of each side's rows (by date, then id) into a second file:
     the base files are the full run, base plus the cut files the next night.
@@ -165,7 +176,7 @@ def split_night(data: Path, share: float) -> dict[str, list[Path]]:
         st = src.stat()
         stamp = data / f".{side}_night"
         made = f"{share!r} {st.st_size} {st.st_mtime_ns}"
-        if stamp.is_file() and stamp.read_text() == made and base.is_file() and new.is_file():
+        if made_before(stamp, made, base, new):
             continue
         frame = pl.read_csv(src, infer_schema=False).sort(["date", "id"])
         cut = frame.height - max(1, int(frame.height * share))
@@ -204,8 +215,7 @@ def generated(rows: int, work: Path) -> Path:
             "--mode", "hard", "--out", str(data)]
     stamp = data / ".generated"
     # --work kept from an earlier run: the same arguments give the same files
-    if not (stamp.is_file() and stamp.read_text() == repr(args[1:])):
-        stamp.unlink(missing_ok=True)
+    if not made_before(stamp, repr(args[1:])):
         subprocess.run([sys.executable, *args], check=True, stdout=subprocess.DEVNULL)
         stamp.write_text(repr(args[1:]))
     return data

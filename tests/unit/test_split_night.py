@@ -32,3 +32,17 @@ def test_the_night_is_cut_once_and_again_when_the_data_or_share_change(tmp_path:
     _write(tmp_path, "bank", range(1, 51))
     scale.split_night(tmp_path, 0.2)
     assert len(base.read_text().splitlines()) == 1 + 40
+
+
+def test_outputs_are_taken_only_under_their_stamp(tmp_path: Path) -> None:
+    """A stamp not matching, or an output missing, removes the stamp before the outputs
+    are made again: outputs an interrupted run left half made are not taken next time."""
+    stamp, out = tmp_path / ".made", tmp_path / "out.csv"
+    assert not scale.made_before(stamp, "a", out)
+    out.write_text("x")
+    stamp.write_text("a")
+    assert scale.made_before(stamp, "a", out)
+    assert not scale.made_before(stamp, "b", out) and not stamp.exists()
+    stamp.write_text("a")
+    out.unlink()
+    assert not scale.made_before(stamp, "a", out) and not stamp.exists()
