@@ -53,7 +53,7 @@ def test_out_of_memory_under_the_default_limit_says_how_it_was_sized(
     argv = ["run", "--rules", "r.yaml", "--bank", "b.csv", "--ledger", "l.csv", "--out", "out"]
     assert cli.run_cli(argv) == 1
     err = capsys.readouterr().err
-    assert "out of memory within recon's default memory limit (0.45 GiB per million" in err
+    assert "out of memory within recon's default memory limit (0.4 GiB per million" in err
     assert "larger --memory-limit" in err and "Traceback" not in err
 
 
@@ -70,18 +70,18 @@ def _physical_gib() -> float:
 
 def test_default_memory_limit_grows_with_the_rows(tmp_path: Path) -> None:
     con = connect(tmp_path / "r.duckdb")
-    # an empty database: the floor, 1 GiB (a machine with less memory: 80% of it)
-    assert _limit_gib(con) == pytest.approx(min(1.0, 0.8 * _physical_gib()), abs=0.1)
-    # 10 million rows about to be loaded: 0.45 GiB per million
+    # an empty database: the floor, 0.75 GiB (a machine with less memory: 80% of it)
+    assert _limit_gib(con) == pytest.approx(min(0.75, 0.8 * _physical_gib()), abs=0.1)
+    # 10 million rows about to be loaded: 0.4 GiB per million
     size_memory_limit(con, 10_000_000)
-    assert _limit_gib(con) == pytest.approx(min(4.5, 0.8 * _physical_gib()), abs=0.1)
-    # rows stored count as well: 3 million rows held is 1.35 GiB
+    assert _limit_gib(con) == pytest.approx(min(4.0, 0.8 * _physical_gib()), abs=0.1)
+    # rows stored count as well: 3 million rows held is 1.2 GiB
     con.execute(
         "insert into txns (txn_id, side, source_id, date, amount, currency) "
         "select i, 'bank', 'B' || i, date '2026-01-01', 1, 'EUR' from range(3000000) r(i)"
     )
     size_memory_limit(con)
-    assert _limit_gib(con) == pytest.approx(min(1.35, 0.8 * _physical_gib()), abs=0.1)
+    assert _limit_gib(con) == pytest.approx(min(1.2, 0.8 * _physical_gib()), abs=0.1)
     con.close()
 
 
