@@ -1036,6 +1036,11 @@ def _right_amount_by_rule(ruleset: RuleSet) -> str:
     return f"(case a.rule_index {whens} else {plain} end)"
 
 
+#: The one-to-one matches being recorded: their pairs' ids, match ids, amounts and
+#: match_info values (see :func:`_record_matches`).
+RECORDING = "__recon__recording"
+
+
 def _record_matches(
     con: duckdb.DuckDBPyConnection,
     accepted: pl.DataFrame,
@@ -1054,7 +1059,9 @@ def _record_matches(
     The temp table is within DuckDB's memory limit, where a polars frame of the same
     rows was beside it: in the 1M full run the first rule's 556k matches took the
     process 0.29 GiB above where it began recording, and now 0.05 GiB, in the same
-    time."""
+    time.  Dropped, its rows stay with the run's transaction until the commit, as every
+    temp table's do (0.06-0.08 GiB of DuckDB's memory in that run), spilled to disk
+    when the limit needs the room."""
     if accepted.height == 0:
         return
     # read by DuckDB from these variables, not registered (see recon.db)
@@ -1063,7 +1070,7 @@ def _record_matches(
     # Hashed once with the amounts, not in each insert's join: recording the 1M first
     # rule's 556k matches took 3.9-4.1 s, now 2.4-2.8 s (bench harness, same hour)
     con.execute(
-        f"""create or replace temp table __recon__ids as
+        f"""create or replace temp table {RECORDING} as
         select a.l, a.r, {matchinfo.match_id_sql(
                    "a.rule || '|' || coalesce(l.account, '') || '|' || l.source_id || '|' "
                    "|| coalesce(r.account, '') || '|' || r.source_id")} as match_id,
@@ -1073,21 +1080,21 @@ def _record_matches(
         from acc a join {T.left} l on l.id = a.l join {T.right} r on r.id = a.r"""
     )
     con.execute(
-        """insert into matches
+        f"""insert into matches
         select i.match_id, ?, a.rule, a.rule_index, 'one_to_one', a.status, a.score,
                i.l_amount, i.r_amount, i.amount_diff_exact, a.date_diff, a.explanation, ?, true,
                null, null, a.diff_type, null
-        from acc a join __recon__ids i on i.l = a.l and i.r = a.r""",
+        from acc a join {RECORDING} i on i.l = a.l and i.r = a.r""",
         [run_id, _now()],
     )
     con.execute(
         "insert into match_members "
-        "select match_id, unnest([l, r]), unnest(['left', 'right']) from __recon__ids"
+        f"select match_id, unnest([l, r]), unnest(['left', 'right']) from {RECORDING}"
     )
     # match_info's columns come with the ids, not from a second join of the open
     # tables (the 5M benchmark's first pass: 2.8M matches; a wider frame, see CHANGELOG)
-    con.execute(matchinfo.one_to_one_insert_sql("__recon__ids"))
-    con.execute("drop table __recon__ids")
+    con.execute(matchinfo.one_to_one_insert_sql(RECORDING))
+    con.execute(f"drop table {RECORDING}")
     # every accepted row is open in both tables: the pairs were built from them
     _close(con, T.left, accepted["l"])
     _close(con, T.right, accepted["r"])
