@@ -1,0 +1,186 @@
+"""Where a run's memory goes: per rule and pass, the process beside DuckDB's share.
+
+bench/scale.py prints a run's peak RSS per stage; this says what holds it.  It runs
+this checkout's `recon run` on bench/scale.py's N x N data in this process, samples the
+process's RSS every 20 ms, and at the end of each rule reads DuckDB's own account of
+its memory (`duckdb_memory()`, which its memory limit bounds) and sums the polars
+frames the passes carry from one to the next.  Per rule and pass it prints:
+
+- the RSS when the rule began, its peak while the rule ran, and at its end;
+- DuckDB's memory at its end, and its largest part (temp tables are IN_MEMORY_TABLE);
+- the frames carried between passes (each rule's kept pairs, the group rules' blocks);
+- the rest of the RSS at its end: Python, the libraries, frames not yet freed and
+  what the allocators keep.
+
+    python bench/memory.py --work /tmp/bench/w1m --rows 1000000
+
+A rule whose peak rises far above its start holds a large frame while it runs: that
+is beside DuckDB's limit, which bounds DuckDB's part only (the README's "Memory stays
+bounded").  The run's outputs are those of a run not watched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import resource
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parent.parent
+# this checkout's recon, not the installed one
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+GIB = 2**30
+
+
+def frame_bytes(obj: Any, depth: int = 0) -> int:
+    """The bytes of the polars frames and series in `obj`: itself, or inside its
+    dataclass fields, dict values and list or tuple items (four levels down)."""
+    if isinstance(obj, pl.DataFrame | pl.Series):
+        return int(obj.estimated_size())
+    if depth >= 4:
+        return 0
+    if isinstance(obj, dict):
+        return sum(frame_bytes(v, depth + 1) for v in obj.values())
+    if isinstance(obj, list | tuple):
+        return sum(frame_bytes(v, depth + 1) for v in obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return sum(frame_bytes(getattr(obj, f.name), depth + 1) for f in dataclasses.fields(obj))
+    return 0
+
+
+class Sampler:
+    """The process's RSS every `every` seconds, in a thread: the peak since `reset()`."""
+
+    def __init__(self, every: float = 0.02) -> None:
+        import psutil
+
+        self._proc = psutil.Process()
+        self._every = every
+        self._lock = threading.Lock()
+        self.peak = 0
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def rss(self) -> int:
+        return int(self._proc.memory_info().rss)
+
+    def _run(self) -> None:
+        while True:
+            rss = self.rss()
+            with self._lock:
+                self.peak = max(self.peak, rss)
+            time.sleep(self._every)
+
+    def reset(self) -> int:
+        """Start a new peak at the RSS now; return it."""
+        rss = self.rss()
+        with self._lock:
+            self.peak = rss
+        return rss
+
+    def read(self) -> int:
+        """The peak since `reset()`, the RSS now included."""
+        rss = self.rss()
+        with self._lock:
+            self.peak = max(self.peak, rss)
+            return self.peak
+
+
+def duckdb_parts(con: Any) -> dict[str, int]:
+    """DuckDB's memory by tag (those in use), as `duckdb_memory()` gives it."""
+    rows = con.sql(
+        "select tag, memory_usage_bytes from duckdb_memory() where memory_usage_bytes > 0"
+    ).fetchall()
+    return {str(tag): int(used) for tag, used in rows}
+
+
+def watch(rows: list[dict[str, Any]], sampler: Sampler) -> None:
+    """Wrap the pipeline's rules so that each appends a row to `rows`: pass, rule, RSS
+    at its start, peak and end, DuckDB's memory at its end (in all and its largest
+    tag), and the frames the passes carry (the run's memo) at its end."""
+    import passes  # bench/passes.py, beside this file
+
+    import recon.pipeline as pipeline
+
+    now: dict[str, Any] = {}
+    passes.track_pass(now)
+    run_rule = pipeline.run_rule
+
+    def run_rule_(con: Any, rule: Any, *a: Any, **k: Any) -> Any:
+        start = sampler.reset()
+        stats = run_rule(con, rule, *a, **k)
+        peak, end = sampler.read(), sampler.rss()
+        memo = a[2] if len(a) > 2 else k.get("memo")
+        parts = duckdb_parts(con)
+        tag, most = max(parts.items(), key=lambda p: p[1], default=("-", 0))
+        rows.append({"pass": now["pass"], "rule": rule.name, "start": start, "peak": peak,
+                     "end": end, "duckdb": sum(parts.values()), "tag": tag, "tag_bytes": most,
+                     "carried": frame_bytes(memo)})
+        return stats
+
+    pipeline.run_rule = run_rule_  # type: ignore[assignment]
+
+
+def table(rows: list[dict[str, Any]]) -> list[str]:
+    """The rows as lines (GiB), the rule with the highest peak marked."""
+    top = max((r["peak"] for r in rows), default=0)
+    lines = [f"{'pass':>4} {'rule':<20}{'start':>7}{'peak':>7}{'end':>7}{'duckdb':>8}"
+             f"{'carried':>9}{'rest':>7}  largest DuckDB part"]
+    for r in rows:
+        rest = r["end"] - r["duckdb"] - r["carried"]
+        mark = " <- the highest" if r["peak"] == top else ""
+        lines.append(
+            f"{r['pass']:>4} {r['rule']:<20}{r['start'] / GIB:>7.2f}{r['peak'] / GIB:>7.2f}"
+            f"{r['end'] / GIB:>7.2f}{r['duckdb'] / GIB:>8.2f}{r['carried'] / GIB:>9.2f}"
+            f"{rest / GIB:>7.2f}  {r['tag']} {r['tag_bytes'] / GIB:.2f}{mark}"
+        )
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=100_000, help="bank lines (default 100000)")
+    ap.add_argument("--work", type=Path, required=True, help="data and databases here")
+    ap.add_argument("--memory-limit")
+    ap.add_argument("--as-of", default="2026-12-04")
+    args = ap.parse_args()
+    import scale
+
+    from recon.cli import main as recon
+
+    data = scale.generated(args.rows, args.work)
+    os.environ.update(scale.run_env(data))
+    slot = args.work / f"memory-n{args.rows}"
+    shutil.rmtree(slot, ignore_errors=True)
+    slot.mkdir(parents=True)
+    cmd = scale.recon_cmd(data, [data / "bank.csv"], [data / "ledger.csv"], args.memory_limit,
+                          db=slot / "recon.duckdb", out=slot / "out")
+    sampler = Sampler()
+    sampler.reset()
+    rows: list[dict[str, Any]] = []
+    watch(rows, sampler)
+    started = time.perf_counter()
+    try:
+        recon([*cmd[cmd.index("run"):], "--as-of", args.as_of])
+    except SystemExit as stop:
+        if stop.code not in (0, None):
+            raise
+    wall = time.perf_counter() - started
+    # ru_maxrss is in KiB on Linux
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(f"\n== a full run at N = {args.rows:,} in this process: {wall:.1f} s, "
+          f"peak RSS {peak / GIB:.2f} GiB (GiB below; rest = end - duckdb - carried)")
+    print("\n".join(table(rows)))
+
+
+if __name__ == "__main__":
+    main()
