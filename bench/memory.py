@@ -67,6 +67,7 @@ class Sampler:
         self._proc = psutil.Process()
         self._every = every
         self._lock = threading.Lock()
+        self._stop = threading.Event()
         self.peak = 0
         threading.Thread(target=self._run, daemon=True).start()
 
@@ -74,11 +75,13 @@ class Sampler:
         return int(self._proc.memory_info().rss)
 
     def _run(self) -> None:
-        while True:
+        while not self._stop.wait(self._every):
             rss = self.rss()
             with self._lock:
                 self.peak = max(self.peak, rss)
-            time.sleep(self._every)
+
+    def stop(self) -> None:
+        self._stop.set()
 
     def reset(self) -> int:
         """Start a new peak at the RSS now; return it."""

@@ -78,8 +78,12 @@ def test_watching_a_run_reads_every_rule_and_changes_nothing(
     for name in ("_one_pass", "run_rule"):
         monkeypatch.setattr(pipeline, name, getattr(pipeline, name))  # restored after
     rows: list[dict[str, Any]] = []
-    bench.watch(rows, bench.Sampler())
-    assert once(tmp_path / "watched") == plain
+    sampler = bench.Sampler()
+    bench.watch(rows, sampler)
+    try:
+        assert once(tmp_path / "watched") == plain
+    finally:
+        sampler.stop()
     first = [r for r in rows if r["pass"] == 1]
     import yaml
 
