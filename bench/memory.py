@@ -21,14 +21,12 @@ bounded").  The run's outputs are those of a run not watched.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import resource
 import shutil
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -150,16 +148,10 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=100_000, help="bank lines (default 100000)")
-    ap.add_argument("--work", type=Path, required=True, help="data and databases here")
-    ap.add_argument("--memory-limit")
-    ap.add_argument("--as-of", default="2026-12-04")
-    args = ap.parse_args()
+    import passes  # bench/passes.py and bench/scale.py, beside this file
     import scale
 
-    from recon.cli import main as recon
-
+    args = passes.bench_args(__doc__)
     data = scale.generated(args.rows, args.work)
     os.environ.update(scale.run_env(data))
     slot = args.work / f"memory-n{args.rows}"
@@ -171,13 +163,7 @@ def main() -> None:
     sampler.reset()
     rows: list[dict[str, Any]] = []
     watch(rows, sampler)
-    started = time.perf_counter()
-    try:
-        recon([*cmd[cmd.index("run"):], "--as-of", args.as_of])
-    except SystemExit as stop:
-        if stop.code not in (0, None):
-            raise
-    wall = time.perf_counter() - started
+    wall = passes.run_here(cmd, "--as-of", args.as_of)
     # ru_maxrss is in KiB on Linux
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(f"\n== a full run at N = {args.rows:,} in this process: {wall:.1f} s, "

@@ -26,7 +26,6 @@ them (the outputs are those of a run not watched).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -172,19 +171,12 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=100_000, help="bank lines (default 100000)")
-    ap.add_argument("--work", type=Path, required=True, help="data and databases here")
-    ap.add_argument("--night", type=float, default=0.01, metavar="SHARE")
-    ap.add_argument("--memory-limit")
-    ap.add_argument("--as-of", default="2026-12-04")
-    args = ap.parse_args()
     import ab  # bench/ab.py, beside this file
     import duckdb
+    import passes
     import scale
 
-    from recon.cli import main as recon
-
+    args = passes.bench_args(__doc__, night=True)
     data = scale.generated(args.rows, args.work)
     files = scale.split_night(data, args.night)
     env = scale.run_env(data)
@@ -203,13 +195,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     spent: dict[str, float] = {}
     watch(rows, newer_than, spent)
-    started = time.perf_counter()
-    try:
-        recon([*cmd[cmd.index("run"):], "--as-of", args.as_of])
-    except SystemExit as stop:
-        if stop.code not in (0, None):
-            raise
-    wall = time.perf_counter() - started
+    wall = passes.run_here(cmd, "--as-of", args.as_of)
     stages = json.loads((slot / "out" / "summary.json").read_text())["stages"]
     print(f"\n== the next night at N = {args.rows:,} (the last {args.night:.0%} of the lines "
           f"new, stored after txn id {newer_than:,}): {wall:.1f} s in all")

@@ -47,6 +47,34 @@ def plan_counts(graph: pl.DataFrame, plan: Any) -> dict[str, int]:
             "near": plan.near.height, "redo": int(plan.near["redo"].sum())}
 
 
+def bench_args(doc: str, night: bool = False) -> argparse.Namespace:
+    """The arguments of a benchmark that runs recon in this process (this one,
+    bench/night.py, bench/memory.py): --rows, --work, --memory-limit, --as-of, and with
+    `night` --night."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=100_000, help="bank lines (default 100000)")
+    ap.add_argument("--work", type=Path, required=True, help="data and databases here")
+    if night:
+        ap.add_argument("--night", type=float, default=0.01, metavar="SHARE")
+    ap.add_argument("--memory-limit")
+    ap.add_argument("--as-of", default="2026-12-04")
+    return ap.parse_args()
+
+
+def run_here(cmd: list[str], *more: str) -> float:
+    """`recon run` as bench/scale.py's recon_cmd gives it, with `more` arguments, in this
+    process; return its wall seconds.  A run that fails stops the benchmark."""
+    from recon.cli import main as recon
+
+    started = time.perf_counter()
+    try:
+        recon([*cmd[cmd.index("run"):], *more])
+    except SystemExit as stop:
+        if stop.code not in (0, None):
+            raise
+    return time.perf_counter() - started
+
+
 def track_pass(now: dict[str, Any]) -> None:
     """Wrap the pipeline's pass so that `now["pass"]` holds the number of the pass running."""
     import recon.pipeline as pipeline
@@ -92,15 +120,8 @@ def watch(rows: list[dict[str, Any]]) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=100_000, help="bank lines (default 100000)")
-    ap.add_argument("--work", type=Path, required=True, help="data (and the run's database) here")
-    ap.add_argument("--memory-limit")
-    ap.add_argument("--as-of", default="2026-12-04")
-    args = ap.parse_args()
+    args = bench_args(__doc__)
     import scale  # bench/scale.py, beside this file
-
-    from recon.cli import main as recon
 
     data = scale.generated(args.rows, args.work)
     db = args.work / f"passes-n{args.rows}.duckdb"
@@ -110,11 +131,7 @@ def main() -> None:
                           db=db, out=args.work / f"passes-n{args.rows}-out")
     rows: list[dict[str, Any]] = []
     watch(rows)
-    try:
-        recon([*cmd[cmd.index("run"):], "--dry-run", "--as-of", args.as_of])
-    except SystemExit as stop:
-        if stop.code not in (0, None):
-            raise
+    run_here(cmd, "--dry-run", "--as-of", args.as_of)
     print(f"\n{'pass':>4} {'rule':<20}" + "".join(f"{c:>10}" for c in COLUMNS) + f"{'seconds':>9}")
     for r in rows:
         if not r["exact"] and not r["near"]:
