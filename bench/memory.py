@@ -108,12 +108,12 @@ def watch(rows: list[dict[str, Any]], sampler: Sampler) -> None:
     """Wrap the pipeline's rules so that each appends a row to `rows`: pass, rule, RSS
     at its start, peak and end, DuckDB's memory at its end (in all and its largest
     tag), and the frames the passes carry (the run's memo) at its end."""
-    import passes  # bench/passes.py, beside this file
+    import scale  # bench/scale.py, beside this file
 
     import recon.pipeline as pipeline
 
     now: dict[str, Any] = {}
-    passes.track_pass(now)
+    scale.track_pass(now)
     run_rule = pipeline.run_rule
 
     def run_rule_(con: Any, rule: Any, *a: Any, **k: Any) -> Any:
@@ -148,10 +148,9 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def main() -> None:
-    import passes  # bench/passes.py and bench/scale.py, beside this file
-    import scale
+    import scale  # bench/scale.py, beside this file
 
-    args = passes.bench_args(__doc__)
+    args = scale.bench_args(__doc__)
     data = scale.generated(args.rows, args.work)
     os.environ.update(scale.run_env(data))
     slot = args.work / f"memory-n{args.rows}"
@@ -163,7 +162,7 @@ def main() -> None:
     sampler.reset()
     rows: list[dict[str, Any]] = []
     watch(rows, sampler)
-    wall = passes.run_here(cmd, "--as-of", args.as_of)
+    wall = scale.run_here(cmd, "--as-of", args.as_of)
     # ru_maxrss is in KiB on Linux
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(f"\n== a full run at N = {args.rows:,} in this process: {wall:.1f} s, "

@@ -57,7 +57,7 @@ def watch(
     pairs kept, those with a row stored after txn id `newer_than`, seconds.  With
     `spent`, add there the seconds of each pass (`pass N`), of its open items (`open
     items N`) and of the diagnosis (`diagnosis`)."""
-    import passes  # bench/passes.py, beside this file
+    import scale  # bench/scale.py, beside this file
 
     import recon.diagnose as diagnose
     import recon.pipeline as pipeline
@@ -70,7 +70,7 @@ def watch(
                                             (run, "diagnose", "diagnosis", False)):
             setattr(module, name,
                     _timed(getattr(module, name), spent, key, now if per_pass else None))
-    passes.track_pass(now)
+    scale.track_pass(now)
     build, score = pipeline._build_pairs, diagnose.score_in_chunks
 
     def build_(con: Any, m: Any, rule: Any, *a: Any, **k: Any) -> Any:
@@ -95,7 +95,7 @@ def watch(
 
 
 def _timed(fn: Any, spent: dict[str, float], key: str, now: dict[str, Any] | None) -> Any:
-    """`fn`, adding its seconds to `spent[key]`, or with `now` (see passes.track_pass) to
+    """`fn`, adding its seconds to `spent[key]`, or with `now` (see scale.track_pass) to
     `spent[key + " N"]` in pass N."""
 
     def fn_(*a: Any, **k: Any) -> Any:
@@ -173,10 +173,9 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
 def main() -> None:
     import ab  # bench/ab.py, beside this file
     import duckdb
-    import passes
     import scale
 
-    args = passes.bench_args(__doc__, night=True)
+    args = scale.bench_args(__doc__, night=True)
     data = scale.generated(args.rows, args.work)
     files = scale.split_night(data, args.night)
     env = scale.run_env(data)
@@ -195,7 +194,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     spent: dict[str, float] = {}
     watch(rows, newer_than, spent)
-    wall = passes.run_here(cmd, "--as-of", args.as_of)
+    wall = scale.run_here(cmd, "--as-of", args.as_of)
     stages = json.loads((slot / "out" / "summary.json").read_text())["stages"]
     print(f"\n== the next night at N = {args.rows:,} (the last {args.night:.0%} of the lines "
           f"new, stored after txn id {newer_than:,}): {wall:.1f} s in all")

@@ -22,7 +22,6 @@ decisions' (exact and near, with the ambiguous rows' records).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # this checkout's recon, not the installed one
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scale  # noqa: E402  (bench/scale.py, beside this file)
 
 COLUMNS = ("graph", "exact", "big", "near", "redo")
 
@@ -47,54 +47,13 @@ def plan_counts(graph: pl.DataFrame, plan: Any) -> dict[str, int]:
             "near": plan.near.height, "redo": int(plan.near["redo"].sum())}
 
 
-def bench_args(doc: str, night: bool = False) -> argparse.Namespace:
-    """The arguments of a benchmark that runs recon in this process (this one,
-    bench/night.py, bench/memory.py): --rows, --work, --memory-limit, --as-of, and with
-    `night` --night."""
-    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=100_000, help="bank lines (default 100000)")
-    ap.add_argument("--work", type=Path, required=True, help="data and databases here")
-    if night:
-        ap.add_argument("--night", type=float, default=0.01, metavar="SHARE")
-    ap.add_argument("--memory-limit")
-    ap.add_argument("--as-of", default="2026-12-04")
-    return ap.parse_args()
-
-
-def run_here(cmd: list[str], *more: str) -> float:
-    """`recon run` as bench/scale.py's recon_cmd gives it, with `more` arguments, in this
-    process; return its wall seconds.  A run that fails stops the benchmark."""
-    from recon.cli import main as recon
-
-    started = time.perf_counter()
-    try:
-        recon([*cmd[cmd.index("run"):], *more])
-    except SystemExit as stop:
-        if stop.code not in (0, None):
-            raise
-    return time.perf_counter() - started
-
-
-def track_pass(now: dict[str, Any]) -> None:
-    """Wrap the pipeline's pass so that `now["pass"]` holds the number of the pass running."""
-    import recon.pipeline as pipeline
-
-    one_pass = pipeline._one_pass
-
-    def one_pass_(*a: Any, **k: Any) -> Any:
-        now["pass"] = a[7] if len(a) > 7 else k.get("pass_no", 1)
-        return one_pass(*a, **k)
-
-    pipeline._one_pass = one_pass_  # type: ignore[assignment]
-
-
 def watch(rows: list[dict[str, Any]]) -> None:
     """Wrap the pipeline's steps so that each later pass's decisions append a row to
     `rows` (pass, rule, plan_counts' counts, seconds)."""
     import recon.pipeline as pipeline
 
     now: dict[str, Any] = {}
-    track_pass(now)
+    scale.track_pass(now)
     run_rule = pipeline.run_rule
     with_carried, decide = pipeline._with_carried, pipeline.Plan.decide
 
@@ -120,8 +79,7 @@ def watch(rows: list[dict[str, Any]]) -> None:
 
 
 def main() -> None:
-    args = bench_args(__doc__)
-    import scale  # bench/scale.py, beside this file
+    args = scale.bench_args(__doc__)
 
     data = scale.generated(args.rows, args.work)
     db = args.work / f"passes-n{args.rows}.duckdb"
@@ -131,7 +89,7 @@ def main() -> None:
                           db=db, out=args.work / f"passes-n{args.rows}-out")
     rows: list[dict[str, Any]] = []
     watch(rows)
-    run_here(cmd, "--dry-run", "--as-of", args.as_of)
+    scale.run_here(cmd, "--dry-run", "--as-of", args.as_of)
     print(f"\n{'pass':>4} {'rule':<20}" + "".join(f"{c:>10}" for c in COLUMNS) + f"{'seconds':>9}")
     for r in rows:
         if not r["exact"] and not r["near"]:

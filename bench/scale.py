@@ -207,6 +207,50 @@ def recon_cmd(data: Path, bank: list[Path], ledger: list[Path], memory_limit: st
     return cmd
 
 
+# In-process benchmarks (bench/passes.py, night.py, memory.py) run this checkout's recon
+# in their own process, wrapping its steps to look at them; the helpers they share.
+
+
+def bench_args(doc: str, night: bool = False) -> argparse.Namespace:
+    """The arguments of an in-process benchmark: --rows, --work, --memory-limit, --as-of,
+    and with `night` --night."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=100_000, help="bank lines (default 100000)")
+    ap.add_argument("--work", type=Path, required=True, help="data and databases here")
+    if night:
+        ap.add_argument("--night", type=float, default=0.01, metavar="SHARE")
+    ap.add_argument("--memory-limit")
+    ap.add_argument("--as-of", default="2026-12-04")
+    return ap.parse_args()
+
+
+def run_here(cmd: list[str], *more: str) -> float:
+    """`recon run` as recon_cmd gives it, with `more` arguments, in this process; return
+    its wall seconds.  A run that fails stops the benchmark."""
+    from recon.cli import main as recon
+
+    started = time.perf_counter()
+    try:
+        recon([*cmd[cmd.index("run"):], *more])
+    except SystemExit as stop:
+        if stop.code not in (0, None):
+            raise
+    return time.perf_counter() - started
+
+
+def track_pass(now: dict[str, Any]) -> None:
+    """Wrap the pipeline's pass so that `now["pass"]` holds the number of the pass running."""
+    import recon.pipeline as pipeline
+
+    one_pass = pipeline._one_pass
+
+    def one_pass_(*a: Any, **k: Any) -> Any:
+        now["pass"] = a[7] if len(a) > 7 else k.get("pass_no", 1)
+        return one_pass(*a, **k)
+
+    pipeline._one_pass = one_pass_  # type: ignore[assignment]
+
+
 def generated(rows: int, work: Path) -> Path:
     """The folder of N x N hard-mode data under `work` (seed 5), generated unless an
     earlier run left it there."""
