@@ -12,6 +12,7 @@ import lock, numba's compiler lock) and then finds done.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 
@@ -25,6 +26,16 @@ def start() -> None:
 
 
 def _warm() -> None:
+    # the pinyin tables are some 280,000 Python objects that live to the process's end:
+    # loading them set off full collections, each of which, and every later one, walked
+    # them all (0.2-0.3 s of a 1M run), and so did the collection at the interpreter's
+    # exit (0.3 s). Loaded with the collector off, they are then frozen (gc.freeze): no
+    # collection looks at them again.  Once per process (a test session runs many).
+    global _frozen
+    freeze = not _frozen
+    _frozen = True
+    if freeze:
+        gc.disable()
     try:
         import numpy as np
 
@@ -40,3 +51,11 @@ def _warm() -> None:
         warm_template()
     except Exception:  # pragma: no cover - the run does the same work itself anyway
         log.debug("warm-up failed; the run loads what it needs when it needs it", exc_info=True)
+    finally:
+        if freeze:
+            gc.freeze()
+            gc.enable()
+
+
+#: whether a warm-up has frozen what it loaded (see _warm)
+_frozen = False
