@@ -26,7 +26,6 @@ import os
 import resource
 import shutil
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -56,46 +55,6 @@ def frame_bytes(obj: Any, depth: int = 0) -> int:
     return 0
 
 
-class Sampler:
-    """The process's RSS every `every` seconds, in a thread: the peak since `reset()`."""
-
-    def __init__(self, every: float = 0.02) -> None:
-        import psutil
-
-        self._proc = psutil.Process()
-        self._every = every
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self.peak = 0
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def rss(self) -> int:
-        return int(self._proc.memory_info().rss)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._every):
-            rss = self.rss()
-            with self._lock:
-                self.peak = max(self.peak, rss)
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def reset(self) -> int:
-        """Start a new peak at the RSS now; return it."""
-        rss = self.rss()
-        with self._lock:
-            self.peak = rss
-        return rss
-
-    def read(self) -> int:
-        """The peak since `reset()`, the RSS now included."""
-        rss = self.rss()
-        with self._lock:
-            self.peak = max(self.peak, rss)
-            return self.peak
-
-
 def duckdb_parts(con: Any) -> dict[str, int]:
     """DuckDB's memory by tag (those in use), as `duckdb_memory()` gives it."""
     rows = con.sql(
@@ -104,9 +63,9 @@ def duckdb_parts(con: Any) -> dict[str, int]:
     return {str(tag): int(used) for tag, used in rows}
 
 
-def watch(rows: list[dict[str, Any]], sampler: Sampler) -> None:
+def watch(rows: list[dict[str, Any]], sampler: Any) -> None:
     """Wrap the pipeline's rules so that each appends a row to `rows`: pass, rule, RSS
-    at its start, peak and end, DuckDB's memory at its end (in all and its largest
+    (from `sampler`, a scale.Sampler of this process) at its start, peak and end, DuckDB's memory at its end (in all and its largest
     tag), and the frames the passes carry (the run's memo) at its end."""
     import scale  # bench/scale.py, beside this file
 
@@ -158,7 +117,7 @@ def main() -> None:
     slot.mkdir(parents=True)
     cmd = scale.recon_cmd(data, [data / "bank.csv"], [data / "ledger.csv"], args.memory_limit,
                           db=slot / "recon.duckdb", out=slot / "out")
-    sampler = Sampler()
+    sampler = scale.Sampler()
     sampler.reset()
     rows: list[dict[str, Any]] = []
     watch(rows, sampler)

@@ -60,43 +60,71 @@ def peak_rss(cmd: list[str], **kw: object) -> tuple[int, float, int]:
     return code, wall, peak
 
 
+class Sampler:
+    """The RSS of a process (this one unless `pid`; with `tree`, its children's added)
+    every `every` seconds, in a thread: the peak since `reset()` (`read`) and since the
+    start (`top`).  The thread ends with the process or at `stop()`."""
+
+    def __init__(self, pid: int | None = None, *, tree: bool = False, every: float = 0.02) -> None:
+        self._proc = psutil.Process(pid)
+        self._tree = tree
+        self._every = every
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.peak = self.top = 0
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def rss(self) -> int:
+        """The RSS now (0 once the process has ended)."""
+        total = 0
+        with contextlib.suppress(psutil.Error):
+            procs = [self._proc, *self._proc.children(recursive=True)] if self._tree else [self._proc]
+            for p in procs:
+                with contextlib.suppress(psutil.Error):
+                    total += p.memory_info().rss
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every) and self._proc.is_running():
+            self._note(self.rss())
+
+    def _note(self, rss: int) -> None:
+        with self._lock:
+            self.peak, self.top = max(self.peak, rss), max(self.top, rss)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def reset(self) -> int:
+        """Start a new peak at the RSS now; return it."""
+        rss = self.rss()
+        with self._lock:
+            self.peak, self.top = rss, max(self.top, rss)
+        return rss
+
+    def read(self) -> int:
+        """The peak since `reset()`, the RSS now included."""
+        self._note(self.rss())
+        with self._lock:
+            return self.peak
+
+
 def traced(cmd: list[str], **kw: object) -> tuple[int, float, int, list[tuple[str, int]]]:
     """Run `cmd`, sampling the RSS of its process tree; return (exit code, wall seconds,
     peak RSS, and per line it wrote to stderr: the line and the peak RSS since the
-    line before). recon logs one line as each stage ends, so that is the peak per stage."""
+    line before, the RSS at both lines included). recon logs one line as each stage
+    ends, so that is the peak per stage."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, **kw)  # type: ignore[call-overload]
-    peak = 0
-    since = 0  # the peak since the last stderr line
+    sampler = Sampler(proc.pid, tree=True, every=0.05)
     lines: list[tuple[str, int]] = []
-    lock = threading.Lock()
-
-    def sample() -> None:
-        nonlocal peak, since
-        try:
-            root = psutil.Process(proc.pid)
-            while proc.poll() is None:
-                procs = [root, *root.children(recursive=True)]
-                total = 0
-                for p in procs:
-                    with contextlib.suppress(psutil.Error):
-                        total += p.memory_info().rss
-                with lock:
-                    peak, since = max(peak, total), max(since, total)
-                time.sleep(0.05)
-        except psutil.Error:
-            pass
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
     assert proc.stderr is not None
     for line in proc.stderr:
-        with lock:
-            lines.append((line.rstrip(), since))
-            since = 0
+        lines.append((line.rstrip(), sampler.read()))
+        sampler.reset()
     code = proc.wait()
-    t.join()
-    return code, time.perf_counter() - started, peak, lines
+    sampler.stop()
+    return code, time.perf_counter() - started, sampler.top, lines
 
 
 _RULE_LINE = re.compile(

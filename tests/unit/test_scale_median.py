@@ -100,3 +100,28 @@ def test_steps_sum_every_pass_of_the_pipelines_own_steps() -> None:
     ]
     assert scale.steps(log) == {"open items": 1.75, "suggestions": 0.3}
     assert scale.steps([]) == {"open items": 0.0, "suggestions": 0.0}
+
+
+def test_traced_gives_every_line_the_rss_between_it_and_the_line_before() -> None:
+    """Two lines written together (recon's "parsed" and "stored") each read the RSS of
+    the process then, not 0 for want of a sample between them; the peak is the run's."""
+    import sys
+
+    child = (
+        "import sys, time\n"
+        "b = bytearray(300 * 2**20)\n"  # zero-filled: touched, resident
+        "time.sleep(0.3)\n"
+        "print('one', file=sys.stderr, flush=True)\n"
+        "print('two', file=sys.stderr, flush=True)\n"
+        "time.sleep(0.2)\n"
+        "del b\n"
+        "print('three', file=sys.stderr, flush=True)\n"
+    )
+    code, wall, peak, lines = scale.traced([sys.executable, "-c", child])
+    assert code == 0 and wall > 0.5
+    assert [line for line, _ in lines] == ["one", "two", "three"]
+    mib = {line: rss / 2**20 for line, rss in lines}
+    assert mib["one"] > 300 and mib["two"] > 300
+    # the peak since "two" holds the RSS at "two", the array still there
+    assert mib["three"] > 300
+    assert peak / 2**20 >= mib["one"]
