@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # this checkout's recon, not the installed one
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scale  # noqa: E402  (bench/scale.py, beside this file)
 
 GIB = 2**30
 
@@ -63,12 +64,11 @@ def duckdb_parts(con: Any) -> dict[str, int]:
     return {str(tag): int(used) for tag, used in rows}
 
 
-def watch(rows: list[dict[str, Any]], sampler: Any) -> None:
+def watch(rows: list[dict[str, Any]], sampler: scale.Sampler) -> None:
     """Wrap the pipeline's rules so that each appends a row to `rows`: pass, rule, RSS
-    (from `sampler`, a scale.Sampler of this process) at its start, peak and end, DuckDB's memory at its end (in all and its largest
-    tag), and the frames the passes carry (the run's memo) at its end."""
-    import scale  # bench/scale.py, beside this file
-
+    at its start, peak and end (from `sampler`, of this process), DuckDB's memory at its
+    end (in all and its largest tag), and the frames the passes carry (the run's memo)
+    at its end."""
     import recon.pipeline as pipeline
 
     now: dict[str, Any] = {}
@@ -107,8 +107,6 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def main() -> None:
-    import scale  # bench/scale.py, beside this file
-
     args = scale.bench_args(__doc__)
     data = scale.generated(args.rows, args.work)
     os.environ.update(scale.run_env(data))

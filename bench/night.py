@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # this checkout's recon, not the installed one
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scale  # noqa: E402  (bench/scale.py, beside this file)
 
 COLUMNS = ("candidates", "pairs", "with_new", "seconds")
 
@@ -57,8 +58,6 @@ def watch(
     pairs kept, those with a row stored after txn id `newer_than`, seconds.  With
     `spent`, add there the seconds of each pass (`pass N`), of its open items (`open
     items N`) and of the diagnosis (`diagnosis`)."""
-    import scale  # bench/scale.py, beside this file
-
     import recon.diagnose as diagnose
     import recon.pipeline as pipeline
     import recon.run as run
@@ -173,7 +172,6 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
 def main() -> None:
     import ab  # bench/ab.py, beside this file
     import duckdb
-    import scale
 
     args = scale.bench_args(__doc__, night=True)
     data = scale.generated(args.rows, args.work)

@@ -12,7 +12,6 @@ import pytest
 from tests.conftest import ROOT, load_module
 
 bench = load_module(ROOT / "bench" / "memory.py", "recon_bench_memory")
-scale = load_module(ROOT / "bench" / "scale.py", "recon_bench_scale_for_memory")
 
 GIB = 2**30
 
@@ -79,7 +78,7 @@ def test_watching_a_run_reads_every_rule_and_changes_nothing(
     for name in ("_one_pass", "run_rule"):
         monkeypatch.setattr(pipeline, name, getattr(pipeline, name))  # restored after
     rows: list[dict[str, Any]] = []
-    sampler = scale.Sampler()
+    sampler = bench.scale.Sampler()
     bench.watch(rows, sampler)
     try:
         assert once(tmp_path / "watched") == plain

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import ROOT, load_module
 
 bench = load_module(ROOT / "bench" / "night.py", "recon_bench_night")
-scale = load_module(ROOT / "bench" / "scale.py", "recon_bench_scale_for_night")
+scale = bench.scale
 
 
 def test_a_pair_is_new_when_either_row_was_stored_after_the_base() -> None:
