@@ -78,7 +78,7 @@ def watch(rows: list[dict[str, Any]], sampler: scale.Sampler) -> None:
     def run_rule_(con: Any, rule: Any, *a: Any, **k: Any) -> Any:
         start = sampler.reset()
         stats = run_rule(con, rule, *a, **k)
-        peak, end = sampler.read(), sampler.rss()
+        peak, end = sampler.lap()
         memo = a[2] if len(a) > 2 else k.get("memo")
         parts = duckdb_parts(con)
         tag, most = max(parts.items(), key=lambda p: p[1], default=("-", 0))

@@ -62,7 +62,7 @@ def peak_rss(cmd: list[str], **kw: object) -> tuple[int, float, int]:
 
 class Sampler:
     """The RSS of a process (this one unless `pid`; with `tree`, its children's added)
-    every `every` seconds, in a thread: the peak since `reset()` (`read`) and since the
+    every `every` seconds, in a thread: the peak since `reset()` (`lap`) and since the
     start (`top`).  The thread ends with the process or at `stop()`."""
 
     def __init__(self, pid: int | None = None, *, tree: bool = False, every: float = 0.02) -> None:
@@ -102,11 +102,14 @@ class Sampler:
             self.peak, self.top = rss, max(self.top, rss)
         return rss
 
-    def read(self) -> int:
-        """The peak since `reset()`, the RSS now included."""
-        self._note(self.rss())
+    def lap(self) -> tuple[int, int]:
+        """(the peak since `reset()`, the RSS now included; the RSS now), from one reading
+        of the RSS, and a new peak starts at it, as `reset()` starts one."""
+        rss = self.rss()
         with self._lock:
-            return self.peak
+            peak = max(self.peak, rss)
+            self.peak, self.top = rss, max(self.top, rss)
+        return peak, rss
 
 
 def traced(cmd: list[str], **kw: object) -> tuple[int, float, int, list[tuple[str, int]]]:
@@ -120,8 +123,7 @@ def traced(cmd: list[str], **kw: object) -> tuple[int, float, int, list[tuple[st
     lines: list[tuple[str, int]] = []
     assert proc.stderr is not None
     for line in proc.stderr:
-        lines.append((line.rstrip(), sampler.read()))
-        sampler.reset()
+        lines.append((line.rstrip(), sampler.lap()[0]))
     code = proc.wait()
     sampler.stop()
     return code, time.perf_counter() - started, sampler.top, lines
