@@ -7,8 +7,14 @@ and read the per-stage times from summary.json.  The floor is a minimal DuckDB
 script that loads both CSVs and writes an exact join on reference and amount
 to CSV; recon's time is printed as a multiple of it.
 
-    python bench/scale.py --rows 100000 [--rows 1000000 ...] [--memory-limit 4GB] [--night 0.01]
-                          [--repeat 3]
+    python bench/scale.py --rows 100000 [--rows 1000000 ...] [--memory-limit [N=]4GB ...]
+                          [--night 0.01] [--repeat 3]
+
+With several N, each N after the first is compared with the one before: how many
+times its lines, wall time, floor and peak RSS.  `--memory-limit 4GB` is passed to
+every run; `--memory-limit 5000000=4GB` to the runs of that N only, so that
+``--rows 1000000 --rows 5000000 --memory-limit 5000000=4GB`` times the issue's pair
+in one go: 1M with recon's default limit, 5M within 4GB, the same hour.
 
 With --night, the full run loads all but the last 1% of the lines (by date) and
 the next night adds them: the incremental night is timed against the full run.  The
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -303,7 +310,7 @@ def one(rows: int, work: Path, memory_limit: str | None, night: float | None = N
     data = generated(rows, work)
     gen = time.perf_counter() - t0
     runs = [timed(rows, data, memory_limit, night) for _ in range(repeat)]
-    return median_run(runs) | {"generate_s": gen, "runs": runs}
+    return median_run(runs) | {"generate_s": gen, "runs": runs, "memory_limit": memory_limit}
 
 
 def timed(rows: int, data: Path, memory_limit: str | None, night: float | None
@@ -401,8 +408,10 @@ def _spread(r: dict[str, Any], runs: int) -> str:
 def report(r: dict[str, Any]) -> None:
     rows, wall = int(r["rows"]), float(r["wall_s"])
     repeats = len(r.get("runs", []))
+    limit = r.get("memory_limit")
     print(f"\n== N = {rows:,} bank lines (hard mode), generated (or found) in "
-          f"{float(r['generate_s']):.1f} s")
+          f"{float(r['generate_s']):.1f} s; "
+          + (f"--memory-limit {limit}" if limit else "recon's default memory limit"))
     print(f"recon run: {wall:.1f} s wall{_spread(r, repeats)}, {rows / wall:,.0f} bank lines/s, "
           f"peak RSS {int(r['peak_rss']) / 2**30:.2f} GiB")
     print(f"floor (DuckDB load + exact join + CSV): {float(r['floor_s']):.2f} s; "
@@ -422,6 +431,45 @@ def report(r: dict[str, Any]) -> None:
               repeats)
     if "rerun" in r:
         later(r["rerun"], "the same night again, nothing new", wall, repeats)
+
+
+def growth(results: list[dict[str, Any]]) -> list[str]:
+    """Each N after the smallest against the N before it: how many times the lines, the
+    wall time, the floor and the peak RSS (the medians, with --repeat)."""
+    runs = sorted(results, key=lambda r: int(r["rows"]))
+    lines = []
+    for small, big in itertools.pairwise(runs):
+        x = {key: float(big[key]) / float(small[key])
+             for key in ("rows", "wall_s", "floor_s", "peak_rss")}
+        lines.append(
+            f"N = {int(big['rows']):,} against {int(small['rows']):,}: {x['rows']:.1f}x the "
+            f"lines, {x['wall_s']:.2f}x the wall time ({float(big['wall_s']):.1f} / "
+            f"{float(small['wall_s']):.1f} s), {x['floor_s']:.2f}x the floor, "
+            f"{x['peak_rss']:.2f}x the peak RSS"
+        )
+    return lines
+
+
+def memory_limits(values: list[str] | None, sizes: list[int]) -> dict[int, str | None]:
+    """Each N's --memory-limit from the option's values: LIMIT for every N, N=LIMIT for
+    that N (which wins); None where none is given (recon's default)."""
+    every: str | None = None
+    per: dict[int, str] = {}
+    for value in values or []:
+        n, sep, limit = value.rpartition("=")
+        if not sep:
+            every = value
+            continue
+        try:
+            per[int(n.replace("_", ""))] = limit
+        except ValueError:
+            raise SystemExit(
+                f"--memory-limit {value!r}: expected LIMIT or N=LIMIT (5000000=4GB)"
+            ) from None
+    unknown = sorted(set(per) - set(sizes))
+    if unknown:
+        raise SystemExit(f"--memory-limit names N = {unknown[0]:,}, which no --rows gives")
+    return {n: per.get(n, every) for n in sizes}
 
 
 def later(n: dict[str, Any], title: str, wall: float, repeats: int) -> None:
@@ -462,7 +510,9 @@ def print_log(log: list[tuple[str, int]]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, action="append", help="bank lines (repeatable)")
-    ap.add_argument("--memory-limit")
+    ap.add_argument("--memory-limit", action="append", metavar="[N=]LIMIT",
+                    help="passed to recon run: LIMIT (4GB) for every N, N=LIMIT for that N's "
+                         "runs only (repeatable)")
     ap.add_argument("--work", type=Path, help="keep data here (default: a temp dir)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--night", type=float, metavar="SHARE",
@@ -476,11 +526,14 @@ def main() -> None:
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
     sizes = args.rows or [100_000]
+    limits = memory_limits(args.memory_limit, sizes)
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
-        results = [one(n, work, args.memory_limit, args.night, args.repeat) for n in sizes]
+        results = [one(n, work, limits[n], args.night, args.repeat) for n in sizes]
     for r in results:
         report(r)
+    for line in growth(results):
+        print(line)
     if args.json:
         print(json.dumps(results, indent=2))
 

@@ -125,3 +125,36 @@ def test_traced_gives_every_line_the_rss_between_it_and_the_line_before() -> Non
     # the peak since "two" holds the RSS at "two", the array still there
     assert mib["three"] > 300
     assert peak / 2**20 >= mib["one"]
+
+
+def test_memory_limits_give_every_n_its_own_or_the_common_limit() -> None:
+    sizes = [1_000_000, 5_000_000]
+    assert scale.memory_limits(None, sizes) == {1_000_000: None, 5_000_000: None}
+    assert scale.memory_limits(["4GB"], sizes) == {1_000_000: "4GB", 5_000_000: "4GB"}
+    # N=LIMIT wins over the common limit, whichever comes first
+    assert scale.memory_limits(["5_000_000=4GB", "2GB"], sizes) == {
+        1_000_000: "2GB",
+        5_000_000: "4GB",
+    }
+    assert scale.memory_limits(["5000000=4GB"], sizes) == {1_000_000: None, 5_000_000: "4GB"}
+    with pytest.raises(SystemExit, match="no --rows gives"):
+        scale.memory_limits(["2000000=4GB"], sizes)
+    with pytest.raises(SystemExit, match="N=LIMIT"):
+        scale.memory_limits(["five=4GB"], sizes)
+
+
+def test_growth_compares_each_n_with_the_one_below_it() -> None:
+    def run(rows: int, wall: float, floor: float, rss: int) -> dict[str, Any]:
+        return {"rows": rows, "wall_s": wall, "floor_s": floor, "peak_rss": rss}
+
+    lines = scale.growth(
+        [run(5_000_000, 303.8, 6.06, 6_700), run(100_000, 5.0, 0.2, 500),
+         run(1_000_000, 50.3, 1.65, 1_950)]
+    )
+    assert lines == [
+        "N = 1,000,000 against 100,000: 10.0x the lines, 10.06x the wall time (50.3 / 5.0 s), "
+        "8.25x the floor, 3.90x the peak RSS",
+        "N = 5,000,000 against 1,000,000: 5.0x the lines, 6.04x the wall time (303.8 / 50.3 s), "
+        "3.67x the floor, 3.44x the peak RSS",
+    ]
+    assert scale.growth([run(100_000, 5.0, 0.2, 500)]) == []
