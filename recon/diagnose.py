@@ -24,7 +24,7 @@ from recon.db import written_join_order
 from recon.matchers.base import AmountTolerance, DateWindow, band_join_sql, date_condition_sql
 from recon.matchers.exact import Exact
 from recon.matchinfo import ACTIVE_MEMBERS_SQL
-from recon.pipeline import LEFT_OUT, T
+from recon.pipeline import AMBIGUOUS, LEFT_OUT, T
 from recon.scoring import explained, score_in_chunks, with_shared_refs
 
 REASONS = (
@@ -87,7 +87,7 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
             select 'left' as side, id, {fields}, {DUPLICATE_KEYS} from {T.left} t {texts}
             union all select 'right', id, {fields}, {DUPLICATE_KEYS} from {T.right} t {texts}),
         amb_alt as (select a.side, a.id, unnest(a.alternatives) as alt, a.best
-                    from __recon__ambiguous a),
+                    from {AMBIGUOUS} a),
         -- an ambiguity is stale once every rival has been matched by a later rule
         amb as (select x.side, x.id, list_sort(list(distinct x.alt)) as alts, max(x.best) as best
                 from amb_alt x

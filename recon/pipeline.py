@@ -1302,17 +1302,18 @@ def _near_rivals(pairs: pl.DataFrame, ambiguous: pl.DataFrame, rule: Rule) -> pl
     return pl.concat(rows)
 
 
+#: The rows the rules of the last pass found ambiguous (id, side, alternatives, best,
+#: rule), for the exception diagnosis; made by each pass (see _one_pass).
+AMBIGUOUS = "__recon__ambiguous"
+
+
 def _insert_ambiguous(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> None:
     """Remember ambiguous rows (see :func:`_near_rivals`) for the exception diagnosis."""
     if rows.height == 0:
         return
-    con.execute(
-        "create temp table if not exists __recon__ambiguous "
-        "(id bigint, side varchar, alternatives bigint[], best double, rule varchar)"
-    )
     # read by DuckDB from this variable (see recon.db)
     ambiguous_rows = rows  # noqa: F841
-    con.execute("insert into __recon__ambiguous select * from ambiguous_rows")
+    con.execute(f"insert into {AMBIGUOUS} select * from ambiguous_rows")
 
 
 def run_pipeline(
@@ -1378,9 +1379,8 @@ def _one_pass(
     memo: dict[int, Carry] | None = None,
 ) -> int:
     """One pass of every rule; returns the number of matches it made."""
-    con.execute("drop table if exists __recon__ambiguous")
     con.execute(
-        "create temp table __recon__ambiguous "
+        f"create or replace temp table {AMBIGUOUS} "
         "(id bigint, side varchar, alternatives bigint[], best double, rule varchar)"
     )
     con.execute(
