@@ -10,8 +10,8 @@ to CSV; recon's time is printed as a multiple of it.
     python bench/scale.py --rows 100000 [--rows 1000000 ...] [--memory-limit [N=]4GB ...]
                           [--night 0.01] [--repeat 3]
 
-With several N, each N after the first is compared with the one before: how many
-times its lines, wall time, floor and peak RSS.  `--memory-limit 4GB` is passed to
+With several N, each N but the smallest is compared with the next smaller one: how
+many times its lines, wall time, floor and peak RSS.  `--memory-limit 4GB` is passed to
 every run; `--memory-limit 5000000=4GB` to the runs of that N only, so that
 ``--rows 1000000 --rows 5000000 --memory-limit 5000000=4GB`` times the issue's pair
 in one go: 1M with recon's default limit, 5M within 4GB, the same hour.
@@ -104,10 +104,7 @@ class Sampler:
 
     def reset(self) -> int:
         """Start a new peak at the RSS now; return it."""
-        rss = self.rss()
-        with self._lock:
-            self.peak, self.top = rss, max(self.top, rss)
-        return rss
+        return self.lap()[1]
 
     def lap(self) -> tuple[int, int]:
         """(the peak since `reset()`, the RSS now included; the RSS now), from one reading
