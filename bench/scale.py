@@ -453,16 +453,14 @@ def memory_limits(values: list[str] | None, sizes: list[int]) -> dict[int, str |
     every: str | None = None
     per: dict[int, str] = {}
     for value in values or []:
-        n, sep, limit = value.rpartition("=")
-        if not sep:
-            every = value
-            continue
-        try:
-            per[int(n.replace("_", ""))] = limit
-        except ValueError:
-            raise SystemExit(
-                f"--memory-limit {value!r}: expected LIMIT or N=LIMIT (5000000=4GB)"
-            ) from None
+        n, sep, limit = value.rpartition("=")  # no "=": ("", "", value)
+        n = n.replace("_", "")
+        if not limit or (sep and not n.isdigit()):
+            raise SystemExit(f"--memory-limit {value!r}: expected LIMIT or N=LIMIT (5000000=4GB)")
+        if sep:
+            per[int(n)] = limit
+        else:
+            every = limit
     unknown = sorted(set(per) - set(sizes))
     if unknown:
         raise SystemExit(f"--memory-limit names N = {unknown[0]:,}, which no --rows gives")

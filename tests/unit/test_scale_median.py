@@ -139,8 +139,9 @@ def test_memory_limits_give_every_n_its_own_or_the_common_limit() -> None:
     assert scale.memory_limits(["5000000=4GB"], sizes) == {1_000_000: None, 5_000_000: "4GB"}
     with pytest.raises(SystemExit, match="no --rows gives"):
         scale.memory_limits(["2000000=4GB"], sizes)
-    with pytest.raises(SystemExit, match="N=LIMIT"):
-        scale.memory_limits(["five=4GB"], sizes)
+    for bad in ("five=4GB", "5000000=", ""):
+        with pytest.raises(SystemExit, match="N=LIMIT"):
+            scale.memory_limits([bad], sizes)
 
 
 def test_growth_compares_each_n_with_the_one_below_it() -> None:
