@@ -8,7 +8,8 @@ frames the passes carry from one to the next.  Per rule and pass it prints:
 
 - the RSS when the rule began, its peak while the rule ran, and at its end;
 - DuckDB's memory at its end, and its largest part (temp tables are IN_MEMORY_TABLE);
-- the frames carried between passes (each rule's kept pairs, the group rules' blocks);
+- the frames carried between passes (each rule's kept pairs, the group rules' blocks),
+  and at the end, the largest of them by rule and field where the peak was;
 - the rest of the RSS at its end: Python, the libraries, frames not yet freed and
   what the allocators keep.
 
@@ -38,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scale  # noqa: E402  (bench/scale.py, beside this file)
 
 GIB = 2**30
+MIB = 2**20
 
 
 def frame_bytes(obj: Any, depth: int = 0) -> int:
@@ -54,6 +56,33 @@ def frame_bytes(obj: Any, depth: int = 0) -> int:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return sum(frame_bytes(getattr(obj, f.name), depth + 1) for f in dataclasses.fields(obj))
     return 0
+
+
+def carried_parts(memo: dict[int, Any] | None, names: dict[int, str]) -> dict[str, int]:
+    """The bytes of the frames `memo` (the run's carries, by rule index) holds, per rule
+    and field ("group_one_to_many.held"), those holding any."""
+    parts = {}
+    for index, carry in (memo or {}).items():
+        if not dataclasses.is_dataclass(carry) or isinstance(carry, type):
+            continue
+        for f in dataclasses.fields(carry):
+            size = frame_bytes(getattr(carry, f.name))
+            if size:
+                parts[f"{names.get(index, index)}.{f.name}"] = size
+    return parts
+
+
+def largest_carried(rows: list[dict[str, Any]], top: int = 6) -> list[str]:
+    """The `top` largest carried frames at the end of the rule with the highest peak: what
+    to move or free first for a lower peak."""
+    if not rows:
+        return []
+    high = max(rows, key=lambda r: r["peak"])
+    parts = sorted(high["parts"].items(), key=lambda p: (-p[1], p[0]))[:top]
+    lines = [f"the largest frames carried at the end of pass {high['pass']} {high['rule']} "
+             f"(MiB, of {high['carried'] / MIB:.1f}):"]
+    lines += [f"{size / MIB:>8.1f}  {name}" for name, size in parts]
+    return lines
 
 
 def duckdb_parts(con: Any) -> dict[str, int]:
@@ -74,17 +103,20 @@ def watch(rows: list[dict[str, Any]], sampler: scale.Sampler) -> None:
     now: dict[str, Any] = {}
     scale.track_pass(now)
     run_rule = pipeline.run_rule
+    names: dict[int, str] = {}
 
-    def run_rule_(con: Any, rule: Any, *a: Any, **k: Any) -> Any:
+    def run_rule_(con: Any, rule: Any, index: int, *a: Any, **k: Any) -> Any:
+        names[index] = rule.name
         start = sampler.reset()
-        stats = run_rule(con, rule, *a, **k)
+        stats = run_rule(con, rule, index, *a, **k)
         peak, end = sampler.lap()
-        memo = a[2] if len(a) > 2 else k.get("memo")
+        memo = a[1] if len(a) > 1 else k.get("memo")
         parts = duckdb_parts(con)
         tag, most = max(parts.items(), key=lambda p: p[1], default=("-", 0))
+        carried = carried_parts(memo, names)
         rows.append({"pass": now["pass"], "rule": rule.name, "start": start, "peak": peak,
                      "end": end, "duckdb": sum(parts.values()), "tag": tag, "tag_bytes": most,
-                     "carried": frame_bytes(memo)})
+                     "carried": sum(carried.values()), "parts": carried})
         return stats
 
     pipeline.run_rule = run_rule_  # type: ignore[assignment]
@@ -125,6 +157,7 @@ def main() -> None:
     print(f"\n== a full run at N = {args.rows:,} in this process: {wall:.1f} s, "
           f"peak RSS {peak / GIB:.2f} GiB (GiB below; rest = end - duckdb - carried)")
     print("\n".join(table(rows)))
+    print("\n".join(largest_carried(rows)))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,35 @@ def test_frame_bytes_sums_the_frames_inside_dataclasses_dicts_and_lists() -> Non
     assert bench.frame_bytes([[[[b]]]]) == b.estimated_size()
 
 
+def test_carried_parts_name_each_rule_and_field_holding_frames() -> None:
+    a = pl.DataFrame({"l": list(range(1000)), "r": list(range(1000))})
+    b = pl.DataFrame({"x": ["some text"] * 500})
+    memo = {0: _Carry(a), 3: _Carry(a, b, more={"big": [b]}), 4: None}
+    parts = bench.carried_parts(memo, {0: "amount_date", 3: "fx"})
+    assert parts == {"amount_date.pairs": a.estimated_size(), "fx.pairs": a.estimated_size(),
+                     "fx.levels": b.estimated_size(), "fx.more": b.estimated_size()}
+    assert sum(parts.values()) == bench.frame_bytes(memo)
+    # a rule not named yet is shown by its index
+    assert set(bench.carried_parts({7: _Carry(a)}, {})) == {"7.pairs"}
+    assert bench.carried_parts(None, {}) == {}
+
+
+def test_largest_carried_lists_the_frames_where_the_peak_was() -> None:
+    rows = [
+        {"pass": 1, "rule": "fx", "peak": GIB, "carried": GIB // 2,
+         "parts": {"fx.pairs": GIB // 2}},
+        {"pass": 2, "rule": "amount_date", "peak": 2 * GIB, "carried": 3 * GIB // 4,
+         "parts": {"fx.pairs": GIB // 4, "group_one_to_many.held": GIB // 2,
+                   "fx.levels": GIB // 4}},
+    ]
+    assert bench.largest_carried(rows, top=2) == [
+        "the largest frames carried at the end of pass 2 amount_date (MiB, of 768.0):",
+        "   512.0  group_one_to_many.held",
+        "   256.0  fx.levels",
+    ]
+    assert bench.largest_carried([]) == []
+
+
 def test_the_table_gives_the_rest_and_marks_the_highest_peak() -> None:
     def row(p: int, rule: str, peak: float, end: float, duckdb: float, carried: float) -> dict[str, Any]:
         return {"pass": p, "rule": rule, "start": GIB, "peak": int(peak * GIB),
@@ -92,5 +121,8 @@ def test_watching_a_run_reads_every_rule_and_changes_nothing(
     for r in rows:
         assert 0 < r["start"] <= r["peak"] and 0 < r["end"] <= r["peak"]
         assert 0 < r["tag_bytes"] <= r["duckdb"] < r["end"]
-    # the incremental rules carry their pairs to the next pass
+    # the incremental rules carry their pairs to the next pass, named by rule and field
     assert max(r["carried"] for r in first) > 0
+    for r in rows:
+        assert sum(r["parts"].values()) == r["carried"]
+    assert any(name.startswith("group_one_to_many.") for name in first[-1]["parts"])
