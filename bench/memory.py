@@ -23,6 +23,7 @@ bounded").  The run's outputs are those of a run not watched.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import resource
 import shutil
@@ -105,12 +106,13 @@ def watch(rows: list[dict[str, Any]], sampler: scale.Sampler) -> None:
     run_rule = pipeline.run_rule
     names: dict[int, str] = {}
 
+    @functools.wraps(run_rule)
     def run_rule_(con: Any, rule: Any, index: int, *a: Any, **k: Any) -> Any:
         names[index] = rule.name
         start = sampler.reset()
         stats = run_rule(con, rule, index, *a, **k)
         peak, end = sampler.lap()
-        memo = a[1] if len(a) > 1 else k.get("memo")
+        memo = scale.argument(run_rule, "memo", (con, rule, index, *a), k)
         parts = duckdb_parts(con)
         tag, most = max(parts.items(), key=lambda p: p[1], default=("-", 0))
         carried = carried_parts(memo, names)

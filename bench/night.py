@@ -26,6 +26,7 @@ them (the outputs are those of a run not watched).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -72,6 +73,7 @@ def watch(
     scale.track_pass(now)
     build, score = pipeline._build_pairs, diagnose.score_in_chunks
 
+    @functools.wraps(build)
     def build_(con: Any, m: Any, rule: Any, *a: Any, **k: Any) -> Any:
         started = time.perf_counter()
         pairs, candidates, levels = build(con, m, rule, *a, **k)
@@ -80,6 +82,7 @@ def watch(
                      "seconds": time.perf_counter() - started})
         return pairs, candidates, levels
 
+    @functools.wraps(score)
     def score_(con: Any, t: Any, cand: pl.DataFrame, *a: Any, **k: Any) -> Any:
         started = time.perf_counter()
         found = score(con, t, cand, *a, **k)
@@ -97,6 +100,7 @@ def _timed(fn: Any, spent: dict[str, float], key: str, now: dict[str, Any] | Non
     """`fn`, adding its seconds to `spent[key]`, or with `now` (see scale.track_pass) to
     `spent[key + " N"]` in pass N."""
 
+    @functools.wraps(fn)
     def fn_(*a: Any, **k: Any) -> Any:
         started = time.perf_counter()
         try:

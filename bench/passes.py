@@ -22,6 +22,7 @@ decisions' (exact and near, with the ambiguous rows' records).
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from pathlib import Path
@@ -57,15 +58,18 @@ def watch(rows: list[dict[str, Any]]) -> None:
     run_rule = pipeline.run_rule
     with_carried, decide = pipeline._with_carried, pipeline.Plan.decide
 
+    @functools.wraps(run_rule)
     def run_rule_(con: Any, rule: Any, *a: Any, **k: Any) -> Any:
         now["rule"] = rule.name
         return run_rule(con, rule, *a, **k)
 
+    @functools.wraps(with_carried)
     def with_carried_(*a: Any, **k: Any) -> Any:
         graph, plan = with_carried(*a, **k)
         now["counts"] = plan_counts(graph, plan)
         return graph, plan
 
+    @functools.wraps(decide)
     def decide_(plan: Any, *a: Any, **k: Any) -> Any:
         started = time.perf_counter()
         found = decide(plan, *a, **k)

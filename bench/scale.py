@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import inspect
 import itertools
 import json
 import os
@@ -272,14 +274,23 @@ def run_here(cmd: list[str], *more: str) -> float:
     return time.perf_counter() - started
 
 
+def argument(fn: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """What `fn` called with `args` and `kwargs` gets for its parameter `name` (its
+    default when not given): read by the signature, not by a position a wrapper assumes."""
+    bound = inspect.signature(fn).bind(*args, **kwargs)
+    bound.apply_defaults()
+    return bound.arguments[name]
+
+
 def track_pass(now: dict[str, Any]) -> None:
     """Wrap the pipeline's pass so that `now["pass"]` holds the number of the pass running."""
     import recon.pipeline as pipeline
 
     one_pass = pipeline._one_pass
 
+    @functools.wraps(one_pass)
     def one_pass_(*a: Any, **k: Any) -> Any:
-        now["pass"] = a[7] if len(a) > 7 else k.get("pass_no", 1)
+        now["pass"] = argument(one_pass, "pass_no", a, k)
         return one_pass(*a, **k)
 
     pipeline._one_pass = one_pass_  # type: ignore[assignment]

@@ -159,3 +159,13 @@ def test_growth_compares_each_n_with_the_one_below_it() -> None:
         "3.67x the floor, 3.44x the peak RSS",
     ]
     assert scale.growth([run(100_000, 5.0, 0.2, 500)]) == []
+
+
+def test_argument_reads_a_parameter_by_the_signature() -> None:
+    def one_pass(con: Any, rules: Any, pass_no: int = 1, memo: Any = None) -> None:
+        pass
+
+    assert scale.argument(one_pass, "pass_no", ("c", "r", 3), {}) == 3
+    assert scale.argument(one_pass, "pass_no", ("c", "r"), {"pass_no": 4}) == 4
+    assert scale.argument(one_pass, "pass_no", ("c", "r"), {}) == 1
+    assert scale.argument(one_pass, "memo", ("c",), {"rules": 2, "memo": {}}) == {}
