@@ -30,10 +30,12 @@ def _warm() -> None:
     # loading them set off full collections, each of which, and every later one, walked
     # them all (0.2-0.3 s of a 1M run), and so did the collection at the interpreter's
     # exit (0.3 s). Loaded with the collector off, they are then frozen (gc.freeze): no
-    # collection looks at them again.  Once per process (a test session runs many).
+    # collection looks at them again.  Once per process (a test session runs many).  A
+    # program that runs recon with the collector off (its own policy) finds it off after.
     global _frozen
     freeze = not _frozen
     _frozen = True
+    collecting = gc.isenabled()
     if freeze:
         gc.disable()
     try:
@@ -54,7 +56,8 @@ def _warm() -> None:
     finally:
         if freeze:
             gc.freeze()
-            gc.enable()
+            if collecting:
+                gc.enable()
 
 
 #: whether a warm-up has frozen what it loaded (see _warm)

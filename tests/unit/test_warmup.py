@@ -1,4 +1,5 @@
-"""The warm-up freezes what it loads, once per process, and never leaves the collector off."""
+"""The warm-up freezes what it loads, once per process, and leaves the collector as it
+found it."""
 
 from __future__ import annotations
 
@@ -48,3 +49,10 @@ def test_a_failed_warm_up_turns_the_collector_back_on(
     warmup._warm()
     assert gc.isenabled()
     assert gc.get_freeze_count() > 0
+
+
+def test_a_collector_turned_off_by_the_program_stays_off(fresh: None) -> None:
+    gc.disable()
+    warmup._warm()
+    assert not gc.isenabled()
+    assert gc.get_freeze_count() > 200_000
