@@ -25,7 +25,11 @@ outputs, statement, aging, report), the part of a night that does not shrink wit
 With --repeat K, each N is run K times (each from an empty database; the full run,
 its night, the rerun and the floor in turn) and every figure is the median of the K runs, its
 spread (lowest and highest) beside the wall times.  On a shared machine one run's
-wall time can be a fifth off another's: compare medians.
+wall time can be a fifth off another's: compare medians.  With several N the runs go in
+K rounds, each running every N once, so that the runs compared in a growth line are
+minutes apart, not K runs apart; the line then also gives each round's ratio of wall
+times and their median (three pairs of 1M and 5M, back to back, gave 5.68x, 6.70x and
+7.64x: the 5M run alone moved by 35 s).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -310,15 +315,27 @@ def generated(rows: int, work: Path) -> Path:
     return data
 
 
-def one(rows: int, work: Path, memory_limit: str | None, night: float | None = None,
-        repeat: int = 1) -> dict[str, Any]:
-    """Generate N x N data and time recon on it `repeat` times: the median run, with
-    the list of all runs under "runs"."""
-    t0 = time.perf_counter()
-    data = generated(rows, work)
-    gen = time.perf_counter() - t0
-    runs = [timed(rows, data, memory_limit, night) for _ in range(repeat)]
-    return median_run(runs) | {"generate_s": gen, "runs": runs, "memory_limit": memory_limit}
+def in_rounds(sizes: list[int], work: Path, limits: dict[int, str | None],
+              night: float | None = None, repeat: int = 1,
+              run: Callable[[int, Path, str | None, float | None], dict[str, Any]] | None = None
+              ) -> list[dict[str, Any]]:
+    """Generate each N's data, then time recon `repeat` times on each, in rounds (every N
+    once per round, in the order of `sizes`): per N, the median run, with its runs in
+    round order under "runs".  `run` (rows, data, memory limit, night) times one run
+    (`timed` when not given)."""
+    run = run or timed
+    data: dict[int, Path] = {}
+    gen: dict[int, float] = {}
+    for n in sizes:
+        t0 = time.perf_counter()
+        data[n] = generated(n, work)
+        gen[n] = time.perf_counter() - t0
+    runs: dict[int, list[dict[str, Any]]] = {n: [] for n in sizes}
+    for _ in range(repeat):
+        for n in sizes:
+            runs[n].append(run(n, data[n], limits[n], night))
+    return [median_run(runs[n]) | {"generate_s": gen[n], "runs": runs[n],
+                                   "memory_limit": limits[n]} for n in sizes]
 
 
 def timed(rows: int, data: Path, memory_limit: str | None, night: float | None
@@ -443,18 +460,25 @@ def report(r: dict[str, Any]) -> None:
 
 def growth(results: list[dict[str, Any]]) -> list[str]:
     """Each N after the smallest against the N before it: how many times the lines, the
-    wall time, the floor and the peak RSS (the medians, with --repeat)."""
+    wall time, the floor and the peak RSS (the medians, with --repeat); with rounds of
+    runs (see `in_rounds`), also each round's ratio of wall times and their median."""
     runs = sorted(results, key=lambda r: int(r["rows"]))
     lines = []
     for small, big in itertools.pairwise(runs):
         x = {key: float(big[key]) / float(small[key])
              for key in ("rows", "wall_s", "floor_s", "peak_rss")}
-        lines.append(
+        line = (
             f"N = {int(big['rows']):,} against {int(small['rows']):,}: {x['rows']:.1f}x the "
             f"lines, {x['wall_s']:.2f}x the wall time ({float(big['wall_s']):.1f} / "
             f"{float(small['wall_s']):.1f} s), {x['floor_s']:.2f}x the floor, "
             f"{x['peak_rss']:.2f}x the peak RSS"
         )
+        rounds = list(zip(small.get("runs", []), big.get("runs", []), strict=True))
+        if len(rounds) > 1:
+            each = [float(b["wall_s"]) / float(s["wall_s"]) for s, b in rounds]
+            line += (f"; round by round {', '.join(f'{r:.2f}x' for r in each)} "
+                     f"(median {statistics.median(each):.2f}x)")
+        lines.append(line)
     return lines
 
 
@@ -526,8 +550,8 @@ def main() -> None:
                          "SHARE of the lines (e.g. 0.01), the next night adds them; then "
                          "that night again, with nothing new")
     ap.add_argument("--repeat", type=int, default=1, metavar="K",
-                    help="run each N K times and print the medians (and the wall times' "
-                         "spread)")
+                    help="run each N K times, in rounds of every N once, and print the "
+                         "medians (and the wall times' spread)")
     args = ap.parse_args()
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
@@ -535,7 +559,7 @@ def main() -> None:
     limits = memory_limits(args.memory_limit, sizes)
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
-        results = [one(n, work, limits[n], args.night, args.repeat) for n in sizes]
+        results = in_rounds(sizes, work, limits, args.night, args.repeat)
     for r in results:
         report(r)
     for line in growth(results):

@@ -169,3 +169,28 @@ def test_argument_reads_a_parameter_by_the_signature() -> None:
     assert scale.argument(one_pass, "pass_no", ("c", "r"), {"pass_no": 4}) == 4
     assert scale.argument(one_pass, "pass_no", ("c", "r"), {}) == 1
     assert scale.argument(one_pass, "memo", ("c",), {"rules": 2, "memo": {}}) == {}
+
+
+def test_repeats_run_in_rounds_and_growth_gives_each_rounds_ratio(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order: list[tuple[int, str | None]] = []
+    walls = {1_000_000: iter([40.0, 50.0, 41.0]), 5_000_000: iter([280.0, 285.0, 300.0])}
+
+    def run(rows: int, data: Any, limit: str | None, night: float | None) -> dict[str, Any]:
+        order.append((rows, limit))
+        return _run(next(walls[rows]), 3.0, 7.0, 30.0, "a") | {"rows": rows}
+
+    monkeypatch.setattr(scale, "generated", lambda rows, work: tmp_path / f"n{rows}")
+    results = scale.in_rounds([1_000_000, 5_000_000], tmp_path,
+                              {1_000_000: None, 5_000_000: "4GB"}, None, 3, run)
+    # every N once per round, in the order given: the pair of a round is minutes apart
+    assert order == [(1_000_000, None), (5_000_000, "4GB")] * 3
+    assert [r["wall_s"] for r in results] == [41.0, 285.0]
+    assert [[x["wall_s"] for x in r["runs"]] for r in results] == [[40.0, 50.0, 41.0],
+                                                                  [280.0, 285.0, 300.0]]
+    assert scale.growth(results) == [
+        "N = 5,000,000 against 1,000,000: 5.0x the lines, 6.95x the wall time (285.0 / 41.0 s), "
+        "6.95x the floor, 6.95x the peak RSS; round by round 7.00x, 5.70x, 7.32x "
+        "(median 7.00x)"
+    ]
