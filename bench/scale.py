@@ -28,8 +28,7 @@ spread (lowest and highest) beside the wall times.  On a shared machine one run'
 wall time can be a fifth off another's: compare medians.  With several N the runs go in
 K rounds, each running every N once, so that the runs compared in a growth line are
 minutes apart, not K runs apart; the line then also gives each round's ratio of wall
-times and their median (three pairs of 1M and 5M, back to back, gave 5.68x, 6.70x and
-7.64x: the 5M run alone moved by 35 s).
+times and their median (bench/README.md gives how far single pairs differ).
 """
 
 from __future__ import annotations
