@@ -243,7 +243,8 @@ def _plan_exceptions(
             "select txn_id from decisions where active and decision in ('write_off', 'ignore')"
         ).fetchall()
     }
-    claimed: dict[int, int] = {}
+    decided: dict[int, int] = {}  # txn -> the line writing it off or ignoring it
+    groups: list[tuple[set[int], set[int], str, int]] = []
     closed = {
         int(t): str(p)
         for t, p in con.execute(
@@ -290,24 +291,19 @@ def _plan_exceptions(
             problems.append(f"{where}, column 'note': a write-off needs its reason in 'note'")
             continue
         if row.decision in ("write_off", "ignore"):
+            if txn in decided:
+                problems.append(
+                    f"{where}, column 'id': {row.values['id']!r} is also decided on line "
+                    f"{decided[txn]}; one decision per row"
+                )
+                continue
+            decided[txn] = row.line
             p.resolutions.append((txn, row.decision, note, row.line))
             continue
         group = _match_group(res, row, role, txn, matched, where, problems)
-        if group is None:
-            continue
-        left, right = group
-        for t in left | right:
-            if t in claimed and claimed[t] != row.line:
-                problems.append(
-                    f"{where}, column 'match_with': an id of this group is also "
-                    f"matched on line {claimed[t]}; put all ids of one match on one row"
-                )
-                break
-        else:
-            for t in left | right:
-                claimed[t] = row.line
-            p.groups.append((left, right, note, row.line))
-    _drop_mirrored(p)
+        if group is not None:
+            groups.append((*group, note, row.line))
+    p.groups = _distinct_groups(groups, decided, problems)
 
 
 def _match_group(
@@ -349,15 +345,40 @@ def _match_group(
     return (mine, theirs) if role == "left" else (theirs, mine)
 
 
-def _drop_mirrored(p: Plan) -> None:
-    """A match written on both of its rows counts once."""
-    seen, groups = set(), []
-    for left, right, note, line in p.groups:
-        key = (frozenset(left), frozenset(right))
-        if key not in seen:
-            seen.add(key)
-            groups.append((left, right, note, line))
-    p.groups = groups
+def _distinct_groups(
+    groups: list[tuple[set[int], set[int], str, int]],
+    decided: dict[int, int],
+    problems: list[str],
+) -> list[tuple[set[int], set[int], str, int]]:
+    """The file's matches (left ids, right ids, note, line), each once.
+
+    A match written on each of its rows counts once: a row whose ids are all in another
+    row's match (the same match, or the part of it one row names) adds nothing.  A row
+    sharing an id with another match, or naming an id the file writes off or ignores,
+    is a problem, whichever line comes first."""
+    # the largest first, so that a match's parts meet it whole; then in file order
+    by_size = sorted(groups, key=lambda g: (-(len(g[0]) + len(g[1])), g[3]))
+    kept: list[tuple[set[int], set[int], str, int]] = []
+    owner: dict[int, int] = {}  # txn -> its match in `kept`
+    for left, right, note, line in by_size:
+        met = sorted({owner[t] for t in left | right if t in owner})
+        if len(met) == 1 and left <= kept[met[0]][0] and right <= kept[met[0]][1]:
+            continue
+        resolved = next((decided[t] for t in sorted(left | right) if t in decided), None)
+        if met:
+            problems.append(
+                f"line {line}, column 'match_with': an id of this group is also "
+                f"matched on line {kept[met[0]][3]}; put all ids of one match on one row"
+            )
+        elif resolved is not None:
+            problems.append(
+                f"line {line}, column 'match_with': an id of this group is written off "
+                f"or ignored on line {resolved}"
+            )
+        else:
+            owner.update(dict.fromkeys(left | right, len(kept)))
+            kept.append((left, right, note, line))
+    return sorted(kept, key=lambda g: g[3])
 
 
 def _frozen_matches(con: duckdb.DuckDBPyConnection, mids: list[str]) -> dict[str, str]:

@@ -181,3 +181,65 @@ def test_ids_that_lost_their_leading_zeros_in_a_spreadsheet_are_found(tmp_path, 
     code, _, err = cli("apply", write_rows(tmp_path / "two.csv", rows), "--db",
                        tmp_path / "r.duckdb", "--user", "anna")
     assert code == 2 and "line 2, column 'id': bank/statement id '77' exists in several" in err
+
+
+def _decisions(*rows: tuple[str, str, str, str, str]) -> list[dict[str, str]]:
+    """Exception rows (side, id, decision, match_with, note) as a reviewer fills them in."""
+    return [{"side": s, "id": i, "reason": "no_candidate", "decision": d, "match_with": w,
+             "note": n} for s, i, d, w, n in rows]
+
+
+def _apply(cli, tmp: Path, name: str, rows: list[dict[str, str]]) -> tuple[int, str, str]:
+    return cli("apply", write_rows(tmp / name, rows), "--db", tmp / "r.duckdb", "--user", "anna")
+
+
+def _decision_count(tmp: Path) -> int:
+    con = duckdb.connect(str(tmp / "r.duckdb"), read_only=True)
+    try:
+        return int(con.execute("select count(*) from decisions").fetchall()[0][0])
+    finally:
+        con.close()
+
+
+def test_a_row_decided_twice_in_one_file_is_refused_whole(tmp_path, small_month, cli) -> None:
+    """An id may take one decision per file: a write-off repeated, or a row written off
+    that another row matches, is refused with both lines named, and nothing is applied
+    (applied, the reconciliation statement counted the row twice)."""
+    run(cli, tmp_path, *small_month)
+    code, _, err = _apply(cli, tmp_path, "twice.csv", _decisions(
+        ("left", "B5", "write_off", "", "bank fee"),
+        ("left", "B5", "write_off", "", "bank fee again"),
+    ))
+    assert code == 2 and "line 3, column 'id': 'B5' is also decided on line 2" in err
+    code, _, err = _apply(cli, tmp_path, "both.csv", _decisions(
+        ("left", "B3", "match", "L3;L4", "split"),
+        ("right", "L4", "write_off", "", "rounding"),
+    ))
+    assert code == 2
+    assert "line 2, column 'match_with': an id of this group is written off or ignored on line 3" in err
+    assert _decision_count(tmp_path) == 0
+
+
+def test_a_match_written_on_each_of_its_rows_counts_once(tmp_path, small_month, cli) -> None:
+    """The reviewer marks the match on every row it joins, in any order, some rows naming
+    only their part of it: one manual match.  A row naming other ids is still refused."""
+    run(cli, tmp_path, *small_month)
+    code, out, err = _apply(cli, tmp_path, "mirror.csv", _decisions(
+        ("right", "L4", "match", "B3", "split"),
+        ("left", "B3", "match", "L3;L4", "split"),
+        ("right", "L3", "match", "B3", "split"),
+    ))
+    assert code == 0, err
+    assert "1 matched" in out and _decision_count(tmp_path) == 1
+    con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
+    members = con.execute(
+        "select t.source_id from match_members mm join txns t using (txn_id) "
+        "join matches m using (match_id) where m.status = 'manual' order by 1"
+    ).fetchall()
+    con.close()
+    assert members == [("B3",), ("L3",), ("L4",)]
+    code, _, err = _apply(cli, tmp_path, "clash.csv", _decisions(
+        ("left", "B4", "match", "L6", "one"),
+        ("right", "L6", "match", "B5", "other"),
+    ))
+    assert code == 2 and "an id of this group is also matched on line 2" in err
