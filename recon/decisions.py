@@ -300,7 +300,7 @@ def _plan_exceptions(
             decided[txn] = row.line
             p.resolutions.append((txn, row.decision, note, row.line))
             continue
-        group = _match_group(res, row, role, txn, matched, where, problems)
+        group = _match_group(res, row, role, txn, matched, resolved, where, problems)
         if group is not None:
             groups.append((*group, note, row.line))
     p.groups = _distinct_groups(groups, decided, problems)
@@ -312,6 +312,7 @@ def _match_group(
     role: str,
     txn: int,
     matched: dict[int, str],
+    resolved: set[int],
     where: str,
     problems: list[str],
 ) -> tuple[set[int], set[int]] | None:
@@ -337,6 +338,11 @@ def _match_group(
             problems.append(
                 f"{where}, column 'match_with': {ident!r} is already matched "
                 f"({matched[found]}); reject that match first"
+            )
+            return None
+        if found in resolved:
+            problems.append(
+                f"{where}, column 'match_with': {ident!r} was already written off or ignored"
             )
             return None
     if not theirs:

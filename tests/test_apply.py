@@ -243,3 +243,20 @@ def test_a_match_written_on_each_of_its_rows_counts_once(tmp_path, small_month, 
         ("right", "L6", "match", "B5", "other"),
     ))
     assert code == 2 and "an id of this group is also matched on line 2" in err
+
+
+def test_a_row_written_off_earlier_cannot_be_matched(tmp_path, small_month, cli) -> None:
+    """A row a reviewer wrote off is resolved: a later file that matches it, on its own
+    row or in another row's `match_with`, is refused (applied, the row was both matched
+    and written off, and the statement counted its amount twice)."""
+    run(cli, tmp_path, *small_month)
+    code, _, err = _apply(cli, tmp_path, "wo.csv", _decisions(
+        ("right", "L6", "write_off", "", "never paid"),
+    ))
+    assert code == 0, err
+    code, _, err = _apply(cli, tmp_path, "m.csv", _decisions(
+        ("left", "B3", "match", "L3;L6", "split"),
+    ))
+    assert code == 2
+    assert "line 2, column 'match_with': 'L6' was already written off or ignored" in err
+    assert _decision_count(tmp_path) == 1
