@@ -275,7 +275,7 @@ def _plan_exceptions(
                 f"({matched[txn]}); reject that match first"
             )
             continue
-        if txn in closed and row.decision in ("write_off", "ignore"):
+        if txn in closed:
             problems.append(
                 f"{where}, column 'id': {row.values['id']!r} is dated in closed period "
                 f"{closed[txn]}; reopen it first with `recon reopen-period`"
@@ -300,7 +300,7 @@ def _plan_exceptions(
             decided[txn] = row.line
             p.resolutions.append((txn, row.decision, note, row.line))
             continue
-        group = _match_group(res, row, role, txn, matched, resolved, where, problems)
+        group = _match_group(res, row, role, txn, matched, resolved, closed, where, problems)
         if group is not None:
             groups.append((*group, note, row.line))
     p.groups = _distinct_groups(groups, decided, problems)
@@ -313,6 +313,7 @@ def _match_group(
     txn: int,
     matched: dict[int, str],
     resolved: set[int],
+    closed: dict[int, str],
     where: str,
     problems: list[str],
 ) -> tuple[set[int], set[int]] | None:
@@ -343,6 +344,12 @@ def _match_group(
         if found in resolved:
             problems.append(
                 f"{where}, column 'match_with': {ident!r} was already written off or ignored"
+            )
+            return None
+        if found in closed:
+            problems.append(
+                f"{where}, column 'match_with': {ident!r} is dated in closed period "
+                f"{closed[found]}; reopen it first with `recon reopen-period`"
             )
             return None
     if not theirs:

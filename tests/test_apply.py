@@ -260,3 +260,37 @@ def test_a_row_written_off_earlier_cannot_be_matched(tmp_path, small_month, cli)
     assert code == 2
     assert "line 2, column 'match_with': 'L6' was already written off or ignored" in err
     assert _decision_count(tmp_path) == 1
+
+
+def test_a_closed_period_refuses_manual_matches_of_its_rows(tmp_path, cli) -> None:
+    """A closed month freezes its matches: a manual match of a row dated in it, whether
+    the row is the decided one or in `match_with`, is refused until the month reopens
+    (the match was applied and, frozen, could not even be rejected after)."""
+    from .conftest import BANK_HEADER, LEDGER_HEADER, write_csv
+
+    bank = write_csv(tmp_path / "bank.csv", BANK_HEADER, [
+        "B1,2026-03-30,-12.34,EUR,,,bank fee",
+        "B2,2026-04-02,80.00,EUR,Rossi,,late payment",
+    ])
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, [
+        "L1,2026-03-20,0.20,EUR,Zed,,tiny",
+        "L2,2026-04-03,77.00,EUR,Neri,,receipt",
+    ])
+    run(cli, tmp_path, bank, ledger)
+    db = tmp_path / "r.duckdb"
+    assert cli("close-period", "2026-03", "--db", db, "--user", "cfo")[0] == 0
+    code, _, err = _apply(cli, tmp_path, "own.csv", _decisions(
+        ("left", "B1", "match", "L2", "fee against receipt"),
+    ))
+    assert code == 2 and "line 2, column 'id': 'B1' is dated in closed period 2026-03" in err
+    code, _, err = _apply(cli, tmp_path, "other.csv", _decisions(
+        ("left", "B2", "match", "L1", "paid in April"),
+    ))
+    assert code == 2
+    assert "line 2, column 'match_with': 'L1' is dated in closed period 2026-03" in err
+    assert _decision_count(tmp_path) == 0
+    assert cli("reopen-period", "2026-03", "--db", db, "--user", "cfo",
+               "--reason", "late correction")[0] == 0
+    assert _apply(cli, tmp_path, "other.csv", _decisions(
+        ("left", "B2", "match", "L1", "paid in April"),
+    ))[0] == 0
