@@ -118,7 +118,13 @@ def _read_csv(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = raw.decode("cp1252")
+        try:
+            text = raw.decode("cp1252")  # Excel's "CSV" in Western Windows locales
+        except UnicodeDecodeError as exc:
+            raise DecisionsError(path, [
+                f"byte {exc.start + 1}: the file is neither UTF-8 nor Windows-1252; "
+                "save it as 'CSV UTF-8' and apply it again"
+            ]) from exc
     first_line = text.splitlines()[0] if text else ""
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)

@@ -294,3 +294,16 @@ def test_a_closed_period_refuses_manual_matches_of_its_rows(tmp_path, cli) -> No
     assert _apply(cli, tmp_path, "other.csv", _decisions(
         ("left", "B2", "match", "L1", "paid in April"),
     ))[0] == 0
+
+
+def test_a_decisions_file_in_another_encoding_is_refused_plainly(tmp_path, small_month, cli) -> None:
+    """A file saved as Shift-JIS (a Japanese Excel's "CSV") is neither UTF-8 nor
+    Windows-1252: exit 2 naming the file and what to do, not a traceback (exit 1)."""
+    run(cli, tmp_path, *small_month)
+    path = tmp_path / "sjis.csv"
+    path.write_bytes("side,id,reason,decision,match_with,note\r\n"
+                     "left,B5,no_candidate,write_off,,手数料（カード）\r\n".encode("shift_jis"))
+    code, _, err = cli("apply", path, "--db", tmp_path / "r.duckdb", "--user", "anna")
+    assert code == 2 and "Traceback" not in err
+    assert "sjis.csv" in err and "neither UTF-8 nor Windows-1252" in err and "CSV UTF-8" in err
+    assert _decision_count(tmp_path) == 0
