@@ -57,7 +57,7 @@ import duckdb
 import polars as pl
 
 from recon import matchinfo
-from recon.errors import LockedError, ReconError
+from recon.errors import InputFileError, LockedError, ReconError
 from recon.loaders.base import LoadResult
 from recon.lock import pid_alive
 from recon.names import name_alt_series, name_columns
@@ -543,6 +543,7 @@ def store_file(
     # twice the time and held 0.3 GiB more at 1M lines)
     incoming = result.frame.with_columns(_txn_ids(result.frame, start))  # noqa: F841
     names_in = name_columns(result.frame)  # noqa: F841
+    _refuse_reused_ids(con, result, side)
     # the rows stored before are left out by a left join, not NOT EXISTS: DuckDB built
     # the anti join's table from the file (0.3 GiB more at 1M lines), the left join's
     # from the smaller side; coalesce: a null account must not let the same id in twice.
@@ -569,6 +570,39 @@ def store_file(
     )
     return StoredFile(file_id, str(result.path), side, result.format, result.profile,
                       result.frame.height, new_rows, sha, False)
+
+
+def _refuse_reused_ids(con: duckdb.DuckDBPyConnection, result: LoadResult, side: str) -> None:
+    """Refuse a file whose row has an id stored before (same side and account) with
+    another date or amount: two transactions under one id, not the same one exported
+    twice.  store_file skips an id it has stored, so the second was lost without a
+    word (an MT940 line's id is its customer reference when the bank gives none, and
+    such references repeat month after month: 'Rente', 'nota')."""
+    # read by DuckDB from this variable (see the module's notes)
+    frame = result.frame.select("id", "account", "line", "date", "amount")  # noqa: F841
+    clash = con.execute(
+        """select i.line, i.id, i.date, i.amount, f.name, t.line, t.date, t.amount
+        from frame i
+        join txns t on t.side = ? and coalesce(t.account, '') = coalesce(i.account, '')
+                   and t.source_id = i.id
+        join files f on f.file_id = t.file_id
+        where t.date is distinct from i.date or t.amount is distinct from i.amount
+        order by i.line limit 1""",
+        [side],
+    ).fetchall()
+    if clash:
+        line, ident, day, amount, name, stored_line, stored_day, stored_amount = clash[0]
+        raise InputFileError(
+            result.path,
+            f"id {ident!r} ({day}, {amount}) is already stored, from {name} line "
+            f"{stored_line}, with another date or amount ({stored_day}, {stored_amount}): "
+            "two transactions under one id, and recon keeps one row per id and account",
+            line=line,
+            field="id",
+            hint="nothing was loaded; if the bank corrected the transaction, load a file "
+            "with the stored version; if its ids repeat across files, give the rows unique "
+            "ids (an id column in the CSV profile) before loading",
+        )
 
 
 def _txn_ids(frame: pl.DataFrame, start: int) -> pl.Series:

@@ -90,6 +90,32 @@ def test_overlapping_export_stores_each_row_once(tmp_path, small_month, cli) -> 
     con.close()
 
 
+def test_an_id_reused_for_another_transaction_is_refused_not_dropped(
+    tmp_path, small_month, cli
+) -> None:
+    """A later file's row with a stored id (same account) but another date or amount is
+    a second transaction under that id: the run stops with exit 2 naming both files'
+    lines, and stores nothing, where the row was skipped as already loaded and lost
+    (MT940 ids from customer references repeat month after month)."""
+    bank, ledger = small_month
+    assert cli(*run_args(bank, ledger, tmp_path))[0] == 0
+    before = table_counts(tmp_path / "r.duckdb")
+    reused = write_csv(
+        tmp_path / "april.csv",
+        BANK_HEADER,
+        [
+            "B9,2026-04-01,42.00,EUR,New Co,,new line",
+            "B5,2026-04-05,-12.50,EUR,,,BANK FEE",
+        ],
+    )
+    code, _, err = cli(*run_args(reused, ledger, tmp_path))
+    assert code == 2 and "Traceback" not in err
+    assert "april.csv line 3 (id): id 'B5' (2026-04-05, -12.50" in err
+    assert "from bank.csv line 6, with another date or amount (2026-03-05" in err
+    after = table_counts(tmp_path / "r.duckdb")
+    assert after["txns"] == before["txns"] and after["files"] == before["files"]
+
+
 def test_bank_given_twice_loads_both_files(tmp_path, small_month, cli) -> None:
     """`--bank a.csv --bank b.csv` is `--bank a.csv b.csv`: the second does not drop the
     first (which argparse's plain nargs did, silently)."""
