@@ -5,6 +5,7 @@ Parsing is vectorised; a bad value is reported with the file line it came from.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def amount_text_expr(
     s = col.str.strip_chars().str.replace_all(r"[\s\u00a0\u202f'’]", "")
     s = s.str.replace_all(r"[€$£¥￥]|^[A-Z]{3}|[A-Z]{3}$", "")
     if thousands and thousands not in (" ", "'"):
-        s = s.str.replace_all(thousands, "", literal=True)
+        s = without_thousands(s, thousands, decimal)
     if decimal != ".":
         s = s.str.replace_all(decimal, ".", literal=True)
     paren = s.str.starts_with("(") & s.str.ends_with(")")
@@ -52,6 +53,22 @@ def amount_text_expr(
     # "12." and ".5" are written by some banks: make them parse.
     s = s.str.replace(r"\.$", "").str.replace(r"^(-?)\.", "${1}0.")
     return s
+
+
+def without_thousands(s: pl.Expr, thousands: str, decimal: str) -> pl.Expr:
+    """Amount text `s` without its thousands separators; a cell where `thousands` does
+    not separate groups of three digits of the whole part (`-12.50` or `1.5` with '.'
+    for thousands and ',' for decimals, `-4,5` the other way) keeps them, behind a '?',
+    so that it fails to parse and is reported: dropped there, the separator turned
+    -12.50 into -1250 and 1.5 into 15 without a word."""
+    parts = s.str.split(decimal)
+    whole = parts.list.first().str.replace_all(r"^[-+(]+|[-)]+$", "")
+    grouped = whole.str.contains(rf"^[0-9]{{1,3}}({re.escape(thousands)}[0-9]{{3}})+$")
+    misplaced = (whole.str.contains(thousands, literal=True) & ~grouped) | (
+        parts.list.slice(1).list.join("").str.contains(thousands, literal=True)
+    )
+    return (pl.when(misplaced).then(s.str.replace(r"^", "?"))
+            .otherwise(s.str.replace_all(thousands, "", literal=True)))
 
 
 def parse_amount_column(

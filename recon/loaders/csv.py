@@ -37,6 +37,7 @@ from recon.normalise import (
     parse_date_column,
     stable_ids,
     strptime_date,
+    without_thousands,
 )
 
 HEAD_BYTES = 64 * 1024
@@ -478,7 +479,7 @@ def _amount_text(raw: pl.Series, decimal: str, thousands: str | None) -> pl.Seri
     t = raw.str.strip_chars().str.replace_all(r"[\s\u00a0\u202f'’]", "")
     t = t.str.replace_all(r"[€$£¥￥]|^[A-Z]{3}|[A-Z]{3}$", "")
     if thousands and thousands not in (" ", "'"):
-        t = t.str.replace_all(thousands, "", literal=True)
+        t = pl.DataFrame({"t": t}).select(without_thousands(pl.col("t"), thousands, decimal))["t"]
     if decimal != ".":
         t = t.str.replace_all(decimal, ".", literal=True)
     t = t.str.replace(r"^\((.*)\)$", "-${1}").str.replace(r"^([^-].*)-$", "-${1}")

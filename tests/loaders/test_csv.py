@@ -256,6 +256,24 @@ def test_parse_amounts_formats(text, decimal, thousands, expected):
     assert got.to_list() == [Decimal(expected)]
 
 
+@pytest.mark.parametrize(("text", "decimal", "thousands"), [
+    ("-12.50", ",", "."),   # a dot-decimal amount in a decimal-comma file
+    ("1.5", ",", "."),
+    ("1.23,5", ",", "."),
+    ("-4,5", ".", ","),
+    ("1,2345.00", ".", ","),
+    ("1.234,5.6", ",", "."),
+])
+def test_a_misplaced_thousands_separator_is_refused_not_dropped(text, decimal, thousands):
+    """A thousands separator that does not stand before groups of three digits of the
+    whole part is not one: the amount is refused naming its line, where dropping the
+    separator read -12.50 as -1250 and 1.5 as 15."""
+    frame = pl.DataFrame({"a": ["1" + decimal + "00", text], "line": [2, 3]})
+    with pytest.raises(InputFileError) as err:
+        parse_amounts(frame, "a", Path("x.csv"), decimal=decimal, thousands=thousands)
+    assert err.value.line == 3 and repr(text) in str(err.value)
+
+
 def test_sniff_scores(tmp_path):
     canonical = (HEADER + rows(2)).encode()
     assert CsvLoader.sniff(canonical, Path("x.bin")) >= 90
