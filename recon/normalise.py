@@ -112,11 +112,14 @@ def parse_date_column(
     """Parse text dates with a profile format name (or strftime); raise on a bad line."""
     strf = DATE_FORMATS.get(fmt, fmt)
     raw = pl.col(column).str.strip_chars()
-    # Keep only the date part of "2026-03-01 12:30:00" / "2026-03-01T12:30".
+    # the date part of "2026-03-01 12:30:00", "2026-03-01T12:30" or "20260301120000"; what
+    # follows it must be a time of day: cut at the format's width, "30.12.2019" read as
+    # DD.MM.YY was 2020-12-30, and "2024-03-05x" a date
     width = len(_example(strf))
+    timed = raw.str.slice(width).str.contains(TIME_OF_DAY)
     probe = frame.select(
         raw.alias("raw"),
-        strptime_date(raw.str.slice(0, width), strf).alias("d"),
+        pl.when(timed).then(strptime_date(raw.str.slice(0, width), strf)).alias("d"),
         pl.col("line"),
     )
     empty = probe["raw"].is_null() | (probe["raw"] == "")
@@ -134,11 +137,23 @@ def parse_date_column(
     return probe["d"].alias(column)
 
 
+#: What may follow a date in its cell: nothing, or a time of day ("12:30", " 12:30:00.5
+#: +01:00", "T08:15Z", " 11:05:56 PM"), or the digits of one after a compact date.
+TIME_OF_DAY = (
+    r"^(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+    r"(?:\s*(?:[AaPp]\.?[Mm]\.?|Z|[+-]\d{2}:?\d{2}|UTC|GMT))?|\d{4}|\d{6})?$"
+)
+
+#: The years a transaction's date may have: "%Y" takes "24" as the year 24, and a
+#: two-digit year in a four-digit column is a wrong format, not a date of antiquity.
+YEARS = (1900, 2199)
+
+
 def strptime_date(text: pl.Expr, strf: str) -> pl.Expr:
-    """`text` parsed with `strf`, null where it is no date.  "%Y" also takes "-024":
-    a year outside 1..9999 (Python's dates) is no date either."""
+    """`text` parsed with `strf`, null where it is no date, or a date outside YEARS
+    ("%Y" takes "24" as the year 24 and "-024" too)."""
     d = text.str.strptime(pl.Date, strf, strict=False)
-    return pl.when(d.dt.year().is_between(1, 9999)).then(d)
+    return pl.when(d.dt.year().is_between(*YEARS)).then(d)
 
 
 def _example(strf: str) -> str:

@@ -274,6 +274,40 @@ def test_a_misplaced_thousands_separator_is_refused_not_dropped(text, decimal, t
     assert err.value.line == 3 and repr(text) in str(err.value)
 
 
+@pytest.mark.parametrize(("cell", "fmt"), [
+    ("24-03-05", "YYYY-MM-DD"),      # a two-digit year: was the year 24
+    ("05/03/24", "DD/MM/YYYY"),
+    ("30.12.2019", "DD.MM.YY"),      # a four-digit year: cut to 30.12.20, 2020-12-30
+    ("2024-03-05x", "YYYY-MM-DD"),   # text after the date
+    ("2024-03-05 junk", "YYYY-MM-DD"),
+])
+def test_a_date_in_another_form_is_refused_not_misread(cell, fmt):
+    """A date the format does not describe whole is refused naming its line, where a
+    two-digit year in a YYYY column was read as the year 24 (731,490 days old in the
+    exceptions) and a four-digit one in a YY column was cut to the wrong year."""
+    from recon.normalise import parse_date_column
+
+    frame = pl.DataFrame({"d": [cell], "line": [7]})
+    with pytest.raises(InputFileError) as err:
+        parse_date_column(frame, "d", Path("x.csv"), fmt=fmt)
+    assert err.value.line == 7 and repr(cell) in str(err.value)
+
+
+@pytest.mark.parametrize(("cell", "fmt", "day"), [
+    ("2026-03-01 12:30:00", "YYYY-MM-DD", "2026-03-01"),
+    ("2026-03-01T12:30", "YYYY-MM-DD", "2026-03-01"),
+    ("2026-03-01T08:15:00.250+01:00", "YYYY-MM-DD", "2026-03-01"),
+    ("20260301120000", "YYYYMMDD", "2026-03-01"),
+    ("31.12.99", "DD.MM.YY", "1999-12-31"),
+])
+def test_a_date_with_its_time_of_day_keeps_its_date(cell, fmt, day):
+    from recon.normalise import parse_date_column
+
+    frame = pl.DataFrame({"d": [cell], "line": [2]})
+    got = parse_date_column(frame, "d", Path("x.csv"), fmt=fmt)
+    assert str(got[0]) == day
+
+
 def test_sniff_scores(tmp_path):
     canonical = (HEADER + rows(2)).encode()
     assert CsvLoader.sniff(canonical, Path("x.bin")) >= 90
