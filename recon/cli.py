@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     app = sub.add_parser("apply", help="record a reviewer's decisions (edited CSV/XLSX)")
     app.add_argument("decisions", type=Path, metavar="DECISIONS.csv")
     app.add_argument("--db", default=Path("recon.duckdb"), type=Path)
-    app.add_argument("--user", required=True, help="who decided (goes to the audit log)")
+    app.add_argument("--user", required=True, type=actor,
+                     help="who decided (goes to the audit log)")
 
     for name, text in (
         ("close-period", "freeze matches dated in a month"),
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         per = sub.add_parser(name, help=text)
         per.add_argument("period", metavar="YYYY-MM")
         per.add_argument("--db", default=Path("recon.duckdb"), type=Path)
-        per.add_argument("--user", required=True)
+        per.add_argument("--user", required=True, type=actor)
         per.add_argument("--reason", default="", help="why (required to reopen; audited)")
 
     ins = sub.add_parser("inspect", help="parse one file and describe it")
@@ -120,6 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     for name in PLUGINS:
         importlib.import_module(name).register(sub)
     return p
+
+
+def actor(text: str) -> str:
+    """A `--user` value: who acts, as the audit log names them; a blank one names nobody."""
+    name = text.strip()
+    if not name:
+        raise argparse.ArgumentTypeError(
+            "expected a name (the audit log records who acted), got a blank"
+        )
+    return name
 
 
 #: Modules that add commands: each has `register(subparsers)`, which adds its

@@ -47,10 +47,11 @@ def _common(p: argparse.ArgumentParser, *, rules: bool = True) -> None:
 
 def register(sub: Any) -> None:
     """Add the customer-account commands to the `recon` subparsers."""
+    from recon.cli import actor  # the CLI's own, for the commands it registers
     cus = sub.add_parser("customers", help="load a customer master file (CSV or XLSX)")
     cus.add_argument("file", type=Path, metavar="FILE")
     cus.add_argument("--db", default=Path("recon.duckdb"), type=Path)
-    cus.add_argument("--user", default="recon", help="who loaded it (audit log)")
+    cus.add_argument("--user", type=actor, default="recon", help="who loaded it (audit log)")
     cus.set_defaults(handler=cmd_customers)
 
     age = sub.add_parser("aging", help="receivables aging per customer")
@@ -78,7 +79,7 @@ def register(sub: Any) -> None:
     rem.add_argument("--smtp-host", help="send the letters through this SMTP server")
     rem.add_argument("--smtp-port", type=int, default=25)
     rem.add_argument("--from", dest="sender", help="sender address (required to send)")
-    rem.add_argument("--user", default="recon", help="who sends (audit log)")
+    rem.add_argument("--user", type=actor, default="recon", help="who sends (audit log)")
     _common(rem)
     rem.set_defaults(handler=cmd_reminders)
 

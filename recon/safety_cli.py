@@ -25,6 +25,7 @@ def _say(text: str) -> None:
 
 def register(sub: Any) -> None:
     """Add the audit, backup and restore commands to the `recon` subparsers."""
+    from recon.cli import actor  # the CLI's own, for the commands it registers
     aud = sub.add_parser("audit", help="check the audit trail, or show one item's history")
     asub = aud.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     ver = asub.add_parser("verify", help="recompute the hash chain; exit 2 naming the "
@@ -53,7 +54,7 @@ def register(sub: Any) -> None:
     res.add_argument("--force", action="store_true",
                      help="replace an existing database (its state is exported first)")
     res.add_argument("--key-file", type=Path, metavar="PATH")
-    res.add_argument("--user", help="who restores (audit log; default: the OS user)")
+    res.add_argument("--user", type=actor, help="who restores (audit log; default: the OS user)")
     res.set_defaults(handler=cmd_restore)
 
 

@@ -307,3 +307,18 @@ def test_a_decisions_file_in_another_encoding_is_refused_plainly(tmp_path, small
     assert code == 2 and "Traceback" not in err
     assert "sjis.csv" in err and "neither UTF-8 nor Windows-1252" in err and "CSV UTF-8" in err
     assert _decision_count(tmp_path) == 0
+
+
+def test_a_blank_user_is_refused(tmp_path, small_month, cli) -> None:
+    """The audit log records who acted: `--user '  '` names nobody, and is refused (exit 2)
+    by every command that takes it, before anything is written."""
+    run(cli, tmp_path, *small_month)
+    rows = _decisions(("left", "B5", "write_off", "", "bank fee"))
+    code, _, err = cli("apply", write_rows(tmp_path / "d.csv", rows), "--db",
+                       tmp_path / "r.duckdb", "--user", "  ")
+    assert code == 2 and "--user" in err and "got a blank" in err
+    assert _decision_count(tmp_path) == 0
+    code, _, err = cli("close-period", "2026-03", "--db", tmp_path / "r.duckdb", "--user", "")
+    assert code == 2 and "got a blank" in err
+    code, _, err = _apply(cli, tmp_path, "d.csv", rows)  # a name, trimmed, goes through
+    assert code == 0, err
