@@ -428,9 +428,18 @@ def _plan_matches(
         ).fetchall()
     }
     frozen = _frozen_matches(con, mids)
+    decided: dict[str, int] = {}  # match id -> the line deciding it
     for row in rows:
         where = f"line {row.line}"
         mid = row.values.get("match_id", "")
+        if mid in decided:
+            # applied, an accept and a reject of one match left it manual and ended
+            problems.append(
+                f"{where}, column 'match_id': {mid!r} is also decided on line "
+                f"{decided[mid]}; one decision per match"
+            )
+            continue
+        decided[mid] = row.line
         if row.decision not in MATCH_DECISIONS:
             problems.append(
                 f"{where}, column 'decision': unknown decision {row.decision!r}; on match rows "

@@ -322,3 +322,19 @@ def test_a_blank_user_is_refused(tmp_path, small_month, cli) -> None:
     assert code == 2 and "got a blank" in err
     code, _, err = _apply(cli, tmp_path, "d.csv", rows)  # a name, trimmed, goes through
     assert code == 0, err
+
+
+def test_a_match_decided_twice_in_one_file_is_refused_whole(tmp_path, small_month, cli) -> None:
+    """An accept and a reject of one match (two rows of an edited matches.csv) are
+    refused, both lines named: applied, the match was made manual and ended at once,
+    with both decisions in the audit log."""
+    out = run(cli, tmp_path, *small_month)
+    mrows = [r for r in read_rows(out / "matches.csv") if r["left_ids"] == "B6"]
+    assert mrows
+    twice = [{**mrows[0], "decision": "accept", "note": "ok"},
+             {**mrows[0], "decision": "reject", "note": "wrong"}]
+    code, _, err = cli("apply", write_rows(tmp_path / "ar.csv", twice), "--db",
+                       tmp_path / "r.duckdb", "--user", "anna")
+    assert code == 2
+    assert f"line 3, column 'match_id': '{mrows[0]['match_id']}' is also decided on line 2" in err
+    assert _decision_count(tmp_path) == 0
