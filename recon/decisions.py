@@ -452,6 +452,13 @@ def _plan_matches(
                 f"{where}, column 'match_id': {mid!r} is dated in closed period {frozen[mid]}; "
                 f"reopen it first with `recon reopen-period {frozen[mid]} --reason ...`"
             )
+        elif row.decision == "accept" and active[mid] == "manual":
+            # as a write-off applied twice is: accepted again, the match took a second
+            # decision and audit record
+            problems.append(
+                f"{where}, column 'match_id': {mid!r} is already manual (accepted or "
+                "matched by hand); nothing to accept"
+            )
         elif row.decision == "accept":
             p.accepts.append((mid, row.values.get("note", ""), row.line))
         else:

@@ -338,3 +338,17 @@ def test_a_match_decided_twice_in_one_file_is_refused_whole(tmp_path, small_mont
     assert code == 2
     assert f"line 3, column 'match_id': '{mrows[0]['match_id']}' is also decided on line 2" in err
     assert _decision_count(tmp_path) == 0
+
+
+def test_accepting_a_manual_match_again_is_refused(tmp_path, small_month, cli) -> None:
+    """The same accept applied twice (the file applied again) is refused the second
+    time, as a write-off applied twice is: it recorded a second decision and audit
+    record for a match already manual."""
+    out = run(cli, tmp_path, *small_month)
+    mrows = [{**r, "decision": "accept", "note": "checked"}
+             for r in read_rows(out / "matches.csv") if r["left_ids"] == "B6"]
+    path = write_rows(tmp_path / "acc.csv", mrows)
+    assert cli("apply", path, "--db", tmp_path / "r.duckdb", "--user", "anna")[0] == 0
+    code, _, err = cli("apply", path, "--db", tmp_path / "r.duckdb", "--user", "anna")
+    assert code == 2 and "is already manual" in err
+    assert _decision_count(tmp_path) == 1
