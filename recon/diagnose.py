@@ -24,7 +24,7 @@ from recon.db import written_join_order
 from recon.matchers.base import AmountTolerance, DateWindow, band_join_sql, date_condition_sql
 from recon.matchers.exact import Exact
 from recon.matchinfo import ACTIVE_MEMBERS_SQL
-from recon.pipeline import AMBIGUOUS, LEFT_OUT, T
+from recon.pipeline import AMBIGUOUS, LEFT_OUT, T, rejected_pairs_sql
 from recon.scoring import explained, score_in_chunks, with_shared_refs
 
 REASONS = (
@@ -53,9 +53,11 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     named = band_join_sql(T, relaxed, extra, names="block")
     same_amount = band_join_sql(T, AmountTolerance(), extra)
     with written_join_order(con):
+        # a pair a reviewer rejected is no candidate: named the best, it was offered again
         cand: pl.DataFrame = con.sql(
             f"select distinct l, r from "
-            f"(({named}) union all ({same_amount}) union all ({by_ref.candidates_sql(T)}))"
+            f"(({named}) union all ({same_amount}) union all ({by_ref.candidates_sql(T)})) "
+            f"where (l, r) not in (select (l, r) from ({rejected_pairs_sql()}))"
         ).pl()
     # the best candidates of each row: those of a left row are in its chunk, and the
     # best of a right row are among the best it has in some chunk

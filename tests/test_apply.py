@@ -352,3 +352,19 @@ def test_accepting_a_manual_match_again_is_refused(tmp_path, small_month, cli) -
     code, _, err = cli("apply", path, "--db", tmp_path / "r.duckdb", "--user", "anna")
     assert code == 2 and "is already manual" in err
     assert _decision_count(tmp_path) == 1
+
+
+def test_a_rejected_pair_is_not_offered_as_the_best_candidate(tmp_path, small_month, cli) -> None:
+    """After a reviewer rejects a match, its rows are exceptions again: the pair they
+    rejected is never their best candidate (it was: B6 came back as low_similarity with
+    L5, score 1.0, the pair just refused)."""
+    out = run(cli, tmp_path, *small_month)
+    mrows = read_rows(out / "matches.csv")
+    target = next(r for r in mrows if r["left_ids"] == "B6")
+    rows = [{**target, "decision": "reject", "note": "not the same payment"}]
+    assert cli("apply", write_rows(tmp_path / "rej.csv", rows), "--db", tmp_path / "r.duckdb",
+               "--user", "bob")[0] == 0
+    out = run(cli, tmp_path, *small_month)
+    exc = {(r["side"], r["id"]): r for r in read_rows(out / "exceptions.csv")}
+    assert target["right_ids"] not in exc[("left", "B6")]["best_candidate_ids"].split(";")
+    assert "B6" not in exc[("right", target["right_ids"])]["best_candidate_ids"].split(";")
