@@ -187,11 +187,18 @@ class _Resolver:
 
     def find(self, role: str, ident: str, account: str | None = None) -> tuple[int | None, str]:
         hits = self.exact.get((role, ident)) or self.loose.get((role, ident.lstrip("0"))) or []
-        if account:
-            hits = [h for h in hits if h[1] == account] or hits
+        side = "bank/statement" if role == "left" else "ledger"
+        if account and hits:
+            # the row of that account or none: another account's row of the same id is
+            # another transaction (it was taken when it was the only one)
+            mine = [h for h in hits if h[1] == account]
+            if not mine:
+                found = ", ".join(sorted(str(h[1]) for h in hits))
+                return None, (f"no {side} row {ident!r} in account {account!r} "
+                              f"(the id is in account(s) {found})")
+            hits = mine
         if len(hits) == 1:
             return hits[0][0], ""
-        side = "bank/statement" if role == "left" else "ledger"
         if not hits:
             return None, f"unknown {side} id {ident!r}"
         accounts = ", ".join(sorted(str(h[1]) for h in hits))

@@ -368,3 +368,29 @@ def test_a_rejected_pair_is_not_offered_as_the_best_candidate(tmp_path, small_mo
     exc = {(r["side"], r["id"]): r for r in read_rows(out / "exceptions.csv")}
     assert target["right_ids"] not in exc[("left", "B6")]["best_candidate_ids"].split(";")
     assert "B6" not in exc[("right", target["right_ids"])]["best_candidate_ids"].split(";")
+
+
+def test_an_id_in_another_account_than_the_row_names_is_refused(tmp_path, cli) -> None:
+    """A row naming its account is found in that account only: when the id exists in
+    another account alone, that is another transaction, and it is refused, where it was
+    taken (the filter fell back to every row of the id)."""
+    from .conftest import LEDGER_HEADER, write_csv
+
+    bank = write_csv(tmp_path / "bank.csv", BANK_HEADER_ACCOUNT, [
+        "7,2026-03-02,310.00,EUR,Rossi SRL,,bonifico,IT60X0542811101000000123456",
+    ])
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, [
+        "L1,2026-03-20,77.00,EUR,Neri,,unrelated",
+    ])
+    run(cli, tmp_path, bank, ledger)
+    rows = [{"side": "left", "id": "7", "reason": "no_candidate", "decision": "ignore",
+             "match_with": "", "note": "", "account": "DE89370400440532013000"}]
+    code, _, err = _apply(cli, tmp_path, "acct.csv", rows)
+    assert code == 2
+    assert "no bank/statement row '7' in account 'DE89370400440532013000'" in err
+    assert _decision_count(tmp_path) == 0
+    rows[0]["account"] = "IT60X0542811101000000123456"
+    assert _apply(cli, tmp_path, "acct.csv", rows)[0] == 0
+
+
+BANK_HEADER_ACCOUNT = "id,date,amount,currency,counterparty,reference,description,account"
