@@ -164,6 +164,10 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
+#: A stored row the resolver may name: txn id, account, file name.
+_Hit = tuple[int, str | None, str | None]
+
+
 class _Resolver:
     """Maps ids as written in the file to txn ids, tolerating lost leading zeros.
 
@@ -172,20 +176,23 @@ class _Resolver:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, idents: set[str]) -> None:
         rows = con.execute(
-            """select txn_id, side, source_id, account from txns
-            where source_id in (select unnest(?::varchar[]))
-               or ltrim(source_id, '0') in (select unnest(?::varchar[]))""",
+            """select t.txn_id, t.side, t.source_id, t.account, f.name from txns t
+            left join files f on f.file_id = t.file_id
+            where t.source_id in (select unnest(?::varchar[]))
+               or ltrim(t.source_id, '0') in (select unnest(?::varchar[]))""",
             [sorted(idents), sorted({i.lstrip("0") for i in idents})],
         ).fetchall()
         self.ids = {int(r[0]) for r in rows}
-        self.exact: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
-        self.loose: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
-        for txn_id, side, source_id, account in rows:
+        self.exact: dict[tuple[str, str], list[_Hit]] = {}
+        self.loose: dict[tuple[str, str], list[_Hit]] = {}
+        for txn_id, side, source_id, account, file in rows:
             role = "right" if side == "ledger" else "left"
-            self.exact.setdefault((role, source_id), []).append((txn_id, account))
-            self.loose.setdefault((role, source_id.lstrip("0")), []).append((txn_id, account))
+            self.exact.setdefault((role, source_id), []).append((txn_id, account, file))
+            self.loose.setdefault((role, source_id.lstrip("0")), []).append(
+                (txn_id, account, file))
 
-    def find(self, role: str, ident: str, account: str | None = None) -> tuple[int | None, str]:
+    def find(self, role: str, ident: str, account: str | None = None,
+             file: str | None = None) -> tuple[int | None, str]:
         hits = self.exact.get((role, ident)) or self.loose.get((role, ident.lstrip("0"))) or []
         side = "bank/statement" if role == "left" else "ledger"
         if account and hits:
@@ -197,12 +204,17 @@ class _Resolver:
                 return None, (f"no {side} row {ident!r} in account {account!r} "
                               f"(the id is in account(s) {found})")
             hits = mine
+        if len(hits) > 1 and file:
+            # exceptions.csv names each row's file: a bank line and a customer statement's
+            # line (both 'left') or two accounts' files without account numbers
+            hits = [h for h in hits if h[2] == file] or hits
         if len(hits) == 1:
             return hits[0][0], ""
         if not hits:
             return None, f"unknown {side} id {ident!r}"
-        accounts = ", ".join(sorted(str(h[1]) for h in hits))
-        return None, f"{side} id {ident!r} exists in several accounts ({accounts}); fill 'account'"
+        where = ", ".join(sorted(f"{h[1]} in {h[2]}" for h in hits))
+        return None, (f"{side} id {ident!r} exists in several accounts or files ({where}); "
+                      "fill 'account' or 'file'")
 
 
 def plan(
@@ -278,7 +290,8 @@ def _plan_exceptions(
         if role not in ("left", "right"):
             problems.append(f"{where}, column 'side': expected 'left' or 'right', got {role!r}")
             continue
-        txn, err = res.find(role, row.values.get("id", ""), row.values.get("account") or None)
+        txn, err = res.find(role, row.values.get("id", ""), row.values.get("account") or None,
+                            row.values.get("file") or None)
         if txn is None:
             problems.append(f"{where}, column 'id': {err}")
             continue

@@ -394,3 +394,30 @@ def test_an_id_in_another_account_than_the_row_names_is_refused(tmp_path, cli) -
 
 
 BANK_HEADER_ACCOUNT = "id,date,amount,currency,counterparty,reference,description,account"
+
+
+def test_the_file_column_tells_a_bank_line_from_a_statement_line(tmp_path, cli) -> None:
+    """A bank line and a customer statement's line with the same id are both 'left'
+    rows: the `file` column exceptions.csv gives each row tells them apart, where the
+    reviewer was told to fill 'account', which neither row has."""
+    from .conftest import LEDGER_HEADER, RULES, write_csv
+
+    bank = write_csv(tmp_path / "bank.csv", BANK_HEADER_ACCOUNT.rsplit(",", 1)[0],
+                     ["1,2026-03-01,10.00,EUR,A,,a"])
+    stmt = write_csv(tmp_path / "stmt.csv",
+                     "id,date,amount,currency,counterparty,reference,description,customer_id,doc_type",
+                     ["1,2026-03-05,99.00,EUR,Cust,,inv,C1,invoice"])
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, ["7,2026-03-09,55.00,EUR,Z,,z"])
+    code, _, err = cli("run", "--rules", RULES, "--bank", bank, "--statement", stmt, "--ledger",
+                       ledger, "--db", tmp_path / "r.duckdb", "--out", tmp_path / "out",
+                       "--as-of", "2026-04-30")
+    assert code == 0, err
+    exc = [r for r in read_rows(tmp_path / "out" / "exceptions.csv") if r["id"] == "1"]
+    assert [r["file"] for r in exc] == ["bank.csv"]
+    rows = [{**exc[0], "decision": "ignore"}]
+    code, _, err = _apply(cli, tmp_path, "ig.csv", rows)
+    assert code == 0, err
+    con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
+    side = con.execute("select t.side from decisions d join txns t using (txn_id)").fetchall()
+    con.close()
+    assert side == [("bank",)]
