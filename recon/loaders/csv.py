@@ -248,8 +248,15 @@ def _cut_footer(body: bytes, footer_lines: int) -> bytes:
     return body[:end] + (b"\n" if end else b"")
 
 
-def read_rows(data: bytes, layout: Layout, path: Path) -> pl.DataFrame:
-    """Split the data part of a decoded file into string columns plus `line`."""
+def read_rows(data: bytes, layout: Layout, path: Path, *,
+              header_width: int | None = None) -> pl.DataFrame:
+    """Split the data part of a decoded file into string columns plus `line`.
+
+    `layout` may name more fields than the header has (`header_width`, default all
+    of them): rows as wide as the first ones, or the profile's column_N.  A row
+    with a cell past the header that the profile does not name is refused: it is
+    a field holding the delimiter unquoted, which shifts every field after it.
+    """
     p = layout.profile
     names = list(layout.names)
     start = _line_offset(data, layout.data_row)
@@ -259,16 +266,113 @@ def read_rows(data: bytes, layout: Layout, path: Path) -> pl.DataFrame:
         # polars skips the lines before the data: a copy of the body would hold a
         # second file's worth of bytes while the columns are split
         body, skip = data, layout.data_row
+    header = len(names) if header_width is None else header_width
     try:
-        frame = pl.read_csv(
-            body, has_header=False, separator=p.delimiter, quote_char=p.quotechar,
-            schema=dict.fromkeys(names, pl.String()), truncate_ragged_lines=True,
-            missing_columns="insert", raise_if_empty=False, skip_lines=skip,
-        )
+        try:
+            frame = _split_columns(body, names, p, skip, truncate=False)
+        except pl.exceptions.ComputeError as exc:
+            if _MORE_FIELDS not in str(exc):
+                raise
+            # a row past the sampled ones is wider still: cut only if what goes is empty
+            _refuse_wider(body, start, layout, header, path)
+            frame = _split_columns(body, names, p, skip, truncate=True)
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException, ValueError) as exc:
         raise _split_error(body[start:], p, layout.data_row + 1, exc, path) from exc
     lines = _physical_lines(body, start)
-    return frame.with_columns(_line_numbers(frame, lines, layout.data_row + 1))
+    frame = frame.with_columns(_line_numbers(frame, lines, layout.data_row + 1))
+    _refuse_unnamed_cells(frame, layout, header, data, path)
+    return frame
+
+
+_MORE_FIELDS = "found more fields than defined"  # polars, truncate_ragged_lines=False
+
+
+def _split_columns(body: bytes, names: Sequence[str], p: Profile, skip: int, *,
+                   truncate: bool) -> pl.DataFrame:
+    return pl.read_csv(
+        body, has_header=False, separator=p.delimiter, quote_char=p.quotechar,
+        schema=dict.fromkeys(names, pl.String()), truncate_ragged_lines=truncate,
+        missing_columns="insert", raise_if_empty=False, skip_lines=skip,
+    )
+
+
+def _named_width(layout: Layout) -> int:
+    """How many fields the profile names: its column_N past the header count too
+    (Livebank's text runs on into unnamed fields the profile joins)."""
+    numbers = [int(m.group(1)) for col in layout.profile.references().values()
+               for name in col.names if (m := _COLUMN_N.fullmatch(name))]
+    return max([len(layout.names), *numbers])
+
+
+_COLUMN_N = re.compile(r"column_([0-9]+)")
+
+
+def _refuse_unnamed_cells(frame: pl.DataFrame, layout: Layout, header: int, data: bytes,
+                          path: Path) -> None:
+    """Cells past the header must be empty unless the profile names their column."""
+    used = {name for cols in layout.columns.values() for name in cols}
+    extra = [n for n in layout.names[header:] if n not in used]
+    if not extra or not frame.height:
+        return
+    filled = frame.select(pl.any_horizontal(~_empty(n) for n in extra)).to_series()
+    if filled.any():
+        line = _first_line(frame, filled)
+        raise _too_wide(path, layout, line, _record_at(data, line, layout.profile), header)
+
+
+def _refuse_wider(body: bytes, start: int, layout: Layout, header: int, path: Path) -> None:
+    """Find a row wider than `layout` with a cell in what would be cut, and refuse it.
+
+    Runs only when polars met such a row past the sampled ones (it does not say
+    where): the csv module then reads the rows once more, to name the line.
+    """
+    p, width = layout.profile, len(layout.names)
+    text = io.StringIO(body[start:].decode("utf-8", errors="replace"), newline="")
+    reader = _reader(text, p.delimiter, p.quotechar)
+    first = 1
+    try:
+        for cells in reader:
+            if len(cells) > width and any(c.strip() for c in cells[width:]):
+                raise _too_wide(path, layout, layout.data_row + first, cells, header)
+            first = reader.line_num + 1
+    except stdcsv.Error as exc:
+        raise InputFileError(
+            path, f"a row after line {layout.data_row + first} has more fields than the "
+            f"{header} of the header, and it cannot be told which ({exc})",
+            hint=_quote_hint(p)) from exc
+
+
+def _record_at(data: bytes, line: int, p: Profile) -> list[str]:
+    """The fields of the row that starts on physical line `line` (1-based)."""
+    start = _line_offset(data, line - 1)
+    text = data[start:start + HEAD_BYTES].decode("utf-8", errors="replace")
+    try:
+        return list(next(_reader(io.StringIO(text, newline=""), p.delimiter, p.quotechar), []))
+    except stdcsv.Error:
+        return text.split("\n", 1)[0].split(p.delimiter)
+
+
+def _quote_hint(p: Profile) -> str:
+    if p.quotechar is None:
+        return (f"this profile reads no quotes (quotechar: null): remove the delimiter "
+                f"{p.delimiter!r} from the field, or set the profile's quotechar")
+    return (f"a field that holds the delimiter {p.delimiter!r} must be quoted "
+            f"({p.quotechar}...{p.delimiter}...{p.quotechar}); quote it, or export the file "
+            "again with quoted text fields")
+
+
+def _too_wide(path: Path, layout: Layout, line: int, cells: Sequence[str],
+              header: int) -> InputFileError:
+    p = layout.profile
+    shown = ", ".join(repr(c[:40]) for c in cells[:12]) + (", ..." if len(cells) > 12 else "")
+    names = "the header has" if layout.header_row is not None else "the profile names"
+    used = {name for cols in layout.columns.values() for name in cols}
+    named = max((i + 1 for i, n in enumerate(layout.names) if n in used), default=0)
+    also = f" (and the profile names up to {named})" if named > header else ""
+    return InputFileError(
+        path, f"{len(cells)} fields where {names} {header}{also}: {shown}; a field holding "
+        f"the delimiter {p.delimiter!r} unquoted shifts the fields after it, and only empty "
+        "cells may follow the named columns", line=line, hint=_quote_hint(p))
 
 
 def _physical_lines(data: bytes, start: int) -> int:
@@ -364,8 +468,9 @@ class CsvLoader(Loader):
         data, encoding, why = to_utf8(raw, forced.encoding if forced else "auto", path=path)
         del raw  # a file decoded from another encoding is held once, not twice
         layout, head = layout_for(data, path, forced)
-        layout = widen(layout, head.width(layout))
-        rows = read_rows(data, layout, path)
+        header = len(layout.names)
+        layout = widen(layout, max(head.width(layout), _named_width(layout)))
+        rows = read_rows(data, layout, path, header_width=header)
         del data  # the columns hold the text now
         mapped = to_canonical(rows, layout, path)
         notes = [why, *_describe(layout), *mapped.notes]

@@ -114,6 +114,60 @@ def test_one_bad_row_fails_the_whole_file(tmp_path, line, problem, where):
     assert info.value.line == where
 
 
+@pytest.mark.parametrize(("before", "wide", "line", "fields"), [
+    (1, "B9,2024-02-01,100.00,EUR,ACME, Inc,INV-1,payment", 3, 8),
+    (1, "B9,2024-02-01,1.00,EUR,a,b,c,,e", 3, 9),  # an empty cell before the lost one
+    (300, "B9,2024-02-01,100.00,EUR,ACME, Inc,INV-1,payment", 302, 8),  # past the sample
+    (300, "B9,2024-02-01,1.00,EUR,a,b,c,,e", 302, 9),
+])
+def test_a_row_wider_than_the_header_is_refused_not_shifted(tmp_path, before, wide, line,
+                                                            fields):
+    # an unquoted comma shifted the fields after it (reference 'Inc') and lost the last
+    err = load_error(write(tmp_path, HEADER + rows(before) + wide + "\n" + rows(2, 500)))
+    assert err.line == line
+    assert f"{fields} fields where the header has 7" in str(err)
+    assert "must be quoted" in str(err.hint)
+
+
+def test_a_profile_row_wider_than_the_header_is_refused(tmp_path):
+    # generic_fr read '00 EUR' as the amount of 'Retrait DAB 20,00 EUR,-20.00': 0.00
+    path = write(tmp_path, "Date,Remarque,Montant\n2024/01/05,Achat Carrefour,-45.10\n"
+                 "2024/01/06,Retrait DAB 20,00 EUR,-20.00\n2024/01/07,Salaire,2500.00\n")
+    with pytest.raises(InputFileError) as info:
+        CsvLoader().load(path, profile="generic_fr")
+    assert info.value.line == 3
+    assert "4 fields where the header has 3" in str(info.value)
+    assert "'Retrait DAB 20', '00 EUR', '-20.00'" in str(info.value)
+
+
+@pytest.mark.parametrize(("last", "error"), [("LAST", None), ("LAST;LOST", 15)])
+def test_columns_a_profile_names_past_the_header_are_read_past_the_sample(tmp_path, last,
+                                                                         error):
+    # Livebank's text runs on into column_11..column_14, which the profile joins
+    head = ("Kontonummer;Auszugsnummer;Buchungsdatum;Valutadatum;Umsatzzeit;"
+            "Zahlungsreferenz;Waehrung;Betrag;Buchungstext;Umsatztext\n")
+    row = '1234;1;2013-07-03;2013-07-03;x;"";EUR;150,00;"Text";A name;"A text"\n'
+    wide = f"1234;1;2013-07-04;2013-07-04;x;;EUR;1,00;Text;a;b;c;d;{last}\n"
+    path = write(tmp_path, head + row * 250 + wide + row)
+    if error:
+        with pytest.raises(InputFileError) as info:
+            CsvLoader().load(path, profile="livebank")
+        assert info.value.line == 252 and f"{error} fields where" in str(info.value)
+        return
+    frame = CsvLoader().load(path, profile="livebank").frame
+    assert frame.filter(pl.col("line") == 252)["description"][0] == "Text a b c d LAST"
+
+
+@pytest.mark.parametrize("before", [1, 300])
+def test_empty_cells_past_the_header_load(tmp_path, before):
+    # trailing delimiters (Chase ends every row with one) lose nothing
+    text = HEADER + rows(before) + "B9,2024-02-01,7.25,EUR,A,B,C,,\n" + rows(2, 500)
+    frame = CsvLoader().load(write(tmp_path, text)).frame
+    assert frame.height == before + 3
+    row = frame.filter(pl.col("id") == "B9").row(0, named=True)
+    assert (row["amount"], row["description"]) == (Decimal("7.25"), "C")
+
+
 def test_line_numbers_count_quoted_newlines_and_blank_lines(tmp_path):
     text = (HEADER + 'b1,2026-03-01,1,EUR,A,B,"two\nlines"\n\n'
             'b2,2026-03-02,2,EUR,A,B,"three\nphysical\nlines"\nb3,2026-03-03,3,EUR,A,B,C\n')
