@@ -240,28 +240,92 @@ def _line_offset(data: bytes, lines: int) -> int:
     return pos
 
 
-def _cut_footer(body: bytes, footer_lines: int) -> bytes:
-    end = len(body.rstrip())
-    for _ in range(footer_lines):
-        end = max(body.rfind(b"\n", 0, end), 0)
-        end = len(body[:end].rstrip())
+def _stripped_end(body: bytes, end: int) -> int:
+    """len(body[:end].rstrip()), without copying the body."""
+    while end and body[end - 1:end].isspace():
+        end -= 1
+    return end
+
+
+def _last_lines(body: bytes, count: int) -> list[tuple[int, int]]:
+    """(start, end) of the last `count` lines of `body` that are not blank, in order."""
+    found: list[tuple[int, int]] = []
+    end = _stripped_end(body, len(body))
+    while end and len(found) < count:
+        nl = body.rfind(b"\n", 0, end)
+        found.append((nl + 1, end))
+        end = _stripped_end(body, max(nl, 0))
+    return found[::-1]
+
+
+def _cut_footer(body: bytes, layout: Layout, first_line: int, path: Path,
+                notes: list[str]) -> bytes:
+    """`body` without its footer: the last footer_lines lines, from the first of them
+    that matches footer_line when the profile has one (no match: no footer)."""
+    p = layout.profile
+    lines = _last_lines(body, p.footer_lines)
+    texts = [body[a:b].decode("utf-8", errors="replace") for a, b in lines]
+    if p.footer_line is not None:
+        at = next((i for i, t in enumerate(texts) if p.footer_line.search(t)), len(texts))
+        lines, texts = lines[at:], texts[at:]
+        if not lines:
+            notes.append(f"no footer: none of the last {p.footer_lines} line(s) matches "
+                         f"footer_line {p.footer_line.pattern!r}")
+            return body
+    row = _transaction(texts, layout) if p.footer_line is None and texts else None
+    if row is not None:
+        raise InputFileError(
+            path, f"dropped as the footer (footer_lines: {p.footer_lines}) but reads as a "
+            f"transaction: {texts[row][:120]!r}",
+            line=first_line + body.count(b"\n", 0, lines[row][0]),
+            hint="an export without its footer would lose its last rows: give the profile "
+                 "a footer_line pattern that the footer's first line matches (such as "
+                 "'^Total'), or remove footer_lines")
+    notes.append(f"dropped the last {len(lines)} line(s) (footer)")
+    end = _stripped_end(body, lines[0][0] if lines else 0)
     return body[:end] + (b"\n" if end else b"")
 
 
+def _transaction(texts: Sequence[str], layout: Layout) -> int | None:
+    """The first of `texts` with a date and an amount where a row has them: a row, which
+    an export without its footer would lose (footer_line says which lines are footer)."""
+    p = layout.profile
+    cells = [_split(t, p.delimiter, p.quotechar) for t in texts]
+    rows = rows_from_cells(cells, layout)
+    date = rows[layout.columns["date"][0]].str.strip_chars()
+    dated = pl.repeat(False, rows.height, eager=True)
+    for fmt in p.date_format:
+        strf = DATE_FORMATS.get(fmt, fmt)
+        text = date if " " in strf else date.str.replace(r"\s.*$", "")
+        parsed = pl.DataFrame({"t": text}).select(strptime_date(pl.col("t"), strf))
+        dated = dated | parsed.to_series().is_not_null()
+    sources = [layout.columns[f][0] for f in ("amount", "debit", "credit") if f in layout.columns]
+    priced = pl.repeat(False, rows.height, eager=True)
+    for name in sources:
+        text = _amount_text(rows[name], p.decimal, p.thousands)
+        priced = priced | text.str.contains(_PLAIN_AMOUNT).fill_null(False)
+    found = (dated & priced).arg_true()
+    return int(found[0]) if found.len() else None
+
+
 def read_rows(data: bytes, layout: Layout, path: Path, *,
-              header_width: int | None = None) -> pl.DataFrame:
+              header_width: int | None = None, notes: list[str] | None = None
+              ) -> pl.DataFrame:
     """Split the data part of a decoded file into string columns plus `line`.
 
     `layout` may name more fields than the header has (`header_width`, default all
     of them): rows as wide as the first ones, or the profile's column_N.  A row
     with a cell past the header that the profile does not name is refused: it is
     a field holding the delimiter unquoted, which shifts every field after it.
+    What is dropped as footer is said in `notes`.
     """
     p = layout.profile
     names = list(layout.names)
     start = _line_offset(data, layout.data_row)
     if p.footer_lines:
-        body, skip, start = _cut_footer(data[start:], p.footer_lines), 0, 0
+        body = _cut_footer(data[start:], layout, layout.data_row + 1, path,
+                           [] if notes is None else notes)
+        skip, start = 0, 0
     else:
         # polars skips the lines before the data: a copy of the body would hold a
         # second file's worth of bytes while the columns are split
@@ -429,8 +493,6 @@ def _describe(layout: Layout) -> list[str]:
     notes = [layout.reason]
     if layout.header_row:
         notes.append(f"skipped {layout.header_row} line(s) before the header")
-    if layout.profile.footer_lines:
-        notes.append(f"dropped the last {layout.profile.footer_lines} line(s) (footer)")
     return notes
 
 
@@ -470,10 +532,11 @@ class CsvLoader(Loader):
         layout, head = layout_for(data, path, forced)
         header = len(layout.names)
         layout = widen(layout, max(head.width(layout), _named_width(layout)))
-        rows = read_rows(data, layout, path, header_width=header)
+        footer: list[str] = []
+        rows = read_rows(data, layout, path, header_width=header, notes=footer)
         del data  # the columns hold the text now
         mapped = to_canonical(rows, layout, path)
-        notes = [why, *_describe(layout), *mapped.notes]
+        notes = [why, *_describe(layout), *footer, *mapped.notes]
         return LoadResult(
             path=path, format=self.format, frame=mapped.frame, statements=mapped.statements,
             profile=layout.profile.name, encoding=encoding, notes=notes,

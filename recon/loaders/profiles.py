@@ -14,7 +14,10 @@ Keys (all optional except ``columns`` and a currency)::
     delimiter: ","   quotechar: '"'        quotechar null: no quoting
     header: true     names: [...]          headerless files name their columns
     skip_rows: auto | N                    lines before the header (auto: search)
-    footer_lines: N                        lines to drop at the end
+    footer_lines: N                        lines to drop at the end (a line there that
+                                           reads as a transaction is refused)
+    footer_line: regex                     CSV: the footer starts at the first of those
+                                           N lines that matches; none matches: no footer
     decimal: "." | ","   thousands: null | "," | "." | " " | "'"
     date_format: YYYY-MM-DD | [MM/DD/YYYY, DD/MM/YYYY] | "%d %b %Y"
     value_date_format: ...                 defaults to date_format
@@ -62,7 +65,7 @@ FIELDS = (
 TEXT_FIELDS = ("id", "counterparty", "reference", "description")  # may join columns
 KEYS = (
     "name", "bank", "country", "description", "encoding", "delimiter", "quotechar",
-    "header", "names", "skip_rows", "footer_lines", "decimal", "thousands",
+    "header", "names", "skip_rows", "footer_lines", "footer_line", "decimal", "thousands",
     "date_format", "value_date_format", "sheet", "columns", "indicator", "invert_sign",
     "currency", "account", "optional_columns", "skip_empty_amount", "detect", "detect_line",
 )
@@ -134,6 +137,7 @@ class Profile:
     names: tuple[str, ...] = ()
     skip_rows: int | None = None  # None: find the header line by its names
     footer_lines: int = 0
+    footer_line: re.Pattern[str] | None = None  # the footer starts at a line matching it
     decimal: str = "."
     thousands: str | None = None
     date_format: tuple[str, ...] = ("YYYY-MM-DD",)
@@ -341,6 +345,9 @@ def _layout(ck: _Checker, data: Mapping[str, Any]) -> dict[str, Any]:
         ck.add("thousands", f"must differ from decimal {out['decimal']!r}")
     out["skip_rows"] = ck.count(data, "skip_rows", None)
     out["footer_lines"] = ck.count(data, "footer_lines", 0) or 0
+    out["footer_line"] = _pattern(ck, data, "footer_line")
+    if out["footer_line"] is not None and not out["footer_lines"]:
+        ck.add("footer_line", "needs footer_lines: the most lines the footer has")
     sheet = data.get("sheet")
     if sheet is not None and (isinstance(sheet, bool) or not isinstance(sheet, str | int)):
         ck.add("sheet", f"expected a sheet name or a 0-based index, got {sheet!r}")
@@ -357,13 +364,17 @@ def _headerless(ck: _Checker, data: Mapping[str, Any]) -> dict[str, Any]:
     names = ck.strings(data["names"], "names") if "names" in data else ()
     if not header and not names:
         ck.add("names", "required when header is false: the names of the file's columns")
-    pattern = None
-    if data.get("detect_line") is not None:
-        try:
-            pattern = re.compile(str(data["detect_line"]))
-        except re.error as exc:
-            ck.add("detect_line", f"invalid regular expression: {exc}")
-    return {"header": header, "names": names, "detect_line": pattern}
+    return {"header": header, "names": names, "detect_line": _pattern(ck, data, "detect_line")}
+
+
+def _pattern(ck: _Checker, data: Mapping[str, Any], key: str) -> re.Pattern[str] | None:
+    if data.get(key) is None:
+        return None
+    try:
+        return re.compile(str(data[key]))
+    except re.error as exc:
+        ck.add(key, f"invalid regular expression: {exc}")
+        return None
 
 
 def _fixed(ck: _Checker, data: Mapping[str, Any]) -> dict[str, Any]:

@@ -147,6 +147,48 @@ def test_load_file_detects_format_and_profile():
     assert any("footer" in n for n in result.notes)
 
 
+@pytest.mark.parametrize(("fixture", "encoding", "footer"), [
+    ("deutsche_bank.csv", "cp1252", "Kontostand;"),
+    ("alipay.csv", "gb18030", "-----"),
+    ("cmb.csv", "gb18030", "# 收入合计"),
+    ("icbc.csv", "gb18030", "人民币合计,"),
+])
+def test_an_export_without_its_footer_loses_no_row(tmp_path, fixture, encoding, footer):
+    # footer_lines dropped the last rows of an export that came without its footer
+    text = (FIXTURES / fixture).read_bytes().decode(encoding)
+    bare = tmp_path / fixture
+    bare.write_bytes(text[:text.rindex("\n", 0, text.rindex(footer)) + 1].encode(encoding))
+    whole, cut = load(FIXTURES / fixture), load(bare)
+    assert cut.profile == whole.profile
+    assert cut.frame.equals(whole.frame)
+    assert cut.statements == whole.statements
+    assert any("no footer" in n for n in cut.notes)
+
+
+FOOTER_PROFILE = ("name: t\ndelimiter: ';'\ndate_format: DD.MM.YYYY\ndecimal: ','\n"
+                  "thousands: '.'\nfooter_lines: 1\ncurrency: EUR\n"
+                  "columns: {date: Tag, amount: Betrag, description: Text}\n")
+
+
+@pytest.mark.parametrize(("last", "rows"), [
+    ("Saldo;;1.000,00\n", 2),  # a footer: no date
+    ("03.01.2024;Miete;-500,00\n", None),  # a transaction: refused, not dropped
+])
+def test_footer_lines_without_a_pattern_drop_no_transaction(tmp_path, last, rows):
+    profile = tmp_path / "t.yaml"
+    profile.write_text(FOOTER_PROFILE)
+    path = tmp_path / "bank.csv"
+    path.write_text("Tag;Text;Betrag\n01.01.2024;Lohn;2.000,00\n02.01.2024;Kauf;-5,50\n"
+                    + last)
+    if rows is not None:
+        assert CsvLoader().load(path, profile=str(profile)).frame.height == rows
+        return
+    with pytest.raises(InputFileError) as info:
+        CsvLoader().load(path, profile=str(profile))
+    assert info.value.line == 4 and "reads as a transaction" in str(info.value)
+    assert "footer_line" in str(info.value.hint)
+
+
 def test_every_shipped_profile_has_a_fixture_and_metadata():
     names = {p.name for p in shipped_profiles()}
     assert len(names) >= 10
@@ -257,6 +299,8 @@ BASE = "name: t\ncolumns: {date: D, amount: A}\ncurrency: EUR\n"
     (BASE + "skip_rows: -1\n", ["skip_rows: expected a non-negative integer"]),
     (BASE + "invert_sign: maybe\n", ["invert_sign: expected true or false, got 'maybe'"]),
     (BASE + "detect_line: '(['\n", ["detect_line: invalid regular expression"]),
+    (BASE + "footer_lines: 1\nfooter_line: '(['\n", ["footer_line: invalid regular expression"]),
+    (BASE + "footer_line: '^Total'\n", ["footer_line: needs footer_lines"]),
     ("name: Bad Name\ncolumns: {}\n", ["4 problems", "name: expected lowercase",
                                        "columns.date: required", "columns.amount: required"]),
     ("- just\n- a list\n", ["expected a mapping of profile keys"]),
