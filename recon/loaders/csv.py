@@ -817,6 +817,19 @@ def _with_ids(out: pl.DataFrame, notes: list[str], *, synthesize: bool) -> pl.Da
     return out.with_columns(ids.alias("id"))
 
 
+def _newest_first(group: pl.DataFrame) -> bool:
+    """Whether rows run newest first, told by the running balance: oldest first, a row's
+    balance is the one above plus its amount; newest first, the one above is this one
+    plus the amount above.  Where the balances do not tell, the first and last dates."""
+    bal, amt = pl.col("balance"), pl.col("amount")
+    up, down = group.select(
+        up=(bal == bal.shift(1) + amt).sum(), down=(bal.shift(1) == bal + amt.shift(1)).sum()
+    ).row(0)
+    if up != down:
+        return bool(down > up)
+    return bool(group["date"][0] > group["date"][-1])
+
+
 def _statements(out: pl.DataFrame, balance: pl.Series | None) -> list[StatementInfo]:
     """One statement per (account, currency); balances from a running-balance column."""
     frame = out.select("account", "currency", "date", "amount")
@@ -828,7 +841,7 @@ def _statements(out: pl.DataFrame, balance: pl.Series | None) -> list[StatementI
         first, last = group.row(0, named=True), group.row(-1, named=True)
         opening = closing = None
         if balance is not None:
-            oldest, newest = (last, first) if first["date"] > last["date"] else (first, last)
+            oldest, newest = (last, first) if _newest_first(group) else (first, last)
             if oldest["balance"] is not None:
                 opening = oldest["balance"] - oldest["amount"]
             closing = newest["balance"]

@@ -189,6 +189,26 @@ def test_footer_lines_without_a_pattern_drop_no_transaction(tmp_path, last, rows
     assert "footer_line" in str(info.value.hint)
 
 
+CHASE = "Details,Posting Date,Description,Amount,Type,Balance,Check or Slip #,\n"
+
+
+@pytest.mark.parametrize(("rows", "balances"), [
+    # newest first, one day: the first and last dates could not tell the order
+    (["03/05/2024,B,10.00,130.00", "03/05/2024,A,20.00,120.00"], ("100.00", "130.00")),
+    (["03/05/2024,A,20.00,120.00", "03/05/2024,B,10.00,130.00"], ("100.00", "130.00")),
+    (["03/06/2024,B,10.00,130.00", "03/05/2024,A,20.00,120.00"], ("100.00", "130.00")),
+    (["03/05/2024,C,-5.00,125.00", "03/05/2024,B,10.00,130.00",
+      "03/05/2024,A,20.00,120.00"], ("100.00", "125.00")),
+])
+def test_row_order_is_told_by_the_running_balance(tmp_path, rows, balances):
+    # newest-first rows of one date: opening and closing were swapped, a false break
+    path = tmp_path / "chase.csv"
+    path.write_text(CHASE + "".join(f"CREDIT,{d},{t},{a},ACH,{b},,\n" for d, t, a, b in
+                                    (r.split(",") for r in rows)))
+    (stmt,) = CsvLoader().load(path, profile="chase_checking").statements
+    assert (stmt.opening_balance, stmt.closing_balance) == (D(balances[0]), D(balances[1]))
+
+
 def test_every_shipped_profile_has_a_fixture_and_metadata():
     names = {p.name for p in shipped_profiles()}
     assert len(names) >= 10
