@@ -151,12 +151,14 @@ class CamtLoader(Loader):
     def load(self, path: Path, *, profile: str | None = None) -> LoadResult:
         """Parse every Stmt / Rpt / Ntfctn into rows; batch payments into details."""
         reader = _Reader()
-        for source in _sources(path):
+        sources, skipped = _sources(path)
+        for source in sources:
             reader.read(source)
         if not reader.statements:
             raise InputFileError(path, "no camt document found in the archive")
         frame, id_note = reader.rows.frame(path)
-        notes = reader.notes + ([id_note] if id_note else [])
+        notes = ([f"skipped macOS metadata in the archive: {', '.join(skipped)}"]
+                 if skipped else []) + reader.notes + ([id_note] if id_note else [])
         return LoadResult(path=path, format=self.format, frame=frame,
                           statements=reader.statements, details=reader.details(frame),
                           profile=profile, encoding=reader.encoding, notes=notes)
@@ -165,7 +167,7 @@ class CamtLoader(Loader):
 def _zip_head(path: Path) -> bytes:
     try:
         with zipfile.ZipFile(path) as zf:
-            names = [i for i in zf.infolist() if not i.is_dir()]
+            names = [i for i in zf.infolist() if not i.is_dir() and not _mac_metadata(i)]
             if names:
                 with zf.open(names[0]) as fh:
                     return fh.read(8192)
@@ -174,19 +176,28 @@ def _zip_head(path: Path) -> bytes:
     return b""
 
 
-def _sources(path: Path) -> list[_Source]:
+def _mac_metadata(info: zipfile.ZipInfo) -> bool:
+    """What macOS's Archive Utility adds beside each file (__MACOSX/, ._name): no XML."""
+    parts = info.filename.split("/")
+    return parts[0] == "__MACOSX" or parts[-1].startswith("._")
+
+
+def _sources(path: Path) -> tuple[list[_Source], list[str]]:
+    """The documents of a file or zip archive, and the macOS members skipped."""
     data = path.read_bytes()
     if not data.startswith(b"PK\x03\x04"):
-        return [_Source(path, str(path), data)]
+        return [_Source(path, str(path), data)], []
     try:
         with zipfile.ZipFile(path) as zf:
-            members = [i for i in zf.infolist() if not i.is_dir()]
+            files = [i for i in zf.infolist() if not i.is_dir()]
+            members = [i for i in files if not _mac_metadata(i)]
             for info in members:
                 if info.file_size > _MAX_MEMBER:
                     raise InputFileError(path, f"zip member {info.filename!r} inflates to "
                                          f"{info.file_size} bytes; refused (limit "
                                          f"{_MAX_MEMBER})")
-            return [_Source(path, f"{path}!{i.filename}", zf.read(i)) for i in members]
+            skipped = [i.filename for i in files if _mac_metadata(i)]
+            return [_Source(path, f"{path}!{i.filename}", zf.read(i)) for i in members], skipped
     except _ZIP_ERRORS as exc:
         raise InputFileError(path, f"cannot read the zip archive: {exc}") from exc
 

@@ -168,3 +168,17 @@ def test_zip_of_statements(tmp_path: Path) -> None:
     broken.write_bytes(archive.read_bytes()[:200])
     with pytest.raises(InputFileError, match="zip"):
         CamtLoader().load(broken)
+
+
+def test_zip_made_on_macos_skips_its_metadata(tmp_path: Path) -> None:
+    # Archive Utility adds __MACOSX/._name (AppleDouble, no XML): refused as not XML
+    archive = tmp_path / "mac.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("__MACOSX/._stmt.xml", b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+        zf.writestr("stmt.xml", document())
+        zf.writestr("._stmt.xml", b"\x00\x05\x16\x07")
+    assert CamtLoader.sniff(archive.read_bytes(), archive) == 95
+    result = CamtLoader().load(archive)
+    assert result.frame.height == 1 and len(result.statements) == 1
+    assert any("skipped macOS metadata" in n and "__MACOSX/._stmt.xml" in n
+               and ", ._stmt.xml" in n for n in result.notes)
