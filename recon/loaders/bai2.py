@@ -275,7 +275,8 @@ def _detail(rec: _Record, state: _State, rows: Rows, path: Path, notes: list[str
     if account is None or state.as_of is None:
         raise InputFileError(path, "transaction record (16) outside an account; expected "
                              "an account record (03) first", line=rec.line)
-    first = [*rec.pieces[0].split(",", 3), "", "", ""]
+    head, used = _fixed_fields(rec, path)
+    first = [*head.split(",", 3), "", "", ""]
     code, funds = first[0].strip(), first[2].strip()
     amount = _integer(first[1], rec, path, "amount")
     account.total += amount
@@ -294,7 +295,7 @@ def _detail(rec: _Record, state: _State, rows: Rows, path: Path, notes: list[str
     bank, customer = parts[0].strip().rstrip("/"), parts[1].strip().rstrip("/")
     raw_text = parts[2].rstrip()
     text = clean(raw_text[:-1] if raw_text.endswith("/") else raw_text)
-    extra = _keyed(rec.pieces[1:])
+    extra = _keyed(rec.pieces[used:])
     signed = _amount(amount, account.currency)
     party_keys = _INCOMING_NAME if incoming else _OUTGOING_NAME
     rows.add(
@@ -307,7 +308,30 @@ def _detail(rec: _Record, state: _State, rows: Rows, path: Path, notes: list[str
                                  remittance=next((extra[k] for k in _REMITTANCE
                                                   if extra.get(k)), None)),
         description=join_text([_describe(code), text, *(p.rstrip().rstrip("/").rstrip(",")
-                                                        for p in rec.pieces[1:])]))
+                                                        for p in rec.pieces[used:])]))
+
+
+def _fixed_fields(rec: _Record, path: Path) -> tuple[str, int]:
+    """The text of the pieces that hold a 16 record's fields up to the customer
+    reference (the 88 records that continue it may start inside them), and how many
+    pieces that is; what follows in the last of them is the text field."""
+    head = ""
+    for used, piece in enumerate(rec.pieces, 1):
+        raw = piece.rstrip()
+        fields = (head + raw).rstrip("/").split(",")
+        if used == len(rec.pieces) or _fixed_done([f.strip() for f in fields], rec, path):
+            return head + raw, used
+        # a continuation starts the next field: only the text field runs on across 88s
+        head += (raw[:-1] if raw.endswith("/") else raw) + ","
+    return head, len(rec.pieces)
+
+
+def _fixed_done(fields: list[str], rec: _Record, path: Path) -> bool:
+    """Whether `fields` reach the customer reference: type code, amount, funds type,
+    its availability data, bank reference, customer reference."""
+    if len(fields) < 3 or (fields[2] == "D" and len(fields) < 4):
+        return False
+    return len(fields) >= 5 + _availability_width(fields[2], fields[3:], rec, path)
 
 
 def _keyed(pieces: list[str]) -> dict[str, str]:

@@ -126,6 +126,24 @@ def test_summary_continuation_and_extra_comma(tmp_path: Path) -> None:
     assert (info.opening_balance, info.closing_balance) == (Decimal("10"), Decimal("12"))
 
 
+@pytest.mark.parametrize("split", [
+    "16,195,100000,Z/|88,BANKREF1,CUSTREF1,INCOMING WIRE FROM ACME/",
+    "16,195,100000/|88,Z,BANKREF1/|88,CUSTREF1,INCOMING WIRE FROM ACME/",
+    "16,195,100000,D/|88,1,0,100000/|88,BANKREF1,CUSTREF1,INCOMING WIRE FROM ACME/",
+])
+def test_detail_continued_inside_its_fixed_fields(tmp_path: Path, split: str) -> None:
+    # an 88 may continue a 16 before its text: refused as "funds type 'Z/'"
+    records = ["03,111,USD,010,0,,/", *split.split("|")]
+    one = "16,195,100000,Z,BANKREF1,CUSTREF1,INCOMING WIRE FROM ACME/"
+    want = load(tmp_path, wrap(["03,111,USD,010,0,,/", one], 100000, 3)).frame
+    got = load(tmp_path, wrap(records, 100000, len(records) + 1)).frame
+    assert got.drop("line").equals(want.drop("line"))
+    row = got.row(0, named=True)
+    assert (row["id"], row["reference"], row["amount"]) == ("BANKREF1", "CUSTREF1",
+                                                            Decimal("1000"))
+    assert row["description"] == "195 Incoming Money Transfer | INCOMING WIRE FROM ACME"
+
+
 @pytest.mark.parametrize("path", sorted(CORPUS.glob("*")) if CORPUS.is_dir() else [],
                          ids=lambda p: p.name)
 def test_same_detail_records_as_the_bai2_library(path: Path) -> None:
