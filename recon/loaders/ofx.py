@@ -61,6 +61,17 @@ _PARENTS = {
 _AGGREGATES = frozenset(_PARENTS) | {
     "OFX", "STMTTRNRS", "CCSTMTTRNRS", "INVSTMTTRNRS", "BANKACCTFROM", "CCACCTFROM",
     "INVACCTFROM", "BANKACCTTO", "CCACCTTO", "CURRENCY", "ORIGCURRENCY", "PAYEE"}
+#: Elements the OFX specification defines as holding a value, never other elements: one
+#: closed somewhere (`<NAME>Foo</NAME>`) is still a value where it is left open.
+_LEAVES = frozenset({
+    "CODE", "SEVERITY", "MESSAGE", "DTSERVER", "LANGUAGE", "DTPROFUP", "DTACCTUP", "ORG",
+    "FID", "SESSCOOKIE", "INTU.BID", "INTU.USERID", "TRNUID", "CLTCOOKIE", "CURDEF",
+    "DTSTART", "DTEND", "BALAMT", "DTASOF", "MKTGINFO", "BANKID", "BRANCHID", "ACCTID",
+    "ACCTTYPE", "ACCTKEY", "TRNTYPE", "DTPOSTED", "DTUSER", "DTAVAIL", "TRNAMT", "FITID",
+    "CORRECTFITID", "CORRECTACTION", "SRVRTID", "CHECKNUM", "REFNUM", "SIC", "PAYEEID",
+    "NAME", "EXTDNAME", "MEMO", "INV401KSOURCE", "CURRATE", "CURSYM", "SUBACCTFUND",
+    "ADDR1", "ADDR2", "ADDR3", "CITY", "STATE", "POSTALCODE", "COUNTRY", "PHONE",
+})
 _CHARSETS = {"1252": "cp1252", "8859-1": "latin-1", "ISO-8859-1": "latin-1", "NONE": None}
 
 
@@ -169,14 +180,15 @@ def parse_tree(text: str, path: Path, body_line: int, notes: list[str]) -> Node:
     """Tokenise OFX text into a tree, closing what SGML leaves open.
 
     Aggregates are the names that appear as a closing tag somewhere, plus the
-    ones a statement needs (an SGML file may omit every ``</STMTTRN>``).  Other
-    names are SGML elements: their value runs to the next tag.  Opening an
+    ones a statement needs (an SGML file may omit every ``</STMTTRN>``), but never
+    the elements the specification gives a value (_LEAVES).  Other names are SGML
+    elements: their value runs to the next tag.  Opening an
     aggregate closes open ones it cannot live in (a ``<LEDGERBAL>`` ends the
     ``<BANKTRANLIST>`` whose end tag is missing), like an HTML parser does.
     """
     start = re.search(r"<OFX>", text, re.I)
     pos = start.start() if start else 0
-    aggregates = _AGGREGATES | {m.upper() for m in _CLOSER.findall(text, pos)}
+    aggregates = (_AGGREGATES | {m.upper() for m in _CLOSER.findall(text, pos)}) - _LEAVES
     root = Node("#document", 0)
     stack = [root]
     leaf: Node | None = None
@@ -191,7 +203,8 @@ def parse_tree(text: str, path: Path, body_line: int, notes: list[str]) -> Node:
             continue  # comment, DOCTYPE, processing instruction
         name, leaf = m.group(2).upper(), None
         if m.group(1):
-            _close(stack, name, tag_line, repaired)
+            if name not in _LEAVES:  # a value's end tag ends nothing open
+                _close(stack, name, tag_line, repaired)
             continue
         _make_room(stack, name, tag_line, repaired)
         node = Node(name, tag_line)

@@ -94,6 +94,20 @@ def test_empty_elements_and_missing_fitid(tmp_path: Path) -> None:
     assert result.statements[0].closing_balance is None
 
 
+def test_a_value_closed_once_is_still_a_value_where_left_open(tmp_path: Path) -> None:
+    # <NAME>Foo</NAME> made NAME an aggregate: an empty open <NAME> took TRNAMT, FITID...
+    first = ("<STMTTRN>\n<TRNTYPE>DEBIT\n<DTPOSTED>20260302\n<TRNAMT>-10.00\n<FITID>A\n"
+             "<NAME>Foo</NAME>\n<MEMO>first</MEMO>\n</STMTTRN>\n")
+    second = ("<STMTTRN>\n<TRNTYPE>DEBIT\n<DTPOSTED>20260303\n<NAME>\n<TRNAMT>-20.00\n"
+              "<FITID>B\n<MEMO>\n<CHECKNUM>17\n</STMTTRN>\n")
+    result = load(tmp_path, sgml(first + second))
+    rows = result.frame.to_dicts()
+    assert [(r["id"], r["amount"], r["counterparty"]) for r in rows] == [
+        ("A", Decimal("-10.00"), "Foo"), ("B", Decimal("-20.00"), None)]
+    assert rows[1]["reference"] == "17" and rows[0]["description"] == "Foo | first"
+    assert not any("nesting" in n for n in result.notes)
+
+
 def test_duplicated_fitids_get_stable_made_up_ids(tmp_path: Path) -> None:
     text = sgml(txn("SAME", "-1.00") + txn("SAME", "-2.00") + txn("OK", "-3.00"))
     first = load(tmp_path, text).frame["id"].to_list()
