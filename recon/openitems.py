@@ -23,13 +23,14 @@ whose name or alias has the line's ``name_key`` (:func:`recon.names.name_key_exp
 Receivable-type lines that link to nobody are listed in ``__recon__ar_unlinked``
 with a reason (``no_customer``, ``ambiguous_name``), never dropped.
 
-A bank line matched directly to ledger invoices (no ledger receipt in the
-match, e.g. one transfer paying three invoices) is the receipt of those
-invoices: it joins the customer's lines with ``source = 'bank'``, unless our
-ledger books the same money as a receipt (same customer, currency and
-amount, within ``TWIN_DAYS``, not itself matched to a bank line): then that
-ledger receipt settles the matched invoices and the bank line is not counted
-twice (table ``__recon__ar_twins``).
+A bank line matched directly to ledger invoices or credit notes (no ledger
+receipt in the match, e.g. one transfer paying three invoices, or a refund
+paying a credit note out) is the receipt of those lines: it joins the
+customer's lines with ``source = 'bank'`` (a refund, negative, is a debit the
+credit note settles), unless our ledger books the same money as a receipt
+(same customer, currency and amount, within ``TWIN_DAYS``, not itself matched
+to a bank line): then that ledger receipt settles the matched lines and the
+bank line is not counted twice (table ``__recon__ar_twins``).
 
 Settlement (table ``__recon__ar_alloc``): debits (effect > 0) are settled by
 credits (effect < 0) of the same customer and currency in three passes, each
@@ -233,20 +234,21 @@ def twins_sql() -> str:
 
 
 def bank_receipts_sql() -> str:
-    """Bank lines matched to ledger invoices with no ledger receipt in the match (one `?`: as_of)."""
-    # only the matches holding a ledger invoice can qualify
+    """Bank lines matched to ledger invoices or credit notes with no ledger receipt in the
+    match (one `?`: as_of)."""
+    # only the matches holding a ledger invoice or credit note can qualify
+    doc = "a.kind in ('invoice', 'credit_note')"
     return f"""
         with mem as (
             select mm.match_id, mm.txn_id from match_members mm
             join matches m using (match_id)
-            where m.active
-              and mm.match_id in ({_matches_holding("__recon__ar_ledger", "a.kind = 'invoice'")})),
+            where m.active and mm.match_id in ({_matches_holding("__recon__ar_ledger", doc)})),
         ar as (
             select mem.match_id, a.customer, a.kind from mem
             join __recon__ar_ledger a on a.txn_id = mem.txn_id),
         ok as (
             select match_id, min(customer) as customer from ar group by match_id
-            having bool_and(kind <> 'receipt') and bool_or(kind = 'invoice')
+            having bool_and(kind <> 'receipt')
                and count(distinct customer) = 1 and count(customer) = count(*))
         select t.txn_id, 'bank' as source, t.date, t.due_date, t.amount, t.currency,
                'receipt' as kind, ok.customer, 'match' as linked_by, null as reason,

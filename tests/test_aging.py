@@ -7,12 +7,13 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from recon.aging import aging_frame, bucket_columns
 from recon.db import connect
 from recon.run import Inputs, run
-from tests.conftest import RULES, run_books
+from tests.conftest import BANK_HEADER, RULES, run_books, write_csv
 from tests.fixtures.customers.books import CUSTOMERS
 
 DATES = (date(2026, 2, 15), date(2026, 4, 1), date(2026, 6, 30))
@@ -220,3 +221,41 @@ def test_a_ledger_receipt_booking_a_bank_payment_of_invoices_is_counted_once(tmp
         "select source_id, open_amount from __recon__ar_items where kind = 'invoice'"
     ).fetchall())
     assert opened == {"I1": Decimal("0"), "I2": Decimal("40"), "I4": Decimal("0")}
+
+
+LEDGER = "id,date,amount,currency,counterparty,reference,description,due_date,doc_type,customer_id"
+
+
+def _run(tmp_path: Path, bank: list[str], ledger: list[str]) -> duckdb.DuckDBPyConnection:
+    """`recon run` (default rules, as of 2026-03-31) over canonical bank and ledger rows."""
+    write_csv(tmp_path / "bank.csv", BANK_HEADER, bank)
+    write_csv(tmp_path / "ledger.csv", LEDGER, ledger)
+    db = tmp_path / "r.duckdb"
+    run(RULES, Inputs(bank=[tmp_path / "bank.csv"], ledger=[tmp_path / "ledger.csv"]),
+        db_path=db, out_dir=tmp_path / "out", as_of=date(2026, 3, 31))
+    return connect(db)
+
+
+def _matched(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(members as 'B1+I1', status) of each active match."""
+    return con.execute(
+        """select string_agg(t.source_id, '+' order by t.side, t.source_id), any_value(m.status)
+        from matches m join match_members mm using (match_id) join txns t using (txn_id)
+        where m.active group by m.match_id order by 1""").fetchall()
+
+
+def test_a_refund_of_a_credit_note_through_the_bank_settles_it(tmp_path):
+    """We pay Gamma's credit note CN1 back (bank B1, -20.00, matched to CN1): the refund
+    is a debit of 20.00 on Gamma's account that the credit note settles, not lost."""
+    con = _run(
+        tmp_path,
+        ["B1,2026-03-20,-20.00,EUR,Gamma Ltd,CN-2026-00077,refund CN-2026-00077"],
+        ["CN1,2026-03-15,-20.00,EUR,Gamma Ltd,CN-2026-00077,credit note,,credit_note,C3"])
+    assert _matched(con) == [("B1+CN1", "auto")]
+    frame = aging_frame(con, date(2026, 3, 31), policy="oldest_first")
+    assert frame.height == 0
+    alloc = con.execute(
+        """select d.source_id, c.source_id, a.amount, a.method from __recon__ar_alloc a
+        join txns d on d.txn_id = a.debit_id join txns c on c.txn_id = a.credit_id"""
+    ).fetchall()
+    assert alloc == [("B1", "CN1", Decimal("20"), "match")]
