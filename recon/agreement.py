@@ -117,9 +117,11 @@ def _statement_lines(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
         select txn_id, source_id, date, amount, currency, reference, kind, customer,
                {effect_sql('kind', 'amount')} as effect, {ref_key_sql('reference')} as ref_key
         from k""", [as_of])
+    # `line` tells our lines apart: one bank line paying several customers is one line
+    # of each (openitems.bank_receipts_sql), all with its txn_id
     con.execute(f"""create or replace temp table __recon__ag_ours as
         select txn_id, source_id, date, amount, currency, reference, kind, customer, effect,
-               {ref_key_sql('reference')} as ref_key
+               {ref_key_sql('reference')} as ref_key, row_number() over () as line
         from {openitems.LINES}
         where customer in (select customer from __recon__ag_stmt)""")
 
@@ -160,15 +162,15 @@ def _leftovers(con: duckdb.DuckDBPyConnection) -> None:
                    from __recon__ag_left_s where ref_key is not null),
         o as (select *, count(*) over (partition by {key}, ref_key) as n
               from __recon__ag_left_o where ref_key is not null)
-        select s.txn_id as sid, o.txn_id as oid, 'paired by reference' as how
+        select s.txn_id as sid, o.line as oid, 'paired by reference' as how
         from s join o using ({key}, ref_key) where s.n = 1 and o.n = 1""")
     con.execute(f"""insert into __recon__ag_pairs
         with c as (
-            select s.txn_id as sid, o.txn_id as oid
+            select s.txn_id as sid, o.line as oid
             from __recon__ag_left_s s join __recon__ag_left_o o using ({key}, effect)
             where abs(date_diff('day', s.date, o.date)) <= {PAIR_DAYS}
               and s.txn_id not in (select sid from __recon__ag_pairs)
-              and o.txn_id not in (select oid from __recon__ag_pairs))
+              and o.line not in (select oid from __recon__ag_pairs))
         select sid, oid, 'paired by amount and date' from c
         where sid in (select sid from c group by sid having count(*) = 1)
           and oid in (select oid from c group by oid having count(*) = 1)""")
@@ -201,7 +203,7 @@ def _items_sql() -> str:
                least(s.date, o.date), s.kind, coalesce(s.reference, o.reference), s.effect,
                o.effect, null, p.how || '; amounts differ'
         from __recon__ag_pairs p join __recon__ag_stmt s on s.txn_id = p.sid
-        join __recon__ag_ours o on o.txn_id = p.oid where s.effect <> o.effect
+        join __recon__ag_ours o on o.line = p.oid where s.effect <> o.effect
         union all
         select customer, currency, 'only_theirs', source_id, null, date, kind, reference,
                effect, null, null, {_ONLY_THEIRS_NOTE}
@@ -209,7 +211,7 @@ def _items_sql() -> str:
         union all
         select customer, currency, 'only_ours', null, source_id, date, kind, reference,
                null, effect, null, {_ONLY_OURS_NOTE}
-        from __recon__ag_left_o where txn_id not in (select oid from __recon__ag_pairs)"""
+        from __recon__ag_left_o where line not in (select oid from __recon__ag_pairs)"""
 
 
 def _output_sql() -> str:

@@ -30,7 +30,10 @@ customer's lines with ``source = 'bank'`` (a refund, negative, is a debit the
 credit note settles), unless our ledger books the same money as a receipt
 (same customer, currency and amount, within ``TWIN_DAYS``, not itself matched
 to a bank line): then that ledger receipt settles the matched lines and the
-bank line is not counted twice (table ``__recon__ar_twins``).
+bank line is not counted twice (table ``__recon__ar_twins``).  A bank line
+paying the lines of several customers (a group's payer) is one receipt of
+each, for its share (see :func:`bank_receipts_sql`): receivable lines are told
+apart by ``KEY``, the stored row and its customer and currency.
 
 Settlement (table ``__recon__ar_alloc``): debits (effect > 0) are settled by
 credits (effect < 0) of the same customer and currency in three passes, each
@@ -92,6 +95,10 @@ _MASTER = "left join customers k on k.customer_id = c.customer"
 #: The columns of a receivable line, in the order the views give them.
 LINE = ("txn_id", "source", "source_id", "date", "due_date", "amount", "currency",
         "counterparty", "reference", "description", "doc_type", "kind", "customer")
+
+#: What tells receivable lines apart: a stored row, split by customer and currency where
+#: one bank line pays the lines of several (see bank_receipts_sql).
+KEY = "txn_id, customer, currency"
 
 #: How far apart a bank receipt and the ledger receipt booking it may be dated.
 TWIN_DAYS = 10
@@ -182,7 +189,9 @@ def build_lines(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
         from __recon__ar_ledger where customer is not null
         union all by name
         select * exclude (reason, match_id), {effect_sql('kind', 'amount')} as effect
-        from __recon__ar_bank where txn_id not in (select bank_id from {TWINS})""")
+        from __recon__ar_bank b where not exists (
+            select 1 from {TWINS} w where w.bank_id = b.txn_id and w.customer = b.customer
+               and w.currency = b.currency)""")
     _text_view(con, LINES, f"{LINES}_core", (*LINE, "linked_by", "effect"))
 
 
@@ -207,7 +216,8 @@ def _text_view(
 
 
 def twins_sql() -> str:
-    """(bank_id, match_id, receipt_id): a bank receipt our ledger also books as a receipt.
+    """(bank_id, customer, currency, match_id, receipt_id): a bank receipt our ledger also
+    books as a receipt.
 
     Same customer, currency and amount, at most TWIN_DAYS apart, the ledger
     receipt in no match with a bank line; each side used once, nearest first.
@@ -223,19 +233,29 @@ def twins_sql() -> str:
             where m.active and mm.txn_id in (select r.txn_id from {near})
               and mm.match_id in ({_matches_holding("txns", "a.side = 'bank'")})),
         c as (
-            select b.txn_id as bank_id, b.match_id, r.txn_id as receipt_id,
-                   row_number() over (partition by b.txn_id order by
+            select b.txn_id as bank_id, b.customer, b.currency, b.match_id,
+                   r.txn_id as receipt_id,
+                   row_number() over (partition by b.txn_id, b.customer, b.currency order by
                        abs(date_diff('day', r.date, b.date)), r.txn_id) as rb,
                    row_number() over (partition by r.txn_id order by
                        abs(date_diff('day', r.date, b.date)), b.txn_id) as rr
             from {near}
             where r.txn_id not in (select txn_id from booked))
-        select bank_id, match_id, receipt_id from c where rb = 1 and rr = 1"""
+        select bank_id, customer, currency, match_id, receipt_id from c
+        where rb = 1 and rr = 1"""
 
 
 def bank_receipts_sql() -> str:
     """Bank lines matched to ledger invoices or credit notes with no ledger receipt in the
-    match (one `?`: as_of)."""
+    match, as receipts of those lines' customers (one `?`: as_of).
+
+    A match of one customer: each bank line is a receipt of its own amount.  A match of
+    several customers (a group's payer paying its companies' invoices at once), all in
+    one currency: one receipt per customer, for its lines' amounts, on the match's latest
+    bank line; the customer with the largest share (the last id among equals) also takes
+    what the bank paid more or less than the lines, so the receipts add up to the bank's
+    money to the cent.
+    """
     # only the matches holding a ledger invoice or credit note can qualify
     doc = "a.kind in ('invoice', 'credit_note')"
     return f"""
@@ -243,18 +263,50 @@ def bank_receipts_sql() -> str:
             select mm.match_id, mm.txn_id from match_members mm
             join matches m using (match_id)
             where m.active and mm.match_id in ({_matches_holding("__recon__ar_ledger", doc)})),
-        ar as (
-            select mem.match_id, a.customer, a.kind from mem
-            join __recon__ar_ledger a on a.txn_id = mem.txn_id),
+        ar as (  -- paid: what a receipt settling the line is, in the bank's sign
+            select mem.match_id, a.customer, a.currency, a.kind,
+                   {effect_sql('a.kind', 'a.amount')} as paid
+            from mem join __recon__ar_ledger a on a.txn_id = mem.txn_id),
         ok as (
-            select match_id, min(customer) as customer from ar group by match_id
-            having bool_and(kind <> 'receipt')
-               and count(distinct customer) = 1 and count(customer) = count(*))
-        select t.txn_id, 'bank' as source, t.date, t.due_date, t.amount, t.currency,
-               'receipt' as kind, ok.customer, 'match' as linked_by, null as reason,
-               {ref_key_sql('t.reference')} as ref_key, mem.match_id
-        from mem join ok using (match_id) join txns t on t.txn_id = mem.txn_id
-        where t.side = 'bank' and t.date <= ?"""
+            select match_id, count(distinct customer) as customers, min(customer) as customer,
+                   sum(paid) as paid, min(currency) = max(currency) as one_currency,
+                   min(currency) as currency
+            from ar group by match_id
+            having bool_and(kind <> 'receipt') and count(customer) = count(*)),
+        bank as (
+            select mem.match_id, t.txn_id, t.date, t.due_date, t.amount, t.currency,
+                   t.reference
+            from mem join ok using (match_id) join txns t on t.txn_id = mem.txn_id
+            where t.side = 'bank'),
+        split as (  -- a match of several customers: booked on its latest bank line
+            select *, row_number() over w = count(*) over w as latest,
+                   sum(amount) over w as bank_total,
+                   min(currency) over w = max(currency) over w as one_currency
+            from bank where match_id in (select match_id from ok where customers > 1)
+            window w as (partition by match_id order by date, txn_id
+                         rows between unbounded preceding and unbounded following)),
+        share as (
+            select match_id, customer, currency, sum(paid) as paid,
+                   row_number() over (partition by match_id
+                                      order by abs(sum(paid)) desc, customer desc) as nth
+            from ar where match_id in (select match_id from ok where customers > 1)
+            group by match_id, customer, currency),
+        receipt as (
+            select b.txn_id, b.date, b.due_date, b.amount, b.currency, ok.customer,
+                   b.reference, b.match_id
+            from bank b join ok using (match_id) where ok.customers = 1
+            union all
+            select b.txn_id, b.date, b.due_date,
+                   cast(s.paid + case when s.nth = 1 then b.bank_total - ok.paid else 0 end
+                        as decimal(20, 4)),
+                   s.currency, s.customer, b.reference, b.match_id
+            from share s join ok using (match_id)
+            join split b on b.match_id = s.match_id and b.latest
+            where ok.one_currency and b.one_currency and b.currency = ok.currency)
+        select txn_id, 'bank' as source, date, due_date, amount, currency,
+               'receipt' as kind, customer, 'match' as linked_by, null as reason,
+               {ref_key_sql('reference')} as ref_key, match_id
+        from receipt where date <= ?"""
 
 
 def prepare(con: duckdb.DuckDBPyConnection, as_of: date, policy: str = "oldest_first") -> None:
@@ -269,28 +321,32 @@ def prepare(con: duckdb.DuckDBPyConnection, as_of: date, policy: str = "oldest_f
                     else l.date end as due
         from {LINES}_core l left join customers c on c.customer_id = l.customer""")
     con.execute(f"""create or replace temp table {ALLOC} (
-        debit_id bigint, credit_id bigint, amount decimal(20,4), method varchar)""")
+        debit_id bigint, credit_id bigint, amount decimal(20,4), method varchar,
+        customer varchar, currency varchar)""")
     # a part without a debit settles nothing: the passes read only the lines of the
     # matches holding a debit and of the customers owing something (_OWING)
     _allocate(con, "match", _match_parts_sql())
-    _allocate(con, "reference", "select txn_id, customer || chr(31) || currency || chr(31) "
+    _allocate(con, "reference", f"select {KEY}, customer || chr(31) || currency || chr(31) "
                                 f"|| ref_key as part from {_OWING} where ref_key is not null")
     if policy == "oldest_first":
         _allocate(con, "oldest_first",
-                  f"select txn_id, customer || chr(31) || currency as part from {_OWING}")
+                  f"select {KEY}, customer || chr(31) || currency as part from {_OWING}")
     con.execute(f"""create or replace temp table {ITEMS}_core as
         with a as (
-            select txn_id, sum(amount) as applied, max(other_date) as settled_on from (
-                select d.debit_id as txn_id, d.amount, c.date as other_date
+            select {KEY}, sum(amount) as applied, max(other_date) as settled_on from (
+                select d.debit_id as txn_id, d.customer, d.currency, d.amount,
+                       c.date as other_date
                 from {ALLOC} d join __recon__ar_base c on c.txn_id = d.credit_id
+                 and c.customer = d.customer and c.currency = d.currency
                 union all
-                select d.credit_id, d.amount, b.date
-                from {ALLOC} d join __recon__ar_base b on b.txn_id = d.debit_id)
-            group by txn_id)
+                select d.credit_id, d.customer, d.currency, d.amount, b.date
+                from {ALLOC} d join __recon__ar_base b on b.txn_id = d.debit_id
+                 and b.customer = d.customer and b.currency = d.currency)
+            group by {KEY})
         select b.* exclude (ref_key), coalesce(a.applied, 0) as applied,
                b.effect - sign(b.effect) * coalesce(a.applied, 0) as open_amount,
                a.settled_on, date_diff('day', b.due, ?) as days_past_due
-        from __recon__ar_base b left join a using (txn_id)""",
+        from __recon__ar_base b left join a using ({KEY})""",
         [as_of])
     item = (*LINE, "linked_by", "effect", "name", "segment", "region", "credit_limit",
             "email", "language", "due", "applied", "open_amount", "settled_on", "days_past_due")
@@ -299,28 +355,32 @@ def prepare(con: duckdb.DuckDBPyConnection, as_of: date, policy: str = "oldest_f
 
 
 def _match_parts_sql() -> str:
-    """(txn_id, part): receivable lines of one active match and currency share a part."""
-    return f"""select b.txn_id, mm.match_id || chr(31) || b.currency as part
+    """(KEY, part): receivable lines of one active match, customer and currency share a
+    part."""
+    part = "chr(31) || b.customer || chr(31) || b.currency as part"
+    return f"""select b.txn_id, b.customer, b.currency, mm.match_id || {part}
         from __recon__ar_base b join match_members mm on mm.txn_id = b.txn_id
         join matches m on m.match_id = mm.match_id and m.active
         where mm.match_id in ({_matches_holding("__recon__ar_base", "a.effect > 0")})
         union all  -- the ledger receipt that books a bank line pays what the bank line paid
-        select b.txn_id, t.match_id || chr(31) || b.currency
+        select b.txn_id, b.customer, b.currency, t.match_id || {part}
         from {TWINS} t join __recon__ar_base b on b.txn_id = t.receipt_id"""
 
 
 def _allocate(con: duckdb.DuckDBPyConnection, method: str, parts_sql: str) -> None:
-    """Apply open credits to open debits within each part, by overlapping running totals."""
+    """Apply open credits to open debits within each part (`parts_sql`: KEY and part, a
+    part within one customer and currency), by overlapping running totals."""
     con.execute(f"""insert into {ALLOC}
         with done as (
-            select txn_id, sum(amount) as applied from (
-                select debit_id as txn_id, amount from {ALLOC}
-                union all select credit_id, amount from {ALLOC}) group by txn_id),
+            select {KEY}, sum(amount) as applied from (
+                select debit_id as txn_id, customer, currency, amount from {ALLOC}
+                union all select credit_id, customer, currency, amount from {ALLOC})
+            group by {KEY}),
         rem as (
-            select b.txn_id, p.part, b.date, b.due,
+            select {KEY}, p.part, b.date, b.due,
                    abs(b.effect) - coalesce(done.applied, 0) as left_, b.effect > 0 as is_debit
-            from __recon__ar_base b join ({parts_sql}) p using (txn_id)
-            left join done using (txn_id)),
+            from __recon__ar_base b join ({parts_sql}) p using ({KEY})
+            left join done using ({KEY})),
         -- only parts with an open debit and an open credit allocate anything: at a
         -- million ledger lines most parts hold credits alone (a receipt and its bank
         -- line), and ordering them for the running totals was most of the work
@@ -329,7 +389,7 @@ def _allocate(con: duckdb.DuckDBPyConnection, method: str, parts_sql: str) -> No
                 select part from rem where left_ > 0 group by part
                 having bool_or(is_debit) and bool_or(not is_debit))),
         d as (
-            select txn_id, part, left_, sum(left_) over (
+            select txn_id, customer, currency, part, left_, sum(left_) over (
                 partition by part order by due, date, txn_id rows unbounded preceding) as hi
             from live where is_debit),
         c as (
@@ -337,6 +397,7 @@ def _allocate(con: duckdb.DuckDBPyConnection, method: str, parts_sql: str) -> No
                 partition by part order by date, txn_id rows unbounded preceding) as hi
             from live where not is_debit)
         select d.txn_id, c.txn_id,
-               least(d.hi, c.hi) - greatest(d.hi - d.left_, c.hi - c.left_), ?
+               least(d.hi, c.hi) - greatest(d.hi - d.left_, c.hi - c.left_), ?, d.customer,
+               d.currency
         from d join c on d.part = c.part and d.hi - d.left_ < c.hi and c.hi - c.left_ < d.hi""",
         [method])

@@ -13,7 +13,7 @@ import pytest
 from recon.aging import aging_frame, bucket_columns
 from recon.db import connect
 from recon.run import Inputs, run
-from tests.conftest import BANK_HEADER, RULES, run_books, write_csv
+from tests.conftest import BANK_HEADER, RULES, run_books, write_csv, write_rows
 from tests.fixtures.customers.books import CUSTOMERS
 
 DATES = (date(2026, 2, 15), date(2026, 4, 1), date(2026, 6, 30))
@@ -230,10 +230,20 @@ def _run(tmp_path: Path, bank: list[str], ledger: list[str]) -> duckdb.DuckDBPyC
     """`recon run` (default rules, as of 2026-03-31) over canonical bank and ledger rows."""
     write_csv(tmp_path / "bank.csv", BANK_HEADER, bank)
     write_csv(tmp_path / "ledger.csv", LEDGER, ledger)
-    db = tmp_path / "r.duckdb"
+    _rerun(tmp_path)
+    return connect(tmp_path / "r.duckdb")
+
+
+def _rerun(tmp_path: Path) -> None:
     run(RULES, Inputs(bank=[tmp_path / "bank.csv"], ledger=[tmp_path / "ledger.csv"]),
-        db_path=db, out_dir=tmp_path / "out", as_of=date(2026, 3, 31))
-    return connect(db)
+        db_path=tmp_path / "r.duckdb", out_dir=tmp_path / "out", as_of=date(2026, 3, 31))
+
+
+def _receipts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, Decimal, str, Decimal]]:
+    """(id, customer, amount, currency, open amount) of the bank receipts, after aging_frame."""
+    return con.execute(
+        """select source_id, customer, amount, currency, open_amount from __recon__ar_items
+        where source = 'bank' order by all""").fetchall()
 
 
 def _matched(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
@@ -259,3 +269,48 @@ def test_a_refund_of_a_credit_note_through_the_bank_settles_it(tmp_path):
         join txns d on d.txn_id = a.debit_id join txns c on c.txn_id = a.credit_id"""
     ).fetchall()
     assert alloc == [("B1", "CN1", Decimal("20"), "match")]
+
+
+def test_a_bank_payment_of_invoices_of_two_customers_pays_each_its_own(tmp_path):
+    """Omega Group pays the invoices of Omega Nord (C1, 100.00) and Omega Sud (C2, 200.00)
+    with one transfer, matched to both: each customer's invoice is settled by its share of
+    the transfer, and nobody is reminded of an invoice that was paid."""
+    con = _run(
+        tmp_path,
+        ["B1,2026-03-10,300.00,EUR,Omega Group,PAYRUN-0310,Omega Group payment run"],
+        ["I1,2026-03-05,100.00,EUR,Omega Group,PAYRUN-0310,invoice Omega Nord,2026-03-20,"
+         "invoice,C1",
+         "I2,2026-03-06,200.00,EUR,Omega Group,PAYRUN-0310,invoice Omega Sud,2026-03-20,"
+         "invoice,C2"])
+    assert _matched(con) == [("B1+I1+I2", "auto")]
+    frame = aging_frame(con, date(2026, 3, 31), policy="none")
+    assert frame.height == 0
+    assert _receipts(con) == [("B1", "C1", Decimal("100"), "EUR", Decimal("0")),
+                              ("B1", "C2", Decimal("200"), "EUR", Decimal("0"))]
+    # before the transfer both are open
+    frame = aging_frame(con, date(2026, 3, 9), policy="none")
+    assert {r["customer"]: r["total"] for r in frame.iter_rows(named=True)} == {
+        "C1": "100.00", "C2": "200.00"}
+
+
+def test_a_short_payment_of_two_customers_invoices_leaves_the_shortfall_open(tmp_path, cli):
+    """The same payer sends 290.00 for 100.00 (C1) and 200.00 (C2), matched by hand: the
+    receipts add up to the money received, the 10.00 short stays open on the larger
+    share's customer (who paid it cannot be told), and C1's invoice is settled."""
+    _run(tmp_path,
+         ["B1,2026-03-10,290.00,EUR,Omega Group,PAYRUN-0310,Omega Group payment run"],
+         ["I1,2026-03-05,100.00,EUR,Omega Nord,INV-2026-00001,invoice,2026-03-20,invoice,C1",
+          "I2,2026-03-06,200.00,EUR,Omega Sud,INV-2026-00002,invoice,2026-03-20,invoice,C2"]
+         ).close()
+    rows = [{"side": "left", "id": "B1", "reason": "no_candidate", "decision": "match",
+             "match_with": "I1;I2", "note": "payment run"}]
+    code, _, err = cli("apply", write_rows(tmp_path / "dec.csv", rows),
+                       "--db", tmp_path / "r.duckdb", "--user", "anna")
+    assert code == 0, err
+    _rerun(tmp_path)
+    con = connect(tmp_path / "r.duckdb")
+    assert _matched(con) == [("B1+I1+I2", "manual")]
+    frame = aging_frame(con, date(2026, 3, 31), policy="none")
+    assert {r["customer"]: r["total"] for r in frame.iter_rows(named=True)} == {"C2": "10.00"}
+    assert _receipts(con) == [("B1", "C1", Decimal("100"), "EUR", Decimal("0")),
+                              ("B1", "C2", Decimal("190"), "EUR", Decimal("0"))]

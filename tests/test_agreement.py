@@ -238,3 +238,24 @@ def test_random_statements_are_explained_to_the_cent(seed):
                   for r in rows if r[1] == "statement"), Decimal(0))
     mine = sum((effect(r[7], Decimal(r[4])) for r in rows if r[1] == "ledger"), Decimal(0))
     assert (Decimal(closing["their_amount"]), Decimal(closing["our_amount"])) == (theirs, mine)
+
+
+def test_a_bank_payment_for_two_customers_agrees_with_both_statements():
+    """One transfer (B1) pays C1's and C2's invoices; each statement shows its own share of
+    it as a payment: both agree with our books, each payment paired with its share."""
+    con = _db_with([
+        (1, "ledger", "I1", "2026-01-05", "100.00", "Omega Nord", "INV-1", "invoice", "C1"),
+        (2, "ledger", "I2", "2026-01-06", "200.00", "Omega Sud", "INV-2", "invoice", "C2"),
+        (3, "bank", "B1", "2026-01-20", "300.00", "Omega Group", "PAYRUN-0310", None, None),
+        (11, "statement", "s1", "2026-01-05", "100.00", "us", "INV-1", "invoice", "C1"),
+        (12, "statement", "p1", "2026-01-21", "100.00", "us", "PAYRUN-0310", "payment", "C1"),
+        (21, "statement", "s2", "2026-01-06", "200.00", "us", "INV-2", "invoice", "C2"),
+        (22, "statement", "p2", "2026-01-22", "200.00", "us", "PAYRUN-0310", "payment", "C2"),
+    ])
+    _match(con, "M1", [3], [1, 2])
+    frame = agreement_frame(con, date(2026, 1, 31))
+    assert _items(frame).height == 0
+    closing = frame.filter(pl.col("line") == "closing_balance")
+    assert closing.select("customer", "their_amount", "our_amount").rows() == [
+        ("C1", "0.00", "0.00"), ("C2", "0.00", "0.00")]
+    _check_identity(frame)

@@ -66,26 +66,26 @@ def test_passes_allocate_oldest_first_within_each_part(drawn) -> None:  # type: 
     con = duckdb.connect()
     con.execute(
         "create temp table __recon__ar_base (txn_id bigint, customer varchar, "
-        "effect decimal(20,4), date date, due date, ref_key varchar)"
+        "currency varchar, effect decimal(20,4), date date, due date, ref_key varchar)"
     )
     con.executemany(
-        "insert into __recon__ar_base values (?, ?, ?, ?, ?, ?)",
+        "insert into __recon__ar_base values (?, ?, 'EUR', ?, ?, ?, ?)",
         [(i, c, e, d, due if e > 0 else d, refs.get(i)) for i, c, e, d, due in lines],
     )
     con.execute(
-        f"create temp table {openitems.ALLOC} "
-        "(debit_id bigint, credit_id bigint, amount decimal(20,4), method varchar)"
+        f"create temp table {openitems.ALLOC} (debit_id bigint, credit_id bigint, "
+        "amount decimal(20,4), method varchar, customer varchar, currency varchar)"
     )
     # aged like the real base: a credit is due on its own date
     lines = [(i, c, e, d, due if e > 0 else d) for i, c, e, d, due in lines]
     openitems._allocate(
         con,
         "reference",
-        "select txn_id, customer || '|' || ref_key as part from __recon__ar_base "
+        f"select {openitems.KEY}, customer || '|' || ref_key as part from __recon__ar_base "
         "where ref_key is not null",
     )
     openitems._allocate(
-        con, "oldest_first", "select txn_id, customer as part from __recon__ar_base"
+        con, "oldest_first", f"select {openitems.KEY}, customer as part from __recon__ar_base"
     )
     got = con.execute(
         f"select method, debit_id, credit_id, amount from {openitems.ALLOC}"
