@@ -32,8 +32,9 @@ credit note settles), unless our ledger books the same money as a receipt
 to a bank line): then that ledger receipt settles the matched lines and the
 bank line is not counted twice (table ``__recon__ar_twins``).  A bank line
 paying the lines of several customers (a group's payer) is one receipt of
-each, for its share (see :func:`bank_receipts_sql`): receivable lines are told
-apart by ``KEY``, the stored row and its customer and currency.
+each, for its share, and one paying lines in another currency is booked in
+theirs, at their amount (see :func:`bank_receipts_sql`): receivable lines are
+told apart by ``KEY``, the stored row and its customer and currency.
 
 Settlement (table ``__recon__ar_alloc``): debits (effect > 0) are settled by
 credits (effect < 0) of the same customer and currency in three passes, each
@@ -249,12 +250,15 @@ def bank_receipts_sql() -> str:
     """Bank lines matched to ledger invoices or credit notes with no ledger receipt in the
     match, as receipts of those lines' customers (one `?`: as_of).
 
-    A match of one customer: each bank line is a receipt of its own amount.  A match of
-    several customers (a group's payer paying its companies' invoices at once), all in
-    one currency: one receipt per customer, for its lines' amounts, on the match's latest
-    bank line; the customer with the largest share (the last id among equals) also takes
-    what the bank paid more or less than the lines, so the receipts add up to the bank's
-    money to the cent.
+    A match of one customer and currency: each bank line is a receipt of its own amount.
+    Any other match (several customers: a group's payer paying its companies' invoices
+    at once; or lines in another currency than the bank's, paid at the day's rate): one
+    receipt per customer and currency of its lines, for what those lines are, on the
+    match's latest bank line.  Where all is in one currency, the customer with the
+    largest share (the last id among equals) also takes what the bank paid more or less
+    than the lines, so the receipts add up to the bank's money to the cent; across
+    currencies the lines are paid in full in their own (the rate's difference is the
+    match's `fx` discrepancy, not the customer's debt).
     """
     # only the matches holding a ledger invoice or credit note can qualify
     doc = "a.kind in ('invoice', 'credit_note')"
@@ -278,31 +282,38 @@ def bank_receipts_sql() -> str:
                    t.reference
             from mem join ok using (match_id) join txns t on t.txn_id = mem.txn_id
             where t.side = 'bank'),
-        split as (  -- a match of several customers: booked on its latest bank line
+        mixed as (  -- several customers or currencies: booked at the lines' amounts
+            select match_id from ok where customers > 1 or not one_currency
+            union
+            select b.match_id from bank b join ok using (match_id)
+            where b.currency <> ok.currency),
+        split as (  -- on the match's latest bank line
             select *, row_number() over w = count(*) over w as latest,
                    sum(amount) over w as bank_total,
                    min(currency) over w = max(currency) over w as one_currency
-            from bank where match_id in (select match_id from ok where customers > 1)
+            from bank where match_id in (select match_id from mixed)
             window w as (partition by match_id order by date, txn_id
                          rows between unbounded preceding and unbounded following)),
         share as (
             select match_id, customer, currency, sum(paid) as paid,
                    row_number() over (partition by match_id
                                       order by abs(sum(paid)) desc, customer desc) as nth
-            from ar where match_id in (select match_id from ok where customers > 1)
+            from ar where match_id in (select match_id from mixed)
             group by match_id, customer, currency),
         receipt as (
             select b.txn_id, b.date, b.due_date, b.amount, b.currency, ok.customer,
                    b.reference, b.match_id
-            from bank b join ok using (match_id) where ok.customers = 1
+            from bank b join ok using (match_id)
+            where b.match_id not in (select match_id from mixed)
             union all
             select b.txn_id, b.date, b.due_date,
-                   cast(s.paid + case when s.nth = 1 then b.bank_total - ok.paid else 0 end
+                   cast(s.paid + case when s.nth = 1 and ok.one_currency and b.one_currency
+                                           and b.currency = ok.currency
+                                      then b.bank_total - ok.paid else 0 end
                         as decimal(20, 4)),
                    s.currency, s.customer, b.reference, b.match_id
             from share s join ok using (match_id)
-            join split b on b.match_id = s.match_id and b.latest
-            where ok.one_currency and b.one_currency and b.currency = ok.currency)
+            join split b on b.match_id = s.match_id and b.latest)
         select txn_id, 'bank' as source, date, due_date, amount, currency,
                'receipt' as kind, customer, 'match' as linked_by, null as reason,
                {ref_key_sql('reference')} as ref_key, match_id

@@ -314,3 +314,36 @@ def test_a_short_payment_of_two_customers_invoices_leaves_the_shortfall_open(tmp
     assert {r["customer"]: r["total"] for r in frame.iter_rows(named=True)} == {"C2": "10.00"}
     assert _receipts(con) == [("B1", "C1", Decimal("100"), "EUR", Decimal("0")),
                               ("B1", "C2", Decimal("190"), "EUR", Decimal("0"))]
+
+
+def test_an_invoice_paid_in_another_currency_is_settled_in_its_own(tmp_path):
+    """Alpha pays its 100.00 EUR invoice with a USD wire (108.70 USD, matched by the fx
+    rule): the invoice is settled, and no USD credit of -108.70 is left on Alpha's account."""
+    con = _run(
+        tmp_path,
+        ["B1,2026-03-10,108.70,USD,Alpha Inc,INV-2026-00001,wire INV-2026-00001"],
+        ["I1,2026-03-05,100.00,EUR,Alpha Inc,INV-2026-00001,invoice,2026-03-03,invoice,C1"])
+    assert _matched(con) == [("B1+I1", "auto")]
+    assert con.execute("select rule from matches where active").fetchall() == [("fx",)]
+    for policy in ("none", "oldest_first"):
+        frame = aging_frame(con, date(2026, 3, 31), policy=policy)
+        assert frame.height == 0
+        assert _receipts(con) == [("B1", "C1", Decimal("100"), "EUR", Decimal("0"))]
+
+
+def test_a_foreign_currency_payment_of_two_customers_pays_each_in_its_own():
+    """A USD transfer (matched by hand) pays a EUR invoice of C1 and a GBP one of C2: each
+    is settled in its currency, at its amount."""
+    con = connect(":memory:")
+    con.executemany(
+        """insert into txns (txn_id, side, source_id, date, amount, currency, doc_type,
+            customer_id) values (?, ?, ?, ?, ?, ?, ?, ?)""",
+        [(1, "ledger", "I1", "2026-03-01", "100.00", "EUR", "invoice", "C1"),
+         (2, "ledger", "I2", "2026-03-02", "200.00", "GBP", "invoice", "C2"),
+         (3, "bank", "B1", "2026-03-10", "360.00", "USD", None, None)])
+    con.execute("insert into matches (match_id, status, active) values ('M1', 'manual', true)")
+    con.executemany("insert into match_members values ('M1', ?, ?)",
+                    [(3, "left"), (1, "right"), (2, "right")])
+    assert aging_frame(con, date(2026, 3, 31)).height == 0
+    assert _receipts(con) == [("B1", "C1", Decimal("100"), "EUR", Decimal("0")),
+                              ("B1", "C2", Decimal("200"), "GBP", Decimal("0"))]
