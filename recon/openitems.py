@@ -29,12 +29,13 @@ paying a credit note out) is the receipt of those lines: it joins the
 customer's lines with ``source = 'bank'`` (a refund, negative, is a debit the
 credit note settles), unless our ledger books the same money as a receipt
 (same customer, currency and amount, within ``TWIN_DAYS``, not itself matched
-to a bank line): then that ledger receipt settles the matched lines and the
-bank line is not counted twice (table ``__recon__ar_twins``).  A bank line
-paying the lines of several customers (a group's payer) is one receipt of
-each, for its share, and one paying lines in another currency is booked in
-theirs, at their amount (see :func:`bank_receipts_sql`): receivable lines are
-told apart by ``KEY``, the stored row and its customer and currency.
+to a bank line; each paired once, nearest first): then that ledger receipt
+settles the matched lines and the bank line is not counted twice (table
+``__recon__ar_twins``).  A bank line paying the lines of several customers (a
+group's payer) is one receipt of each, for its share, and one paying lines in
+another currency is booked in theirs, at their amount (see
+:func:`bank_receipts_sql`): receivable lines are told apart by ``KEY``, the
+stored row and its customer and currency.
 
 Settlement (table ``__recon__ar_alloc``): debits (effect > 0) are settled by
 credits (effect < 0) of the same customer and currency in three passes, each
@@ -183,7 +184,7 @@ def build_lines(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     _text_view(con, UNLINKED, "__recon__ar_ledger", (*LINE, "reason"), "where c.customer is null")
     con.execute(f"create or replace temp table __recon__ar_bank as {bank_receipts_sql()}",
                 [as_of])
-    con.execute(f"create or replace temp table {TWINS} as {twins_sql()}")
+    _pair_twins(con)
     # a view too: read twice (by the allocation's base and, for a statement, its agreement)
     con.execute(f"""create or replace temp view {LINES}_core as
         select * exclude (reason), {effect_sql('kind', 'amount')} as effect
@@ -216,12 +217,12 @@ def _text_view(
     )
 
 
-def twins_sql() -> str:
-    """(bank_id, customer, currency, match_id, receipt_id): a bank receipt our ledger also
-    books as a receipt.
+def twin_candidates_sql() -> str:
+    """(bank_id, customer, currency, match_id, receipt_id, days): a bank receipt and a
+    ledger receipt that may book the same money.
 
     Same customer, currency and amount, at most TWIN_DAYS apart, the ledger
-    receipt in no match with a bank line; each side used once, nearest first.
+    receipt in no match with a bank line.
     """
     near = f"""__recon__ar_bank b join __recon__ar_ledger r
               on r.customer = b.customer and r.currency = b.currency and r.amount = b.amount
@@ -232,18 +233,46 @@ def twins_sql() -> str:
         with booked as (
             select mm.txn_id from match_members mm join matches m using (match_id)
             where m.active and mm.txn_id in (select r.txn_id from {near})
-              and mm.match_id in ({_matches_holding("txns", "a.side = 'bank'")})),
-        c as (
-            select b.txn_id as bank_id, b.customer, b.currency, b.match_id,
-                   r.txn_id as receipt_id,
-                   row_number() over (partition by b.txn_id, b.customer, b.currency order by
-                       abs(date_diff('day', r.date, b.date)), r.txn_id) as rb,
-                   row_number() over (partition by r.txn_id order by
-                       abs(date_diff('day', r.date, b.date)), b.txn_id) as rr
-            from {near}
-            where r.txn_id not in (select txn_id from booked))
-        select bank_id, customer, currency, match_id, receipt_id from c
-        where rb = 1 and rr = 1"""
+              and mm.match_id in ({_matches_holding("txns", "a.side = 'bank'")}))
+        select b.txn_id as bank_id, b.customer, b.currency, b.match_id,
+               r.txn_id as receipt_id, abs(date_diff('day', r.date, b.date)) as days
+        from {near}
+        where r.txn_id not in (select txn_id from booked)"""
+
+
+def _pair_twins(con: duckdb.DuckDBPyConnection) -> None:
+    """Table TWINS (bank_id, customer, currency, match_id, receipt_id): the candidates
+    paired greedily, nearest first (then bank id, receipt id), each side used once.
+
+    Each round pairs, among the candidates whose sides are both unpaired, those that are
+    the first of both their sides; the first candidate of all always is, so each round
+    pairs one at least and the rounds end within as many as there are candidates.  One
+    round alone (the mutually nearest pairs) left a bank receipt whose nearest ledger
+    receipt went to another without a twin, though a farther one was free.
+    """
+    cand = "__recon__ar_twin_candidates"
+    n = con.execute(f"create or replace temp table {cand} as {twin_candidates_sql()}"
+                    ).fetchall()[0][0]
+    con.execute(f"""create or replace temp table {TWINS} (bank_id bigint, customer varchar,
+        currency varchar, match_id varchar, receipt_id bigint)""")
+    for _ in range(n):
+        added = con.execute(f"""insert into {TWINS}
+            with c as (
+                select * from {cand} c
+                where not exists (select 1 from {TWINS} w where w.receipt_id = c.receipt_id)
+                  and not exists (select 1 from {TWINS} w where w.bank_id = c.bank_id
+                                  and w.customer = c.customer and w.currency = c.currency)),
+            r as (
+                select *, row_number() over (partition by bank_id, customer, currency
+                                             order by days, receipt_id) as rb,
+                          row_number() over (partition by receipt_id
+                                             order by days, bank_id) as rr
+                from c)
+            select bank_id, customer, currency, match_id, receipt_id from r
+            where rb = 1 and rr = 1""").fetchall()[0][0]
+        if not added:
+            break
+    con.execute(f"drop table {cand}")
 
 
 def bank_receipts_sql() -> str:

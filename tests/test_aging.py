@@ -347,3 +347,51 @@ def test_a_foreign_currency_payment_of_two_customers_pays_each_in_its_own():
     assert aging_frame(con, date(2026, 3, 31)).height == 0
     assert _receipts(con) == [("B1", "C1", Decimal("100"), "EUR", Decimal("0")),
                               ("B1", "C2", Decimal("200"), "GBP", Decimal("0"))]
+
+
+def test_twins_pair_each_bank_receipt_with_the_nearest_ledger_receipt_left(tmp_path):
+    """B1 (03-10) and B2 (03-12) pay Delta's invoices I1 and I2; our ledger books them as
+    receipts R1 (03-11) and R2 (03-20). R1 is the nearest receipt to both bank lines and
+    goes to B1, the nearer; B2 then takes R2 (8 days, within TWIN_DAYS): each payment is
+    counted once and Delta owes nothing, where B2 and R2 were both counted before."""
+    con = _run(
+        tmp_path,
+        ["B1,2026-03-10,100.00,EUR,Delta SARL,INV-2026-00001,virement INV-2026-00001",
+         "B2,2026-03-12,100.00,EUR,Delta SARL,INV-2026-00002,virement INV-2026-00002"],
+        ["I1,2026-03-01,100.00,EUR,Delta SARL,INV-2026-00001,invoice,2026-03-31,invoice,C4",
+         "I2,2026-03-02,100.00,EUR,Delta SARL,INV-2026-00002,invoice,2026-03-31,invoice,C4",
+         "R1,2026-03-11,100.00,EUR,Delta SARL,,Zahlungseingang,,receipt,C4",
+         "R2,2026-03-20,100.00,EUR,Delta SARL,,Zahlungseingang,,receipt,C4"])
+    assert _matched(con) == [("B1+I1", "auto"), ("B2+I2", "auto")]
+    frame = aging_frame(con, date(2026, 3, 31), policy="oldest_first")
+    assert frame.height == 0
+    twins = con.execute(
+        """select b.source_id, r.source_id from __recon__ar_twins w
+        join txns b on b.txn_id = w.bank_id join txns r on r.txn_id = w.receipt_id
+        order by 1""").fetchall()
+    assert twins == [("B1", "R1"), ("B2", "R2")]
+
+
+def test_twins_are_paired_nearest_first_over_as_many_rounds_as_it_takes():
+    """R1 is the nearest receipt to B1 and B2 (1 day each: the tie goes to the lower id,
+    B1), and B2 takes R2 (2 days) in a second round; B3 takes R3. Each payment counts once."""
+    con = connect(":memory:")
+    rows = [(k, "ledger", f"I{k}", "2026-03-01", "invoice") for k in (1, 2, 3)]
+    rows += [(10 + k, "bank", f"B{k}", d, None)
+             for k, d in ((1, "2026-03-10"), (2, "2026-03-10"), (3, "2026-03-17"))]
+    rows += [(20 + k, "ledger", f"R{k}", d, "receipt")
+             for k, d in ((1, "2026-03-11"), (2, "2026-03-12"), (3, "2026-03-20"))]
+    con.executemany(
+        """insert into txns (txn_id, side, source_id, date, amount, currency, doc_type,
+            customer_id) values (?, ?, ?, ?, 100.00, 'EUR', ?, 'C1')""", rows)
+    for k in (1, 2, 3):
+        con.execute("insert into matches (match_id, status, active) values (?, 'auto', true)",
+                    [f"M{k}"])
+        con.executemany("insert into match_members values (?, ?, ?)",
+                        [(f"M{k}", 10 + k, "left"), (f"M{k}", k, "right")])
+    assert aging_frame(con, date(2026, 3, 31)).height == 0
+    twins = con.execute(
+        """select b.source_id, r.source_id from __recon__ar_twins w
+        join txns b on b.txn_id = w.bank_id join txns r on r.txn_id = w.receipt_id
+        order by 1""").fetchall()
+    assert twins == [("B1", "R1"), ("B2", "R2"), ("B3", "R3")]
