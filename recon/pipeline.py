@@ -151,7 +151,13 @@ class PipelineResult:
     unsettled: int = 0
 
 
-def open_items_sql(sides: str | tuple[str, ...], as_of: date | None, left_side: str = "bank") -> str:
+def open_items_sql(
+    sides: str | tuple[str, ...],
+    as_of: date | None,
+    left_side: str = "bank",
+    *,
+    at_cutoff: bool = False,
+) -> str:
     """Rows of `sides` (one side or several) not in an active match of this pass, not
     written off or ignored.
 
@@ -159,6 +165,12 @@ def open_items_sql(sides: str | tuple[str, ...], as_of: date | None, left_side: 
     statement: each pass (bank, statement) has its own matches.  Both sides of a
     pass are read by one query where they can be: each query joins every match
     member with its match.
+
+    With `at_cutoff` (the reconciliation statement's view of as_of) a match closes its
+    rows only when its last member is dated on or before as_of: a database matched
+    since holds matches whose other side came after the cut-off, and at the cut-off
+    their rows were open (as a run at that date finds them).  Needs match_info of
+    every match (:func:`recon.matchinfo.refresh`).
     """
     names = (sides,) if isinstance(sides, str) else sides
     cutoff = f"and t.date <= date '{as_of.isoformat()}'" if as_of else ""
@@ -174,6 +186,12 @@ def open_items_sql(sides: str | tuple[str, ...], as_of: date | None, left_side: 
         )
     else:
         own = f"mm.match_id in ({members} where x.side = '{left_side}')"
+    if at_cutoff and as_of:
+        # few matches end after the cut-off: a small set, tested on the same scan
+        own += (
+            " and mm.match_id not in (select match_id from match_info "
+            f"where last_date > date '{as_of.isoformat()}')"
+        )
     return f"""
         select t.* from txns t
         where t.side in ({", ".join(f"'{s}'" for s in names)}) {cutoff}

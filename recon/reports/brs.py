@@ -56,7 +56,7 @@ def statement_rows(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str
     con.execute(MATCH_SUMMARY_SQL)
     con.execute(
         f"create or replace temp table {_OPEN} as select txn_id, side, account, currency, "
-        f"amount from ({open_items_sql(('bank', 'ledger'), as_of, 'bank')})"
+        f"amount from ({open_items_sql(('bank', 'ledger'), as_of, 'bank', at_cutoff=True)})"
     )
     sums = _sums(con, as_of)
     out: list[dict[str, Any]] = []
