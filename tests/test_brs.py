@@ -3,7 +3,11 @@ lines are known: each case is a defect the statement had, and what it states now
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
+
+from recon.db import connect
+from recon.reports import brs
 
 from .conftest import BANK_HEADER, LEDGER_HEADER, RULES, read_rows, write_csv
 
@@ -39,3 +43,51 @@ def test_an_earlier_cut_off_rerun_on_a_later_database_keeps_items_open_then(
     assert march[("", "EUR", "deposits_in_transit")] == "500.00"
     assert march[("", "EUR", "bank_charges_not_booked")] == "-40.00"
     assert march[("", "EUR", "unexplained_difference")] == "0.00"
+
+
+def test_amounts_in_the_currency_minor_units_rounded_as_the_other_outputs(
+        tmp_path, cli) -> None:
+    bank = write_csv(tmp_path / "bank.csv", BANK_HEADER, [
+        "B1,2026-03-10,1.005,KWD,Gulf Trading,X1,interest",
+        "B2,2026-03-11,1000,JPY,Tokyo KK,X2,misc",
+        "B3,2026-03-11,10.125,EUR,Kiel AG,X3,misc",
+    ])
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, [
+        "L1,2026-03-12,-3.125,KWD,Gulf Supplier,P1,payment",
+    ])
+    got = statement(cli, tmp_path, [bank], ledger, "2026-03-31")
+    exc = {r["id"]: r["amount"] for r in read_rows(tmp_path / "out-r.duckdb-2026-03-31"
+                                                   / "exceptions.csv")}
+    assert exc == {"B1": "1.005", "B2": "1000", "B3": "10.13", "L1": "-3.125"}
+    assert got[("", "KWD", "bank_receipts_not_booked")] == exc["B1"]
+    assert got[("", "JPY", "bank_receipts_not_booked")] == exc["B2"]
+    assert got[("", "EUR", "bank_receipts_not_booked")] == exc["B3"]
+    assert got[("", "KWD", "outstanding_payments")] == exc["L1"]
+    assert got[("", "KWD", "adjusted_bank_balance")] == "-2.120"
+    assert got[("", "KWD", "unexplained_difference")] == "0.000"
+    assert got[("", "JPY", "unexplained_difference")] == "0"
+
+
+def test_a_difference_below_a_cent_of_a_three_decimal_currency_is_stated(
+        tmp_path, cli) -> None:
+    # the statement closes at 1.010, its one line is 1.005: 0.005 unexplained
+    sta = tmp_path / "bank.sta"
+    sta.write_text("\n".join([
+        ":20:STMT", ":25:KW81CBKU0000000000001234560101", ":28C:00001/001",
+        ":60F:C260301KWD0,000", ":61:2603100310CR1,005NTRFNONREF//BANK-0001", ":86:interest",
+        ":62F:C260331KWD1,010", "-",
+    ]) + "\n", encoding="utf-8")
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, ["L0,2026-03-01,0.000,KWD,x,y,z"])
+    got = statement(cli, tmp_path, [sta], ledger, "2026-03-31")
+    account = "KW81CBKU0000000000001234560101"
+    assert got[(account, "KWD", "bank_balance")] == "1.010"
+    assert got[(account, "KWD", "bank_receipts_not_booked")] == "1.005"
+    assert got[(account, "KWD", "unexplained_difference")] == "0.005"
+
+
+def test_amount_text_is_recon_fmt_text() -> None:
+    con = connect(":memory:")
+    for value in ("1.005", "-0.0050", "-0.0040", "2.5", "-2.5", "10.125", "-1234.4999", "0"):
+        for cur in ("EUR", "JPY", "KWD"):
+            want = con.execute("select recon_fmt(?::decimal(38,4), ?)", [value, cur]).fetchall()
+            assert brs._fmt(Decimal(value), cur) == want[0][0], (value, cur)

@@ -21,13 +21,14 @@ was reconciled).  Every amount is exact.
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import duckdb
 import polars as pl
 
 from recon import matchinfo
+from recon.db import CURRENCY_EXPONENTS
 
 COLUMNS = ("account", "currency", "period_end", "line", "label", "amount")
 
@@ -225,7 +226,7 @@ def _one_account(
             "period_end": as_of.isoformat(),
             "line": code,
             "label": label,
-            "amount": _fmt(amount),
+            "amount": _fmt(amount, currency),
         }
         for code, label, amount in lines
     ]
@@ -268,8 +269,12 @@ def _safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _fmt(d: Decimal) -> str:
-    return str(d.quantize(Decimal("0.01")))
+def _fmt(d: Decimal, currency: str) -> str:
+    """`d` with the currency's minor units, rounded half away from zero: the text the
+    other outputs' recon_fmt gives (a zero is never written '-0.00')."""
+    exp = CURRENCY_EXPONENTS.get(currency, 2)
+    rounded = d.quantize(Decimal(1).scaleb(-exp), rounding=ROUND_HALF_UP)
+    return str(rounded if rounded else abs(rounded))
 
 
 def statement_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
