@@ -91,3 +91,43 @@ def test_amount_text_is_recon_fmt_text() -> None:
         for cur in ("EUR", "JPY", "KWD"):
             want = con.execute("select recon_fmt(?::decimal(38,4), ?)", [value, cur]).fetchall()
             assert brs._fmt(Decimal(value), cur) == want[0][0], (value, cur)
+
+
+def mt940(path: Path, *blocks: list[str]) -> Path:
+    """An MT940 file of `blocks` (each a statement's fields, without the closing '-')."""
+    path.write_text("\n".join(line for b in blocks for line in [*b, "-"]) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def test_a_statement_ending_before_the_cut_off_adds_the_bank_lines_after_it(
+        tmp_path, cli) -> None:
+    # S1 ends 03-10 at 1100; S2 (03-11 to 04-05) has a fee on 03-30 and interest on 04-02
+    sta = mt940(tmp_path / "bank.sta", [
+        ":20:S1", ":25:DE01ACC", ":28C:00001/001", ":60F:C260301EUR1000,00",
+        ":61:2603050305CR100,00NTRFNONREF//B-1", ":86:Alpha payment INV-2026-00100",
+        ":62F:C260310EUR1100,00",
+    ], [
+        ":20:S2", ":25:DE01ACC", ":28C:00002/001", ":60F:C260311EUR1100,00",
+        ":61:2603300330DR30,00NTRFNONREF//B-2", ":86:bank fee march",
+        ":61:2604020402CR5,00NTRFNONREF//B-3", ":86:interest",
+        ":62F:C260405EUR1075,00",
+    ])
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, [
+        "L1,2026-03-05,100.00,EUR,Alpha,INV-2026-00100,payment INV-2026-00100",
+    ])
+    out = tmp_path / "out-r.duckdb-2026-03-31"
+    got = statement(cli, tmp_path, [sta], ledger, "2026-03-31")
+    assert got[("DE01ACC", "EUR", "bank_balance")] == "1070.00"
+    assert got[("DE01ACC", "EUR", "bank_charges_not_booked")] == "-30.00"
+    assert got[("DE01ACC", "EUR", "unexplained_difference")] == "0.00"
+    label = {r["line"]: r["label"] for r in read_rows(out / "bank_reconciliation.csv")}
+    assert label["bank_balance"] == (
+        "Balance per bank statement (closing balance at 2026-03-10 + bank lines to 2026-03-31)")
+    # at 03-10 the statement's closing is the balance, as it was
+    got = statement(cli, tmp_path, [sta], ledger, "2026-03-10", db="s1.duckdb")
+    assert got[("DE01ACC", "EUR", "bank_balance")] == "1100.00"
+    assert got[("DE01ACC", "EUR", "unexplained_difference")] == "0.00"
+    label = {r["line"]: r["label"] for r in read_rows(
+        tmp_path / "out-s1.duckdb-2026-03-10" / "bank_reconciliation.csv")}
+    assert label["bank_balance"] == "Balance per bank statement"

@@ -2,9 +2,10 @@
 
 Per bank account and currency, at the cut-off date::
 
-    Balance per bank statement                      (closing balance of the last statement,
-                                                     or opening + bank lines when the file
-                                                     carries no balances)
+    Balance per bank statement                      (closing balance of the last statement
+                                                     ending by the cut-off, + the bank lines
+                                                     after its end; or opening + bank lines
+                                                     when the file carries no balances)
     Add: deposits in transit                        (open ledger receipts)
     Less: outstanding cheques and payments          (open ledger payments)
     Adjusted bank balance
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import polars as pl
@@ -60,9 +61,12 @@ def statement_rows(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str
         f"amount from ({open_items_sql(('bank', 'ledger'), as_of, 'bank', at_cutoff=True)})"
     )
     sums = _sums(con, as_of)
+    balances = {(a, c): _balances(con, a, c, as_of) for a, c, _ in accounts}
+    after = _after_closing(con, as_of, balances)
     out: list[dict[str, Any]] = []
     for account, currency, _ in accounts:
-        out.extend(_one_account(con, account, currency, as_of, sums))
+        key = (account, currency)
+        out.extend(_one_account(account, currency, as_of, sums, balances[key], after.get(key)))
     return out
 
 
@@ -159,9 +163,18 @@ where t.side = 'ledger'
 
 
 def _one_account(
-    con: duckdb.DuckDBPyConnection, account: str, currency: str, as_of: date, sums: Sums
+    account: str,
+    currency: str,
+    as_of: date,
+    sums: Sums,
+    balances: Balances,
+    after: Decimal | None,
 ) -> list[dict[str, Any]]:
-    opening, closing, note = _balances(con, account, currency, as_of)
+    opening, closing, closing_end, note = balances
+    if closing is not None and closing_end is not None and after is not None:
+        # the bank lines after the statement's end go into the open and matched lines
+        closing += after
+        note = f" (closing balance at {closing_end.isoformat()} + bank lines to {as_of.isoformat()})"
 
     def line(name: str) -> Decimal:
         return sums[name].get((account, currency), Decimal(0))
@@ -232,10 +245,19 @@ def _one_account(
     ]
 
 
+class Balances(NamedTuple):
+    """An account's balances from its statements."""
+
+    opening: Decimal  #: of the first statement (0 when none is known)
+    closing: Decimal | None  #: of the last statement ending on or before the cut-off
+    closing_end: date | None  #: that statement's end date
+    note: str  #: for the label of the bank balance
+
+
 def _balances(
     con: duckdb.DuckDBPyConnection, account: str, currency: str, as_of: date
-) -> tuple[Decimal, Decimal | None, str]:
-    """(opening of the first statement, closing of the last one up to as_of, note)."""
+) -> Balances:
+    """The balances of `account` in `currency` (one small query of table statements)."""
     rows = con.execute(
         """select opening_balance, closing_balance, end_date from statements
         where coalesce(account, '') = ? and coalesce(currency, ?) = ?
@@ -244,13 +266,44 @@ def _balances(
         [account, currency, currency, as_of],
     ).fetchall()
     opening = next((Decimal(o) for o, _, _ in rows if o is not None), None)
-    closing = next((Decimal(c) for _, c, _ in reversed(rows) if c is not None), None)
+    closing, closing_end = next(
+        ((Decimal(c), e) for _, c, e in reversed(rows) if c is not None), (None, None)
+    )
     if closing is None:
         note = " (no statement balance in the files: opening + bank lines"
         note += ", opening taken as 0.00)" if opening is None else ")"
     else:
         note = ""
-    return opening or Decimal(0), closing, note
+    return Balances(opening or Decimal(0), closing, closing_end, note)
+
+
+#: The end of each account's last statement where it ends before the cut-off.
+_CLOSING = "__recon__brs_closing"
+
+
+def _after_closing(
+    con: duckdb.DuckDBPyConnection, as_of: date, balances: dict[tuple[str, str], Balances]
+) -> dict[tuple[str, str], Decimal]:
+    """Per (bank account, currency) whose closing balance is of a statement ending before
+    the cut-off, the sum of its bank lines after that end, to the cut-off (no entry
+    where there are no such lines): one join of every such account's end with the
+    bank lines, not a scan of them per account."""
+    ends = [
+        (acct, cur, b.closing_end)
+        for (acct, cur), b in balances.items()
+        if b.closing is not None and b.closing_end is not None and b.closing_end < as_of
+    ]
+    if not ends:
+        return {}
+    con.execute(f"create or replace temp table {_CLOSING} (acct varchar, cur varchar, e date)")
+    con.executemany(f"insert into {_CLOSING} values (?, ?, ?)", ends)
+    rows = con.execute(
+        f"""select c.acct, c.cur, sum(t.amount)
+        from txns t join {_CLOSING} c on coalesce(t.account, '') = c.acct and t.currency = c.cur
+        where t.side = 'bank' and t.date > c.e and t.date <= date '{as_of.isoformat()}'
+        group by all"""
+    ).fetchall()
+    return {(acct, cur): Decimal(total) for acct, cur, total in rows}
 
 
 #: Per active match: its currencies, last date, bank accounts and bank-minus-ledger sum
