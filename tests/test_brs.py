@@ -131,3 +131,25 @@ def test_a_statement_ending_before_the_cut_off_adds_the_bank_lines_after_it(
     label = {r["line"]: r["label"] for r in read_rows(
         tmp_path / "out-s1.duckdb-2026-03-10" / "bank_reconciliation.csv")}
     assert label["bank_balance"] == "Balance per bank statement"
+
+
+def test_a_first_statement_without_opening_is_worked_back_from_a_later_opening(
+        tmp_path, cli) -> None:
+    # January is a CSV without balances, February an MT940 opening at January's 100.00
+    jan = write_csv(tmp_path / "jan.csv", BANK_HEADER + ",account", [
+        "B1,2026-01-10,100.00,EUR,Alpha,INV-2026-00010,payment INV-2026-00010,DE01ACC",
+    ])
+    feb = mt940(tmp_path / "feb.sta", [
+        ":20:S2", ":25:DE01ACC", ":28C:00002/001", ":60F:C260201EUR100,00",
+        ":61:2602100210CR50,00NTRFNONREF//B-2", ":86:Beta payment INV-2026-00020",
+        ":62F:C260228EUR150,00",
+    ])
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, [
+        "L1,2026-01-10,100.00,EUR,Alpha,INV-2026-00010,receipt INV-2026-00010",
+        "L2,2026-02-10,50.00,EUR,Beta,INV-2026-00020,receipt INV-2026-00020",
+    ])
+    got = statement(cli, tmp_path, [jan, feb], ledger, "2026-02-28")
+    # the books open at 100.00 - 100.00 (January's line), not at 100.00 again
+    assert got[("DE01ACC", "EUR", "bank_balance")] == "150.00"
+    assert got[("DE01ACC", "EUR", "book_balance")] == "150.00"
+    assert got[("DE01ACC", "EUR", "unexplained_difference")] == "0.00"

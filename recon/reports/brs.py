@@ -16,12 +16,13 @@ Per bank account and currency, at the cut-off date::
     Unexplained difference                          (should be 0.00; stated plainly if not)
 
 The books are taken to open at the bank's opening balance (the previous period
-was reconciled).  Every amount is exact.
+was reconciled): the earliest statement's, or where it gives none, the first later
+statement's opening less the bank lines before that statement.  Every amount is exact.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
@@ -62,11 +63,11 @@ def statement_rows(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str
     )
     sums = _sums(con, as_of)
     balances = {(a, c): _balances(con, a, c, as_of) for a, c, _ in accounts}
-    after = _after_closing(con, as_of, balances)
+    spans = _span_sums(con, as_of, balances)
     out: list[dict[str, Any]] = []
     for account, currency, _ in accounts:
         key = (account, currency)
-        out.extend(_one_account(account, currency, as_of, sums, balances[key], after.get(key)))
+        out.extend(_one_account(account, currency, as_of, sums, balances[key], spans))
     return out
 
 
@@ -168,9 +169,13 @@ def _one_account(
     as_of: date,
     sums: Sums,
     balances: Balances,
-    after: Decimal | None,
+    spans: SpanSums,
 ) -> list[dict[str, Any]]:
-    opening, closing, closing_end, note = balances
+    opening, opened_at, closing, closing_end, note = balances
+    if opened_at is not None:
+        # a later statement's opening, less the bank lines before that statement
+        opening -= spans.get(("before_opening", account, currency), Decimal(0))
+    after = spans.get(("after_closing", account, currency))
     if closing is not None and closing_end is not None and after is not None:
         # the bank lines after the statement's end go into the open and matched lines
         closing += after
@@ -248,7 +253,10 @@ def _one_account(
 class Balances(NamedTuple):
     """An account's balances from its statements."""
 
-    opening: Decimal  #: of the first statement (0 when none is known)
+    opening: Decimal  #: of the first statement (0 when no statement has one)
+    #: where the first statement gives none: the start of the first later one that
+    #: does, whose opening `opening` is (the bank lines before it are to be taken off)
+    opened_at: date | None
     closing: Decimal | None  #: of the last statement ending on or before the cut-off
     closing_end: date | None  #: that statement's end date
     note: str  #: for the label of the bank balance
@@ -257,53 +265,69 @@ class Balances(NamedTuple):
 def _balances(
     con: duckdb.DuckDBPyConnection, account: str, currency: str, as_of: date
 ) -> Balances:
-    """The balances of `account` in `currency` (one small query of table statements)."""
+    """The balances of `account` in `currency` (one small query of table statements:
+    the bank files' own; a ledger file's row there is no statement of the account)."""
     rows = con.execute(
-        """select opening_balance, closing_balance, end_date from statements
+        """select opening_balance, closing_balance, start_date, end_date from statements
         where coalesce(account, '') = ? and coalesce(currency, ?) = ?
           and (end_date is null or end_date <= ?)
+          and file_id in (select file_id from files where side = 'bank')
         order by start_date nulls first, end_date nulls last""",
         [account, currency, currency, as_of],
     ).fetchall()
-    opening = next((Decimal(o) for o, _, _ in rows if o is not None), None)
+    opening, opened_at = next(
+        ((Decimal(o), s if n else None) for n, (o, _, s, _) in enumerate(rows) if o is not None),
+        (None, None),
+    )
     closing, closing_end = next(
-        ((Decimal(c), e) for _, c, e in reversed(rows) if c is not None), (None, None)
+        ((Decimal(c), e) for _, c, _, e in reversed(rows) if c is not None), (None, None)
     )
     if closing is None:
         note = " (no statement balance in the files: opening + bank lines"
         note += ", opening taken as 0.00)" if opening is None else ")"
     else:
         note = ""
-    return Balances(opening or Decimal(0), closing, closing_end, note)
+    return Balances(opening or Decimal(0), opened_at, closing, closing_end, note)
 
 
-#: The end of each account's last statement where it ends before the cut-off.
-_CLOSING = "__recon__brs_closing"
+#: Sums of an account's bank lines in a span of dates, by (span, bank account, currency):
+#: "after_closing" (after the closing statement's end, to the cut-off) and
+#: "before_opening" (before the start of the statement whose opening is taken).
+SpanSums = dict[tuple[str, str, str], Decimal]
+
+#: The spans of dates whose bank lines :func:`_span_sums` adds up.
+_SPANS = "__recon__brs_spans"
 
 
-def _after_closing(
+def _span_sums(
     con: duckdb.DuckDBPyConnection, as_of: date, balances: dict[tuple[str, str], Balances]
-) -> dict[tuple[str, str], Decimal]:
-    """Per (bank account, currency) whose closing balance is of a statement ending before
-    the cut-off, the sum of its bank lines after that end, to the cut-off (no entry
-    where there are no such lines): one join of every such account's end with the
-    bank lines, not a scan of them per account."""
-    ends = [
-        (acct, cur, b.closing_end)
+) -> SpanSums:
+    """The sums of the bank lines in every account's spans (no entry where no line falls
+    in one): one join of every span with the bank lines, not a scan of them per account."""
+    spans = [
+        ("after_closing", acct, cur, b.closing_end, as_of)
         for (acct, cur), b in balances.items()
         if b.closing is not None and b.closing_end is not None and b.closing_end < as_of
+    ] + [
+        ("before_opening", acct, cur, None, b.opened_at - timedelta(days=1))
+        for (acct, cur), b in balances.items()
+        if b.opened_at is not None
     ]
-    if not ends:
+    if not spans:
         return {}
-    con.execute(f"create or replace temp table {_CLOSING} (acct varchar, cur varchar, e date)")
-    con.executemany(f"insert into {_CLOSING} values (?, ?, ?)", ends)
+    con.execute(
+        f"create or replace temp table {_SPANS} "
+        "(span varchar, acct varchar, cur varchar, after date, upto date)"
+    )
+    con.executemany(f"insert into {_SPANS} values (?, ?, ?, ?, ?)", spans)
     rows = con.execute(
-        f"""select c.acct, c.cur, sum(t.amount)
-        from txns t join {_CLOSING} c on coalesce(t.account, '') = c.acct and t.currency = c.cur
-        where t.side = 'bank' and t.date > c.e and t.date <= date '{as_of.isoformat()}'
+        f"""select s.span, s.acct, s.cur, sum(t.amount)
+        from txns t join {_SPANS} s on coalesce(t.account, '') = s.acct and t.currency = s.cur
+        where t.side = 'bank' and t.date <= date '{as_of.isoformat()}'
+          and (s.after is null or t.date > s.after) and t.date <= s.upto
         group by all"""
     ).fetchall()
-    return {(acct, cur): Decimal(total) for acct, cur, total in rows}
+    return {(span, acct, cur): Decimal(total) for span, acct, cur, total in rows}
 
 
 #: Per active match: its currencies, last date, bank accounts and bank-minus-ledger sum
