@@ -153,3 +153,28 @@ def test_a_first_statement_without_opening_is_worked_back_from_a_later_opening(
     assert got[("DE01ACC", "EUR", "bank_balance")] == "150.00"
     assert got[("DE01ACC", "EUR", "book_balance")] == "150.00"
     assert got[("DE01ACC", "EUR", "unexplained_difference")] == "0.00"
+
+
+def test_the_ledger_side_of_an_fx_match_leaves_its_currency_s_statement(
+        tmp_path, cli) -> None:
+    # one account with USD and EUR lines; the USD receipt is booked in EUR (FX match)
+    header = BANK_HEADER + ",account"
+    bank = write_csv(tmp_path / "bank.csv", header, [
+        "B1,2026-03-10,108.70,USD,Alpha Inc,INV-2026-00001,wire INV-2026-00001,DE01MULTI",
+        "B2,2026-03-11,50.00,EUR,Beta GmbH,INV-2026-00002,transfer INV-2026-00002,DE01MULTI",
+    ])
+    ledger = write_csv(tmp_path / "ledger.csv", header, [
+        "L1,2026-03-09,100.00,EUR,Alpha Inc,INV-2026-00001,receipt INV-2026-00001,1200",
+        "L2,2026-03-11,50.00,EUR,Beta GmbH,INV-2026-00002,receipt INV-2026-00002,1200",
+    ])
+    got = statement(cli, tmp_path, [bank], ledger, "2026-03-31")
+    rules = {r["left_ids"]: r["rule"] for r in read_rows(
+        tmp_path / "out-r.duckdb-2026-03-31" / "matches.csv")}
+    assert rules["B1"] == "fx"
+    # USD: at the amount the bank booked, as before
+    assert got[("DE01MULTI", "USD", "foreign_currency_items")] == "108.70"
+    assert got[("DE01MULTI", "USD", "unexplained_difference")] == "0.00"
+    # EUR: the books hold L1's 100.00, which the bank booked in USD
+    assert got[("DE01MULTI", "EUR", "book_balance")] == "150.00"
+    assert got[("DE01MULTI", "EUR", "foreign_currency_items")] == "-100.00"
+    assert got[("DE01MULTI", "EUR", "unexplained_difference")] == "0.00"

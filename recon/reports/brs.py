@@ -115,11 +115,17 @@ def _sums(con: duckdb.DuckDBPyConnection, as_of: date) -> Sums:
             union all
             select bank_hi, cur, diff from __recon__brs_match
             where cur = cur_hi and {cut} and bank_hi is distinct from bank_lo""",
-        "foreign": f"""select coalesce(t.account, '') as acct, t.currency as cur, t.amount
+        # an FX match's bank lines count in their account and currency, its ledger
+        # lines come out of theirs (a multi-currency account has a statement there)
+        "foreign": f"""select case when t.side = 'bank' then coalesce(t.account, '')
+                                   else la.bank_account end as acct,
+                   t.currency as cur,
+                   case when t.side = 'bank' then t.amount else -t.amount end as amount
             from match_members mm join txns t on t.txn_id = mm.txn_id
+            left join __recon__ledger_acct la on la.txn_id = t.txn_id
             where mm.match_id in (select match_id from __recon__brs_match
-                                  where cur <> cur_hi and {cut})
-              and t.side = 'bank'""",
+                                  where cur <> cur_hi and bank_lo is not null and {cut})
+              and t.side in ('bank', 'ledger')""",
     }
     return {
         line: {

@@ -60,10 +60,19 @@ def _reference(con: duckdb.DuckDBPyConnection, account: str, currency: str) -> d
             """select t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
             where mm.match_id in (select match_id from __recon__brs_match
                                   where cur <> cur_hi and last <= ?)
-              and t.side = 'bank' and coalesce(t.account, '') = ? and t.currency = ?""",
+              and t.side = 'bank' and coalesce(t.account, '') = ? and t.currency = ?
+            union all
+            select -t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
+            where mm.match_id in (select match_id from __recon__brs_match
+                                  where cur <> cur_hi and bank_lo is not null and last <= ?)
+              and t.side = 'ledger' and t.currency = ?
+              and t.txn_id in (select txn_id from __recon__ledger_acct where bank_account = ?)""",
             AS_OF,
             a,
             c,
+            AS_OF,
+            c,
+            a,
         ),
     }
 
