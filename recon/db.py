@@ -599,9 +599,11 @@ def _refuse_reused_ids(con: duckdb.DuckDBPyConnection, result: LoadResult, side:
             "two transactions under one id, and recon keeps one row per id and account",
             line=line,
             field="id",
-            hint="nothing was loaded; if the bank corrected the transaction, load a file "
-            "with the stored version; if its ids repeat across files, give the rows unique "
-            "ids (an id column in the CSV profile) before loading",
+            hint="nothing was loaded. If the bank corrected the transaction, load a file "
+            "with the stored version. If the format's ids repeat across files (an MT940 line "
+            "without a bank reference takes its customer reference as id), recon cannot tell "
+            "the rows apart: give them unique ids (a CSV profile's id column), or report the "
+            "file",
         )
 
 
