@@ -256,20 +256,39 @@ def _named_ids(rows: list[Row]) -> set[str]:
     return {i for row in rows for i in (row.values.get("id", ""), *_match_with(row))}
 
 
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    """What keeps a stored row from a decision, be it the row decided or an id of its
+    `match_with`: an active match, a period closed, an earlier write-off or ignore."""
+
+    matched: dict[int, str]  # txn -> its active match
+    resolved: set[int]  # txns written off or ignored
+    closed: dict[int, str]  # txn -> the closed period it is dated in
+
+    def why(self, txn: int, ident: str) -> str | None:
+        """Why the row `txn` (`ident` as the file wrote it) cannot be decided; None if
+        it can."""
+        if txn in self.matched:
+            return f"{ident!r} is already matched ({self.matched[txn]}); reject that match first"
+        if txn in self.closed:
+            return (f"{ident!r} is dated in closed period {self.closed[txn]}; reopen it first "
+                    "with `recon reopen-period`")
+        if txn in self.resolved:
+            return f"{ident!r} was already written off or ignored"
+        return None
+
+
 def _plan_exceptions(
     con: duckdb.DuckDBPyConnection, rows: list[Row], p: Plan, problems: list[str]
 ) -> None:
     # what the checks read, of the rows the table names only
     res = _Resolver(con, _named_ids(rows))
-    matched = _matched(con, res.ids)
     resolved = {
         int(t)
         for (t,) in con.execute(
             "select txn_id from decisions where active and decision in ('write_off', 'ignore')"
         ).fetchall()
     }
-    decided: dict[int, int] = {}  # txn -> the line writing it off or ignoring it
-    groups: list[tuple[set[int], set[int], str, int]] = []
     closed = {
         int(t): str(p)
         for t, p in con.execute(
@@ -278,6 +297,9 @@ def _plan_exceptions(
             [sorted(res.ids)],
         ).fetchall()
     }
+    taken = _Taken(_matched(con, res.ids), resolved, closed)
+    decided: dict[int, int] = {}  # txn -> the line writing it off or ignoring it
+    groups: list[tuple[set[int], set[int], str, int]] = []
     for row in rows:
         where = f"line {row.line}"
         if row.decision not in EXCEPTION_DECISIONS:
@@ -295,22 +317,9 @@ def _plan_exceptions(
         if txn is None:
             problems.append(f"{where}, column 'id': {err}")
             continue
-        if txn in matched:
-            problems.append(
-                f"{where}, column 'id': {row.values['id']!r} is already matched "
-                f"({matched[txn]}); reject that match first"
-            )
-            continue
-        if txn in closed:
-            problems.append(
-                f"{where}, column 'id': {row.values['id']!r} is dated in closed period "
-                f"{closed[txn]}; reopen it first with `recon reopen-period`"
-            )
-            continue
-        if txn in resolved:
-            problems.append(
-                f"{where}, column 'id': {row.values['id']!r} was already written off or ignored"
-            )
+        why = taken.why(txn, row.values["id"])
+        if why:
+            problems.append(f"{where}, column 'id': {why}")
             continue
         note = row.values.get("note", "")
         if row.decision == "write_off" and not note:
@@ -326,7 +335,7 @@ def _plan_exceptions(
             decided[txn] = row.line
             p.resolutions.append((txn, row.decision, note, row.line))
             continue
-        group = _match_group(res, row, role, txn, matched, resolved, closed, where, problems)
+        group = _match_group(res, row, role, txn, taken, where, problems)
         if group is not None:
             groups.append((*group, note, row.line))
     p.groups = _distinct_groups(groups, decided, problems)
@@ -337,9 +346,7 @@ def _match_group(
     row: Row,
     role: str,
     txn: int,
-    matched: dict[int, str],
-    resolved: set[int],
-    closed: dict[int, str],
+    taken: _Taken,
     where: str,
     problems: list[str],
 ) -> tuple[set[int], set[int]] | None:
@@ -361,22 +368,9 @@ def _match_group(
             mine.add(found)
         else:
             theirs.add(found)
-        if found in matched:
-            problems.append(
-                f"{where}, column 'match_with': {ident!r} is already matched "
-                f"({matched[found]}); reject that match first"
-            )
-            return None
-        if found in resolved:
-            problems.append(
-                f"{where}, column 'match_with': {ident!r} was already written off or ignored"
-            )
-            return None
-        if found in closed:
-            problems.append(
-                f"{where}, column 'match_with': {ident!r} is dated in closed period "
-                f"{closed[found]}; reopen it first with `recon reopen-period`"
-            )
+        why = taken.why(found, ident)
+        if why:
+            problems.append(f"{where}, column 'match_with': {why}")
             return None
     if not theirs:
         problems.append(f"{where}, column 'match_with': no id of the other side given")
