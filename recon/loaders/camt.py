@@ -50,7 +50,7 @@ _MAX_MEMBER = 512 * 1024 * 1024  # refuse zip members that inflate beyond this
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, ValueError, RuntimeError,
                OSError, EOFError)
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_AMOUNT = re.compile(r"-?\d+(\.\d+)?")
+_AMOUNT = re.compile(r"\d+(\.\d+)?")  # unsigned: <CdtDbtInd> gives the sign
 
 
 def _parser() -> etree.XMLParser:
@@ -379,8 +379,10 @@ def _balance_date(src: _Source, stmt: etree._Element, codes: tuple[str, ...]) ->
 def _unsigned(src: _Source, amt: etree._Element) -> Decimal:
     text = (amt.text or "").strip()
     if not _AMOUNT.fullmatch(text):
+        sign = (" without a sign (camt gives the sign in <CdtDbtInd>; ask the bank for "
+                "a file that follows the standard)" if text.startswith(("-", "+")) else "")
         raise src.error(f"cannot parse amount {text!r}; expected digits with a '.' "
-                        "decimal point, like '1234.56'", amt)
+                        f"decimal point, like '1234.56'{sign}", amt)
     try:
         return money(parse_decimal(text, src.name), src.name)
     except InputFileError as exc:  # the XML path is built only for the message

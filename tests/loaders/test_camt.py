@@ -128,6 +128,15 @@ def test_bad_amount_names_the_xml_path(tmp_path: Path) -> None:
     assert err.value.line == 14 and "expected digits" in err.value.message
 
 
+def test_signed_amount_is_refused(tmp_path: Path) -> None:
+    # The sign is <CdtDbtInd>'s: '-25.00' with DBIT loaded as +25.00 (minus twice).
+    for text in ("-25.00", "+25.00"):
+        with pytest.raises(InputFileError) as err:
+            load(tmp_path, document(amount=text))
+        assert err.value.field == "/Document/BkToCstmrStmt/Stmt/Ntry/Amt"
+        assert "without a sign" in err.value.message and "<CdtDbtInd>" in err.value.message
+
+
 def test_impossible_date_and_broken_xml(tmp_path: Path) -> None:
     with pytest.raises(InputFileError) as err:
         load(tmp_path, document(booked="2026-02-30"))
