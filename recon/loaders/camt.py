@@ -157,7 +157,7 @@ class CamtLoader(Loader):
         if not reader.statements:
             raise InputFileError(path, "no camt document found in the archive")
         frame, id_note = reader.rows.frame(path)
-        notes = ([f"skipped macOS metadata in the archive: {', '.join(skipped)}"]
+        notes = ([f"skipped system metadata in the archive: {', '.join(skipped)}"]
                  if skipped else []) + reader.notes + ([id_note] if id_note else [])
         return LoadResult(path=path, format=self.format, frame=frame,
                           statements=reader.statements, details=reader.details(frame),
@@ -167,7 +167,7 @@ class CamtLoader(Loader):
 def _zip_head(path: Path) -> bytes:
     try:
         with zipfile.ZipFile(path) as zf:
-            names = [i for i in zf.infolist() if not i.is_dir() and not _mac_metadata(i)]
+            names = [i for i in zf.infolist() if not i.is_dir() and not _os_metadata(i)]
             if names:
                 with zf.open(names[0]) as fh:
                     return fh.read(8192)
@@ -176,27 +176,32 @@ def _zip_head(path: Path) -> bytes:
     return b""
 
 
-def _mac_metadata(info: zipfile.ZipInfo) -> bool:
-    """What macOS's Archive Utility adds beside each file (__MACOSX/, ._name): no XML."""
+_FOLDER_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")  # Finder's and Explorer's
+
+
+def _os_metadata(info: zipfile.ZipInfo) -> bool:
+    """What an operating system adds beside the files, no XML: macOS's Archive Utility
+    __MACOSX/ and ._name, and the folder files zipped with a folder (.DS_Store, ...)."""
     parts = info.filename.split("/")
-    return parts[0] == "__MACOSX" or parts[-1].startswith("._")
+    return (parts[0] == "__MACOSX" or parts[-1].startswith("._")
+            or parts[-1] in _FOLDER_FILES)
 
 
 def _sources(path: Path) -> tuple[list[_Source], list[str]]:
-    """The documents of a file or zip archive, and the macOS members skipped."""
+    """The documents of a file or zip archive, and the system members skipped."""
     data = path.read_bytes()
     if not data.startswith(b"PK\x03\x04"):
         return [_Source(path, str(path), data)], []
     try:
         with zipfile.ZipFile(path) as zf:
             files = [i for i in zf.infolist() if not i.is_dir()]
-            members = [i for i in files if not _mac_metadata(i)]
+            members = [i for i in files if not _os_metadata(i)]
             for info in members:
                 if info.file_size > _MAX_MEMBER:
                     raise InputFileError(path, f"zip member {info.filename!r} inflates to "
                                          f"{info.file_size} bytes; refused (limit "
                                          f"{_MAX_MEMBER})")
-            skipped = [i.filename for i in files if _mac_metadata(i)]
+            skipped = [i.filename for i in files if _os_metadata(i)]
             return [_Source(path, f"{path}!{i.filename}", zf.read(i)) for i in members], skipped
     except _ZIP_ERRORS as exc:
         raise InputFileError(path, f"cannot read the zip archive: {exc}") from exc

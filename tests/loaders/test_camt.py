@@ -186,8 +186,11 @@ def test_zip_made_on_macos_skips_its_metadata(tmp_path: Path) -> None:
         zf.writestr("__MACOSX/._stmt.xml", b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
         zf.writestr("stmt.xml", document())
         zf.writestr("._stmt.xml", b"\x00\x05\x16\x07")
+        zf.writestr("statements/.DS_Store", b"\x00\x00\x00\x01Bud1")  # zip -r of a folder
+        zf.writestr("Thumbs.db", b"\xd0\xcf\x11\xe0")
     assert CamtLoader.sniff(archive.read_bytes(), archive) == 95
     result = CamtLoader().load(archive)
     assert result.frame.height == 1 and len(result.statements) == 1
-    assert any("skipped macOS metadata" in n and "__MACOSX/._stmt.xml" in n
-               and ", ._stmt.xml" in n for n in result.notes)
+    assert any("skipped system metadata" in n and "__MACOSX/._stmt.xml" in n
+               and ", ._stmt.xml" in n and "statements/.DS_Store" in n and "Thumbs.db" in n
+               for n in result.notes)
