@@ -12,7 +12,7 @@ import codecs
 import csv as stdcsv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -260,37 +260,49 @@ def _last_lines(body: bytes, count: int) -> list[tuple[int, int]]:
 
 def _cut_footer(body: bytes, layout: Layout, first_line: int, path: Path,
                 notes: list[str]) -> bytes:
-    """`body` without its footer: the last footer_lines lines, from the first of them
-    that matches footer_line when the profile has one (no match: no footer)."""
+    """`body` without its footer (see `footer_start`)."""
     p = layout.profile
     lines = _last_lines(body, p.footer_lines)
     texts = [body[a:b].decode("utf-8", errors="replace") for a, b in lines]
-    if p.footer_line is not None:
-        at = next((i for i, t in enumerate(texts) if p.footer_line.search(t)), len(texts))
-        lines, texts = lines[at:], texts[at:]
-        if not lines:
-            notes.append(f"no footer: none of the last {p.footer_lines} line(s) matches "
-                         f"footer_line {p.footer_line.pattern!r}")
-            return body
-    row = _transaction(texts, layout) if p.footer_line is None and texts else None
-    if row is not None:
-        raise InputFileError(
-            path, f"dropped as the footer (footer_lines: {p.footer_lines}) but reads as a "
-            f"transaction: {texts[row][:120]!r}",
-            line=first_line + body.count(b"\n", 0, lines[row][0]),
-            hint="an export without its footer would lose its last rows: give the profile "
-                 "a footer_line pattern that the footer's first line matches (such as "
-                 "'^Total'), or remove footer_lines")
-    notes.append(f"dropped the last {len(lines)} line(s) (footer)")
-    end = _stripped_end(body, lines[0][0] if lines else 0)
+    at = footer_start(texts, [_split(t, p.delimiter, p.quotechar) for t in texts], layout,
+                      path, lambda i: first_line + body.count(b"\n", 0, lines[i][0]), notes)
+    if at is None:
+        return body
+    end = _stripped_end(body, lines[at][0] if lines else 0)
     return body[:end] + (b"\n" if end else b"")
 
 
-def _transaction(texts: Sequence[str], layout: Layout) -> int | None:
-    """The first of `texts` with a date and an amount where a row has them: a row, which
+def footer_start(texts: Sequence[str], cells: Sequence[Sequence[str | None]],
+                 layout: Layout, path: Path, line_of: Callable[[int], int],
+                 notes: list[str]) -> int | None:
+    """Where the footer starts among the last footer_lines non-blank lines (`texts`,
+    split in `cells`; `line_of` gives a line's number): at the first of them that
+    matches footer_line when the profile has one (none matches: no footer, None), else
+    at the first of them, which may not read as a transaction."""
+    p = layout.profile
+    at = 0
+    if p.footer_line is not None:
+        found = next((i for i, t in enumerate(texts) if p.footer_line.search(t)), None)
+        if found is None:
+            notes.append(f"no footer: none of the last {p.footer_lines} line(s) matches "
+                         f"footer_line {p.footer_line.pattern!r}")
+            return None
+        at = found
+    elif (row := _transaction(cells, layout) if cells else None) is not None:
+        raise InputFileError(
+            path, f"dropped as the footer (footer_lines: {p.footer_lines}) but reads as a "
+            f"transaction: {texts[row][:120]!r}", line=line_of(row),
+            hint="an export without its footer would lose its last rows: give the profile "
+                 "a footer_line pattern that the footer's first line matches (such as "
+                 "'^Total'), or remove footer_lines")
+    notes.append(f"dropped the last {len(texts) - at} line(s) (footer)")
+    return at
+
+
+def _transaction(cells: Sequence[Sequence[str | None]], layout: Layout) -> int | None:
+    """The first of `cells` with a date and an amount where a row has them: a row, which
     an export without its footer would lose (footer_line says which lines are footer)."""
     p = layout.profile
-    cells = [_split(t, p.delimiter, p.quotechar) for t in texts]
     rows = rows_from_cells(cells, layout)
     date = rows[layout.columns["date"][0]].str.strip_chars()
     dated = pl.repeat(False, rows.height, eager=True)

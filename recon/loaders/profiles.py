@@ -16,7 +16,7 @@ Keys (all optional except ``columns`` and a currency)::
     skip_rows: auto | N                    lines before the header (auto: search)
     footer_lines: N                        lines to drop at the end (a line there that
                                            reads as a transaction is refused)
-    footer_line: regex                     CSV: the footer starts at the first of those
+    footer_line: regex                     the footer starts at the first of those
                                            N lines that matches; none matches: no footer
     decimal: "." | ","   thousands: null | "," | "." | " " | "'"
     date_format: YYYY-MM-DD | [MM/DD/YYYY, DD/MM/YYYY] | "%d %b %Y"

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from recon.errors import InputFileError
 from recon.loaders.base import Loader, LoadResult
-from recon.loaders.csv import rows_from_cells, to_canonical
+from recon.loaders.csv import footer_start, rows_from_cells, to_canonical
 from recon.loaders.profiles import Layout, Profile, find_layout, resolve_profile, widen
 from recon.normalise import DATE_FORMATS
 
@@ -72,19 +72,24 @@ def _formats(layout: Layout) -> dict[str, str]:
     return out
 
 
-def _data_cells(rows: Sequence[Sequence[Any]], layout: Layout) -> list[list[str | None]]:
+def _data_cells(rows: Sequence[Sequence[Any]], layout: Layout, path: Path,
+                notes: list[str]) -> list[list[str | None]]:
+    """The data rows' cells as text, without the footer (the CSV loader's rules)."""
     p = layout.profile
-    body = list(rows[layout.data_row:])
-    for _ in range(p.footer_lines):
-        while body and not any(v not in (None, "") for v in body[-1]):
-            body.pop()
-        if body:
-            body.pop()
     default = DATE_FORMATS.get(p.date_format[0], p.date_format[0])
     per_column = _formats(layout)
     strfs = [per_column.get(n, default) for n in layout.names]
-    return [[cell_text(v, strfs[i] if i < len(strfs) else default, p.decimal)
-             for i, v in enumerate(row)] for row in body]
+    cells = [[cell_text(v, strfs[i] if i < len(strfs) else default, p.decimal)
+              for i, v in enumerate(row)] for row in rows[layout.data_row:]]
+    if p.footer_lines:
+        filled = [i for i, row in enumerate(cells) if any(v not in (None, "") for v in row)]
+        last = filled[-p.footer_lines:]
+        tail = [cells[i] for i in last]
+        at = footer_start([p.delimiter.join(v or "" for v in row) for row in tail], tail,
+                          layout, path, lambda k: layout.data_row + 1 + last[k], notes)
+        if at is not None and last:
+            del cells[last[at]:]
+    return cells
 
 
 def _open(path: Path) -> Any:
@@ -179,10 +184,11 @@ class XlsxLoader(Loader):
         finally:
             workbook.close()
         layout = widen(layout, max((len(r) for r in rows[layout.data_row:]), default=0))
-        cells = _data_cells(rows, layout)
+        footer: list[str] = []
+        cells = _data_cells(rows, layout, path, footer)
         frame = rows_from_cells(cells, layout, first_line=layout.data_row + 1)
         mapped = to_canonical(frame, layout, path)
-        notes = [f"sheet {sheet.title!r}", layout.reason, *mapped.notes]
+        notes = [f"sheet {sheet.title!r}", layout.reason, *footer, *mapped.notes]
         return LoadResult(path=path, format=self.format, frame=mapped.frame,
                           statements=mapped.statements, profile=layout.profile.name,
                           notes=notes)

@@ -90,6 +90,29 @@ def test_xlsx_profile_sheet_option_and_header_offset(tmp_path):
         XlsxLoader().load(path, profile=str(profile))
 
 
+def test_xlsx_footer_is_checked_as_in_a_csv(tmp_path):
+    # footer_lines dropped the last row whatever it was: a month's export without its
+    # total row lost its last transaction.
+    data = [["Booked", "Value", "Text"], [date(2026, 3, 1), 100, "in"],
+            [date(2026, 3, 2), -40.5, "out"]]
+    path = workbook(tmp_path / "bank.xlsx", {"Data": data})
+    profile = tmp_path / "p.yaml"
+    profile.write_text("name: p\ndate_format: DD.MM.YYYY\nfooter_lines: 1\ncolumns: "
+                       "{date: Booked, amount: Value, description: Text}\ncurrency: EUR\n")
+    with pytest.raises(InputFileError) as info:
+        XlsxLoader().load(path, profile=str(profile))
+    assert info.value.line == 3 and "reads as a transaction" in info.value.message
+    assert "footer_line" in (info.value.hint or "")
+    profile.write_text(profile.read_text() + "footer_line: '^Total'\n")
+    result = XlsxLoader().load(path, profile=str(profile))
+    assert result.frame["amount"].to_list() == [D("100"), D("-40.5")]
+    assert any("no footer" in n for n in result.notes)
+    workbook(path, {"Data": [*data, [], ["Total", 59.5, None], [None, None, None]]})
+    result = XlsxLoader().load(path, profile=str(profile))
+    assert result.frame["amount"].to_list() == [D("100"), D("-40.5")]
+    assert "dropped the last 1 line(s) (footer)" in result.notes
+
+
 def test_xlsx_detection_tries_every_sheet(tmp_path):
     path = workbook(tmp_path / "two.xlsx", {"Cover": [["Report"]],
                                             "Rows": [CANON, ["a", "2026-03-01", 5, "EUR",
