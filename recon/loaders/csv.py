@@ -719,7 +719,9 @@ def _amount(rows: pl.DataFrame, layout: Layout, path: Path) -> pl.Series:
             raise InputFileError(
                 path, f"no amount: both {d!r} and {c!r} are empty", line=_first_line(rows, none),
                 field=d, hint="if such rows are not transactions, set skip_empty_amount: true")
-        amount = parts.select((pl.col("c").fill_null(0).abs() - pl.col("d").fill_null(0).abs())
+        # debits may be shown negative (as debits) or positive; a credit is shown
+        # positive, so a negative one is a credit reversed: money out
+        amount = parts.select((pl.col("c").fill_null(0) - pl.col("d").fill_null(0).abs())
                               .cast(AMOUNT)).to_series()
     return (-amount if p.invert_sign else amount).cast(AMOUNT).alias("amount")
 

@@ -232,6 +232,18 @@ def test_chosen_date_format_is_noted(tmp_path):
     assert any("read as DD/MM/YYYY" in n for n in result.notes)
 
 
+def test_a_negative_credit_is_money_out(tmp_path):
+    # Paid in "-£5.45" is the contactless payment reversed; it loaded as +5.45. A debit
+    # is money out however the bank signs it.
+    path = tmp_path / "nationwide.csv"
+    text = (FIXTURES / "nationwide.csv").read_text(encoding="cp1252")
+    text = text.replace('"£5.45","","£1,874.55"', '"","-£5.45","£1,874.55"').replace(
+        '"£120.00",""', '"-£120.00",""')
+    path.write_text(text, encoding="cp1252")
+    assert load(path).frame["amount"].to_list()[:3] == [Decimal("2000"), Decimal("-120"),
+                                                         Decimal("-5.45")]
+
+
 def test_rows_without_amount_or_neutral_indicator_are_skipped_with_a_note():
     notes = load(FIXTURES / "bank_of_america.csv").notes
     assert any("skipped 1 row(s) without an amount (line 8)" in n for n in notes)
