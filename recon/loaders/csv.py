@@ -66,6 +66,20 @@ def _isolated_high_bytes(sample: bytes) -> float:
     return float((hi & ~prev & ~nxt).sum()) / total
 
 
+def _reads_as_chinese(sample: bytes) -> bool:
+    """Whether bytes that decode as GB18030 read better so than as Windows-1252.
+
+    Western words pair accented bytes too ('Operação', 'Transações'), and GB18030
+    decodes the pairs into Chinese characters amid Latin letters.  charset-normalizer
+    weighs the two readings; the sample is cut at a line end (a head may end inside a
+    character)."""
+    from charset_normalizer import from_bytes  # lazy: only non-UTF-8 files need it
+
+    cut = sample.rfind(b"\n") + 1
+    best = from_bytes(sample[:cut] or sample, cp_isolation=["gb18030", "cp1252"]).best()
+    return best is None or best.encoding == "gb18030"
+
+
 def _strict(raw: bytes, codec: str, partial: bool = False) -> bool:
     """Whether `raw` decodes; with `partial`, a character cut off at the end is fine."""
     if codec == "utf-8" and valid_utf8(raw):
@@ -122,11 +136,12 @@ def detect_encoding(raw: bytes, preferred: str = "auto", *, partial: bool = Fals
     if preferred != "auto" and codecs.lookup(preferred).name != "utf-8" and _strict(
             raw, preferred):
         return preferred, 0, f"encoding {preferred}: not UTF-8; the profile's encoding"
-    if _isolated_high_bytes(sample) < 0.25 and _strict(raw, "gb18030", partial):
+    if (_isolated_high_bytes(sample) < 0.25 and _strict(raw, "gb18030", partial)
+            and _reads_as_chinese(sample)):
         return "gb18030", 0, ("encoding gb18030: not UTF-8; non-ASCII bytes come in pairs "
                               "(Chinese GBK/GB18030)")
     if _strict(raw, "cp1252"):
-        return "cp1252", 0, "encoding cp1252: not UTF-8; single accented bytes (Western European)"
+        return "cp1252", 0, "encoding cp1252: not UTF-8; accented Western European letters"
     return "latin-1", 0, "encoding latin-1: not UTF-8 nor CP1252"
 
 

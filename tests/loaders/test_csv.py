@@ -248,6 +248,17 @@ def test_latin1_with_adjacent_accents_is_not_taken_for_gbk():
     assert codec == "cp1252", why
 
 
+def test_portuguese_accent_pairs_are_not_taken_for_gbk(tmp_path):
+    # 'ção' is two high bytes in CP1252: a file of them read as GB18030, 'Opera玢o'
+    words = ["Operação cartão", "Aplicação automática", "Liquidação", "Devolução",
+             "Prestação habitação", "Transações"]
+    text = HEADER + "".join(f"b{i},2026-03-0{i},-1{i}.00,EUR,Banco,R{i},{w}\n"
+                            for i, w in enumerate(words, 1))
+    result = CsvLoader().load(write(tmp_path, text.encode("cp1252")))
+    assert result.encoding == "cp1252"
+    assert result.frame["description"].to_list() == words
+
+
 def test_utf16_without_bom(tmp_path):
     result = CsvLoader().load(write(tmp_path, TEXT.encode("utf-16-le")))
     assert result.encoding == "utf-16-le" and result.frame.height == 1
