@@ -118,6 +118,15 @@ def decode(data: bytes, path: Path | str, declared: str | None = None
                              f"{data.index(0)}); expected a text statement",
                              hint="is it a PDF, spreadsheet or archive?")
     note = None
+    if declared and _single_byte(declared) and not data.isascii():
+        # exporters write UTF-8 under the OFX 1 header's default CHARSET:1252; text in a
+        # code page is almost never valid UTF-8 by chance ('Ã©' where 'é' was meant)
+        try:
+            return data.decode("utf-8"), "utf-8", (
+                f"the file declares encoding {declared!r} but its accented letters are "
+                "UTF-8; read as UTF-8")
+        except UnicodeDecodeError:
+            pass
     if declared:
         try:
             return data.decode(declared), declared, None
@@ -130,6 +139,14 @@ def decode(data: bytes, path: Path | str, declared: str | None = None
     codec = _best_code_page(data)
     why = f"not valid UTF-8; decoded as {codec} (the code page that reads most letters)"
     return data.decode(codec, errors="replace"), codec, f"{note}; {why}" if note else why
+
+
+def _single_byte(codec: str) -> bool:
+    """Whether `codec` is a code page (one byte per character: cp1252, latin-1, ...)."""
+    try:
+        return len(bytes(range(128, 256)).decode(codec, errors="replace")) == 128
+    except LookupError:
+        return False
 
 
 def _best_code_page(data: bytes) -> str:

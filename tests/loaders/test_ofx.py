@@ -161,6 +161,18 @@ def test_header_declares_utf8_but_bytes_are_latin1(tmp_path: Path) -> None:
     assert any("declares encoding" in n for n in result.notes)
 
 
+def test_utf8_bytes_under_charset_1252_are_read_as_utf8(tmp_path: Path) -> None:
+    # The OFX 1 header's usual CHARSET:1252 over a UTF-8 body: 'CafÃ© MÃ¼ller' before
+    path = tmp_path / "utf8.ofx"
+    path.write_bytes(sgml(txn(extra="<MEMO>Café Müller\n")).encode("utf-8"))
+    result = OfxLoader().load(path)
+    assert result.frame["description"][0] == "Shop | Café Müller"
+    assert result.encoding == "utf-8"
+    assert any("declares encoding 'cp1252' but its accented letters are UTF-8" in n
+               for n in result.notes)
+    assert load(tmp_path, sgml(txn(extra="<MEMO>Café\n"))).encoding == "cp1252"
+
+
 @pytest.mark.parametrize("path", sorted(CORPUS.glob("*")) if CORPUS.is_dir() else [],
                          ids=lambda p: p.name)
 def test_same_transactions_as_ofxparse(path: Path) -> None:
