@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,9 @@ def _kind(path: Path, where: str, header: list[str], *, strict: bool) -> str | N
     return kind
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # not tab or line ends
+
+
 def _clean(value: Any) -> str:
     text = "" if value is None else str(value).strip()
     return text[1:] if text.startswith("'") else text  # recon's formula guard
@@ -125,6 +129,12 @@ def _read_csv(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
                 f"byte {exc.start + 1}: the file is neither UTF-8 nor Windows-1252; "
                 "save it as 'CSV UTF-8' and apply it again"
             ]) from exc
+    if bad := _CONTROL.search(text):
+        raise DecisionsError(path, [
+            f"line {text.count(chr(10), 0, bad.start()) + 1}: control character "
+            f"{bad.group()!r} in the text; a decisions file is text: remove it, or save "
+            "the sheet again as 'CSV UTF-8'"
+        ])
     first_line = text.splitlines()[0] if text else ""
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)

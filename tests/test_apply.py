@@ -309,6 +309,17 @@ def test_a_decisions_file_in_another_encoding_is_refused_plainly(tmp_path, small
     assert _decision_count(tmp_path) == 0
 
 
+def test_control_characters_are_refused(tmp_path, small_month, cli) -> None:
+    """A NUL in a note was stored in the audit trail."""
+    run(cli, tmp_path, *small_month)
+    path = tmp_path / "nul.csv"
+    path.write_text("side,id,reason,decision,match_with,note\n"
+                    "left,B5,no_candidate,write_off,,bank\x00fee\n", encoding="utf-8")
+    code, _, err = cli("apply", path, "--db", tmp_path / "r.duckdb", "--user", "anna")
+    assert code == 2 and "line 2: control character '\\x00'" in err
+    assert _decision_count(tmp_path) == 0
+
+
 def test_a_blank_user_is_refused(tmp_path, small_month, cli) -> None:
     """The audit log records who acted: `--user '  '` names nobody, and is refused (exit 2)
     by every command that takes it, before anything is written."""
