@@ -139,7 +139,9 @@ def _read_csv(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = list(reader.fieldnames or [])
-    return [(reader.line_num, rec) for rec in reader], header
+    # a record is named by its first line: line_num is its last (a note may hold breaks)
+    return [(reader.line_num - sum(v.count("\n") for v in rec.values() if isinstance(v, str)),
+             rec) for rec in reader], header
 
 
 def _read_xlsx(path: Path) -> list[tuple[str, list[tuple[int, dict[str, str]]], list[str]]]:

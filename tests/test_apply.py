@@ -309,14 +309,22 @@ def test_a_decisions_file_in_another_encoding_is_refused_plainly(tmp_path, small
     assert _decision_count(tmp_path) == 0
 
 
-def test_control_characters_are_refused(tmp_path, small_month, cli) -> None:
-    """A NUL in a note was stored in the audit trail."""
+def test_control_characters_are_refused_and_lines_are_first_lines(tmp_path, small_month,
+                                                                   cli) -> None:
+    """A NUL in a note was stored in the audit trail; a problem on a row whose note
+    holds a line break was reported at the record's last line."""
     run(cli, tmp_path, *small_month)
     path = tmp_path / "nul.csv"
     path.write_text("side,id,reason,decision,match_with,note\n"
                     "left,B5,no_candidate,write_off,,bank\x00fee\n", encoding="utf-8")
     code, _, err = cli("apply", path, "--db", tmp_path / "r.duckdb", "--user", "anna")
     assert code == 2 and "line 2: control character '\\x00'" in err
+    code, _, err = _apply(cli, tmp_path, "breaks.csv", _decisions(
+        ("left", "B3", "maybe", "", "bank fee\nsee the March letter"),
+        ("left", "B5", "write_off", "", "bank fee\nsee the March letter\nand April's"),
+        ("left", "B4", "maybe", "", ""),
+    ))
+    assert code == 2 and "line 2, column 'decision'" in err and "line 7, column" in err, err
     assert _decision_count(tmp_path) == 0
 
 
