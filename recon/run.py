@@ -23,7 +23,7 @@ import duckdb
 import polars as pl
 
 from recon import __version__, matchinfo, warmup
-from recon.aging import aging_frame
+from recon.aging import aging_frame, unlinked_sql
 from recon.agreement import agreement_frame
 from recon.config import RuleSet, load_rules
 from recon.db import (
@@ -218,6 +218,7 @@ def run(
             aging = aging_frame(con, as_of or started.date(), ruleset.aging_buckets,
                                 ruleset.settlement)
             _write_frame(aging, staging / "aging.csv")
+            csvout.copy_atomic(con, unlinked_sql(), staging / "aging_unlinked.csv")
             summary["stages"]["aging"] = round(time.perf_counter() - t0, 3)
             say("receivables aging", time.perf_counter() - t0)
             t0 = time.perf_counter()

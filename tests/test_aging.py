@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from recon.aging import aging_frame, bucket_columns
+from recon.aging import aging_frame, bucket_columns, write_aging
 from recon.db import connect
 from recon.run import Inputs, run
 from tests.conftest import BANK_HEADER, RULES, run_books, write_csv, write_rows
@@ -167,6 +167,27 @@ def test_cli_writes_segments_and_unlinked_files(books_db, tmp_path, cli):
     assert {r["name"] for r in rows} >= {"Acme Trading GmbH", "上海华盛贸易有限公司"}
     (unlinked,) = _read(tmp_path / "aging_unlinked.csv")
     assert (unlinked["counterparty"], unlinked["reason"]) == ("Unknown Payer", "no_customer")
+
+
+def test_the_run_lists_the_unlinked_lines_beside_its_aging(tmp_path):
+    """The run's aging.csv left out the receivable lines that link to no customer, so
+    its totals did not tie to the ledger: they are in aging_unlinked.csv, as written by
+    `recon aging`."""
+    from tests.fixtures.customers.books import make_books
+
+    ledger, bank = make_books(7).write(tmp_path)
+    db, out = tmp_path / "r.duckdb", tmp_path / "out"
+    run(RULES, Inputs(bank=[bank], ledger=[ledger]), db_path=db, out_dir=out,
+        as_of=date(2026, 6, 30))
+    unlinked = _read(out / "aging_unlinked.csv")
+    assert {r["counterparty"] for r in unlinked} == {"Northwind", "Unknown Payer"}
+    con = connect(db)
+    try:
+        files = write_aging(con, date(2026, 6, 30), tmp_path / "by_command" / "aging.csv")
+    finally:
+        con.close()
+    assert (out / "aging.csv").read_bytes() == files.aging.read_bytes()
+    assert (out / "aging_unlinked.csv").read_bytes() == files.unlinked.read_bytes()
 
 
 def test_cli_errors_exit_2(tmp_path, cli):
