@@ -181,9 +181,15 @@ def build_lines(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
         where master_id is not null or kind0 is not null
            or (nullif(trim(doc_type), '') is null and (cid_raw is not null or name_n >= 1))""",
         [as_of])
-    _text_view(con, UNLINKED, "__recon__ar_ledger", (*LINE, "reason"), "where c.customer is null")
     con.execute(f"create or replace temp table __recon__ar_bank as {bank_receipts_sql()}",
                 [as_of])
+    # a bank line paying lines linked to no customer is a receipt of no customer
+    con.execute(f"""create or replace temp view {UNLINKED}_core as
+        select * exclude (linked_by, ref_key) from __recon__ar_ledger where customer is null
+        union all by name
+        select * exclude (linked_by, ref_key, match_id) replace ('no_customer' as reason)
+        from __recon__ar_bank where customer is null""")
+    _text_view(con, UNLINKED, f"{UNLINKED}_core", (*LINE, "reason"))
     _pair_twins(con)
     # a view too: read twice (by the allocation's base and, for a statement, its agreement)
     con.execute(f"""create or replace temp view {LINES}_core as
@@ -191,7 +197,7 @@ def build_lines(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
         from __recon__ar_ledger where customer is not null
         union all by name
         select * exclude (reason, match_id), {effect_sql('kind', 'amount')} as effect
-        from __recon__ar_bank b where not exists (
+        from __recon__ar_bank b where customer is not null and not exists (
             select 1 from {TWINS} w where w.bank_id = b.txn_id and w.customer = b.customer
                and w.currency = b.currency)""")
     _text_view(con, LINES, f"{LINES}_core", (*LINE, "linked_by", "effect"))
@@ -300,12 +306,14 @@ def bank_receipts_sql() -> str:
             select mem.match_id, a.customer, a.currency, a.kind,
                    {effect_sql('a.kind', 'a.amount')} as paid
             from mem join __recon__ar_ledger a on a.txn_id = mem.txn_id),
-        ok as (
-            select match_id, count(distinct customer) as customers, min(customer) as customer,
+        ok as (  -- lines linked to no customer (null) are paid as those of one more
+            select match_id,
+                   count(distinct customer) + (count(customer) < count(*))::int as customers,
+                   min(customer) as customer,
                    sum(paid) as paid, min(currency) = max(currency) as one_currency,
                    min(currency) as currency
             from ar group by match_id
-            having bool_and(kind <> 'receipt') and count(customer) = count(*)),
+            having bool_and(kind <> 'receipt')),
         bank as (
             select mem.match_id, t.txn_id, t.date, t.due_date, t.amount, t.currency,
                    t.reference

@@ -190,6 +190,28 @@ def test_the_run_lists_the_unlinked_lines_beside_its_aging(tmp_path):
     assert (out / "aging_unlinked.csv").read_bytes() == files.unlinked.read_bytes()
 
 
+def test_a_bank_payment_of_lines_linked_to_no_customer_is_listed_unlinked(tmp_path):
+    """With no master, Northwind's invoices link to nobody: they were listed unlinked at
+    their full amounts while the bank lines paying them were dropped from both files,
+    24,407.48 of receipts. The aging and the unlinked list now tie to the books."""
+    from tests.fixtures.customers.books import make_books
+
+    books = make_books(7)
+    ledger, bank = books.write(tmp_path)
+    as_of = date(2026, 6, 30)
+    out = tmp_path / "out"
+    run(RULES, Inputs(bank=[bank], ledger=[ledger]), db_path=tmp_path / "r.duckdb",
+        out_dir=out, as_of=as_of)
+    unlinked = _read(out / "aging_unlinked.csv")
+    paid = [r for r in unlinked if r["id"].startswith("B")]
+    assert paid and {r["reason"] for r in paid} == {"no_customer"}
+    assert sum(Decimal(r["effect"]) for r in paid) == Decimal("-24407.48")
+    everything = sum((x.effect() for x in books.ledger + books.bank
+                      if x.date <= as_of and (x.customer or x.doc_type)), Decimal(0))
+    assert (sum(Decimal(r["total"]) for r in _read(out / "aging.csv"))
+            + sum(Decimal(r["effect"]) for r in unlinked)) == everything
+
+
 def test_cli_errors_exit_2(tmp_path, cli):
     code, _, err = cli("aging", "--as-of", "2026-04-10", "--db", tmp_path / "none.duckdb",
                        "--out", tmp_path / "a.csv")
@@ -312,6 +334,25 @@ def test_a_bank_payment_of_invoices_of_two_customers_pays_each_its_own(tmp_path)
     frame = aging_frame(con, date(2026, 3, 9), policy="none")
     assert {r["customer"]: r["total"] for r in frame.iter_rows(named=True)} == {
         "C1": "100.00", "C2": "200.00"}
+
+
+def test_a_bank_payment_of_a_linked_and_an_unlinked_invoice_settles_the_linked_one(tmp_path):
+    """One transfer pays C1's invoice and one whose customer_id is empty: C1's invoice
+    stayed open (the whole bank line was dropped); now C1 is paid its share and the
+    rest is a receipt of no customer, listed unlinked beside its invoice."""
+    con = _run(
+        tmp_path,
+        ["B1,2026-03-10,300.00,EUR,Omega Group,PAYRUN-0310,Omega Group payment run"],
+        ["I1,2026-03-05,100.00,EUR,Omega Group,PAYRUN-0310,invoice Omega Nord,2026-03-20,"
+         "invoice,C1",
+         "I2,2026-03-06,200.00,EUR,Omega Group,PAYRUN-0310,invoice Omega Sud,2026-03-20,"
+         "invoice,"])
+    assert _matched(con) == [("B1+I1+I2", "auto")]
+    assert aging_frame(con, date(2026, 3, 31), policy="none").height == 0
+    assert _receipts(con) == [("B1", "C1", Decimal("100"), "EUR", Decimal("0"))]
+    assert sorted(con.execute("select source_id, kind, amount from __recon__ar_unlinked"
+                              ).fetchall()) == [("B1", "receipt", Decimal("200")),
+                                                ("I2", "invoice", Decimal("200"))]
 
 
 def test_a_short_payment_of_two_customers_invoices_leaves_the_shortfall_open(tmp_path, cli):
