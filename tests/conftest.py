@@ -12,6 +12,12 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings
+
+# Property tests check behaviour, not speed (bench/ measures speed): hypothesis's
+# 200 ms deadline per example failed a DuckDB round trip on a loaded machine.
+settings.register_profile("recon", deadline=None)
+settings.load_profile("recon")
 
 if TYPE_CHECKING:
     import duckdb
