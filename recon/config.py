@@ -217,7 +217,12 @@ def _settings(raw: Any, pr: _Problems) -> dict[str, Any]:
         elif key == "fx_rates":
             out["fx_rates"] = _fx_rates(value, f"settings.{key}", pr)
         else:
-            out[key] = _coerce(value, _SETTINGS_KEYS[key], f"settings.{key}", pr)
+            coerced = _coerce(value, _SETTINGS_KEYS[key], f"settings.{key}", pr)
+            if coerced is None:
+                continue  # reported; the default stands in while the others are checked
+            if _SETTINGS_KEYS[key] is int and coerced < 0:
+                pr.add(f"settings.{key}", f"expected a non-negative number of days, got {value!r}")
+            out[key] = coerced
     _check_thresholds(out, "settings", pr)
     return out
 

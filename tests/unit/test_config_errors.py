@@ -52,6 +52,14 @@ CASES = [
         "references:\n  patterns:\n    - {name: inv, regex: '(unclosed'}\nrules:\n  - matcher: exact\n",
         ["references.patterns[0] (line 3): invalid regex"],
     ),
+    (
+        "settings:\n  date_lag_days: 5.5\nrules:\n  - matcher: exact\n",
+        ["settings.date_lag_days (line 2): expected an integer, got 5.5"],
+    ),
+    (
+        "settings:\n  diagnostic_days: -45\nrules:\n  - matcher: exact\n",
+        ["settings.diagnostic_days (line 2): expected a non-negative number of days, got -45"],
+    ),
 ]
 
 
