@@ -199,9 +199,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """`recon demo`: the bundled sample month with the default rules."""
     from recon.demo import demo_paths
-    from recon.run import Inputs, run
+    from recon.run import Inputs, check_dir, run
 
     paths = demo_paths()
+    check_dir(args.out, f"--out {args.out}")
     args.out.mkdir(parents=True, exist_ok=True)
     db = args.out / "recon.duckdb"
     for stale in (db, db.with_name(db.name + ".wal")):

@@ -41,7 +41,7 @@ from recon.db import (
     transaction,
 )
 from recon.diagnose import diagnose
-from recon.errors import InputFileError
+from recon.errors import InputFileError, ReconError
 from recon.integrity import StatementCheck
 from recon.loaders import load_file
 from recon.mask import mask
@@ -119,6 +119,8 @@ def run(
         start(progress, stage)
 
     ruleset = load_rules(rules_path)
+    check_dir(out_dir, f"--out {out_dir}")
+    check_dir(db_path.parent, f"--db {db_path}")
     run_id = started.strftime("R%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     db_path.parent.mkdir(parents=True, exist_ok=True)
     con = connect(db_path, memory_limit=memory_limit)
@@ -235,6 +237,16 @@ def run(
         return RunReport(summary, out_dir, outputs)
     finally:
         con.close()
+
+
+def check_dir(path: Path, given: str) -> None:
+    """Refuse, before anything is loaded, a directory `path` that a file stands in the
+    way of (`given` names the option)."""
+    absolute = path.absolute()
+    existing = next(p for p in (absolute, *absolute.parents) if p.exists())
+    if not existing.is_dir():
+        raise ReconError(f"{given}: {existing} is a file, not a directory; "
+                         "give a directory (nothing was loaded)")
 
 
 def _check_match_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> None:

@@ -213,6 +213,21 @@ def test_missing_file_and_usage_errors_exit_2(tmp_path, cli) -> None:
     assert cli("frobnicate")[0] == 2
 
 
+def test_out_or_db_under_a_file_exits_2_before_loading(tmp_path, small_month, cli) -> None:
+    blocker = tmp_path / "report"
+    blocker.write_text("not a directory")
+    args = run_args(*small_month, tmp_path)
+    out_at = args.index("--out") + 1
+    code, _, err = cli(*args[:out_at], blocker, *args[out_at + 1:])
+    assert code == 2 and f"--out {blocker}: {blocker} is a file, not a directory" in err
+    assert "Traceback" not in err and not (tmp_path / "r.duckdb").exists()
+    db_at = args.index("--db") + 1
+    code, _, err = cli(*args[:db_at], blocker / "r.duckdb", *args[db_at + 1:])
+    assert code == 2 and f"{blocker} is a file, not a directory" in err
+    code, _, err = cli("demo", "--out", blocker)
+    assert code == 2 and f"--out {blocker}: {blocker} is a file" in err
+
+
 def test_demo_writes_all_outputs(tmp_path, cli) -> None:
     code, out, err = cli("demo", "--out", tmp_path / "demo")
     assert code == 0, err
