@@ -326,7 +326,7 @@ def _out_of_memory(exc: BaseException, limit: str | None) -> str:
     where = f' at stage "{stage}"' if stage else ""
     log.debug("out of memory%s", where, exc_info=exc)
     return (
-        f"recon: error: out of memory within {bound}{where} ({detail}); the database is "
+        f"error: out of memory within {bound}{where} ({detail}); the database is "
         "unchanged and no output was published. Run again with a larger --memory-limit, "
         "or load the files over several nights."
     )
@@ -349,14 +349,17 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     handler = getattr(args, "handler", None) or COMMANDS[args.command]
     try:
         code = handler(args)
+    # through the log: with --log-format json the error is one JSON object too
     except ReconError as exc:
-        print(f"recon: error: {exc}", file=sys.stderr)
+        log.error("error: %s", exc, extra={"extra_fields": {"exit_code": exc.exit_code}})
         return exc.exit_code
     except KeyboardInterrupt:
-        print("recon: interrupted; the database is unchanged", file=sys.stderr)
+        log.error("interrupted; the database is unchanged",
+                  extra={"extra_fields": {"exit_code": 130}})
         return 130
     except (duckdb.OutOfMemoryException, MemoryError) as exc:
-        print(_out_of_memory(exc, getattr(args, "memory_limit", None)), file=sys.stderr)
+        log.error("%s", _out_of_memory(exc, getattr(args, "memory_limit", None)),
+                  extra={"extra_fields": {"exit_code": 1}})
         return 1
     log.debug("done in %.2f s", time.perf_counter() - started)
     return code

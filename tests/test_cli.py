@@ -194,6 +194,18 @@ def test_bad_rules_exit_2(tmp_path, small_month, cli) -> None:
     )
 
 
+def test_json_logs_give_the_error_as_one_json_object(tmp_path, small_month, cli) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - matcher: exakt\n")
+    args = run_args(*small_month, tmp_path)
+    args[args.index("--rules") + 1] = rules
+    code, _, err = cli("--log-format", "json", *args)
+    assert code == 2
+    records = [json.loads(line) for line in err.splitlines()]  # every line is JSON
+    assert [(r["level"], r["exit_code"]) for r in records] == [("error", 2)]
+    assert str(rules) in records[0]["msg"] and "line 2" in records[0]["msg"]
+
+
 def test_missing_file_and_usage_errors_exit_2(tmp_path, cli) -> None:
     code, _, err = cli(
         "run",
