@@ -111,8 +111,8 @@ class _Problems:
         self.root = root
         self.items: list[str] = []
 
-    def add(self, path: str, message: str) -> None:
-        line = _line_of(self.root, path)
+    def add(self, path: str, message: str, line: int | None = None) -> None:
+        line = line or _line_of(self.root, path)
         where = f"{path} (line {line})" if line else path
         self.items.append(f"{where}: {message}")
 
@@ -141,6 +141,26 @@ def _line_of(node: yaml.Node | None, path: str) -> int | None:
     return line
 
 
+def _duplicate_keys(node: yaml.Node, path: str, pr: _Problems, seen: set[int]) -> None:
+    """Report a key given twice in one mapping: YAML keeps the last without a word."""
+    if id(node) in seen:  # an alias of a node already walked
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key, value in node.value:
+            where = f"{path}.{key.value}" if path else str(key.value)
+            line = int(key.start_mark.line) + 1
+            if key.value in first_line:
+                pr.add(where, f"given twice (first on line {first_line[key.value]}); "
+                       "keep one", line)
+            first_line.setdefault(key.value, line)
+            _duplicate_keys(value, where, pr, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _duplicate_keys(item, f"{path}[{i}]", pr, seen)
+
+
 def _hint(name: str, choices: typing.Iterable[str]) -> str:
     choices = sorted(choices)
     close = difflib.get_close_matches(name, choices, n=1)
@@ -164,6 +184,8 @@ def load_rules(path: str | Path) -> RuleSet:
         where = f"line {mark.line + 1}: " if mark else ""
         raise RulesError(p, [f"{where}not valid YAML: {getattr(exc, 'problem', exc)}"]) from exc
     problems = _Problems(root)
+    if root is not None:
+        _duplicate_keys(root, "", problems, set())
     ruleset = _build(data, problems, p, hashlib.sha256(raw).hexdigest())
     if problems.items:
         raise RulesError(p, problems.items)

@@ -60,6 +60,10 @@ CASES = [
         "settings:\n  diagnostic_days: -45\nrules:\n  - matcher: exact\n",
         ["settings.diagnostic_days (line 2): expected a non-negative number of days, got -45"],
     ),
+    (
+        "rules:\n  - matcher: exact\n    auto_above: 0.9\n    auto_above: 0.2\n",
+        ["rules[0].auto_above (line 4): given twice (first on line 3); keep one"],
+    ),
 ]
 
 
