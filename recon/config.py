@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import math
 import re
 import types
 import typing
@@ -447,7 +448,8 @@ def _scalar(value: Any, tp: Any, where: str, pr: _Problems) -> Any:
             return value
         pr.add(where, f"expected an integer, got {value!r}")
     elif tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        # .nan and .inf are YAML floats: a run with a NaN weight never finished
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
         pr.add(where, f"expected a number, got {value!r}")
     elif tp is Decimal:

@@ -64,6 +64,10 @@ CASES = [
         "rules:\n  - matcher: exact\n    auto_above: 0.9\n    auto_above: 0.2\n",
         ["rules[0].auto_above (line 4): given twice (first on line 3); keep one"],
     ),
+    (
+        "settings:\n  weights: {amount: .nan}\nrules:\n  - matcher: exact\n",
+        ["settings.weights.amount (line 2): expected a number, got nan"],
+    ),
 ]
 
 
