@@ -317,7 +317,9 @@ def _aging(raw: Any, pr: _Problems) -> tuple[int, ...]:
         if key != "buckets":
             pr.add(f"aging.{key}", f"unknown key {key!r} (known: buckets)")
     b = raw.get("buckets", [30, 60, 90])
-    if not isinstance(b, list) or not all(isinstance(x, int) and x > 0 for x in b):
+    if not isinstance(b, list) or not all(
+        isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in b
+    ):
         pr.add("aging.buckets", f"expected a list of positive day counts, got {b!r}")
         return (30, 60, 90)
     if b != sorted(set(b)):

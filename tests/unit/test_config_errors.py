@@ -68,6 +68,10 @@ CASES = [
         "settings:\n  weights: {amount: .nan}\nrules:\n  - matcher: exact\n",
         ["settings.weights.amount (line 2): expected a number, got nan"],
     ),
+    (
+        "aging:\n  buckets: [true, 60, 90]\nrules:\n  - matcher: exact\n",
+        ["aging.buckets (line 2): expected a list of positive day counts, got [True, 60, 90]"],
+    ),
 ]
 
 
