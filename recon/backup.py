@@ -222,7 +222,7 @@ def _seal_dir(plain: Path, dest: Path, key: bytes) -> None:
 # --- backup / restore --------------------------------------------------------------------
 def backup(db_path: Path, dest: Path, *, key: bytes | None = None) -> dict[str, Any]:
     """Write a backup of the database at `db_path` into the new directory `dest`."""
-    from recon.db import connect
+    from recon.db import check_dir, connect
     from recon.lock import hold
 
     if not db_path.is_file():
@@ -230,6 +230,7 @@ def backup(db_path: Path, dest: Path, *, key: bytes | None = None) -> dict[str, 
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise ReconError(f"{dest}: exists and is not an empty directory; "
                          "give a new directory for the backup")
+    check_dir(dest.parent, f"recon backup {dest}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
     try:
@@ -336,6 +337,7 @@ def restore(
     The restored database gets one more audit record, ``restore``, naming the
     backup: rolling the state back is itself part of the history.
     """
+    from recon.db import check_dir
     from recon.lock import hold
 
     if not src.is_dir():
@@ -344,6 +346,7 @@ def restore(
         raise ReconError(f"{db_path}: a database exists; give --force to replace it "
                          "(its current state is exported to "
                          f"{db_path.name}.backups/ first)")
+    check_dir(db_path.parent, f"--db {db_path}")
     db_path.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{db_path.name}.restore-", dir=db_path.parent))
     try:

@@ -198,8 +198,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """`recon demo`: the bundled sample month with the default rules."""
+    from recon.db import check_dir
     from recon.demo import demo_paths
-    from recon.run import Inputs, check_dir, run
+    from recon.run import Inputs, run
 
     paths = demo_paths()
     check_dir(args.out, f"--out {args.out}")

@@ -284,6 +284,16 @@ def owner_only_files() -> None:
     os.umask(current | 0o077)
 
 
+def check_dir(path: Path, given: str) -> None:
+    """Refuse, before anything is done, a directory `path` to write in that a file
+    stands in the way of (`given` names the option)."""
+    absolute = path.absolute()
+    existing = next(p for p in (absolute, *absolute.parents) if p.exists())
+    if not existing.is_dir():
+        raise ReconError(f"{given}: {existing} is a file, not a directory; "
+                         "give a directory (nothing was changed)")
+
+
 def private(path: Path) -> None:
     """chmod 600 the database file and its write-ahead log (if present)."""
     for p in (path, path.with_name(path.name + ".wal")):

@@ -31,6 +31,7 @@ from recon.db import (
     FileHash,
     StoredFile,
     audit,
+    check_dir,
     connect,
     file_sha256,
     first,
@@ -41,7 +42,7 @@ from recon.db import (
     transaction,
 )
 from recon.diagnose import diagnose
-from recon.errors import InputFileError, ReconError
+from recon.errors import InputFileError
 from recon.integrity import StatementCheck
 from recon.loaders import load_file
 from recon.mask import mask
@@ -237,16 +238,6 @@ def run(
         return RunReport(summary, out_dir, outputs)
     finally:
         con.close()
-
-
-def check_dir(path: Path, given: str) -> None:
-    """Refuse, before anything is loaded, a directory `path` that a file stands in the
-    way of (`given` names the option)."""
-    absolute = path.absolute()
-    existing = next(p for p in (absolute, *absolute.parents) if p.exists())
-    if not existing.is_dir():
-        raise ReconError(f"{given}: {existing} is a file, not a directory; "
-                         "give a directory (nothing was loaded)")
 
 
 def _check_match_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> None:

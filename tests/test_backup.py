@@ -108,6 +108,16 @@ def test_backup_refuses_a_non_empty_directory(state, tmp_path, cli) -> None:
     assert (tmp_path / "bk" / "x").read_text() == "keep me"
 
 
+def test_backup_or_restore_under_a_file_exits_2(state, tmp_path, cli) -> None:
+    blocker = tmp_path / "nightly"
+    blocker.write_text("a file where a directory should be")
+    code, _, err = cli("backup", blocker / "bk", "--db", state)
+    assert code == 2 and f"{blocker} is a file, not a directory" in err
+    assert cli("backup", tmp_path / "bk", "--db", state)[0] == 0
+    code, _, err = cli("restore", tmp_path / "bk", "--db", blocker / "r.duckdb")
+    assert code == 2 and f"--db {blocker / 'r.duckdb'}: {blocker} is a file" in err
+
+
 def test_plain_backup_with_a_flipped_byte_is_refused(state, tmp_path, cli) -> None:
     assert cli("backup", tmp_path / "bk", "--db", state)[0] == 0
     _flip(tmp_path / "bk" / "txns.parquet", 40)
