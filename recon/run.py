@@ -14,7 +14,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -298,7 +298,11 @@ def _load(
     stages["parse"] = stages["load"] = 0.0
     check = StatementCheck()
     stored = []
+    this_run: dict[tuple[str, str], StoredFile] = {}
     for side, path, sha, done in todo:
+        if done is None and (side, sha) in this_run:
+            # the same bytes given twice in one command: skipped, as in a later run
+            done = replace(this_run[side, sha], new_rows=0, already_loaded=True)
         if done is None:
             t0 = time.perf_counter()
             start(progress, f"parsing {path.name}")
@@ -308,7 +312,8 @@ def _load(
             stages["parse"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             start(progress, f"storing {path.name}")
-            done = store_file(con, result, side=side, sha=sha, run_id=run_id)
+            done = this_run[side, sha] = store_file(con, result, side=side, sha=sha,
+                                                    run_id=run_id)
             del result  # in the database now: the next file needs the memory
         info = {"file": str(path), "side": side, "format": done.format,
                 "profile": done.profile, "rows": done.rows, "new_rows": done.new_rows,

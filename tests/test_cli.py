@@ -73,6 +73,25 @@ def test_loading_twice_changes_nothing(tmp_path, small_month, cli) -> None:
         assert (tmp_path / "out" / f).read_bytes() == data
 
 
+def test_a_file_given_twice_in_one_command_is_loaded_once(tmp_path, small_month, cli) -> None:
+    """The second time is skipped as a later run skips it: no second row of files with
+    the same bytes, no second load in the audit log."""
+    bank, ledger = small_month
+    twice = tmp_path / "bank copy.csv"
+    twice.write_bytes(bank.read_bytes())
+    args = run_args(bank, ledger, tmp_path)
+    at = args.index(bank) + 1
+    assert cli(*args[:at], bank, twice, *args[at:])[0] == 0
+    counts = table_counts(tmp_path / "r.duckdb")
+    assert counts["files"] == 2 and counts["txns"] == 6 + 6
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [i["new_rows"] for i in summary["inputs"]] == [6, 0, 0, 6]
+    con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
+    loads = con.execute("select count(*) from audit_log where action = 'load'").fetchall()
+    con.close()
+    assert loads == [(2,)]
+
+
 def test_overlapping_export_stores_each_row_once(tmp_path, small_month, cli) -> None:
     bank, ledger = small_month
     assert cli(*run_args(bank, ledger, tmp_path))[0] == 0
