@@ -231,6 +231,8 @@ def run(
             say("report.html and matches.xlsx", time.perf_counter() - t0)
             t0 = time.perf_counter()
             begin("committing")
+            # the next run removes those of them it does not write again (see _publish)
+            summary["outputs"] = sorted([*(f.name for f in staging.iterdir()), "summary.json"])
             _write_json(staging / "summary.json", summary)
         # published only after the commit: a killed run leaves the old outputs
         outputs = _publish(staging, out_dir)
@@ -482,14 +484,31 @@ def _remove_stale_staging(out_dir: Path) -> None:
 
 
 def _publish(staging: Path, out_dir: Path) -> dict[str, Path]:
-    """Move every staged output into `out_dir` (each by an atomic rename)."""
+    """Move every staged output into `out_dir` (each by an atomic rename), once the
+    outputs of the run before that this one did not write are gone: a matches.xlsx
+    that a bigger night skipped would stay beside the new files, looking current."""
+    staged = sorted(staging.iterdir())
+    for name in _published_before(out_dir) - {f.name for f in staged}:
+        if (out_dir / name).is_file():
+            (out_dir / name).unlink()
     outputs = {}
-    for f in sorted(staging.iterdir()):
+    for f in staged:
         target = out_dir / f.name
         os.replace(f, target)
         outputs[f.stem] = target
     staging.rmdir()
     return outputs
+
+
+def _published_before(out_dir: Path) -> set[str]:
+    """The files the run before published in `out_dir`, as its summary.json lists them."""
+    try:
+        listed = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))["outputs"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return set()  # no run before, or one from before summary.json listed its outputs
+    # plain names only: nothing outside out_dir is ever removed
+    return {n for n in listed if isinstance(n, str) and n not in ("", ".", "..")
+            and n == Path(n).name}
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -92,6 +92,24 @@ def test_a_file_given_twice_in_one_command_is_loaded_once(tmp_path, small_month,
     assert loads == [(2,)]
 
 
+def test_an_output_a_rerun_does_not_write_is_not_left_behind(
+    tmp_path, small_month, cli, monkeypatch
+) -> None:
+    """A matches.xlsx of the night before stayed beside a summary saying it was not
+    written (the night grew past the workbook's limit), looking current."""
+    import recon.run
+
+    assert cli(*run_args(*small_month, tmp_path))[0] == 0
+    out = tmp_path / "out"
+    assert (out / "matches.xlsx").is_file()
+    (out / "notes.txt").write_text("the reviewer's own file")
+    monkeypatch.setattr(recon.run, "MAX_XLSX_ROWS", 1)
+    assert cli(*run_args(*small_month, tmp_path))[0] == 0
+    assert json.loads((out / "summary.json").read_text())["xlsx"].startswith("not written")
+    assert not (out / "matches.xlsx").exists()
+    assert (out / "notes.txt").read_text() == "the reviewer's own file"
+
+
 def test_overlapping_export_stores_each_row_once(tmp_path, small_month, cli) -> None:
     bank, ledger = small_month
     assert cli(*run_args(bank, ledger, tmp_path))[0] == 0
