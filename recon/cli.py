@@ -231,7 +231,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from recon.errors import InputFileError
 
     if not args.decisions.is_file():
-        raise InputFileError(args.decisions, "no such file")
+        raise InputFileError.not_a_file(args.decisions)
     if not args.db.is_file():
         raise ReconError(f"{args.db}: no database here; run `recon run --db {args.db}` first")
     tables = read_decisions(args.decisions)

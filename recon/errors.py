@@ -62,6 +62,12 @@ class InputFileError(ReconError):
             text += f"\n  hint: {hint}"
         super().__init__(text)
 
+    @classmethod
+    def not_a_file(cls, path: str | Path, hint: str | None = None) -> InputFileError:
+        """The error for an input path that is missing, or is a directory."""
+        found = "is a directory, expected a file" if Path(path).is_dir() else "no such file"
+        return cls(path, found, hint=hint)
+
 
 class SchemaError(ReconError):
     """A loader produced a frame without the canonical columns."""

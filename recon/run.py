@@ -273,7 +273,7 @@ def _new_files(
     todo, hashed = [], []
     for side, path in inputs.by_side():
         if not path.is_file():
-            raise InputFileError(path, "no such file", hint="check the path given to --" + side)
+            raise InputFileError.not_a_file(path, hint="check the path given to --" + side)
         sha, made = file_sha256(con, path)
         if made is not None:
             hashed.append(made)

@@ -277,6 +277,14 @@ def test_out_or_db_under_a_file_exits_2_before_loading(tmp_path, small_month, cl
     assert code == 2 and f"--out {blocker}: {blocker} is a file" in err
 
 
+def test_a_directory_given_as_an_input_file_is_named_as_one(tmp_path, small_month, cli) -> None:
+    folder = tmp_path / "statements"
+    folder.mkdir()
+    code, _, err = cli(*run_args(folder, small_month[1], tmp_path))
+    assert code == 2 and f"{folder}: is a directory, expected a file" in err
+    assert "no such file" not in err
+
+
 def test_demo_writes_all_outputs(tmp_path, cli) -> None:
     code, out, err = cli("demo", "--out", tmp_path / "demo")
     assert code == 0, err

@@ -86,7 +86,7 @@ def load_file(
     """Detect (or take) the format of `path` and load it into canonical rows."""
     p = Path(path)
     if not p.is_file():
-        raise InputFileError(p, "no such file")
+        raise InputFileError.not_a_file(p)
     if format is None:
         format, reason = detect_format(p)
     else:
