@@ -286,12 +286,15 @@ def owner_only_files() -> None:
 
 def check_dir(path: Path, given: str) -> None:
     """Refuse, before anything is done, a directory `path` to write in that a file
-    stands in the way of (`given` names the option)."""
+    stands in the way of, or that cannot be written in (`given` names the option)."""
     absolute = path.absolute()
     existing = next(p for p in (absolute, *absolute.parents) if p.exists())
     if not existing.is_dir():
         raise ReconError(f"{given}: {existing} is a file, not a directory; "
                          "give a directory (nothing was changed)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ReconError(f"{given}: cannot write in {existing}; give a directory you "
+                         "may write in (nothing was changed)")
 
 
 def private(path: Path) -> None:

@@ -277,6 +277,26 @@ def test_out_or_db_under_a_file_exits_2_before_loading(tmp_path, small_month, cl
     assert code == 2 and f"--out {blocker}: {blocker} is a file" in err
 
 
+def test_out_in_a_read_only_directory_exits_2_before_loading(
+    tmp_path, small_month, cli, monkeypatch
+) -> None:
+    """A PermissionError traceback (exit 1) after the whole load and match, before."""
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    # root writes in a 0o555 directory: what the test stands for is one it may not
+    # (an immutable or read-only mounted one), as os.access says
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != locked and real(p, mode))
+    args = run_args(*small_month, tmp_path)
+    at = args.index("--out") + 1
+    code, _, err = cli(*args[:at], locked / "out", *args[at + 1:])
+    assert code == 2 and f"--out {locked / 'out'}: cannot write in {locked}" in err
+    assert "Traceback" not in err and not (tmp_path / "r.duckdb").exists()
+
+
 def test_a_directory_given_as_an_input_file_is_named_as_one(tmp_path, small_month, cli) -> None:
     folder = tmp_path / "statements"
     folder.mkdir()
