@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,14 @@ CURRENCY_EXPONENTS = {
     "JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "HUF": 2, "XOF": 0, "XAF": 0,
     "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3, "LYD": 3, "IQD": 3,
 }
+
+
+def round_amount(value: Decimal, currency: str) -> Decimal:
+    """`value` in the currency's minor units, rounded half away from zero as recon_fmt
+    rounds in SQL (0.125 -> 0.13), never a negative zero."""
+    exp = CURRENCY_EXPONENTS.get(currency, 2)
+    rounded = value.quantize(Decimal(1).scaleb(-exp), rounding=ROUND_HALF_UP)
+    return rounded if rounded else abs(rounded)
 
 MACROS_SQL = """
 create or replace temp macro recon_exp(cur) as

@@ -34,7 +34,7 @@ import polars as pl
 
 from recon import openitems
 from recon.aging import DEFAULT_BUCKETS, bucket_columns
-from recon.db import CURRENCY_EXPONENTS
+from recon.db import round_amount
 from recon.errors import ReconError
 
 LABELS: dict[str, dict[str, str]] = {
@@ -70,11 +70,11 @@ def labels(language: str | None) -> dict[str, str]:
 
 
 def money(value: Decimal | None, currency: str) -> str:
-    """`1234.5` -> `1,234.50` with the currency's minor units; empty for None."""
+    """`1234.5` -> `1,234.50` with the currency's minor units, rounded as recon_fmt
+    rounds (half away from zero); empty for None."""
     if value is None:
         return ""
-    exp = CURRENCY_EXPONENTS.get(currency, 2)
-    return f"{Decimal(value).quantize(Decimal(1).scaleb(-exp)):,.{exp}f}"
+    return f"{round_amount(Decimal(value), currency):,f}"
 
 
 def safe_name(customer: str) -> str:

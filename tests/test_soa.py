@@ -117,3 +117,16 @@ def test_html_escapes_what_the_books_say():
         language="en", L=labels("en"), name="<script>alert(1)</script> & Co", customer="C9",
         date_from="2026-01-01", date_to="2026-01-31", sections=[], aging_title="t")
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in html
+
+
+@pytest.mark.parametrize(("value", "currency"), [
+    ("0.125", "EUR"), ("-0.125", "EUR"), ("250.125", "EUR"), ("2.5", "JPY"),
+    ("1.0005", "KWD"), ("-0.004", "EUR"), ("1234567.895", "EUR"),
+])
+def test_money_rounds_as_the_csv_outputs(value, currency):
+    # a statement of account must show the balance aging.csv shows: recon_fmt rounds
+    # half away from zero (250.125 -> 250.13) and never writes -0.00
+    con = connect(":memory:")
+    (csv_text,) = con.execute("select recon_fmt(?::decimal(20,4), ?)",
+                              [value, currency]).fetchone()
+    assert money(Decimal(value), currency).replace(",", "") == csv_text

@@ -23,14 +23,14 @@ statement's opening less the bank lines before that statement.  Every amount is 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import duckdb
 import polars as pl
 
 from recon import matchinfo
-from recon.db import CURRENCY_EXPONENTS
+from recon.db import round_amount
 
 COLUMNS = ("account", "currency", "period_end", "line", "label", "amount")
 
@@ -355,9 +355,7 @@ def _safe(text: str) -> str:
 def _fmt(d: Decimal, currency: str) -> str:
     """`d` with the currency's minor units, rounded half away from zero: the text the
     other outputs' recon_fmt gives (a zero is never written '-0.00')."""
-    exp = CURRENCY_EXPONENTS.get(currency, 2)
-    rounded = d.quantize(Decimal(1).scaleb(-exp), rounding=ROUND_HALF_UP)
-    return str(rounded if rounded else abs(rounded))
+    return str(round_amount(d, currency))
 
 
 def statement_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
