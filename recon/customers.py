@@ -140,7 +140,12 @@ def _normalise_header(p: Path, frame: pl.DataFrame) -> pl.DataFrame:
         for c in COLUMNS
     ]
     # header is line 1: the first data row is line 2 (no multi-line cells in a master file)
-    return frame.with_row_index("line", offset=2).select("line", *exprs)
+    frame = frame.with_row_index("line", offset=2)
+    # a row with nothing in it (a blank line, a CSV line of commas, an emptied or merely
+    # formatted spreadsheet row) is no customer, as the ledger loaders skip it
+    blank = pl.all_horizontal(pl.col(c).str.strip_chars().replace("", None).is_null()
+                              for c in names.values())
+    return frame.filter(~blank).select("line", *exprs)
 
 
 #: (field, failing-row expression, what was expected)

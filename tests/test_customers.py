@@ -94,6 +94,28 @@ def test_load_xlsx(con, tmp_path):
     assert rows == [("K1", Decimal("1500.5000"), 30, "en"), ("K2", None, 45, "zh")]
 
 
+def test_blank_rows_are_skipped_and_lines_keep_their_numbers(con, tmp_path):
+    # a spreadsheet's emptied or merely formatted rows, a CSV line of commas: no customer
+    path = tmp_path / "customers.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["ID", "Name", "Credit Limit"])
+    ws.append([1001, "Müller GmbH", 1500.5])
+    ws.append([None, None, None])
+    ws.append([1002, "Huasheng", None])
+    ws["A8"].font = openpyxl.styles.Font(bold=True)
+    ws["C9"] = ""
+    wb.save(path)
+    assert load_customers(con, path).new == 2
+    csv_path = tmp_path / "customers.csv"
+    csv_path.write_text("id,name,email\nC1,A,\n,,\n , ,\nC2,B,not-an-address\n",
+                        encoding="utf-8")
+    with pytest.raises(InputFileError) as exc:
+        load_customers(con, csv_path)
+    assert (exc.value.line, exc.value.field) == (5, "email")
+    assert "more problems" not in str(exc.value)
+
+
 @pytest.mark.parametrize(("name", "line", "field", "text"), [
     ("bad_credit_limit.csv", 3, "credit_limit", "'5,000.00' (1 more problems"),
     ("duplicate_id.csv", 2, "id", "repeated"),
