@@ -25,6 +25,7 @@ kept (a partial file updates only the customers it names).
 
 from __future__ import annotations
 
+import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,7 @@ def _read_csv(p: Path) -> pl.DataFrame:
     except UnicodeDecodeError as exc:
         raise InputFileError(p, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                              hint="save the file as UTF-8 CSV") from exc
+    _check_header(p, next(csv.reader(io.StringIO(text)), []))
     try:
         return pl.read_csv(io.StringIO(text), infer_schema=False)
     except pl.exceptions.PolarsError as exc:
@@ -112,7 +114,9 @@ def _read_xlsx(p: Path) -> pl.DataFrame:
         wb.close()
     if not rows:
         raise InputFileError(p, "the first sheet is empty", hint="put the header in row 1")
-    header = [str(h).strip() if h is not None else f"column_{i}" for i, h in enumerate(rows[0])]
+    header = [str(h).strip() if h is not None else "" for h in rows[0]]
+    _check_header(p, header)
+    header = [h or f"column_{i}" for i, h in enumerate(header)]
     body = [[_cell_text(v) for v in r[: len(header)]] + [None] * (len(header) - len(r))
             for r in rows[1:]]
     return pl.DataFrame(body, schema=dict.fromkeys(header, pl.String), orient="row")
@@ -126,8 +130,26 @@ def _cell_text(value: object) -> str | None:
     return str(value)
 
 
+def _column_key(name: str) -> str:
+    """What a header cell names: `Credit Limit` -> `credit_limit`."""
+    return name.strip().lower().replace(" ", "_")
+
+
+def _check_header(p: Path, header: list[str]) -> None:
+    """Refuse a header naming a column twice (`Name` and `name `): which would count?"""
+    seen: dict[str, int] = {}
+    for i, cell in enumerate(header, start=1):
+        key = _column_key(cell)
+        if key and key in seen:
+            raise InputFileError(
+                p, f"column {key!r} is in the header twice: {header[seen[key] - 1]!r} "
+                   f"(column {seen[key]}) and {cell!r} (column {i})",
+                line=1, hint="delete or rename one of them")
+        seen.setdefault(key, i)
+
+
 def _normalise_header(p: Path, frame: pl.DataFrame) -> pl.DataFrame:
-    names = {c: c.strip().lower().replace(" ", "_") for c in frame.columns}
+    names = {c: _column_key(c) for c in frame.columns}
     missing = [c for c in REQUIRED if c not in names.values()]
     if missing:
         found = ", ".join(repr(c) for c in frame.columns)

@@ -116,6 +116,24 @@ def test_blank_rows_are_skipped_and_lines_keep_their_numbers(con, tmp_path):
     assert "more problems" not in str(exc.value)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_column_named_twice_is_refused_with_exit_2(cli, tmp_path, suffix):
+    # `Name` and `name ` are the same column once normalised: which one is the name?
+    path = tmp_path / f"customers{suffix}"
+    header, row = ["ID", "Name", "Segment", "name "], ["C1", "Acme", "Retail", "Acme Ltd"]
+    if suffix == ".csv":
+        path.write_text(",".join(header) + "\n" + ",".join(row) + "\n", encoding="utf-8")
+    else:
+        wb = openpyxl.Workbook()
+        wb.active.append(header)
+        wb.active.append(row)
+        wb.save(path)
+    code, _, err = cli("customers", path, "--db", tmp_path / "r.duckdb")
+    assert code == 2, err
+    assert f"{path} line 1: column 'name' is in the header twice: 'Name' (column 2) and " \
+           "'name" in err and "(column 4)" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize(("name", "line", "field", "text"), [
     ("bad_credit_limit.csv", 3, "credit_limit", "'5,000.00' (1 more problems"),
     ("duplicate_id.csv", 2, "id", "repeated"),
