@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,11 +95,20 @@ def _read_csv(p: Path) -> pl.DataFrame:
     except UnicodeDecodeError as exc:
         raise InputFileError(p, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                              hint="save the file as UTF-8 CSV") from exc
-    _check_header(p, next(csv.reader(io.StringIO(text)), []))
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        return pl.read_csv(io.StringIO(text), infer_schema=False)
-    except pl.exceptions.PolarsError as exc:
-        raise InputFileError(p, f"cannot read as CSV: {exc}") from exc
+        rows = list(reader)
+    except csv.Error as exc:
+        raise InputFileError(p, f"cannot read as CSV: {exc}", line=reader.line_num) from exc
+    if not rows:
+        raise InputFileError(p, "the file is empty", hint="put the header in line 1")
+    width = len(rows[0])
+    for n, r in enumerate(rows[1:], start=2):
+        if any(c.strip() for c in r[width:]):
+            raise InputFileError(
+                p, f"{len(r)} fields where the header has {width}", line=n,
+                hint="quote a value holding a comma: \"Acme, Inc.\"")
+    return _frame(p, rows[0], [r[:width] for r in rows[1:]])
 
 
 def _read_xlsx(p: Path) -> pl.DataFrame:
@@ -115,11 +125,16 @@ def _read_xlsx(p: Path) -> pl.DataFrame:
     if not rows:
         raise InputFileError(p, "the first sheet is empty", hint="put the header in row 1")
     header = [str(h).strip() if h is not None else "" for h in rows[0]]
+    return _frame(p, header, [[_cell_text(v) for v in r[: len(header)]] for r in rows[1:]])
+
+
+def _frame(p: Path, header: list[str], body: Sequence[Sequence[str | None]]) -> pl.DataFrame:
+    """The rows as text columns named by the header (short rows padded, blank names
+    made unique)."""
     _check_header(p, header)
-    header = [h or f"column_{i}" for i, h in enumerate(header)]
-    body = [[_cell_text(v) for v in r[: len(header)]] + [None] * (len(header) - len(r))
-            for r in rows[1:]]
-    return pl.DataFrame(body, schema=dict.fromkeys(header, pl.String), orient="row")
+    names = [h or f"column_{i}" for i, h in enumerate(header)]
+    padded = [[*r, *[None] * (len(names) - len(r))] for r in body]
+    return pl.DataFrame(padded, schema=dict.fromkeys(names, pl.String), orient="row")
 
 
 def _cell_text(value: object) -> str | None:

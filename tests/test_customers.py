@@ -134,6 +134,19 @@ def test_a_column_named_twice_is_refused_with_exit_2(cli, tmp_path, suffix):
            "'name" in err and "(column 4)" in err and "Traceback" not in err
 
 
+def test_a_line_with_more_fields_than_the_header_is_named(con, tmp_path):
+    # an unquoted comma in a name shifts the line: say which line, not polars' advice
+    path = tmp_path / "customers.csv"
+    path.write_text("id,name,segment\nC1,Beta,Retail\nC2,Acme, Inc.,Retail\n"
+                    "C3,Gamma,Retail,,\n", encoding="utf-8")
+    with pytest.raises(InputFileError) as exc:
+        load_customers(con, path)
+    assert exc.value.line == 3
+    assert str(exc.value).startswith(f"{path} line 3: 4 fields where the header has 3")
+    path.write_text('id,name,segment\nC2,"Acme, Inc.",Retail\nC3,Gamma\n', encoding="utf-8")
+    assert load_customers(con, path).new == 2  # a short line is padded, as before
+
+
 @pytest.mark.parametrize(("name", "line", "field", "text"), [
     ("bad_credit_limit.csv", 3, "credit_limit", "'5,000.00' (1 more problems"),
     ("duplicate_id.csv", 2, "id", "repeated"),
