@@ -19,6 +19,7 @@ its built-in CID font STSong-Light (nothing to download or embed).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -78,8 +79,12 @@ def money(value: Decimal | None, currency: str) -> str:
 
 
 def safe_name(customer: str) -> str:
-    """A file name for a customer id."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", customer).strip(".") or "_"
+    """A file name for a customer id, one per id: an id that had to be changed (华东001,
+    A/B) gets a digest of itself, so 华东001 and 华南001 are not both `___001`."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", customer).strip(".")
+    if name == customer:
+        return name
+    return f"{name or '_'}-{hashlib.sha256(customer.encode()).hexdigest()[:10]}"
 
 
 def bucket_labels(buckets: tuple[int, ...], lab: dict[str, str]) -> list[str]:

@@ -197,3 +197,21 @@ def test_bad_levels(text):
 def test_default_levels():
     assert parse_levels("friendly=7,second=30,final=60") == (
         ("friendly", 7), ("second", 30), ("final", 60))
+
+
+def test_ids_that_are_not_file_safe_get_a_letter_each(tmp_path, cli):
+    # 华东001 and 华南001 were both `___001.eml`: one letter overwrote the other
+    path = tmp_path / "recon.duckdb"
+    con = connect(path)
+    for i, cid in enumerate(("华东001", "华南001"), start=1):
+        con.execute("""insert into txns (txn_id, side, source_id, date, due_date, amount,
+                                         currency, counterparty, doc_type, customer_id)
+                       values (?, 'ledger', ?, '2026-04-01', '2026-05-01', 100, 'CNY', ?,
+                               'invoice', ?)""", [i, f"L{i}", cid, cid])
+    con.close()
+    code, _, err = cli("reminders", "--as-of", AS_OF, "--db", path, "--out", tmp_path / "out")
+    assert code == 0, err
+    letters = {r["customer"]: r["letter"] for r in _summary(tmp_path / "out").values()}
+    assert len(set(letters.values())) == 2
+    for cid, name in letters.items():
+        assert _eml(tmp_path / "out" / name)["X-Recon-Customer"] == cid

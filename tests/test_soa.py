@@ -130,3 +130,26 @@ def test_money_rounds_as_the_csv_outputs(value, currency):
     (csv_text,) = con.execute("select recon_fmt(?::decimal(20,4), ?)",
                               [value, currency]).fetchone()
     assert money(Decimal(value), currency).replace(",", "") == csv_text
+
+
+def test_customers_whose_ids_are_not_file_safe_get_a_statement_each(tmp_path):
+    # 华东001 and 华南001 were both `___001.html`: one customer's statement overwrote the
+    # other's, and the index sent both customers to the same file
+    from recon.customers import load_customers
+    from recon.soa import write_statements
+
+    con = connect(tmp_path / "recon.duckdb")
+    ids = ("华东001", "华南001", "A/1", "A_1")
+    for i, cid in enumerate(ids, start=1):
+        con.execute("""insert into txns (txn_id, side, source_id, date, amount, currency,
+                                         counterparty, doc_type, customer_id)
+                       values (?, 'ledger', ?, '2026-02-10', ?, 'CNY', ?, 'invoice', ?)""",
+                    [i, f"L{i}", 100 * i, f"Name {i}", cid])
+    master = tmp_path / "customers.csv"
+    master.write_text("id,name\n" + "".join(f"{c},Name {c}\n" for c in ids), encoding="utf-8")
+    load_customers(con, master)
+    written = write_statements(con, D_FROM, D_TO, tmp_path / "out")
+    assert len({w.html for w in written}) == len({w.pdf for w in written}) == len(ids)
+    for w in written:
+        assert f"<dd>{w.customer}</dd>" in w.html.read_text(encoding="utf-8")
+    assert (tmp_path / "out" / "A_1.html").is_file()  # a file-safe id keeps its name
