@@ -184,11 +184,26 @@ _ONLY_OURS_NOTE = """case kind when 'invoice' then 'our invoice is missing from 
     else 'our receipt is missing from their statement' end"""
 
 
+def _across_sql(side: str) -> str:
+    """`side` ids (their_ids, our_ids) of the same match and customer in other currencies,
+    as `S1 in USD`: an FX match puts each side in its own currency's rows."""
+    return f"""(select string_agg(y.{side} || ' in ' || y.currency, '; ' order by y.currency)
+                from __recon__ag_matched y
+                where y.match_id = m.match_id and y.{side} is not null
+                  and y.customer is not distinct from m.customer and y.currency <> m.currency)"""
+
+
 def _items_sql() -> str:
     return f"""
         select m.customer, m.currency, 'amount_differs' as line, m.their_ids, m.our_ids,
                m.date, m.kind, m.reference, m.their_amount, m.our_amount, m.match_id,
-               case when m.our_ids is null then 'matched to a ledger line that is not a '
+               case when m.our_ids is null and {_across_sql('our_ids')} is not null
+                         then 'matched by rule ' || coalesce(x.rule, '?') || ' to our '
+                         || {_across_sql('our_ids')} || ': the same item in another currency'
+                    when m.their_ids is null and {_across_sql('their_ids')} is not null
+                         then 'matched by rule ' || coalesce(x.rule, '?') || ' to their '
+                         || {_across_sql('their_ids')} || ': the same item in another currency'
+                    when m.our_ids is null then 'matched to a ledger line that is not a '
                          || 'receivable of this customer'
                     when m.their_ids is null then 'our line is matched to a statement line '
                          || 'of another customer'

@@ -259,3 +259,30 @@ def test_a_bank_payment_for_two_customers_agrees_with_both_statements():
     assert closing.select("customer", "their_amount", "our_amount").rows() == [
         ("C1", "0.00", "0.00"), ("C2", "0.00", "0.00")]
     _check_identity(frame)
+
+
+def test_a_statement_in_another_currency_says_its_fx_matches_are_the_same_items():
+    # their USD invoices matched by the fx rule to our EUR ones: each side is in its own
+    # currency's rows, and the notes said the lines belonged to another customer
+    con = _db_with([
+        (1, "ledger", "L1", "2026-01-05", "1000.00", "Acme", "INV-1", "invoice", "C1"),
+        (2, "ledger", "L2", "2026-01-12", "2500.00", "Acme", "INV-2", "invoice", "C1"),
+        (11, "statement", "S1", "2026-01-05", "1080.00", "us", "INV-1", "invoice", "C1"),
+        (12, "statement", "S2", "2026-01-12", "2700.00", "us", "INV-2", "invoice", "C1"),
+    ])
+    con.execute("update txns set currency = 'USD' where side = 'statement'")
+    _match(con, "M1", [11], [1], "-6.96")
+    _match(con, "M2", [12], [2], "-17.39")
+    frame = agreement_frame(con, date(2026, 1, 31))
+    notes = _items(frame).select("currency", "their_ids", "our_ids", "note").rows()
+    assert sorted(notes, key=str) == sorted([
+        ("EUR", None, "L1", "matched by rule test to their S1 in USD: the same item in "
+                            "another currency"),
+        ("EUR", None, "L2", "matched by rule test to their S2 in USD: the same item in "
+                            "another currency"),
+        ("USD", "S1", None, "matched by rule test to our L1 in EUR: the same item in "
+                            "another currency"),
+        ("USD", "S2", None, "matched by rule test to our L2 in EUR: the same item in "
+                            "another currency"),
+    ], key=str)
+    _check_identity(frame)
