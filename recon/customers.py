@@ -138,11 +138,12 @@ def _frame(p: Path, header: list[str], body: Sequence[Sequence[str | None]]) -> 
 
 
 def _cell_text(value: object) -> str | None:
-    if value is None:
-        return None
+    """A cell as the XLSX loaders read it (1500*1.1 is 1650.0000, not 1650.0000000000002)."""
+    from recon.loaders.xlsx import cell_text
+
     if isinstance(value, float) and value.is_integer():
         return str(int(value))  # Excel stores 30 as 30.0
-    return str(value)
+    return cell_text(value, "%Y-%m-%d", ".")
 
 
 def _column_key(name: str) -> str:

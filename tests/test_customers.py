@@ -147,6 +147,25 @@ def test_a_line_with_more_fields_than_the_header_is_named(con, tmp_path):
     assert load_customers(con, path).new == 2  # a short line is padded, as before
 
 
+def test_xlsx_formula_results_lose_their_binary_noise(con, tmp_path):
+    # Excel stores =1500*1.1 as 1650.0000000000002, and shows 1,650.00
+    import zipfile
+
+    plain, path = tmp_path / "plain.xlsx", tmp_path / "customers.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.append(["ID", "Name", "Credit Limit"])
+    wb.active.append(["K1", "Müller GmbH", 1650])
+    wb.save(plain)
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w") as out:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"<v>1650</v>", b"<v>1650.0000000000002</v>")
+            out.writestr(item, data)
+    assert load_customers(con, path).new == 1
+    assert con.execute("select credit_limit from customers").fetchone()[0] == Decimal("1650")
+
+
 @pytest.mark.parametrize(("name", "line", "field", "text"), [
     ("bad_credit_limit.csv", 3, "credit_limit", "'5,000.00' (1 more problems"),
     ("duplicate_id.csv", 2, "id", "repeated"),
