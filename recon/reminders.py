@@ -194,14 +194,17 @@ def _render(cust: dict[str, Any], items: pl.DataFrame, aging: pl.DataFrame, stag
         name=cust["name"] or cust["raw_customer"], customer=cust["raw_customer"],
         stage=stage, as_of=as_of.isoformat(), items=rows, totals=totals)
     msg = EmailMessage()
-    suffix = (f"：逾期发票（客户编号 {cust['raw_customer']}）" if lang == "zh"
-              else f" - overdue invoices, customer no. {cust['raw_customer']}")
+    # a header is one line: an id with a line break (a ledger's customer_id may hold one)
+    # is written there with spaces, or EmailMessage refuses it
+    cid = " ".join(cust["raw_customer"].split())
+    suffix = (f"：逾期发票（客户编号 {cid}）" if lang == "zh"
+              else f" - overdue invoices, customer no. {cid}")
     msg["Subject"] = SUBJECTS[lang][stage] + suffix
     msg["From"] = sender or "accounts-receivable@localhost"
     if cust["email"]:
         msg["To"] = cust["email"]
     msg["Date"] = format_datetime(datetime.combine(as_of, time(9), tzinfo=UTC))
-    msg["X-Recon-Customer"] = cust["raw_customer"]
+    msg["X-Recon-Customer"] = cid
     msg["X-Recon-Level"] = cust["level"]
     msg.set_content(body)
     return msg

@@ -215,3 +215,20 @@ def test_ids_that_are_not_file_safe_get_a_letter_each(tmp_path, cli):
     assert len(set(letters.values())) == 2
     for cid, name in letters.items():
         assert _eml(tmp_path / "out" / name)["X-Recon-Customer"] == cid
+
+
+def test_an_id_with_a_line_break_gets_its_letter(db, tmp_path, cli):
+    # a ledger's customer_id "R\nBcc: ..." ended in EmailMessage's ValueError, exit 1
+    con = connect(db)
+    con.execute("""insert into txns (txn_id, side, source_id, date, due_date, amount,
+                                     currency, counterparty, doc_type, customer_id)
+                   values (99, 'ledger', 'A99', '2026-04-01', '2026-05-01', 100, 'EUR',
+                           'Odd', 'invoice', 'R9\nBcc: x@evil.example')""")
+    con.close()
+    out = tmp_path / "out"
+    code, _, err = cli("reminders", "--as-of", AS_OF, "--db", db, "--out", out)
+    assert code == 0, err
+    letter = _summary(out)["R9\nBcc: x@evil.example"]["letter"]
+    msg = _eml(out / letter)
+    assert msg["X-Recon-Customer"] == "R9 Bcc: x@evil.example" and msg["Bcc"] is None
+    assert msg["Subject"].endswith("customer no. R9 Bcc: x@evil.example")
