@@ -304,8 +304,10 @@ def write_pdf(path: Path, ctx: dict[str, Any]) -> None:
         rows.append([ctx["date_to"], p(lab["closing"]), "", "", "", s["debits"], s["credits"],
                      s["closing"]])
         widths = [20 * mm, 22 * mm, 28 * mm, 32 * mm, 70 * mm, 28 * mm, 28 * mm, 30 * mm]
+        # splitInRow: a row taller than a page (a long memo) goes on over the next page,
+        # where reportlab would otherwise give up with a LayoutError
         story += [Spacer(1, 4 * mm), p(f"{lab['currency']}: {s['currency']}", ss["Heading3"]),
-                  Table(rows, colWidths=widths, repeatRows=1, style=grid)]
+                  Table(rows, colWidths=widths, repeatRows=1, style=grid, splitInRow=1)]
         aging = [[p(label, right) for label, _ in s["aging"]] + [p(lab["total"], right)],
                  [v for _, v in s["aging"]] + [s["open_total"]]]
         story += [Spacer(1, 3 * mm), p(ctx["aging_title"], ss["Heading4"]),

@@ -153,3 +153,21 @@ def test_customers_whose_ids_are_not_file_safe_get_a_statement_each(tmp_path):
     for w in written:
         assert f"<dd>{w.customer}</dd>" in w.html.read_text(encoding="utf-8")
     assert (tmp_path / "out" / "A_1.html").is_file()  # a file-safe id keeps its name
+
+
+def test_a_line_taller_than_a_page_is_split_across_pages(tmp_path):
+    # a ledger memo of some 2,000 characters made a table row taller than the page:
+    # reportlab's LayoutError ended `recon statements` with a traceback
+    from recon.soa import write_statements
+
+    con = connect(tmp_path / "recon.duckdb")
+    memo = "Lieferung gemäß Rahmenvertrag 2026/17, Position " * 60
+    con.execute("""insert into txns (txn_id, side, source_id, date, amount, currency,
+                                     counterparty, description, doc_type, customer_id)
+                   values (1, 'ledger', 'L1', '2026-02-10', 100, 'EUR', 'Acme', ?,
+                           'invoice', 'C1')""", [memo])
+    (w,) = write_statements(con, D_FROM, D_TO, tmp_path / "out")
+    pdf = pypdf.PdfReader(w.pdf)
+    assert len(pdf.pages) > 1
+    text = "".join(p.extract_text() for p in pdf.pages).replace("\n", " ")
+    assert text.count("Rahmenvertrag") == 60 and "Closing balance" in text
