@@ -293,11 +293,12 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
     assert isinstance(counts, dict)
     rate = summary["match_rate"]
     assert isinstance(rate, float)
+    left = summary.get("left_side", "bank")  # "statement" when no bank line is loaded
     lines = [
         f"recon {summary['run_id']}: {counts['left_matched']}/{counts['left_total']} "
-        f"bank lines matched ({rate:.1%}), {counts['right_matched']}/{counts['right_total']} "
+        f"{left} lines matched ({rate:.1%}), {counts['right_matched']}/{counts['right_total']} "
         f"ledger lines matched",
-        f"exceptions: {counts['left_exceptions']} bank, {counts['right_exceptions']} ledger"
+        f"exceptions: {counts['left_exceptions']} {left}, {counts['right_exceptions']} ledger"
         + "".join(f"; {k} {v}" for k, v in (summary.get("exceptions_by_reason") or {}).items()),
         "by rule: " + ", ".join(f"{k} {v}" for k, v in summary["by_rule"].items()),
         f"outputs: {out}/ (matches.csv, exceptions.csv, discrepancies.csv, summary.json, report.html)",

@@ -286,3 +286,15 @@ def test_a_statement_in_another_currency_says_its_fx_matches_are_the_same_items(
                             "another currency"),
     ], key=str)
     _check_identity(frame)
+
+
+def test_a_statement_only_run_counts_statement_lines_not_bank_lines(cli, tmp_path):
+    # with no bank file, the statement is the left side: the summary said "6/6 bank lines"
+    (tmp_path / "their.csv").write_text(STATEMENT, encoding="utf-8")
+    (tmp_path / "ours.csv").write_text(LEDGER, encoding="utf-8")
+    code, out, err = cli("run", "--rules", RULES, "--statement", tmp_path / "their.csv",
+                         "--ledger", tmp_path / "ours.csv", "--db", tmp_path / "r.duckdb",
+                         "--out", tmp_path / "out", "--as-of", AS_OF.isoformat())
+    assert code == 0, err
+    assert " statement lines matched (" in out and "bank" not in out
+    assert "exceptions: 1 statement, " in out
