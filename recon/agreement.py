@@ -35,7 +35,9 @@ Items:
   statement pass with ``amount_diff != 0`` (or whose kinds disagree), or a
   leftover pair found here: one unmatched line each side with the same kind
   and reference (``paired by reference``) or the same kind and amount within 7
-  days (``paired by amount and date``), each pairing unique on both sides.
+  days (``paired by amount and date``; not two invoices or credit notes whose
+  numbers, as the rules' reference patterns read them, differ), each pairing
+  unique on both sides.
   The pairing catches a typo too large for the rules and receipts the bank
   pass already matched (a ledger line is matched at most once per run).
 * ``only_theirs`` — on their statement only (an invoice we never issued, a
@@ -164,13 +166,24 @@ def _leftovers(con: duckdb.DuckDBPyConnection) -> None:
               from __recon__ag_left_o where ref_key is not null)
         select s.txn_id as sid, o.line as oid, 'paired by reference' as how
         from s join o using ({key}, ref_key) where s.n = 1 and o.n = 1""")
+    # two invoices (or credit notes) whose numbers differ are two documents, however
+    # alike their amounts and dates: the rules' reference keys (ref_keys, the patterns'
+    # keys, not the whole field's 'ref:') tell INV-2026-00007 from INV-2026-00009 and
+    # 2026-00001 from nothing else; payments' references are free text and do not count
+    keys = """(select txn_id, list(ref) as keys from ref_keys
+               where ref not like 'ref:%' and txn_id in (select txn_id from {t})
+               group by txn_id)"""
     con.execute(f"""insert into __recon__ag_pairs
         with c as (
             select s.txn_id as sid, o.line as oid
             from __recon__ag_left_s s join __recon__ag_left_o o using ({key}, effect)
+            left join {keys.format(t='__recon__ag_left_s')} ks on ks.txn_id = s.txn_id
+            left join {keys.format(t='__recon__ag_left_o')} ko on ko.txn_id = o.txn_id
             where abs(date_diff('day', s.date, o.date)) <= {PAIR_DAYS}
               and s.txn_id not in (select sid from __recon__ag_pairs)
-              and o.line not in (select oid from __recon__ag_pairs))
+              and o.line not in (select oid from __recon__ag_pairs)
+              and (kind = 'receipt' or ks.keys is null or ko.keys is null
+                   or len(list_intersect(ks.keys, ko.keys)) > 0))
         select sid, oid, 'paired by amount and date' from c
         where sid in (select sid from c group by sid having count(*) = 1)
           and oid in (select oid from c group by oid having count(*) = 1)""")

@@ -298,3 +298,25 @@ def test_a_statement_only_run_counts_statement_lines_not_bank_lines(cli, tmp_pat
     assert code == 0, err
     assert " statement lines matched (" in out and "bank" not in out
     assert "exceptions: 1 statement, " in out
+
+
+def test_two_invoices_with_different_numbers_are_not_paired_by_amount(cli, tmp_path):
+    # their INV-2026-00007 and our INV-2026-00009, 500.00 each, 5 days apart: the pairing
+    # by amount and date agreed them silently, and nobody chased either invoice
+    ledger = """id,date,amount,currency,counterparty,reference,description,doc_type,customer_id
+L1,2026-01-05,1000.00,EUR,Acme GmbH,INV-2026-00001,Invoice,invoice,C1
+L9,2026-01-15,500.00,EUR,Acme GmbH,INV-2026-00009,Invoice,invoice,C1
+L8,2026-01-22,300.00,EUR,Acme GmbH,INV-2026-00008,Invoice,invoice,C1
+"""
+    statement = """id,date,amount,currency,counterparty,reference,description,doc_type,customer_id
+S1,2026-01-05,1000.00,EUR,Supplier AG,INV-2026-00001,Invoice,invoice,C1
+S7,2026-01-10,500.00,EUR,Supplier AG,INV-2026-00007,Invoice,invoice,C1
+S8,2026-01-20,300.00,EUR,Supplier AG,PO 55,Invoice,invoice,C1
+"""
+    db = _recon_run(cli, tmp_path, statement, ledger)
+    frame = agreement_frame(connect(db), AS_OF)
+    items = _items(frame).select("line", "their_ids", "our_ids", "difference").rows()
+    # S8 quotes their own order number, which names no invoice: still paired with L8
+    assert sorted(items, key=str) == sorted([
+        ("only_ours", None, "L9", "-500.00"), ("only_theirs", "S7", None, "500.00")], key=str)
+    _check_identity(frame)
