@@ -147,7 +147,9 @@ def summary_sql(levels: tuple[tuple[str, int], ...], window: int, margin: int) -
                recon_fmt(credit_limit, currency) as credit_limit,
                over_limit as over_credit_limit, recent as avg_days_to_pay_recent,
                before as avg_days_to_pay_before, slower as paying_slower,
-               recon_safe(email) as email, language, customer as raw_customer
+               recon_safe(email) as email, language, customer as raw_customer,
+               -- the letter's: recon_safe is for the spreadsheet, not 'Dear '@Home GmbH'
+               name as raw_name, email as raw_email
         from lv where level is not null or over_limit or slower
         order by customer, currency"""
 
@@ -191,7 +193,7 @@ def _render(cust: dict[str, Any], items: pl.DataFrame, aging: pl.DataFrame, stag
                                                                          strict=True)]}
               for a in aging.iter_rows(named=True)]
     body = environment().get_template(f"soa_reminder_{lang}.txt.j2").render(
-        name=cust["name"] or cust["raw_customer"], customer=cust["raw_customer"],
+        name=cust["raw_name"] or cust["raw_customer"], customer=cust["raw_customer"],
         stage=stage, as_of=as_of.isoformat(), items=rows, totals=totals)
     msg = EmailMessage()
     # a header is one line: an id with a line break (a ledger's customer_id may hold one)
@@ -201,8 +203,8 @@ def _render(cust: dict[str, Any], items: pl.DataFrame, aging: pl.DataFrame, stag
               else f" - overdue invoices, customer no. {cid}")
     msg["Subject"] = SUBJECTS[lang][stage] + suffix
     msg["From"] = sender or "accounts-receivable@localhost"
-    if cust["email"]:
-        msg["To"] = cust["email"]
+    if cust["raw_email"]:
+        msg["To"] = cust["raw_email"]
     msg["Date"] = format_datetime(datetime.combine(as_of, time(9), tzinfo=UTC))
     msg["X-Recon-Customer"] = cid
     msg["X-Recon-Level"] = cust["level"]
@@ -235,7 +237,8 @@ def write_reminders(
                       smtp.sender if smtp else None, buckets)
         path = out_dir / f"{safe_name(cust['raw_customer'])}.eml"
         _atomic_bytes(path, bytes(msg))
-        run.letters.append(Letter(cust["raw_customer"], cust["level"], path, msg, cust["email"]))
+        run.letters.append(Letter(cust["raw_customer"], cust["level"], path, msg,
+                                  cust["raw_email"]))
     try:
         if smtp is not None:
             send_reminders(con, run, smtp)

@@ -232,3 +232,25 @@ def test_an_id_with_a_line_break_gets_its_letter(db, tmp_path, cli):
     msg = _eml(out / letter)
     assert msg["X-Recon-Customer"] == "R9 Bcc: x@evil.example" and msg["Bcc"] is None
     assert msg["Subject"].endswith("customer no. R9 Bcc: x@evil.example")
+
+
+def test_the_letter_has_the_name_and_address_the_csv_neutralises(db, tmp_path, cli):
+    # reminders.csv writes '@Home... with a quote for spreadsheets; the letter said
+    # "Dear '@Home Services GmbH," and went To: '-ar@home.example
+    con = connect(db)
+    con.execute("""insert into txns (txn_id, side, source_id, date, due_date, amount,
+                                     currency, counterparty, doc_type, customer_id)
+                   values (99, 'ledger', 'A99', '2026-04-01', '2026-05-01', 100, 'EUR',
+                           'Home', 'invoice', 'H1')""")
+    (tmp_path / "more.csv").write_text("id,name,email\nH1,@Home Services GmbH,-ar@home.example\n",
+                                       encoding="utf-8")
+    load_customers(con, tmp_path / "more.csv")
+    con.close()
+    out = tmp_path / "out"
+    code, _, err = cli("reminders", "--as-of", AS_OF, "--db", db, "--out", out)
+    assert code == 0, err
+    row = _summary(out)["H1"]
+    assert (row["name"], row["email"]) == ("'@Home Services GmbH", "'-ar@home.example")
+    msg = _eml(out / row["letter"])
+    assert msg["To"] == "-ar@home.example"
+    assert "Dear @Home Services GmbH," in msg.get_content()
