@@ -12,11 +12,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from recon.db import CURRENCY_EXPONENTS
 from recon.integrity import check_statements
 from recon.loaders import load_file
 from recon.loaders.base import StatementInfo
-
-_CENT = Decimal("0.01")
 
 
 def inspect_file(path: str | Path, *, format: str | None = None,
@@ -39,22 +38,25 @@ def _statement(s: StatementInfo) -> dict[str, Any]:
     return {
         "account": s.account,
         "currency": s.currency,
-        "opening_balance": decimal_text(s.opening_balance),
-        "closing_balance": decimal_text(s.closing_balance),
+        "opening_balance": decimal_text(s.opening_balance, s.currency),
+        "closing_balance": decimal_text(s.closing_balance, s.currency),
         "start_date": _iso(s.start_date),
         "end_date": _iso(s.end_date),
         "transactions": s.transactions,
     }
 
 
-def decimal_text(value: Decimal | None) -> str | None:
-    """`Decimal('2156.5600')` -> `'2156.56'`: at least two decimals, no exponent."""
+def decimal_text(value: Decimal | None, currency: str | None = None) -> str | None:
+    """`Decimal('2156.5600')` -> `'2156.56'`, no exponent: at least the currency's minor
+    units (KWD `'200.250'`, JPY `'20029'`; two for an unknown currency), more only when
+    the balance has them (a statement's digits are never rounded away)."""
     if value is None:
         return None
+    exp = CURRENCY_EXPONENTS.get(currency or "", 2)
     value = value.normalize()
-    if value.as_tuple().exponent > -2:  # type: ignore[operator]
-        value = value.quantize(_CENT)
-    return format(value, "f")
+    if value.as_tuple().exponent > -exp:  # type: ignore[operator]
+        value = value.quantize(Decimal(1).scaleb(-exp))
+    return format(value if value else abs(value), "f")
 
 
 def _iso(day: date | None) -> str | None:

@@ -156,3 +156,22 @@ def test_inspect_reports_breaks_and_forced_format(tmp_path: Path) -> None:
 ])
 def test_decimal_text(value: Decimal | None, text: str | None) -> None:
     assert decimal_text(value) == text
+
+
+@pytest.mark.parametrize(("value", "currency", "text"), [
+    (Decimal("200.2500"), "KWD", "200.250"), (Decimal("0"), "KWD", "0.000"),
+    (Decimal("-1.2345"), "KWD", "-1.2345"), (Decimal("20029.0000"), "JPY", "20029"),
+    (Decimal("1E+3"), "JPY", "1000"), (Decimal("-0.00"), "JPY", "0"),
+    (Decimal("12.5"), "EUR", "12.50"), (Decimal("12.5"), None, "12.50"),
+])
+def test_decimal_text_has_the_currency_minor_units(
+        value: Decimal, currency: str | None, text: str) -> None:
+    assert decimal_text(value, currency) == text
+
+
+def test_inspect_balances_have_the_currency_minor_units(tmp_path: Path) -> None:
+    text = (BANKS / "mt940" / "de_sparkasse.sta").read_text(encoding="latin-1")
+    path = tmp_path / "kwd.sta"
+    path.write_text(text.replace("EUR", "KWD"), encoding="latin-1")
+    first = inspect_file(path)["statements"][0]
+    assert (first["opening_balance"], first["closing_balance"]) == ("1000.000", "1200.100")
