@@ -68,6 +68,26 @@ def test_amounts_in_the_currency_minor_units_rounded_as_the_other_outputs(
     assert got[("", "JPY", "unexplained_difference")] == "0"
 
 
+def test_the_opening_taken_as_zero_is_written_in_the_currency_minor_units(
+        tmp_path, cli) -> None:
+    bank = write_csv(tmp_path / "bank.csv", BANK_HEADER, [
+        "B1,2026-03-10,1.005,KWD,Gulf Trading,X1,interest",
+        "B2,2026-03-11,1000,JPY,Tokyo KK,X2,misc",
+        "B3,2026-03-11,10.12,EUR,Kiel AG,X3,misc",
+    ])
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, [
+        "L1,2026-03-12,-3.125,KWD,Gulf Supplier,P1,payment",
+    ])
+    statement(cli, tmp_path, [bank], ledger, "2026-03-31")
+    labels = {r["currency"]: r["label"] for r in read_rows(
+        tmp_path / "out-r.duckdb-2026-03-31" / "bank_reconciliation.csv")
+        if r["line"] == "bank_balance"}
+    zero = {"KWD": "0.000", "JPY": "0", "EUR": "0.00"}
+    for currency, label in labels.items():
+        assert label.endswith(f"opening taken as {zero[currency]})"), label
+    assert sorted(labels) == sorted(zero)
+
+
 def test_a_difference_below_a_cent_of_a_three_decimal_currency_is_stated(
         tmp_path, cli) -> None:
     # the statement closes at 1.010, its one line is 1.005: 0.005 unexplained

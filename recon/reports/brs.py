@@ -290,7 +290,7 @@ def _balances(
     )
     if closing is None:
         note = " (no statement balance in the files: opening + bank lines"
-        note += ", opening taken as 0.00)" if opening is None else ")"
+        note += f", opening taken as {_fmt(Decimal(0), currency)})" if opening is None else ")"
     else:
         note = ""
     return Balances(opening or Decimal(0), opened_at, closing, closing_end, note)
