@@ -125,6 +125,28 @@ def test_cells_are_typed_and_text_is_never_a_formula(workbook: Path) -> None:
     assert l3["best_score"].value is None and b1["decision"].value is None
 
 
+@pytest.mark.parametrize("chunk", [16_384, 2])
+def test_amounts_show_their_currency_minor_units(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(xlsx, "_CHUNK", chunk)
+    mixed = {"amount": ["1000", "-3.125", "12.50", "", "1_000.500", "n/a"],
+             "currency": ["JPY", "KWD", "EUR", "EUR", "KWD", "EUR"]}
+    jpy = {"left_amount": ["-2500", "10000"], "amount_diff": ["0", "0"]}
+    path = tmp_path / "matches.xlsx"
+    write_workbook(path, {"exceptions": pl.DataFrame(mixed), "matches": pl.DataFrame(jpy)},
+                   SUMMARY)
+    wb = openpyxl.load_workbook(path)
+    cells = [(c.value, c.number_format) for (c,) in wb["exceptions"].iter_rows(
+        min_row=2, max_col=1)]
+    assert cells == [
+        (1000, "#,##0;[Red]-#,##0"), (-3.125, "#,##0.000;[Red]-#,##0.000"),
+        (12.5, MONEY_FORMAT), (None, "General"), (1000.5, "#,##0.000;[Red]-#,##0.000"),
+        ("n/a", "General")]
+    for row in wb["matches"].iter_rows(min_row=2):
+        assert [c.number_format for c in row] == ["#,##0;[Red]-#,##0"] * 2
+
+
 def test_recon_apply_reads_the_workbook(workbook: Path) -> None:
     tables = read_decisions(workbook)
     [(where, kind, [row])] = tables

@@ -40,7 +40,17 @@ NUMERIC = {
     "line",
 }
 MONEY = {"left_amount", "right_amount", "amount_diff", "amount", "difference"}
-MONEY_FORMAT = "#,##0.00;[Red]-#,##0.00"
+
+
+def money_format(places: int) -> str:
+    """The number format of an amount with `places` decimals, negatives in red."""
+    number = "#,##0" + ("." + "0" * places if places else "")
+    return f"{number};[Red]-{number}"
+
+
+#: an amount of a two-decimal currency; the CSV gives JPY 0 decimals and KWD 3, and each
+#: cell shows the decimals of its CSV text (its currency's minor units)
+MONEY_FORMAT = money_format(2)
 HEADER_FORMAT = {
     "bold": True,
     "font_color": "#FFFFFF",
@@ -87,8 +97,15 @@ class _Formats:
 
     def __init__(self, wb: Any) -> None:
         self.header = wb.add_format(HEADER_FORMAT)
-        self.money = wb.add_format({"num_format": MONEY_FORMAT})
         self.plain = wb.add_format()  # the font of a text run in a guarded cell
+        self._wb = wb
+        self._money: dict[int, Any] = {}
+
+    def money(self, places: int) -> Any:
+        """The format of an amount with `places` decimals."""
+        if places not in self._money:
+            self._money[places] = self._wb.add_format({"num_format": money_format(places)})
+        return self._money[places]
 
 
 def _summary_sheet(ws: Any, summary: dict[str, Any], fmt: _Formats) -> None:
@@ -144,33 +161,59 @@ def _column(ws: Any, col: str, series: pl.Series, fmt: _Formats) -> tuple[list[A
     """The cells of (a slice of) a column, None for a blank one, and their writer."""
     raw = series.cast(pl.String)
     if col in NUMERIC:
-        numbers = raw.cast(pl.Float64, strict=False)
-        values: list[Any] = numbers.to_list()
-        write_number: Writer = (
-            partial(ws.write_number, cell_format=fmt.money) if col in MONEY else ws.write_number
-        )
-        # polars reads the CSV's plain decimals; anything else it did not read as a finite
-        # number (bar "", a blank) is read again as Decimal reads it ("1_000", " 12");
-        # what is still no finite number is written as text ("n/a", "Infinity")
-        odd = ((raw != "") & numbers.is_finite().not_().fill_null(True)).fill_null(False)
-        if not odd.any():
-            return values, write_number
-        for i, v in zip(odd.arg_true().to_list(), raw.filter(odd).to_list(), strict=True):
-            values[i] = _number_or_text(v)
-
-        def write_mixed(r: int, c: int, v: Any) -> None:
-            if isinstance(v, float):
-                write_number(r, c, v)
-            else:
-                _write_text(ws, r, c, v, fmt)
-
-        return values, write_mixed
+        return _numbers(ws, col, raw, fmt)
     # the CSV writer's formula guard (a leading apostrophe) is not needed in a text cell
     text = raw.str.strip_prefix("'")
     text = pl.select(pl.when(text != "").then(text)).to_series()
     if (text.str.starts_with("<r>") & text.str.ends_with("</r>")).any():
         return text.to_list(), partial(_write_text, ws, fmt=fmt)
     return text.to_list(), ws.write_string
+
+
+def _numbers(ws: Any, col: str, raw: pl.Series, fmt: _Formats) -> tuple[list[Any], Writer]:
+    """The cells of a numeric column: numbers, or text where a cell holds none.
+
+    An amount shows the decimals of its CSV text, its currency's minor units (JPY 0,
+    KWD 3); a column of several currencies' units gets a format per cell.
+    """
+    numbers = raw.cast(pl.Float64, strict=False)
+    values: list[Any] = numbers.to_list()
+    places = _places(raw) if col in MONEY else pl.Series([], dtype=pl.Int64)
+    kinds = places.unique().to_list()
+    per_cell = len(kinds) > 1
+    write_number: Writer = ws.write_number
+    if per_cell:  # (number, format) pairs
+        formats = [fmt.money(p) for p in places.to_list()]
+        values = [v if v is None else (v, f) for v, f in zip(values, formats, strict=True)]
+
+        def write_number(r: int, c: int, v: tuple[float, Any]) -> Any:
+            return ws.write_number(r, c, v[0], v[1])
+    elif col in MONEY:
+        write_number = partial(ws.write_number, cell_format=fmt.money(kinds[0] if kinds else 2))
+    # polars reads the CSV's plain decimals; anything else it did not read as a finite
+    # number (bar "", a blank) is read again as Decimal reads it ("1_000", " 12");
+    # what is still no finite number is written as text ("n/a", "Infinity")
+    odd = ((raw != "") & numbers.is_finite().not_().fill_null(True)).fill_null(False)
+    if not odd.any():
+        return values, write_number
+    for i, v in zip(odd.arg_true().to_list(), raw.filter(odd).to_list(), strict=True):
+        number = _number_or_text(v)
+        per = per_cell and isinstance(number, float)
+        values[i] = (number, fmt.money(places[i])) if per else number
+
+    def write_mixed(r: int, c: int, v: Any) -> None:
+        if isinstance(v, str):
+            _write_text(ws, r, c, v, fmt)
+        else:
+            write_number(r, c, v)
+
+    return values, write_mixed
+
+
+def _places(raw: pl.Series) -> pl.Series:
+    """Decimals of each amount text (`-1234.500` 3, `1000` 0), 0 for a blank."""
+    digits = raw.str.extract(r"\.([0-9]+)$", 1).str.len_chars()
+    return digits.fill_null(0).cast(pl.Int64)
 
 
 def _number_or_text(value: str) -> float | str:
