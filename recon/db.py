@@ -144,6 +144,18 @@ def round_amount(value: Decimal, currency: str) -> Decimal:
     rounded = value.quantize(Decimal(1).scaleb(-exp), rounding=ROUND_HALF_UP)
     return rounded if rounded else abs(rounded)
 
+
+def amount_text(value: Decimal, currency: str | None, grouping: str = "") -> str:
+    """`value` with `currency`'s minor units (KWD `7.250`, JPY `7500`; two for a currency
+    not listed), more only when it has them; no exponent, never `-0`.  `grouping` is
+    the thousands separator format() takes (`","`), if any."""
+    exp = CURRENCY_EXPONENTS.get(currency or "", 2)
+    value = value.normalize()
+    if value.as_tuple().exponent > -exp:  # type: ignore[operator]
+        value = value.quantize(Decimal(1).scaleb(-exp))
+    return format(value if value else abs(value), f"{grouping}f")
+
+
 MACROS_SQL = """
 create or replace temp macro recon_exp(cur) as
     coalesce(map_extract_value({exps}, cur), 2);

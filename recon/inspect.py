@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from recon.db import CURRENCY_EXPONENTS
+from recon.db import amount_text
 from recon.integrity import check_statements
 from recon.loaders import load_file
 from recon.loaders.base import StatementInfo
@@ -50,13 +50,7 @@ def decimal_text(value: Decimal | None, currency: str | None = None) -> str | No
     """`Decimal('2156.5600')` -> `'2156.56'`, no exponent: at least the currency's minor
     units (KWD `'200.250'`, JPY `'20029'`; two for an unknown currency), more only when
     the balance has them (a statement's digits are never rounded away)."""
-    if value is None:
-        return None
-    exp = CURRENCY_EXPONENTS.get(currency or "", 2)
-    value = value.normalize()
-    if value.as_tuple().exponent > -exp:  # type: ignore[operator]
-        value = value.quantize(Decimal(1).scaleb(-exp))
-    return format(value if value else abs(value), "f")
+    return None if value is None else amount_text(value, currency)
 
 
 def _iso(day: date | None) -> str | None:

@@ -129,6 +129,31 @@ def test_fmt_amount_and_money() -> None:
     assert money.lines("gross") == ["EUR 0.60"]
 
 
+def test_amounts_have_their_currency_minor_units() -> None:
+    assert fmt_amount(Decimal("7500.00"), "JPY") == "7,500"
+    assert fmt_amount(Decimal("7.25"), "KWD") == "7.250"
+    assert fmt_amount(Decimal("0"), "KWD") == "0.000"
+    assert fmt_amount(Decimal("-0.125"), "EUR") == "-0.125"
+    money = Money()
+    money.add("JPY", Decimal("-2500"))
+    money.add("KWD", Decimal("7.250"))
+    assert money.lines("net") == ["JPY -2,500", "KWD 7.250"]
+    args = fixture_args()
+    exc = args["exceptions"]
+    args["exceptions"] = exc.with_columns(
+        amount=pl.when(pl.col("id") == "B014").then(pl.lit("7.250")).otherwise("amount"),
+        currency=pl.when(pl.col("id") == "B014").then(pl.lit("KWD")).otherwise("currency"))
+    brs = args["bank_reconciliation"]
+    args["bank_reconciliation"] = pl.concat([brs, brs.head(1).with_columns(
+        account=pl.lit("JP1"), currency=pl.lit("JPY"), amount=pl.lit("7500"))])
+    args["discrepancies"] = args["discrepancies"].head(1).with_columns(
+        left_amount=pl.lit("9500"), right_amount=pl.lit("10000"), difference=pl.lit("-500"))
+    html = render_report(**args)
+    assert "<td>9,500</td><td>10,000</td><td>-500</td>" in html
+    assert "<td>7.250</td><td>KWD</td>" in html
+    assert '<td class="num">7,500</td>' in html and "7,500.00" not in html
+
+
 @pytest.mark.parametrize(
     ("age", "bucket"),
     [

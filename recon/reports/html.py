@@ -24,6 +24,7 @@ import jinja2
 import polars as pl
 from markupsafe import Markup
 
+from recon.db import amount_text
 from recon.reports import brs, csvout
 
 #: The interactive tables show at most this many rows; the CSV files have all.
@@ -46,7 +47,6 @@ AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
 #: What left and right are called; left is a customer statement when an input says so.
 SIDES = {"left": "Bank", "right": "Ledger"}
 STATEMENT_SIDES = {"left": "Statement", "right": "Ledger"}
-_CENT = Decimal("0.01")
 
 #: What str.strip() strips (str.isspace): Unicode White_Space, as polars has it, and U+001C..1F.
 _SPACE = (
@@ -75,13 +75,10 @@ def to_decimal(text: object) -> Decimal | None:
     return value if value.is_finite() else None
 
 
-def fmt_amount(value: Decimal | int | None) -> str:
-    """`-1,234.50`: two decimals, more only when the amount has them."""
-    if value is None:
-        return ""
-    value = Decimal(value)
-    cents = value.quantize(_CENT)
-    return format(cents if cents == value else value.normalize(), ",f")
+def fmt_amount(value: Decimal | int | None, currency: str | None = None) -> str:
+    """`-1,234.50`: the currency's minor units (JPY `7,500`, KWD `7.250`; two when it is
+    not known), more only when the amount has them."""
+    return "" if value is None else amount_text(Decimal(value), currency, ",")
 
 
 def _pct(part: float, whole: float) -> str:
@@ -118,7 +115,7 @@ class Money:
         """`EUR 1,234.50` per currency, largest first."""
         sums: dict[str, Decimal] = getattr(self, which)
         order = sorted(sums, key=lambda c: (-abs(sums[c]), c))
-        return [f"{c} {fmt_amount(sums[c])}".strip() for c in order]
+        return [f"{c} {fmt_amount(sums[c], c)}".strip() for c in order]
 
 
 @dataclass
@@ -365,7 +362,7 @@ def _exception_row(row: dict[str, Any], names: Mapping[str, str]) -> SimpleNames
         _amount=amount,
         reason_key=row["reason"] or "(none)",  # the reason filter's value
         side_label=names.get(row["side"], row["side"]),
-        amount_text=fmt_amount(amount) or (row["amount"] or ""),
+        amount_text=fmt_amount(amount, row["currency"]) or (row["amount"] or ""),
         reason_label=humanise(row["reason"] or ""),
     )
 
@@ -481,7 +478,10 @@ def _discrepancy_row(row: dict[str, Any]) -> SimpleNamespace:
     """One row of the discrepancy table, as attributes (see _exception_row)."""
     row["_diff"] = to_decimal(row["difference"])
     for key in ("left_amount", "right_amount", "difference"):
-        row[key + "_text"] = fmt_amount(to_decimal(row[key])) or row[key]
+        # with the decimals of the CSV text, its currency's minor units (an FX match's
+        # right_amount is in the ledger's currency, which the row does not name)
+        amount = to_decimal(row[key])
+        row[key + "_text"] = row[key] if amount is None else format(amount, ",f")
     return SimpleNamespace(**row)
 
 
@@ -506,7 +506,7 @@ def _statement_view(frame: pl.DataFrame | None) -> list[dict[str, Any]]:
             {
                 "label": row["label"] or humanise(code),
                 "tone": tone,
-                "amount": fmt_amount(amount) or (row["amount"] or ""),
+                "amount": fmt_amount(amount, row["currency"]) or (row["amount"] or ""),
             }
         )
     return list(statements.values())
@@ -525,7 +525,7 @@ def _aging_view(frame: pl.DataFrame | None, top: int = 25) -> dict[str, Any] | N
     totals = _aging_totals(frame, [*buckets, "total"], has_cur)
     main = max(totals, key=lambda c: abs(totals[c]["total"]))
     bars = scale([
-        Bar(humanise(b), float(abs(totals[main][b])), fmt_amount(totals[main][b]),
+        Bar(humanise(b), float(abs(totals[main][b])), fmt_amount(totals[main][b], main),
             "warn" if i else "primary")
         for i, b in enumerate(buckets)
     ])
