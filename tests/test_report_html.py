@@ -22,6 +22,8 @@ from recon.reports.html import (
     render_report,
 )
 
+from .conftest import BANK_HEADER, LEDGER_HEADER, RULES, read_rows, write_csv
+
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
 # Input frames take their column names from recon's CSV outputs (recon/reports/csvout.py).
 MATCH_COLUMNS = csvout.MATCH_COLUMNS
@@ -152,6 +154,38 @@ def test_amounts_have_their_currency_minor_units() -> None:
     assert "<td>9,500</td><td>10,000</td><td>-500</td>" in html
     assert "<td>7.250</td><td>KWD</td>" in html
     assert '<td class="num">7,500</td>' in html and "7,500.00" not in html
+
+
+def test_discrepancies_of_several_currencies_are_not_added_together() -> None:
+    rows = {"match_id": ["M1", "M2", "M3"], "type": ["fee", "fee", "short_payment"],
+            "left_amount": ["97.50", "9500", "10.000"],
+            "right_amount": ["100.00", "10000", "12.500"],
+            "difference": ["-2.50", "-500", "-2.500"], "explanation": ["", "", ""],
+            "currency": ["EUR", "JPY", "KWD"]}
+    disc = pl.DataFrame(rows)
+    args = fixture_args() | {"discrepancies": disc}
+    f = figures(render_report(**args)).figures
+    assert squash(f["discrepancy-net"]) == "JPY -500 EUR -2.50 KWD -2.500"
+    assert squash(f["discrepancy-total"]) == "JPY -500 EUR -2.50 KWD -2.500"
+    one = disc.head(1).drop("currency")  # a discrepancies.csv of before the column
+    f = figures(render_report(**(args | {"discrepancies": one}))).figures
+    assert f["discrepancy-net"] == "-2.50"
+
+
+def test_a_run_s_discrepancies_name_their_currency(tmp_path: Path, cli) -> None:
+    bank = write_csv(tmp_path / "bank.csv", BANK_HEADER, [
+        "B1,2026-03-10,97.50,EUR,Kiel AG,INV-1,payment", "B2,2026-03-10,9500,JPY,Tokyo KK,INV-2,x"])
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, [
+        "L1,2026-03-10,100.00,EUR,Kiel AG,INV-1,invoice",
+        "L2,2026-03-10,10000,JPY,Tokyo KK,INV-2,invoice"])
+    code, _, err = cli("run", "--rules", RULES, "--bank", bank, "--ledger", ledger, "--db",
+                       tmp_path / "r.duckdb", "--out", tmp_path / "out", "--as-of", "2026-03-31")
+    assert code == 0, err
+    rows = read_rows(tmp_path / "out" / "discrepancies.csv")
+    assert list(rows[0]) == [*DISC_COLUMNS, "currency"]
+    assert {(r["difference"], r["currency"]) for r in rows} == {("-2.50", "EUR"), ("-500", "JPY")}
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert squash(figures(page).figures["discrepancy-net"]) == "JPY -500 EUR -2.50"
 
 
 @pytest.mark.parametrize(

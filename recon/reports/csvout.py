@@ -123,7 +123,11 @@ def exceptions_sql(as_of: date, *, mask: bool = False) -> str:
 
 
 def discrepancies_sql(left_side: str, date_lag_days: int) -> str:
-    """Matches whose sides differ in amount, currency or (beyond a lag) date."""
+    """Matches whose sides differ in amount, currency or (beyond a lag) date.
+
+    After the contract's columns, `currency`: that of left_amount and difference (an
+    FX match's right_amount is in the ledger's currency, which its explanation names).
+    """
     return f"""
     with m as (select m.*, i.cur, i.rcur, (i.cur_lo <> i.cur_hi)::int + 1 as n_cur,
                       recon_fmt(m.left_amount, i.cur) as la,
@@ -154,13 +158,14 @@ def discrepancies_sql(left_side: str, date_lag_days: int) -> str:
                 when abs(m.left_amount) < abs(m.right_amount)
                     then 'bank amount is ' || m.absdiff || ' less than the ledger'
                 else 'bank amount is ' || m.absdiff || ' more than the ledger'
-           end as explanation
+           end as explanation,
+           m.cur as currency
     from m
     where m.amount_diff <> 0 or m.n_cur > 1
     union all
     select m.match_id, 'date_lag', m.la, m.ra, recon_fmt(0, m.cur),
            'bank date is ' || abs(m.date_diff_days) || ' days '
                || case when m.date_diff_days > 0 then 'after' else 'before' end
-               || ' the ledger date'
+               || ' the ledger date', m.cur
     from m where abs(m.date_diff_days) > {int(date_lag_days)}
     order by 1, 2"""

@@ -32,7 +32,8 @@ ROW_CAP = 5_000
 
 #: The contract's columns, less the reviewer's decision columns the page does not show.
 EXCEPTION_COLUMNS = csvout.EXCEPTION_COLUMNS[: csvout.EXCEPTION_COLUMNS.index("decision")]
-DISCREPANCY_COLUMNS = csvout.DISCREPANCY_COLUMNS
+#: discrepancies.csv's columns and the currency of its left_amount and difference
+DISCREPANCY_COLUMNS = (*csvout.DISCREPANCY_COLUMNS, "currency")
 MATCH_COLUMNS = ("rule", "left_ids", "right_ids", "status")
 STATEMENT_COLUMNS = brs.COLUMNS
 
@@ -225,15 +226,6 @@ class Group:
     key: str
     count: int = 0
     money: Money = field(default_factory=Money)
-
-    @property
-    def net(self) -> Decimal:
-        """Net over all currencies: meaningful only where there is one (discrepancies)."""
-        return sum(self.money.net.values(), Decimal(0))
-
-    @property
-    def gross(self) -> Decimal:
-        return sum(self.money.gross.values(), Decimal(0))
 
 
 def _tally(frame: pl.DataFrame, by: Sequence[str], amounts: pl.Series | None) -> dict[Any, Group]:
@@ -452,25 +444,28 @@ def _discrepancy_view(frame: pl.DataFrame | None) -> dict[str, Any]:
     """Amount differences by type, and the largest of them for the table."""
     rows = _text(frame, DISCREPANCY_COLUMNS)
     diffs = _exact(rows["difference"])
-    keyed = rows.select(
-        _or_none("type"), pl.lit("").alias("currency"), pl.col("difference").alias("amount")
-    )
+    keyed = rows.select(_or_none("type"), "currency", pl.col("difference").alias("amount"))
     types = {k[0]: g for k, g in _tally(keyed, ["type"], diffs).items()}
     total = _tally(keyed, [], diffs).get(()) or Group("total")
     total.key = "total"
     shown = rows
     if rows.height > ROW_CAP:
         shown = _largest(rows, diffs, "difference", ROW_CAP)
-    by_type = sorted(types.values(), key=lambda g: (-g.gross, g.key))
+    # the chart draws one currency's differences: the largest, named when there are more
+    gross = total.money.gross
+    main = min(gross, key=lambda c: (-gross[c], c), default="")
+    by_type = sorted(types.values(), key=lambda g: (-g.money.gross.get(main, 0), g.key))
     return {
         "count": rows.height,
         "total": total,
         "rows": [_discrepancy_row(r) for r in shown.iter_rows(named=True)],
         "capped": rows.height > ROW_CAP,
         "by_type": by_type,
-        "chart": scale(
-            [Bar(humanise(g.key), float(g.gross), fmt_amount(g.gross)) for g in by_type]
-        ),
+        "main": main if len(gross) > 1 else "",
+        "chart": scale([
+            Bar(humanise(g.key), float(g.money.gross[main]), fmt_amount(g.money.gross[main], main))
+            for g in by_type if main in g.money.gross
+        ]),
     }
 
 
@@ -582,7 +577,7 @@ def _headline(
         "status": rules["status"],
         "matches": rules["matches"],
         "discrepancies": disc["count"],
-        "discrepancy_net": fmt_amount(disc["total"].net),
+        "discrepancy_net": disc["total"].money.lines("net"),
     }
 
 
