@@ -226,6 +226,17 @@ def test_user_text_is_escaped() -> None:
     assert figures(html).scripts == 1  # ours, and only ours
 
 
+def test_the_csv_formula_guard_does_not_show() -> None:
+    args = fixture_args()
+    guarded = {"B014": "'@handle", "B015": "'tis the season", "B016": "'=SUM(A1)"}
+    args["exceptions"] = args["exceptions"].with_columns(
+        pl.col("id").replace_strict(guarded, default=pl.col("counterparty"))
+        .alias("counterparty"))
+    html = render_report(**args)
+    assert "<td>@handle</td>" in html and "<td>=SUM(A1)</td>" in html
+    assert "<td>&#39;tis the season</td>" in html  # the data's own apostrophe stays
+
+
 def test_no_external_resources(page: str) -> None:
     assert "http://" not in page and "https://" not in page
     external = re.compile(r"""(?:src|href|action|xlink:href)\s*=\s*["']?\s*(?:[a-z]+:)?//""", re.I)

@@ -147,6 +147,15 @@ def test_amounts_show_their_currency_minor_units(
         assert [c.number_format for c in row] == ["#,##0;[Red]-#,##0"] * 2
 
 
+def test_only_the_csv_guard_apostrophe_is_dropped(tmp_path: Path) -> None:
+    text = ["'=SUM(A1)", "'tis the season", "'Quoted Name'", "'\tTAB", "'-B2", "''@x"]
+    path = tmp_path / "matches.xlsx"
+    write_workbook(path, {"exceptions": pl.DataFrame({"description": text})}, SUMMARY)
+    ws = openpyxl.load_workbook(path)["exceptions"]
+    assert [c.value for (c,) in ws.iter_rows(min_row=2)] == [
+        "=SUM(A1)", "'tis the season", "'Quoted Name'", "\tTAB", "-B2", "''@x"]
+
+
 def test_recon_apply_reads_the_workbook(workbook: Path) -> None:
     tables = read_decisions(workbook)
     [(where, kind, [row])] = tables

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 MATCH_COLUMNS = (
     "match_id",
@@ -51,6 +52,12 @@ DISCREPANCY_COLUMNS = (
     "difference",
     "explanation",
 )
+
+
+def unguard(text: pl.Expr) -> pl.Expr:
+    """`text` without the apostrophe recon_safe put before a cell starting with = + - @
+    tab or CR (for outputs that are no spreadsheet: an apostrophe of the data stays)."""
+    return text.str.replace(r"^'([=+\-@\t\r])", "$1")
 
 
 def copy_atomic(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> int:

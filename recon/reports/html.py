@@ -644,6 +644,12 @@ def _assets() -> tuple[Markup, Markup, str]:
     return Markup(css), Markup(js), csp
 
 
+def _unguarded(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame's text as the data has it: a page runs no formula, so the CSV's guard
+    (an apostrophe before `=`, `@` …) would only show."""
+    return frame.with_columns(csvout.unguard(pl.col(pl.String)))
+
+
 def render_report(
     summary: dict[str, Any],
     matches: pl.DataFrame,
@@ -654,6 +660,11 @@ def render_report(
 ) -> str:
     """Render report.html from summary.json and the output frames (all-String columns)."""
     names = side_names(summary)
+    exceptions, discrepancies = _unguarded(exceptions), _unguarded(discrepancies)
+    if bank_reconciliation is not None:
+        bank_reconciliation = _unguarded(bank_reconciliation)
+    if aging is not None:
+        aging = _unguarded(aging)
     exc = _exception_view(exceptions, names)
     disc = _discrepancy_view(discrepancies)
     rules = _rule_view(summary, matches)

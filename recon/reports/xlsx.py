@@ -27,6 +27,8 @@ from typing import Any
 import polars as pl
 import xlsxwriter
 
+from recon.reports.csvout import unguard
+
 NUMERIC = {
     "left_amount",
     "right_amount",
@@ -163,7 +165,7 @@ def _column(ws: Any, col: str, series: pl.Series, fmt: _Formats) -> tuple[list[A
     if col in NUMERIC:
         return _numbers(ws, col, raw, fmt)
     # the CSV writer's formula guard (a leading apostrophe) is not needed in a text cell
-    text = raw.str.strip_prefix("'")
+    text = pl.select(unguard(pl.lit(raw))).to_series()
     text = pl.select(pl.when(text != "").then(text)).to_series()
     if (text.str.starts_with("<r>") & text.str.ends_with("</r>")).any():
         return text.to_list(), partial(_write_text, ws, fmt=fmt)
