@@ -1063,6 +1063,12 @@ def _right_amount_by_rule(ruleset: RuleSet) -> str:
 #: The one-to-one matches being recorded: their pairs' ids, match ids, amounts and
 #: match_info values (see :func:`_record_matches`).
 RECORDING = "__recon__recording"
+#: A recorded match's explanation with its exact difference in its currency's minor
+#: units: the scores have it as a float only (see recon.scoring._explanation).
+EXACT_DIFFERENCE_SQL = (
+    "case when starts_with({explanation}, 'amount differs;') then 'amount differs by ' "
+    "|| recon_fmt({diff}, {cur}) || substr({explanation}, 15) else {explanation} end"
+)
 
 
 def _record_matches(
@@ -1106,7 +1112,9 @@ def _record_matches(
     con.execute(
         f"""insert into matches
         select i.match_id, ?, a.rule, a.rule_index, 'one_to_one', a.status, a.score,
-               i.l_amount, i.r_amount, i.amount_diff_exact, a.date_diff, a.explanation, ?, true,
+               i.l_amount, i.r_amount, i.amount_diff_exact, a.date_diff,
+               {EXACT_DIFFERENCE_SQL.format(explanation="a.explanation",
+                                            diff="i.amount_diff_exact", cur="i.i_cur")}, ?, true,
                null, null, a.diff_type, null
         from acc a join {RECORDING} i on i.l = a.l and i.r = a.r""",
         [run_id, _now()],
@@ -1240,16 +1248,17 @@ def _run_reversal(
             f"""select {matchinfo.match_id_sql(
                        "? || '|' || coalesce(p.account, '') || '|' || p.source_id "
                        "|| '|' || n.source_id")} as match_id,
-                   c.l, c.r, c.score, c.days, p.amount as pa, n.amount as na
+                   c.l, c.r, c.score, c.days, recon_fmt(p.amount, p.currency) as pa,
+                   recon_fmt(n.amount, n.currency) as na, p.amount + n.amount as total
             from rev c join {table} p on p.id = c.l join {table} n on n.id = c.r""",
             params=[rule.name],
         ).pl()
-        side_amount = "pa + na"
+        side_amount = "total"
         con.execute(
             f"""insert into matches
             select match_id, ?, ?, ?, 'reversal',
                    case when score >= ? then 'auto' else 'suggested' end, score,
-                   {"pa + na" if role == "left" else "0"}, {"0" if role == "left" else side_amount},
+                   {side_amount if role == "left" else "0"}, {"0" if role == "left" else side_amount},
                    {side_amount}, days,
                    'reversal: ' || pa || ' and ' || na || ' cancel out, ' || days || 'd apart',
                    ?, true, null, null, 'reversal', null

@@ -341,3 +341,25 @@ def test_mask_accounts_keeps_last_four(tmp_path, cli) -> None:
         text = (tmp_path / "out" / name).read_text()
         assert "DE89370400440532013000" not in text
         assert "3000" in text
+
+
+def test_explanations_give_exact_amounts_in_the_currency_minor_units(tmp_path, cli) -> None:
+    bank = write_csv(tmp_path / "bank.csv", BANK_HEADER, [
+        "B1,2026-03-02,100.005,KWD,Gulf Trading,INV-77,payment INV-77",
+        "B2,2026-03-03,9500,JPY,Tokyo KK,INV-88,payment INV-88",
+        "B3,2026-03-04,100.10,EUR,Kiel AG,INV-99,payment INV-99",
+        "B4,2026-03-05,250.125,KWD,Rev Co,X,r1",
+        "B5,2026-03-06,-250.125,KWD,Rev Co,X,r1 storno",
+    ])
+    ledger = write_csv(tmp_path / "ledger.csv", BANK_HEADER, [
+        "L1,2026-03-02,100.000,KWD,Gulf Trading,INV-77,invoice INV-77",
+        "L2,2026-03-03,10000,JPY,Tokyo KK,INV-88,invoice INV-88",
+        "L3,2026-03-04,100.00,EUR,Kiel AG,INV-99,invoice INV-99",
+    ])
+    code, _, err = cli(*run_args(bank, ledger, tmp_path, "--as-of", "2026-03-31"))
+    assert code == 0, err
+    said = {r["left_ids"]: r["explanation"].split(";")[0]
+            for r in read_rows(tmp_path / "out" / "matches.csv")}
+    assert said == {"B1": "amount differs by 0.005", "B2": "amount differs by -500",
+                    "B3": "amount differs by 0.10",
+                    "B4;B5": "reversal: 250.125 and -250.125 cancel out, 1d apart"}
