@@ -363,3 +363,20 @@ def test_explanations_give_exact_amounts_in_the_currency_minor_units(tmp_path, c
     assert said == {"B1": "amount differs by 0.005", "B2": "amount differs by -500",
                     "B3": "amount differs by 0.10",
                     "B4;B5": "reversal: 250.125 and -250.125 cancel out, 1d apart"}
+
+
+def test_match_amounts_have_their_own_currency_minor_units(tmp_path, cli) -> None:
+    bank = write_csv(tmp_path / "bank.csv", BANK_HEADER, [
+        "B1,2026-03-02,61.00,EUR,Tokyo KK,INV-5001,payment INV-5001"])
+    ledger = write_csv(tmp_path / "ledger.csv", BANK_HEADER, [
+        "L1,2026-03-02,10001,JPY,Tokyo KK,INV-5001,invoice INV-5001",
+        "L2,2026-03-05,12.345,KWD,Rev Co,X9,booking",
+        "L3,2026-03-06,-12.345,KWD,Rev Co,X9,storno booking",
+    ])
+    code, _, err = cli(*run_args(bank, ledger, tmp_path, "--as-of", "2026-03-31"))
+    assert code == 0, err
+    amounts = {(r["kind"], r["right_ids"]): (r["left_amount"], r["right_amount"], r["amount_diff"])
+               for r in read_rows(tmp_path / "out" / "matches.csv")}
+    # the FX match's ledger side in yen, the ledger reversal in dinars
+    assert amounts == {("one_to_one", "L1"): ("61.00", "10001", "-0.01"),
+                       ("reversal", "L2;L3"): ("0.000", "0.000", "0.000")}

@@ -86,9 +86,11 @@ def matches_sql(left_side: str) -> str:
     return f"""
     select m.match_id, m.rule, m.kind, recon_safe(i.left_ids) as left_ids,
            recon_safe(i.right_ids) as right_ids,
-           recon_fmt(m.left_amount, i.cur) as left_amount,
-           recon_fmt(m.right_amount, i.cur) as right_amount,
-           recon_fmt(m.amount_diff, i.cur) as amount_diff,
+           -- an FX match's right_amount is in the ledger's currency; a ledger reversal
+           -- has no left member, and its currency is the right members'
+           recon_fmt(m.left_amount, coalesce(i.cur, i.rcur)) as left_amount,
+           recon_fmt(m.right_amount, coalesce(i.rcur, i.cur)) as right_amount,
+           recon_fmt(m.amount_diff, coalesce(i.cur, i.rcur)) as amount_diff,
            m.date_diff_days, round(m.score, 4) as score, m.status,
            recon_safe(m.explanation) as explanation,
            null::varchar as decision, null::varchar as note
