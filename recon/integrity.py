@@ -17,11 +17,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 
 import polars as pl
 
+from recon.db import amount_text
 from recon.loaders.base import LoadResult, StatementInfo
 
 KINDS = ("balance", "continuity", "date_gap", "date_overlap", "duplicate_statement",
@@ -39,13 +41,14 @@ class IntegrityBreak:
     found: Decimal | None
     difference: Decimal | None  # found - expected
     message: str
+    currency: str | None = None  # of the amounts
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-ready form: decimals as strings."""
+        """JSON-ready form: decimals as strings, in the currency's minor units."""
         def text(d: Decimal | None) -> str | None:
-            return None if d is None else format(d, "f")
+            return None if d is None else amount_text(d, self.currency)
 
-        return {"kind": self.kind, "account": self.account,
+        return {"kind": self.kind, "account": self.account, "currency": self.currency,
                 "statements": list(self.statements), "expected": text(self.expected),
                 "found": text(self.found), "difference": text(self.difference),
                 "message": self.message}
@@ -178,10 +181,12 @@ def _balance(s: _Stmt) -> list[IntegrityBreak]:
     if expected == info.closing_balance:
         return []
     diff = info.closing_balance - expected
+    money = partial(amount_text, currency=info.currency)
     return [IntegrityBreak(
         "balance", info.account, (s.label,), expected, info.closing_balance, diff,
-        f"{s.label}: opening {info.opening_balance} + lines {s.total} = {expected}, "
-        f"but the statement closes at {info.closing_balance} (difference {diff})")]
+        f"{s.label}: opening {money(info.opening_balance)} + lines {money(s.total)} = "
+        f"{money(expected)}, but the statement closes at {money(info.closing_balance)} "
+        f"(difference {money(diff)})", info.currency)]
 
 
 def _currency(account: str | None, group: list[_Stmt]) -> list[IntegrityBreak]:
@@ -213,10 +218,12 @@ def _continuity(prev: _Stmt, nxt: _Stmt) -> list[IntegrityBreak]:
     if a.closing_balance is not None and b.opening_balance is not None and (
             a.closing_balance != b.opening_balance):
         diff = b.opening_balance - a.closing_balance
+        money = partial(amount_text, currency=a.currency)
         out.append(IntegrityBreak(
             "continuity", a.account, labels, a.closing_balance, b.opening_balance, diff,
-            f"{nxt.label} opens at {b.opening_balance}, but {prev.label} closed at "
-            f"{a.closing_balance} (difference {diff}): a statement is missing or changed"))
+            f"{nxt.label} opens at {money(b.opening_balance)}, but {prev.label} closed at "
+            f"{money(a.closing_balance)} (difference {money(diff)}): a statement is "
+            "missing or changed", a.currency))
     if a.end_date and b.start_date:
         if b.start_date < a.end_date:
             out.append(IntegrityBreak(

@@ -144,10 +144,24 @@ def test_inspect_reports_breaks_and_forced_format(tmp_path: Path) -> None:
     report = inspect_file(path, format="mt940")
     assert report["detected_because"][0] == "format mt940 given with --format"
     (only,) = report["integrity"]
-    assert (only["kind"], only["difference"]) == ("balance", "0.0100")
+    assert (only["kind"], only["difference"]) == ("balance", "0.01")
     path.write_text(text.replace("EUR1000,00", "EUR10O0,00"), encoding="latin-1")
     with pytest.raises(InputFileError, match="cannot parse balance"):
         inspect_file(path, format="mt940")
+
+
+def test_breaks_state_amounts_in_the_currency_minor_units(tmp_path: Path) -> None:
+    text = (BANKS / "mt940" / "de_sparkasse.sta").read_text(encoding="latin-1")
+    path = tmp_path / "jpy.sta"
+    path.write_text(text.replace("EUR", "JPY").replace(":62F:C260304JPY1000,00",
+                                                       ":62F:C260304JPY1005,00"),
+                    encoding="latin-1")
+    (only,) = inspect_file(path)["integrity"]
+    assert (only["currency"], only["expected"], only["found"], only["difference"]) == (
+        "JPY", "1000", "1005", "5")
+    assert only["message"].endswith(
+        "opening 1200.1 + lines -200.1 = 1000, but the statement closes at 1005 "
+        "(difference 5)")
 
 
 @pytest.mark.parametrize(("value", "text"), [

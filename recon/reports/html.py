@@ -588,7 +588,8 @@ def _integrity(summary: Mapping[str, Any]) -> list[dict[str, str]]:
             diff = to_decimal(item.get("difference"))
             out.append(
                 {k: str(item.get(k) or "") for k in ("kind", "account", "message")}
-                | {"difference": fmt_amount(diff) or str(item.get("difference") or "")}
+                | {"difference": fmt_amount(diff, item.get("currency"))
+                   or str(item.get("difference") or "")}
             )
     return out
 
