@@ -13,6 +13,14 @@ Right rows with identical content (same amount, date, names, references: the
 twin over the other is not a guess, so swapping twins does not count as an
 alternative, and the lowest id is taken first (the original posting before
 its copy).
+
+Given ``auto_above``, an unsure pair (scoring below it) never decides a confident
+one: the confident pairs are assigned first, among themselves; an unsure rival
+within the margin of a confident choice makes it ambiguous unless a confident
+pair holds the rival's other row; and the unsure pairs are assigned after, over
+the rows the confident ones left and no ambiguous row claims.  Assigned all at
+once, an unsure pair could take a row from a confident one and so push it onto
+a look-alike (two pairs of any score outnumber one).
 """
 
 from __future__ import annotations
@@ -48,7 +56,13 @@ def big(nl: pl.Expr, nr: pl.Expr, max_side: int | None = None) -> pl.Expr:
     return (nl > 1) & (nr > 1) & ((nl > most) | (nr > most))
 
 
-def assign(pairs: pl.DataFrame, *, margin: float, max_side: int | None = None) -> Assignment:
+def assign(
+    pairs: pl.DataFrame,
+    *,
+    margin: float,
+    max_side: int | None = None,
+    auto_above: float | None = None,
+) -> Assignment:
     """Choose at most one partner per row maximising the total score.
 
     Args:
@@ -58,6 +72,8 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int | None = None) -
             conservative mutual-best rule instead of the exact solver (MAX_SIDE when
             not given: a rule's later passes, which decide again only the pairs near a
             change of such components, read MAX_SIDE; see pipeline.Plan).
+        auto_above: the score of a confident pair; when given, the confident pairs
+            are decided first and the unsure ones cannot move them (see above).
     """
     max_side = MAX_SIDE if max_side is None else max_side
     if pairs.height == 0:
@@ -86,10 +102,10 @@ def assign(pairs: pl.DataFrame, *, margin: float, max_side: int | None = None) -
     # benchmark: their working frames took RSS 1.8 GiB above the input)
     parts = max(1, -(-pairs.height // PART_PAIRS))
     if parts == 1:
-        accepted, withheld, bigs = _assign_part(pairs, margin, max_side)
+        accepted, withheld, bigs = _assign_part(pairs, margin, max_side, auto_above)
     else:
         found = [
-            _assign_part(pairs.filter(pl.col("comp") % parts == i), margin, max_side)
+            _assign_part(pairs.filter(pl.col("comp") % parts == i), margin, max_side, auto_above)
             for i in range(parts)
         ]
         accepted = pl.concat([a for a, _, _ in found])
@@ -148,7 +164,7 @@ PART_PAIRS = 1_000_000
 
 
 def _assign_part(
-    pairs: pl.DataFrame, margin: float, max_side: int
+    pairs: pl.DataFrame, margin: float, max_side: int, auto_above: float | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
     """Accepted and withheld pairs of whole components (columns of `pairs` but comp,
     li, ri): every component is decided alone; and the left rows of the components
@@ -179,8 +195,13 @@ def _assign_part(
     )
     is_star = (pl.col("nl") == 1) | (pl.col("nr") == 1)
     stars, rest = multi.filter(is_star), multi.filter(~is_star)
+    # a star's unsure pairs decide nothing the star rule does not: its centre takes its
+    # best item unless another is within the margin, whatever the scores
     star_keep, star_amb = _solve_stars(stars, margin)
-    keep, ambiguous = _solve_components(rest, margin, max_side)
+    if auto_above is None:
+        keep, ambiguous = _solve_components(rest, margin, max_side)
+    else:
+        keep, ambiguous = _confident_first(rest, margin, max_side, auto_above)
     cols = [c for c in pairs.columns if c not in ("comp", "li", "ri", "n")]
     accepted = pl.concat(
         [single.select(cols), star_keep.select(cols), rest.filter(keep).select(cols)]
@@ -409,6 +430,100 @@ def _solve_components(
         keep[rows[k]] = True
         amb[rows[a]] = True
     return keep, amb
+
+
+def _confident_first(
+    multi: pl.DataFrame, margin: float, max_side: int, auto_above: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_solve_components`'s masks (accepted, ambiguous), the confident pairs
+    (score at least `auto_above`) decided before the unsure ones (see the module).
+
+    The exact solver puts as many pairs as it can first: assigned together, an unsure
+    pair (a payment of another name) taking a row pushed a confident row onto its
+    look-alike, auto-matched, where alone it was a tie.  The components the
+    mutual-best rule decides keep all their pairs: that rule takes only a pair that is
+    the best of both its rows by the margin, which no unsure pair can move."""
+    keep = np.zeros(multi.height, dtype=bool)
+    amb = np.zeros(multi.height, dtype=bool)
+    if multi.height == 0:
+        return keep, amb
+    wide = multi.select(big(pl.col("nl"), pl.col("nr"), max_side)).to_series().to_numpy()
+    sure = (multi["score"] >= auto_above).to_numpy()
+    first = wide | sure
+    keep[first], amb[first] = _solve_components(multi.filter(pl.Series(first)), margin, max_side)
+    _undo_near_unsure(multi, keep, amb, margin, ~wide)
+    later = ~wide & ~sure & ~_claimed(multi, keep, amb, margin)
+    keep[later], amb[later] = _solve_components(multi.filter(pl.Series(later)), margin, max_side)
+    return keep, amb
+
+
+#: Slack of the margin comparisons, as the solver's (see recon.solver).
+_EPS = 1e-12
+
+
+def _rivals(multi: pl.DataFrame, chosen: np.ndarray, margin: float) -> pl.DataFrame:
+    """(i, side, other): for each pair i of `multi` marked `chosen`, its rivals within
+    `margin` (a pair of its left row with another item, `side` "r", or of its right row
+    with another left row, `side` "l"), by the rival's other row `other`."""
+    rows = multi.select(
+        pl.int_range(pl.len()).alias("i"), "l", "r", pl.col("score").cast(pl.Float64), "rk"
+    )
+    mine = rows.filter(pl.Series(chosen))
+    near = pl.col("s2") > pl.col("score") - margin + _EPS
+    by_l = (
+        mine.join(rows.select("l", pl.col("r").alias("other"), pl.col("score").alias("s2"),
+                              pl.col("rk").alias("rk2")), on="l")
+        .filter(near & (pl.col("rk2") != pl.col("rk")))
+        .select("i", pl.lit("r").alias("side"), "other")
+    )
+    by_r = (
+        mine.join(rows.select("r", pl.col("l").alias("other"), pl.col("score").alias("s2")),
+                  on="r")
+        .filter(near & (pl.col("other") != pl.col("l")))
+        .select("i", pl.lit("l").alias("side"), "other")
+    )
+    return pl.concat([by_l, by_r])
+
+
+def _undo_near_unsure(
+    multi: pl.DataFrame, keep: np.ndarray, amb: np.ndarray, margin: float, exact: np.ndarray
+) -> None:
+    """Withhold (in `keep` and `amb`) each kept pair of the `exact` components with a
+    rival within the margin whose other row no kept pair holds: the rival is an
+    alternative (an unsure pair, or one freed by a pair withheld here).  Until none
+    is left: a pair withheld frees its rows for the rivals of others."""
+    while True:
+        chosen = keep & exact
+        found = _rivals(multi, chosen, margin)
+        taken = {
+            "r": multi["r"].filter(pl.Series(keep)).implode(),
+            "l": multi["l"].filter(pl.Series(keep)).implode(),
+        }
+        free = pl.when(pl.col("side") == "r").then(~pl.col("other").is_in(taken["r"]))
+        undone = found.filter(free.otherwise(~pl.col("other").is_in(taken["l"])))["i"].unique()
+        if undone.is_empty():
+            return
+        at = undone.to_numpy()
+        keep[at] = False
+        amb[at] = True
+
+
+def _claimed(multi: pl.DataFrame, keep: np.ndarray, amb: np.ndarray, margin: float) -> np.ndarray:
+    """Per pair of `multi`, whether a row of it is taken (`keep`), withheld (`amb`) or a
+    rival within the margin of a withheld pair: an unsure pair must not take it, or
+    the next pass would see the tie broken (see recon.pipeline.resolve_proposals)."""
+    held = keep | amb
+    rivals = _rivals(multi, amb, margin)
+    rows_l = pl.concat(
+        [multi["l"].filter(pl.Series(held)), rivals.filter(pl.col("side") == "l")["other"]]
+    )
+    rows_r = pl.concat(
+        [multi["r"].filter(pl.Series(held)), rivals.filter(pl.col("side") == "r")["other"]]
+    )
+    claimed: np.ndarray = multi.select(
+        pl.col("l").is_in(rows_l.implode()) | pl.col("r").is_in(rows_r.implode())
+    ).to_series().to_numpy()
+    return claimed
 
 
 def _positions(comp: np.ndarray, ids: np.ndarray) -> np.ndarray:

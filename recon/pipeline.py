@@ -517,7 +517,7 @@ def run_rule(
         old_suggested, old_ambiguous, old_withheld = plan.replay(carried, left, right)
         result, ambiguous = plan.decide(rule, old_withheld)
     else:
-        result = assign(pairs, margin=rule.margin)
+        result = assign(pairs, margin=rule.margin, auto_above=rule.auto_above)
         ambiguous = _near_rivals(pairs, result.ambiguous, rule)
     accepted = explained(with_shared_refs(con, T, result.accepted)).with_columns(
         pl.when(pl.col("score") >= rule.auto_above)
@@ -889,7 +889,7 @@ class Plan:
         """The pairs decided again, and the ambiguous-row records of their rows (see
         _near_rivals); `withheld` the pairs the last assignment withheld that are not
         decided again (:meth:`replay`), which a redone row's record counts too."""
-        exact = assign(self.exact, margin=rule.margin)
+        exact = assign(self.exact, margin=rule.margin, auto_above=rule.auto_above)
         records = [_near_rivals(self.exact, exact.ambiguous, rule)]
         near = assign_near(self.near.drop("redo"), self.near["redo"], margin=rule.margin)
         if self.near.height:
@@ -1031,10 +1031,14 @@ _PROPOSAL_COLS = (
 def resolve_proposals(
     con: duckdb.DuckDBPyConnection, ruleset: RuleSet, run_id: str, margin: float
 ) -> dict[str, int]:
-    """Record the deferred suggestions whose rows are still open; return counts per rule."""
+    """Record the deferred suggestions whose rows are still open and in no tie among
+    confident candidates (see :func:`_tied_sql`); return counts per rule."""
     props = con.sql(
-        f"""select * from {_PROPOSALS}
-        where l in (select id from {T.left}) and r in (select id from {T.right})"""
+        f"""with tied as ({_tied_sql(ruleset)})
+        select * from {_PROPOSALS}
+        where l in (select id from {T.left}) and r in (select id from {T.right})
+          and l not in (select id from tied where side = 'left')
+          and r not in (select id from tied where side = 'right')"""
     ).pl()
     if props.height == 0:
         return {}
@@ -1046,6 +1050,30 @@ def resolve_proposals(
     _record_matches(con, chosen, run_id, _right_amount_by_rule(ruleset))
     counts = chosen.group_by("rule").len()
     return dict(zip(counts["rule"].to_list(), counts["len"].to_list(), strict=True))
+
+
+def _tied_sql(ruleset: RuleSet) -> str:
+    """(side, id): the open rows of a tie among confident candidates: the rows a rule
+    found ambiguous with a best score it would accept (AMBIGUOUS), and their open
+    alternatives.  A suggestion must not take one: the next pass would see the tie
+    broken and accept the look-alike left over, on the word of an unsure pair."""
+    auto = ", ".join(f"({_quote(r.name)}, {float(r.auto_above)})" for r in ruleset.rules)
+    return f"""with ties as (
+        select a.side, a.id, unnest(a.alternatives) as alt from {AMBIGUOUS} a
+        join (values {auto}) t(rule, auto_above) on t.rule = a.rule
+        where a.best >= t.auto_above),
+    open_rows as (select 'left' as side, id from {T.left}
+                  union all select 'right', id from {T.right}),
+    live as (select x.* from ties x
+             semi join open_rows o on o.side = x.side and o.id = x.id
+             semi join open_rows p on p.side <> x.side and p.id = x.alt)
+    select side, id from live
+    union select case when side = 'left' then 'right' else 'left' end, alt from live"""
+
+
+def _quote(text: str) -> str:
+    """`text` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _right_amount_by_rule(ruleset: RuleSet) -> str:

@@ -338,3 +338,59 @@ def test_mutual_best_of_all_big_components_at_once_is_the_rule_per_component(
         want_keep, want_amb = _mutual_best_one_component(lpos[idx], rpos[idx], score[idx], 0.05)
         assert {i for i, j in enumerate(idx) if keep[j]} == want_keep
         assert {i for i, j in enumerate(idx) if amb[j]} == want_amb
+
+
+def test_an_unsure_pair_does_not_push_a_confident_row_onto_its_look_alike() -> None:
+    # row 1 ties between 10 and 11 (0.85, 0.82); row 2 reaches 10 only, unsure (0.71):
+    # two pairs outnumber one, and 1 went to 11, confident, where alone it was a tie
+    df = pairs([(1, 10, 0.85), (1, 11, 0.82), (2, 10, 0.71)])
+    assert as_set(assign(df, margin=0.05).accepted) == {(1, 11), (2, 10)}
+    a = assign(df, margin=0.05, auto_above=0.8)
+    assert as_set(a.accepted) == set()
+    assert as_set(a.ambiguous) == {(1, 10)}
+
+
+def test_an_unsure_pair_does_not_move_a_clear_winner() -> None:
+    # 1 is clearly 10's (0.95 against 0.83); 2's unsure pair to 10 must not move it
+    df = pairs([(1, 10, 0.95), (1, 11, 0.83), (2, 10, 0.78)])
+    assert as_set(assign(df, margin=0.05).accepted) == {(1, 11), (2, 10)}
+    a = assign(df, margin=0.05, auto_above=0.8)
+    assert as_set(a.accepted) == {(1, 10)}
+    assert a.ambiguous.height == 0
+
+
+def test_confident_pairs_still_make_way_for_each_other() -> None:
+    # all confident: the optimum pairs both rows, as before (see test_optimal_not_greedy)
+    df = pairs([(1, 10, 0.9), (1, 11, 0.8), (2, 10, 0.85)])
+    assert as_set(assign(df, margin=0.05, auto_above=0.8).accepted) == {(1, 11), (2, 10)}
+
+
+def test_unsure_pairs_are_assigned_among_the_rows_left() -> None:
+    # 1-10 is confident and clear; 2 and 3 compete for 11 and 12 below the bar
+    df = pairs([(1, 10, 0.9), (2, 10, 0.6), (2, 11, 0.7), (3, 11, 0.75), (3, 12, 0.65)])
+    a = assign(df, margin=0.05, auto_above=0.8)
+    assert as_set(a.accepted) == {(1, 10), (2, 11), (3, 12)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(_small_graphs(), st.sampled_from([0.8, 0.89, 0.9, 0.93]))
+def test_unsure_pairs_never_add_a_confident_match(pairs: pl.DataFrame, auto: float) -> None:
+    """The confident pairs accepted with the unsure ones among the candidates are some of
+    those accepted without them: an unsure pair can make a confident one ambiguous, never
+    choose one; and no row is taken twice.  Pairs are compared by item (a row's copies
+    are one item, the first posting taken, scored as the best of them)."""
+    a = assign(pairs, margin=0.05, auto_above=auto)
+    acc = a.accepted
+    assert acc["l"].is_unique().all() and acc["r"].is_unique().all()
+    assert not (as_set(acc) & as_set(a.ambiguous))
+    # a row's copies of one item score as the best of them (see _check_against_definition)
+    twins = pairs.sort("l", "r").with_columns(
+        pl.col("score").max().over("l", "r_key")
+        - 1e-6 * (pl.col("r").rank("ordinal").over("l", "r_key") - 1)
+    )
+    alone = assign(twins.filter(pl.col("score") >= auto), margin=0.05, auto_above=auto)
+
+    def items(df: pl.DataFrame) -> set[tuple[int, str]]:
+        return set(df.select("l", "r_key").iter_rows())
+
+    assert items(acc.filter(pl.col("score") >= auto)) <= items(alone.accepted)

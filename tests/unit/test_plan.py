@@ -53,7 +53,7 @@ def _pairs(
 def _whole(pairs: pl.DataFrame) -> tuple[list, list, list]:  # type: ignore[type-arg]
     """Accepted pairs, withheld pairs and ambiguous-row records of assigning `pairs`
     whole: what every later pass must give."""
-    result = assign(pairs, margin=RULE.margin)
+    result = assign(pairs, margin=RULE.margin, auto_above=RULE.auto_above)
     records = pipeline._near_rivals(pairs, result.ambiguous, RULE)  # type: ignore[arg-type]
     return _sets(result.accepted, result.ambiguous, records)
 
@@ -93,7 +93,7 @@ def _passes(rng: np.random.Generator) -> None:
     twins = bool(rng.random() < 0.5)
     pairs = _pairs(rng, left, right, int(rng.integers(4, 3 * (n_left + n_right))), twins)
     # the first pass: every pair assigned
-    result = assign(pairs, margin=RULE.margin)
+    result = assign(pairs, margin=RULE.margin, auto_above=RULE.auto_above)
     records = pipeline._near_rivals(pairs, result.ambiguous, RULE)  # type: ignore[arg-type]
     carried = pipeline.Carried(pairs, pl.DataFrame())
     _carry(carried, result, records)
@@ -139,7 +139,7 @@ def _passes(rng: np.random.Generator) -> None:
             records = old_ambiguous if records is None else pl.concat([records, old_ambiguous])
         assert _sets(accepted, withheld, records) == _whole(graph)
         # the left rows of the big components, for the next pass, are assign's
-        assert sorted(plan.big) == sorted(assign(graph, margin=RULE.margin).big)
+        assert sorted(plan.big) == sorted(assign(graph, margin=RULE.margin, auto_above=RULE.auto_above).big)
         carried = pipeline.Carried(graph, pl.DataFrame())
         suggested = pl.concat([
             result.accepted.filter(pl.col("score") < RULE.auto_above).select("l", "r", "score"),
