@@ -414,9 +414,13 @@ def amount_condition_sql(tol: AmountTolerance, l: str = "l", r: str = "r") -> st
 
 
 def equal_condition_sql(fields: tuple[str, ...], l: str = "l", r: str = "r") -> list[str]:
-    """Equality conditions; `reference` is handled by a join on reference keys."""
+    """Equality conditions; `reference` is handled by a join on reference keys.
+
+    The currency is compared whether `fields` names it or not: amounts of two
+    currencies are not comparable (the fx matcher converts them), and a rule that left
+    it out of `equal` matched 100.00 EUR with 100.00 USD, an "fx" difference at rate 1."""
     out = []
-    for f in fields:
+    for f in dict.fromkeys([*fields, "currency"]):
         if f == "reference":
             continue
         col = "name_key" if f == "counterparty" else f
