@@ -6,10 +6,17 @@ blocking (same currency, dates within ``diagnostic_days``, and: amount within
 reference) and scored like any rule.  The best candidate's features
 name the condition that failed.
 
+Two more kinds of candidate no rule pairs are looked for, the usual slips of a
+booking: a row sharing a reference in another currency (``currency_mismatch``:
+no rule but fx compares amounts of two currencies), and a row of the same name or
+reference for the opposite amount (``amount_mismatch``, "opposite sign": a receipt
+booked as a payment, a credit note as an invoice).
+
 Reasons: ``ambiguous`` (two candidates about equally good),
 ``duplicate`` (an identical row is already matched), ``no_candidate``,
-``amount_mismatch``, ``date_out_of_window``, ``low_similarity`` (amount and
-date fit but names/references are too weak for any rule's threshold).
+``amount_mismatch``, ``date_out_of_window``, ``currency_mismatch``,
+``low_similarity`` (amount and date fit but names/references are too weak for any
+rule's threshold).
 """
 
 from __future__ import annotations
@@ -21,8 +28,19 @@ import polars as pl
 
 from recon.config import RuleSet
 from recon.db import written_join_order
-from recon.matchers.base import AmountTolerance, DateWindow, band_join_sql, date_condition_sql
+from recon.matchers.base import (
+    REF_PAIRS,
+    AmountTolerance,
+    DateWindow,
+    Matcher,
+    band_join_sql,
+    date_condition_sql,
+)
 from recon.matchers.exact import Exact
+from recon.matchers.fee import Fee
+from recon.matchers.fx import Fx
+from recon.matchers.group import Group
+from recon.matchers.reversal import Reversal
 from recon.matchinfo import ACTIVE_MEMBERS_SQL
 from recon.pipeline import AMBIGUOUS, LEFT_OUT, T, rejected_pairs_sql
 from recon.scoring import explained, score_in_chunks, with_shared_refs
@@ -33,6 +51,7 @@ REASONS = (
     "no_candidate",
     "amount_mismatch",
     "date_out_of_window",
+    "currency_mismatch",
     "low_similarity",
 )
 
@@ -52,11 +71,14 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     # open row would pair each with hundreds on a big night
     named = band_join_sql(T, relaxed, extra, names="block")
     same_amount = band_join_sql(T, AmountTolerance(), extra)
+    # the slips (l, r, slip) no rule pairs; read by DuckDB from this variable below
+    slips = con.sql(_slips_sql(days)).pl()
     with written_join_order(con):
         # a pair a reviewer rejected is no candidate: named the best, it was offered again
         cand: pl.DataFrame = con.sql(
             f"select distinct l, r from "
-            f"(({named}) union all ({same_amount}) union all ({by_ref.candidates_sql(T)})) "
+            f"(({named}) union all ({same_amount}) union all ({by_ref.candidates_sql(T)}) "
+            f"union all (select l, r from slips)) "
             f"where (l, r) not in (select (l, r) from ({rejected_pairs_sql()}))"
         ).pl()
     # the best candidates of each row: those of a left row are in its chunk, and the
@@ -75,9 +97,20 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
         weights=ruleset.settings["weights"],
         explain=False,
     )
-    pairs = with_shared_refs(con, T, pairs)
+    pairs = with_shared_refs(con, T, pairs).join(
+        slips.cast({"l": pairs.schema["l"], "r": pairs.schema["r"]}), on=["l", "r"], how="left"
+    )
     best = pl.concat([_best(pairs, "l", "r", "left"), _best(pairs, "r", "l", "right")])
-    best = best.with_columns(_reason(ruleset).alias("reason"))
+    best = best.with_columns(
+        _reason(ruleset).alias("reason"),
+        pl.when(pl.col("slip") == "currency")
+        .then(pl.lit("currencies differ; "))
+        .when(pl.col("slip") == "sign")
+        .then(pl.lit("opposite sign; "))
+        .otherwise(pl.lit(""))
+        .add(pl.col("explanation"))
+        .alias("explanation"),
+    )
     # from txns what the open tables leave out (see recon.pipeline.LEFT_OUT)
     fields = ", ".join(f"x.{c}" if c in LEFT_OUT else f"t.{c}" for c in ROW_FIELDS)
     texts = "join txns x on x.txn_id = t.id"
@@ -88,7 +121,13 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
         with open_rows as (
             select 'left' as side, id, {fields}, {DUPLICATE_KEYS} from {T.left} t {texts}
             union all select 'right', id, {fields}, {DUPLICATE_KEYS} from {T.right} t {texts}),
+        -- a row's alternatives are ambiguous too, with the row as their candidate: the
+        -- other ledger item of a tie, each member of two equally good groups
         amb_alt as (select a.side, a.id, unnest(a.alternatives) as alt, a.best
+                    from {AMBIGUOUS} a
+                    union all
+                    select case when a.side = 'left' then 'right' else 'left' end,
+                           unnest(a.alternatives), a.id, a.best
                     from {AMBIGUOUS} a),
         -- an ambiguity is stale once every rival has been matched by a later rule
         amb as (select x.side, x.id, list_sort(list(distinct x.alt)) as alts, max(x.best) as best
@@ -132,8 +171,10 @@ def _best(pairs: pl.DataFrame, own: str, other: str, side: str) -> pl.DataFrame:
                 "amount_diff": pl.Float64,
                 "date_diff": pl.Int64,
                 "right_abs": pl.Float64,
+                "shares_ref": pl.Boolean,
                 "name_sim": pl.Float64,
                 "explanation": pl.String,
+                "slip": pl.String,
             }
         )
     top = explained(pairs.filter(pl.col("score") == pl.col("score").max().over(own)))
@@ -146,27 +187,99 @@ def _best(pairs: pl.DataFrame, own: str, other: str, side: str) -> pl.DataFrame:
             pl.col("amount_diff").first(),
             pl.col("date_diff").first(),
             pl.col("right_abs").first(),
+            pl.col("shares_ref").first(),
             pl.col("name_sim").first(),
             pl.col("explanation").first(),
+            pl.col("slip").first(),
         )
         .select(pl.lit(side).alias("side"), pl.col(own).cast(pl.Int64).alias("id"), pl.exclude(own))
     )
 
 
 def _reason(ruleset: RuleSet) -> pl.Expr:
-    """The first rule condition the best candidate fails."""
-    tol_abs = max((float(r.matcher.amount_tolerance().abs) for r in ruleset.rules), default=0.0)
-    tol_pct = max((float(r.matcher.amount_tolerance().pct) for r in ruleset.rules), default=0.0)
-    before = max((r.matcher.date.before for r in ruleset.rules), default=0)
-    after = max((r.matcher.date.after for r in ruleset.rules), default=0)
-    allowed = pl.max_horizontal(pl.lit(tol_abs), pl.col("right_abs") * tol_pct / 100)
+    """The first condition the best candidate fails, rule by rule: `amount_mismatch` when
+    no one-to-one rule takes its amount (with the reference the rule requires shared),
+    `date_out_of_window` when none of those takes its dates too, else `low_similarity`.
+
+    Each rule is read alone: the widest band and window of all rules together (a group
+    rule's 45 days for instalments, the 50% a reference allows) called a candidate 39
+    days off, or 30% off without a shared reference, `low_similarity`."""
+    fits = [f for f in (_fits(r.matcher) for r in ruleset.rules) if f is not None]
+    amount = pl.any_horizontal(a for a, _ in fits) if fits else pl.lit(True)
+    both = pl.any_horizontal(a & d for a, d in fits) if fits else pl.lit(True)
+    slip = pl.col("slip").fill_null("")
     return (
-        pl.when(pl.col("amount_diff").abs() > allowed)
+        pl.when(slip == "currency")
+        .then(pl.lit("currency_mismatch"))
+        .when((slip == "sign") | ~amount)
         .then(pl.lit("amount_mismatch"))
-        .when((pl.col("date_diff") < -before) | (pl.col("date_diff") > after))
+        .when(~both)
         .then(pl.lit("date_out_of_window"))
         .otherwise(pl.lit("low_similarity"))
     )
+
+
+#: Rows of one name, currency and amount on a side beyond which the opposite-sign
+#: candidates leave them out: a name paying one sum many times (a subscription and its
+#: refunds) would pair every payment with every refund.
+_SIGN_FAN = 48
+
+
+def _slips_sql(days: int) -> str:
+    """(l, r, slip): open pairs no rule pairs that make a likely candidate all the same,
+    within `days`: a shared reference key in another currency (`currency`), or the same
+    name or a shared reference key and the opposite amount (`sign`)."""
+    near = f"abs(date_diff('day', r.date, l.date)) <= {int(days)}"
+
+    def fewer(table: str) -> str:  # the rows whose name, currency and amount are not crowded
+        return f"""(select * from {table} where name_key is not null
+            qualify count(*) over (partition by name_key, currency, amount) <= {_SIGN_FAN})"""
+
+    return f"""
+    select p.l, p.r, 'currency' as slip from {REF_PAIRS} p
+    join {T.left} l on l.id = p.l join {T.right} r on r.id = p.r
+    where l.currency <> r.currency and {near}
+    union
+    select p.l, p.r, 'sign' from {REF_PAIRS} p
+    join {T.left} l on l.id = p.l join {T.right} r on r.id = p.r
+    where l.currency = r.currency and l.amount = -r.amount and l.amount <> 0 and {near}
+    union
+    select l.id, r.id, 'sign' from {fewer(T.left)} l join {fewer(T.right)} r
+      on l.name_key = r.name_key and l.currency = r.currency and l.amount = -r.amount
+     and l.amount <> 0 and {near}"""
+
+
+#: Slack of the amount comparisons: the differences are doubles.
+_CENT_SLACK = 1e-9
+
+
+def _fits(m: Matcher) -> tuple[pl.Expr, pl.Expr] | None:
+    """Whether a candidate (amount_diff, right_abs, date_diff, shares_ref of a pair in one
+    currency) meets the amount (and required reference) of one-to-one matcher `m`, and
+    its date window; None for the matchers that pair otherwise (sums, opposite rows of
+    one side, two currencies)."""
+    if isinstance(m, Group | Reversal | Fx):
+        return None
+    diff = pl.col("amount_diff")
+    if isinstance(m, Fee):
+        fee = -diff  # bank = ledger - fee
+        amount = (
+            (fee >= float(m.fee.min) - _CENT_SLACK)
+            & (fee <= float(m.fee.max) + _CENT_SLACK)
+            & (diff.abs() * 4 <= pl.col("right_abs"))
+        )
+    elif isinstance(m, Exact):
+        amount = diff == 0 if "amount" in m.equal else pl.lit(True)
+    else:
+        tol = m.amount_tolerance()
+        allowed = pl.max_horizontal(
+            pl.lit(float(tol.abs)), pl.col("right_abs") * float(tol.pct) / 100
+        )
+        amount = diff.abs() <= allowed + _CENT_SLACK
+    if "reference" in getattr(m, "equal", ()):
+        amount = amount & pl.col("shares_ref")
+    days = pl.col("date_diff")
+    return amount, (days >= -m.date.before) & (days <= m.date.after)
 
 
 #: What the duplicates check compares of an open row besides ROW_FIELDS (an open
