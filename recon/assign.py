@@ -14,6 +14,15 @@ twin over the other is not a guess, so swapping twins does not count as an
 alternative, and the lowest id is taken first (the original posting before
 its copy).
 
+Left rows with identical content (the ``l_key`` column, when given: the same bank
+line loaded from two exports under two ids, or paid twice) are copies too: of the
+pairs of one right row with copies of one left row only the best is assigned (ties:
+the lowest id), and the other copies wait for a later pass, where they pair with what
+is left.  Both copies paired with one receipt were a tie, and the receipt was left
+open, the copy not reported as a duplicate.  Components decided by the mutual-best rule
+keep all their pairs (a later pass decides them from part of their pairs, see
+:func:`assign_near`).
+
 Given ``auto_above``, an unsure pair (scoring below it) never decides a confident
 one: the confident pairs are assigned first, among themselves; an unsure rival
 within the margin of a confident choice makes it ambiguous unless a confident
@@ -82,7 +91,7 @@ def assign(
     # explanations) are gathered for the chosen pairs at the end, by row number: a
     # copy of every column for unique() and a join on (l, r) held 1.2 GiB more than
     # this at 6M pairs
-    core = ["l", "r", "score", *(["r_key"] if "r_key" in pairs.columns else [])]
+    core = ["l", "r", "score", *(k for k in ("r_key", "l_key") if k in pairs.columns)]
     extra = pairs.select(pl.exclude(core)) if pairs.width > len(core) else None
     # one sort makes the copies of a pair neighbours, its first row in the input first
     # (`_row` breaks the tie): a hashed unique() and then a sort took 2.5 times as long
@@ -193,6 +202,8 @@ def _assign_part(
         pl.col("l").n_unique().over("comp").alias("nl"),
         pl.col("r").n_unique().over("comp").alias("nr"),
     )
+    if "l_key" in multi.columns:
+        multi = _left_copies_wait(multi, max_side)
     is_star = (pl.col("nl") == 1) | (pl.col("nr") == 1)
     stars, rest = multi.filter(is_star), multi.filter(~is_star)
     # a star's unsure pairs decide nothing the star rule does not: its centre takes its
@@ -209,6 +220,24 @@ def _assign_part(
     withheld = pl.concat([star_amb.select(cols), rest.filter(ambiguous).select(cols)])
     bigs = rest.filter(big(pl.col("nl"), pl.col("nr"), max_side))["l"].unique()
     return accepted, withheld, bigs
+
+
+def _left_copies_wait(multi: pl.DataFrame, max_side: int) -> pl.DataFrame:
+    """`multi` without the pairs of a left row whose copy (same `l_key`) pairs with the
+    same right row at least as well (ties: the copy of lower id), but in the components
+    the mutual-best rule decides (see the module)."""
+    rows = multi.select("l", "l_key").unique()
+    twins = rows.filter(pl.col("l_key").is_duplicated())["l"]
+    if twins.is_empty():
+        return multi
+    exact = ~big(pl.col("nl"), pl.col("nr"), max_side)
+    multi = multi.with_row_index("_copy")
+    copies = multi.filter(pl.col("l").is_in(twins.implode()) & exact)
+    later = (
+        copies.sort(["score", "l"], descending=[True, False])
+        .filter(pl.int_range(pl.len()).over(["r", "l_key"]) > 0)["_copy"]
+    )
+    return multi.filter(~pl.col("_copy").is_in(later.implode())).drop("_copy")
 
 
 def _pair_key(pairs: pl.DataFrame) -> list[pl.Expr]:

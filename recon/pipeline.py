@@ -996,6 +996,7 @@ _KEPT = (
     "r",
     "score",
     "r_key",
+    "l_key",
     "amount_diff",
     "date_diff",
     "shares_ref",

@@ -97,7 +97,7 @@ def features_sql(
            s.l is not null as shares_ref, l.has_ref as l_has_ref, r.has_ref as r_has_ref,
            l.nid as lnid, r.nid as rnid,
            l.has_name as l_has_name, r.has_name as r_has_name,
-           r.ckey as r_key
+           r.ckey as r_key, l.ckey as l_key
            {extra}
     from {cand} c join {t.left} l on l.id = c.l join {t.right} r on r.id = c.r {texts}
     left join {pairs} s on s.l = c.l and s.r = c.r"""

@@ -187,3 +187,27 @@ def test_an_exception_names_the_row_booked_with_the_opposite_sign(tmp_path, cli)
     assert exc[("left", "B1")]["reason"] == "amount_mismatch"
     assert exc[("left", "B1")]["best_candidate_ids"] == "L1"
     assert exc[("left", "B1")]["explanation"].startswith("opposite sign")
+
+
+def test_a_bank_line_loaded_from_two_exports_is_matched_once_and_reported(
+    tmp_path, cli
+) -> None:
+    # the CSV and the camt export of one account name the same payment by two ids: the
+    # payment matches its receipt, the copy is a duplicate (both were 'ambiguous')
+    b = write_csv(tmp_path / "b.csv", BANK_HEADER, [
+        "B1,2026-03-05,100.00,EUR,Acme GmbH,INV-2026-00100,payment",
+    ])
+    b2 = write_csv(tmp_path / "b2.csv", BANK_HEADER, [
+        "X1,2026-03-05,100.00,EUR,Acme GmbH,INV-2026-00100,payment",
+    ])
+    l = write_csv(tmp_path / "l.csv", LEDGER_HEADER, [
+        "L1,2026-03-04,100.00,EUR,Acme GmbH,INV-2026-00100,receipt",
+    ])
+    code, _out, err = cli(*run_args(b, l, tmp_path, "--bank", str(b2)))
+    assert code == 0, err
+    matches = read_rows(tmp_path / "out" / "matches.csv")
+    assert _pairs(matches) == {("B1", "L1", "auto")}
+    exc = {(e["side"], e["id"]): e for e in read_rows(tmp_path / "out" / "exceptions.csv")}
+    assert exc == {("left", "X1"): exc[("left", "X1")]}
+    assert exc[("left", "X1")]["reason"] == "duplicate"
+    assert exc[("left", "X1")]["best_candidate_ids"] == "B1"

@@ -394,3 +394,37 @@ def test_unsure_pairs_never_add_a_confident_match(pairs: pl.DataFrame, auto: flo
         return set(df.select("l", "r_key").iter_rows())
 
     assert items(acc.filter(pl.col("score") >= auto)) <= items(alone.accepted)
+
+
+def test_copies_of_a_left_row_are_interchangeable_not_ambiguous() -> None:
+    # the same bank line loaded twice (two ids): the first takes the receipt, the copy
+    # waits (and is reported as a duplicate), where both were a tie and neither matched
+    df = pairs([(1, 10, 0.9), (2, 10, 0.9)]).with_columns(
+        pl.Series("l_key", ["k", "k"]), pl.Series("r_key", ["a", "b"])
+    )
+    a = assign(df, margin=0.05)
+    assert as_set(a.accepted) == {(1, 10)}
+    assert a.ambiguous.height == 0
+    # a copy pairing better with the receipt (a closer date) is the one taken
+    better = df.with_columns(pl.Series("score", [0.85, 0.9]))
+    assert as_set(assign(better, margin=0.05).accepted) == {(2, 10)}
+
+
+def test_the_waiting_copy_pairs_with_what_is_left_in_a_later_pass() -> None:
+    # two copies, two receipts of one item: the first copy now, the second next pass
+    df = pairs([(1, 10, 0.9), (1, 11, 0.9), (2, 10, 0.9), (2, 11, 0.9)]).with_columns(
+        pl.Series("l_key", ["k"] * 4), pl.Series("r_key", ["a", "a", "a", "a"])
+    )
+    first = assign(df, margin=0.05)
+    assert as_set(first.accepted) == {(1, 10)}
+    rest = df.filter((pl.col("l") != 1) & (pl.col("r") != 10))
+    assert as_set(assign(rest, margin=0.05).accepted) == {(2, 11)}
+
+
+def test_copies_in_a_component_decided_by_mutual_best_keep_their_pairs() -> None:
+    # the mutual-best rule reads every pair (a later pass decides it from some of them)
+    df = pairs([(1, 10, 0.9), (2, 10, 0.9), (2, 11, 0.6), (3, 11, 0.7)]).with_columns(
+        pl.Series("l_key", ["k", "k", "k", "z"])
+    )
+    a = assign(df, margin=0.05, max_side=1)
+    assert (1, 10) not in as_set(a.accepted)
