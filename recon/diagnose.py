@@ -123,31 +123,39 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
             union all select 'right', id, {fields}, {DUPLICATE_KEYS} from {T.right} t {texts}),
         -- a row's alternatives are ambiguous too, with the row as their candidate: the
         -- other ledger item of a tie, each member of two equally good groups
-        amb_alt as (select a.side, a.id, unnest(a.alternatives) as alt, a.best
+        -- (a row that is only another's alternative is a duplicate first, when it is one)
+        amb_alt as (select a.side, a.id, unnest(a.alternatives) as alt, a.best, true as own
                     from {AMBIGUOUS} a
                     union all
                     select case when a.side = 'left' then 'right' else 'left' end,
-                           unnest(a.alternatives), a.id, a.best
+                           unnest(a.alternatives), a.id, a.best, false
                     from {AMBIGUOUS} a),
         -- an ambiguity is stale once every rival has been matched by a later rule
-        amb as (select x.side, x.id, list_sort(list(distinct x.alt)) as alts, max(x.best) as best
+        amb as (select x.side, x.id, list_sort(list(distinct x.alt)) as alts, max(x.best) as best,
+                       bool_or(x.own) as own
                 from amb_alt x
                 join open_rows o on o.id = x.alt
                  and o.side = case when x.side = 'left' then 'right' else 'left' end
-                group by x.side, x.id)
+                group by x.side, x.id),
+        why as (select o.*,
+                       case when a.own then 'ambiguous'
+                            when d.id is not null then 'duplicate'
+                            when a.id is not null then 'ambiguous' end as given,
+                       a.alts, a.best, d.twins
+                from open_rows o
+                left join amb a on a.side = o.side and a.id = o.id
+                left join ({_duplicates_sql("open_rows")}) d on d.side = o.side and d.id = o.id)
         select o.side, o.id, {own_fields},
-               case when a.id is not null then 'ambiguous'
-                    when d.id is not null then 'duplicate'
+               case when o.given is not null then o.given
                     when b.id is null then 'no_candidate'
                     else b.reason end as reason,
-               coalesce(a.alts, d.twins, b.best_ids) as best_ids,
-               coalesce(a.best, b.best_score) as best_score,
-               case when a.id is not null then 'candidates within the ambiguity margin'
-                    when d.id is not null then 'same date, amount, counterparty and reference as a matched row'
+               case o.given when 'ambiguous' then o.alts when 'duplicate' then o.twins
+                    else b.best_ids end as best_ids,
+               case when o.given = 'ambiguous' then o.best else b.best_score end as best_score,
+               case o.given when 'ambiguous' then 'candidates within the ambiguity margin'
+                    when 'duplicate' then 'same date, amount, counterparty and reference as a matched row'
                     else b.explanation end as detail
-        from open_rows o
-        left join amb a on a.side = o.side and a.id = o.id
-        left join ({_duplicates_sql("open_rows")}) d on d.side = o.side and d.id = o.id
+        from why o
         left join best b on b.side = o.side and b.id = o.id"""
     )
 

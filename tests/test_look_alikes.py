@@ -211,3 +211,24 @@ def test_a_bank_line_loaded_from_two_exports_is_matched_once_and_reported(
     assert exc == {("left", "X1"): exc[("left", "X1")]}
     assert exc[("left", "X1")]["reason"] == "duplicate"
     assert exc[("left", "X1")]["best_candidate_ids"] == "B1"
+
+
+def test_a_duplicate_posting_stays_a_duplicate_when_another_row_ties_over_it(
+    tmp_path, cli
+) -> None:
+    # L2 books L1's receipt a second time; B5's payment ties between L2 and L7: L2 is
+    # first a duplicate, B5 and L7 are the tie
+    _matches, exc = _run(
+        cli,
+        tmp_path,
+        ["B1,2026-03-05,100.00,EUR,Acme GmbH,INV-2026-00001,payment",
+         "B5,2026-03-08,100.00,EUR,Acme GmbH,,payment"],
+        ["L1,2026-03-04,100.00,EUR,Acme GmbH,INV-2026-00001,receipt",
+         "L2,2026-03-04,100.00,EUR,Acme GmbH,INV-2026-00001,receipt",
+         "L7,2026-03-08,100.00,EUR,Acme GmbH,,receipt"],
+    )
+    assert exc[("left", "B5")]["reason"] == "ambiguous"
+    assert exc[("left", "B5")]["best_candidate_ids"] == "L2;L7"
+    assert exc[("right", "L7")]["reason"] == "ambiguous"
+    assert exc[("right", "L2")]["reason"] == "duplicate"
+    assert exc[("right", "L2")]["best_candidate_ids"] == "L1"
