@@ -6,6 +6,7 @@ so a change to it can be measured in a minute, and says whether the result chang
 
     python bench/assign.py --pairs 2000000 --repeat 3
     python bench/assign.py --input amount_date.parquet --margin 0.05
+    python bench/assign.py --pairs 2000000 --auto-above 0.8   # as the rules assign
     python /tmp/old/bench/assign.py --pairs 2000000   # a worktree of the old commit
 
 Generated pairs look like a window rule's (seeded, so the same arguments give the same
@@ -88,17 +89,19 @@ def digest(result: Assignment) -> str:
     return h.hexdigest()[:12]
 
 
-def timed(pairs: pl.DataFrame, margin: float, repeat: int) -> tuple[list[float], Assignment]:
+def timed(
+    pairs: pl.DataFrame, margin: float, repeat: int, auto_above: float | None = None
+) -> tuple[list[float], Assignment]:
     """Seconds of each of `repeat` assignments of `pairs`, and the last one's result.
 
     The first call of a process loads the compiled kernels (half a second): a call on
     the first thousand pairs does that before the timed ones."""
-    assign(pairs.head(1000), margin=margin)
+    assign(pairs.head(1000), margin=margin, auto_above=auto_above)
     seconds = []
     result = None
     for _ in range(repeat):
         started = time.perf_counter()
-        result = assign(pairs, margin=margin)
+        result = assign(pairs, margin=margin, auto_above=auto_above)
         seconds.append(time.perf_counter() - started)
     assert result is not None
     return seconds, result
@@ -111,14 +114,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--input", type=Path, nargs="*", default=[], help="saved pairs (Parquet)")
     ap.add_argument("--margin", type=float, default=0.05, help="the rules' margin")
     ap.add_argument("--repeat", type=int, default=3, metavar="K")
+    ap.add_argument(
+        "--auto-above", type=float, default=None, metavar="SCORE",
+        help="decide the pairs scoring at least SCORE first, as a rule does (its auto_above)",
+    )
     args = ap.parse_args(argv)
     inputs = [(str(p), pl.read_parquet(p)) for p in args.input] or [
         (f"generated, seed {args.seed}", generated(args.pairs, args.seed))
     ]
     for name, pairs in inputs:
-        seconds, result = timed(pairs, args.margin, max(1, args.repeat))
+        seconds, result = timed(pairs, args.margin, max(1, args.repeat), args.auto_above)
         mid = statistics.median(seconds)
-        print(f"assign: {pairs.height:,} pairs ({name}), margin {args.margin}")
+        auto = f", auto_above {args.auto_above}" if args.auto_above is not None else ""
+        print(f"assign: {pairs.height:,} pairs ({name}), margin {args.margin}{auto}")
         print("runs: " + ", ".join(f"{s:.2f} s" for s in seconds))
         print(
             f"median {mid:.2f} s ({min(seconds):.2f}-{max(seconds):.2f}), "

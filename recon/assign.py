@@ -490,28 +490,37 @@ def _confident_first(
 _EPS = 1e-12
 
 
-def _rivals(multi: pl.DataFrame, chosen: np.ndarray, margin: float) -> pl.DataFrame:
-    """(i, side, other): for each pair i of `multi` marked `chosen`, its rivals within
-    `margin` (a pair of its left row with another item, `side` "r", or of its right row
-    with another left row, `side` "l"), by the rival's other row `other`."""
+def _rivals(
+    multi: pl.DataFrame, chosen: np.ndarray, margin: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rivals within `margin` of the pairs of `multi` marked `chosen`: (i, r) for each
+    pair i and the right row r (code `ri`) of a pair of its left row with another item,
+    and (i, l) for each pair i and the left row l (code `li`) of another pair of its
+    right row."""
     rows = multi.select(
-        pl.int_range(pl.len()).alias("i"), "l", "r", pl.col("score").cast(pl.Float64), "rk"
+        pl.int_range(pl.len()).alias("i"), "li", "ri", pl.col("score").cast(pl.Float64), "rk"
     )
     mine = rows.filter(pl.Series(chosen))
     near = pl.col("s2") > pl.col("score") - margin + _EPS
+    other = rows.select("li", "ri", pl.col("score").alias("s2"), pl.col("rk").alias("rk2"))
     by_l = (
-        mine.join(rows.select("l", pl.col("r").alias("other"), pl.col("score").alias("s2"),
-                              pl.col("rk").alias("rk2")), on="l")
+        mine.join(other.rename({"ri": "ri2"}), on="li")
         .filter(near & (pl.col("rk2") != pl.col("rk")))
-        .select("i", pl.lit("r").alias("side"), "other")
     )
-    by_r = (
-        mine.join(rows.select("r", pl.col("l").alias("other"), pl.col("score").alias("s2")),
-                  on="r")
-        .filter(near & (pl.col("other") != pl.col("l")))
-        .select("i", pl.lit("l").alias("side"), "other")
+    by_r = mine.join(other.drop("rk2").rename({"li": "li2"}), on="ri").filter(
+        near & (pl.col("li2") != pl.col("li"))
     )
-    return pl.concat([by_l, by_r])
+    return (
+        by_l["i"].to_numpy(), by_l["ri2"].to_numpy(), by_r["i"].to_numpy(), by_r["li2"].to_numpy()
+    )
+
+
+def _marked(codes: np.ndarray, *marked: np.ndarray) -> np.ndarray:
+    """Per code from 0 to the largest of `codes`, whether it is among `marked`."""
+    out = np.zeros(int(codes.max()) + 1, dtype=bool)
+    for m in marked:
+        out[m] = True
+    return out
 
 
 def _undo_near_unsure(
@@ -520,21 +529,19 @@ def _undo_near_unsure(
     """Withhold (in `keep` and `amb`) each kept pair of the `exact` components with a
     rival within the margin whose other row no kept pair holds: the rival is an
     alternative (an unsure pair, or one freed by a pair withheld here).  Until none
-    is left: a pair withheld frees its rows for the rivals of others."""
+    is left: a pair withheld frees its rows for the rivals of others.  The rivals are
+    found once (kept pairs only leave); each round reads which rows are still held."""
+    by_l, r_of, by_r, l_of = _rivals(multi, keep & exact, margin)
+    li, ri = multi["li"].to_numpy(), multi["ri"].to_numpy()
     while True:
-        chosen = keep & exact
-        found = _rivals(multi, chosen, margin)
-        taken = {
-            "r": multi["r"].filter(pl.Series(keep)).implode(),
-            "l": multi["l"].filter(pl.Series(keep)).implode(),
-        }
-        free = pl.when(pl.col("side") == "r").then(~pl.col("other").is_in(taken["r"]))
-        undone = found.filter(free.otherwise(~pl.col("other").is_in(taken["l"])))["i"].unique()
-        if undone.is_empty():
+        held_l, held_r = _marked(li, li[keep]), _marked(ri, ri[keep])
+        undone = np.union1d(
+            by_l[keep[by_l] & ~held_r[r_of]], by_r[keep[by_r] & ~held_l[l_of]]
+        )
+        if not len(undone):
             return
-        at = undone.to_numpy()
-        keep[at] = False
-        amb[at] = True
+        keep[undone] = False
+        amb[undone] = True
 
 
 def _claimed(multi: pl.DataFrame, keep: np.ndarray, amb: np.ndarray, margin: float) -> np.ndarray:
@@ -542,16 +549,9 @@ def _claimed(multi: pl.DataFrame, keep: np.ndarray, amb: np.ndarray, margin: flo
     rival within the margin of a withheld pair: an unsure pair must not take it, or
     the next pass would see the tie broken (see recon.pipeline.resolve_proposals)."""
     held = keep | amb
-    rivals = _rivals(multi, amb, margin)
-    rows_l = pl.concat(
-        [multi["l"].filter(pl.Series(held)), rivals.filter(pl.col("side") == "l")["other"]]
-    )
-    rows_r = pl.concat(
-        [multi["r"].filter(pl.Series(held)), rivals.filter(pl.col("side") == "r")["other"]]
-    )
-    claimed: np.ndarray = multi.select(
-        pl.col("l").is_in(rows_l.implode()) | pl.col("r").is_in(rows_r.implode())
-    ).to_series().to_numpy()
+    _, r_of, _, l_of = _rivals(multi, amb, margin)
+    li, ri = multi["li"].to_numpy(), multi["ri"].to_numpy()
+    claimed: np.ndarray = _marked(li, li[held], l_of)[li] | _marked(ri, ri[held], r_of)[ri]
     return claimed
 
 
