@@ -1047,7 +1047,12 @@ def resolve_proposals(
     props = props.sort(["score", "rule_index"], descending=[True, False]).unique(
         subset=["l", "r"], keep="first"
     )
-    chosen = assign(props, margin=margin).accepted
+    # the suggestions that score as a confident match would (settings.auto_above; their
+    # rule holds them for review) are decided first: two weaker suggestions must not
+    # displace one such (a payment and its referenced invoice) by outnumbering it
+    chosen = assign(
+        props, margin=margin, auto_above=float(ruleset.settings["auto_above"])
+    ).accepted
     _record_matches(con, chosen, run_id, _right_amount_by_rule(ruleset))
     counts = chosen.group_by("rule").len()
     return dict(zip(counts["rule"].to_list(), counts["len"].to_list(), strict=True))

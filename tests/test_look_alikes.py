@@ -232,3 +232,20 @@ def test_a_duplicate_posting_stays_a_duplicate_when_another_row_ties_over_it(
     assert exc[("right", "L7")]["reason"] == "ambiguous"
     assert exc[("right", "L2")]["reason"] == "duplicate"
     assert exc[("right", "L2")]["best_candidate_ids"] == "L1"
+
+
+def test_two_weak_suggestions_do_not_displace_a_strong_one(tmp_path, cli) -> None:
+    # Omega pays 120 on its 100 invoice (same reference and name: 0.91, held for review
+    # by payment_difference); Acme's 100 payment and Omega's 120 each reach the other
+    # company's row weakly (0.74, 0.65). Two suggestions outnumbered the one.
+    matches, exc = _run(
+        cli,
+        tmp_path,
+        ["B1,2026-03-05,100.00,EUR,Acme GmbH,,payment",
+         "B5,2026-03-05,120.00,EUR,Omega Ltd,INV-2026-00777,payment"],
+        ["L1,2026-03-05,130.00,EUR,Acme GmbH,,receipt",
+         "L5,2026-03-05,100.00,EUR,Omega Ltd,INV-2026-00777,receipt"],
+    )
+    assert _pairs(matches) == {("B5", "L5", "suggested")}
+    assert exc[("left", "B1")]["reason"] == "amount_mismatch"
+    assert exc[("left", "B1")]["best_candidate_ids"] == "L1"
