@@ -2,8 +2,9 @@
 
 Each case is a few hand-made rows where a wrong answer is easy to give: a payment of
 another name pushing a confident row onto its look-alike, a suggestion breaking a tie
-for the next pass, two equally good groups, opposite rows without a name, and the
-reason an exception gives for its best candidate."""
+for the next pass, two equally good groups, opposite rows without a name, a rule
+without the currency, a bank line loaded twice, and the reason an exception gives for
+its best candidate."""
 
 from __future__ import annotations
 
@@ -12,11 +13,27 @@ from pathlib import Path
 from .conftest import BANK_HEADER, LEDGER_HEADER, read_rows, run_args, write_csv
 
 
-def _run(cli, tmp_path: Path, bank: list[str], ledger: list[str]) -> tuple[list, dict]:  # type: ignore[no-untyped-def]
-    """(matches.csv rows, {(side, id): exceptions.csv row}) of one run."""
+def _run(  # type: ignore[no-untyped-def]
+    cli,
+    tmp_path: Path,
+    bank: list[str],
+    ledger: list[str],
+    *,
+    rules: str | None = None,
+    second_bank: list[str] | None = None,
+) -> tuple[list, dict]:
+    """(matches.csv rows, {(side, id): exceptions.csv row}) of one run; with `rules`, that
+    rules file's text instead of rules/default.yaml; with `second_bank`, a second bank
+    file's rows."""
     b = write_csv(tmp_path / "b.csv", BANK_HEADER, bank)
     l = write_csv(tmp_path / "l.csv", LEDGER_HEADER, ledger)
-    code, _out, err = cli(*run_args(b, l, tmp_path))
+    args = run_args(b, l, tmp_path)
+    if rules is not None:
+        (tmp_path / "rules.yaml").write_text(rules, encoding="utf-8")
+        args[args.index("--rules") + 1] = tmp_path / "rules.yaml"
+    if second_bank is not None:
+        args += ["--bank", write_csv(tmp_path / "b2.csv", BANK_HEADER, second_bank)]
+    code, _out, err = cli(*args)
     assert code == 0, err
     matches = read_rows(tmp_path / "out" / "matches.csv")
     exceptions = read_rows(tmp_path / "out" / "exceptions.csv")
@@ -146,30 +163,21 @@ def test_a_storno_days_later_is_no_date_lag(tmp_path, cli) -> None:
 def test_a_rule_without_currency_in_equal_does_not_mix_currencies(tmp_path, cli) -> None:
     # amounts of two currencies are not comparable: only the fx matcher pairs them, at a
     # rate; a rule leaving currency out of `equal` paired 100.00 EUR with 100.00 USD
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(
-        "version: 1\n"
+    matches, exc = _run(
+        cli,
+        tmp_path,
+        ["B1,2026-03-05,100.00,EUR,Acme GmbH,INV-2026-00100,payment",
+         "B2,2026-03-05,95.00,EUR,Beta GmbH,INV-2026-00200,payment"],
+        ["L1,2026-03-05,100.00,USD,Acme GmbH,INV-2026-00100,receipt",
+         "L2,2026-03-04,100.00,CHF,Beta GmbH,INV-2026-00200,receipt"],
+        rules="version: 1\n"
         "rules:\n"
         "  - {name: by_ref, matcher: exact, params: {equal: [amount, reference]}}\n"
         "  - name: ref_band\n"
         "    matcher: tolerance\n"
         "    params: {equal: [reference], amount: {pct: 10}, date: {before: 10, after: 30}}\n",
-        encoding="utf-8",
     )
-    b = write_csv(tmp_path / "b.csv", BANK_HEADER, [
-        "B1,2026-03-05,100.00,EUR,Acme GmbH,INV-2026-00100,payment",
-        "B2,2026-03-05,95.00,EUR,Beta GmbH,INV-2026-00200,payment",
-    ])
-    l = write_csv(tmp_path / "l.csv", LEDGER_HEADER, [
-        "L1,2026-03-05,100.00,USD,Acme GmbH,INV-2026-00100,receipt",
-        "L2,2026-03-04,100.00,CHF,Beta GmbH,INV-2026-00200,receipt",
-    ])
-    args = run_args(b, l, tmp_path)
-    args[args.index("--rules") + 1] = rules
-    code, _out, err = cli(*args)
-    assert code == 0, err
-    assert read_rows(tmp_path / "out" / "matches.csv") == []
-    exc = {(e["side"], e["id"]): e for e in read_rows(tmp_path / "out" / "exceptions.csv")}
+    assert matches == []
     # the exception names the row of the other currency, and why it is not a match
     assert exc[("left", "B1")]["reason"] == "currency_mismatch"
     assert exc[("left", "B1")]["best_candidate_ids"] == "L1"
@@ -194,20 +202,14 @@ def test_a_bank_line_loaded_from_two_exports_is_matched_once_and_reported(
 ) -> None:
     # the CSV and the camt export of one account name the same payment by two ids: the
     # payment matches its receipt, the copy is a duplicate (both were 'ambiguous')
-    b = write_csv(tmp_path / "b.csv", BANK_HEADER, [
-        "B1,2026-03-05,100.00,EUR,Acme GmbH,INV-2026-00100,payment",
-    ])
-    b2 = write_csv(tmp_path / "b2.csv", BANK_HEADER, [
-        "X1,2026-03-05,100.00,EUR,Acme GmbH,INV-2026-00100,payment",
-    ])
-    l = write_csv(tmp_path / "l.csv", LEDGER_HEADER, [
-        "L1,2026-03-04,100.00,EUR,Acme GmbH,INV-2026-00100,receipt",
-    ])
-    code, _out, err = cli(*run_args(b, l, tmp_path, "--bank", str(b2)))
-    assert code == 0, err
-    matches = read_rows(tmp_path / "out" / "matches.csv")
+    matches, exc = _run(
+        cli,
+        tmp_path,
+        ["B1,2026-03-05,100.00,EUR,Acme GmbH,INV-2026-00100,payment"],
+        ["L1,2026-03-04,100.00,EUR,Acme GmbH,INV-2026-00100,receipt"],
+        second_bank=["X1,2026-03-05,100.00,EUR,Acme GmbH,INV-2026-00100,payment"],
+    )
     assert _pairs(matches) == {("B1", "L1", "auto")}
-    exc = {(e["side"], e["id"]): e for e in read_rows(tmp_path / "out" / "exceptions.csv")}
     assert exc == {("left", "X1"): exc[("left", "X1")]}
     assert exc[("left", "X1")]["reason"] == "duplicate"
     assert exc[("left", "X1")]["best_candidate_ids"] == "B1"
