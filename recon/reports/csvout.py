@@ -139,7 +139,7 @@ def discrepancies_sql(left_side: str, date_lag_days: int) -> str:
     After the contract's columns, `currency`: that of left_amount and difference (an
     FX match's right_amount is in the ledger's currency, which its explanation names).
     """
-    lag = f"{int(date_lag_days)} and m.kind <> 'reversal'"
+    lagging = f"(abs(m.date_diff_days) > {int(date_lag_days)} and m.kind <> 'reversal')"
     return f"""
     with m as (select m.*, i.cur, i.rcur, (i.cur_lo <> i.cur_hi)::int + 1 as n_cur,
                       recon_fmt(m.left_amount, i.cur) as la,
@@ -150,7 +150,7 @@ def discrepancies_sql(left_side: str, date_lag_days: int) -> str:
           from matches m join match_info i using (match_id)
           where m.active and {_scope_sql(left_side)}
             and (m.amount_diff <> 0 or i.cur_lo <> i.cur_hi
-                 or abs(m.date_diff_days) > {lag}))
+                 or {lagging}))
     select m.match_id,
            case when m.kind = 'reversal' then 'reversal'
                 when m.n_cur > 1 then 'fx'
@@ -179,5 +179,5 @@ def discrepancies_sql(left_side: str, date_lag_days: int) -> str:
            'bank date is ' || abs(m.date_diff_days) || ' days '
                || case when m.date_diff_days > 0 then 'after' else 'before' end
                || ' the ledger date', m.cur
-    from m where abs(m.date_diff_days) > {lag}
+    from m where {lagging}
     order by 1, 2"""
