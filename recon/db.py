@@ -58,6 +58,7 @@ import duckdb
 import polars as pl
 
 from recon import matchinfo
+from recon.currencies import CURRENCY_EXPONENTS
 from recon.errors import InputFileError, LockedError, ReconError
 from recon.loaders.base import LoadResult
 from recon.lock import pid_alive
@@ -130,11 +131,6 @@ create table if not exists file_hashes (
     ctime_ns bigint, sha256 varchar not null, hashed_at_ns bigint);
 """
 
-#: Minor-unit exponent of currencies that do not use 2 decimals.
-CURRENCY_EXPONENTS = {
-    "JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "HUF": 2, "XOF": 0, "XAF": 0,
-    "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3, "LYD": 3, "IQD": 3,
-}
 
 
 def round_amount(value: Decimal, currency: str) -> Decimal:

@@ -26,6 +26,7 @@ from typing import ClassVar
 
 from bai2.constants import TypeCodes, TypeCodeTransaction
 
+from recon.currencies import CURRENCY_EXPONENTS
 from recon.errors import InputFileError
 from recon.loaders._bank import (
     Rows,
@@ -49,8 +50,6 @@ _KEYED = re.compile(r"^\s*([A-Z][A-Z .]{1,20}?)\s*:=?\s*(.*)$")
 _INCOMING_NAME = ("DBNM", "ORG", "ORIG", "ORIGINATOR", "SENDER NAME")
 _OUTGOING_NAME = ("CRNM", "BNF NAME", "BNF", "BENEFICIARY")
 _REMITTANCE = ("REMI", "OBI", "RMT", "REMITTANCE")
-#: Minor units when not 2 (ISO 4217): BAI2 amounts carry no decimal point.
-_DECIMALS = dict.fromkeys(("JPY", "KRW", "CLP", "VND", "ISK", "PYG", "UGX", "XOF", "XAF", "XPF", "KMF", "GNF", "DJF", "BIF", "RWF", "VUV"), 0) | dict.fromkeys(("BHD", "KWD", "OMR", "JOD", "IQD", "LYD", "TND"), 3)
 
 
 @dataclass(slots=True)
@@ -448,7 +447,8 @@ def _integer(text: str, rec: _Record, path: Path, what: str) -> int:
 
 
 def _amount(minor: int, currency: str) -> Decimal:
-    return Decimal(minor).scaleb(-_DECIMALS.get(currency, 2))
+    """BAI2 amounts carry no decimal point: minor units of the currency."""
+    return Decimal(minor).scaleb(-CURRENCY_EXPONENTS.get(currency, 2))
 
 
 _HANDLERS = {"01": _file_header, "02": _group_header, "03": _account_header,

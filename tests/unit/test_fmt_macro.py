@@ -36,6 +36,21 @@ def test_examples(con: duckdb.DuckDBPyConnection) -> None:
     assert got == ("1234.57", "-0.01", "1235", "-1.000", "0.00", "1.01")
 
 
+def test_a_bai2_currency_of_no_decimals_is_written_without(con: duckdb.DuckDBPyConnection,
+                                                          tmp_path: Path) -> None:
+    # BAI2 read PYG 12345 as 12345 (its own table) and the outputs wrote "12345.00"
+    from recon.loaders.bai2 import Bai2Loader
+
+    path = tmp_path / "pyg.bai"
+    path.write_text("01,BANK,CUST,260302,0800,1,80,,2/\n02,CUST,BANK,1,260301,,PYG,2/\n"
+                    "03,1234567,PYG,,,,/\n16,175,12345,0,R1,,/\n49,12345,3/\n98,12345,1,5/\n"
+                    "99,12345,1,7/\n")
+    (amount,) = Bai2Loader().load(path).frame["amount"].to_list()
+    got = con.execute("select recon_fmt(?::decimal(20,4), 'PYG'), recon_fmt(?, 'XPF')",
+                      [amount, Decimal("500")]).fetchall()[0]
+    assert (amount, got) == (Decimal("12345"), ("12345", "500"))
+
+
 @pytest.mark.parametrize("typ", TYPES)
 def test_every_four_decimal_amount_of_a_range_as_in_128_bits(
     con: duckdb.DuckDBPyConnection, typ: str
