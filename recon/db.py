@@ -435,8 +435,11 @@ def size_memory_limit(con: duckdb.DuckDBPyConnection, more_rows: int = 0) -> str
 
 
 def _checked_limit(text: str) -> str:
-    if not re.fullmatch(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", text, re.I):
-        raise ReconError(f"--memory-limit: expected a size like '4GB', got {text!r}")
+    size = re.fullmatch(r"\s*(\d+(\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", text, re.I)
+    if not size or not float(size[1]):
+        # '0GB' ran until DuckDB ran out of memory, exit 1, as if the data were too big
+        raise ReconError(f"--memory-limit: expected a size like '4GB', more than zero, "
+                         f"got {text!r}")
     return text.strip()
 
 

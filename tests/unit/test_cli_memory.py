@@ -10,6 +10,7 @@ import pytest
 
 from recon import cli
 from recon.db import connect, size_memory_limit
+from recon.errors import ReconError
 from recon.progress import start
 
 
@@ -89,3 +90,11 @@ def test_a_given_memory_limit_is_kept(tmp_path: Path) -> None:
     con = connect(tmp_path / "r.duckdb", memory_limit="2GB")
     assert _limit_gib(con) == pytest.approx(2e9 / 2**30, abs=0.1)
     con.close()
+
+
+@pytest.mark.parametrize("text", ["0GB", "0.0 MB", "4 GB of RAM"])
+def test_a_limit_of_nothing_or_no_size_is_bad_input(tmp_path: Path, text: str) -> None:
+    # '0GB' ran until DuckDB ran out of memory: exit 1, read as data too big
+    with pytest.raises(ReconError, match="more than zero") as err:
+        connect(tmp_path / "r.duckdb", memory_limit=text)
+    assert err.value.exit_code == 2
