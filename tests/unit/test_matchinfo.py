@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from recon import matchinfo
@@ -102,9 +102,6 @@ def test_active_members_are_the_members_of_the_active_matches(tmp_path: Path) ->
     con.close()
 
 
-# no deadline: its first example pays a fresh DuckDB connection's start-up, over 200 ms
-# on a loaded machine (three full runs of the suite in a row failed it that way)
-@settings(deadline=None)
 @given(st.text())
 def test_a_match_id_made_in_python_equals_the_one_made_in_sql(text: str) -> None:
     """Manual matches get their ids in Python, the rules' in SQL: one id per text, of
