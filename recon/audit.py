@@ -8,7 +8,10 @@ points at nothing, and records cut from the end fall short of the head.
 
 The chain makes edits evident, not impossible: someone who can write the
 database file could rebuild every hash after an edit.  Copies of the head
-kept elsewhere (a run's ``summary.json``, a backup manifest) catch that.
+kept elsewhere catch that: each run's ``summary.json`` and each backup's
+``manifest.json`` hold ``audit_head`` (``seq:hash`` of the newest record then),
+and ``recon audit verify --against FILE`` checks that the log still holds that
+record with that hash (:func:`check_copy`).
 """
 
 from __future__ import annotations
@@ -73,6 +76,27 @@ def _check_head(con: duckdb.DuckDBPyConnection, last: int, last_hash: str, label
     if seq < last:
         return [f"meta.audit_head names record {seq}, but the log goes on to {label}: "
                 "records were added without recon"]
+    return []
+
+
+def head(con: duckdb.DuckDBPyConnection) -> str | None:
+    """`seq:hash` of the newest audit record (meta.audit_head), for a copy kept elsewhere."""
+    value = scalar(con, "select value from meta where key = 'audit_head'")
+    return None if value is None else str(value)
+
+
+def check_copy(con: duckdb.DuckDBPyConnection, copy: str, where: str) -> list[str]:
+    """Problems of the log against `copy`, a head kept in `where` (see the module): the
+    record it names must still be there with that hash, or the log was rewritten."""
+    seq_text, _, digest = copy.partition(":")
+    if not seq_text.isdigit() or len(digest) != 64:
+        return [f"{where}: audit_head {copy!r} is not 'seq:hash'"]
+    row = con.execute("select hash from audit_log where seq = ?", [int(seq_text)]).fetchall()
+    if not row:
+        return [f"record {seq_text}, the head {where} kept, is gone from the log"]
+    if row[0][0] != digest:
+        return [f"record {seq_text} differs from the head {where} kept: the log was "
+                "rewritten after it (every hash rebuilt)"]
     return []
 
 

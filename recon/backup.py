@@ -97,6 +97,7 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 def export_to(con: duckdb.DuckDBPyConnection, dest: Path) -> dict[str, Any]:
     """EXPORT DATABASE into the new directory `dest` and write its manifest; return it."""
+    from recon.audit import head as audit_head
     from recon.db import stored_version
 
     dest.mkdir(mode=0o700, parents=True)
@@ -108,6 +109,7 @@ def export_to(con: duckdb.DuckDBPyConnection, dest: Path) -> dict[str, Any]:
         "recon_version": __version__, "schema_version": stored_version(con),
         "tables": table_counts(con),
         "files": {p.name: _sha256(p) for p in sorted(dest.iterdir())},
+        "audit_head": audit_head(con),  # `recon audit verify --against` reads it
     }
     _write_json(dest / MANIFEST, manifest)
     for p in dest.iterdir():

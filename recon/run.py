@@ -25,6 +25,7 @@ import polars as pl
 from recon import __version__, matchinfo, warmup
 from recon.aging import aging_frame, unlinked_sql
 from recon.agreement import agreement_frame
+from recon.audit import head as audit_head
 from recon.config import RuleSet, load_rules
 from recon.db import (
     LEFT_SIDES,
@@ -233,6 +234,9 @@ def run(
             begin("committing")
             # the next run removes those of them it does not write again (see _publish)
             summary["outputs"] = sorted([*(f.name for f in staging.iterdir()), "summary.json"])
+            # a copy of the log's head kept out of the database (`recon audit verify
+            # --against`); a dry run's records are rolled back
+            summary["audit_head"] = None if dry_run else audit_head(con)
             _write_json(staging / "summary.json", summary)
         # published only after the commit: a killed run leaves the old outputs
         outputs = _publish(staging, out_dir)

@@ -31,6 +31,9 @@ def register(sub: Any) -> None:
     ver = asub.add_parser("verify", help="recompute the hash chain; exit 2 naming the "
                           "first record altered or removed")
     ver.add_argument("--db", default=DEFAULT_DB, type=Path)
+    ver.add_argument("--against", type=Path, action="append", default=[], metavar="FILE",
+                     help="a run's summary.json or a backup's manifest.json: the head of "
+                          "the log it kept must still be there (catches a rebuilt chain)")
     ver.set_defaults(handler=cmd_audit_verify)
     show = asub.add_parser("show", help="history of one item: its file, matches, decisions")
     show.add_argument("item", metavar="ID", help="the row's id as in the outputs, or a match id")
@@ -66,12 +69,15 @@ def _existing(db: Path) -> Path:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """`recon audit verify`: 0 when the chain holds, 2 naming the first broken record."""
-    from recon.audit import verify
+    from recon.audit import check_copy, verify
     from recon.db import connect
 
+    copies = [(str(f), _kept_head(f)) for f in args.against]
     con = connect(_existing(args.db))
     try:
         problems = verify(con)
+        for where, copy in copies:
+            problems += check_copy(con, copy, where)
         n = con.execute("select count(*) from audit_log").fetchall()[0][0]
     finally:
         con.close()
@@ -79,6 +85,21 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         raise ReconError(f"{args.db}: the audit trail is broken:\n  " + "\n  ".join(problems))
     _say(f"recon audit: {n} records, hash chain intact")
     return 0
+
+
+def _kept_head(path: Path) -> str:
+    """The audit_head a summary.json or backup manifest.json kept."""
+    import json
+
+    try:
+        head = json.loads(path.read_text(encoding="utf-8")).get("audit_head")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ReconError(f"{path}: cannot read it as a summary.json or manifest.json "
+                         f"({exc})") from exc
+    if not isinstance(head, str):
+        raise ReconError(f"{path}: holds no audit_head; give a summary.json or backup "
+                         "manifest.json written by this recon")
+    return head
 
 
 def cmd_audit_show(args: argparse.Namespace) -> int:

@@ -194,3 +194,32 @@ def test_records_appended_together_chain_as_records_appended_one_by_one(
             con.close()
     assert tables[0] == tables[1]
     assert [r[0] for r in tables[1][0]] == [1, 2, 3, 4]
+
+
+def test_a_rebuilt_chain_is_caught_by_a_head_kept_outside(_history_db, history, cli) -> None:
+    """Record 4 edited and every hash after it rebuilt, the head too: the chain verifies,
+    but the head the last run's summary.json kept (and a backup's manifest) is gone."""
+    summary = _history_db.parent / "out" / "summary.json"
+    backup = history.parent / "bk"
+    assert cli("backup", backup, "--db", history)[0] == 0
+    for kept in (summary, backup / "manifest.json"):
+        code, _, err = cli("audit", "verify", "--db", history, "--against", kept)
+        assert code == 0, err
+    con = _con(history)
+    rows = con.execute("select seq, logged_at, actor, action, object, detail from audit_log "
+                       "order by seq").fetchall()
+    prev = "0" * 64
+    for seq, at, actor, action, obj, body in rows:
+        body = json.dumps({"note": "nothing to see"}) if seq == 4 else body
+        digest = audit_digest(seq, at, actor, action, obj, body, prev)
+        con.execute("update audit_log set detail = ?, prev_hash = ?, hash = ? where seq = ?",
+                    [body, prev, digest, seq])
+        prev = digest
+    con.execute("update meta set value = ? where key = 'audit_head'", [f"{rows[-1][0]}:{prev}"])
+    con.close()
+    assert cli("audit", "verify", "--db", history)[0] == 0  # the chain alone holds
+    for kept in (summary, backup / "manifest.json"):
+        code, _, err = cli("audit", "verify", "--db", history, "--against", kept)
+        assert code == 2 and "the log was rewritten" in err and str(kept) in err
+    code, _, err = cli("audit", "verify", "--db", history, "--against", history.parent)
+    assert code == 2 and "cannot read it" in err
