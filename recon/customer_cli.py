@@ -9,7 +9,7 @@ code and raises :class:`~recon.errors.ReconError` for anything the user can fix.
     recon aging --as-of DATE [--db PATH] --out FILE.csv [--rules FILE] [--apply POLICY]
     recon statements --from DATE --to DATE --out DIR [--customer ID] [--db PATH]
     recon reminders --as-of DATE --out DIR [--db PATH] [--rules FILE] [--levels L]
-                    [--smtp-host HOST --smtp-port N --from ADDR] [--user NAME]
+                    [--smtp-host HOST --smtp-port N --from ADDR] [--resend] [--user NAME]
 
 ``--apply`` is how receipts not tied to an invoice by a match or a reference
 are applied: ``oldest_first`` (default) or ``none`` (left unapplied).
@@ -78,6 +78,8 @@ def register(sub: Any) -> None:
                      help="days-to-pay trend: compare the last DAYS with the DAYS before")
     rem.add_argument("--smtp-host", help="send the letters through this SMTP server")
     rem.add_argument("--smtp-port", type=int, default=25)
+    rem.add_argument("--resend", action="store_true",
+                     help="send again the letters already sent for this --as-of and level")
     rem.add_argument("--from", dest="sender", help="sender address (required to send)")
     rem.add_argument("--user", type=actor, default="recon", help="who sends (audit log)")
     _common(rem)
@@ -169,15 +171,18 @@ def cmd_reminders(args: argparse.Namespace) -> int:
     if args.smtp_host:
         if not args.sender:
             raise ReconError("--smtp-host needs --from: the sender address of the reminders")
-        smtp = Smtp(args.smtp_host, args.smtp_port, args.sender, args.user)
+        smtp = Smtp(args.smtp_host, args.smtp_port, args.sender, args.user, args.resend)
     con = _open_db(args.db)
     try:
         run = write_reminders(con, args.as_of, args.out, levels=levels, policy=args.policy,
                               window=args.dtp_window, smtp=smtp, buckets=buckets)
     finally:
         con.close()
-    sent = sum(lt.sent for lt in run.letters)
+    sent = sum(lt.sent and not lt.before for lt in run.letters)
+    before = sum(lt.before for lt in run.letters)
     how = f"{sent} sent via {args.smtp_host}" if smtp else "none sent (no --smtp-host)"
+    if before:
+        how += f", {before} sent before for {args.as_of} (--resend sends them again)"
     _say(f"recon reminders: {len(run.letters)} letters in {args.out}/ ({how}); "
           f"summary {run.summary}")
     return 0

@@ -32,7 +32,9 @@ Outputs in ``--out DIR``:
 
 Nothing is sent unless an SMTP host is given; then each letter with an
 address is sent and each sending is recorded in the audit log
-(``reminder_sent``) as soon as the server accepted it.
+(``reminder_sent``) as soon as the server accepted it.  A letter already sent
+for the same ``--as-of`` at the same level is not sent again (a rerun after a
+failure midway), unless ``--resend``.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class Letter:
     message: EmailMessage
     to: str | None
     sent: bool = False
+    before: bool = False  # sent by an earlier `recon reminders` for the same --as-of
 
 
 @dataclass(slots=True)
@@ -241,7 +244,7 @@ def write_reminders(
                                   cust["raw_email"]))
     try:
         if smtp is not None:
-            send_reminders(con, run, smtp)
+            send_reminders(con, run, smtp, as_of)
     finally:  # the summary says what was sent, even when the server failed midway
         _write_summary(run, rows)
     return run
@@ -268,10 +271,18 @@ class Smtp:
     port: int
     sender: str
     actor: str = "recon"
+    resend: bool = False  # send again the letters already sent for this --as-of
 
 
-def send_reminders(con: duckdb.DuckDBPyConnection, run: ReminderRun, smtp_cfg: Smtp) -> int:
-    """Send every letter that has an address; audit each sending; return how many were sent."""
+def send_reminders(con: duckdb.DuckDBPyConnection, run: ReminderRun, smtp_cfg: Smtp,
+                   as_of: date) -> int:
+    """Send every letter that has an address and was not sent for `as_of` at its level
+    before (the audit log says; unless `smtp_cfg.resend`); audit each sending; return
+    how many were sent.  A rerun after a failure midway sent the first letters again."""
+    done = set() if smtp_cfg.resend else set(con.execute(
+        """select object, json_extract_string(detail, '$.level') from audit_log
+        where action = 'reminder_sent' and json_extract_string(detail, '$.as_of') = ?""",
+        [as_of.isoformat()]).fetchall())
     sent = 0
     host, port = smtp_cfg.host, smtp_cfg.port
     try:
@@ -279,13 +290,16 @@ def send_reminders(con: duckdb.DuckDBPyConnection, run: ReminderRun, smtp_cfg: S
             for letter in run.letters:
                 if not letter.to:
                     continue
+                if (letter.customer, letter.level) in done:
+                    letter.sent = letter.before = True
+                    continue
                 smtp.send_message(letter.message, from_addr=smtp_cfg.sender)
                 letter.sent = True
                 sent += 1
                 with transaction(con):
                     audit(con, smtp_cfg.actor, "reminder_sent", letter.customer,
                           {"level": letter.level, "to": letter.to, "file": letter.path.name,
-                           "smtp": f"{host}:{port}"})
+                           "smtp": f"{host}:{port}", "as_of": as_of.isoformat()})
     except (OSError, smtplib.SMTPException) as exc:
         raise ReconError(f"SMTP {host}:{port}: {exc}; {sent} reminders were sent and "
                          "recorded in the audit log before the failure") from exc

@@ -173,6 +173,29 @@ def test_a_failing_server_stops_with_exit_2_and_keeps_the_record(db, tmp_path, c
     assert sum(r["sent"] == "true" for r in _summary(out).values()) == 1
 
 
+def test_a_rerun_after_a_failure_sends_only_the_letters_not_sent(db, tmp_path, cli, fake_smtp):
+    """The server failed after the first letter; the rerun of the same night sent it
+    again. Now it sends the others, says so, and --resend sends all again."""
+    fake_smtp.fail_after = 1
+    out = tmp_path / "out"
+    args = ("reminders", "--as-of", AS_OF, "--db", db, "--out", out,
+            "--smtp-host", "mail.example", "--from", "ar@us.example")
+    assert cli(*args)[0] == 2
+    first = list(fake_smtp.sent)
+    fake_smtp.fail_after = None
+    code, stdout, err = cli(*args)
+    assert code == 0, err
+    assert "2 sent via mail.example, 1 sent before for 2026-" in stdout
+    assert len(fake_smtp.sent) == 3 and fake_smtp.sent[0] == first[0]
+    assert first[0] not in fake_smtp.sent[1:]
+    assert _audits(db) == 3
+    assert sum(r["sent"] == "true" for r in _summary(out).values()) == 3
+    code, stdout, _ = cli(*args)
+    assert code == 0 and "0 sent via" in stdout and len(fake_smtp.sent) == 3
+    code, stdout, _ = cli(*args, "--resend")
+    assert code == 0 and "3 sent via" in stdout and len(fake_smtp.sent) == 6
+
+
 def test_custom_levels_and_user_errors(db, tmp_path, cli):
     out = tmp_path / "out"
     code, _, err = cli("reminders", "--as-of", AS_OF, "--db", db, "--out", out,
