@@ -38,6 +38,15 @@ def close_period(con: duckdb.DuckDBPyConnection, text: str, *, user: str, reason
         [period, start, end, _now(), user, reason],
     )
     audit(con, user, "close_period", period, {"reason": reason})
+    # closed, a suggestion can be neither accepted nor rejected: say so, with how many
+    pending = first(con, """select count(distinct m.match_id) from matches m
+        join match_members mm using (match_id) join txns t using (txn_id)
+        where m.active and m.status = 'suggested' and t.date between ? and ?""", [start, end])
+    n = int(pending[0]) if pending else 0
+    if n:
+        return (f"period {period} closed; {n} suggested match(es) with a row dated in it "
+                "await review and are frozen with it (reopen-period to accept or reject "
+                "them)")
     return f"period {period} closed"
 
 

@@ -91,3 +91,17 @@ def test_month_end_close(tmp_path, cli) -> None:
     actions = {a for (a,) in con.execute("select distinct action from audit_log").fetchall()}
     con.close()
     assert {"load", "run", "match", "write_off", "reject"} <= actions
+
+
+def test_closing_a_month_with_suggestions_says_they_are_frozen_unreviewed(tmp_path, cli) -> None:
+    """The demo's March has 3 suggested matches: closing it said only "closed", and
+    they could then be neither accepted nor rejected."""
+    out = tmp_path / "demo"
+    assert cli("demo", "--out", out)[0] == 0
+    pending = sum(r["status"] == "suggested" for r in read_rows(out / "matches.csv"))
+    db = out / "recon.duckdb"
+    code, stdout, _ = cli("close-period", "2026-03", "--db", db, "--user", "cfo")
+    assert code == 0 and pending > 0
+    assert f"{pending} suggested match(es) with a row dated in it await review" in stdout
+    code, stdout, _ = cli("close-period", "2026-01", "--db", db, "--user", "cfo")
+    assert code == 0 and stdout.strip().endswith("period 2026-01 closed")
