@@ -28,6 +28,7 @@ from recon.db import _now, audit_many, first
 from recon.errors import DecisionsError
 from recon.matchinfo import active_member_sql
 from recon.matchinfo import match_id as manual_match_id
+from recon.normalise import CONTROL_CHARS
 from recon.periods import closed_period_of_sql
 
 EXCEPTION_DECISIONS = ("match", "write_off", "ignore")
@@ -109,7 +110,7 @@ def _kind(path: Path, where: str, header: list[str], *, strict: bool) -> str | N
     return kind
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # not tab or line ends
+_CONTROL = re.compile(CONTROL_CHARS)
 
 
 def _clean(value: Any) -> str:

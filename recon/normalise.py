@@ -137,6 +137,10 @@ def parse_date_column(
     return probe["d"].alias(column)
 
 
+#: Control characters no text export or decisions file holds (tab and line ends aside).
+CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+
+
 #: What may follow a date in its cell: nothing, or a time of day ("12:30", " 12:30:00.5
 #: +01:00", "T08:15Z", " 11:05:56 PM"), or the digits of one after a compact date.
 TIME_OF_DAY = (

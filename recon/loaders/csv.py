@@ -32,6 +32,7 @@ from recon.loaders.profiles import (
     widen,
 )
 from recon.normalise import (
+    CONTROL_CHARS,
     DATE_FORMATS,
     parse_amount_column,
     parse_date_column,
@@ -169,7 +170,7 @@ def to_utf8(raw: bytes, preferred: str = "auto", *, path: Path | None = None
     return data, label, why
 
 
-_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(CONTROL_CHARS.encode())
 #: Every byte but those _CONTROL finds: deleting them leaves only control bytes, a scan
 #: ten times faster than the regex (which then only says where the first one is).
 _NOT_CONTROL = bytes(b for b in range(256) if not _CONTROL.match(bytes([b])))
