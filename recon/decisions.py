@@ -277,18 +277,31 @@ class _Taken:
     matched: dict[int, str]  # txn -> its active match
     resolved: set[int]  # txns written off or ignored
     closed: dict[int, str]  # txn -> the closed period it is dated in
+    dates: dict[int, str]  # txn -> its date (ISO), of the rows the file names
 
-    def why(self, txn: int, ident: str) -> str | None:
-        """Why the row `txn` (`ident` as the file wrote it) cannot be decided; None if
-        it can."""
+    def why(self, txn: int, ident: str, *, alone: bool = True) -> str | None:
+        """Why the row `txn` (`ident` as the file wrote it) cannot be decided, on its
+        own (`alone`: written off, ignored) or in a match; None if it can."""
         if txn in self.matched:
             return f"{ident!r} is already matched ({self.matched[txn]}); reject that match first"
-        if txn in self.closed:
+        if alone and txn in self.closed:
             return (f"{ident!r} is dated in closed period {self.closed[txn]}; reopen it first "
                     "with `recon reopen-period`")
         if txn in self.resolved:
             return f"{ident!r} was already written off or ignored"
         return None
+
+    def frozen(self, named: dict[int, tuple[str, str]]) -> str | None:
+        """Why a match of the rows `named` (txn -> the column and id the file wrote)
+        cannot be made: its latest row is dated in a closed period, and so would the
+        match be (see recon.periods); None if it can."""
+        last = max(named, key=lambda t: self.dates[t])
+        if last not in self.closed:
+            return None
+        column, ident = named[last]
+        return (f"column {column!r}: {ident!r} is dated in closed period {self.closed[last]}, "
+                "and so would be the match, dated by its latest row; reopen it first with "
+                "`recon reopen-period`")
 
 
 def _plan_exceptions(
@@ -302,15 +315,13 @@ def _plan_exceptions(
             "select txn_id from decisions where active and decision in ('write_off', 'ignore')"
         ).fetchall()
     }
-    closed = {
-        int(t): str(p)
-        for t, p in con.execute(
-            f"""select txn_id, {closed_period_of_sql('date')} as p from txns
-            where txn_id in (select unnest(?::bigint[])) and p is not null""",
-            [sorted(res.ids)],
-        ).fetchall()
-    }
-    taken = _Taken(_matched(con, res.ids), resolved, closed)
+    dated = con.execute(
+        f"""select txn_id, date::varchar, {closed_period_of_sql('date')} from txns
+        where txn_id in (select unnest(?::bigint[]))""",
+        [sorted(res.ids)],
+    ).fetchall()
+    closed = {int(t): str(p) for t, _, p in dated if p is not None}
+    taken = _Taken(_matched(con, res.ids), resolved, closed, {int(t): d for t, d, _ in dated})
     decided: dict[int, int] = {}  # txn -> the line writing it off or ignoring it
     groups: list[tuple[set[int], set[int], str, int]] = []
     for row in rows:
@@ -330,7 +341,7 @@ def _plan_exceptions(
         if txn is None:
             problems.append(f"{where}, column 'id': {err}")
             continue
-        why = taken.why(txn, row.values["id"])
+        why = taken.why(txn, row.values["id"], alone=row.decision != "match")
         if why:
             problems.append(f"{where}, column 'id': {why}")
             continue
@@ -371,6 +382,7 @@ def _match_group(
         )
         return None
     mine, theirs = {txn}, set()
+    named = {txn: ("id", row.values["id"])}
     for ident in ids:
         found, err = res.find(other, ident)
         if found is None:
@@ -381,12 +393,17 @@ def _match_group(
             mine.add(found)
         else:
             theirs.add(found)
-        why = taken.why(found, ident)
+        why = taken.why(found, ident, alone=False)
         if why:
             problems.append(f"{where}, column 'match_with': {why}")
             return None
+        named.setdefault(found, ("match_with", ident))
     if not theirs:
         problems.append(f"{where}, column 'match_with': no id of the other side given")
+        return None
+    frozen = taken.frozen(named)
+    if frozen:
+        problems.append(f"{where}, {frozen}")
         return None
     return (mine, theirs) if role == "left" else (theirs, mine)
 
@@ -428,14 +445,15 @@ def _distinct_groups(
 
 
 def _frozen_matches(con: duckdb.DuckDBPyConnection, mids: list[str]) -> dict[str, str]:
-    """match_id -> closed period for active matches among `mids` with a row dated in a
-    closed period."""
+    """match_id -> closed period for active matches among `mids` dated in a closed
+    period: by their latest row (see recon.periods)."""
     rows = con.execute(
-        f"""select mm.match_id, min({closed_period_of_sql("t.date")})
-        from match_members mm join txns t on t.txn_id = mm.txn_id
-        where mm.match_id in (select unnest(?::varchar[])) and {active_member_sql()}
-        group by mm.match_id
-        having min({closed_period_of_sql("t.date")}) is not null""",
+        f"""select match_id, {closed_period_of_sql("last")} as p from (
+            select mm.match_id, max(t.date) as last
+            from match_members mm join txns t on t.txn_id = mm.txn_id
+            where mm.match_id in (select unnest(?::varchar[])) and {active_member_sql()}
+            group by mm.match_id)
+        where p is not null""",
         [mids],
     ).fetchall()
     return {str(m): str(p) for m, p in rows}

@@ -29,6 +29,7 @@ from recon.config import Rule
 from recon.db import written_join_order
 from recon.matchers.base import Tables, closed_seq, gain_table, ref_pairs_sql, still_open
 from recon.matchers.group import Group
+from recon.periods import drop_frozen
 from recon.scoring import score_pairs
 
 MAX_SOLUTIONS = 64  # more exact solutions than this for one anchor: ambiguous anyway
@@ -583,6 +584,10 @@ def _search(
         else carried_solutions(con, m, carry, blocks)
     )
     del blocks
+    # a group dated in a closed month is no solution (the carry keeps every subset found)
+    fewer = drop_frozen(con, sols, ("a", "xs"))
+    if fewer.height < sols.height:
+        sols = fewer.with_columns(pl.len().over("a").cast(sols.schema["n"]).alias("n"))
     empty = pl.DataFrame(
         schema={"a": pl.Int64, "alternatives": pl.List(pl.Int64), "best": pl.Float64}
     )

@@ -39,6 +39,7 @@ from recon.matchers.base import (
 )
 from recon.matchers.group import Group
 from recon.matchers.reversal import Reversal
+from recon.periods import drop_frozen, mark_frozen
 from recon.progress import start
 from recon.refs import reference_keys
 from recon.scoring import (
@@ -277,6 +278,8 @@ def prepare_open_tables(
                 from o join {NAMES} n on {name_key_sql("o")}"""
             )
     if fresh:
+        # rows only leave: those of a later pass are among the first's
+        mark_frozen(con, (T.left, T.right))
         con.execute(
             f"create temp table {GONE} as select {', '.join(BOUND_COLUMNS)}, "
             f"0::bigint as seq from {T.right} limit 0"
@@ -605,6 +608,7 @@ def _build_pairs(
         unpaired = cand["r"].is_null()
         levels = _typed_levels(cand.filter(unpaired).select(pl.col("l").alias("id"), "level"))
         cand = cand.filter(~unpaired).drop("level")
+    cand = drop_frozen(con, cand, ("l", "r"))
     candidates = cand.height
     alike = drop_unlike_names(con, tables, cand, texts)
     if alike is not None:
@@ -1333,6 +1337,7 @@ def reversal_pairs(
             from ({m.pairs_sql(table)}) c
             join {table} p on p.id = c.l join {table} n on n.id = c.r"""
         ).pl()
+        pairs = drop_frozen(con, pairs, ("l", "r"))
     if carry is not None:
         carry.pairs[role], carry.seen[role] = pairs, seen
     return pairs

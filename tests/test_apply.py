@@ -262,10 +262,14 @@ def test_a_row_written_off_earlier_cannot_be_matched(tmp_path, small_month, cli)
     assert _decision_count(tmp_path) == 1
 
 
-def test_a_closed_period_refuses_manual_matches_of_its_rows(tmp_path, cli) -> None:
-    """A closed month freezes its matches: a manual match of a row dated in it, whether
-    the row is the decided one or in `match_with`, is refused until the month reopens
-    (the match was applied and, frozen, could not even be rejected after)."""
+def test_a_closed_period_refuses_manual_matches_dated_in_it(tmp_path, cli) -> None:
+    """A closed month freezes its matches, dated by their latest row: a manual match
+    whose rows are all dated by the month's end, the latest in it, is refused until
+    the month reopens, whether that row is the decided one or in `match_with` (applied,
+    the match, frozen, could not even be rejected after); so is writing off a row of
+    the month.  A match of a row of the month with a later one is dated after it: the
+    month's outstanding items are cleared in the next, as the reconciliation
+    statement at the month's end still shows them open (they were refused too)."""
     from .conftest import BANK_HEADER, LEDGER_HEADER, write_csv
 
     bank = write_csv(tmp_path / "bank.csv", BANK_HEADER, [
@@ -274,26 +278,35 @@ def test_a_closed_period_refuses_manual_matches_of_its_rows(tmp_path, cli) -> No
     ])
     ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, [
         "L1,2026-03-20,0.20,EUR,Zed,,tiny",
-        "L2,2026-04-03,77.00,EUR,Neri,,receipt",
+        "L2,2026-03-10,77.00,EUR,Neri,,receipt",
     ])
     run(cli, tmp_path, bank, ledger)
     db = tmp_path / "r.duckdb"
     assert cli("close-period", "2026-03", "--db", db, "--user", "cfo")[0] == 0
     code, _, err = _apply(cli, tmp_path, "own.csv", _decisions(
-        ("left", "B1", "match", "L2", "fee against receipt"),
+        ("left", "B1", "match", "L1", "fee against receipt"),
     ))
     assert code == 2 and "line 2, column 'id': 'B1' is dated in closed period 2026-03" in err
     code, _, err = _apply(cli, tmp_path, "other.csv", _decisions(
-        ("left", "B2", "match", "L1", "paid in April"),
+        ("right", "L1", "match", "B1", "fee against receipt"),
     ))
     assert code == 2
-    assert "line 2, column 'match_with': 'L1' is dated in closed period 2026-03" in err
+    assert "line 2, column 'match_with': 'B1' is dated in closed period 2026-03" in err
+    code, _, err = _apply(cli, tmp_path, "wo.csv", _decisions(
+        ("right", "L1", "write_off", "", "rounding"),
+    ))
+    assert code == 2 and "line 2, column 'id': 'L1' is dated in closed period 2026-03" in err
     assert _decision_count(tmp_path) == 0
+    code, _, err = _apply(cli, tmp_path, "april.csv", _decisions(
+        ("left", "B2", "match", "L2", "paid in April"),
+    ))
+    assert code == 0, err
     assert cli("reopen-period", "2026-03", "--db", db, "--user", "cfo",
                "--reason", "late correction")[0] == 0
-    assert _apply(cli, tmp_path, "other.csv", _decisions(
-        ("left", "B2", "match", "L1", "paid in April"),
+    assert _apply(cli, tmp_path, "own.csv", _decisions(
+        ("left", "B1", "match", "L1", "fee against receipt"),
     ))[0] == 0
+    assert _decision_count(tmp_path) == 2
 
 
 def test_a_decisions_file_in_another_encoding_is_refused_plainly(tmp_path, small_month, cli) -> None:

@@ -102,6 +102,52 @@ def test_closing_a_month_with_suggestions_says_they_are_frozen_unreviewed(tmp_pa
     db = out / "recon.duckdb"
     code, stdout, _ = cli("close-period", "2026-03", "--db", db, "--user", "cfo")
     assert code == 0 and pending > 0
-    assert f"{pending} suggested match(es) with a row dated in it await review" in stdout
+    assert f"{pending} suggested match(es) dated in it await review" in stdout
     code, stdout, _ = cli("close-period", "2026-01", "--db", db, "--user", "cfo")
     assert code == 0 and stdout.strip().endswith("period 2026-01 closed")
+
+
+def test_a_closed_month_gets_no_new_matches_but_its_open_items_clear_later(tmp_path, cli) -> None:
+    """After `close-period 2026-03`, a run that loads late March bank lines made new
+    auto matches whose rows were all dated in March: frozen as they were made (never to
+    be rejected) and changing the closed month's reconciliation statement.  A match is
+    dated by its latest row: the late lines stay open until March reopens, while March's
+    outstanding cheque, cleared by an April line, is matched as before."""
+    from .conftest import BANK_HEADER, LEDGER_HEADER, write_csv
+
+    db = tmp_path / "r.duckdb"
+
+    def run(bank: Path, ledger: Path, out: str) -> dict[str, dict[str, str]]:
+        code, _, err = cli("run", "--rules", RULES, "--bank", bank, "--ledger", ledger,
+                           "--db", db, "--out", tmp_path / out, "--as-of", "2026-04-05")
+        assert code == 0, err
+        return {r["left_ids"]: r for r in read_rows(tmp_path / out / "matches.csv")}
+
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, [
+        "L1,2026-03-02,1000.00,EUR,Müller GmbH,INV-2026-00123,receipt",
+        "L6,2026-03-20,77.00,EUR,Nobody Srl,INV-2026-00140,receipt",
+        "L7,2026-03-28,-300.00,EUR,Rossi Spa,CHQ-1001,cheque 1001",
+        "L8,2026-03-25,250.00,EUR,Acme Ltd,INV-2026-00150,invoice",
+        "L9,2026-03-26,350.00,EUR,Acme Ltd,INV-2026-00151,invoice",
+    ])
+    march = write_csv(tmp_path / "bank_march.csv", BANK_HEADER, [
+        "B1,2026-03-02,1000.00,EUR,Müller GmbH,INV-2026-00123,SEPA-GUTSCHRIFT",
+    ])
+    assert set(run(march, ledger, "night1")) == {"B1"}
+    assert cli("close-period", "2026-03", "--db", db, "--user", "cfo")[0] == 0
+    late = write_csv(tmp_path / "bank_late.csv", BANK_HEADER, [
+        "B7,2026-03-30,77.00,EUR,Nobody Srl,INV-2026-00140,late March line",
+        "B8,2026-04-02,-300.00,EUR,Rossi Spa,CHQ-1001,cheque 1001 presented",
+        "B9,2026-03-31,600.00,EUR,Acme Ltd,,INV-2026-00150 INV-2026-00151",
+    ])
+    matches = run(late, ledger, "night2")
+    assert set(matches) == {"B1", "B8"}
+    assert matches["B8"]["right_ids"] == "L7"
+    exceptions = {r["id"]: r for r in read_rows(tmp_path / "night2" / "exceptions.csv")}
+    assert {"B7", "B9", "L6", "L8", "L9"} <= set(exceptions)
+    assert cli("reopen-period", "2026-03", "--db", db, "--user", "cfo",
+               "--reason", "late bank lines")[0] == 0
+    matches = run(late, ledger, "night3")
+    assert set(matches) == {"B1", "B7", "B8", "B9"}
+    assert matches["B7"]["right_ids"] == "L6"
+    assert set(matches["B9"]["right_ids"].split(";")) == {"L8", "L9"}

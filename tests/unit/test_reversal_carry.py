@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from recon.matchers.base import DateWindow, new_closings
 from recon.matchers.reversal import Reversal
+from recon.periods import FROZEN
 from recon.pipeline import ReversalCarry, _close, reversal_pairs
 
 TABLE = "__recon__left"
@@ -49,6 +50,8 @@ def _open(con: duckdb.DuckDBPyConnection) -> None:
         f"create or replace temp table {TABLE} (id bigint, amount decimal(20,4), "
         "account varchar, currency varchar, date date, name_key varchar, reference varchar)"
     )
+    # no row dated in a closed month (see recon.periods)
+    con.execute(f"create or replace temp table {FROZEN} (id bigint, date date)")
 
 
 @settings(max_examples=80, deadline=None)
