@@ -196,6 +196,7 @@ class _Resolver:
             [sorted(idents), sorted({i.lstrip("0") for i in idents})],
         ).fetchall()
         self.ids = {int(r[0]) for r in rows}
+        self.sides = {int(r[0]): str(r[1]) for r in rows}
         self.exact: dict[tuple[str, str], list[_Hit]] = {}
         self.loose: dict[tuple[str, str], list[_Hit]] = {}
         for txn_id, side, source_id, account, file in rows:
@@ -248,14 +249,24 @@ def plan(
     return p
 
 
-def _matched(con: duckdb.DuckDBPyConnection, txns: set[int]) -> dict[int, str]:
-    """txn id -> its active match, of the rows `txns`."""
+def _matched(con: duckdb.DuckDBPyConnection, txns: set[int]) -> dict[int, dict[str, str]]:
+    """txn id -> its active matches by pass, of the rows `txns`.  A match is of the
+    customer statement pass when it holds a statement line, else of the bank pass (as
+    recon.pipeline.open_items_sql reads them): a ledger row can be in one of each."""
     rows = con.execute(
-        f"""select mm.txn_id, mm.match_id from match_members mm
+        f"""select mm.txn_id, mm.match_id,
+                   case when mm.match_id in (
+                       select y.match_id from match_members y
+                       join txns x on x.txn_id = y.txn_id where x.side = 'statement')
+                   then 'statement' else 'bank' end
+        from match_members mm
         where mm.txn_id in (select unnest(?::bigint[])) and {active_member_sql()}""",
         [sorted(txns)],
     ).fetchall()
-    return {int(t): str(m) for t, m in rows}
+    out: dict[int, dict[str, str]] = {}
+    for t, m, kind in rows:
+        out.setdefault(int(t), {})[str(kind)] = str(m)
+    return out
 
 
 def _match_with(row: Row) -> list[str]:
@@ -274,27 +285,41 @@ class _Taken:
     """What keeps a stored row from a decision, be it the row decided or an id of its
     `match_with`: an active match, a period closed, an earlier write-off or ignore."""
 
-    matched: dict[int, str]  # txn -> its active match
+    matched: dict[int, dict[str, str]]  # txn -> its active matches by pass (see _matched)
     resolved: set[int]  # txns written off or ignored
     closed: dict[int, str]  # txn -> the closed period it is dated in
     dates: dict[int, str]  # txn -> its date (ISO), of the rows the file names
+    sides: dict[int, str]  # txn -> its side, of the rows the file names
 
-    def why(self, txn: int, ident: str, *, alone: bool = True) -> str | None:
-        """Why the row `txn` (`ident` as the file wrote it) cannot be decided, on its
-        own (`alone`: written off, ignored) or in a match; None if it can."""
+    def why(self, txn: int, ident: str) -> str | None:
+        """Why the row `txn` (`ident` as the file wrote it) cannot be written off or
+        ignored (every pass leaves it then); None if it can."""
         if txn in self.matched:
-            return f"{ident!r} is already matched ({self.matched[txn]}); reject that match first"
-        if alone and txn in self.closed:
+            return (f"{ident!r} is already matched ({min(self.matched[txn].values())}); "
+                    "reject that match first")
+        if txn in self.closed:
             return (f"{ident!r} is dated in closed period {self.closed[txn]}; reopen it first "
                     "with `recon reopen-period`")
         if txn in self.resolved:
             return f"{ident!r} was already written off or ignored"
         return None
 
-    def frozen(self, named: dict[int, tuple[str, str]]) -> str | None:
-        """Why a match of the rows `named` (txn -> the column and id the file wrote)
-        cannot be made: its latest row is dated in a closed period, and so would the
-        match be (see recon.periods); None if it can."""
+    def why_not_match(self, named: dict[int, tuple[str, str]]) -> str | None:
+        """Why the rows `named` (txn -> the column and id the file wrote, the decided
+        row first) cannot be one match; None if they can.  The match is of the customer
+        statement pass when it holds a statement line: a row matched in the other pass
+        only is open to it.  It is dated by its latest row (see recon.periods)."""
+        kinds = {self.sides[t] for t in named} - {"ledger"}
+        if len(kinds) > 1:
+            return ("column 'match_with': a bank line and a customer statement's line in one "
+                    "match; each is matched to the ledger on its own")
+        kind = "statement" if "statement" in kinds else "bank"
+        for t, (column, ident) in named.items():
+            if kind in self.matched.get(t, {}):
+                return (f"column {column!r}: {ident!r} is already matched "
+                        f"({self.matched[t][kind]}); reject that match first")
+            if t in self.resolved:
+                return f"column {column!r}: {ident!r} was already written off or ignored"
         last = max(named, key=lambda t: self.dates[t])
         if last not in self.closed:
             return None
@@ -321,7 +346,8 @@ def _plan_exceptions(
         [sorted(res.ids)],
     ).fetchall()
     closed = {int(t): str(p) for t, _, p in dated if p is not None}
-    taken = _Taken(_matched(con, res.ids), resolved, closed, {int(t): d for t, d, _ in dated})
+    taken = _Taken(_matched(con, res.ids), resolved, closed, {int(t): d for t, d, _ in dated},
+                   res.sides)
     decided: dict[int, int] = {}  # txn -> the line writing it off or ignoring it
     groups: list[tuple[set[int], set[int], str, int]] = []
     for row in rows:
@@ -341,7 +367,7 @@ def _plan_exceptions(
         if txn is None:
             problems.append(f"{where}, column 'id': {err}")
             continue
-        why = taken.why(txn, row.values["id"], alone=row.decision != "match")
+        why = taken.why(txn, row.values["id"]) if row.decision != "match" else None
         if why:
             problems.append(f"{where}, column 'id': {why}")
             continue
@@ -393,17 +419,13 @@ def _match_group(
             mine.add(found)
         else:
             theirs.add(found)
-        why = taken.why(found, ident, alone=False)
-        if why:
-            problems.append(f"{where}, column 'match_with': {why}")
-            return None
         named.setdefault(found, ("match_with", ident))
     if not theirs:
         problems.append(f"{where}, column 'match_with': no id of the other side given")
         return None
-    frozen = taken.frozen(named)
-    if frozen:
-        problems.append(f"{where}, {frozen}")
+    why = taken.why_not_match(named)
+    if why:
+        problems.append(f"{where}, {why}")
         return None
     return (mine, theirs) if role == "left" else (theirs, mine)
 

@@ -453,3 +453,49 @@ def test_the_file_column_tells_a_bank_line_from_a_statement_line(tmp_path, cli) 
     side = con.execute("select t.side from decisions d join txns t using (txn_id)").fetchall()
     con.close()
     assert side == [("bank",)]
+
+
+def test_a_ledger_row_matched_to_the_bank_can_be_matched_to_a_customer_statement(
+    tmp_path, cli
+) -> None:
+    """The bank pass and the customer statement pass each have their own matches: a
+    receipt matched to its bank line is still open against the customer's statement,
+    and the statement's exceptions offer it.  Matching a statement line to it by hand
+    was refused as 'already matched' (by the bank line's match).  A bank line and a
+    statement line stay apart: one manual match holds lines of one pass."""
+    from .conftest import LEDGER_HEADER, RULES, write_csv
+
+    bank = write_csv(tmp_path / "bank.csv", BANK_HEADER_ACCOUNT.rsplit(",", 1)[0], [
+        "B1,2026-03-06,1200.00,EUR,Rossi Spa,INV-2026-00077,SEPA CREDIT",
+    ])
+    stmt = write_csv(
+        tmp_path / "stmt.csv",
+        "id,date,amount,currency,counterparty,reference,description,customer_id,doc_type",
+        ["S1,2026-03-28,1200.00,EUR,Rossi,,our payment,C1,payment"],
+    )
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, [
+        "L1,2026-03-05,1200.00,EUR,Rossi Spa,INV-2026-00077,receipt",
+    ])
+    args = ("run", "--rules", RULES, "--bank", bank, "--statement", stmt, "--ledger", ledger,
+            "--db", tmp_path / "r.duckdb", "--out", tmp_path / "out", "--as-of", "2026-04-30")
+    code, _, err = cli(*args)
+    assert code == 0, err
+    out = tmp_path / "out"
+    assert [(r["left_ids"], r["right_ids"]) for r in read_rows(out / "matches.csv")] == [
+        ("B1", "L1")]
+    exc = {r["id"]: r for r in read_rows(out / "statement_exceptions.csv")}
+    assert exc["S1"]["best_candidate_ids"] == "L1" and "L1" in exc
+    code, _, err = _apply(cli, tmp_path, "mixed.csv", _decisions(
+        ("left", "S1", "match", "L1;B1", "paid by transfer"),
+    ))
+    assert code == 2 and "a bank line and a customer statement's line in one match" in err
+    code, _, err = _apply(cli, tmp_path, "s.csv", [{
+        **exc["S1"], "decision": "match", "match_with": "L1", "note": "paid by transfer"}])
+    assert code == 0, err
+    code, _, err = cli(*args)
+    assert code == 0, err
+    assert [(r["left_ids"], r["right_ids"], r["status"])
+            for r in read_rows(out / "statement_matches.csv")] == [("S1", "L1", "manual")]
+    assert [(r["left_ids"], r["right_ids"]) for r in read_rows(out / "matches.csv")] == [
+        ("B1", "L1")]
+    assert "S1" not in {r["id"] for r in read_rows(out / "statement_exceptions.csv")}
