@@ -198,7 +198,9 @@ def _match_history(
         [mid]).fetchall()[0][0]
     label = item or f"match {mid}"
     records = _audit_for(con, mid)
-    what = (f"match {mid} by rule {rule} ({kind}, {status}, score {score}, difference {diff}) "
+    # a manual match across currencies states no difference (see recon.decisions)
+    stated = "none stated across currencies" if diff is None else diff
+    what = (f"match {mid} by rule {rule} ({kind}, {status}, score {score}, difference {stated}) "
             f"with {members}")
     if run_id:
         ran = _run_actor(con, run_id)

@@ -289,6 +289,7 @@ class _Taken:
     resolved: set[int]  # txns written off or ignored
     closed: dict[int, str]  # txn -> the closed period it is dated in
     dates: dict[int, str]  # txn -> its date (ISO), of the rows the file names
+    currencies: dict[int, str]  # txn -> its currency, of the rows the file names
     sides: dict[int, str]  # txn -> its side, of the rows the file names
 
     def why(self, txn: int, ident: str) -> str | None:
@@ -308,11 +309,19 @@ class _Taken:
         """Why the rows `named` (txn -> the column and id the file wrote, the decided
         row first) cannot be one match; None if they can.  The match is of the customer
         statement pass when it holds a statement line: a row matched in the other pass
-        only is open to it.  It is dated by its latest row (see recon.periods)."""
+        only is open to it.  Each side's rows are in one currency: its amount is their
+        sum.  It is dated by its latest row (see recon.periods)."""
         kinds = {self.sides[t] for t in named} - {"ledger"}
         if len(kinds) > 1:
             return ("column 'match_with': a bank line and a customer statement's line in one "
                     "match; each is matched to the ledger on its own")
+        first: dict[bool, int] = {}  # is a ledger row -> the first row of its side
+        for t, (column, ident) in named.items():
+            mate = first.setdefault(self.sides[t] == "ledger", t)
+            if self.currencies[t] != self.currencies[mate]:
+                return (f"column {column!r}: {ident!r} is in {self.currencies[t]}, "
+                        f"{named[mate][1]!r} in {self.currencies[mate]}; the rows of one side "
+                        "of a match are in one currency")
         kind = "statement" if "statement" in kinds else "bank"
         for t, (column, ident) in named.items():
             if kind in self.matched.get(t, {}):
@@ -340,14 +349,19 @@ def _plan_exceptions(
             "select txn_id from decisions where active and decision in ('write_off', 'ignore')"
         ).fetchall()
     }
-    dated = con.execute(
-        f"""select txn_id, date::varchar, {closed_period_of_sql('date')} from txns
+    facts = con.execute(
+        f"""select txn_id, date::varchar, currency, {closed_period_of_sql('date')} from txns
         where txn_id in (select unnest(?::bigint[]))""",
         [sorted(res.ids)],
     ).fetchall()
-    closed = {int(t): str(p) for t, _, p in dated if p is not None}
-    taken = _Taken(_matched(con, res.ids), resolved, closed, {int(t): d for t, d, _ in dated},
-                   res.sides)
+    taken = _Taken(
+        _matched(con, res.ids),
+        resolved,
+        closed={int(t): str(p) for t, _, _, p in facts if p is not None},
+        dates={int(t): str(d) for t, d, _, _ in facts},
+        currencies={int(t): str(c) for t, _, c, _ in facts},
+        sides=res.sides,
+    )
     decided: dict[int, int] = {}  # txn -> the line writing it off or ignoring it
     groups: list[tuple[set[int], set[int], str, int]] = []
     for row in rows:
@@ -643,11 +657,15 @@ def _manual_matches(
             select m.match_id,
                    sum(t.amount) filter (where m.role = 'left') as la,
                    sum(t.amount) filter (where m.role = 'right') as ra,
+                   -- across two currencies no difference is stated: each side's rows
+                   -- are in one (see _Taken.why_not_match), but apply has no rate
+                   count(distinct t.currency) > 1 as fx,
                    date_diff('day', max(t.date) filter (where m.role = 'right'),
                                     max(t.date) filter (where m.role = 'left')) as dd
             from member m join txns t on t.txn_id = m.txn_id group by m.match_id)
         select h.match_id, null, 'manual', -1, h.kind, 'manual', 1.0, s.la, s.ra,
-               s.la - s.ra, s.dd, h.explanation, ?, true, null, null, null, null
+               case when not s.fx then s.la - s.ra end, s.dd, h.explanation, ?, true, null,
+               null, null, null
         from head h join s using (match_id)""",
         [now],
     )

@@ -499,3 +499,41 @@ def test_a_ledger_row_matched_to_the_bank_can_be_matched_to_a_customer_statement
     assert [(r["left_ids"], r["right_ids"]) for r in read_rows(out / "matches.csv")] == [
         ("B1", "L1")]
     assert "S1" not in {r["id"] for r in read_rows(out / "statement_exceptions.csv")}
+
+
+def test_a_manual_match_across_currencies_states_no_mixed_difference(tmp_path, cli) -> None:
+    """A USD invoice paid in EUR and matched by hand: the match's amount_diff was EUR
+    minus USD (900.00 - 1085.00 = -185.00, in no currency), and discrepancies.csv said
+    "difference to the rate table -185.00 EUR", a rate table apply never reads.  Now the
+    difference is left empty and the discrepancy gives the rate the two amounts imply.
+    The rows of one side of a match are in one currency."""
+    from .conftest import BANK_HEADER, LEDGER_HEADER, write_csv
+
+    bank = write_csv(tmp_path / "bank.csv", BANK_HEADER, [
+        "B1,2026-03-10,900.00,EUR,Globex Inc,,SEPA CREDIT GLOBEX",
+        "B2,2026-03-11,40.00,USD,Globex Inc,,USD CREDIT",
+    ])
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, [
+        "L1,2026-03-02,1085.00,USD,Globex Inc,INV-2026-00311,invoice in USD",
+    ])
+    run(cli, tmp_path, bank, ledger)
+    code, _, err = _apply(cli, tmp_path, "mixed.csv", _decisions(
+        ("left", "B1", "match", "B2;L1", "paid in two currencies"),
+    ))
+    assert code == 2 and "column 'match_with': 'B2' is in USD, 'B1' in EUR" in err
+    code, _, err = _apply(cli, tmp_path, "fx.csv", _decisions(
+        ("left", "B1", "match", "L1", "paid in EUR at the bank's rate"),
+    ))
+    assert code == 0, err
+    out = run(cli, tmp_path, bank, ledger)
+    (m,) = [r for r in read_rows(out / "matches.csv") if r["left_ids"] == "B1"]
+    assert (m["left_amount"], m["right_amount"], m["amount_diff"]) == ("900.00", "1085.00", "")
+    (d,) = [r for r in read_rows(out / "discrepancies.csv")
+            if r["match_id"] == m["match_id"] and r["type"] != "date_lag"]
+    assert (d["type"], d["difference"], d["currency"]) == ("fx", "", "EUR")
+    assert d["explanation"] == (
+        "ledger 1085.00 USD booked as 900.00 EUR (rate 0.829493); matched by hand, "
+        "no rate table to differ from")
+    code, shown, err = cli("audit", "show", "B1", "--db", tmp_path / "r.duckdb")
+    assert code == 0, err
+    assert "difference none stated across currencies" in shown

@@ -164,8 +164,9 @@ def discrepancies_sql(left_side: str, date_lag_days: int) -> str:
            case when m.n_cur > 1 then
                     'ledger ' || recon_fmt(m.right_amount, m.rcur) || ' ' || m.rcur || ' booked as '
                     || m.la || ' ' || m.cur || ' (rate '
-                    || round(m.left_amount / nullif(m.right_amount, 0), 6)
-                    || '); difference to the rate table ' || m.diff || ' ' || m.cur
+                    || round(m.left_amount / nullif(m.right_amount, 0), 6) || '); '
+                    || coalesce('difference to the rate table ' || m.diff || ' ' || m.cur,
+                                'matched by hand, no rate table to differ from')
                 when m.diff_type = 'fee' then 'bank deducted a fee of ' || m.absdiff
                 when abs(m.left_amount) < abs(m.right_amount)
                     then 'bank amount is ' || m.absdiff || ' less than the ledger'
