@@ -9,7 +9,8 @@ code and raises :class:`~recon.errors.ReconError` for anything the user can fix.
     recon aging --as-of DATE [--db PATH] --out FILE.csv [--rules FILE] [--apply POLICY]
     recon statements --from DATE --to DATE --out DIR [--customer ID] [--db PATH]
     recon reminders --as-of DATE --out DIR [--db PATH] [--rules FILE] [--levels L]
-                    [--smtp-host HOST --smtp-port N --from ADDR] [--resend] [--user NAME]
+                    [--smtp-host HOST --smtp-port N --from ADDR] [--resend]
+                    [--repeat-days N] [--user NAME]
 
 ``--apply`` is how receipts not tied to an invoice by a match or a reference
 are applied: ``oldest_first`` (default) or ``none`` (left unapplied).
@@ -79,7 +80,11 @@ def register(sub: Any) -> None:
     rem.add_argument("--smtp-host", help="send the letters through this SMTP server")
     rem.add_argument("--smtp-port", type=int, default=25)
     rem.add_argument("--resend", action="store_true",
-                     help="send again the letters already sent for this --as-of and level")
+                     help="send again the letters already sent (see --repeat-days)")
+    rem.add_argument("--repeat-days", type=int, default=30, metavar="DAYS",
+                     help="a customer's letter at the level sent within the DAYS before "
+                          "--as-of is not sent again (default 30; 0: only for the same "
+                          "--as-of, a rerun)")
     rem.add_argument("--from", dest="sender", help="sender address (required to send)")
     rem.add_argument("--user", type=actor, default="recon", help="who sends (audit log)")
     _common(rem)
@@ -171,7 +176,10 @@ def cmd_reminders(args: argparse.Namespace) -> int:
     if args.smtp_host:
         if not args.sender:
             raise ReconError("--smtp-host needs --from: the sender address of the reminders")
-        smtp = Smtp(args.smtp_host, args.smtp_port, args.sender, args.user, args.resend)
+        if args.repeat_days < 0:
+            raise ReconError(f"--repeat-days: expected 0 or more days, got {args.repeat_days}")
+        smtp = Smtp(args.smtp_host, args.smtp_port, args.sender, args.user, args.resend,
+                    args.repeat_days)
     con = _open_db(args.db)
     try:
         run = write_reminders(con, args.as_of, args.out, levels=levels, policy=args.policy,
@@ -182,7 +190,8 @@ def cmd_reminders(args: argparse.Namespace) -> int:
     before = sum(lt.before for lt in run.letters)
     how = f"{sent} sent via {args.smtp_host}" if smtp else "none sent (no --smtp-host)"
     if before:
-        how += f", {before} sent before for {args.as_of} (--resend sends them again)"
+        how += (f", {before} sent before at their level within {max(args.repeat_days, 1)} "
+                f"day(s) of {args.as_of} (--resend sends them again)")
     _say(f"recon reminders: {len(run.letters)} letters in {args.out}/ ({how}); "
           f"summary {run.summary}")
     return 0

@@ -32,9 +32,12 @@ Outputs in ``--out DIR``:
 
 Nothing is sent unless an SMTP host is given; then each letter with an
 address is sent and each sending is recorded in the audit log
-(``reminder_sent``) as soon as the server accepted it.  A letter already sent
-for the same ``--as-of`` at the same level is not sent again (a rerun after a
-failure midway), unless ``--resend``.
+(``reminder_sent``) as soon as the server accepted it.  A customer's letter at
+the level already sent for an ``--as-of`` within ``--repeat-days`` (default 30)
+before this one is not sent again, unless ``--resend``: a nightly job sends each
+level once as the invoices age (friendly, then second, then final) and repeats a
+level a month on, not every night; a rerun after a failure midway sends only the
+letters not sent.
 """
 
 from __future__ import annotations
@@ -271,18 +274,22 @@ class Smtp:
     port: int
     sender: str
     actor: str = "recon"
-    resend: bool = False  # send again the letters already sent for this --as-of
+    resend: bool = False  # send again the letters already sent (see send_reminders)
+    repeat_days: int = 30  # a level is sent again this many days on
 
 
 def send_reminders(con: duckdb.DuckDBPyConnection, run: ReminderRun, smtp_cfg: Smtp,
                    as_of: date) -> int:
-    """Send every letter that has an address and was not sent for `as_of` at its level
-    before (the audit log says; unless `smtp_cfg.resend`); audit each sending; return
-    how many were sent.  A rerun after a failure midway sent the first letters again."""
+    """Send every letter that has an address and was not sent at its level for an as_of
+    within `smtp_cfg.repeat_days` before `as_of` (the same as_of at least; the audit log
+    says; unless `smtp_cfg.resend`); audit each sending; return how many were sent.  A
+    rerun after a failure midway sent the first letters again, and a nightly job each
+    overdue customer a letter every night."""
     done = set() if smtp_cfg.resend else set(con.execute(
         """select object, json_extract_string(detail, '$.level') from audit_log
-        where action = 'reminder_sent' and json_extract_string(detail, '$.as_of') = ?""",
-        [as_of.isoformat()]).fetchall())
+        where action = 'reminder_sent' and date_diff(
+            'day', json_extract_string(detail, '$.as_of')::date, ?::date) between 0 and ?""",
+        [as_of.isoformat(), max(smtp_cfg.repeat_days - 1, 0)]).fetchall())
     sent = 0
     host, port = smtp_cfg.host, smtp_cfg.port
     try:

@@ -185,7 +185,7 @@ def test_a_rerun_after_a_failure_sends_only_the_letters_not_sent(db, tmp_path, c
     fake_smtp.fail_after = None
     code, stdout, err = cli(*args)
     assert code == 0, err
-    assert "2 sent via mail.example, 1 sent before for 2026-" in stdout
+    assert "2 sent via mail.example, 1 sent before at their level within 30 day(s) of 2026-" in stdout
     assert len(fake_smtp.sent) == 3 and fake_smtp.sent[0] == first[0]
     assert first[0] not in fake_smtp.sent[1:]
     assert _audits(db) == 3
@@ -277,3 +277,36 @@ def test_the_letter_has_the_name_and_address_the_csv_neutralises(db, tmp_path, c
     msg = _eml(out / row["letter"])
     assert msg["To"] == "-ar@home.example"
     assert "Dear @Home Services GmbH," in msg.get_content()
+
+
+def test_a_nightly_job_sends_a_level_once_and_repeats_it_a_month_on(db, tmp_path, cli,
+                                                                     fake_smtp):
+    """A daily job sent each overdue customer a letter every night: the same friendly
+    reminder on the 10th, the 11th and the 12th.  A level is now sent again only
+    --repeat-days (30) after it was; a customer reaching the next level gets its letter
+    the night they reach it."""
+    def night(as_of: str, *extra: str) -> list[str]:
+        before = len(fake_smtp.sent)
+        code, _, err = cli("reminders", "--as-of", as_of, "--db", db, "--out",
+                           tmp_path / as_of, "--smtp-host", "mail.example",
+                           "--from", "ar@us.example", *extra)
+        assert code == 0, err
+        return sorted(to for _, _, to in fake_smtp.sent[before:])
+
+    assert night("2026-06-30") == [
+        "ap@friendly.example", "ap@second.example", "cw@zuihou.example"]
+    assert night("2026-07-01") == []
+    # on 20 July R1 (due 20 June) reaches the second notice, R2 (due 21 May) the final
+    # one, and R4 (due 27 June) the friendly reminder
+    assert night("2026-07-20") == [
+        "ap@early.example", "ap@friendly.example", "ap@second.example"]
+    # R4 reaches the second notice; a month after the first night, R3's final notice
+    # goes again
+    assert night("2026-07-30") == ["ap@early.example", "cw@zuihou.example"]
+    assert night("2026-07-31", "--repeat-days", "0") == [
+        "ap@early.example", "ap@friendly.example", "ap@second.example", "cw@zuihou.example"]
+    assert night("2026-07-31", "--repeat-days", "0") == []
+    code, _, err = cli("reminders", "--as-of", "2026-08-01", "--db", db, "--out",
+                       tmp_path / "x", "--smtp-host", "mail.example", "--from",
+                       "ar@us.example", "--repeat-days", "-1")
+    assert code == 2 and "--repeat-days: expected 0 or more days, got -1" in err
