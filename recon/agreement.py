@@ -11,10 +11,11 @@ Columns of the frame (and of ``statement_agreement.csv``)::
     customer      customer id (see below how statement lines find theirs)
     name          from the customer master, when loaded
     currency
-    line          closing_balance | amount_differs | only_theirs | only_ours | unexplained
+    line          closing_balance | opening_balance | amount_differs | only_theirs |
+                  only_ours | unexplained
     their_ids     statement row ids (';'-joined)
     our_ids       ledger (or bank, for a receipt only the bank has) row ids
-    date          earliest date of the item
+    date          earliest date of the item (opening_balance: the day of both balances)
     kind          invoice | credit_note | receipt
     reference     the item's reference (theirs, else ours)
     their_amount  the item's effect on the balance they show (+: they owe more)
@@ -24,10 +25,19 @@ Columns of the frame (and of ``statement_agreement.csv``)::
     note          what the line means, in words
 
 ``closing_balance`` (first row of each customer and currency) gives both
-closing balances and their difference; each following item row explains part
-of it, and the item differences add up exactly to the closing difference.
+closing balances and their difference; each following row explains part of
+it, and their differences add up exactly to the closing difference.
 ``unexplained`` (last row) is that check: closing difference minus the sum of
-item differences, always 0.00 (it is written so a reader sees the proof).
+the rows' differences, always 0.00 (it is written so a reader sees the proof).
+
+``opening_balance`` (second row, when their statement opens with a balance
+brought forward: :mod:`recon.loaders.balances`) compares that balance with ours
+at the end of the day before the statement's period, which is every line of
+ours dated up to that day.  Those lines of ours are in the opening balance, not
+items; a line of theirs matched to one of them is an item whose difference is
+their amount (ours is in the opening balances).  Their closing balance is their
+opening balance plus their lines.  Of several statements of a customer and
+currency with an opening balance, the earliest one's counts.
 
 Items:
 
@@ -46,9 +56,11 @@ Items:
 
 Customers: a statement line belongs to the customer of its ``customer_id``,
 else of its counterparty name (aliases), else of the ledger lines its file
-was matched to (the most frequent).  Our side is every receivable line of
-that customer up to ``as_of`` (:mod:`recon.openitems`), so our closing balance
-is the aging total of ``recon aging`` on the same day.
+was matched to (the most frequent); an opening balance to the customer of its
+file's lines in its currency (the most frequent), else in any currency.  Our
+side is every receivable line of that customer up to ``as_of``
+(:mod:`recon.openitems`), so our closing balance is the aging total of ``recon
+aging`` on the same day.
 """
 
 from __future__ import annotations
@@ -74,6 +86,8 @@ def agreement_frame(con: duckdb.DuckDBPyConnection, as_of: date) -> pl.DataFrame
     """Differences between each customer's statement and our books as of `as_of`."""
     openitems.build_lines(con, as_of)
     _statement_lines(con, as_of)
+    _openings(con, as_of)
+    _our_lines(con)
     _matched(con)
     _leftovers(con)
     frame: pl.DataFrame = con.sql(_output_sql()).pl()
@@ -116,16 +130,49 @@ def _statement_lines(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
                        'receipt') as kind,
                    coalesce(master_id, cid_raw, name_cid, file_cid) as customer
             from j)
-        select txn_id, source_id, date, amount, currency, reference, kind, customer,
-               {effect_sql('kind', 'amount')} as effect, {ref_key_sql('reference')} as ref_key
+        select txn_id, source_id, file_id, account, date, amount, currency, reference, kind,
+               customer, {effect_sql('kind', 'amount')} as effect,
+               {ref_key_sql('reference')} as ref_key
         from k""", [as_of])
+
+
+def _openings(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+    """`__recon__ag_open`: per customer and currency, the opening balance of their
+    earliest statement that states one, and the first day of its period."""
+    con.execute("""create or replace temp table __recon__ag_open as
+        with st as (
+            select s.file_id, s.seq, coalesce(s.account, '') as account,
+                   upper(s.currency) as currency, s.opening_balance, s.start_date, f.name
+            from statements s join files f using (file_id)
+            where f.side = 'statement' and s.opening_balance is not null
+              and s.start_date <= ?),
+        by_block as (
+            select file_id, coalesce(account, '') as account, currency,
+                   mode(customer) as customer
+            from __recon__ag_stmt group by all),
+        by_file as (
+            select file_id, mode(customer) as customer from __recon__ag_stmt group by all)
+        select coalesce(b.customer, f.customer) as customer, st.currency,
+               st.opening_balance as amount, st.start_date, st.name as file
+        from st left join by_block b using (file_id, account, currency)
+        left join by_file f using (file_id)
+        qualify row_number() over (partition by coalesce(b.customer, f.customer), st.currency
+                                   order by st.start_date, st.file_id, st.seq) = 1""",
+                [as_of])
+
+
+def _our_lines(con: duckdb.DuckDBPyConnection) -> None:
+    """`__recon__ag_ours`: our lines of the statements' customers; `opening` marks
+    those their opening balance holds (dated before its statement's period)."""
     # `line` tells our lines apart: one bank line paying several customers is one line
     # of each (openitems.bank_receipts_sql), all with its txn_id
     con.execute(f"""create or replace temp table __recon__ag_ours as
-        select txn_id, source_id, date, amount, currency, reference, kind, customer, effect,
-               {ref_key_sql('reference')} as ref_key, row_number() over () as line
-        from {openitems.LINES}
-        where customer in (select customer from __recon__ag_stmt)""")
+        select l.txn_id, l.source_id, l.date, l.amount, l.currency, l.reference, l.kind,
+               l.customer, l.effect, {ref_key_sql('l.reference')} as ref_key,
+               row_number() over () as line, coalesce(l.date < o.start_date, false) as opening
+        from {openitems.LINES} l
+        left join __recon__ag_open o on o.customer = l.customer and o.currency = l.currency
+        where l.customer in (select customer from __recon__ag_stmt)""")
 
 
 def _matched(con: duckdb.DuckDBPyConnection) -> None:
@@ -137,9 +184,13 @@ def _matched(con: duckdb.DuckDBPyConnection) -> None:
                    min(s.date) as d, min(s.kind) as kind, min(s.reference) as ref
             from __recon__ag_mem a join __recon__ag_stmt s using (txn_id)
             group by 1, 2, 3),
-        o as (
-            select a.match_id, l.customer, l.currency, sum(l.effect) as amt,
-                   string_agg(l.source_id, ';' order by l.source_id) as ids,
+        o as (  -- lines in their opening balance are not in the match's amounts
+            select a.match_id, l.customer, l.currency,
+                   sum(l.effect) filter (where not l.opening) as amt,
+                   string_agg(l.source_id, ';' order by l.source_id)
+                       filter (where not l.opening) as ids,
+                   string_agg(l.source_id, ';' order by l.source_id)
+                       filter (where l.opening) as opening_ids,
                    min(l.date) as d, min(l.kind) as kind, min(l.reference) as ref
             from __recon__ag_mem a join __recon__ag_ours l using (txn_id)
             group by 1, 2, 3)
@@ -148,16 +199,20 @@ def _matched(con: duckdb.DuckDBPyConnection) -> None:
                coalesce(t.currency, o.currency) as currency,
                t.amt as their_amount, o.amt as our_amount, t.ids as their_ids,
                o.ids as our_ids, least(t.d, o.d) as date, coalesce(t.kind, o.kind) as kind,
-               coalesce(t.ref, o.ref) as reference, t.kind as their_kind, o.kind as our_kind
+               coalesce(t.ref, o.ref) as reference, t.kind as their_kind, o.kind as our_kind,
+               o.opening_ids
         from t full join o on o.match_id = t.match_id and o.currency = t.currency
          and o.customer is not distinct from t.customer""")
 
 
 def _leftovers(con: duckdb.DuckDBPyConnection) -> None:
     """Unmatched lines each side, and the unique pairs among them (`__recon__ag_pairs`)."""
-    for side, table in (("s", "__recon__ag_stmt"), ("o", "__recon__ag_ours")):
+    # our lines in their opening balance are in the opening_balance row, not items
+    for side, table, cond in (("s", "__recon__ag_stmt", "true"),
+                              ("o", "__recon__ag_ours", "not opening")):
         con.execute(f"""create or replace temp table __recon__ag_left_{side} as
-            select * from {table} where txn_id not in (select txn_id from __recon__ag_mem)""")
+            select * from {table}
+            where txn_id not in (select txn_id from __recon__ag_mem) and {cond}""")
     key = "customer, currency, kind"
     con.execute(f"""create or replace temp table __recon__ag_pairs as
         with s as (select *, count(*) over (partition by {key}, ref_key) as n
@@ -210,7 +265,11 @@ def _items_sql() -> str:
     return f"""
         select m.customer, m.currency, 'amount_differs' as line, m.their_ids, m.our_ids,
                m.date, m.kind, m.reference, m.their_amount, m.our_amount, m.match_id,
-               case when m.our_ids is null and {_across_sql('our_ids')} is not null
+               case when m.opening_ids is not null
+                         then 'matched by rule ' || coalesce(x.rule, '?') || ' to our '
+                         || m.opening_ids || ', dated before their statement''s period: in '
+                         || 'the opening balances, not here'
+                    when m.our_ids is null and {_across_sql('our_ids')} is not null
                          then 'matched by rule ' || coalesce(x.rule, '?') || ' to our '
                          || {_across_sql('our_ids')} || ': the same item in another currency'
                     when m.their_ids is null and {_across_sql('their_ids')} is not null
@@ -245,24 +304,37 @@ def _items_sql() -> str:
 def _output_sql() -> str:
     return f"""
         with items as ({_items_sql()}),
+        opening as (
+            select o.customer, o.currency, 'opening_balance' as line, null as their_ids,
+                   null as our_ids, o.start_date - 1 as date, null as kind, null as reference,
+                   o.amount as their_amount,
+                   (select coalesce(sum(l.effect), 0) from __recon__ag_ours l
+                    where l.opening and l.customer = o.customer and l.currency = o.currency)
+                       as our_amount,
+                   null as match_id,
+                   'their balance brought forward (' || o.file || ') and ours at the end '
+                   || 'of the day before their statement''s period' as note
+            from __recon__ag_open o),
         bal as (
             select customer, currency, sum(t) as their_amount, sum(o) as our_amount from (
                 select customer, currency, effect as t, 0 as o from __recon__ag_stmt
+                union all select customer, currency, amount, 0 from __recon__ag_open
                 union all select customer, currency, 0, effect from __recon__ag_ours)
             group by 1, 2),
         expl as (
             select customer, currency,
                    sum(coalesce(their_amount, 0) - coalesce(our_amount, 0)) as explained
-            from items group by 1, 2),
+            from (select * from opening union all select * from items) group by 1, 2),
         rows_ as (
             select 0 as o, customer, currency, 'closing_balance' as line, null as their_ids,
                    null as our_ids, null::date as date, null as kind, null as reference,
                    their_amount, our_amount, null as match_id,
                    'their closing balance and ours as of the cut-off' as note
             from bal
-            union all select 1, * from items
+            union all select 1, * from opening
+            union all select 2, * from items
             union all
-            select 2, b.customer, b.currency, 'unexplained', null, null, null, null, null,
+            select 3, b.customer, b.currency, 'unexplained', null, null, null, null, null,
                    null, null, null, 'closing difference minus the items above (should be 0)'
             from bal b)
         select recon_safe(r.customer) as customer, recon_safe(c.name) as name, r.currency,

@@ -46,6 +46,7 @@ from recon.diagnose import diagnose
 from recon.errors import InputFileError
 from recon.integrity import StatementCheck
 from recon.loaders import load_file
+from recon.loaders.balances import split_balances
 from recon.mask import mask
 from recon.pipeline import PipelineResult, run_pipeline
 from recon.progress import start
@@ -315,6 +316,8 @@ def _load(
             result = load_file(path, format=inputs.format, profile=inputs.profile)
             if side == "bank":
                 check.add(result)
+            elif side == "statement":  # a customer's balance b/f is no payment of theirs
+                result = split_balances(result)
             stages["parse"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             start(progress, f"storing {path.name}")

@@ -320,3 +320,105 @@ S8,2026-01-20,300.00,EUR,Supplier AG,PO 55,Invoice,invoice,C1
     assert sorted(items, key=str) == sorted([
         ("only_ours", None, "L9", "-500.00"), ("only_theirs", "S7", None, "500.00")], key=str)
     _check_identity(frame)
+
+
+# December is before their statement's period: their balance brought forward holds it.
+# Our ledger's own opening line (L00) is a receivable like any other
+LEDGER_WITH_DECEMBER = LEDGER + """L00,2025-10-01,250.00,EUR,Acme GmbH,,Balance brought forward,,invoice,C1
+L01,2025-11-20,1500.00,EUR,Acme GmbH,INV-2025-00090,Invoice,,invoice,C1
+L02,2025-12-10,1000.00,EUR,Acme GmbH,INV-2025-00101,Invoice,,invoice,C1
+L03,2025-12-15,1500.00,EUR,Acme GmbH,INV-2025-00090,Receipt,,receipt,C1
+"""
+STATEMENT_HEADER = "id,date,amount,currency,counterparty,reference,description,doc_type\n"
+
+
+def _agreement_csv(db: Path) -> pl.DataFrame:
+    """statement_agreement.csv of the run that wrote `db`, as text."""
+    return pl.read_csv(db.parent / "out" / "statement_agreement.csv", infer_schema=False)
+
+
+def test_a_balance_brought_forward_is_their_opening_balance_not_a_payment(cli, tmp_path):
+    # the line was read as a payment of 1000.00 we had not received, and our December
+    # lines as missing from their statement
+    statement = STATEMENT_HEADER + "S0,2026-01-01,1250.00,EUR,Acme GmbH,,Balance brought forward,\n"
+    db = _recon_run(cli, tmp_path, statement + STATEMENT.split("\n", 1)[1],
+                    LEDGER_WITH_DECEMBER)
+    frame = _agreement_csv(db)
+    opening = frame.filter(pl.col("line") == "opening_balance")
+    assert opening.select("date", "their_amount", "our_amount", "difference").rows() == [
+        ("2025-12-31", "1250.00", "1250.00", "0.00")]
+    assert "their.csv" in opening["note"][0]
+    items = _items(frame).filter(pl.col("line") != "opening_balance")
+    assert sorted(items.select("line", "their_ids", "our_ids", "difference").rows(),
+                  key=str) == sorted([
+        ("amount_differs", "S3", "L3", "-0.45"), ("only_ours", None, "L5", "-780.00"),
+        ("only_theirs", "S5", None, "-500.00")], key=str)
+    closing = frame.filter(pl.col("line") == "closing_balance").row(0, named=True)
+    assert (closing["their_amount"], closing["our_amount"]) == ("4364.05", "5644.50")
+    _check_identity(_numbers(frame))
+    exceptions = pl.read_csv(db.parent / "out" / "exceptions.csv", infer_schema=False)
+    assert "S0" not in exceptions["id"].to_list()
+
+
+def _numbers(frame: pl.DataFrame) -> pl.DataFrame:
+    """The CSV's empty differences as zero, for _check_identity."""
+    return frame.with_columns(pl.col("difference").fill_null("0"))
+
+
+def test_an_opening_balance_that_disagrees_is_one_line_and_totals_are_no_lines(cli, tmp_path):
+    # 期初余额 is 1200.00 where our December closed at 1250.00; 期末余额 and 合计 end it
+    statement = (STATEMENT_HEADER
+                 + "S0,2026-01-01,1200.00,EUR,Acme GmbH,,期初余额,\n"
+                 + STATEMENT.split("\n", 1)[1]
+                 + "S8,2026-02-28,4314.05,EUR,Acme GmbH,,期末余额,\n"
+                 + "S9,2026-02-28,5854.05,EUR,Acme GmbH,,合计,\n")
+    db = _recon_run(cli, tmp_path, statement, LEDGER_WITH_DECEMBER)
+    frame = _agreement_csv(db)
+    assert not {"S0", "S8", "S9"} & set(frame["their_ids"].drop_nulls())
+    opening = frame.filter(pl.col("line") == "opening_balance")
+    assert opening.select("their_amount", "our_amount", "difference").rows() == [
+        ("1200.00", "1250.00", "-50.00")]
+    closing = frame.filter(pl.col("line") == "closing_balance").row(0, named=True)
+    assert (closing["their_amount"], closing["difference"]) == ("4314.05", "-1330.45")
+    _check_identity(_numbers(frame))
+
+
+def test_a_payment_of_the_balance_is_still_a_payment(cli, tmp_path):
+    # their first line pays the rest of an invoice: words of a balance, but a transaction
+    statement = (STATEMENT_HEADER
+                 + "P1,2026-01-02,250.00,EUR,Acme GmbH,,Payment of balance INV-2026-00012,\n"
+                 + "P2,2026-01-03,90.00,EUR,Acme GmbH,INV-2026-00013,Balance,payment\n")
+    db = _recon_run(cli, tmp_path, statement + STATEMENT.split("\n", 1)[1])
+    frame = _agreement_csv(db)
+    assert frame.filter(pl.col("line") == "opening_balance").height == 0
+    theirs = frame.filter(pl.col("line") == "only_theirs")
+    assert {"P1", "P2"} <= set(theirs["their_ids"])
+    _check_identity(_numbers(frame))
+
+
+def test_a_payment_matched_to_our_receipt_before_their_period_explains_the_opening():
+    # we booked their payment on 30 December, they on 2 January: their balance brought
+    # forward is 100.00 higher than ours, and their payment is the item that explains it
+    con = _db_with([
+        (1, "ledger", "I0", "2025-12-20", "100.00", "A", "INV-0", "invoice", "C1"),
+        (2, "ledger", "R0", "2025-12-30", "100.00", "A", "INV-0", "receipt", "C1"),
+        (3, "ledger", "I1", "2026-01-05", "200.00", "A", "INV-1", "invoice", "C1"),
+        (11, "statement", "p0", "2026-01-02", "100.00", "us", "INV-0", "payment", "C1"),
+        (12, "statement", "s1", "2026-01-05", "200.00", "us", "INV-1", "invoice", "C1"),
+    ])
+    con.execute("insert into files (file_id, path, name, sha256, side) "
+                "values (1, 'their.csv', 'their.csv', 'x', 'statement')")
+    con.execute("insert into statements values "
+                "(1, 1, null, null, 'EUR', 100.00, null, '2026-01-01', '2026-01-05', 2)")
+    _match(con, "M0", [11], [2])
+    _match(con, "M1", [12], [3])
+    frame = agreement_frame(con, date(2026, 1, 31))
+    rows = frame.select("line", "their_ids", "our_ids", "date", "their_amount", "our_amount",
+                        "difference").rows()
+    assert rows[:3] == [
+        ("closing_balance", None, None, None, "200.00", "200.00", "0.00"),
+        ("opening_balance", None, None, date(2025, 12, 31), "100.00", "0.00", "100.00"),
+        ("amount_differs", "p0", None, date(2025, 12, 30), "-100.00", None, "-100.00"),
+    ]
+    assert "to our R0, dated before their statement's period" in frame["note"][2]
+    _check_identity(frame)
