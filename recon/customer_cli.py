@@ -120,13 +120,10 @@ def _buckets(args: argparse.Namespace) -> tuple[int, ...]:
 def cmd_customers(args: argparse.Namespace) -> int:
     """`recon customers FILE`."""
     from recon.customers import load_customers
-    from recon.db import connect
+    from recon.db import session
 
-    con = connect(args.db)
-    try:
+    with session(args.db) as con:
         s = load_customers(con, args.file, actor=args.user)
-    finally:
-        con.close()
     _say(f"recon customers: {s.rows} customers in {s.path}: {s.new} new, {s.updated} updated, "
           f"{s.unchanged} unchanged")
     return 0

@@ -21,7 +21,9 @@ so that `recon audit verify` notices records removed from the end of the log.
 Opening a database (:func:`connect`) refuses while another process holds its
 lock (:mod:`recon.lock`), makes the process create files owner-only, and
 migrates a file written by an older recon (version N -> N+1 functions in
-:data:`MIGRATIONS`) after exporting it to ``<db>.backups/<timestamp>/``.
+:data:`MIGRATIONS`) after exporting it to ``<db>.backups/<timestamp>/``.  A command
+opens its database with :func:`session`, which removes a database the command
+created when it fails before committing anything.
 
 Frames handed to DuckDB: a query reads a polars frame by the name of a variable of
 the function that runs the query (DuckDB's replacement scan), not through
@@ -203,15 +205,17 @@ def connect(
     With `lock` (the default) the connection holds ``<db>.lock`` (see
     :mod:`recon.lock`) until the connection object is garbage-collected, or
     for longer when the caller holds it with :func:`recon.lock.hold`; another
-    process holding it is refused with LockedError (exit 3).
+    process holding it is refused with LockedError (exit 3).  Without `lock` the
+    caller holds it (as :func:`session` does for a command) or works alone.
     """
+    from recon import lock as lock_mod
+
     on_disk = str(path) not in ("", ":memory:")
     if on_disk:
         owner_only_files()
         if lock:
-            from recon import lock as lock_mod
-
             lock_mod.acquire(path, None)
+        if lock_mod.holds(path):  # taken here, or by the caller (see session)
             remove_stale_spill(Path(path))
     try:
         con = _open(path)
@@ -249,6 +253,61 @@ def connect(
     if on_disk:
         private(Path(path))
     return con
+
+
+#: Connections of a :func:`session` that created its database and has committed
+#: nothing to it yet (:func:`transaction` takes a connection out when it commits).
+_UNCOMMITTED: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+
+
+@contextmanager
+def session(
+    path: Path, *, memory_limit: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The database of one command, opened (created if needed) by :func:`connect` and
+    closed, its lock released, at the end of the block.
+
+    A database the command creates stays once something is committed to it.  A
+    command that fails before, however it fails (a missing or malformed input file,
+    bad rules, a bad option, a bug, Ctrl-C), removes the file, its .wal and the lock
+    file it made: a database holding the schema alone was left behind, which a user
+    who fixed the input had not asked for and a nightly job's monitoring saw as a new
+    file.  A failure after a commit (publishing the outputs) keeps it, and a database
+    that was there before is never removed (its transactions roll back).
+    """
+    from recon import lock as lock_mod
+
+    made = [p for p in (lock_mod.lock_path(path),) if not p.exists()]
+    with lock_mod.hold(path):
+        # looked at under the lock: a database another recon made meanwhile is not ours
+        made = [p for p in (path, wal_path(path)) if not p.exists()] + made
+        created = path in made
+        try:
+            con = connect(path, memory_limit=memory_limit, lock=False)
+        except BaseException:
+            if created:
+                _remove(made)
+            raise
+        if created:
+            _UNCOMMITTED.add(con)
+        try:
+            yield con
+        except BaseException:
+            con.close()
+            if con in _UNCOMMITTED:
+                _remove(made)  # the lock file last: the lock is still held
+            raise
+        con.close()
+
+
+def wal_path(path: Path) -> Path:
+    """DuckDB's write-ahead log of the database at `path`."""
+    return path.with_name(path.name + ".wal")
+
+
+def _remove(paths: Sequence[Path]) -> None:
+    for p in paths:
+        p.unlink(missing_ok=True)
 
 
 _SPILL_FILE = re.compile(r"duckdb_temp_(\d+)_")
@@ -316,7 +375,7 @@ def check_dir(path: Path, given: str) -> None:
 
 def private(path: Path) -> None:
     """chmod 600 the database file and its write-ahead log (if present)."""
-    for p in (path, path.with_name(path.name + ".wal")):
+    for p in (path, wal_path(path)):
         try:
             if p.stat().st_mode & 0o077:
                 os.chmod(p, 0o600)
@@ -453,6 +512,8 @@ def transaction(con: duckdb.DuckDBPyConnection, *, commit: bool = True) -> Itera
         con.execute("rollback")
         raise
     con.execute("commit" if commit else "rollback")
+    if commit:
+        _UNCOMMITTED.discard(con)  # the database holds the command's work: kept
 
 
 def sha256_of(path: Path) -> str:

@@ -7,6 +7,9 @@ after the lock is taken and emptied on a clean release.  A second process is
 refused with :class:`~recon.errors.LockedError` (exit 3) naming that holder.
 A lock file that still names a holder although nobody holds the flock was
 left by a process that died: it is taken over, and the takeover is reported.
+A command that created a database and fails removes it with its lock file,
+while it holds the flock (:func:`recon.db.session`); a process that opened the
+removed file meanwhile opens the path again once it has the flock.
 
 ``hold()`` holds the lock for a block and is re-entrant within a process
 (``recon run`` inside a wrapper that already holds the lock does not lock
@@ -136,6 +139,36 @@ def _flock_settled(fd: int, db_path: str | Path) -> bool:
     return True
 
 
+def _locked(db_path: str | Path) -> int:
+    """A descriptor of the lock file holding its flock; LockedError if another process has it.
+
+    The flock must be on the file at the lock's path.  A process that created a
+    database and removed it again (a refused command, :func:`recon.db.session`)
+    removes the lock file too, while it holds the flock: a process that opened the
+    file before it was removed gets the flock of a file no longer there, which would
+    lock nobody out, so it opens the path again.
+    """
+    path = lock_path(db_path)
+    while True:
+        fd = _open(path)
+        if not _flock_settled(fd, db_path):
+            os.close(fd)
+            raise _refuse(db_path)
+        if _is_file_at(fd, path):
+            return fd
+        os.close(fd)
+
+
+def _is_file_at(fd: int, path: Path) -> bool:
+    """True when the open file `fd` is the file at `path` (not one removed since)."""
+    try:
+        there = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
+
+
 def _refuse(db_path: str | Path) -> LockedError:
     """The error for a lock held elsewhere; waits briefly for the holder's record."""
     deadline = time.monotonic() + SETTLE_SECONDS
@@ -189,10 +222,7 @@ def acquire(db_path: str | Path, command: str | None = None) -> None:
             _HELD[key].depth += 1
             return
         command = (command or " ".join(["recon", *sys.argv[1:]]))[:MAX_COMMAND]
-        fd = _open(lock_path(db_path))
-        if not _flock_settled(fd, db_path):
-            os.close(fd)
-            raise _refuse(db_path)
+        fd = _locked(db_path)
         _take_over_note(db_path, read_holder(db_path))
         _record(fd, command)
         _HELD[key] = _Held(fd, 1)

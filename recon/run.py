@@ -1,9 +1,11 @@
 """`recon run`: load inputs, run the rule pipeline, write the outputs.
 
 The database changes in one transaction: a bad file, bad rules or a crash
-leaves it as it was.  Files whose bytes were loaded before are skipped, rows
-already stored are not stored twice, and earlier matches are kept, so a
-nightly rerun with the same inputs changes nothing.
+leaves it as it was (and a database the run created is removed again when the
+run fails before its commit, see recon.db.session).  Files whose bytes were
+loaded before are skipped, rows already stored are not stored twice, and
+earlier matches are kept, so a nightly rerun with the same inputs changes
+nothing.
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ from recon.db import (
     StoredFile,
     audit,
     check_dir,
-    connect,
     file_sha256,
     first,
     known_file,
     remember_hashes,
+    session,
     size_memory_limit,
     store_file,
     transaction,
@@ -126,11 +128,11 @@ def run(
     check_dir(db_path.parent, f"--db {db_path}")
     run_id = started.strftime("R%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    con = connect(db_path, memory_limit=memory_limit)
-    # the compiled kernel and the report's template, beside the loading; once the
-    # database is ours: a run refused (bad rules, a locked database) warms nothing up
-    warmup.start()
-    try:
+    # a database this run creates is removed again if the run fails before its commit
+    with session(db_path, memory_limit=memory_limit) as con:
+        # the compiled kernel and the report's template, beside the loading; once the
+        # database is ours: a run refused (bad rules, a locked database) warms nothing up
+        warmup.start()
         todo, hashed = _new_files(con, inputs)
         if not memory_limit:
             # sized to the rows held and, until they are counted, those of the new files
@@ -243,8 +245,6 @@ def run(
         outputs = _publish(staging, out_dir)
         say(f"committed; outputs in {out_dir}", time.perf_counter() - t0)
         return RunReport(summary, out_dir, outputs)
-    finally:
-        con.close()
 
 
 def _check_match_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> None:

@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from .conftest import BANK_HEADER, ROOT, RULES, read_rows, run_args, write_csv
 
+DEMO = ROOT / "sample_data" / "demo"
 MATCH_HEADER = (
     "match_id,rule,kind,left_ids,right_ids,left_amount,right_amount,amount_diff,"
     "date_diff_days,score,status"
@@ -30,6 +32,11 @@ def table_counts(db: Path) -> dict[str, int]:
         return {n: con.execute(f'select count(*) from "{n}"').fetchall()[0][0] for n in names}
     finally:
         con.close()
+
+
+def _db_files(folder: Path) -> list[str]:
+    """The database's files in `folder`: the file, its .wal, its lock file."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("r.duckdb"))
 
 
 def test_run_writes_contract_outputs(tmp_path, small_month, cli) -> None:
@@ -202,9 +209,9 @@ def test_two_bad_files_report_the_first_and_a_good_file_before_a_bad_one_is_not_
     code, _, err = cli(*run_args(write_csv(tmp_path / "ok.csv", BANK_HEADER,
                                            ["X1,2026-03-05,1.00,EUR,A,,x"]), bad_ledger, tmp_path))
     assert code == 2 and "bad_ledger.csv" in err and "line 3" in err
-    # the good bank file was stored before the ledger was read: the rollback undid it
-    counts = table_counts(tmp_path / "r.duckdb")
-    assert counts["txns"] == counts["files"] == counts["audit_log"] == counts["runs"] == 0
+    # the good bank file was stored before the ledger was read: the rollback undid it,
+    # and the database the run created is gone with it
+    assert _db_files(tmp_path) == []
 
 
 def test_bad_rules_exit_2(tmp_path, small_month, cli) -> None:
@@ -225,10 +232,7 @@ def test_bad_rules_exit_2(tmp_path, small_month, cli) -> None:
     )
     assert code == 2
     assert "line 2" in err and "did you mean 'exact'" in err
-    assert (
-        not (tmp_path / "r.duckdb").exists()
-        or table_counts(tmp_path / "r.duckdb").get("txns", 0) == 0
-    )
+    assert _db_files(tmp_path) == []
 
 
 def test_json_logs_give_the_error_as_one_json_object(tmp_path, small_month, cli) -> None:
@@ -258,6 +262,7 @@ def test_missing_file_and_usage_errors_exit_2(tmp_path, cli) -> None:
         tmp_path / "o",
     )
     assert code == 2 and "nope.csv" in err
+    assert _db_files(tmp_path) == []
     assert cli("run")[0] == 2
     assert cli("frobnicate")[0] == 2
 
@@ -380,3 +385,103 @@ def test_match_amounts_have_their_own_currency_minor_units(tmp_path, cli) -> Non
     # the FX match's ledger side in yen, the ledger reversal in dinars
     assert amounts == {("one_to_one", "L1"): ("61.00", "10001", "-0.01"),
                        ("reversal", "L2;L3"): ("0.000", "0.000", "0.000")}
+
+
+# --- a refused command leaves no database it created ---------------------------------------
+def _bad_amount_copy(tmp_path: Path) -> Path:
+    """The demo's bank file with one amount a person mistyped, on line 150 of 305."""
+    lines = (DEMO / "bank.csv").read_text(encoding="utf-8").splitlines()
+    fields = lines[149].split(",")
+    fields[2] = '"1.234,5O"'
+    lines[149] = ",".join(fields)
+    bad = tmp_path / "bank_bad.csv"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return bad
+
+
+def _refused_runs(tmp_path: Path) -> dict[str, tuple[list[str | Path], str]]:
+    """`recon run` arguments refused with exit 2, and what the error names, by what is
+    wrong."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - matcher: exakt\n")
+    bad = _bad_amount_copy(tmp_path)
+    good = run_args(DEMO / "bank.csv", DEMO / "ledger.csv", tmp_path)
+    return {
+        "missing bank file": (
+            run_args(tmp_path / "missing.csv", DEMO / "ledger.csv", tmp_path), "missing.csv"),
+        "malformed bank file": (run_args(bad, DEMO / "ledger.csv", tmp_path), "line 150"),
+        # the good bank file is stored before the ledger is read, in the transaction
+        "malformed ledger file": (run_args(DEMO / "bank.csv", bad, tmp_path), "line 150"),
+        "bad rules file": ([*good[:2], rules, *good[3:]], "did you mean 'exact'"),
+        "bad memory limit": ([*good, "--memory-limit", "0GB"], "--memory-limit"),
+    }
+
+
+def test_a_refused_run_leaves_no_database_it_created(tmp_path, cli) -> None:
+    """A database the run created held its schema only (and a lock file was beside it):
+    a user fixing the input found a database they had not asked for."""
+    for what, (args, named) in _refused_runs(tmp_path).items():
+        code, _, err = cli(*args)
+        assert code == 2 and named in err and "Traceback" not in err, (what, err)
+        assert _db_files(tmp_path) == [], what
+    customers = ROOT / "tests" / "fixtures" / "customers"
+    code, _, err = cli("customers", customers / "missing_name.csv", "--db", tmp_path / "r.duckdb")
+    assert code == 2 and "missing_name.csv" in err
+    assert _db_files(tmp_path) == []
+    # the same runs, corrected, create it
+    assert cli(*run_args(DEMO / "bank.csv", DEMO / "ledger.csv", tmp_path))[0] == 0
+    assert _db_files(tmp_path) == ["r.duckdb", "r.duckdb.lock"]
+
+
+def test_a_refused_run_leaves_an_existing_database_as_it_was(tmp_path, cli) -> None:
+    from .conftest import dump_tables
+
+    assert cli(*run_args(DEMO / "bank.csv", DEMO / "ledger.csv", tmp_path))[0] == 0
+    db = tmp_path / "r.duckdb"
+    before, tables = db.read_bytes(), dump_tables(db)
+    for what, (args, named) in _refused_runs(tmp_path).items():
+        code, _, err = cli(*args)
+        assert code == 2 and named in err and "Traceback" not in err, (what, err)
+        assert _db_files(tmp_path) == ["r.duckdb", "r.duckdb.lock"], what
+        assert dump_tables(db) == tables, what
+        assert db.read_bytes() == before, what
+
+
+def test_a_run_failing_before_its_commit_removes_the_database_it_created(
+    tmp_path, cli, monkeypatch
+) -> None:
+    """A bug (exit 1) or Ctrl-C during matching: nothing was committed."""
+    import recon.run
+
+    args = run_args(DEMO / "bank.csv", DEMO / "ledger.csv", tmp_path)
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug in the diagnosis")
+
+    monkeypatch.setattr(recon.run, "diagnose", broken)
+    with pytest.raises(RuntimeError, match="a bug in the diagnosis"):
+        cli(*args)
+    assert _db_files(tmp_path) == []
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(recon.run, "diagnose", interrupted)
+    assert cli(*args)[0] == 130
+    assert _db_files(tmp_path) == []
+
+
+def test_a_new_database_committed_before_the_outputs_failed_is_kept(
+    tmp_path, cli, monkeypatch
+) -> None:
+    """The outputs are published after the commit: the run's work is in the database."""
+    import recon.run
+
+    def full_disk(*_: object, **__: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(recon.run, "_publish", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        cli(*run_args(DEMO / "bank.csv", DEMO / "ledger.csv", tmp_path))
+    counts = table_counts(tmp_path / "r.duckdb")
+    assert counts["runs"] == 1 and counts["txns"] == 304 + 354

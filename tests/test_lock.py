@@ -173,3 +173,31 @@ def test_database_files_are_owner_only(tmp_path, small_month, cli) -> None:
     for p in [db, *tmp_path.glob("r.duckdb*"), *(tmp_path / "out").iterdir()]:
         if p.is_file():
             assert p.stat().st_mode & 0o077 == 0, p
+
+
+def test_a_lock_file_removed_before_its_flock_is_opened_again(tmp_path, monkeypatch) -> None:
+    """A command that created a database and failed removes it with its lock file, under
+    the flock (recon.db.session).  A process that had opened the lock file before took
+    the flock of a file no longer there, and a third one locked the new file beside it:
+    two writers."""
+    db = tmp_path / "r.duckdb"
+    opened: list[Path] = []
+    real_open = lock._open
+
+    def open_then_removed(path: Path) -> int:
+        fd = real_open(path)
+        opened.append(path)
+        if len(opened) == 1:
+            path.unlink()  # its holder removed it between this open and the flock
+        return fd
+
+    monkeypatch.setattr(lock, "_open", open_then_removed)
+    lock.acquire(db, "recon test")
+    try:
+        assert len(opened) == 2 and lock.lock_path(db).exists()
+        probe = subprocess.run(
+            [PY, "-c", f"from recon import lock; lock.check({str(db)!r})"],
+            cwd=ROOT, capture_output=True, text=True, check=False)
+        assert probe.returncode != 0 and "LockedError" in probe.stderr
+    finally:
+        lock.release(db)
