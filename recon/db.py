@@ -146,7 +146,8 @@ def round_amount(value: Decimal, currency: str) -> Decimal:
 def amount_text(value: Decimal, currency: str | None, grouping: str = "") -> str:
     """`value` with `currency`'s minor units (KWD `7.250`, JPY `7500`; two for a currency
     not listed), more only when it has them; no exponent, never `-0`.  `grouping` is
-    the thousands separator format() takes (`","`), if any."""
+    the thousands separator format() takes (`","`), if any.  SQL macro `recon_exact`
+    writes the same (without grouping)."""
     exp = CURRENCY_EXPONENTS.get(currency or "", 2)
     value = value.normalize()
     if value.as_tuple().exponent > -exp:  # type: ignore[operator]
@@ -170,6 +171,14 @@ create or replace temp macro recon_fmt(a, cur) as
               or typeof(a) in ('TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT')
          then coalesce(recon_fmt64(try_cast(a as decimal(18,4)), cur), recon_fmt128(a, cur))
          else recon_fmt128(a, cur) end;
+-- amount_text's figure in SQL: the minor units, and the digits beyond them only where
+-- the amount has them (EUR -199.995, not -200.00: a difference is stated, not rounded
+-- away), for an amount of at most four decimals (every stored amount and difference)
+create or replace temp macro recon_exact(a, cur) as
+    case when length(rtrim(split_part(cast(a::decimal(38,4) as varchar), '.', 2), '0'))
+              > recon_exp(cur)
+         then rtrim(cast(a::decimal(38,4) as varchar), '0')
+         else recon_fmt(a, cur) end;
 create or replace temp macro recon_safe(s) as
     case when regexp_matches(s, '^[=+\\-@\\t\\r]') then '''' || s else s end;
 """

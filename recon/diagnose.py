@@ -4,7 +4,8 @@ After the pipeline, the open rows are paired once more with relaxed
 blocking (same currency, dates within ``diagnostic_days``, and: amount within
 20% or 100 with names starting alike, or the same amount, or a shared
 reference) and scored like any rule.  The best candidate's features
-name the condition that failed.
+name the condition that failed, and the explanation states the exact amount
+difference to it, as a match's does.
 
 Two more kinds of candidate no rule pairs are looked for, the usual slips of a
 booking: a row sharing a reference in another currency (``currency_mismatch``:
@@ -42,7 +43,13 @@ from recon.matchers.fx import Fx
 from recon.matchers.group import Group
 from recon.matchers.reversal import Reversal
 from recon.matchinfo import ACTIVE_MEMBERS_SQL
-from recon.pipeline import AMBIGUOUS, LEFT_OUT, T, rejected_pairs_sql
+from recon.pipeline import (
+    AMBIGUOUS,
+    EXACT_DIFFERENCE_SQL,
+    LEFT_OUT,
+    T,
+    rejected_pairs_sql,
+)
 from recon.scoring import explained, score_in_chunks, with_shared_refs
 
 REASONS = (
@@ -101,16 +108,7 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
         slips.cast({"l": pairs.schema["l"], "r": pairs.schema["r"]}), on=["l", "r"], how="left"
     )
     best = pl.concat([_best(pairs, "l", "r", "left"), _best(pairs, "r", "l", "right")])
-    best = best.with_columns(
-        _reason(ruleset).alias("reason"),
-        pl.when(pl.col("slip") == "currency")
-        .then(pl.lit("currencies differ; "))
-        .when(pl.col("slip") == "sign")
-        .then(pl.lit("opposite sign; "))
-        .otherwise(pl.lit(""))
-        .add(pl.col("explanation"))
-        .alias("explanation"),
-    )
+    best = best.with_columns(_reason(ruleset).alias("reason"))
     # from txns what the open tables leave out (see recon.pipeline.LEFT_OUT)
     fields = ", ".join(f"x.{c}" if c in LEFT_OUT else f"t.{c}" for c in ROW_FIELDS)
     texts = "join txns x on x.txn_id = t.id"
@@ -154,10 +152,32 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
                case when o.given = 'ambiguous' then o.best else b.best_score end as best_score,
                case o.given when 'ambiguous' then 'candidates within the ambiguity margin'
                     when 'duplicate' then 'same date, amount, counterparty and reference as a matched row'
-                    else b.explanation end as detail
+                    else {_detail_sql()} end as detail
         from why o
-        left join best b on b.side = o.side and b.id = o.id"""
+        left join best b on b.side = o.side and b.id = o.id
+        -- the exact amount of the (first) best candidate, a row of the other open table
+        left join (select 'left' as side, id, amount from {T.right}
+                   union all select 'right', id, amount from {T.left}) c
+               on c.side = b.side and c.id = b.best_ids[1]"""
     )
+
+
+def _detail_sql() -> str:
+    """The explanation of row `o` by its best candidate `c` (`b`: the pair's scored
+    features, the one listed first of a tie) with the exact difference, worded as a
+    match's (EXACT_DIFFERENCE_SQL): left minus right, as matches.csv's amount_diff, so
+    both rows of a pair state the same figure.  The scores know it as a float only.
+    Both amounts are in one currency, so digits beyond its minor unit are the
+    amounts' own (a line of 699.995 EUR), not an exchange rate's remainder as in an
+    FX match's difference: the figure keeps them (recon_exact).  A candidate in
+    another currency gets no figure."""
+    diff = "case o.side when 'left' then o.amount - c.amount else c.amount - o.amount end"
+    return f"""case when b.slip = 'currency' then 'currencies differ; ' || b.explanation
+                    else case when b.slip = 'sign' then 'opposite sign; ' else '' end
+                         || {EXACT_DIFFERENCE_SQL.format(
+                                 explanation="b.explanation",
+                                 figure=f"recon_exact({diff}, o.currency)")}
+               end"""
 
 
 #: The open row's own fields that __recon__diag carries (from the open tables): the

@@ -1101,11 +1101,12 @@ def _right_amount_by_rule(ruleset: RuleSet) -> str:
 #: The one-to-one matches being recorded: their pairs' ids, match ids, amounts and
 #: match_info values (see :func:`_record_matches`).
 RECORDING = "__recon__recording"
-#: A recorded match's explanation with its exact difference in its currency's minor
-#: units: the scores have it as a float only (see recon.scoring._explanation).
+#: A recorded match's explanation with its exact difference, `figure` (SQL text: a
+#: match's in its currency's minor units, an exception's with the digits beyond them it
+#: has, see recon.diagnose): the scores have it as a float only (recon.scoring._explanation).
 EXACT_DIFFERENCE_SQL = (
     "case when starts_with({explanation}, 'amount differs;') then 'amount differs by ' "
-    "|| recon_fmt({diff}, {cur}) || substr({explanation}, 15) else {explanation} end"
+    "|| {figure} || substr({explanation}, 15) else {explanation} end"
 )
 
 
@@ -1152,7 +1153,8 @@ def _record_matches(
         select i.match_id, ?, a.rule, a.rule_index, 'one_to_one', a.status, a.score,
                i.l_amount, i.r_amount, i.amount_diff_exact, a.date_diff,
                {EXACT_DIFFERENCE_SQL.format(explanation="a.explanation",
-                                            diff="i.amount_diff_exact", cur="i.i_cur")}, ?, true,
+                                            figure="recon_fmt(i.amount_diff_exact, i.i_cur)")},
+               ?, true,
                null, null, a.diff_type, null
         from acc a join {RECORDING} i on i.l = a.l and i.r = a.r""",
         [run_id, _now()],

@@ -370,6 +370,47 @@ def test_explanations_give_exact_amounts_in_the_currency_minor_units(tmp_path, c
                     "B4;B5": "reversal: 250.125 and -250.125 cancel out, 1d apart"}
 
 
+def test_exceptions_give_the_exact_difference_to_the_best_candidate(tmp_path, cli) -> None:
+    """exceptions.csv said "amount differs" with no figure (the float one, -200.0 for
+    -199.995, was dropped as inexact): a reviewer wants the exact difference, worded as
+    matches.csv words it, bank minus ledger as its amount_diff, in the currency's minor
+    units and more digits only where the amounts have them."""
+    bank = write_csv(tmp_path / "bank.csv", BANK_HEADER, [
+        "B1,2026-03-02,500.00,EUR,Hartmann Nord GmbH,,SEPA-GUTSCHRIFT Hartmann Nord",
+        "B2,2026-03-03,9500,JPY,Tokyo Seiki KK,,furikomi Tokyo Seiki",
+        "B3,2026-03-04,188.250,KWD,Gulf Trading WLL,,transfer Gulf Trading",
+        "B4,2026-03-05,250.00,EUR,Kiel Maschinenbau AG,INV-2026-00999,payment INV-2026-00999",
+        "B5,2026-03-09,320.00,USD,Brighton Ltd,INV-2026-00666,payment INV-2026-00666",
+        "B6,2026-03-10,-12.50,EUR,,,BANK FEE",
+    ])
+    ledger = write_csv(tmp_path / "ledger.csv", BANK_HEADER, [
+        "L1,2026-03-01,560.005,EUR,Hartmann Nord GmbH,,invoice 4711",
+        "L2,2026-03-03,10400,JPY,Tokyo Seiki KK,,invoice 17",
+        "L3,2026-03-03,220.125,KWD,Gulf Trading WLL,,invoice 88",
+        "L4,2026-03-04,-250.00,EUR,Kiel Maschinenbau AG,INV-2026-00999,credit note",
+        "L5,2026-03-08,320.00,EUR,Brighton Ltd,INV-2026-00666,invoice INV-2026-00666",
+    ])
+    code, _, err = cli(*run_args(bank, ledger, tmp_path))
+    assert code == 0, err
+    said = {(r["side"], r["id"]): (r["reason"], r["best_candidate_ids"], r["explanation"])
+            for r in read_rows(tmp_path / "out" / "exceptions.csv")}
+    figure = {
+        "B1": "amount differs by -60.005; date 1d", "B2": "amount differs by -900; same date",
+        "B3": "amount differs by -31.875; date 1d",
+        "B4": "opposite sign; amount differs by 500.00; date 1d",
+        # two currencies: no difference to state
+        "B5": "currencies differ; amount equal; date 1d",
+    }
+    for bank_id, start in figure.items():
+        ledger_id = "L" + bank_id[1:]
+        reason = "currency_mismatch" if bank_id == "B5" else "amount_mismatch"
+        # the ledger row names the same pair, with the same difference
+        for side, row, best in (("left", bank_id, ledger_id), ("right", ledger_id, bank_id)):
+            got = said[side, row]
+            assert got[:2] == (reason, best) and got[2].startswith(start), (row, got)
+    assert said["left", "B6"] == ("no_candidate", "", "")
+
+
 def test_match_amounts_have_their_own_currency_minor_units(tmp_path, cli) -> None:
     bank = write_csv(tmp_path / "bank.csv", BANK_HEADER, [
         "B1,2026-03-02,61.00,EUR,Tokyo KK,INV-5001,payment INV-5001"])

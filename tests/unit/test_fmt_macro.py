@@ -1,5 +1,6 @@
 """recon_fmt, the amount text of every CSV output: its 64-bit path (amounts of at most
-four decimals below 10^14) writes exactly what rounding in 128-bit decimals writes."""
+four decimals below 10^14) writes exactly what rounding in 128-bit decimals writes.
+recon_exact, the figure of an explanation, writes what recon.db.amount_text writes."""
 
 from __future__ import annotations
 
@@ -120,3 +121,31 @@ def test_a_minor_unit_per_exponent() -> None:
         sql = _round_text_sql(width)
         for e in set(CURRENCY_EXPONENTS.values()):
             assert f"decimal({width},{e})" in sql
+
+
+def test_exact_examples(con: duckdb.DuckDBPyConnection) -> None:
+    # recon_exact: the minor units, and digits beyond them only where the amount has them
+    got = con.execute(
+        "select recon_exact(-199.995::decimal(20,4), 'EUR'), recon_exact(500::decimal(20,4), 'EUR'), "
+        "recon_exact(0.1::decimal(20,4), 'EUR'), recon_exact(-0.0050::decimal(20,4), 'KWD'), "
+        "recon_exact(-500::decimal(20,4), 'JPY'), recon_exact(0.5::decimal(20,4), 'JPY'), "
+        "recon_exact(0::decimal(20,4), 'EUR'), recon_exact(12.3456::decimal(21,4), 'XXX')"
+    ).fetchall()[0]
+    assert got == ("-199.995", "500.00", "0.10", "-0.005", "-500", "0.5", "0.00", "12.3456")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    units=st.one_of(st.integers(-10**7, 10**7), st.integers(-(10**20) + 1, 10**20 - 1)),
+    cur=st.sampled_from(CURRENCIES),
+)
+def test_exact_writes_what_amount_text_writes(
+    con: duckdb.DuckDBPyConnection, units: int, cur: str
+) -> None:
+    from recon.db import amount_text
+
+    amount = Decimal(units).scaleb(-4)  # anything decimal(20,4) holds
+    (sql,) = con.execute(
+        "select recon_exact(?::decimal(20,4), ?)", [str(amount), cur]
+    ).fetchall()[0]
+    assert sql == amount_text(amount, cur)
