@@ -278,10 +278,10 @@ def session(
 
     A database the command creates stays once something is committed to it.  A
     command that fails before, however it fails (a missing or malformed input file,
-    bad rules, a bad option, a bug, Ctrl-C), removes the file, its .wal and the lock
-    file it made: a database holding the schema alone was left behind, which a user
-    who fixed the input had not asked for and a nightly job's monitoring saw as a new
-    file.  A failure after a commit (publishing the outputs) keeps it, and a database
+    bad rules, a bad option, a bug, Ctrl-C), or commits nothing (``--dry-run``),
+    removes the file, its .wal and the lock file it made: a database holding the
+    schema alone was left behind, which a user who fixed the input had not asked for
+    and a nightly job's monitoring saw as a new file.  A failure after a commit (publishing the outputs) keeps it, and a database
     that was there before is never removed (its transactions roll back).
     """
     from recon import lock as lock_mod
@@ -301,12 +301,12 @@ def session(
             _UNCOMMITTED.add(con)
         try:
             yield con
-        except BaseException:
+        finally:
             con.close()
+            # a command that committed nothing to the database it made (it failed, or
+            # ran with --dry-run) leaves none; the lock file last: the lock is held
             if con in _UNCOMMITTED:
-                _remove(made)  # the lock file last: the lock is still held
-            raise
-        con.close()
+                _remove(made)
 
 
 def wal_path(path: Path) -> Path:

@@ -474,6 +474,28 @@ def test_a_refused_run_leaves_no_database_it_created(tmp_path, cli) -> None:
     assert _db_files(tmp_path) == ["r.duckdb", "r.duckdb.lock"]
 
 
+def test_a_dry_run_writes_its_outputs_and_leaves_no_database(tmp_path, cli) -> None:
+    """--dry-run computes and writes the outputs and changes nothing in the database:
+    on a new --db it left one holding the schema only, and its lock file; an existing
+    database keeps its bytes."""
+    from .conftest import dump_tables
+
+    args = run_args(DEMO / "bank.csv", DEMO / "ledger.csv", tmp_path)
+    code, _, err = cli(*args, "--dry-run")
+    assert code == 0, err
+    assert _db_files(tmp_path) == []
+    dry = {p.name: p.read_bytes() for p in (tmp_path / "out").glob("*.csv")}
+    assert len(read_rows(tmp_path / "out" / "matches.csv")) > 100
+    assert cli(*args)[0] == 0
+    db = tmp_path / "r.duckdb"
+    before, tables = db.read_bytes(), dump_tables(db)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").glob("*.csv")
+            if p.name != "changes.csv"} == {k: v for k, v in dry.items() if k != "changes.csv"}
+    code, _, err = cli(*args, "--dry-run")
+    assert code == 0, err
+    assert dump_tables(db) == tables and db.read_bytes() == before
+
+
 def test_a_refused_run_leaves_an_existing_database_as_it_was(tmp_path, cli) -> None:
     from .conftest import dump_tables
 
