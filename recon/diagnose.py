@@ -17,7 +17,8 @@ Reasons: ``ambiguous`` (two candidates about equally good),
 ``duplicate`` (an identical row is already matched), ``no_candidate``,
 ``amount_mismatch``, ``date_out_of_window``, ``currency_mismatch``,
 ``low_similarity`` (amount and date fit but names/references are too weak for any
-rule's threshold).
+rule's threshold), ``period_closed`` (a match with the best candidate would be dated
+in a closed month, by its latest row: no run makes it, see recon.periods).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from recon.matchers.fx import Fx
 from recon.matchers.group import Group
 from recon.matchers.reversal import Reversal
 from recon.matchinfo import ACTIVE_MEMBERS_SQL
+from recon.periods import frozen_mask
 from recon.pipeline import (
     AMBIGUOUS,
     EXACT_DIFFERENCE_SQL,
@@ -60,6 +62,7 @@ REASONS = (
     "date_out_of_window",
     "currency_mismatch",
     "low_similarity",
+    "period_closed",
 )
 
 
@@ -108,7 +111,12 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
         slips.cast({"l": pairs.schema["l"], "r": pairs.schema["r"]}), on=["l", "r"], how="left"
     )
     best = pl.concat([_best(pairs, "l", "r", "left"), _best(pairs, "r", "l", "right")])
-    best = best.with_columns(_reason(ruleset).alias("reason"))
+    # a row whose best candidate would make a match dated in a closed month: no run
+    # makes it (recon.periods), whatever else the pair fits
+    frozen = frozen_mask(con, best.select("id", pl.col("best_ids").list.first()),
+                         ("id", "best_ids"))
+    best = best.with_columns(
+        pl.when(frozen).then(pl.lit("period_closed")).otherwise(_reason(ruleset)).alias("reason"))
     # from txns what the open tables leave out (see recon.pipeline.LEFT_OUT)
     fields = ", ".join(f"x.{c}" if c in LEFT_OUT else f"t.{c}" for c in ROW_FIELDS)
     texts = "join txns x on x.txn_id = t.id"
@@ -150,14 +158,18 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
                case o.given when 'ambiguous' then o.alts when 'duplicate' then o.twins
                     else b.best_ids end as best_ids,
                case when o.given = 'ambiguous' then o.best else b.best_score end as best_score,
-               case o.given when 'ambiguous' then 'candidates within the ambiguity margin'
+               case coalesce(o.given, b.reason)
+                    when 'ambiguous' then 'candidates within the ambiguity margin'
                     when 'duplicate' then 'same date, amount, counterparty and reference as a matched row'
+                    when 'period_closed' then 'the match would be dated '
+                         || greatest(o.date, c.date) || ', in a closed month (reopen it to '
+                         || 'match); ' || {_detail_sql()}
                     else {_detail_sql()} end as detail
         from why o
         left join best b on b.side = o.side and b.id = o.id
         -- the exact amount of the (first) best candidate, a row of the other open table
-        left join (select 'left' as side, id, amount from {T.right}
-                   union all select 'right', id, amount from {T.left}) c
+        left join (select 'left' as side, id, amount, date from {T.right}
+                   union all select 'right', id, amount, date from {T.left}) c
                on c.side = b.side and c.id = b.best_ids[1]"""
     )
 

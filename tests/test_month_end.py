@@ -145,6 +145,13 @@ def test_a_closed_month_gets_no_new_matches_but_its_open_items_clear_later(tmp_p
     assert matches["B8"]["right_ids"] == "L7"
     exceptions = {r["id"]: r for r in read_rows(tmp_path / "night2" / "exceptions.csv")}
     assert {"B7", "B9", "L6", "L8", "L9"} <= set(exceptions)
+    # they say why (the late line scored 0.98 with its receipt: 'low_similarity')
+    assert {i: exceptions[i]["reason"] for i in ("B7", "B9", "L6", "L8", "L9")} == dict.fromkeys(
+        ("B7", "B9", "L6", "L8", "L9"), "period_closed")
+    assert exceptions["B7"]["best_candidate_ids"] == "L6"
+    assert exceptions["B7"]["explanation"].startswith(
+        "the match would be dated 2026-03-30, in a closed month (reopen it to match); "
+        "amount equal;")
     assert cli("reopen-period", "2026-03", "--db", db, "--user", "cfo",
                "--reason", "late bank lines")[0] == 0
     matches = run(late, ledger, "night3")
