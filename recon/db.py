@@ -50,7 +50,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -644,9 +644,9 @@ def store_file(
     # notes).  Ids in (date, source id, line) order, not file order: a reordered export
     # gives the same ids (numbered in polars: DuckDB's window over the whole file took
     # twice the time and held 0.3 GiB more at 1M lines)
+    result = _reused_ids(con, result, side)
     incoming = result.frame.with_columns(_txn_ids(result.frame, start))  # noqa: F841
     names_in = name_columns(result.frame)  # noqa: F841
-    _refuse_reused_ids(con, result, side)
     # the rows stored before are left out by a left join, not NOT EXISTS: DuckDB built
     # the anti join's table from the file (0.3 GiB more at 1M lines), the left join's
     # from the smaller side; coalesce: a null account must not let the same id in twice.
@@ -675,26 +675,31 @@ def store_file(
                       result.frame.height, new_rows, sha, False)
 
 
-def _refuse_reused_ids(con: duckdb.DuckDBPyConnection, result: LoadResult, side: str) -> None:
-    """Refuse a file whose row has an id stored before (same side and account) with
-    another date or amount: two transactions under one id, not the same one exported
-    twice.  store_file skips an id it has stored, so the second was lost without a
-    word (an MT940 line's id is its customer reference when the bank gives none, and
-    such references repeat month after month: 'Rente', 'nota')."""
+def _reused_ids(con: duckdb.DuckDBPyConnection, result: LoadResult, side: str) -> LoadResult:
+    """`result`, its rows whose id is stored before (same side and account) with another
+    date or amount, two transactions under one id, told apart; or refused.
+
+    store_file skips an id it has stored, so the second transaction was lost without
+    a word.  An id the source repeats from file to file (``LoadResult.weak_ids``: an
+    MT940 line's customer reference, 'Rente' every month) is qualified by the row's
+    date and amount ('Rente~2026-02-28~0.98'): the same transaction in an overlapping
+    export gets the same id again, and is stored once.  Any other reused id stops the
+    run: its source says it is one transaction."""
     # read by DuckDB from this variable (see the module's notes)
-    frame = result.frame.select("id", "account", "line", "date", "amount")  # noqa: F841
-    clash = con.execute(
+    keys = result.frame.select("id", "account", "line", "date", "amount")  # noqa: F841
+    clashes = con.execute(
         """select i.line, i.id, i.date, i.amount, f.name, t.line, t.date, t.amount
-        from frame i
+        from keys i
         join txns t on t.side = ? and coalesce(t.account, '') = coalesce(i.account, '')
                    and t.source_id = i.id
         join files f on f.file_id = t.file_id
         where t.date is distinct from i.date or t.amount is distinct from i.amount
-        order by i.line limit 1""",
+        order by i.line""",
         [side],
     ).fetchall()
-    if clash:
-        line, ident, day, amount, name, stored_line, stored_day, stored_amount = clash[0]
+    strong = [c for c in clashes if c[1] not in result.weak_ids]
+    if strong:
+        line, ident, day, amount, name, stored_line, stored_day, stored_amount = strong[0]
         raise InputFileError(
             result.path,
             f"id {ident!r} ({day}, {amount}) is already stored, from {name} line "
@@ -703,11 +708,32 @@ def _refuse_reused_ids(con: duckdb.DuckDBPyConnection, result: LoadResult, side:
             line=line,
             field="id",
             hint="nothing was loaded. If the bank corrected the transaction, load a file "
-            "with the stored version. If the format's ids repeat across files (an MT940 line "
-            "without a bank reference takes its customer reference as id), recon cannot tell "
-            "the rows apart: give them unique ids (a CSV profile's id column), or report the "
-            "file",
+            "with the stored version. If the file's ids repeat across files, recon cannot "
+            "tell the rows apart: give them unique ids (a CSV profile's id column), or "
+            "report the file",
         )
+    if not clashes:
+        return result
+    lines = pl.Series([c[0] for c in clashes], dtype=pl.Int64)
+    amount = pl.col("amount").cast(pl.String).str.strip_chars_end("0").str.strip_chars_end(".")
+    ident = (
+        pl.when(pl.col("line").is_in(lines.implode()))
+        .then(pl.concat_str([pl.col("id"), pl.col("date").cast(pl.String), amount],
+                            separator="~"))
+        .otherwise(pl.col("id"))
+        .alias("id")
+    )
+    frame = result.frame.with_columns(ident)
+    details = result.details
+    if details is not None and details.height:
+        # a row's details name it by its id
+        renamed = pl.DataFrame({"parent_id": result.frame["id"], "new": frame["id"]}).filter(
+            pl.col("parent_id") != pl.col("new"))
+        details = details.join(renamed, on="parent_id", how="left").with_columns(
+            pl.coalesce("new", "parent_id").alias("parent_id")).select(details.columns)
+    note = (f"{len(clashes)} id(s) an earlier file gave another transaction (a reference "
+            "the source repeats) stored with their date and amount ('id~date~amount')")
+    return replace(result, frame=frame, details=details, notes=[*result.notes, note])
 
 
 def _txn_ids(frame: pl.DataFrame, start: int) -> pl.Series:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from .conftest import BANK_HEADER, ROOT, RULES, read_rows, run_args, write_csv
+from .conftest import BANK_HEADER, LEDGER_HEADER, ROOT, RULES, read_rows, run_args, write_csv
 
 DEMO = ROOT / "sample_data" / "demo"
 MATCH_HEADER = (
@@ -548,3 +549,46 @@ def test_a_new_database_committed_before_the_outputs_failed_is_kept(
         cli(*run_args(DEMO / "bank.csv", DEMO / "ledger.csv", tmp_path))
     counts = table_counts(tmp_path / "r.duckdb")
     assert counts["runs"] == 1 and counts["txns"] == 304 + 354
+
+
+def _mt940(tmp_path: Path, name: str, day: str, lines: list[tuple[str, str, str]]) -> Path:
+    """A one-statement MT940 file of `day` (YYMMDD): (sign, amount, :61: reference
+    part) per line, with the balances they add up to."""
+    total = sum((Decimal(a.replace(",", ".")) * (1 if s == "C" else -1) for s, a, _ in lines),
+                Decimal("1000.00"))
+    body = "".join(f":61:{day}{day[2:]}{s}{a}NMSC{ref}\n:86:Zinsen/Rente\n"
+                   for s, a, ref in lines)
+    text = (f":20:STMT{day}\n:25:DE89370400440532013000\n:28C:1/1\n"
+            f":60F:C{day}EUR1000,00\n{body}"
+            f":62F:C{day}EUR{format(total, 'f').replace('.', ',')}\n-\n")
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_mt940_customer_references_repeating_across_files_are_two_transactions(
+    tmp_path, cli
+) -> None:
+    """An MT940 line without a bank reference takes its customer reference as id, and
+    banks repeat those month after month ('Rente', 'nota'): February's interest, under
+    January's id, stopped the nightly run (exit 2) once January's was stored.  It is
+    stored under its reference, date and amount; an overlapping export of it is the
+    same row, and an id a bank keeps unique (a CSV's) is still refused when reused."""
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER,
+                       ["L1,2026-01-31,1.23,EUR,Bank,,interest"])
+    january = _mt940(tmp_path, "jan.sta", "260131", [("C", "1,23", "Rente")])
+    february = _mt940(tmp_path, "feb.sta", "260228", [("C", "0,98", "Rente")])
+    assert cli(*run_args(january, ledger, tmp_path))[0] == 0
+    code, _, err = cli(*run_args(february, ledger, tmp_path))
+    assert code == 0, err
+    again = _mt940(tmp_path, "feb_again.sta", "260228",
+                   [("C", "0,98", "Rente"), ("D", "5,00", "KARTE//B-77")])
+    code, _, err = cli(*run_args(again, ledger, tmp_path))
+    assert code == 0, err
+    con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
+    stored = con.execute("select source_id, date::varchar, amount::varchar from txns "
+                         "where side = 'bank' order by date, source_id").fetchall()
+    con.close()
+    assert stored == [("Rente", "2026-01-31", "1.2300"),
+                      ("B-77", "2026-02-28", "-5.0000"),
+                      ("Rente~2026-02-28~0.98", "2026-02-28", "0.9800")]

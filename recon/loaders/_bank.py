@@ -227,6 +227,8 @@ class Rows:
     reference: list[str | None] = field(default_factory=list)
     description: list[str | None] = field(default_factory=list)
     iban: list[str | None] = field(default_factory=list)
+    #: the natural ids the source does not keep unique from file to file
+    weak: set[str] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.line)
@@ -234,9 +236,13 @@ class Rows:
     def add(self, *, natural_id: str | None, line: int, account: str | None, day: date,
             amount: Decimal, currency: str | None, value_date: date | None = None,
             counterparty: str | None = None, reference: str | None = None,
-            description: str | None = None, iban: str | None = None) -> None:
-        """Append one transaction (amount already signed and checked with `money`)."""
+            description: str | None = None, iban: str | None = None,
+            weak_id: bool = False) -> None:
+        """Append one transaction (amount already signed and checked with `money`);
+        `weak_id`: its natural id is one the source repeats from file to file."""
         self.natural_id.append(clean(natural_id))
+        if weak_id and self.natural_id[-1] is not None:
+            self.weak.add(self.natural_id[-1])
         self.line.append(line)
         self.account.append(account)
         self.day.append(day)
@@ -247,6 +253,12 @@ class Rows:
         self.reference.append(clean(reference))
         self.description.append(clean(description))
         self.iban.append(iban)
+
+    def weak_ids(self, frame: pl.DataFrame) -> frozenset[str]:
+        """The weak natural ids `frame` (from :meth:`frame`) kept as ids."""
+        if not self.weak:
+            return frozenset()
+        return frozenset(frame.filter(pl.col("id").is_in(list(self.weak)))["id"].to_list())
 
     def frame(self, path: Path) -> tuple[pl.DataFrame, str | None]:
         """Build the canonical frame; return it and a note about made-up ids."""

@@ -80,6 +80,10 @@ class LoadResult:
     profile: str | None = None
     encoding: str | None = None
     notes: list[str] = field(default_factory=list)  # why this format/profile was chosen
+    #: Ids the source does not keep unique from file to file (an MT940 line's customer
+    #: reference, taken when the bank gives no reference of its own): a later file may
+    #: give one to another transaction (see recon.db.store_file).
+    weak_ids: frozenset[str] = frozenset()
 
 
 class Loader(ABC):

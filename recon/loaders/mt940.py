@@ -120,7 +120,8 @@ class Mt940Loader(Loader):
         if id_note:
             notes.append(id_note)
         return LoadResult(path=path, format=self.format, frame=frame, statements=statements,
-                          profile=profile, encoding=encoding, notes=notes)
+                          profile=profile, encoding=encoding, notes=notes,
+                          weak_ids=rows.weak_ids(frame))
 
 
 def _blocks(text: str, notes: list[str]) -> list[_Block]:
@@ -339,9 +340,10 @@ def _add(data: dict[str, Any], rows: Rows, path: Path, line: int, account: str |
     extra = clean(data.get("extra_details"))
     entry = data.get("entry_date")
     value = data.get("date")
+    # the customer reference is the account holder's, and repeats ('Rente' every month)
+    weak = not has_reference(bank) and has_reference(customer)
     rows.add(
-        natural_id=bank if has_reference(bank) else customer if has_reference(customer)
-        else None,
+        natural_id=bank if has_reference(bank) else customer if weak else None, weak_id=weak,
         line=line, account=account, day=_plain(entry or value), value_date=_plain(value),
         amount=amount, currency=data.get("currency") or currency,
         counterparty=details.counterparty,
