@@ -34,15 +34,11 @@ from recon.matchers.base import (
     REF_PAIRS,
     AmountTolerance,
     DateWindow,
-    Matcher,
     band_join_sql,
     date_condition_sql,
+    keyed_sql,
 )
 from recon.matchers.exact import Exact
-from recon.matchers.fee import Fee
-from recon.matchers.fx import Fx
-from recon.matchers.group import Group
-from recon.matchers.reversal import Reversal
 from recon.matchinfo import ACTIVE_MEMBERS_SQL
 from recon.periods import frozen_mask
 from recon.pipeline import (
@@ -115,8 +111,8 @@ def diagnose(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     # makes it (recon.periods), whatever else the pair fits
     frozen = frozen_mask(con, best.select("id", pl.col("best_ids").list.first()),
                          ("id", "best_ids"))
-    best = best.with_columns(
-        pl.when(frozen).then(pl.lit("period_closed")).otherwise(_reason(ruleset)).alias("reason"))
+    best = _fitting(con, ruleset, best).with_columns(
+        pl.when(frozen).then(pl.lit("period_closed")).otherwise(_reason()).alias("reason"))
     # from txns what the open tables leave out (see recon.pipeline.LEFT_OUT)
     fields = ", ".join(f"x.{c}" if c in LEFT_OUT else f"t.{c}" for c in ROW_FIELDS)
     texts = "join txns x on x.txn_id = t.id"
@@ -236,7 +232,7 @@ def _best(pairs: pl.DataFrame, own: str, other: str, side: str) -> pl.DataFrame:
     )
 
 
-def _reason(ruleset: RuleSet) -> pl.Expr:
+def _reason() -> pl.Expr:
     """The first condition the best candidate fails, rule by rule: `amount_mismatch` when
     no one-to-one rule takes its amount (with the reference the rule requires shared),
     `date_out_of_window` when none of those takes its dates too, else `low_similarity`.
@@ -244,19 +240,46 @@ def _reason(ruleset: RuleSet) -> pl.Expr:
     Each rule is read alone: the widest band and window of all rules together (a group
     rule's 45 days for instalments, the 50% a reference allows) called a candidate 39
     days off, or 30% off without a shared reference, `low_similarity`."""
-    fits = [f for f in (_fits(r.matcher) for r in ruleset.rules) if f is not None]
-    amount = pl.any_horizontal(a for a, _ in fits) if fits else pl.lit(True)
-    both = pl.any_horizontal(a & d for a, d in fits) if fits else pl.lit(True)
     slip = pl.col("slip").fill_null("")
     return (
         pl.when(slip == "currency")
         .then(pl.lit("currency_mismatch"))
-        .when((slip == "sign") | ~amount)
+        .when((slip == "sign") | ~pl.col("amount_fits"))
         .then(pl.lit("amount_mismatch"))
-        .when(~both)
+        .when(~pl.col("fits"))
         .then(pl.lit("date_out_of_window"))
         .otherwise(pl.lit("low_similarity"))
     )
+
+
+def _fitting(con: duckdb.DuckDBPyConnection, ruleset: RuleSet, best: pl.DataFrame
+             ) -> pl.DataFrame:
+    """`best` with, for each row and its (first) best candidate, whether some one-to-one
+    rule takes the pair's amount (`amount_fits`; with the reference it requires shared)
+    and its dates too (`fits`): by the conditions the rules' candidates are joined
+    with (:meth:`recon.matchers.base.Matcher.fits_sql`), exact, rule by rule."""
+    amounts, both = [], []
+    for rule in ruleset.rules:
+        fits = rule.matcher.fits_sql()
+        if fits is None:
+            continue
+        amount = f"({fits[0]})" + (" and b.shares_ref" if rule.matcher.reads_ref_pairs else "")
+        amounts.append(f"({amount})")
+        both.append(f"({amount} and ({fits[1]}))")
+    # read by DuckDB from this variable, not registered (see recon.db)
+    pairs = best.select(  # noqa: F841
+        "side", "id", pl.col("best_ids").list.first().alias("cand"), "shares_ref")
+    fitting: pl.DataFrame = con.sql(
+        f"""select b.side, b.id, {" or ".join(amounts) or "true"} as amount_fits,
+                   {" or ".join(both) or "true"} as fits
+        from (select side, id, id as l_id, cand as r_id, shares_ref from pairs
+              where side = 'left'
+              union all
+              select side, id, cand, id, shares_ref from pairs where side = 'right') b
+        join {keyed_sql(T.left)} l on l.id = b.l_id
+        join {keyed_sql(T.right)} r on r.id = b.r_id"""
+    ).pl()
+    return best.join(fitting, on=["side", "id"], how="left")
 
 
 #: Rows of one name, currency and amount on a side beyond which the opposite-sign
@@ -287,39 +310,6 @@ def _slips_sql(days: int) -> str:
     select l.id, r.id, 'sign' from {fewer(T.left)} l join {fewer(T.right)} r
       on l.name_key = r.name_key and l.currency = r.currency and l.amount = -r.amount
      and l.amount <> 0 and {near}"""
-
-
-#: Slack of the amount comparisons: the differences are doubles.
-_CENT_SLACK = 1e-9
-
-
-def _fits(m: Matcher) -> tuple[pl.Expr, pl.Expr] | None:
-    """Whether a candidate (amount_diff, right_abs, date_diff, shares_ref of a pair in one
-    currency) meets the amount (and required reference) of one-to-one matcher `m`, and
-    its date window; None for the matchers that pair otherwise (sums, opposite rows of
-    one side, two currencies)."""
-    if isinstance(m, Group | Reversal | Fx):
-        return None
-    diff = pl.col("amount_diff")
-    if isinstance(m, Fee):
-        fee = -diff  # bank = ledger - fee
-        amount = (
-            (fee >= float(m.fee.min) - _CENT_SLACK)
-            & (fee <= float(m.fee.max) + _CENT_SLACK)
-            & (diff.abs() * 4 <= pl.col("right_abs"))
-        )
-    elif isinstance(m, Exact):
-        amount = diff == 0 if "amount" in m.equal else pl.lit(True)
-    else:
-        tol = m.amount_tolerance()
-        allowed = pl.max_horizontal(
-            pl.lit(float(tol.abs)), pl.col("right_abs") * float(tol.pct) / 100
-        )
-        amount = diff.abs() <= allowed + _CENT_SLACK
-    if "reference" in getattr(m, "equal", ()):
-        amount = amount & pl.col("shares_ref")
-    days = pl.col("date_diff")
-    return amount, (days >= -m.date.before) & (days <= m.date.after)
 
 
 #: What the duplicates check compares of an open row besides ROW_FIELDS (an open

@@ -319,6 +319,15 @@ class Matcher(ABC):
         """The ledger amount in the bank's terms (FX converts it)."""
         return f"{r}.amount"
 
+    def fits_sql(self) -> tuple[str, str] | None:
+        """(amount, dates): the conditions on a pair's amounts and its dates this
+        matcher's candidates are joined with, over rows `l` and `r` of
+        :func:`keyed_sql` (the right rows' allowed difference inlined): the diagnosis
+        reads exception reasons rule by rule with them.  A rule that reads the shared
+        reference pairs needs one too.  None for the matchers that pair otherwise (sums,
+        opposite rows of one side, two currencies)."""
+        return None
+
 
 class JoinedMatcher(Matcher):
     """A matcher whose candidates, bounds and both come from one builder, `_join`, so
@@ -405,12 +414,15 @@ def date_condition_sql(w: DateWindow, l: str = "l", r: str = "r") -> str:
     return f"{l}.dn - {r}.dn between {-w.before} and {w.after}"
 
 
-def amount_condition_sql(tol: AmountTolerance, l: str = "l", r: str = "r") -> str:
+def amount_condition_sql(tol: AmountTolerance, l: str = "l", r: str = "r", *,
+                         keyed: bool = True) -> str:
     """Exact or toleranced amount agreement, same sign, over rows of :func:`keyed_sql`
-    (the right rows keyed with `tol`)."""
+    (the right rows keyed with `tol`, unless not `keyed`: then the allowed difference
+    is computed here)."""
     if tol.exact:
         return f"{l}.amount = {r}.amount"
-    return f"{l}.sg = {r}.sg and abs({l}.amount - {r}.amount) <= {r}.tol"
+    allowed = f"{r}.tol" if keyed else tolerance_sql(tol, f"{r}.amount")
+    return f"{l}.sg = {r}.sg and abs({l}.amount - {r}.amount) <= {allowed}"
 
 
 def equal_condition_sql(fields: tuple[str, ...], l: str = "l", r: str = "r") -> list[str]:

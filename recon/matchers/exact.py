@@ -34,6 +34,10 @@ class Exact(JoinedMatcher):
         if not self.equal:
             raise ValueError("`equal` needs at least one field")
 
+    def fits_sql(self) -> tuple[str, str]:
+        amount = "l.amount = r.amount" if "amount" in self.equal else "true"
+        return amount, date_condition_sql(self.date)
+
     def _join(self, t: Tables, out: str = "pairs") -> str | None:
         conds = [*equal_condition_sql(self.equal), date_condition_sql(self.date)]
         where = " and ".join(conds)

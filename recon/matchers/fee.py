@@ -49,13 +49,8 @@ class Fee(JoinedMatcher):
         check_equal_fields(self.equal)
 
     def _join(self, t: Tables, out: str = "pairs") -> str | None:
-        extra = [
-            *equal_condition_sql(self.equal),
-            date_condition_sql(self.date),
-            f"l.amount - r.amount between {-self.fee.max} and {-self.fee.min}",
-            # the fee is small next to the payment: at most a quarter of it
-            "abs(l.amount - r.amount) * 4 <= abs(r.amount)",
-        ]
+        amount, dates = self.fits_sql()
+        extra = [*equal_condition_sql(self.equal), dates, amount]
         return band_join_sql(
             t,
             AmountTolerance(abs=self.fee.max),
@@ -66,3 +61,9 @@ class Fee(JoinedMatcher):
 
     def amount_tolerance(self) -> AmountTolerance:
         return AmountTolerance(abs=self.fee.max)
+
+    def fits_sql(self) -> tuple[str, str]:
+        # the fee is small next to the payment: at most a quarter of it
+        amount = (f"l.amount - r.amount between {-self.fee.max} and {-self.fee.min} "
+                  "and abs(l.amount - r.amount) * 4 <= abs(r.amount)")
+        return amount, date_condition_sql(self.date)

@@ -10,6 +10,7 @@ from recon.matchers.base import (
     JoinedMatcher,
     Tables,
     TextField,
+    amount_condition_sql,
     band_join_sql,
     check_equal_fields,
     date_condition_sql,
@@ -53,3 +54,6 @@ class Fuzzy(JoinedMatcher):
 
     def amount_tolerance(self) -> AmountTolerance:
         return self.amount
+
+    def fits_sql(self) -> tuple[str, str]:
+        return amount_condition_sql(self.amount, keyed=False), date_condition_sql(self.date)

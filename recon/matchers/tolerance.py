@@ -9,6 +9,7 @@ from recon.matchers.base import (
     AmountTolerance,
     JoinedMatcher,
     Tables,
+    amount_condition_sql,
     band_join_sql,
     check_equal_fields,
     date_condition_sql,
@@ -36,3 +37,6 @@ class Tolerance(JoinedMatcher):
 
     def amount_tolerance(self) -> AmountTolerance:
         return self.amount
+
+    def fits_sql(self) -> tuple[str, str]:
+        return amount_condition_sql(self.amount, keyed=False), date_condition_sql(self.date)
