@@ -11,11 +11,12 @@ Columns of the frame (and of ``statement_agreement.csv``)::
     customer      customer id (see below how statement lines find theirs)
     name          from the customer master, when loaded
     currency
-    line          closing_balance | opening_balance | amount_differs | only_theirs |
-                  only_ours | unexplained
+    line          closing_balance | opening_balance | balance_break | amount_differs |
+                  only_theirs | only_ours | unexplained
     their_ids     statement row ids (';'-joined)
     our_ids       ledger (or bank, for a receipt only the bank has) row ids
-    date          earliest date of the item (opening_balance: the day of both balances)
+    date          earliest date of the item (opening_balance: the day of both balances;
+                  balance_break: the day of their stated closing balance)
     kind          invoice | credit_note | receipt
     reference     the item's reference (theirs, else ours)
     their_amount  the item's effect on the balance they show (+: they owe more)
@@ -36,8 +37,17 @@ at the end of the day before the statement's period, which is every line of
 ours dated up to that day.  Those lines of ours are in the opening balance, not
 items; a line of theirs matched to one of them is an item whose difference is
 their amount (ours is in the opening balances).  Their closing balance is their
-opening balance plus their lines.  Of several statements of a customer and
-currency with an opening balance, the earliest one's counts.
+opening balance plus their lines, unless they state one (below).  Of several
+statements of a customer and currency with an opening balance, the earliest one's
+counts.
+
+``balance_break`` (third row): their statement does not add up.  Where they
+state an opening balance, their closing balance is the one their latest
+statement states by ``as_of`` (plus their lines after it): the figure they
+show, not one we make up for them.  What of it their opening balance and lines
+up to its day do not make (a page of lines missing, a figure wrong) is this
+row, so the rows still add up to the closing difference; recon.integrity lists
+the same as a ``balance`` break of the file.
 
 Items:
 
@@ -86,12 +96,39 @@ def agreement_frame(con: duckdb.DuckDBPyConnection, as_of: date) -> pl.DataFrame
     """Differences between each customer's statement and our books as of `as_of`."""
     openitems.build_lines(con, as_of)
     _statement_lines(con, as_of)
-    _openings(con, as_of)
+    _stated(con, as_of)
+    _breaks(con)
     _our_lines(con)
     _matched(con)
     _leftovers(con)
     frame: pl.DataFrame = con.sql(_output_sql()).pl()
     return frame.select(COLUMNS)
+
+
+def their_kind_sql(kind: str, doc_type: str, matched_kind: str = "null") -> str:
+    """A statement line's kind: the invoice or credit note its doc_type says (`kind`,
+    :func:`recon.openitems.doc_kind_sql`); with no doc_type, the kind of the ledger
+    lines it was matched to (`matched_kind`); else a receipt."""
+    return f"""coalesce(case when {kind} in ('invoice', 'credit_note') then {kind} end,
+        case when nullif(trim({doc_type}), '') is null then {matched_kind} end, 'receipt')"""
+
+
+def statement_totals(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> pl.DataFrame:
+    """Per account and currency of a customer statement's rows (canonical columns): the
+    sum of their effects on the customer's balance (`total`) and who the customer is
+    (`customer`: the commonest customer_id, else counterparty).
+
+    The kinds are those of the agreement, but a file is checked before it is matched:
+    a line without a doc_type counts as a receipt (recon.integrity checks the file's
+    stated closing balance against its opening balance plus this)."""
+    rows = frame.select("account", "currency", "amount", "doc_type", "customer_id",  # noqa: F841
+                        "counterparty")
+    kind = their_kind_sql(doc_kind_sql("doc_type"), "doc_type")
+    totals: pl.DataFrame = con.sql(f"""
+        select account, currency, sum({effect_sql(kind, 'amount')}) as total,
+               coalesce(mode(nullif(trim(customer_id), '')), mode(counterparty)) as customer
+        from rows group by account, currency""").pl()
+    return totals
 
 
 def _statement_lines(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
@@ -124,10 +161,7 @@ def _statement_lines(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
             left join ({name_keys_sql()}) u on u.k = s.name_key
             left join by_file f on f.file_id = s.file_id),
         k as (
-            select j.*, coalesce(
-                       case when kind0 in ('invoice', 'credit_note') then kind0 end,
-                       case when nullif(trim(doc_type), '') is null then other_kind end,
-                       'receipt') as kind,
+            select j.*, {their_kind_sql('kind0', 'doc_type', 'other_kind')} as kind,
                    coalesce(master_id, cid_raw, name_cid, file_cid) as customer
             from j)
         select txn_id, source_id, file_id, account, date, amount, currency, reference, kind,
@@ -136,29 +170,56 @@ def _statement_lines(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
         from k""", [as_of])
 
 
-def _openings(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+def _stated(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     """`__recon__ag_open`: per customer and currency, the opening balance of their
-    earliest statement that states one, and the first day of its period."""
-    con.execute("""create or replace temp table __recon__ag_open as
-        with st as (
-            select s.file_id, s.seq, coalesce(s.account, '') as account,
-                   upper(s.currency) as currency, s.opening_balance, s.start_date, f.name
-            from statements s join files f using (file_id)
-            where f.side = 'statement' and s.opening_balance is not null
-              and s.start_date <= ?),
-        by_block as (
-            select file_id, coalesce(account, '') as account, currency,
-                   mode(customer) as customer
-            from __recon__ag_stmt group by all),
-        by_file as (
-            select file_id, mode(customer) as customer from __recon__ag_stmt group by all)
-        select coalesce(b.customer, f.customer) as customer, st.currency,
-               st.opening_balance as amount, st.start_date, st.name as file
-        from st left join by_block b using (file_id, account, currency)
-        left join by_file f using (file_id)
-        qualify row_number() over (partition by coalesce(b.customer, f.customer), st.currency
-                                   order by st.start_date, st.file_id, st.seq) = 1""",
-                [as_of])
+    earliest statement that states one, and the first day of its period;
+    `__recon__ag_close`: the closing balance of their latest statement that states one
+    by `as_of`, and the last day of its period."""
+    for table, balance, day, order in (("open", "opening_balance", "start_date", ""),
+                                       ("close", "closing_balance", "end_date", " desc")):
+        con.execute(f"""create or replace temp table __recon__ag_{table} as
+            with st as (
+                select s.file_id, s.seq, coalesce(s.account, '') as account,
+                       upper(s.currency) as currency, s.{balance}, s.{day}, f.name
+                from statements s join files f using (file_id)
+                where f.side = 'statement' and s.{balance} is not null and s.{day} <= ?),
+            by_block as (
+                select file_id, coalesce(account, '') as account, currency,
+                       mode(customer) as customer
+                from __recon__ag_stmt group by all),
+            by_file as (
+                select file_id, mode(customer) as customer from __recon__ag_stmt group by all)
+            select coalesce(b.customer, f.customer) as customer, st.currency,
+                   st.{balance} as amount, st.{day}, st.name as file
+            from st left join by_block b using (file_id, account, currency)
+            left join by_file f using (file_id)
+            qualify row_number() over (
+                partition by coalesce(b.customer, f.customer), st.currency
+                order by st.{day}{order}, st.file_id{order}, st.seq{order}) = 1""", [as_of])
+
+
+def _breaks(con: duckdb.DuckDBPyConnection) -> None:
+    """`__recon__ag_break`: where their stated closing balance is not their opening
+    balance plus their lines up to its day (recon.integrity's `balance` break), the
+    part their lines do not make: a row of the agreement, so their closing balance is
+    the one they state and the rows still add up to the closing difference."""
+    con.execute("""create or replace temp table __recon__ag_break as
+        with b as (
+            select c.customer, c.currency, c.end_date, c.amount as stated, c.file,
+                   o.amount + coalesce((select sum(s.effect) from __recon__ag_stmt s
+                                        where s.customer is not distinct from c.customer
+                                          and s.currency = c.currency
+                                          and s.date <= c.end_date), 0) as made
+            from __recon__ag_close c join __recon__ag_open o
+              on o.currency = c.currency and o.customer is not distinct from c.customer)
+        select customer, currency, 'balance_break' as line, null as their_ids,
+               null as our_ids, end_date as date, null as kind, null as reference,
+               stated - made as their_amount, null as our_amount, null as match_id,
+               'their closing balance ' || recon_fmt(stated, currency) || ' (' || file
+               || ') is not their opening balance and lines up to ' || end_date || ', '
+               || recon_fmt(made, currency) || ': a line missing from their statement, '
+               || 'or a figure wrong' as note
+        from b where stated <> made""")
 
 
 def _our_lines(con: duckdb.DuckDBPyConnection) -> None:
@@ -319,12 +380,14 @@ def _output_sql() -> str:
             select customer, currency, sum(t) as their_amount, sum(o) as our_amount from (
                 select customer, currency, effect as t, 0 as o from __recon__ag_stmt
                 union all select customer, currency, amount, 0 from __recon__ag_open
+                union all select customer, currency, their_amount, 0 from __recon__ag_break
                 union all select customer, currency, 0, effect from __recon__ag_ours)
             group by 1, 2),
         expl as (
             select customer, currency,
                    sum(coalesce(their_amount, 0) - coalesce(our_amount, 0)) as explained
-            from (select * from opening union all select * from items) group by 1, 2),
+            from (select * from opening union all select * from __recon__ag_break
+                  union all select * from items) group by 1, 2),
         rows_ as (
             select 0 as o, customer, currency, 'closing_balance' as line, null as their_ids,
                    null as our_ids, null::date as date, null as kind, null as reference,
@@ -332,9 +395,10 @@ def _output_sql() -> str:
                    'their closing balance and ours as of the cut-off' as note
             from bal
             union all select 1, * from opening
-            union all select 2, * from items
+            union all select 2, * from __recon__ag_break
+            union all select 3, * from items
             union all
-            select 3, b.customer, b.currency, 'unexplained', null, null, null, null, null,
+            select 4, b.customer, b.currency, 'unexplained', null, null, null, null, null,
                    null, null, null, 'closing difference minus the items above (should be 0)'
             from bal b)
         select recon_safe(r.customer) as customer, recon_safe(c.name) as name, r.currency,

@@ -2,13 +2,19 @@
 
 Three checks over every statement of the loaded files (see :func:`check_statements`):
 
-* balance      opening + sum(lines) == closing, for each statement with both balances;
+* balance      opening + sum(lines) == closing, for each statement with both balances
+               (a customer's statement: its lines' effects on the customer's balance);
 * continuity   consecutive statements of one account chain: closing == next opening,
                and their periods neither overlap nor leave working days out;
 * currency     one currency per account, and every line in its statement's currency.
 
 Each problem is an :class:`IntegrityBreak`; a statement whose lines cannot be told
 apart from its neighbours' is reported as ``unverified`` rather than skipped.
+
+A customer's statement (``--statement``) gets the balance check alone
+(:meth:`StatementCheck.add_customer`): its amounts are in the customer's signs, not
+the bank's, its period is only the span of its lines' dates (a gap between two is
+no missing statement), and its account is not a bank account to chain with.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class IntegrityBreak:
     difference: Decimal | None  # found - expected
     message: str
     currency: str | None = None  # of the amounts
+    customer: str | None = None  # whose statement, for a customer's statement
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form: decimals as strings, in the currency's minor units."""
@@ -51,7 +58,7 @@ class IntegrityBreak:
         return {"kind": self.kind, "account": self.account, "currency": self.currency,
                 "statements": list(self.statements), "expected": text(self.expected),
                 "found": text(self.found), "difference": text(self.difference),
-                "message": self.message}
+                "message": self.message, "customer": self.customer}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +70,7 @@ class _Stmt:
     order: int
     total: Decimal | None
     currencies: frozenset[str]
+    customer: str | None = None
 
 
 def check_statements(results: list[LoadResult]) -> list[IntegrityBreak]:
@@ -82,11 +90,24 @@ class StatementCheck:
 
     def __init__(self) -> None:
         self._stmts: list[_Stmt] = []
+        self._customers: list[_Stmt] = []
         self._unverified: list[IntegrityBreak] = []
 
     def add(self, result: LoadResult) -> None:
         """Take the statements of one more file, in input order."""
         self._stmts.extend(_statements(result, len(self._stmts), self._unverified))
+
+    def add_customer(self, result: LoadResult, totals: pl.DataFrame) -> None:
+        """Take a customer statement's statements (one per account and currency, as
+        :func:`recon.loaders.balances.split_balances` states them), each with the total
+        of its lines' effects on the customer's balance and the customer, from `totals`
+        (:func:`recon.agreement.statement_totals`: the agreement's one definition)."""
+        by_key = {(t["account"], t["currency"]): t for t in totals.iter_rows(named=True)}
+        for i, info in enumerate(result.statements):
+            t = by_key.get((info.account, info.currency), {})
+            self._customers.append(_Stmt(
+                info, _label(result.path, i, info), len(self._customers),
+                Decimal(t.get("total") or 0), frozenset(), t.get("customer")))
 
     def breaks(self) -> list[IntegrityBreak]:
         """Every break among the statements added so far."""
@@ -94,6 +115,8 @@ class StatementCheck:
         breaks = list(self._unverified)
         for s in stmts:
             breaks.extend(_balance(s))
+        for s in self._customers:
+            breaks.extend(_balance(s, " (invoices less credit notes and receipts)"))
         by_account: dict[str | None, list[_Stmt]] = defaultdict(list)
         for s in stmts:
             by_account[s.info.account].append(s)
@@ -173,7 +196,8 @@ def _label(path: Path, index: int, info: StatementInfo) -> str:
     return f"{Path(path).name} #{index + 1}{ident} {period}"
 
 
-def _balance(s: _Stmt) -> list[IntegrityBreak]:
+def _balance(s: _Stmt, summed: str = "") -> list[IntegrityBreak]:
+    """opening + total == closing; `summed` says how the lines were summed, if not as is."""
     info = s.info
     if info.opening_balance is None or info.closing_balance is None or s.total is None:
         return []
@@ -182,11 +206,12 @@ def _balance(s: _Stmt) -> list[IntegrityBreak]:
         return []
     diff = info.closing_balance - expected
     money = partial(amount_text, currency=info.currency)
+    who = f"{s.label}, customer {s.customer}" if s.customer else s.label
     return [IntegrityBreak(
         "balance", info.account, (s.label,), expected, info.closing_balance, diff,
-        f"{s.label}: opening {money(info.opening_balance)} + lines {money(s.total)} = "
-        f"{money(expected)}, but the statement closes at {money(info.closing_balance)} "
-        f"(difference {money(diff)})", info.currency)]
+        f"{who}: opening {money(info.opening_balance)} + lines {money(s.total)}{summed} "
+        f"= {money(expected)}, but the statement closes at {money(info.closing_balance)} "
+        f"(difference {money(diff)})", info.currency, s.customer)]
 
 
 def _currency(account: str | None, group: list[_Stmt]) -> list[IntegrityBreak]:

@@ -26,7 +26,7 @@ import polars as pl
 
 from recon import __version__, matchinfo, warmup
 from recon.aging import aging_frame, unlinked_sql
-from recon.agreement import agreement_frame
+from recon.agreement import agreement_frame, statement_totals
 from recon.audit import head as audit_head
 from recon.config import RuleSet, load_rules
 from recon.db import (
@@ -300,7 +300,7 @@ def _load(
     A file's parsed rows are let go once stored, so a run holds one file's rows in
     memory, not every file's; an error in any file rolls the transaction back, so
     nothing is half-loaded.  Returns what was stored per file and the integrity
-    breaks of the bank statements loaded.
+    breaks of the bank and customer statements loaded.
     """
     stages["parse"] = stages["load"] = 0.0
     check = StatementCheck()
@@ -318,6 +318,8 @@ def _load(
                 check.add(result)
             elif side == "statement":  # a customer's balance b/f is no payment of theirs
                 result = split_balances(result)
+                # checked once its balance lines state its balances
+                check.add_customer(result, statement_totals(con, result.frame))
             stages["parse"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             start(progress, f"storing {path.name}")

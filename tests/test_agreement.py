@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import date, timedelta
 from decimal import Decimal
@@ -422,3 +423,44 @@ def test_a_payment_matched_to_our_receipt_before_their_period_explains_the_openi
     ]
     assert "to our R0, dated before their statement's period" in frame["note"][2]
     _check_identity(frame)
+
+
+def test_their_stated_closing_balance_is_theirs_and_what_their_lines_miss_is_a_line(
+        cli, tmp_path):
+    # 期末余额 says 4414.05; their opening balance and lines make 4314.05: a line of
+    # theirs is missing (or their figure is wrong). The agreement used 4314.05 as their
+    # closing balance, and nothing said their statement does not add up
+    statement = (STATEMENT_HEADER
+                 + "S0,2026-01-01,1200.00,EUR,Acme GmbH,,期初余额,\n"
+                 + STATEMENT.split("\n", 1)[1]
+                 + "S8,2026-02-28,4414.05,EUR,Acme GmbH,,期末余额,\n")
+    db = _recon_run(cli, tmp_path, statement, LEDGER_WITH_DECEMBER)
+    frame = _agreement_csv(db)
+    closing = frame.filter(pl.col("line") == "closing_balance").row(0, named=True)
+    assert (closing["their_amount"], closing["our_amount"], closing["difference"]) == (
+        "4414.05", "5644.50", "-1230.45")
+    (gap,) = frame.filter(pl.col("line") == "balance_break").iter_rows(named=True)
+    assert (gap["date"], gap["their_amount"], gap["our_amount"], gap["difference"]) == (
+        "2026-02-28", "100.00", None, "100.00")
+    assert gap["note"] == (
+        "their closing balance 4414.05 (their.csv) is not their opening balance and "
+        "lines up to 2026-02-28, 4314.05: a line missing from their statement, or a "
+        "figure wrong")
+    assert frame["line"].to_list()[:3] == ["closing_balance", "opening_balance",
+                                           "balance_break"]
+    _check_identity(_numbers(frame))
+    # the same break as summary.json tells it
+    summary = json.loads((db.parent / "out" / "summary.json").read_text(encoding="utf-8"))
+    (only,) = summary["integrity"]
+    assert (only["expected"], only["found"]) == ("4314.05", "4414.05")
+
+
+def test_a_statement_that_adds_up_has_no_balance_break_line(cli, tmp_path):
+    statement = (STATEMENT_HEADER
+                 + "S0,2026-01-01,1200.00,EUR,Acme GmbH,,期初余额,\n"
+                 + STATEMENT.split("\n", 1)[1]
+                 + "S8,2026-02-28,4314.05,EUR,Acme GmbH,,期末余额,\n")
+    frame = _agreement_csv(_recon_run(cli, tmp_path, statement, LEDGER_WITH_DECEMBER))
+    assert "balance_break" not in frame["line"].to_list()
+    closing = frame.filter(pl.col("line") == "closing_balance").row(0, named=True)
+    assert closing["their_amount"] == "4314.05"

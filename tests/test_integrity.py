@@ -15,6 +15,7 @@ from recon.inspect import decimal_text, inspect_file
 from recon.integrity import IntegrityBreak, StatementCheck, check_statements
 from recon.loaders import load_file
 from recon.loaders.base import LoadResult, StatementInfo, canonical
+from tests.conftest import RULES
 
 BANKS = Path(__file__).resolve().parent / "fixtures" / "banks"
 
@@ -189,3 +190,62 @@ def test_inspect_balances_have_the_currency_minor_units(tmp_path: Path) -> None:
     path.write_text(text.replace("EUR", "KWD"), encoding="latin-1")
     first = inspect_file(path)["statements"][0]
     assert (first["opening_balance"], first["closing_balance"]) == ("1000.000", "1200.100")
+
+
+# A customer's statement in its own signs: invoices and receipts are both positive and
+# doc_type tells them apart (1000.00 + 500.00 - 200.00 - 50.00 = 1250.00)
+THEIRS = """id,date,amount,currency,counterparty,reference,description,doc_type,customer_id
+S0,2026-01-01,1000.00,EUR,Acme GmbH,,Balance brought forward,,C1
+S1,2026-01-05,500.00,EUR,Acme GmbH,INV-2026-00001,Invoice,invoice,C1
+S2,2026-01-20,200.00,EUR,Acme GmbH,INV-2025-00090,Payment,payment,C1
+S3,2026-01-25,50.00,EUR,Acme GmbH,CN-2026-00001,Credit note,credit_note,C1
+S9,2026-01-31,{closing},EUR,Acme GmbH,,Closing balance,,C1
+"""
+OURS = """id,date,amount,currency,counterparty,reference,description,doc_type,customer_id
+L1,2026-01-05,500.00,EUR,Acme GmbH,INV-2026-00001,Invoice,invoice,C1
+L2,2026-01-20,200.00,EUR,Acme GmbH,INV-2025-00090,Receipt,receipt,C1
+"""
+# a bank statement of no account beside it, in February: no chain with theirs (no gap)
+BANK = """id,date,amount,currency,counterparty,reference,description
+B1,2026-02-10,200.00,EUR,Acme GmbH,INV-2025-00090,Transfer
+"""
+
+
+def _run_with_statement(cli, tmp_path: Path, closing: str) -> tuple[dict, str]:
+    """summary.json and report.html of `recon run` with THEIRS closing at `closing`."""
+    (tmp_path / "their.csv").write_text(THEIRS.format(closing=closing), encoding="utf-8")
+    (tmp_path / "ours.csv").write_text(OURS, encoding="utf-8")
+    (tmp_path / "bank.csv").write_text(BANK, encoding="utf-8")
+    code, _, err = cli("run", "--rules", RULES, "--bank", tmp_path / "bank.csv",
+                       "--statement", tmp_path / "their.csv", "--ledger", tmp_path / "ours.csv",
+                       "--db", tmp_path / "recon.duckdb", "--out", tmp_path / "out",
+                       "--as-of", "2026-02-28")
+    assert code == 0, err
+    out = tmp_path / "out"
+    return (json.loads((out / "summary.json").read_text(encoding="utf-8")),
+            (out / "report.html").read_text(encoding="utf-8"))
+
+
+def test_a_customer_statement_whose_lines_do_not_make_its_closing_balance_breaks(
+        cli, tmp_path: Path) -> None:
+    # a page of their lines is missing (or the figure is wrong): it closes at 1350.00
+    summary, report = _run_with_statement(cli, tmp_path, "1350.00")
+    (only,) = summary["integrity"]
+    assert (only["kind"], only["currency"], only["expected"], only["found"],
+            only["difference"]) == ("balance", "EUR", "1250.00", "1350.00", "100.00")
+    assert only["statements"] == ["their.csv #1 2026-01-01..2026-01-31"]
+    assert only["customer"] == "C1"
+    assert only["message"] == (
+        "their.csv #1 2026-01-01..2026-01-31, customer C1: opening 1000.00 + lines 250.00 "
+        "(invoices less credit notes and receipts) = 1250.00, but the statement closes at "
+        "1350.00 (difference 100.00)")
+    assert 'id="integrity"' in report and "but the statement closes at 1350.00" in report
+    assert "<td>customer C1</td>" in report
+
+
+def test_a_customer_statement_adds_up_by_its_lines_effects(cli, tmp_path: Path) -> None:
+    # by the bank's sign its lines make 1000.00 + 750.00; receipts and credit notes
+    # lower what the customer owes
+    summary, report = _run_with_statement(cli, tmp_path, "1250.00")
+    assert summary["integrity"] == []
+    assert 'id="integrity"' not in report

@@ -586,8 +586,11 @@ def _integrity(summary: Mapping[str, Any]) -> list[dict[str, str]]:
     for item in summary.get("integrity") or []:
         if isinstance(item, Mapping):
             diff = to_decimal(item.get("difference"))
+            # a customer's statement has their account, if any: the customer says more
+            customer = item.get("customer")
             out.append(
                 {k: str(item.get(k) or "") for k in ("kind", "account", "message")}
+                | ({"account": f"customer {customer}"} if customer else {})
                 | {"difference": fmt_amount(diff, item.get("currency"))
                    or str(item.get("difference") or "")}
             )
