@@ -313,7 +313,9 @@ def _load(
         if done is None:
             t0 = time.perf_counter()
             start(progress, f"parsing {path.name}")
-            result = load_file(path, format=inputs.format, profile=inputs.profile)
+            # a customer statement's balance b/f may have no date (split_balances below)
+            result = load_file(path, format=inputs.format, profile=inputs.profile,
+                               undated_balances=side == "statement")
             if side == "bank":
                 check.add(result)
             elif side == "statement":  # a customer's balance b/f is no payment of theirs

@@ -81,9 +81,14 @@ def detect_format(path: Path) -> tuple[str, str]:
 
 
 def load_file(
-    path: str | Path, *, format: str | None = None, profile: str | None = None
+    path: str | Path, *, format: str | None = None, profile: str | None = None,
+    undated_balances: bool = False,
 ) -> LoadResult:
-    """Detect (or take) the format of `path` and load it into canonical rows."""
+    """Detect (or take) the format of `path` and load it into canonical rows.
+
+    `undated_balances`: the file is a customer statement, whose balance lines may have
+    no date (see recon.loaders.balances); any other row without one is refused.
+    """
     p = Path(path)
     if not p.is_file():
         raise InputFileError.not_a_file(p)
@@ -96,6 +101,7 @@ def load_file(
             )
         reason = f"format {format} given with --format"
     check_file(p, format)  # size, line length, zip-bomb limits before parsing
-    result = get_loader(format)().load(p, profile=profile)
+    loader = get_loader(format)(undated_balances=undated_balances)
+    result = loader.load(p, profile=profile)
     result.notes.insert(0, reason)
     return result

@@ -20,12 +20,17 @@ A row is a balance line when all of these hold:
 Its amount is the balance in the statement's signs: positive, the customer owes us.
 A statement states at most one opening and one closing balance per account and
 currency; totals state no balance and are dropped.
+
+A balance line may have no date ("Balance b/f,,1000.00"): a loader told that its file
+is a customer statement (``undated_balances``) dates it by its statement's period
+(:func:`period_dates`) and refuses any other row without a date, as ever.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -90,6 +95,41 @@ def _edges(rows: list[dict[str, Any]]) -> dict[int, str]:
     return found
 
 
+def _blocks(frame: pl.DataFrame, *columns: str
+            ) -> Iterator[tuple[list[dict[str, Any]], dict[int, str]]]:
+    """Each account and currency's rows (line, `columns`, account, currency and the text
+    columns, null where `frame` has none) in file order, with its balance lines' kinds
+    by index."""
+    text = [pl.col(c) if c in frame.columns else pl.lit(None, pl.String).alias(c)
+            for c in _TEXT]
+    for _, group in frame.sort("line").group_by(["account", "currency"],
+                                                maintain_order=True):
+        rows = group.select("line", *columns, "account", "currency", *text).to_dicts()
+        yield rows, _edges(rows)
+
+
+def balance_kinds(frame: pl.DataFrame) -> pl.Series:
+    """Each row's balance kind ('opening', 'closing', 'total'; null for a transaction).
+
+    `frame` holds line, account, currency and any of the text columns (a loader's,
+    before its dates are read)."""
+    kinds = {rows[i]["line"]: kind for rows, found in _blocks(frame)
+             for i, kind in found.items()}
+    return frame["line"].replace_strict(kinds, default=None, return_dtype=pl.String)
+
+
+def period_dates(frame: pl.DataFrame, kinds: pl.Series) -> pl.Series:
+    """`frame`'s dates, a balance line without one (`kinds`: balance_kinds) dated by its
+    statement's period: an opening line by its first transaction, a closing line or a
+    total by its last (per account and currency; null where it has none)."""
+    txns = pl.col("date").filter(pl.col("kind").is_null())
+    block = ("account", "currency")
+    return frame.select("date", "account", "currency", kinds.alias("kind")).select(
+        pl.when(pl.col("date").is_not_null()).then(pl.col("date"))
+        .when(pl.col("kind") == "opening").then(txns.min().over(block))
+        .otherwise(txns.max().over(block)).alias("date")).to_series()
+
+
 def _statement(result: LoadResult, rows: list[dict[str, Any]], found: dict[int, str]
                ) -> StatementInfo:
     """The statement of one account and currency: its balance lines' amounts, and the
@@ -119,12 +159,8 @@ def split_balances(result: LoadResult) -> LoadResult:
     """A customer statement's rows without its balance lines, which become its statements
     (one per account and currency; their balances replace any from a balance column,
     which counts receipts in the statement's signs as money in)."""
-    frame = result.frame.sort("line")
     statements, dropped = [], []
-    for _, group in frame.group_by(["account", "currency"], maintain_order=True):
-        rows = group.select("line", "date", "amount", "account", "currency",
-                            *_TEXT).to_dicts()
-        found = _edges(rows)
+    for rows, found in _blocks(result.frame, "date", "amount"):
         statements.append(_statement(result, rows, found))
         dropped += [rows[i]["line"] for i in found]
     if not dropped:

@@ -92,6 +92,12 @@ class Loader(ABC):
     format: ClassVar[str]
     extensions: ClassVar[tuple[str, ...]] = ()
 
+    def __init__(self, *, undated_balances: bool = False) -> None:
+        #: The file is a customer statement: a balance line may have no date
+        #: (recon.loaders.balances).  Only the run knows a file's side; formats whose
+        #: balances are no rows (OFX, MT940 ...) have none to date.
+        self.undated_balances = undated_balances
+
     @classmethod
     def sniff(cls, head: bytes, path: Path) -> int:
         """Return 0..100: how sure this loader is that it reads `path`."""

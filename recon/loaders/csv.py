@@ -22,6 +22,7 @@ import polars as pl
 import pyarrow as pa
 
 from recon.errors import InputFileError
+from recon.loaders.balances import balance_kinds, period_dates
 from recon.loaders.base import AMOUNT, Loader, LoadResult, StatementInfo, canonical
 from recon.loaders.profiles import (
     CANONICAL,
@@ -563,7 +564,7 @@ class CsvLoader(Loader):
         footer: list[str] = []
         rows = read_rows(data, layout, path, header_width=header, notes=footer)
         del data  # the columns hold the text now
-        mapped = to_canonical(rows, layout, path)
+        mapped = to_canonical(rows, layout, path, undated_balances=self.undated_balances)
         notes = [why, *_describe(layout), *footer, *mapped.notes]
         return LoadResult(
             path=path, format=self.format, frame=mapped.frame, statements=mapped.statements,
@@ -814,15 +815,38 @@ def _check_currency(frame: pl.DataFrame, source: str, path: Path) -> None:
             line=row["line"], field=source)
 
 
+def _row_dates(rows: pl.DataFrame, out: pl.DataFrame, layout: Layout, path: Path,
+               notes: list[str], undated_balances: bool) -> pl.Series:
+    """The rows' dates.  With `undated_balances` (a customer statement) a balance line
+    of `out` (its text columns) may have none: it is dated by its statement's period.
+    Any other row without a date is refused by _dates, as in any other file."""
+    name, formats = layout.columns["date"][0], layout.profile.date_format
+    if not undated_balances or not rows.select(_empty(name).any()).item():
+        return _dates(rows, name, formats, path, allow_empty=False, notes=notes)
+    kinds = balance_kinds(out)
+    undated = rows.select(_empty(name)).to_series() & kinds.is_not_null()
+    parsed = _dates(rows.filter(~undated), name, formats, path, allow_empty=False,
+                    notes=notes)
+    dates = pl.repeat(None, rows.height, dtype=pl.Date, eager=True).scatter(
+        np.flatnonzero(~undated.to_numpy()), parsed)
+    dated = period_dates(out.with_columns(dates.alias("date")), kinds)
+    if dated.null_count():
+        raise InputFileError(
+            path, f"a balance line without a date in column {name!r}, and no transaction "
+            "of its account and currency to take one from", line=_first_line(
+                rows, dated.is_null()), field=name, hint="give the line its date")
+    return dated
+
+
 def _base_columns(rows: pl.DataFrame, layout: Layout, path: Path,
-                  notes: list[str]) -> pl.DataFrame:
+                  notes: list[str], undated_balances: bool) -> pl.DataFrame:
     p, cols = layout.profile, layout.columns
     out = _text_columns(rows, layout)
     _check_currency(out, cols.get("currency", ("currency",))[0], path)
     value_formats = p.value_date_format or p.date_format
     out = out.with_columns(
-        _dates(rows, cols["date"][0], p.date_format, path, allow_empty=False, notes=notes)
-        .alias("date"), _amount(rows, layout, path))
+        _row_dates(rows, out, layout, path, notes, undated_balances).alias("date"),
+        _amount(rows, layout, path))
     for fld in ("value_date", "due_date"):
         if fld in cols:
             out = out.with_columns(_dates(rows, cols[fld][0], value_formats, path,
@@ -882,11 +906,13 @@ def _statements(out: pl.DataFrame, balance: pl.Series | None) -> list[StatementI
     return result
 
 
-def to_canonical(rows: pl.DataFrame, layout: Layout, path: Path) -> Mapped:
-    """Map string columns (named as in the file, plus `line`) onto canonical rows."""
+def to_canonical(rows: pl.DataFrame, layout: Layout, path: Path, *,
+                 undated_balances: bool = False) -> Mapped:
+    """Map string columns (named as in the file, plus `line`) onto canonical rows;
+    `undated_balances`: the file is a customer statement (see _row_dates)."""
     notes: list[str] = []
     rows = _skip_rows(rows, layout, notes)
-    out = _with_ids(_base_columns(rows, layout, path, notes), notes,
+    out = _with_ids(_base_columns(rows, layout, path, notes, undated_balances), notes,
                     synthesize=layout.profile is not CANONICAL)
     balance = None
     if "balance" in layout.columns:

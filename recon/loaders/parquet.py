@@ -83,7 +83,8 @@ class ParquetLoader(Loader):
         header = [list(frame.columns)]
         layout = find_layout(lambda _p: header, path, candidates=[forced] if forced else None,
                              forced=bool(forced))
-        mapped = to_canonical(_text_frame(frame, layout, path), layout, path)
+        mapped = to_canonical(_text_frame(frame, layout, path), layout, path,
+                              undated_balances=self.undated_balances)
         notes = [f"columns match {layout.reason.split(':', 1)[0]}", *mapped.notes]
         return LoadResult(path=path, format=self.format, frame=mapped.frame,
                           statements=mapped.statements, profile=layout.profile.name,

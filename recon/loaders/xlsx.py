@@ -187,7 +187,7 @@ class XlsxLoader(Loader):
         footer: list[str] = []
         cells = _data_cells(rows, layout, path, footer)
         frame = rows_from_cells(cells, layout, first_line=layout.data_row + 1)
-        mapped = to_canonical(frame, layout, path)
+        mapped = to_canonical(frame, layout, path, undated_balances=self.undated_balances)
         notes = [f"sheet {sheet.title!r}", layout.reason, *footer, *mapped.notes]
         return LoadResult(path=path, format=self.format, frame=mapped.frame,
                           statements=mapped.statements, profile=layout.profile.name,

@@ -6,11 +6,13 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from recon.errors import InputFileError
 from recon.loaders import load_file
 from recon.loaders.balances import balance_kind, split_balances
+from tests.conftest import RULES
 
 HEADER = "id,date,amount,currency,counterparty,reference,description,doc_type\n"
 
@@ -106,3 +108,91 @@ S2,2026-01-05,1000.00,EUR,Acme,INV-2026-00001,Invoice,invoice
 """)
     assert info.value.line == 3
     assert "second opening balance line (the first is line 2)" in str(info.value)
+
+
+def test_a_balance_line_without_a_date_takes_one_from_its_statements_period(tmp_path):
+    # "Balance b/f,,1250.00": a brought-forward line often has no date. The loader
+    # refused the file ("cannot parse date None in column 'date'")
+    path = tmp_path / "their.csv"
+    path.write_text(HEADER + """S0,,1250.00,EUR,Acme,,Balance b/f,
+S2,2026-02-03,1000.00,EUR,Acme,INV-2026-00001,Payment,payment
+S1,2026-01-05,1000.00,EUR,Acme,INV-2026-00001,Invoice,invoice
+U0,,70.00,USD,Acme,,期初余额,
+U1,2026-01-07,50.00,USD,Acme,INV-2026-00002,Invoice,invoice
+S8,,1250.00,EUR,Acme,,Closing balance,
+S9,,2000.00,EUR,Acme,,Total,
+""", encoding="utf-8")
+    loaded = load_file(path, undated_balances=True)
+    dates = dict(zip(loaded.frame["id"], loaded.frame["date"], strict=True))
+    assert (dates["S0"], dates["S8"], dates["S9"], dates["U0"]) == (
+        date(2026, 1, 5), date(2026, 2, 3), date(2026, 2, 3), date(2026, 1, 7))
+    result = split_balances(loaded)
+    assert result.frame["id"].to_list() == ["S2", "S1", "U1"]
+    by_currency = {s.currency: (s.opening_balance, s.closing_balance, s.start_date,
+                                s.end_date) for s in result.statements}
+    assert by_currency == {
+        "EUR": (Decimal("1250"), Decimal("1250"), date(2026, 1, 5), date(2026, 2, 3)),
+        "USD": (Decimal("70"), None, date(2026, 1, 7), date(2026, 1, 7))}
+
+
+REFUSED = "cannot parse date None in column 'date'; expected YYYY-MM-DD (e.g. '2026-03-31')"
+UNDATED = {  # what a --statement file without a date at its line 3 (or 2) is told
+    "an invoice": (
+        "S0,2026-01-01,1250.00,EUR,Acme,,Balance b/f,\n"
+        "S1,,1000.00,EUR,Acme,INV-2026-00001,Invoice,invoice\n", 3, REFUSED),
+    "a phrase among transactions": (
+        "S1,2026-01-05,1000.00,EUR,Acme,INV-2026-00001,Invoice,invoice\n"
+        "S2,,40.00,EUR,Acme,,Brought forward,\n"
+        "S3,2026-01-09,10.00,EUR,Acme,INV-2026-00002,Invoice,invoice\n", 3, REFUSED),
+    "a phrase with an invoice number": (
+        "S0,,90.00,EUR,Acme,INV-2026-00013,Balance b/f,\n"
+        "S1,2026-01-05,1000.00,EUR,Acme,INV-2026-00001,Invoice,invoice\n", 2, REFUSED),
+    "a balance line with no transaction to date it by": (
+        "S0,,90.00,EUR,Acme,,Balance b/f,\n", 2,
+        "a balance line without a date in column 'date', and no transaction of its "
+        "account and currency to take one from"),
+}
+
+
+@pytest.mark.parametrize(("body", "line", "message"), UNDATED.values(), ids=UNDATED)
+def test_a_transaction_without_a_date_is_still_refused(cli, tmp_path, body, line, message):
+    (tmp_path / "their.csv").write_text(HEADER + body, encoding="utf-8")
+    (tmp_path / "ours.csv").write_text(HEADER + "L1,2026-01-05,1000.00,EUR,Acme,"
+                                       "INV-2026-00001,Invoice,invoice\n", encoding="utf-8")
+    code, _, err = cli("run", "--rules", RULES, "--statement", tmp_path / "their.csv",
+                       "--ledger", tmp_path / "ours.csv", "--db", tmp_path / "recon.duckdb",
+                       "--out", tmp_path / "out")
+    assert code == 2 and "Traceback" not in err
+    assert f"their.csv line {line} (date): {message}" in err
+
+
+def test_a_ledgers_balance_line_without_a_date_is_refused(tmp_path):
+    # our ledger's opening line is a receivable (28f23ad): it needs its date
+    path = tmp_path / "ours.csv"
+    path.write_text(HEADER + "L0,,250.00,EUR,Acme,,Balance brought forward,invoice\n"
+                    "L1,2026-01-05,1000.00,EUR,Acme,INV-2026-00001,Invoice,invoice\n",
+                    encoding="utf-8")
+    with pytest.raises(InputFileError, match="cannot parse date None") as info:
+        load_file(path)
+    assert (info.value.line, info.value.field) == (2, "date")
+
+
+def test_a_statement_opening_without_a_date_is_agreed_as_of_its_period(cli, tmp_path):
+    (tmp_path / "their.csv").write_text(HEADER + """S0,,250.00,EUR,Acme,,Balance b/f,
+S1,2026-01-05,1000.00,EUR,Acme,INV-2026-00001,Invoice,invoice
+S9,,1250.00,EUR,Acme,,Closing balance,
+""", encoding="utf-8")
+    (tmp_path / "ours.csv").write_text(
+        HEADER.replace("doc_type", "doc_type,customer_id")
+        + "L0,2025-12-01,250.00,EUR,Acme,INV-2025-00090,Invoice,invoice,C1\n"
+        + "L1,2026-01-05,1000.00,EUR,Acme,INV-2026-00001,Invoice,invoice,C1\n",
+        encoding="utf-8")
+    code, _, err = cli("run", "--rules", RULES, "--statement", tmp_path / "their.csv",
+                       "--ledger", tmp_path / "ours.csv", "--db", tmp_path / "recon.duckdb",
+                       "--out", tmp_path / "out", "--as-of", "2026-01-31")
+    assert code == 0, err
+    frame = pl.read_csv(tmp_path / "out" / "statement_agreement.csv", infer_schema=False)
+    rows = frame.select("line", "date", "their_amount", "our_amount", "difference").rows()
+    assert rows == [("closing_balance", None, "1250.00", "1250.00", "0.00"),
+                    ("opening_balance", "2026-01-04", "250.00", "250.00", "0.00"),
+                    ("unexplained", None, None, None, "0.00")]
