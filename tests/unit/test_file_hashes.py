@@ -129,6 +129,7 @@ def test_a_dry_run_keeps_no_hash(
     tmp_path: Path, small_month: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dbp = tmp_path / "r.duckdb"
+    db.connect(dbp).close()  # a dry run leaves no database it would have made
     _hashed_later(monkeypatch)
     run(RULES, _inputs(small_month), db_path=dbp, out_dir=tmp_path / "out",
         as_of=None, dry_run=True)
