@@ -163,7 +163,8 @@ def open_items_sql(
     written off or ignored.
 
     A ledger receipt matched to the bank is still open for agreeing a customer's
-    statement: each pass (bank, statement) has its own matches.  Both sides of a
+    statement: each pass (bank, statement) has its own matches, and all of them share
+    the ledger-only ones.  Both sides of a
     pass are read by one query where they can be: each query joins every match
     member with its match.
 
@@ -186,7 +187,10 @@ def open_items_sql(
             f"({members} where x.side = 'bank' and y.match_id in ({stmt})))"
         )
     else:
-        own = f"mm.match_id in ({members} where x.side = '{left_side}')"
+        # and the ledger-only matches (reversals of ledger rows), which the first pass
+        # makes (see _cancels_ledger_rows) and every pass's outputs show
+        own = (f"(mm.match_id in ({members} where x.side = '{left_side}') "
+               f"or mm.match_id not in ({members} where x.side <> 'ledger'))")
     if at_cutoff and as_of:
         # few matches end after the cut-off: a small set, tested on the same scan
         own += (
@@ -454,8 +458,10 @@ def run_rule(
     index: int,
     run_id: str,
     memo: dict[int, Carry] | None = None,
+    left_side: str = "bank",
 ) -> RuleStats:
-    """Run one rule over the open tables and record its matches.
+    """Run one rule over the open tables (of the pass of `left_side`) and record its
+    matches.
 
     With `memo` (the passes of one run), an incremental matcher's rule leaves its
     kept pairs there, and its next pass builds and scores pairs only for the left
@@ -471,7 +477,7 @@ def run_rule(
         return _run_group(con, rule, index, run_id, stats, started, gcarry)
     if isinstance(m, Reversal):
         rcarry = _held(memo, index, m, ReversalCarry)
-        return _run_reversal(con, rule, index, run_id, stats, started, rcarry)
+        return _run_reversal(con, rule, index, run_id, stats, started, left_side, rcarry)
     carried = memo.get(index) if memo is not None and m.incremental else None
     assert carried is None or isinstance(carried, Carried)
     # taken before the open tables are read: the rows that leave from now on (right rows
@@ -1266,6 +1272,7 @@ def _run_reversal(
     run_id: str,
     stats: RuleStats,
     started: float,
+    left_side: str,
     carry: ReversalCarry | None = None,
 ) -> RuleStats:
     """Pair rows with their exact opposite on the same side; kind `reversal`.  With
@@ -1273,6 +1280,8 @@ def _run_reversal(
     m = rule.matcher
     assert isinstance(m, Reversal)
     for role in m.sides():
+        if role == "right" and not _cancels_ledger_rows(con, left_side):
+            continue
         table = T.left if role == "left" else T.right
         pairs = reversal_pairs(con, m, table, role, carry)
         if pairs.height == 0:
@@ -1316,6 +1325,16 @@ def _run_reversal(
     stats.suggested = stats.matches - stats.auto
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+def _cancels_ledger_rows(con: duckdb.DuckDBPyConnection, left_side: str) -> bool:
+    """Whether the pass of `left_side` pairs ledger rows that cancel each other: the
+    first pass only (the bank's, or the customer statements' where no bank line is
+    stored, as recon.run orders the passes).  Such a match has no left row; every pass
+    takes it as its own (open_items_sql).  Made by a later pass of ledger rows the first
+    had matched to the bank, it was made again by every run, under the same id."""
+    return left_side == "bank" or not scalar(
+        con, "select count(*) > 0 from txns where side = 'bank'")
 
 
 def reversal_pairs(
@@ -1466,7 +1485,7 @@ def _one_pass(
     for index, rule in enumerate(ruleset.rules):
         label = f"rule {rule.name}{suffix}"
         start(progress, label)
-        stats = run_rule(con, rule, index, run_id, memo)
+        stats = run_rule(con, rule, index, run_id, memo, left_side)
         total = out.rules[index]
         for attr in ("candidates", "matches", "auto", "suggested", "ambiguous"):
             setattr(total, attr, getattr(total, attr) + getattr(stats, attr))

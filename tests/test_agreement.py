@@ -464,3 +464,38 @@ def test_a_statement_that_adds_up_has_no_balance_break_line(cli, tmp_path):
     assert "balance_break" not in frame["line"].to_list()
     closing = frame.filter(pl.col("line") == "closing_balance").row(0, named=True)
     assert closing["their_amount"] == "4314.05"
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_rerun_with_a_customer_statement_changes_nothing(cli, tmp_path):
+    """The demo month with a customer's statement, run twice: the second run stopped
+    with "match id ... was made for two different matches" (exit 1).  The demo ledger's
+    payment and its refund (L0000233, L0000305) are each matched to their bank line in
+    the bank pass, so the statement pass found them open and cancelled them against
+    each other, a ledger-only match no pass owned: every later run made it again.
+    Ledger rows cancel each other in the first pass only; the other passes take such
+    matches as their own, as their outputs already show them."""
+    from .conftest import ROOT
+
+    demo = ROOT / "sample_data" / "demo"
+    (tmp_path / "their.csv").write_text(
+        "id,date,amount,currency,counterparty,reference,description,customer_id,doc_type\n"
+        "S1,2026-03-05,913.00,EUR,Hartmann Nord Handelsgesellschaft GmbH & Co. KG,"
+        "INV-2026-02593,invoice,C000101,invoice\n", encoding="utf-8")
+    args = ("run", "--rules", RULES, "--bank", demo / "bank.csv", "--statement",
+            tmp_path / "their.csv", "--ledger", demo / "ledger.csv",
+            "--db", tmp_path / "r.duckdb", "--out", tmp_path / "out", "--as-of", "2026-03-31")
+    code, _, err = cli(*args)
+    assert code == 0, err
+    first = {p.name: p.read_bytes() for p in (tmp_path / "out").glob("*matches.csv")}
+    code, _, err = cli(*args)
+    assert code == 0, err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").glob("*matches.csv")} == first
+    stmt = _read(tmp_path / "out" / "statement_matches.csv")
+    assert not any(r["kind"] == "reversal" and "L0000233" in r["right_ids"] for r in stmt)
