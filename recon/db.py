@@ -66,7 +66,7 @@ from recon.loaders.base import LoadResult
 from recon.lock import pid_alive
 from recon.names import name_alt_series, name_columns
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: The sides of txns a pass reconciles with the ledger (column `side`), each its own pass.
 LEFT_SIDES = ("bank", "statement")
@@ -109,7 +109,7 @@ create table if not exists decisions (
     decision_id bigint, txn_id bigint, decision varchar, match_id varchar,
     note varchar, actor varchar, source_file varchar, decided_at timestamp, active boolean);
 create table if not exists run_exceptions (
-    run_id varchar, side varchar, txn_id bigint, reason varchar);
+    run_id varchar, side varchar, txn_id bigint, reason varchar, left_side varchar);
 create table if not exists periods (
     period varchar primary key, start_date date, end_date date, closed boolean,
     closed_at timestamp, closed_by varchar, reason varchar);
@@ -439,8 +439,19 @@ def _v1_to_v2(con: duckdb.DuckDBPyConnection) -> None:
         set_meta(con, "audit_head", f"{head[0]}:{head[1]}")
 
 
+def _v2_to_v3(con: duckdb.DuckDBPyConnection) -> None:
+    """v3: run_exceptions.left_side, the pass (bank or customer statement) whose
+    exception a row was: changes.csv compared each pass with every pass of the run
+    before, so a ledger row open for the statements but matched to the bank was a
+    resolved exception of the bank every night.  A left row's pass is its side; a
+    ledger row's stays unknown (null), compared with every pass, as before."""
+    con.execute("alter table run_exceptions add column if not exists left_side varchar")
+    con.execute("""update run_exceptions set left_side = t.side from txns t
+        where run_exceptions.side = 'left' and t.txn_id = run_exceptions.txn_id""")
+
+
 #: version N -> the function that turns a version-N database into version N+1.
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(con: duckdb.DuckDBPyConnection, path: Path, version: int) -> Path:

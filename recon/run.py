@@ -174,10 +174,11 @@ def run(
                 _write_csvs(
                     con, ruleset, left_side, staging, prefix, as_of or started.date(), mask_accounts
                 )
-                csvout.copy_atomic(con, changes_sql(run_id), staging / f"{prefix}changes.csv")
+                csvout.copy_atomic(con, changes_sql(run_id, left_side),
+                                   staging / f"{prefix}changes.csv")
                 con.execute(
-                    "insert into run_exceptions select ?, side, id, reason from __recon__diag",
-                    [run_id],
+                    "insert into run_exceptions select ?, side, id, reason, ? from __recon__diag",
+                    [run_id, left_side],
                 )
                 if not prefix:
                     reasons = dict(
@@ -432,20 +433,24 @@ def _counts(con: duckdb.DuckDBPyConnection, left_side: str, as_of: date | None) 
     }
 
 
-def changes_sql(run_id: str) -> str:
-    """What changed since the previous run: matches made and broken, exceptions in and out."""
+def changes_sql(run_id: str, left_side: str = "bank") -> str:
+    """What changed since the previous run: matches made and broken, exceptions in and
+    out, of the pass of `left_side` (a ledger row open for the statements but matched to
+    the bank is no exception of the bank)."""
     q = run_id.replace("'", "''")
     return f"""
     with prev as (select run_id, finished_at from runs where run_id <> '{q}'
                   order by finished_at desc limit 1),
     prev_exc as (select side, txn_id, reason from run_exceptions
-                 where run_id = (select run_id from prev)),
+                 where run_id = (select run_id from prev)
+                   and coalesce(left_side, '{left_side}') = '{left_side}'),
     changed as (select match_id from matches
                 where (run_id = '{q}' and active)
                    or (not active and ended_at > coalesce((select finished_at from prev),
                                                           timestamp '1900-01-01'))),
-    ids as (select match_id, left_ids as l, right_ids as r from match_info
-            where match_id in (select match_id from changed))
+    ids as (select match_id, left_ids as l, right_ids as r from match_info i
+            where match_id in (select match_id from changed)
+              and {csvout.scope_sql(left_side)})
     select 'new_match' as change, null as side, recon_safe(i.l) as left_ids,
            recon_safe(i.r) as right_ids, m.match_id, m.status as detail
     from matches m join ids i using (match_id) where m.run_id = '{q}' and m.active

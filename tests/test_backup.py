@@ -230,9 +230,9 @@ def test_an_older_database_is_backed_up_then_migrated_on_open(tmp_path) -> None:
     _v1_database(path)
     con = D.connect(path)
     try:
-        assert D.stored_version(con) == D.SCHEMA_VERSION == 2
+        assert D.stored_version(con) == D.SCHEMA_VERSION == 3
         applied = con.execute("select version, backup from migrations").fetchall()
-        assert [v for v, _ in applied] == [2]
+        assert [v for v, _ in applied] == [2, 3]
         backup = Path(applied[0][1])
         assert backup.parent == tmp_path / "old.duckdb.backups"
         manifest = json.loads((backup / "manifest.json").read_text())
@@ -246,9 +246,32 @@ def test_an_older_database_is_backed_up_then_migrated_on_open(tmp_path) -> None:
     finally:
         con.close()
     con = D.connect(path)  # opening again migrates nothing
-    assert con.execute("select count(*) from migrations").fetchall() == [(1,)]
+    assert con.execute("select count(*) from migrations").fetchall() == [(2,)]
     con.close()
     assert len(list((tmp_path / "old.duckdb.backups").iterdir())) == 1
+
+
+def test_a_v2_database_gets_the_pass_of_its_exceptions(tmp_path) -> None:
+    """v3 records which pass an exception was of (changes.csv compares pass with pass):
+    a left row's pass is its side; a ledger row's is unknown, compared with every pass."""
+    path = tmp_path / "v2.duckdb"
+    con = D.connect(path)
+    con.execute("alter table run_exceptions drop column left_side")
+    con.execute("update meta set value = '2' where key = 'schema_version'")
+    con.execute("insert into txns (txn_id, side, source_id, date, amount, currency) values "
+                "(1, 'bank', 'B1', date '2026-03-02', 10, 'EUR'), "
+                "(2, 'statement', 'S1', date '2026-03-02', 10, 'EUR'), "
+                "(3, 'ledger', 'L1', date '2026-03-02', 10, 'EUR')")
+    con.execute("insert into run_exceptions values ('R1', 'left', 1, 'no_candidate'), "
+                "('R1', 'left', 2, 'no_candidate'), ('R1', 'right', 3, 'no_candidate')")
+    con.close()
+    con = D.connect(path)
+    try:
+        assert D.stored_version(con) == 3
+        assert con.execute("select txn_id, left_side from run_exceptions order by 1"
+                           ).fetchall() == [(1, "bank"), (2, "statement"), (3, None)]
+    finally:
+        con.close()
 
 
 def test_a_newer_database_is_refused(tmp_path) -> None:

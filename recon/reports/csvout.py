@@ -76,7 +76,7 @@ def _quote(p: Path) -> str:
     return str(p).replace("'", "''")
 
 
-def _scope_sql(left_side: str) -> str:
+def scope_sql(left_side: str) -> str:
     """A match belongs to the pass of its left side; ledger-only reversals to every pass."""
     return f"(i.{left_side}_left or i.ledger_only)"
 
@@ -95,7 +95,7 @@ def matches_sql(left_side: str) -> str:
            recon_safe(m.explanation) as explanation,
            null::varchar as decision, null::varchar as note
     from matches m join match_info i using (match_id)
-    where m.active and {_scope_sql(left_side)}
+    where m.active and {scope_sql(left_side)}
     order by i.first_date, m.match_id"""
 
 
@@ -148,7 +148,7 @@ def discrepancies_sql(left_side: str, date_lag_days: int) -> str:
                       recon_fmt(abs(m.amount_diff), i.cur) as absdiff
           -- formatted only for the matches that are discrepancies at all
           from matches m join match_info i using (match_id)
-          where m.active and {_scope_sql(left_side)}
+          where m.active and {scope_sql(left_side)}
             and (m.amount_diff <> 0 or i.cur_lo <> i.cur_hi
                  or {lagging}))
     select m.match_id,
