@@ -92,6 +92,11 @@ COLUMNS = (
 PAIR_DAYS = 7
 
 
+#: Our lines of the statements' customers (txn_id, ...), as the agreement reads them: the
+#: ledger side of the customer statements' pass (see recon.run).
+OUR_LINES = "__recon__ag_ours"
+
+
 def agreement_frame(con: duckdb.DuckDBPyConnection, as_of: date) -> pl.DataFrame:
     """Differences between each customer's statement and our books as of `as_of`."""
     openitems.build_lines(con, as_of)
@@ -223,11 +228,11 @@ def _breaks(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _our_lines(con: duckdb.DuckDBPyConnection) -> None:
-    """`__recon__ag_ours`: our lines of the statements' customers; `opening` marks
+    """Table OUR_LINES: our lines of the statements' customers; `opening` marks
     those their opening balance holds (dated before its statement's period)."""
     # `line` tells our lines apart: one bank line paying several customers is one line
     # of each (openitems.bank_receipts_sql), all with its txn_id
-    con.execute(f"""create or replace temp table __recon__ag_ours as
+    con.execute(f"""create or replace temp table {OUR_LINES} as
         select l.txn_id, l.source_id, l.date, l.amount, l.currency, l.reference, l.kind,
                l.customer, l.effect, {ref_key_sql('l.reference')} as ref_key,
                row_number() over () as line, coalesce(l.date < o.start_date, false) as opening
@@ -238,7 +243,7 @@ def _our_lines(con: duckdb.DuckDBPyConnection) -> None:
 
 def _matched(con: duckdb.DuckDBPyConnection) -> None:
     """`__recon__ag_matched`: per statement-pass match and customer, both sides' effects."""
-    con.execute("""create or replace temp table __recon__ag_matched as
+    con.execute(f"""create or replace temp table __recon__ag_matched as
         with t as (
             select a.match_id, s.customer, s.currency, sum(s.effect) as amt,
                    string_agg(s.source_id, ';' order by s.source_id) as ids,
@@ -253,7 +258,7 @@ def _matched(con: duckdb.DuckDBPyConnection) -> None:
                    string_agg(l.source_id, ';' order by l.source_id)
                        filter (where l.opening) as opening_ids,
                    min(l.date) as d, min(l.kind) as kind, min(l.reference) as ref
-            from __recon__ag_mem a join __recon__ag_ours l using (txn_id)
+            from __recon__ag_mem a join {OUR_LINES} l using (txn_id)
             group by 1, 2, 3)
         select coalesce(t.match_id, o.match_id) as match_id,
                coalesce(t.customer, o.customer) as customer,
@@ -270,7 +275,7 @@ def _leftovers(con: duckdb.DuckDBPyConnection) -> None:
     """Unmatched lines each side, and the unique pairs among them (`__recon__ag_pairs`)."""
     # our lines in their opening balance are in the opening_balance row, not items
     for side, table, cond in (("s", "__recon__ag_stmt", "true"),
-                              ("o", "__recon__ag_ours", "not opening")):
+                              ("o", OUR_LINES, "not opening")):
         con.execute(f"""create or replace temp table __recon__ag_left_{side} as
             select * from {table}
             where txn_id not in (select txn_id from __recon__ag_mem) and {cond}""")
@@ -351,7 +356,7 @@ def _items_sql() -> str:
                least(s.date, o.date), s.kind, coalesce(s.reference, o.reference), s.effect,
                o.effect, null, p.how || '; amounts differ'
         from __recon__ag_pairs p join __recon__ag_stmt s on s.txn_id = p.sid
-        join __recon__ag_ours o on o.line = p.oid where s.effect <> o.effect
+        join {OUR_LINES} o on o.line = p.oid where s.effect <> o.effect
         union all
         select customer, currency, 'only_theirs', source_id, null, date, kind, reference,
                effect, null, null, {_ONLY_THEIRS_NOTE}
@@ -369,7 +374,7 @@ def _output_sql() -> str:
             select o.customer, o.currency, 'opening_balance' as line, null as their_ids,
                    null as our_ids, o.start_date - 1 as date, null as kind, null as reference,
                    o.amount as their_amount,
-                   (select coalesce(sum(l.effect), 0) from __recon__ag_ours l
+                   (select coalesce(sum(l.effect), 0) from {OUR_LINES} l
                     where l.opening and l.customer = o.customer and l.currency = o.currency)
                        as our_amount,
                    null as match_id,
@@ -381,7 +386,7 @@ def _output_sql() -> str:
                 select customer, currency, effect as t, 0 as o from __recon__ag_stmt
                 union all select customer, currency, amount, 0 from __recon__ag_open
                 union all select customer, currency, their_amount, 0 from __recon__ag_break
-                union all select customer, currency, 0, effect from __recon__ag_ours)
+                union all select customer, currency, 0, effect from {OUR_LINES})
             group by 1, 2),
         expl as (
             select customer, currency,

@@ -26,7 +26,7 @@ import polars as pl
 
 from recon import __version__, matchinfo, warmup
 from recon.aging import aging_frame, unlinked_sql
-from recon.agreement import agreement_frame, statement_totals
+from recon.agreement import OUR_LINES, agreement_frame, statement_totals
 from recon.audit import head as audit_head
 from recon.config import RuleSet, load_rules
 from recon.db import (
@@ -170,6 +170,12 @@ def run(
                 begin(f"writing {left_side} matches, exceptions and discrepancies")
                 matchinfo.refresh(con)
                 diagnose(con, ruleset)
+                if left_side == "statement":
+                    # the statements' exceptions are their customers' lines in our books
+                    # (as the agreement reads them), not every ledger row
+                    agreement = agreement_frame(con, as_of or started.date())
+                    con.execute(f"""delete from __recon__diag where side = 'right'
+                        and id not in (select txn_id from {OUR_LINES})""")
                 prefix = "" if left_side == passes[0] else f"{left_side}_"
                 _write_csvs(
                     con, ruleset, left_side, staging, prefix, as_of or started.date(), mask_accounts
@@ -196,7 +202,6 @@ def run(
             summary["exceptions_by_reason"] = {k: int(v) for k, v in reasons.items()}
             summary["integrity"] = integrity
             if "statement" in passes:
-                agreement = agreement_frame(con, as_of or started.date())
                 _write_frame(agreement, staging / "statement_agreement.csv")
             summary["dry_run"] = dry_run
             con.execute(

@@ -466,6 +466,36 @@ def test_a_statement_that_adds_up_has_no_balance_break_line(cli, tmp_path):
     assert closing["their_amount"] == "4314.05"
 
 
+def test_statement_exceptions_list_the_statement_customers_lines_not_every_ledger_row(
+    cli, tmp_path
+):
+    """A customer's statement checked against the demo month: statement_exceptions.csv
+    listed every open ledger row of the month (344: supplier payments, card lines, other
+    customers' receipts) beside the statement's one line.  It lists that customer's
+    lines in our books, as the agreement reads them."""
+    from .conftest import ROOT
+
+    demo = ROOT / "sample_data" / "demo"
+    (tmp_path / "their.csv").write_text(
+        "id,date,amount,currency,counterparty,reference,description,customer_id,doc_type\n"
+        "S1,2026-03-05,913.00,EUR,Hartmann Nord Handelsgesellschaft GmbH & Co. KG,"
+        "INV-2026-02593,invoice,C000101,invoice\n"
+        "S2,2026-03-20,120.00,EUR,Hartmann Nord Handelsgesellschaft GmbH & Co. KG,"
+        "INV-2026-02777,invoice,C000101,invoice\n", encoding="utf-8")
+    code, _, err = cli("run", "--rules", RULES, "--bank", demo / "bank.csv", "--statement",
+                       tmp_path / "their.csv", "--ledger", demo / "ledger.csv",
+                       "--db", tmp_path / "r.duckdb", "--out", tmp_path / "out",
+                       "--as-of", "2026-03-31")
+    assert code == 0, err
+    rows = _read(tmp_path / "out" / "statement_exceptions.csv")
+    ledger = {r["id"]: r for r in _read(demo / "ledger.csv")}
+    ours = [r["id"] for r in rows if r["side"] == "right"]
+    assert ours and {ledger[i]["customer_id"] for i in ours} == {"C000101"}
+    assert "S2" in {r["id"] for r in rows if r["side"] == "left"}
+    # the bank pass's exceptions are those of a run without the statement
+    assert len(_read(tmp_path / "out" / "exceptions.csv")) == 44
+
+
 def _read(path: Path) -> list[dict[str, str]]:
     import csv
 
