@@ -74,20 +74,19 @@ def reopen_period(con: duckdb.DuckDBPyConnection, text: str, *, user: str, reaso
     return f"period {period} reopened"
 
 
+def _in_closed_sql(date_expr: str) -> str:
+    """SQL: whether period `p` is closed and holds `date_expr`."""
+    return f"p.closed and {date_expr} between p.start_date and p.end_date"
+
+
 def closed_period_of_sql(date_expr: str) -> str:
     """SQL: the closed period containing `date_expr`, or null."""
-    return (
-        f"(select period from periods p where p.closed and {date_expr} "
-        f"between p.start_date and p.end_date limit 1)"
-    )
+    return f"(select period from periods p where {_in_closed_sql(date_expr)} limit 1)"
 
 
 def closed_date_sql(date_expr: str) -> str:
     """SQL: whether `date_expr` falls in a closed period."""
-    return (
-        f"exists (select 1 from periods p where p.closed and {date_expr} "
-        f"between p.start_date and p.end_date)"
-    )
+    return f"exists (select 1 from periods p where {_in_closed_sql(date_expr)})"
 
 
 #: The open rows (id, date) of a pass dated in a closed month: a match whose latest row
@@ -98,8 +97,7 @@ FROZEN = "__recon__frozen"
 def mark_frozen(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> None:
     """Fill table FROZEN from the open tables `tables` (id, date, ...)."""
     rows = " union all ".join(
-        f"select o.id, o.date from {t} o join periods p "
-        f"on p.closed and o.date between p.start_date and p.end_date"
+        f"select o.id, o.date from {t} o join periods p on {_in_closed_sql('o.date')}"
         for t in tables
     )
     con.execute(f"create or replace temp table {FROZEN} as {rows}")

@@ -164,9 +164,8 @@ def open_items_sql(
 
     A ledger receipt matched to the bank is still open for agreeing a customer's
     statement: each pass (bank, statement) has its own matches, and all of them share
-    the ledger-only ones.  Both sides of a
-    pass are read by one query where they can be: each query joins every match
-    member with its match.
+    the ledger-only ones.  Both sides of a pass are read by one query where they can
+    be: each query joins every match member with its match.
 
     With `at_cutoff` (the reconciliation statement's view of as_of) a match closes its
     rows only when its last member is dated on or before as_of: a database matched

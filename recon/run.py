@@ -128,7 +128,8 @@ def run(
     check_dir(db_path.parent, f"--db {db_path}")
     run_id = started.strftime("R%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    # a database this run creates is removed again if the run fails before its commit
+    # a database this run creates is removed again if the run commits nothing to it (it
+    # failed before its commit, or ran with --dry-run)
     with session(db_path, memory_limit=memory_limit) as con:
         # the compiled kernel and the report's template, beside the loading; once the
         # database is ours: a run refused (bad rules, a locked database) warms nothing up
@@ -154,6 +155,7 @@ def run(
             staging.mkdir(parents=True, exist_ok=True)
             results: dict[str, PipelineResult] = {}
             reasons: dict[str, int] = {}
+            agreement: pl.DataFrame | None = None  # with the customer statements' pass
             for left_side in passes:
                 t0 = time.perf_counter()
                 results[left_side] = run_pipeline(
@@ -201,7 +203,7 @@ def run(
             )
             summary["exceptions_by_reason"] = {k: int(v) for k, v in reasons.items()}
             summary["integrity"] = integrity
-            if "statement" in passes:
+            if agreement is not None:
                 _write_frame(agreement, staging / "statement_agreement.csv")
             summary["dry_run"] = dry_run
             con.execute(

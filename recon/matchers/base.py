@@ -323,9 +323,9 @@ class Matcher(ABC):
         """(amount, dates): the conditions on a pair's amounts and its dates this
         matcher's candidates are joined with, over rows `l` and `r` of
         :func:`keyed_sql` (the right rows' allowed difference inlined): the diagnosis
-        reads exception reasons rule by rule with them.  A rule that reads the shared
-        reference pairs needs one too.  None for the matchers that pair otherwise (sums,
-        opposite rows of one side, two currencies)."""
+        reads exception reasons rule by rule with them (and, where the rule's `equal`
+        names the reference, with the pair's shared reference key).  None for the
+        matchers that pair otherwise (sums, opposite rows of one side, two currencies)."""
         return None
 
 

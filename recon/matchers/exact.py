@@ -9,8 +9,10 @@ from recon.matchers.base import (
     COUNTING,
     EQUAL_FIELDS,
     REF_PAIRS,
+    AmountTolerance,
     JoinedMatcher,
     Tables,
+    amount_condition_sql,
     bucket_join_sql,
     bucketed_sql,
     date_condition_sql,
@@ -35,7 +37,7 @@ class Exact(JoinedMatcher):
             raise ValueError("`equal` needs at least one field")
 
     def fits_sql(self) -> tuple[str, str]:
-        amount = "l.amount = r.amount" if "amount" in self.equal else "true"
+        amount = amount_condition_sql(AmountTolerance()) if "amount" in self.equal else "true"
         return amount, date_condition_sql(self.date)
 
     def _join(self, t: Tables, out: str = "pairs") -> str | None:
