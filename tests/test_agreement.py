@@ -466,6 +466,23 @@ def test_a_statement_that_adds_up_has_no_balance_break_line(cli, tmp_path):
     assert closing["their_amount"] == "4314.05"
 
 
+def _demo_with_statement(tmp_path: Path, *lines: str) -> tuple[object, ...]:
+    """`recon run` arguments: the demo month and a statement of customer C000101 (the
+    demo's Hartmann Nord) with `lines` (id, date, amount, reference), into tmp_path."""
+    from .conftest import ROOT
+
+    demo = ROOT / "sample_data" / "demo"
+    name = "Hartmann Nord Handelsgesellschaft GmbH & Co. KG"
+    rows = [f"{i},{d},{a},EUR,{name},{ref},invoice,C000101,invoice"
+            for i, d, a, ref in (line.split(",") for line in lines)]
+    (tmp_path / "their.csv").write_text(
+        "id,date,amount,currency,counterparty,reference,description,customer_id,doc_type\n"
+        + "\n".join(rows) + "\n", encoding="utf-8")
+    return ("run", "--rules", RULES, "--bank", demo / "bank.csv", "--statement",
+            tmp_path / "their.csv", "--ledger", demo / "ledger.csv",
+            "--db", tmp_path / "r.duckdb", "--out", tmp_path / "out", "--as-of", "2026-03-31")
+
+
 def test_statement_exceptions_list_the_statement_customers_lines_not_every_ledger_row(
     cli, tmp_path
 ):
@@ -475,20 +492,11 @@ def test_statement_exceptions_list_the_statement_customers_lines_not_every_ledge
     lines in our books, as the agreement reads them."""
     from .conftest import ROOT
 
-    demo = ROOT / "sample_data" / "demo"
-    (tmp_path / "their.csv").write_text(
-        "id,date,amount,currency,counterparty,reference,description,customer_id,doc_type\n"
-        "S1,2026-03-05,913.00,EUR,Hartmann Nord Handelsgesellschaft GmbH & Co. KG,"
-        "INV-2026-02593,invoice,C000101,invoice\n"
-        "S2,2026-03-20,120.00,EUR,Hartmann Nord Handelsgesellschaft GmbH & Co. KG,"
-        "INV-2026-02777,invoice,C000101,invoice\n", encoding="utf-8")
-    code, _, err = cli("run", "--rules", RULES, "--bank", demo / "bank.csv", "--statement",
-                       tmp_path / "their.csv", "--ledger", demo / "ledger.csv",
-                       "--db", tmp_path / "r.duckdb", "--out", tmp_path / "out",
-                       "--as-of", "2026-03-31")
+    code, _, err = cli(*_demo_with_statement(tmp_path, "S1,2026-03-05,913.00,INV-2026-02593",
+                                             "S2,2026-03-20,120.00,INV-2026-02777"))
     assert code == 0, err
     rows = _read(tmp_path / "out" / "statement_exceptions.csv")
-    ledger = {r["id"]: r for r in _read(demo / "ledger.csv")}
+    ledger = {r["id"]: r for r in _read(ROOT / "sample_data" / "demo" / "ledger.csv")}
     ours = [r["id"] for r in rows if r["side"] == "right"]
     assert ours and {ledger[i]["customer_id"] for i in ours} == {"C000101"}
     assert "S2" in {r["id"] for r in rows if r["side"] == "left"}
@@ -513,16 +521,7 @@ def test_a_rerun_with_a_customer_statement_changes_nothing(cli, tmp_path):
     matches as their own, as their outputs already show them.  Then changes.csv listed
     325 'resolved' exceptions and statement_changes.csv the bank pass's matches: each
     pass was compared with every pass of the run before."""
-    from .conftest import ROOT
-
-    demo = ROOT / "sample_data" / "demo"
-    (tmp_path / "their.csv").write_text(
-        "id,date,amount,currency,counterparty,reference,description,customer_id,doc_type\n"
-        "S1,2026-03-05,913.00,EUR,Hartmann Nord Handelsgesellschaft GmbH & Co. KG,"
-        "INV-2026-02593,invoice,C000101,invoice\n", encoding="utf-8")
-    args = ("run", "--rules", RULES, "--bank", demo / "bank.csv", "--statement",
-            tmp_path / "their.csv", "--ledger", demo / "ledger.csv",
-            "--db", tmp_path / "r.duckdb", "--out", tmp_path / "out", "--as-of", "2026-03-31")
+    args = _demo_with_statement(tmp_path, "S1,2026-03-05,913.00,INV-2026-02593")
     code, _, err = cli(*args)
     assert code == 0, err
     first = {p.name: p.read_bytes() for p in (tmp_path / "out").glob("*matches.csv")}
