@@ -62,7 +62,7 @@ def statement_rows(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str
         f"amount from ({open_items_sql(('bank', 'ledger'), as_of, 'bank', at_cutoff=True)})"
     )
     sums = _sums(con, as_of)
-    balances = {(a, c): _balances(con, a, c, as_of) for a, c, _ in accounts}
+    balances = _balances(con, [(a, c) for a, c, _ in accounts], as_of)
     spans = _span_sums(con, as_of, balances)
     out: list[dict[str, Any]] = []
     for account, currency, _ in accounts:
@@ -269,18 +269,37 @@ class Balances(NamedTuple):
 
 
 def _balances(
-    con: duckdb.DuckDBPyConnection, account: str, currency: str, as_of: date
-) -> Balances:
-    """The balances of `account` in `currency` (one small query of table statements:
-    the bank files' own; a ledger file's row there is no statement of the account)."""
+    con: duckdb.DuckDBPyConnection, keys: list[tuple[str, str]], as_of: date
+) -> dict[tuple[str, str], Balances]:
+    """The balances of every bank account and currency of `keys`, from one query of
+    table statements (the bank files' own; a ledger file's row there is no statement
+    of an account), not one per account: a statement without a currency counts for
+    each of its account's currencies.  Statements of the same period are taken in
+    the order they were loaded (DuckDB's sort keeps no order among ties)."""
     rows = con.execute(
-        """select opening_balance, closing_balance, start_date, end_date from statements
-        where coalesce(account, '') = ? and coalesce(currency, ?) = ?
-          and (end_date is null or end_date <= ?)
+        """select coalesce(account, ''), currency, opening_balance, closing_balance,
+                  start_date, end_date from statements
+        where (end_date is null or end_date <= ?)
           and file_id in (select file_id from files where side = 'bank')
-        order by start_date nulls first, end_date nulls last""",
-        [account, currency, currency, as_of],
+        order by start_date nulls first, end_date nulls last, file_id, seq""",
+        [as_of],
     ).fetchall()
+    by_account: dict[str, list[tuple[Any, ...]]] = {}
+    for account, *row in rows:
+        by_account.setdefault(account, []).append(tuple(row))
+    return {
+        (account, currency): _picked(
+            [r[1:] for r in by_account.get(account, []) if r[0] is None or r[0] == currency],
+            currency,
+        )
+        for account, currency in keys
+    }
+
+
+def _picked(rows: list[tuple[Any, ...]], currency: str) -> Balances:
+    """The balances of an account in `currency` from its statements `rows` (opening,
+    closing, start and end date; in the order of their periods): the first opening,
+    the last closing."""
     opening, opened_at = next(
         ((Decimal(o), s if n else None) for n, (o, _, s, _) in enumerate(rows) if o is not None),
         (None, None),
