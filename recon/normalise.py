@@ -112,16 +112,8 @@ def parse_date_column(
     """Parse text dates with a profile format name (or strftime); raise on a bad line."""
     strf = DATE_FORMATS.get(fmt, fmt)
     raw = pl.col(column).str.strip_chars()
-    # the date part of "2026-03-01 12:30:00", "2026-03-01T12:30" or "20260301120000"; what
-    # follows it must be a time of day: cut at the format's width, "30.12.2019" read as
-    # DD.MM.YY was 2020-12-30, and "2024-03-05x" a date
-    width = len(_example(strf))
-    timed = raw.str.slice(width).str.contains(TIME_OF_DAY)
-    probe = frame.select(
-        raw.alias("raw"),
-        pl.when(timed).then(strptime_date(raw.str.slice(0, width), strf)).alias("d"),
-        pl.col("line"),
-    )
+    probe = frame.select(raw.alias("raw"), date_text_expr(raw, strf).alias("d"),
+                         pl.col("line"))
     empty = probe["raw"].is_null() | (probe["raw"] == "")
     bad = probe.filter(~empty & pl.col("d").is_null())
     if not allow_empty:
@@ -151,6 +143,16 @@ TIME_OF_DAY = (
 #: The years a transaction's date may have: "%Y" takes "24" as the year 24, and a
 #: two-digit year in a four-digit column is a wrong format, not a date of antiquity.
 YEARS = (1900, 2199)
+
+
+def date_text_expr(raw: pl.Expr, strf: str) -> pl.Expr:
+    """The date text `raw` holds in strftime format `strf`, null where it holds none:
+    the date part of "2026-03-01 12:30:00", "2026-03-01T12:30" or "20260301120000";
+    what follows it must be a time of day.  Cut at the format's width: "30.12.2019"
+    read as DD.MM.YY was 2020-12-30, and "2024-03-05x" a date."""
+    width = len(_example(strf))
+    timed = raw.str.slice(width).str.contains(TIME_OF_DAY)
+    return pl.when(timed).then(strptime_date(raw.str.slice(0, width), strf))
 
 
 def strptime_date(text: pl.Expr, strf: str) -> pl.Expr:

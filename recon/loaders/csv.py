@@ -35,6 +35,7 @@ from recon.loaders.profiles import (
 from recon.normalise import (
     CONTROL_CHARS,
     DATE_FORMATS,
+    date_text_expr,
     parse_amount_column,
     parse_date_column,
     stable_ids,
@@ -325,9 +326,13 @@ def _transaction(cells: Sequence[Sequence[str | None]], layout: Layout) -> int |
     dated = pl.repeat(False, rows.height, eager=True)
     for fmt in p.date_format:
         strf = DATE_FORMATS.get(fmt, fmt)
-        text = date if " " in strf else date.str.replace(r"\s.*$", "")
-        parsed = pl.DataFrame({"t": text}).select(strptime_date(pl.col("t"), strf))
-        dated = dated | parsed.to_series().is_not_null()
+        # as the loader reads a date (a time of day may follow it: "2024-03-03T11:30"),
+        # or the date before any white space ("03.01.2024\t11:30")
+        cut = date if " " in strf else date.str.replace(r"\s.*$", "")
+        parsed = pl.DataFrame({"t": date, "c": cut}).select(
+            date_text_expr(pl.col("t"), strf).is_not_null()
+            | date_text_expr(pl.col("c"), strf).is_not_null())
+        dated = dated | parsed.to_series().fill_null(False)
     sources = [layout.columns[f][0] for f in ("amount", "debit", "credit") if f in layout.columns]
     priced = pl.repeat(False, rows.height, eager=True)
     for name in sources:

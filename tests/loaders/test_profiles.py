@@ -189,6 +189,24 @@ def test_footer_lines_without_a_pattern_drop_no_transaction(tmp_path, last, rows
     assert "footer_line" in str(info.value.hint)
 
 
+@pytest.mark.parametrize("stamp", ["2024-01-03T11:30", "2024-01-03T11:30:00Z",
+                                   "20240103113000", "2024-01-03\t11:30"])
+def test_a_last_row_with_a_time_of_day_is_no_footer(tmp_path, stamp):
+    """The loader reads '2024-01-03T11:30' as a date and its time; the footer check
+    read only what a format matches whole, so such a last row was dropped as the
+    footer without a word (rent of 500.00 lost)."""
+    profile = tmp_path / "t.yaml"
+    profile.write_text(FOOTER_PROFILE.replace("DD.MM.YYYY", "YYYY-MM-DD"
+                                              if "-" in stamp else "YYYYMMDD"))
+    path = tmp_path / "bank.csv"
+    day = stamp[:10] if "-" in stamp else stamp[:8]
+    path.write_text(f"Tag;Text;Betrag\n{day};Lohn;2.000,00\n{day};Kauf;-5,50\n"
+                    f"{stamp};Miete;-500,00\n")
+    with pytest.raises(InputFileError) as info:
+        CsvLoader().load(path, profile=str(profile))
+    assert info.value.line == 4 and "reads as a transaction" in str(info.value)
+
+
 CHASE = "Details,Posting Date,Description,Amount,Type,Balance,Check or Slip #,\n"
 
 
