@@ -63,6 +63,7 @@ from __future__ import annotations
 from datetime import date
 
 import duckdb
+import polars as pl
 
 from recon.customers import ensure_schema
 
@@ -250,35 +251,48 @@ def _pair_twins(con: duckdb.DuckDBPyConnection) -> None:
     """Table TWINS (bank_id, customer, currency, match_id, receipt_id): the candidates
     paired greedily, nearest first (then bank id, receipt id), each side used once.
 
-    Each round pairs, among the candidates whose sides are both unpaired, those that are
-    the first of both their sides; the first candidate of all always is, so each round
-    pairs one at least and the rounds end within as many as there are candidates.  One
-    round alone (the mutually nearest pairs) left a bank receipt whose nearest ledger
-    receipt went to another without a twin, though a farther one was free.
+    A bank receipt is a (bank_id, customer, currency): a bank line paying several
+    customers or currencies is a receipt of each.  The candidates are read once, in
+    that order, with each side numbered densely, and a compiled kernel
+    (:func:`recon.greedy.greedy_matching`) takes each candidate whose two sides are
+    still free.  The SQL form paired in rounds, a statement each: among the candidates
+    whose sides were both unpaired, those first of both their sides, a bank receipt's
+    candidates ordered by (days, receipt_id) and a ledger receipt's by (days, bank_id).
+    A round paired one at least: 2,000 bank and 2,000 ledger receipts of one customer
+    and amount over a month (2.3 million candidates) took 116 rounds (statements), 21 s.
+
+    The rounds paired as the greedy does, for each side's order is the greedy's order
+    restricted to the side: a bank receipt's candidates are of one bank_id, and a
+    ledger receipt meets a bank line once at most (its candidates have its customer and
+    currency, and ``__recon__ar_bank`` holds one row per bank line, customer and
+    currency: a bank line is in one active match of the bank pass).  Suppose the pairs
+    made so far are the greedy's, and call a candidate open while both its sides are
+    unpaired.  Take a candidate first on both its sides among the open ones: each
+    earlier candidate sharing one of its sides is not open, so its other side is in a
+    pair made, and the greedy, a matching holding that pair, does not take it; the
+    greedy takes this one.  A round's candidates share no side, and each candidate they
+    close shares a side with one, so the greedy does not take it either.  The first
+    open candidate is always first on both its sides, so the rounds end with every
+    candidate paired or closed: the greedy's pairs.
+
+    One round alone (the mutually nearest pairs) left a bank receipt whose nearest
+    ledger receipt went to another without a twin, though a farther one was free.
     """
-    cand = "__recon__ar_twin_candidates"
-    n = con.execute(f"create or replace temp table {cand} as {twin_candidates_sql()}"
-                    ).fetchall()[0][0]
-    con.execute(f"""create or replace temp table {TWINS} (bank_id bigint, customer varchar,
-        currency varchar, match_id varchar, receipt_id bigint)""")
-    for _ in range(n):
-        added = con.execute(f"""insert into {TWINS}
-            with c as (
-                select * from {cand} c
-                where not exists (select 1 from {TWINS} w where w.receipt_id = c.receipt_id)
-                  and not exists (select 1 from {TWINS} w where w.bank_id = c.bank_id
-                                  and w.customer = c.customer and w.currency = c.currency)),
-            r as (
-                select *, row_number() over (partition by bank_id, customer, currency
-                                             order by days, receipt_id) as rb,
-                          row_number() over (partition by receipt_id
-                                             order by days, bank_id) as rr
-                from c)
-            select bank_id, customer, currency, match_id, receipt_id from r
-            where rb = 1 and rr = 1""").fetchall()[0][0]
-        if not added:
-            break
-    con.execute(f"drop table {cand}")
+    cand = con.sql(f"""
+        select bank_id, customer, currency, match_id, receipt_id,
+               dense_rank() over (order by bank_id, customer, currency) - 1 as bank_key,
+               dense_rank() over (order by receipt_id) - 1 as receipt_key
+        from ({twin_candidates_sql()}) order by days, bank_id, receipt_id""").pl()
+    if cand.height:  # none in most books: `recon aging` need not start numba then
+        # imported here: loading the kernel is numba's start-up, begun by recon.warmup
+        from recon.greedy import greedy_matching
+
+        taken = greedy_matching(cand["bank_key"].to_numpy(writable=True),
+                                cand["receipt_key"].to_numpy(writable=True))
+        cand = cand.filter(pl.Series(taken))
+    twins = cand.drop("bank_key", "receipt_key")  # noqa: F841
+    # `twins` is read by DuckDB from this variable, not registered (see recon.db)
+    con.execute(f"create or replace temp table {TWINS} as select * from twins")
 
 
 def bank_receipts_sql() -> str:

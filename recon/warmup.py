@@ -1,13 +1,13 @@
 """One-off set-up of a process done in a background thread while a run reads its files.
 
-Loading the pinyin tables (0.14 s), the group search's compiled kernel (numba's
-start-up and its cached machine code, 0.4-0.5 s) and compiling the report's template
-(0.1 s) cost the same on a night of a few thousand lines as on a million: done on the
-main thread, the kernel and the template were 0.5 s of a 1% night's 19 s, and the
-pinyin tables 0.17 s of its storing.  The files are hashed, parsed and stored by
-hashlib, polars and DuckDB, which release the GIL, so the thread runs beside them;
-whatever it has not finished when the pipeline needs it, the pipeline waits for (the
-import lock, numba's compiler lock) and then finds done.
+Loading the pinyin tables (0.14 s), the compiled kernels (numba's start-up and the
+cached machine code of the group search and the aging's twins, 0.4-0.5 s) and
+compiling the report's template (0.1 s) cost the same on a night of a few thousand
+lines as on a million: done on the main thread, the kernel and the template were 0.5 s
+of a 1% night's 19 s, and the pinyin tables 0.17 s of its storing.  The files are
+hashed, parsed and stored by hashlib, polars and DuckDB, which release the GIL, so the
+thread runs beside them; whatever it has not finished when the pipeline needs it, the
+pipeline waits for (the import lock, numba's compiler lock) and then finds done.
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ def _warm() -> None:
 
         one = np.array([1, 1], dtype=np.int64)
         exact_subsets(np.array([0, 2], dtype=np.int64), one, one + one, 2)
+        # the aging's twin kernel: its signature is explicit, so importing loads it (3 ms
+        # once numba is started)
+        import recon.greedy  # noqa: F401
         warm_template()
     except Exception:  # pragma: no cover - the run does the same work itself anyway
         log.debug("warm-up failed; the run loads what it needs when it needs it", exc_info=True)
