@@ -279,13 +279,17 @@ def session(
     A database the command creates stays once something is committed to it.  A
     command that fails before, however it fails (a missing or malformed input file,
     bad rules, a bad option, a bug, Ctrl-C), or commits nothing (``--dry-run``),
-    removes the file, its .wal and the lock file it made: a database holding the
-    schema alone was left behind, which a user who fixed the input had not asked for
-    and a nightly job's monitoring saw as a new file.  A failure after a commit (publishing the outputs) keeps it, and a database
-    that was there before is never removed (its transactions roll back).
+    removes the file, its .wal, the lock file and the folders it made: a database
+    holding the schema alone was left behind, which a user who fixed the input had not
+    asked for and a nightly job's monitoring saw as a new file.  A failure after a
+    commit (publishing the outputs) keeps it, and a database that was there before is
+    never removed (its transactions roll back).
     """
     from recon import lock as lock_mod
 
+    # the folders made for it go with it, the deepest first
+    folders = [d for d in path.parents if not d.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
     made = [p for p in (lock_mod.lock_path(path),) if not p.exists()]
     with lock_mod.hold(path):
         # looked at under the lock: a database another recon made meanwhile is not ours
@@ -295,7 +299,7 @@ def session(
             con = connect(path, memory_limit=memory_limit, lock=False)
         except BaseException:
             if created:
-                _remove(made)
+                _remove(made, folders)
             raise
         if created:
             _UNCOMMITTED.add(con)
@@ -306,7 +310,7 @@ def session(
             # a command that committed nothing to the database it made (it failed, or
             # ran with --dry-run) leaves none; the lock file last: the lock is held
             if con in _UNCOMMITTED:
-                _remove(made)
+                _remove(made, folders)
 
 
 def wal_path(path: Path) -> Path:
@@ -314,9 +318,15 @@ def wal_path(path: Path) -> Path:
     return path.with_name(path.name + ".wal")
 
 
-def _remove(paths: Sequence[Path]) -> None:
+def _remove(paths: Sequence[Path], folders: Sequence[Path] = ()) -> None:
+    """Remove the files `paths`, then the folders `folders` (deepest first) left empty."""
     for p in paths:
         p.unlink(missing_ok=True)
+    for d in folders:
+        try:
+            d.rmdir()
+        except OSError:  # not empty: something else is in it now
+            break
 
 
 _SPILL_FILE = re.compile(r"duckdb_temp_(\d+)_")

@@ -127,7 +127,6 @@ def run(
     check_dir(out_dir, f"--out {out_dir}")
     check_dir(db_path.parent, f"--db {db_path}")
     run_id = started.strftime("R%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    db_path.parent.mkdir(parents=True, exist_ok=True)
     # a database this run creates is removed again if the run commits nothing to it (it
     # failed before its commit, or ran with --dry-run)
     with session(db_path, memory_limit=memory_limit) as con:

@@ -497,6 +497,17 @@ def test_a_dry_run_writes_its_outputs_and_leaves_no_database(tmp_path, cli) -> N
     assert dump_tables(db) == tables and db.read_bytes() == before
 
 
+def test_a_refused_run_leaves_no_directory_it_made_for_the_database(tmp_path, cli) -> None:
+    """A run refused for a missing input left the empty folders it made for a new --db
+    (`--db state/recon/r.duckdb`); a folder that was there stays."""
+    (tmp_path / "state").mkdir()
+    args = run_args(tmp_path / "missing.csv", DEMO / "ledger.csv", tmp_path)
+    args[args.index("--db") + 1] = tmp_path / "state" / "recon" / "nightly" / "r.duckdb"
+    code, _, err = cli(*args)
+    assert code == 2 and "missing.csv" in err
+    assert [p.name for p in tmp_path.rglob("*")] == ["state"]
+
+
 def test_a_refused_run_leaves_an_existing_database_as_it_was(tmp_path, cli) -> None:
     from .conftest import dump_tables
 
