@@ -98,11 +98,10 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 def export_to(con: duckdb.DuckDBPyConnection, dest: Path) -> dict[str, Any]:
     """EXPORT DATABASE into the new directory `dest` and write its manifest; return it."""
     from recon.audit import head as audit_head
-    from recon.db import stored_version
+    from recon.db import sql_literal, stored_version
 
     dest.mkdir(mode=0o700, parents=True)
-    quoted = str(dest).replace("'", "''")
-    con.execute(f"export database '{quoted}' (format parquet)")
+    con.execute(f"export database {sql_literal(dest)} (format parquet)")
     manifest = {
         "format": FORMAT, "version": 1, "encrypted": False,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -371,10 +370,11 @@ def _os_user() -> str:
 
 def _import(export: Path, target: Path, manifest: dict[str, Any]) -> Path:
     """IMPORT DATABASE into a new file and check every table's row count."""
-    quoted = str(export).replace("'", "''")
+    from recon.db import sql_literal
+
     con = duckdb.connect(str(target))
     try:
-        con.execute(f"import database '{quoted}'")
+        con.execute(f"import database {sql_literal(export)}")
         counts = table_counts(con)
         expected = manifest.get("tables") or {}
         if counts != expected:

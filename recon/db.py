@@ -313,6 +313,12 @@ def session(
                 _remove(made, folders)
 
 
+def sql_literal(text: str | Path) -> str:
+    """`text` as an SQL string literal (a path or name in a statement DuckDB cannot take
+    as a parameter: COPY, EXPORT, IMPORT, or SQL built once and reused)."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
 def wal_path(path: Path) -> Path:
     """DuckDB's write-ahead log of the database at `path`."""
     return path.with_name(path.name + ".wal")

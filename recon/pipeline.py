@@ -23,7 +23,7 @@ import polars as pl
 from recon import matchinfo
 from recon.assign import Assignment, assign, assign_near, big_components, components
 from recon.config import Rule, RuleSet
-from recon.db import LEFT_SIDES, _now, scalar, set_meta, written_join_order
+from recon.db import LEFT_SIDES, _now, scalar, set_meta, sql_literal, written_join_order
 from recon.groups import GroupCarry, carry_key, load_carry, run_group_rule, save_carries
 from recon.matchers.base import (
     IdSet,
@@ -1072,7 +1072,7 @@ def _tied_sql(ruleset: RuleSet) -> str:
     found ambiguous with a best score it would accept (AMBIGUOUS), and their open
     alternatives.  A suggestion must not take one: the next pass would see the tie
     broken and accept the look-alike left over, on the word of an unsure pair."""
-    auto = ", ".join(f"({_quote(r.name)}, {float(r.auto_above)})" for r in ruleset.rules)
+    auto = ", ".join(f"({sql_literal(r.name)}, {float(r.auto_above)})" for r in ruleset.rules)
     return f"""with ties as (
         select a.side, a.id, unnest(a.alternatives) as alt from {AMBIGUOUS} a
         join (values {auto}) t(rule, auto_above) on t.rule = a.rule
@@ -1084,11 +1084,6 @@ def _tied_sql(ruleset: RuleSet) -> str:
              semi join open_rows p on p.side <> x.side and p.id = x.alt)
     select side, id from live
     union select case when side = 'left' then 'right' else 'left' end, alt from live"""
-
-
-def _quote(text: str) -> str:
-    """`text` as an SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _right_amount_by_rule(ruleset: RuleSet) -> str:

@@ -41,6 +41,7 @@ from recon.db import (
     remember_hashes,
     session,
     size_memory_limit,
+    sql_literal,
     store_file,
     transaction,
 )
@@ -443,15 +444,15 @@ def changes_sql(run_id: str, left_side: str = "bank") -> str:
     """What changed since the previous run: matches made and broken, exceptions in and
     out, of the pass of `left_side` (a ledger row open for the statements but matched to
     the bank is no exception of the bank)."""
-    q = run_id.replace("'", "''")
+    q = sql_literal(run_id)
     return f"""
-    with prev as (select run_id, finished_at from runs where run_id <> '{q}'
+    with prev as (select run_id, finished_at from runs where run_id <> {q}
                   order by finished_at desc limit 1),
     prev_exc as (select side, txn_id, reason from run_exceptions
                  where run_id = (select run_id from prev)
                    and coalesce(left_side, '{left_side}') = '{left_side}'),
     changed as (select match_id from matches
-                where (run_id = '{q}' and active)
+                where (run_id = {q} and active)
                    or (not active and ended_at > coalesce((select finished_at from prev),
                                                           timestamp '1900-01-01'))),
     ids as (select match_id, left_ids as l, right_ids as r from match_info i
@@ -459,7 +460,7 @@ def changes_sql(run_id: str, left_side: str = "bank") -> str:
               and {csvout.scope_sql(left_side)})
     select 'new_match' as change, null as side, recon_safe(i.l) as left_ids,
            recon_safe(i.r) as right_ids, m.match_id, m.status as detail
-    from matches m join ids i using (match_id) where m.run_id = '{q}' and m.active
+    from matches m join ids i using (match_id) where m.run_id = {q} and m.active
     union all
     select 'broken_match', null, recon_safe(i.l), recon_safe(i.r), m.match_id,
            coalesce(m.ended_reason, 'broken')

@@ -14,6 +14,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from recon.db import sql_literal
+
 MATCH_COLUMNS = (
     "match_id",
     "rule",
@@ -65,15 +67,11 @@ def copy_atomic(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> int:
     tmp = path.with_name(f".{path.name}.tmp")
     # COPY answers with the number of rows it wrote: the query runs once
     n = con.execute(
-        f"copy ({sql}) to '{_quote(tmp)}' (header, delimiter ',', quote '\"')"
+        f"copy ({sql}) to {sql_literal(tmp)} (header, delimiter ',', quote '\"')"
     ).fetchall()
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
     return int(n[0][0]) if n else 0
-
-
-def _quote(p: Path) -> str:
-    return str(p).replace("'", "''")
 
 
 def scope_sql(left_side: str) -> str:
