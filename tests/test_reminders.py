@@ -240,13 +240,18 @@ def test_ids_that_are_not_file_safe_get_a_letter_each(tmp_path, cli):
         assert _eml(tmp_path / "out" / name)["X-Recon-Customer"] == cid
 
 
-def test_an_id_with_a_line_break_gets_its_letter(db, tmp_path, cli):
-    # a ledger's customer_id "R\nBcc: ..." ended in EmailMessage's ValueError, exit 1
-    con = connect(db)
+def _overdue_invoice(con, counterparty: str, customer_id: str) -> None:  # type: ignore[no-untyped-def]
+    """One more invoice of 100.00, due on 1 May: overdue on AS_OF."""
     con.execute("""insert into txns (txn_id, side, source_id, date, due_date, amount,
                                      currency, counterparty, doc_type, customer_id)
                    values (99, 'ledger', 'A99', '2026-04-01', '2026-05-01', 100, 'EUR',
-                           'Odd', 'invoice', 'R9\nBcc: x@evil.example')""")
+                           ?, 'invoice', ?)""", [counterparty, customer_id])
+
+
+def test_an_id_with_a_line_break_gets_its_letter(db, tmp_path, cli):
+    # a ledger's customer_id "R\nBcc: ..." ended in EmailMessage's ValueError, exit 1
+    con = connect(db)
+    _overdue_invoice(con, 'Odd', 'R9\nBcc: x@evil.example')
     con.close()
     out = tmp_path / "out"
     code, _, err = cli("reminders", "--as-of", AS_OF, "--db", db, "--out", out)
@@ -261,10 +266,7 @@ def test_the_letter_has_the_name_and_address_the_csv_neutralises(db, tmp_path, c
     # reminders.csv writes '@Home... with a quote for spreadsheets; the letter said
     # "Dear '@Home Services GmbH," and went To: '-ar@home.example
     con = connect(db)
-    con.execute("""insert into txns (txn_id, side, source_id, date, due_date, amount,
-                                     currency, counterparty, doc_type, customer_id)
-                   values (99, 'ledger', 'A99', '2026-04-01', '2026-05-01', 100, 'EUR',
-                           'Home', 'invoice', 'H1')""")
+    _overdue_invoice(con, 'Home', 'H1')
     (tmp_path / "more.csv").write_text("id,name,email\nH1,@Home Services GmbH,-ar@home.example\n",
                                        encoding="utf-8")
     load_customers(con, tmp_path / "more.csv")
