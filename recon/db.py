@@ -155,6 +155,14 @@ def amount_text(value: Decimal, currency: str | None, grouping: str = "") -> str
     return format(value if value else abs(value), f"{grouping}f")
 
 
+#: What a spreadsheet runs as a formula when a text cell starts with it: the CSV outputs
+#: put an apostrophe before such a cell (SQL macro recon_safe), which the outputs that
+#: are no spreadsheet take off again (recon.reports.csvout.unguard).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: FORMULA_START as a regular expression's character class.
+FORMULA_CLASS = "[" + "".join({"-": r"\-", "\t": r"\t", "\r": r"\r"}.get(c, c)
+                              for c in FORMULA_START) + "]"
+
 MACROS_SQL = """
 create or replace temp macro recon_exp(cur) as
     coalesce(map_extract_value({exps}, cur), 2);
@@ -180,7 +188,7 @@ create or replace temp macro recon_exact(a, cur) as
          then rtrim(cast(a::decimal(38,4) as varchar), '0')
          else recon_fmt(a, cur) end;
 create or replace temp macro recon_safe(s) as
-    case when regexp_matches(s, '^[=+\\-@\\t\\r]') then '''' || s else s end;
+    case when regexp_matches(s, '^{formula}') then '''' || s else s end;
 """
 
 
@@ -200,7 +208,8 @@ def _macros() -> str:
 
     return (
         MACROS_SQL.format(
-            exps="MAP {" + pairs + "}", fmt128=_round_text_sql(20), fmt64=_round_text_sql(18)
+            exps="MAP {" + pairs + "}", fmt128=_round_text_sql(20), fmt64=_round_text_sql(18),
+            formula=FORMULA_CLASS,
         )
         + MASK_MACROS_SQL
     )

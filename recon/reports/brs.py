@@ -30,7 +30,7 @@ import duckdb
 import polars as pl
 
 from recon import matchinfo
-from recon.db import round_amount
+from recon.db import FORMULA_START, round_amount
 
 COLUMNS = ("account", "currency", "period_end", "line", "label", "amount")
 
@@ -368,7 +368,7 @@ where m.active
 
 def _safe(text: str) -> str:
     """Neutralise text a spreadsheet would run as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return "'" + text if text[:1] in FORMULA_START else text
 
 
 def _fmt(d: Decimal, currency: str) -> str:

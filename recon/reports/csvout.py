@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from recon.db import sql_literal
+from recon.db import FORMULA_CLASS, sql_literal
 
 MATCH_COLUMNS = (
     "match_id",
@@ -59,7 +59,7 @@ DISCREPANCY_COLUMNS = (
 def unguard(text: pl.Expr) -> pl.Expr:
     """`text` without the apostrophe recon_safe put before a cell starting with = + - @
     tab or CR (for outputs that are no spreadsheet: an apostrophe of the data stays)."""
-    return text.str.replace(r"^'([=+\-@\t\r])", "$1")
+    return text.str.replace(f"^'({FORMULA_CLASS})", "$1")
 
 
 def copy_atomic(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> int:
