@@ -4,14 +4,19 @@ Writes three CSV files next to each other (for ``--out aging.csv``):
 
 ``aging.csv`` — one row per customer and currency with an open balance::
 
-    customer,not_due,d1_30,d31_60,d61_90,d90_plus,total,name,currency,segment,region
+    customer,not_due,d1_30,d31_60,d61_90,d90_plus,total,name,currency,segment,region,
+    written_off
 
   The bucket columns follow the rules file's ``aging.buckets`` (default
   ``[30, 60, 90]``): ``not_due`` (due on or after --as-of), ``d1_<b1>``,
   ``d<b1+1>_<b2>`` ..., ``d<bn>_plus`` (more than bn days past due).
   ``total`` is the customer's balance: the sum of the buckets.  Unapplied
   credits (receipts and credit notes not settled against an invoice) are
-  negative amounts aged by their own date.
+  negative amounts aged by their own date.  ``written_off``: the part of
+  ``total`` in invoices written off in recon (``recon apply``, decision
+  ``write_off``) that the ledger has not settled yet: still owed in the books,
+  so still in the buckets, but no longer chased (``recon reminders``); it goes
+  when the ledger books the write-off (a credit note quoting the invoice).
 
 ``aging_segments.csv`` — the same buckets summed by segment, by region and
 overall: ``dimension,value,currency,<buckets>,total,customers`` with
@@ -71,10 +76,11 @@ def aging_sql(buckets: tuple[int, ...] = DEFAULT_BUCKETS) -> str:
             select customer, currency, any_value(name) as name,
                    any_value(segment) as segment, any_value(region) as region,
                    {_sums_sql(buckets)}
+                   , coalesce(sum(open_amount) filter (where written_off), 0) as written_off
             from {openitems.CUSTOMER_ITEMS} where open_amount <> 0 group by customer, currency)
         select recon_safe(customer) as customer, {_fmt_cols(buckets)},
                recon_safe(name) as name, currency, recon_safe(segment) as segment,
-               recon_safe(region) as region
+               recon_safe(region) as region, recon_fmt(written_off, currency) as written_off
         from s order by s.customer, currency"""
 
 

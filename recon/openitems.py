@@ -46,7 +46,9 @@ over what earlier passes left open:
 2. ``reference``: a credit whose reference equals a debit's (letters and
    digits only, case ignored), e.g. a receipt quoting the invoice number;
 3. ``oldest_first`` (policy, default): whatever credit remains pays the
-   debits in due-date order.  Policy ``none`` leaves it unapplied.
+   debits in due-date order, those written off in recon (``WRITTEN_OFF``) last: a
+   receipt quoting no invoice pays what the customer is still asked for.  Policy
+   ``none`` leaves it unapplied.
 
 Allocation within a pass is the overlap of running totals (debits ordered by
 due date, date, id; credits by date, id), one SQL window query, exact Decimal.
@@ -102,6 +104,12 @@ LINE = ("txn_id", "source", "source_id", "date", "due_date", "amount", "currency
 #: What tells receivable lines apart: a stored row, split by customer and currency where
 #: one bank line pays the lines of several (see bank_receipts_sql).
 KEY = "txn_id, customer, currency"
+
+#: The ledger lines an accountant wrote off in recon (`recon apply`, decision write_off)
+#: and the ledger has not settled: still open in the books (the aging ties to them, its
+#: `written_off` column says how much of a balance they are), but not chased (recon
+#: reminders) and settled last by a credit that quotes none of them (oldest_first).
+WRITTEN_OFF = "select txn_id from decisions where active and decision = 'write_off'"
 
 #: How far apart a bank receipt and the ledger receipt booking it may be dated.
 TWIN_DAYS = 10
@@ -380,7 +388,8 @@ def prepare(con: duckdb.DuckDBPyConnection, as_of: date, policy: str = "oldest_f
         select l.*,
                case when l.effect > 0 then coalesce(
                         l.due_date, l.date + cast(c.payment_terms_days as integer), l.date)
-                    else l.date end as due
+                    else l.date end as due,
+               l.effect > 0 and l.txn_id in ({WRITTEN_OFF}) as written_off
         from {LINES}_core l left join customers c on c.customer_id = l.customer""")
     con.execute(f"""create or replace temp table {ALLOC} (
         debit_id bigint, credit_id bigint, amount decimal(20,4), method varchar,
@@ -411,7 +420,8 @@ def prepare(con: duckdb.DuckDBPyConnection, as_of: date, policy: str = "oldest_f
         from __recon__ar_base b left join a using ({KEY})""",
         [as_of])
     item = (*LINE, "linked_by", "effect", "name", "segment", "region", "credit_limit",
-            "email", "language", "due", "applied", "open_amount", "settled_on", "days_past_due")
+            "email", "language", "due", "written_off", "applied", "open_amount", "settled_on",
+            "days_past_due")
     _text_view(con, ITEMS, f"{ITEMS}_core", item)
     _text_view(con, CUSTOMER_ITEMS, f"{ITEMS}_core", tuple(c for c in item if c not in TEXT))
 
@@ -439,7 +449,7 @@ def _allocate(con: duckdb.DuckDBPyConnection, method: str, parts_sql: str) -> No
                 union all select credit_id, customer, currency, amount from {ALLOC})
             group by {KEY}),
         rem as (
-            select {KEY}, p.part, b.date, b.due,
+            select {KEY}, p.part, b.date, b.due, b.written_off,
                    abs(b.effect) - coalesce(done.applied, 0) as left_, b.effect > 0 as is_debit
             from __recon__ar_base b join ({parts_sql}) p using ({KEY})
             left join done using ({KEY})),
@@ -452,7 +462,8 @@ def _allocate(con: duckdb.DuckDBPyConnection, method: str, parts_sql: str) -> No
                 having bool_or(is_debit) and bool_or(not is_debit))),
         d as (
             select txn_id, customer, currency, part, left_, sum(left_) over (
-                partition by part order by due, date, txn_id rows unbounded preceding) as hi
+                partition by part order by written_off, due, date, txn_id
+                rows unbounded preceding) as hi
             from live where is_debit),
         c as (
             select txn_id, part, left_, sum(left_) over (

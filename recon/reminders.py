@@ -5,7 +5,10 @@ due on ``--as-of``, see :mod:`recon.openitems`): with the default levels
 ``friendly=7,second=30,final=60`` an invoice 12 days late gives a friendly
 reminder, 45 days a second notice, 61 days a final notice.  Only customers
 who owe money overall (balance > 0) and have an overdue open invoice get a
-letter.  Levels are configurable (``--levels name=days,...``, increasing
+letter.  An invoice written off in recon (``recon apply``, decision ``write_off``)
+is not asked for: the letter, its balance and aging, and reminders.csv's overdue
+amount and balance leave it out (the aging, which ties to the books, shows it
+in its ``written_off`` column until the ledger settles it).  Levels are configurable (``--levels name=days,...``, increasing
 days); the first level gets the friendly wording, the last the final one,
 any between the second-notice wording.
 
@@ -112,6 +115,11 @@ class ReminderRun:
     rows: int = 0
 
 
+#: An open invoice a letter asks for: past due, and not written off in recon (see
+#: recon.openitems.WRITTEN_OFF; the letter's balance and aging leave those out too).
+_OVERDUE = "effect > 0 and open_amount > 0 and days_past_due > 0 and not written_off"
+
+
 def _level_sql(levels: tuple[tuple[str, int], ...]) -> str:
     whens = " ".join(f"when max_days >= {d} then '{n}'" for n, d in reversed(levels))
     return f"case when overdue > 0 and balance > 0 then case {whens} end end"
@@ -124,11 +132,9 @@ def summary_sql(levels: tuple[tuple[str, int], ...], window: int, margin: int) -
         with cur as (
             select customer, currency, any_value(name) as name, any_value(email) as email,
                    any_value(language) as language, any_value(credit_limit) as credit_limit,
-                   sum(open_amount) as balance,
-                   coalesce(sum(open_amount) filter (
-                       where effect > 0 and open_amount > 0 and days_past_due > 0), 0) as overdue,
-                   max(days_past_due) filter (where effect > 0 and open_amount > 0
-                                              and days_past_due > 0) as max_days
+                   coalesce(sum(open_amount) filter (where not written_off), 0) as balance,
+                   coalesce(sum(open_amount) filter (where {_OVERDUE}), 0) as overdue,
+                   max(days_past_due) filter (where {_OVERDUE}) as max_days
             from {openitems.CUSTOMER_ITEMS} group by customer, currency),
         dtp as (
             select customer,
@@ -174,10 +180,11 @@ def _letter_items(
         items = con.sql(f"""
             select customer, source_id, reference, date, due, days_past_due, open_amount,
                    currency
-            from ({mine}) where effect > 0 and open_amount > 0 and days_past_due > 0
+            from ({mine}) where {_OVERDUE}
             order by customer, currency, due, date, source_id""").pl()
         aging = con.sql(f"""select customer, currency, {sums}, sum(open_amount) as balance
-            from ({mine}) group by customer, currency order by customer, currency""").pl()
+            from ({mine}) where not written_off
+            group by customer, currency order by customer, currency""").pl()
     finally:
         con.unregister("__recon__remind_ids")
     return items, aging

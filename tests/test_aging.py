@@ -124,7 +124,7 @@ def test_buckets_by_days_past_due_with_exact_boundaries(hand_made, tmp_path, cli
     rows = _read(tmp_path / "a.csv")
     assert rows == [{"customer": "C1", "not_due": "0.00", "d1_30": "0.00", "d31_60": "0.30",
                      "d61_90": "0.00", "d90_plus": "100.00", "total": "100.30", "name": "",
-                     "currency": "EUR", "segment": "", "region": ""}]
+                     "currency": "EUR", "segment": "", "region": "", "written_off": "0.00"}]
     # on 2026-03-10 I3 is due today (not due) and I4 9 days late; I1 is 67 days late
     cli("aging", "--as-of", "2026-03-10", "--db", db, "--out", tmp_path / "b.csv")
     (row,) = _read(tmp_path / "b.csv")

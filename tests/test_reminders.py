@@ -312,3 +312,61 @@ def test_a_nightly_job_sends_a_level_once_and_repeats_it_a_month_on(db, tmp_path
                        tmp_path / "x", "--smtp-host", "mail.example", "--from",
                        "ar@us.example", "--repeat-days", "-1")
     assert code == 2 and "--repeat-days: expected 0 or more days, got -1" in err
+
+
+def _write_off(db: Path, tmp_path: Path, cli, source_id: str) -> None:  # type: ignore[no-untyped-def]
+    decisions = tmp_path / "decisions.csv"
+    decisions.write_text("side,id,reason,decision,match_with,note\n"
+                         f"right,{source_id},no_candidate,write_off,,customer insolvent\n",
+                         encoding="utf-8")
+    code, _, err = cli("apply", decisions, "--db", db, "--user", "ann")
+    assert code == 0, err
+
+
+def test_an_invoice_written_off_in_recon_is_not_chased(db, tmp_path, cli):
+    """R3's INV-3 (1200.00, 70 days late) written off in recon got a final notice every
+    night.  It is left out of the letters and reminders.csv; the aging, which ties to
+    the books, still holds it and says how much is written off."""
+    _write_off(db, tmp_path, cli, "A3")
+    out = tmp_path / "out"
+    code, stdout, err = cli("reminders", "--as-of", AS_OF, "--db", db, "--out", out)
+    assert code == 0, err
+    assert "2 letters" in stdout
+    assert sorted(p.name for p in out.glob("*.eml")) == ["R1.eml", "R2.eml"]
+    assert "R3" not in _summary(out)  # INV-4, 2 days late, is all R3 is asked for
+    code, _, err = cli("aging", "--as-of", AS_OF, "--db", db, "--out", tmp_path / "a.csv")
+    assert code == 0, err
+    with (tmp_path / "a.csv").open(encoding="utf-8") as fh:
+        row = next(r for r in csv.DictReader(fh) if r["customer"] == "R3")
+    assert (row["d61_90"], row["total"], row["written_off"]) == ("1200.00", "1299.90", "1200.00")
+    # a month on INV-4 is 32 days late: R3's second notice asks for it alone
+    out = tmp_path / "later"
+    code, _, err = cli("reminders", "--as-of", "2026-07-30", "--db", db, "--out", out)
+    assert code == 0, err
+    row = _summary(out)["R3"]
+    assert (row["level"], row["max_days_overdue"], row["overdue_amount"], row["balance"]) == (
+        "second", "32", "99.90", "99.90")
+    text = _eml(out / "R3.eml").get_content()
+    assert "INV-4" in text and "INV-3" not in text and "1,200.00" not in text
+
+
+def test_a_receipt_quoting_no_invoice_settles_what_is_not_written_off_first(db, tmp_path, cli):
+    """A receipt of 99.90 quoting no invoice was applied to the oldest invoice, INV-3,
+    written off; INV-4, which it paid, stayed open and was chased."""
+    con = connect(db)
+    con.execute("""insert into txns (txn_id, side, source_id, date, amount, currency,
+                                     counterparty, doc_type, customer_id)
+                   values (98, 'ledger', 'P9', '2026-07-01', 99.90, 'EUR', 'R3', 'receipt',
+                           'R3')""")
+    con.close()
+    _write_off(db, tmp_path, cli, "A3")
+    out = tmp_path / "out"
+    code, _, err = cli("reminders", "--as-of", "2026-07-30", "--db", db, "--out", out)
+    assert code == 0, err
+    assert "R3" not in _summary(out)
+    code, _, err = cli("aging", "--as-of", "2026-07-30", "--db", db, "--out", tmp_path / "a.csv")
+    assert code == 0, err
+    with (tmp_path / "a.csv").open(encoding="utf-8") as fh:
+        row = next(r for r in csv.DictReader(fh) if r["customer"] == "R3")
+    assert (row["d61_90"], row["d90_plus"], row["total"], row["written_off"]) == (
+        "0.00", "1200.00", "1200.00", "1200.00")
