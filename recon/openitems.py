@@ -46,9 +46,10 @@ over what earlier passes left open:
 2. ``reference``: a credit whose reference equals a debit's (letters and
    digits only, case ignored), e.g. a receipt quoting the invoice number;
 3. ``oldest_first`` (policy, default): whatever credit remains pays the
-   debits in due-date order, those written off in recon (``WRITTEN_OFF``) last: a
-   receipt quoting no invoice pays what the customer is still asked for.  Policy
-   ``none`` leaves it unapplied.
+   debits in due-date order.  Policy ``none`` leaves it unapplied.
+
+In every pass a part's debits written off in recon (``WRITTEN_OFF``) come after its
+others: a receipt quoting no invoice pays what the customer is still asked for.
 
 Allocation within a pass is the overlap of running totals (debits ordered by
 due date, date, id; credits by date, id), one SQL window query, exact Decimal.
@@ -108,7 +109,7 @@ KEY = "txn_id, customer, currency"
 #: The ledger lines an accountant wrote off in recon (`recon apply`, decision write_off)
 #: and the ledger has not settled: still open in the books (the aging ties to them, its
 #: `written_off` column says how much of a balance they are), but not chased (recon
-#: reminders) and settled last by a credit that quotes none of them (oldest_first).
+#: reminders) and settled after the other debits of a settlement's part.
 WRITTEN_OFF = "select txn_id from decisions where active and decision = 'write_off'"
 
 #: How far apart a bank receipt and the ledger receipt booking it may be dated.

@@ -1,6 +1,6 @@
 """Settlement of debits by credits (recon.openitems._allocate) against a plain oldest-first
 allocation written in Python: each part's credits, oldest first, pay its debits in
-due-date order, after what earlier passes applied."""
+due-date order (those written off in recon last), after what earlier passes applied."""
 
 from __future__ import annotations
 
@@ -22,20 +22,24 @@ LINE = st.tuples(
     st.integers(0, 20),
     st.integers(0, 40),
 )
-#: lines and, per line, an optional reference key (the first pass's parts)
-LINES = st.lists(st.tuples(LINE, st.sampled_from([None, "R1", "R2"])), min_size=1, max_size=30)
+#: lines and, per line, an optional reference key (the first pass's parts) and whether it
+#: is written off in recon
+LINES = st.lists(st.tuples(LINE, st.sampled_from([None, "R1", "R2"]), st.booleans()),
+                 min_size=1, max_size=30)
 
 
 def _oracle(
     lines: list[tuple[int, str, Decimal, date, date]],
     parts: dict[int, str],
     done: dict[int, Decimal],
+    off: set[int],
 ) -> list[tuple[int, int, Decimal]]:
-    """(debit, credit, amount) of one pass over `parts` (txn id -> part), after `done`."""
+    """(debit, credit, amount) of one pass over `parts` (txn id -> part), after `done`;
+    the debits `off` (written off) are paid last."""
     out = []
     for part in sorted(set(parts.values())):
         mine = [x for x in lines if parts.get(x[0]) == part]
-        debits = sorted((x for x in mine if x[2] > 0), key=lambda x: (x[4], x[3], x[0]))
+        debits = sorted((x for x in mine if x[2] > 0), key=lambda x: (x[0] in off, x[4], x[3], x[0]))
         credits = sorted((x for x in mine if x[2] < 0), key=lambda x: (x[3], x[0]))
         left = {x[0]: abs(x[2]) - done.get(x[0], Decimal(0)) for x in mine}
         ds = [x[0] for x in debits if left[x[0]] > 0]
@@ -58,7 +62,10 @@ def _oracle(
 def test_passes_allocate_oldest_first_within_each_part(drawn) -> None:  # type: ignore[no-untyped-def]
     lines = []
     refs: dict[int, str] = {}
-    for i, ((cust, cents, day, due), ref) in enumerate(drawn, start=1):
+    off: set[int] = set()
+    for i, ((cust, cents, day, due), ref, written_off) in enumerate(drawn, start=1):
+        if written_off and cents > 0:
+            off.add(i)
         d = START + timedelta(days=day)
         lines.append((i, cust, Decimal(cents) / 100, d, d + timedelta(days=due)))
         if ref is not None:
@@ -66,11 +73,12 @@ def test_passes_allocate_oldest_first_within_each_part(drawn) -> None:  # type: 
     con = duckdb.connect()
     con.execute(
         "create temp table __recon__ar_base (txn_id bigint, customer varchar, "
-        "currency varchar, effect decimal(20,4), date date, due date, ref_key varchar)"
+        "currency varchar, effect decimal(20,4), date date, due date, ref_key varchar, "
+        "written_off boolean)"
     )
     con.executemany(
-        "insert into __recon__ar_base values (?, ?, 'EUR', ?, ?, ?, ?)",
-        [(i, c, e, d, due if e > 0 else d, refs.get(i)) for i, c, e, d, due in lines],
+        "insert into __recon__ar_base values (?, ?, 'EUR', ?, ?, ?, ?, ?)",
+        [(i, c, e, d, due if e > 0 else d, refs.get(i), i in off) for i, c, e, d, due in lines],
     )
     con.execute(
         f"create temp table {openitems.ALLOC} (debit_id bigint, credit_id bigint, "
@@ -91,12 +99,12 @@ def test_passes_allocate_oldest_first_within_each_part(drawn) -> None:  # type: 
         f"select method, debit_id, credit_id, amount from {openitems.ALLOC}"
     ).fetchall()
 
-    first = _oracle(lines, refs, {})
+    first = _oracle(lines, refs, {}, off)
     done: dict[int, Decimal] = {}
     for d, c, amount in first:
         done[d] = done.get(d, Decimal(0)) + amount
         done[c] = done.get(c, Decimal(0)) + amount
-    second = _oracle(lines, {i: c for i, c, *_ in lines}, done)
+    second = _oracle(lines, {i: c for i, c, *_ in lines}, done, off)
     want = [("reference", *x) for x in first] + [("oldest_first", *x) for x in second]
     assert sorted(got) == sorted(want)
     # nothing is applied twice: a line's allocations never exceed its amount
