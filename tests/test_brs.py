@@ -198,3 +198,36 @@ def test_the_ledger_side_of_an_fx_match_leaves_its_currency_s_statement(
     assert got[("DE01MULTI", "EUR", "book_balance")] == "150.00"
     assert got[("DE01MULTI", "EUR", "foreign_currency_items")] == "-100.00"
     assert got[("DE01MULTI", "EUR", "unexplained_difference")] == "0.00"
+
+
+def test_invoices_and_credit_notes_are_no_cash_book_entries(tmp_path, cli) -> None:
+    """A ledger export holding invoices and credit notes beside its receipts (a bank line
+    paying an invoice directly): the statement counted the open invoice and credit note
+    as deposits in transit and every invoice in the balance per books, 1,570.00 of
+    books holding 220.00 of cash."""
+    header = f"{LEDGER_HEADER},doc_type,customer_id"
+    bank = write_csv(tmp_path / "bank.csv", BANK_HEADER, [
+        "B1,2026-03-05,500.00,EUR,Acme GmbH,INV-2026-00001,transfer",
+        "B2,2026-03-10,300.00,EUR,Beta AG,DEP-2026-0002,deposit",
+        "B3,2026-03-31,-20.00,EUR,Bank,FEE-03,account fee",
+    ])
+    ledger = write_csv(tmp_path / "ledger.csv", header, [
+        "I1,2026-03-01,500.00,EUR,Acme GmbH,INV-2026-00001,invoice,invoice,C1",
+        "I2,2026-03-20,800.00,EUR,Acme GmbH,INV-2026-00002,invoice,invoice,C1",
+        "CN1,2026-03-21,50.00,EUR,Acme GmbH,CN-2026-00001,credit note,credit_note,C1",
+        "R2,2026-03-09,300.00,EUR,Beta AG,DEP-2026-0002,deposit,receipt,C2",
+        "R3,2026-03-30,120.00,EUR,Gamma SA,DEP-2026-0003,deposit,receipt,C3",
+        "P1,2026-03-29,-200.00,EUR,Delta Ltd,PAY-2026-0001,supplier,payment,",
+    ])
+    got = statement(cli, tmp_path, [bank], ledger, "2026-03-31")
+    lines = {line: amount for (_, _, line), amount in got.items()}
+    assert lines["bank_balance"] == "780.00"
+    assert lines["deposits_in_transit"] == "120.00"  # R3, not I2 or CN1
+    assert lines["outstanding_payments"] == "-200.00"
+    assert lines["adjusted_bank_balance"] == "700.00"
+    assert lines["book_balance"] == "220.00"  # R2 + R3 + P1: the cash lines
+    assert lines["bank_lines_paying_documents"] == "500.00"  # B1, booked against I1
+    assert lines["bank_charges_not_booked"] == "-20.00"
+    assert lines["matched_differences"] == "0.00"
+    assert lines["adjusted_book_balance"] == "700.00"
+    assert lines["unexplained_difference"] == "0.00"

@@ -9,11 +9,20 @@ Per bank account and currency, at the cut-off date::
     Add: deposits in transit                        (open ledger receipts)
     Less: outstanding cheques and payments          (open ledger payments)
     Adjusted bank balance
-    Balance per books                               (opening + ledger lines)
+    Balance per books                               (opening + ledger cash lines)
+    Add/less: bank lines paying documents           (bank lines matched to invoices or
+                                                     credit notes alone: their receipt
+                                                     is not in the ledger)
     Add/less: bank items not yet booked             (open bank lines: fees, interest, ...)
     Add/less: differences in matched items          (fees netted, FX, short/over payments)
     Adjusted book balance
     Unexplained difference                          (should be 0.00; stated plainly if not)
+
+The books are the ledger's cash lines: its invoices and credit notes (by doc_type, as
+the aging reads them) are receivables, never deposits in transit or book balance.  A
+ledger export may hold them beside its receipts, and a bank line matched to them alone
+is a receipt the ledger does not hold, booked by the match; in a match that also holds
+cash lines, the documents' amounts are what the bank paid besides those lines.
 
 The books are taken to open at the bank's opening balance (the previous period
 was reconciled): the earliest statement's, or where it gives none, the first later
@@ -31,6 +40,7 @@ import polars as pl
 
 from recon import matchinfo
 from recon.db import FORMULA_START, round_amount
+from recon.openitems import doc_kind_sql
 
 COLUMNS = ("account", "currency", "period_end", "line", "label", "amount")
 
@@ -53,6 +63,7 @@ def statement_rows(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str
         where side = 'bank' and date <= date '{as_of.isoformat()}' group by 1, 2 order by 1, 2"""
     ).fetchall()
     con.execute(LEDGER_ACCOUNTS_SQL)
+    con.execute(DOCUMENTS_SQL)
     from recon.pipeline import open_items_sql
 
     # the open items and the matches' sums are found once, not once per account and line
@@ -88,16 +99,19 @@ def _sums(con: duckdb.DuckDBPyConnection, as_of: date) -> Sums:
         "select coalesce(account, '') as acct, currency as cur, amount from txns "
         f"where side = 'bank' and {end}"
     )
+    cash = f"txn_id not in (select txn_id from {_DOCS})"
     ledger = (
         "select la.bank_account as acct, t.currency as cur, t.amount from txns t "
-        f"join __recon__ledger_acct la using (txn_id) where t.side = 'ledger' and t.{end}"
+        f"join __recon__ledger_acct la using (txn_id) where t.side = 'ledger' and t.{end} "
+        f"and t.{cash}"
     )
     bank_open = (
         f"select coalesce(account, '') as acct, currency as cur, amount from {_open_rows('bank')}"
     )
     ledger_open = (
         "select la.bank_account as acct, o.currency as cur, o.amount "
-        f"from {_open_rows('ledger')} o join __recon__ledger_acct la using (txn_id)"
+        f"from {_open_rows('ledger')} o join __recon__ledger_acct la using (txn_id) "
+        f"where o.{cash}"
     )
     cut = f"last <= date '{as_of.isoformat()}'"
     queries = {
@@ -111,10 +125,23 @@ def _sums(con: duckdb.DuckDBPyConnection, as_of: date) -> Sums:
         "unbooked_out": f"select * from ({bank_open}) where amount < 0",
         # a match of two bank accounts counts for each of them, once
         "matched_diff": f"""select bank_lo as acct, cur, diff as amount from __recon__brs_match
-            where cur = cur_hi and {cut}
+            where cur = cur_hi and {cut} and not docs_only
             union all
             select bank_hi, cur, diff from __recon__brs_match
-            where cur = cur_hi and {cut} and bank_hi is distinct from bank_lo""",
+            where cur = cur_hi and {cut} and bank_hi is distinct from bank_lo and not docs_only""",
+        # the bank lines of a match of ledger documents alone are the receipts (payments)
+        # the ledger does not hold; in a match with ledger cash lines, its documents'
+        # amounts are what the bank paid besides those lines
+        "documents": f"""select coalesce(t.account, '') as acct, t.currency as cur, t.amount
+            from __recon__brs_match b join match_members mm using (match_id)
+            join txns t on t.txn_id = mm.txn_id
+            where b.docs_only and {cut} and t.side = 'bank'
+            union all
+            select la.bank_account, t.currency, t.amount
+            from __recon__brs_match b join match_members mm using (match_id)
+            join {_DOCS} d on d.txn_id = mm.txn_id join txns t on t.txn_id = mm.txn_id
+            join __recon__ledger_acct la on la.txn_id = t.txn_id
+            where b.has_docs and not b.docs_only and {cut}""",
         # an FX match's bank lines count in their account and currency, its ledger
         # lines come out of theirs (a multi-currency account has a statement there)
         "foreign": f"""select case when t.side = 'bank' then coalesce(t.account, '')
@@ -124,8 +151,9 @@ def _sums(con: duckdb.DuckDBPyConnection, as_of: date) -> Sums:
             from match_members mm join txns t on t.txn_id = mm.txn_id
             left join __recon__ledger_acct la on la.txn_id = t.txn_id
             where mm.match_id in (select match_id from __recon__brs_match
-                                  where cur <> cur_hi and bank_lo is not null and {cut})
-              and t.side in ('bank', 'ledger')""",
+                                  where cur <> cur_hi and bank_lo is not null and {cut}
+                                        and not docs_only)
+              and t.side in ('bank', 'ledger') and t.{cash}""",
     }
     return {
         line: {
@@ -195,11 +223,12 @@ def _one_account(
     unbooked_in, unbooked_out = line("unbooked_in"), line("unbooked_out")
     matched_diff = line("matched_diff")
     bank_resolved, ledger_resolved = line("bank_resolved"), line("ledger_resolved")
-    foreign = line("foreign")
+    foreign, documents = line("foreign"), line("documents")
     bank_balance = closing if closing is not None else opening + bank_all
     books = opening + ledger_all
     adj_bank = bank_balance + dit + outstanding + ledger_resolved
-    adj_books = books + foreign + unbooked_in + unbooked_out + matched_diff + bank_resolved
+    adj_books = (books + documents + foreign + unbooked_in + unbooked_out + matched_diff
+                 + bank_resolved)
     lines = [
         ("bank_balance", f"Balance per bank statement{note}", bank_balance),
         (
@@ -214,7 +243,13 @@ def _one_account(
             ledger_resolved,
         ),
         ("adjusted_bank_balance", "Adjusted bank balance", adj_bank),
-        ("book_balance", "Balance per books (opening + ledger lines)", books),
+        ("book_balance", "Balance per books (opening + ledger cash lines)", books),
+        (
+            "bank_lines_paying_documents",
+            "Add/less: bank lines matched to invoices or credit notes, whose receipt or "
+            "payment the ledger does not hold",
+            documents,
+        ),
         (
             "foreign_currency_items",
             "Add/less: items booked in another currency, at the amount the bank booked",
@@ -357,11 +392,34 @@ def _span_sums(
 
 #: Per active match: its currencies, last date, bank accounts and bank-minus-ledger sum
 #: (from match_info, derived once per match: see recon.matchinfo).
-MATCH_SUMMARY_SQL = """
+#: The ledger's documents: invoices and credit notes (recon.openitems.doc_kind_sql), which
+#: are receivables, not cash-book entries: a ledger export may hold them beside its
+#: receipts, and a bank line may be matched to them directly.
+_DOCS = "__recon__brs_docs"
+DOCUMENTS_SQL = f"""
+create or replace temp table {_DOCS} as
+select txn_id from txns
+where side = 'ledger' and doc_type is not null
+  and {doc_kind_sql('doc_type')} in ('invoice', 'credit_note')
+"""
+
+#: Every active match with its sums (match_info), and whether its ledger side holds
+#: documents (`has_docs`) and nothing else (`docs_only`).
+MATCH_SUMMARY_SQL = f"""
 create or replace temp table __recon__brs_match as
+with d as (
+    select mm.match_id, bool_and(x.txn_id is not null) filter (where t.side = 'ledger')
+               as docs_only
+    from match_members mm join txns t on t.txn_id = mm.txn_id
+    left join {_DOCS} x on x.txn_id = mm.txn_id
+    where mm.match_id in (select match_id from match_members
+                          where txn_id in (select txn_id from {_DOCS}))
+    group by mm.match_id)
 select i.match_id, i.cur_lo as cur, i.cur_hi, i.last_date as last, i.bank_lo, i.bank_hi,
-       i.bank_minus_ledger as diff
+       i.bank_minus_ledger as diff, d.match_id is not null as has_docs,
+       coalesce(d.docs_only, false) as docs_only
 from matches m join match_info i using (match_id)
+left join d using (match_id)
 where m.active
 """
 

@@ -35,9 +35,12 @@ def _reference(con: duckdb.DuckDBPyConnection, account: str, currency: str) -> d
         "and decision in ('write_off', 'ignore'))"
     )
     bank = f"select amount from txns where side = 'bank' and {acct} and {cur} and {end}"
-    ledger = f"select amount from txns where side = 'ledger' and {lacct} and {cur} and {end}"
+    cash = f"txn_id not in (select txn_id from {brs._DOCS})"
+    ledger = (f"select amount from txns where side = 'ledger' and {lacct} and {cur} and {end} "
+              f"and {cash}")
     bank_open = f"select amount from {brs._open_rows('bank')} where {acct} and {cur}"
-    ledger_open = f"select amount from {brs._open_rows('ledger')} where {lacct} and {cur}"
+    ledger_open = (f"select amount from {brs._open_rows('ledger')} where {lacct} and {cur} "
+                   f"and {cash}")
     a, c = account, currency
     return {
         "bank_all": total(bank, a, c),
@@ -50,22 +53,41 @@ def _reference(con: duckdb.DuckDBPyConnection, account: str, currency: str) -> d
         "unbooked_out": total(f"{bank_open} and amount < 0", a, c),
         "matched_diff": total(
             "select diff as amount from __recon__brs_match where cur = cur_hi and cur = ? "
-            "and (bank_lo = ? or bank_hi = ?) and last <= ?",
+            "and (bank_lo = ? or bank_hi = ?) and last <= ? and not docs_only",
             c,
             a,
             a,
             AS_OF,
         ),
         "foreign": total(
-            """select t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
+            f"""select t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
             where mm.match_id in (select match_id from __recon__brs_match
-                                  where cur <> cur_hi and last <= ?)
+                                  where cur <> cur_hi and last <= ? and not docs_only)
               and t.side = 'bank' and coalesce(t.account, '') = ? and t.currency = ?
             union all
             select -t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
             where mm.match_id in (select match_id from __recon__brs_match
-                                  where cur <> cur_hi and bank_lo is not null and last <= ?)
-              and t.side = 'ledger' and t.currency = ?
+                                  where cur <> cur_hi and bank_lo is not null and last <= ?
+                                        and not docs_only)
+              and t.side = 'ledger' and t.currency = ? and t.{cash}
+              and t.txn_id in (select txn_id from __recon__ledger_acct where bank_account = ?)""",
+            AS_OF,
+            a,
+            c,
+            AS_OF,
+            c,
+            a,
+        ),
+        "documents": total(
+            f"""select t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
+            where mm.match_id in (select match_id from __recon__brs_match
+                                  where docs_only and last <= ?)
+              and t.side = 'bank' and coalesce(t.account, '') = ? and t.currency = ?
+            union all
+            select t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
+            where mm.match_id in (select match_id from __recon__brs_match
+                                  where has_docs and not docs_only and last <= ?)
+              and t.txn_id in (select txn_id from {brs._DOCS}) and t.currency = ?
               and t.txn_id in (select txn_id from __recon__ledger_acct where bank_account = ?)""",
             AS_OF,
             a,
@@ -103,6 +125,19 @@ def test_sums_of_every_account_equal_one_query_per_account_and_line() -> None:
             where m.active and i.cur_lo = 'EUR' and i.cur_hi = 'EUR'
               and i.bank_minus_ledger <> 0 and i.bank_lo < '{SECOND}')"""
     )
+    # ledger invoices: the only ledger row of a one-to-one match in EUR, and one of the
+    # rows of a one-to-many match
+    for kind, condition in (("one_to_one", "= 1"), ("one_to_many", "> 1")):
+        con.execute(
+            f"""update txns set doc_type = 'invoice' where txn_id = (
+                select min(mm.txn_id) from matches m join match_members mm using (match_id)
+                join txns t on t.txn_id = mm.txn_id
+                where m.active and m.kind = '{kind}' and t.side = 'ledger'
+                  and t.currency = 'EUR' and t.date <= date '{AS_OF}'
+                  and mm.match_id in (select match_id from match_members x
+                                      join txns y using (txn_id) where y.side = 'ledger'
+                                      group by match_id having count(*) {condition}))"""
+        )
     matchinfo.refresh(con)  # as a run does before its outputs
     rows = brs.statement_rows(con, AS_OF)
     sums = brs._sums(con, AS_OF)
@@ -118,4 +153,7 @@ def test_sums_of_every_account_equal_one_query_per_account_and_line() -> None:
     # the cases the demo month lacked are in the sums, not zero
     assert sums["bank_resolved"] and sums["ledger_resolved"]
     assert sums["matched_diff"][(SECOND, "EUR")] != 0
+    assert len(con.execute(
+        "select docs_only from __recon__brs_match where has_docs group by docs_only").fetchall()) == 2
+    assert sum(sums["documents"].values())
     assert {r["account"] for r in rows} >= {SECOND}
