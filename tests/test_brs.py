@@ -231,3 +231,31 @@ def test_invoices_and_credit_notes_are_no_cash_book_entries(tmp_path, cli) -> No
     assert lines["matched_differences"] == "0.00"
     assert lines["adjusted_book_balance"] == "700.00"
     assert lines["unexplained_difference"] == "0.00"
+
+
+def test_a_match_of_bank_lines_in_two_accounts_counts_in_each_what_its_bank_got(
+        tmp_path, cli) -> None:
+    """A customer paying one invoice in two parts to two of our accounts: the ledger
+    books the receipt once, in the first account.  Each account's statement showed an
+    unexplained difference (-80.00 and +80.00): the match counted its difference, 0.00,
+    on each account rather than what each account's bank got."""
+    bank = write_csv(tmp_path / "bank.csv", f"{BANK_HEADER},account", [
+        "B1,2026-03-05,120.00,EUR,Acme GmbH,INV-2026-00009 part 1,transfer,DE-A",
+        "B2,2026-03-06,80.00,EUR,Acme GmbH,INV-2026-00009 part 2,transfer,DE-B",
+        "B3,2026-03-07,45.00,EUR,Beta AG,INV-2026-00010,transfer,DE-B",
+    ])
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, [
+        "L1,2026-03-04,200.00,EUR,Acme GmbH,INV-2026-00009,receipt",
+        "L2,2026-03-07,45.00,EUR,Beta AG,INV-2026-00010,receipt",
+    ])
+    got = statement(cli, tmp_path, [bank], ledger, "2026-03-31")
+    matches = read_rows(tmp_path / "out-r.duckdb-2026-03-31" / "matches.csv")
+    assert {(m["left_ids"], m["right_ids"]) for m in matches} == {("B1;B2", "L1"), ("B3", "L2")}
+    assert got[("DE-A", "EUR", "bank_balance")] == "120.00"
+    assert got[("DE-A", "EUR", "book_balance")] == "200.00"
+    assert got[("DE-A", "EUR", "matched_differences")] == "-80.00"  # B2 went to DE-B
+    assert got[("DE-A", "EUR", "unexplained_difference")] == "0.00"
+    assert got[("DE-B", "EUR", "bank_balance")] == "125.00"
+    assert got[("DE-B", "EUR", "book_balance")] == "45.00"
+    assert got[("DE-B", "EUR", "matched_differences")] == "80.00"
+    assert got[("DE-B", "EUR", "unexplained_difference")] == "0.00"

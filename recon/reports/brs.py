@@ -14,7 +14,10 @@ Per bank account and currency, at the cut-off date::
                                                      credit notes alone: their receipt
                                                      is not in the ledger)
     Add/less: bank items not yet booked             (open bank lines: fees, interest, ...)
-    Add/less: differences in matched items          (fees netted, FX, short/over payments)
+    Add/less: differences in matched items          (fees netted, FX, short/over payments;
+                                                     a match of bank lines in two accounts:
+                                                     in each, its bank lines there less its
+                                                     ledger lines booked there)
     Adjusted book balance
     Unexplained difference                          (should be 0.00; stated plainly if not)
 
@@ -123,12 +126,20 @@ def _sums(con: duckdb.DuckDBPyConnection, as_of: date) -> Sums:
         "outstanding": f"select * from ({ledger_open}) where amount < 0",
         "unbooked_in": f"select * from ({bank_open}) where amount > 0",
         "unbooked_out": f"select * from ({bank_open}) where amount < 0",
-        # a match of two bank accounts counts for each of them, once
+        # a match in one bank account: its difference; a match of bank lines in two
+        # accounts: in each, what its bank got less what the books have there (its
+        # ledger lines are in the first account, __recon__ledger_acct), which sum to the
+        # difference
         "matched_diff": f"""select bank_lo as acct, cur, diff as amount from __recon__brs_match
-            where cur = cur_hi and {cut} and not docs_only
+            where cur = cur_hi and {cut} and not docs_only and bank_hi is not distinct from bank_lo
             union all
-            select bank_hi, cur, diff from __recon__brs_match
-            where cur = cur_hi and {cut} and bank_hi is distinct from bank_lo and not docs_only""",
+            select case when t.side = 'bank' then coalesce(t.account, '') else la.bank_account end,
+                   t.currency, case when t.side = 'bank' then t.amount else -t.amount end
+            from __recon__brs_match b join match_members mm using (match_id)
+            join txns t on t.txn_id = mm.txn_id
+            left join __recon__ledger_acct la on la.txn_id = t.txn_id
+            where b.cur = b.cur_hi and {cut} and not b.docs_only and b.bank_hi <> b.bank_lo
+              and t.side in ('bank', 'ledger') and t.{cash}""",
         # the bank lines of a match of ledger documents alone are the receipts (payments)
         # the ledger does not hold; in a match with ledger cash lines, its documents'
         # amounts are what the bank paid besides those lines
@@ -263,7 +274,8 @@ def _one_account(
         ("bank_charges_not_booked", "Less: bank charges and payments not yet booked", unbooked_out),
         (
             "matched_differences",
-            "Add/less: differences in matched items (fees, FX, short/over payments)",
+            "Add/less: differences in matched items (fees, FX, short/over payments, "
+            "parts paid into another account)",
             matched_diff,
         ),
         (

@@ -2,7 +2,7 @@
 account and line (the way the statement was first written, kept here as the reference).
 
 The demo month is reconciled, then given what it lacks: items written off on both
-sides, and a match spanning two bank accounts in one currency."""
+sides, a match spanning two bank accounts in one currency, and ledger invoices."""
 
 from __future__ import annotations
 
@@ -53,11 +53,28 @@ def _reference(con: duckdb.DuckDBPyConnection, account: str, currency: str) -> d
         "unbooked_out": total(f"{bank_open} and amount < 0", a, c),
         "matched_diff": total(
             "select diff as amount from __recon__brs_match where cur = cur_hi and cur = ? "
-            "and (bank_lo = ? or bank_hi = ?) and last <= ? and not docs_only",
+            "and bank_lo = ? and bank_hi = bank_lo and last <= ? and not docs_only",
             c,
             a,
-            a,
             AS_OF,
+        )
+        + total(
+            f"""select t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
+            where mm.match_id in (select match_id from __recon__brs_match where cur = cur_hi
+                                  and bank_hi <> bank_lo and last <= ? and not docs_only)
+              and t.side = 'bank' and coalesce(t.account, '') = ? and t.currency = ?
+            union all
+            select -t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
+            where mm.match_id in (select match_id from __recon__brs_match where cur = cur_hi
+                                  and bank_hi <> bank_lo and last <= ? and not docs_only)
+              and t.side = 'ledger' and t.currency = ? and t.{cash}
+              and t.txn_id in (select txn_id from __recon__ledger_acct where bank_account = ?)""",
+            AS_OF,
+            a,
+            c,
+            AS_OF,
+            c,
+            a,
         ),
         "foreign": total(
             f"""select t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
@@ -119,12 +136,19 @@ def test_sums_of_every_account_equal_one_query_per_account_and_line() -> None:
         f"""update txns set account = '{SECOND}' where txn_id = (select max(txn_id) from
         ({open_items_sql("bank", AS_OF, "bank")}) where currency = 'EUR')"""
     )
+    spanning = con.execute(
+        f"""select min(m.match_id) from matches m
+        where m.active and m.kind = 'many_to_one' and m.match_id in (
+            select match_id from match_members join txns using (txn_id) group by match_id
+            having bool_and(currency = 'EUR') and max(date) <= date '{AS_OF}')"""
+    ).fetchall()[0][0]
     con.execute(
-        f"""update match_info set bank_hi = '{SECOND}' where match_id = (
-            select min(i.match_id) from match_info i join matches m using (match_id)
-            where m.active and i.cur_lo = 'EUR' and i.cur_hi = 'EUR'
-              and i.bank_minus_ledger <> 0 and i.bank_lo < '{SECOND}')"""
+        f"""update txns set account = '{SECOND}' where txn_id = (
+            select max(mm.txn_id) from match_members mm join txns t using (txn_id)
+            where mm.match_id = ? and t.side = 'bank')""",
+        [spanning],
     )
+    con.execute("delete from match_info where match_id = ?", [spanning])
     # ledger invoices: the only ledger row of a one-to-one match in EUR, and one of the
     # rows of a one-to-many match
     for kind, condition in (("one_to_one", "= 1"), ("one_to_many", "> 1")):
@@ -153,6 +177,8 @@ def test_sums_of_every_account_equal_one_query_per_account_and_line() -> None:
     # the cases the demo month lacked are in the sums, not zero
     assert sums["bank_resolved"] and sums["ledger_resolved"]
     assert sums["matched_diff"][(SECOND, "EUR")] != 0
+    assert con.execute("select count(*) from __recon__brs_match where bank_hi <> bank_lo"
+                       ).fetchall()[0][0] == 1
     assert len(con.execute(
         "select docs_only from __recon__brs_match where has_docs group by docs_only").fetchall()) == 2
     assert sum(sums["documents"].values())
