@@ -37,7 +37,9 @@ def amount_text_expr(
     """Turn bank-formatted amount text into plain `-1234.56` text (not yet a number).
 
     Handles thousands separators, a decimal comma, a leading `+`, a trailing
-    minus (`12,50-`), parentheses for negatives and currency symbols/spaces.
+    minus (`12,50-`), parentheses for negatives and currency symbols/spaces.  One
+    sign: `((5))` or `5--` stays as it is and fails to parse (it was read as -5).
+    Replacements, not when(): a nested when() was several times slower on 1M rows.
     """
     s = col.str.strip_chars().str.replace_all(r"[\s\u00a0\u202f'’]", "")
     s = s.str.replace_all(r"[€$£¥￥]|^[A-Z]{3}|[A-Z]{3}$", "")
@@ -45,10 +47,7 @@ def amount_text_expr(
         s = without_thousands(s, thousands, decimal)
     if decimal != ".":
         s = s.str.replace_all(decimal, ".", literal=True)
-    paren = s.str.starts_with("(") & s.str.ends_with(")")
-    s = pl.when(paren).then("-" + s.str.strip_chars("()")).otherwise(s)
-    trailing = s.str.ends_with("-") & ~s.str.starts_with("-")
-    s = pl.when(trailing).then("-" + s.str.strip_chars_end("-")).otherwise(s)
+    s = s.str.replace(r"^\(([^()]*)\)$", "-${1}").str.replace(r"^([^-]+)-$", "-${1}")
     s = s.str.strip_prefix("+")
     # "12." and ".5" are written by some banks: make them parse.
     s = s.str.replace(r"\.$", "").str.replace(r"^(-?)\.", "${1}0.")

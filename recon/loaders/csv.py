@@ -35,12 +35,12 @@ from recon.loaders.profiles import (
 from recon.normalise import (
     CONTROL_CHARS,
     DATE_FORMATS,
+    amount_text_expr,
     date_text_expr,
     parse_amount_column,
     parse_date_column,
     stable_ids,
     strptime_date,
-    without_thousands,
 )
 
 HEAD_BYTES = 64 * 1024
@@ -677,15 +677,9 @@ def _signed_by_indicator(rows: pl.DataFrame, amount: pl.Series, layout: Layout,
 
 
 def _amount_text(raw: pl.Series, decimal: str, thousands: str | None) -> pl.Series:
-    """normalise.amount_text_expr done in eager steps (its nested when() is slow on 1M rows)."""
-    t = raw.str.strip_chars().str.replace_all(r"[\s\u00a0\u202f'’]", "")
-    t = t.str.replace_all(r"[€$£¥￥]|^[A-Z]{3}|[A-Z]{3}$", "")
-    if thousands and thousands not in (" ", "'"):
-        t = pl.DataFrame({"t": t}).select(without_thousands(pl.col("t"), thousands, decimal))["t"]
-    if decimal != ".":
-        t = t.str.replace_all(decimal, ".", literal=True)
-    t = t.str.replace(r"^\((.*)\)$", "-${1}").str.replace(r"^([^-].*)-$", "-${1}")
-    return t.str.strip_prefix("+").str.replace(r"\.$", "").str.replace(r"^(-?)\.", "${1}0.")
+    """normalise.amount_text_expr of `raw`."""
+    return pl.DataFrame({"t": raw}).select(
+        amount_text_expr(pl.col("t"), decimal=decimal, thousands=thousands))["t"]
 
 
 def _all_plain(text: pl.Series, allow_empty: bool) -> bool:

@@ -339,6 +339,17 @@ def test_a_misplaced_thousands_separator_is_refused_not_dropped(text, decimal, t
     assert err.value.line == 3 and repr(text) in str(err.value)
 
 
+@pytest.mark.parametrize("text", ["((5.00))", "5.00--", "(5.00", "5.00)", "-5.00-", "(5.00)-",
+                                  "-(5.00)", "--5.00", "++5.00"])
+def test_a_sign_written_twice_is_refused_not_read(text):
+    """One pair of parentheses or one trailing minus makes an amount negative; a cell
+    with two ("((5.00))", "5.00--") is no amount a bank writes: it was read as -5.00."""
+    frame = pl.DataFrame({"a": ["1.00", text], "line": [2, 3]})
+    with pytest.raises(InputFileError) as err:
+        parse_amounts(frame, "a", Path("x.csv"), decimal=".", thousands=",")
+    assert err.value.line == 3 and repr(text) in str(err.value)
+
+
 @pytest.mark.parametrize(("cell", "fmt"), [
     ("24-03-05", "YYYY-MM-DD"),      # a two-digit year: was the year 24
     ("05/03/24", "DD/MM/YYYY"),
