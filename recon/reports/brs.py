@@ -402,8 +402,6 @@ def _span_sums(
     return {(span, acct, cur): Decimal(total) for span, acct, cur, total in rows}
 
 
-#: Per active match: its currencies, last date, bank accounts and bank-minus-ledger sum
-#: (from match_info, derived once per match: see recon.matchinfo).
 #: The ledger's documents: invoices and credit notes (recon.openitems.doc_kind_sql), which
 #: are receivables, not cash-book entries: a ledger export may hold them beside its
 #: receipts, and a bank line may be matched to them directly.
@@ -415,8 +413,9 @@ where side = 'ledger' and doc_type is not null
   and {doc_kind_sql('doc_type')} in ('invoice', 'credit_note')
 """
 
-#: Every active match with its sums (match_info), and whether its ledger side holds
-#: documents (`has_docs`) and nothing else (`docs_only`).
+#: Per active match: its currencies, last date, bank accounts and bank-minus-ledger sum
+#: (from match_info, derived once per match: see recon.matchinfo), and whether its
+#: ledger side holds documents (`has_docs`) and nothing else (`docs_only`).
 MATCH_SUMMARY_SQL = f"""
 create or replace temp table __recon__brs_match as
 with d as (
