@@ -519,6 +519,11 @@ def find_solutions(
     from recon.subsets import exact_subsets
 
     block, offsets, members = exact_subsets(starts, rows["v"], rows["t"], m.max_group)
+    if m.large:
+        block, offsets, members = _with_large(
+            (block, offsets, members), starts, np.asarray(rows["v"], dtype=np.int64),
+            np.asarray(rows["t"], dtype=np.int64), m.max_group,
+        )
     found = pa.table(  # noqa: F841
         {
             "a": _int64s(a[starts[block]]),
@@ -533,6 +538,58 @@ def find_solutions(
         from counted order by sol"""
     ).pl()
     return sols
+
+
+Subsets = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _with_large(
+    found: Subsets, starts: np.ndarray, v: np.ndarray, t: np.ndarray, max_group: int
+) -> Subsets:
+    """`found` (block of each subset, offsets, member rows: recon.subsets.exact_subsets)
+    and the subsets of more than `max_group` rows of the blocks starting at `starts`,
+    each found by what it leaves of its block: one to `max_group` rows summing to the
+    block's total less its target (12 of 14 cheques are the 2 others).  Members in block
+    order, as the kernel gives them."""
+    from recon.subsets import exact_subsets
+
+    sizes = np.diff(starts)
+    big = np.flatnonzero(sizes > max_group)
+    if big.size == 0:
+        return found
+    lens = sizes[big]
+    ends = np.cumsum(lens)
+    begins = ends - lens
+    # the rows of the big blocks, one after the other, and what their leftovers sum to
+    rows = np.arange(ends[-1]) - np.repeat(begins, lens) + np.repeat(starts[big], lens)
+    totals = np.add.reduceat(v, starts[:-1])[big]  # every block holds rows
+    rest = np.repeat(totals - t[starts[big]], lens)
+    sub = np.append(begins, ends[-1])
+    c_block, c_offsets, c_members = exact_subsets(sub, v[rows], rest, max_group)
+    single = np.flatnonzero(v[rows] == rest)
+    c_block = np.concatenate([c_block, np.repeat(np.arange(big.size), lens)[single]])
+    c_sizes = np.concatenate([np.diff(c_offsets), np.ones(single.size, dtype=np.int64)])
+    c_members = np.concatenate([c_members, single])
+    # a leftover of the whole block (its sum is the target's 0) or of all but one row
+    # leaves no group of more than max_group
+    keep = lens[c_block] - c_sizes > max_group
+    owner = np.repeat(np.arange(c_block.size), c_sizes)
+    c_members, owner = c_members[keep[owner]], owner[keep[owner]]
+    renumber = np.cumsum(keep) - 1
+    c_block, owner = c_block[keep], renumber[owner]
+    width = int(lens.max())
+    left_out = np.zeros((c_block.size, width), dtype=bool)
+    left_out[owner, c_members - sub[c_block][owner]] = True
+    inside = np.arange(width)[None, :] < lens[c_block][:, None]
+    taken = inside & ~left_out
+    members = rows[(sub[c_block][:, None] + np.arange(width)[None, :])[taken]]
+    block, offsets, old_members = found
+    counts = np.concatenate([np.diff(offsets), taken.sum(axis=1)])
+    return (
+        np.concatenate([block, big[c_block]]),
+        np.append(0, np.cumsum(counts)),
+        np.concatenate([old_members, members]),
+    )
 
 
 def _int64s(values: np.ndarray) -> pa.Array:
@@ -586,6 +643,12 @@ def _search(
     del blocks
     # a group dated in a closed month is no solution (the carry keeps every subset found)
     fewer = drop_frozen(con, sols, ("a", "xs"))
+    sizes = m.sizes_sql(t.left if m.direction == "one_to_many" else t.right)
+    if sizes is not None and fewer.height:
+        # a group of as many rows as its anchor states
+        stated = con.sql(sizes).pl().cast({"a": pl.Int64, "k": pl.Int64})
+        fewer = fewer.join(stated, on="a").filter(pl.col("xs").list.len() == pl.col("k"))
+        fewer = fewer.drop("k")
     if fewer.height < sols.height:
         sols = fewer.with_columns(pl.len().over("a").cast(sols.schema["n"]).alias("n"))
     empty = pl.DataFrame(

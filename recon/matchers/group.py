@@ -14,9 +14,11 @@ over integer minor units inside each block, in SQL, bounded by
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar
 
+from recon.db import sql_literal
 from recon.matchers.base import REF_PAIRS, Matcher, Tables
 
 BLOCK_FIELDS = ("counterparty", "reference", "customer_id", "iban")
@@ -39,16 +41,28 @@ class Group(Matcher):
     max_group: int = 5
     max_block: int = 24
 
+    #: whether the search also finds the subsets of more than max_group rows, by their
+    #: complements in the block (see recon.groups.find_solutions)
+    large: ClassVar[bool] = False
+
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
-        bad = [b for b in self.block if b not in BLOCK_FIELDS]
-        if bad or not self.block:
-            raise ValueError(f"block fields must be among {', '.join(BLOCK_FIELDS)}")
+        self._check_block()
         if not 2 <= self.max_group <= 6:
             raise ValueError("max_group must be between 2 and 6")
         if not 2 <= self.max_block <= 60:
             raise ValueError("max_block must be between 2 and 60")
+
+    def _check_block(self) -> None:
+        bad = [b for b in self.block if b not in BLOCK_FIELDS]
+        if bad or not self.block:
+            raise ValueError(f"block fields must be among {', '.join(BLOCK_FIELDS)}")
+
+    def sizes_sql(self, table: str) -> str | None:
+        """SQL yielding `(a, k)`: the number of rows `k` the group of anchor `a` (a row of
+        `table`) must have; None where any size from 2 to max_group goes."""
+        return None
 
     def prepare_sql(self, t: Tables) -> list[str]:
         """Name-block tables, built before the join.
@@ -136,3 +150,86 @@ def name_block_sql(a: str) -> str:
     """
     k = f"regexp_replace({a}.name_key, '([aou])e', '\\1', 'g')"
     return f"(split_part({k}, ' ', 1) || '|' || substr(split_part({k}, ' ', 2), 1, 4))"
+
+
+#: How a bank line states the number of cheques it deposits: "12 CHQ", "5 STK", "3 ITEMS",
+#: "7 cheques", "4 Schecks", "9 checks".
+ITEMS_PATTERN = r"(?i)\b(\d{1,2})\s*(?:chq|cheques?|checks?|schecks?|stk|st[uü]ck|items?)\b"
+
+
+@dataclass(frozen=True, slots=True)
+class DepositCount(Group):
+    """A bank line depositing several cheques that states how many ("REMISE DE CHEQUES N
+    4873 12 CHQ") and quotes no slip number our ledger has: the group is exactly that many
+    of our ledger's deposit lines (doc_type among `doc_types`) in the date window whose
+    amounts sum exactly to the bank line's.  Without a shared reference or name the
+    block is the window itself, so an anchor whose window holds more than max_block such
+    lines (counted before the join) gets none.  A group of more than max_group lines is
+    found by the lines of the block it leaves out (as many as max_group at most): 12 of
+    14 cheques are the 2 others.  The stated count is what makes a group of lines with
+    nothing else in common safe to take; two groups of it summing alike are ambiguous.
+
+    Not carried from pass to pass (every pass builds its blocks again): its blocks are
+    bounded by a count of the window's open lines, which falls as lines leave.
+    """
+
+    name: ClassVar[str] = "deposit_count"
+    kinds: ClassVar[tuple[str, ...]] = ("one_to_many",)
+    incremental: ClassVar[bool] = False
+    large: ClassVar[bool] = True
+
+    block: tuple[str, ...] = ("count",)
+    items: str = ITEMS_PATTERN
+    doc_types: tuple[str, ...] = ("deposit", "cheque", "check")
+
+    def _check_block(self) -> None:
+        if self.direction != "one_to_many":
+            raise ValueError("direction must be one_to_many (the bank line states the count)")
+        if self.block != ("count",):
+            raise ValueError("block is always the date window (count); it cannot be set")
+        try:
+            groups = re.compile(self.items).groups
+        except re.error as exc:
+            raise ValueError(f"items: not a regular expression: {exc}") from exc
+        if groups != 1:
+            raise ValueError("items must have one group: the number of items")
+        if not self.doc_types or any(not re.fullmatch(r"[\w -]+", d) for d in self.doc_types):
+            raise ValueError("doc_types must be doc_type values (letters, digits, '_', '-')")
+
+    def prepare_sql(self, t: Tables) -> list[str]:
+        return []
+
+    def _stated_sql(self, table: str) -> str:
+        """(id, currency, amount, date, k) of the rows of `table` that state a count."""
+        # the open tables leave the description out (recon.scoring.RAW_TEXT): from txns
+        text = "coalesce(x.description, '') || ' ' || coalesce(x.reference, '')"
+        return f"""select * from (
+                select o.id, o.currency, o.amount, o.date,
+                       try_cast(regexp_extract({text}, {sql_literal(self.items)}, 1) as integer)
+                           as k
+                from {table} o join txns x on x.txn_id = o.id)
+            where k between 2 and {MAX_ITEMS}"""
+
+    def sizes_sql(self, table: str) -> str:
+        return f"select id as a, k from ({self._stated_sql(table)})"
+
+    def candidates_sql(self, t: Tables) -> str:
+        kinds = ", ".join(sql_literal(d.lower()) for d in self.doc_types)
+        return f"""with a as materialized ({self._stated_sql(t.left)}),
+            m as materialized (
+                select o.id, o.currency, o.amount, o.date
+                from {t.right} o join txns x on x.txn_id = o.id
+                where lower(trim(x.doc_type)) in ({kinds})),
+            days as (select currency, date, count(*) as n from m group by all),
+            few as (
+                select a.id from a join days d on d.currency = a.currency
+                 and date_diff('day', d.date, a.date)
+                     between {-self.date.before} and {self.date.after}
+                group by a.id having sum(d.n) <= {self.max_block})
+            select l.id as l, r.id as r, 'count' as blk
+            from (select * from a where id in (select id from few)) l
+            join m r on {self._pair_sql()}"""
+
+
+#: The most items a bank line may state: a block holds at most 60 rows (max_block).
+MAX_ITEMS = 60

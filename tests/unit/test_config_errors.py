@@ -16,7 +16,7 @@ CASES = [
         "rules:\n  - matcher: fuzzy_names\n",
         [
             "rules[0].matcher (line 2): unknown matcher 'fuzzy_names'; did you mean 'fuzzy'?",
-            "(known: exact, fee, fuzzy, fx, group, reversal, tolerance)",
+            "(known: deposit_count, exact, fee, fuzzy, fx, group, reversal, tolerance)",
         ],
     ),
     (
@@ -103,7 +103,7 @@ def test_default_rules_load() -> None:
     rules = load_rules(RULES)
     assert [r.name for r in rules.rules][:2] == ["exact_reference", "amount_date"]
     assert {r.matcher.name for r in rules.rules} == {
-        "exact", "tolerance", "fuzzy", "fee", "fx", "group", "reversal"}
+        "exact", "tolerance", "fuzzy", "fee", "fx", "group", "deposit_count", "reversal"}
     assert {p.name for p in rules.references} >= {"invoice", "cheque"}
 
 

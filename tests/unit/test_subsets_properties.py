@@ -116,3 +116,38 @@ def test_a_block_with_more_subsets_than_the_buffers_hold_is_searched_again() -> 
 
 def test_no_blocks() -> None:
     assert _kernel([], 5) == []
+
+
+# deposit_count's blocks: cheques (one sign) smaller than the deposit they may make up
+cheques = st.lists(st.integers(min_value=1, max_value=9), min_size=2, max_size=14)
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.lists(st.tuples(cheques, st.integers(min_value=2, max_value=60)), max_size=5),
+       st.integers(min_value=2, max_value=6))
+def test_large_subsets_are_every_subset_whose_leftover_is_small(
+    data: list[tuple[list[int], int]], max_group: int
+) -> None:
+    """recon.groups._with_large adds to the kernel's subsets every subset of more than
+    max_group rows summing to the target that leaves at most max_group rows out (and at
+    least one: the whole block is the kernel's own)."""
+    from recon.groups import _with_large
+
+    sizes = [len(v) for v, _ in data]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    v = np.array([x for values, _ in data for x in values], dtype=np.int64)
+    t = np.array([target for values, target in data for _ in values], dtype=np.int64)
+    direct = exact_subsets(starts, v, t, max_group)
+    block, offsets, members = _with_large(direct, starts, v, t, max_group)
+    found = [(int(b), tuple(int(r) for r in members[offsets[i]:offsets[i + 1]] - starts[b]))
+             for i, b in enumerate(block)]
+    assert len(found) == len(set(found))
+    large = {
+        (b, combo)
+        for b, (values, target) in enumerate(data)
+        for size in range(max(max_group + 1, len(values) - max_group), len(values))
+        for combo in combinations(range(len(values)), size)
+        if sum(values[r] for r in combo) == target
+    }
+    assert set(found) == _reference(data, max_group) | large
+    assert all(list(rows) == sorted(rows) for _, rows in found)
