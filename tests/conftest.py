@@ -7,6 +7,7 @@ import importlib.util
 import sys
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -61,6 +62,21 @@ def dump_tables(path: Path) -> dict[str, list[tuple]]:
 def write_csv(path: Path, header: str, rows: list[str]) -> Path:
     """Write a small canonical CSV."""
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def write_mt940(path: Path, lines: list[tuple[str, str, str, str]]) -> Path:
+    """Write a one-statement MT940 file: (YYMMDD, sign, amount, :61: reference part)
+    per line, with the balances they add up to."""
+    first, last = lines[0][0], lines[-1][0]
+    total = sum((Decimal(a.replace(",", ".")) * (1 if s == "C" else -1)
+                 for _, s, a, _ in lines), Decimal("1000.00"))
+    body = "".join(f":61:{day}{day[2:]}{s}{a}NMSC{ref}\n:86:Zinsen/Rente\n"
+                   for day, s, a, ref in lines)
+    path.write_text(f":20:STMT{first}\n:25:DE89370400440532013000\n:28C:1/1\n"
+                    f":60F:C{first}EUR1000,00\n{body}"
+                    f":62F:C{last}EUR{format(total, 'f').replace('.', ',')}\n-\n",
+                    encoding="utf-8")
     return path
 
 

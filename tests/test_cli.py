@@ -5,13 +5,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from .conftest import BANK_HEADER, LEDGER_HEADER, ROOT, RULES, read_rows, run_args, write_csv
+from .conftest import (
+    BANK_HEADER,
+    LEDGER_HEADER,
+    ROOT,
+    RULES,
+    read_rows,
+    run_args,
+    write_csv,
+    write_mt940,
+)
 
 DEMO = ROOT / "sample_data" / "demo"
 MATCH_HEADER = (
@@ -564,17 +572,8 @@ def test_a_new_database_committed_before_the_outputs_failed_is_kept(
 
 def _mt940(tmp_path: Path, name: str, day: str, lines: list[tuple[str, str, str]]) -> Path:
     """A one-statement MT940 file of `day` (YYMMDD): (sign, amount, :61: reference
-    part) per line, with the balances they add up to."""
-    total = sum((Decimal(a.replace(",", ".")) * (1 if s == "C" else -1) for s, a, _ in lines),
-                Decimal("1000.00"))
-    body = "".join(f":61:{day}{day[2:]}{s}{a}NMSC{ref}\n:86:Zinsen/Rente\n"
-                   for s, a, ref in lines)
-    text = (f":20:STMT{day}\n:25:DE89370400440532013000\n:28C:1/1\n"
-            f":60F:C{day}EUR1000,00\n{body}"
-            f":62F:C{day}EUR{format(total, 'f').replace('.', ',')}\n-\n")
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
+    part) per line."""
+    return write_mt940(tmp_path / name, [(day, *line) for line in lines])
 
 
 def test_mt940_customer_references_repeating_across_files_are_two_transactions(
