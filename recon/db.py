@@ -680,7 +680,7 @@ def store_file(
     # notes).  Ids in (date, source id, line) order, not file order: a reordered export
     # gives the same ids (numbered in polars: DuckDB's window over the whole file took
     # twice the time and held 0.3 GiB more at 1M lines)
-    result = _reused_ids(con, result, side)
+    result = _reused_ids(con, _stored_weak_rows(con, result, side), side)
     incoming = result.frame.with_columns(_txn_ids(result.frame, start))  # noqa: F841
     names_in = name_columns(result.frame)  # noqa: F841
     # the rows stored before are left out by a left join, not NOT EXISTS: DuckDB built
@@ -711,31 +711,91 @@ def store_file(
                       result.frame.height, new_rows, sha, False)
 
 
+#: The stored rows a weak-id row may be: of its account, date and amount, under one
+#: of its ids (LoadResult.weak_rows).  Rows equal in id, date and amount (two 0.98
+#: interest lines of a day) are paired with such stored rows one to one, in line and
+#: txn order, after the rows stored under their own id: an export holding more of them
+#: than are stored stores the others.
+_STORED_WEAK_SQL = """
+with w as (
+    select line, id, coalesce(account, '') as account, date, amount, plain, qualified,
+           legacy
+    from rows),
+own as (  -- stored under its own id: the insert skips it
+    select w.line, t.txn_id
+    from w join txns t
+      on t.side = $side and coalesce(t.account, '') = w.account and t.source_id = w.id
+     and t.date = w.date and t.amount = w.amount),
+alias as (
+    select distinct account, date, amount, qualified,
+           unnest([plain, qualified, legacy]) as source_id
+    from w),
+stored as (
+    select a.account, a.qualified, t.source_id,
+           row_number() over (partition by a.account, a.qualified order by t.txn_id) as n
+    from alias a join txns t
+      on t.side = $side and coalesce(t.account, '') = a.account
+     and t.source_id = a.source_id and t.date = a.date and t.amount = a.amount
+    where t.txn_id not in (select txn_id from own)),
+open as (
+    select line, account, qualified,
+           row_number() over (partition by account, qualified order by line) as n
+    from w
+    where line not in (select line from own))
+select o.line, s.source_id as id
+from open o join stored s using (account, qualified, n)
+"""
+
+
+def _stored_weak_rows(con: duckdb.DuckDBPyConnection, result: LoadResult,
+                      side: str) -> LoadResult:
+    """`result`, its rows with a weak id (``LoadResult.weak_rows``) that a file stored
+    under another of their ids renamed to the stored id: store_file skips them.
+
+    An MT940 transaction without a bank reference is stored as its customer reference
+    ('Rente'), as that reference with its date and amount ('Rente~2026-01-31~1.23':
+    the reference repeats in the file, or an earlier file gave it another
+    transaction), or, by earlier versions, as a hash id (repeated in the file):
+    January's interest, stored from January's export, was stored again from an
+    export of January and February."""
+    if result.weak_rows is None or result.weak_rows.height == 0:
+        return result
+    # read by DuckDB from this variable (see the module's notes)
+    rows = result.frame.select("line", "id", "account", "date", "amount").join(  # noqa: F841
+        result.weak_rows, on="line")
+    stored = con.sql(_STORED_WEAK_SQL, params={"side": side}).pl()
+    return _renamed(result, stored) if stored.height else result
+
+
 def _reused_ids(con: duckdb.DuckDBPyConnection, result: LoadResult, side: str) -> LoadResult:
     """`result`, its rows whose id is stored before (same side and account) with another
     date or amount, two transactions under one id, told apart; or refused.
 
     store_file skips an id it has stored, so the second transaction was lost without
-    a word.  An id the source repeats from file to file (``LoadResult.weak_ids``: an
+    a word.  An id the source repeats from file to file (``LoadResult.weak_rows``: an
     MT940 line's customer reference, 'Rente' every month) is qualified by the row's
     date and amount ('Rente~2026-02-28~0.98'): the same transaction in an overlapping
     export gets the same id again, and is stored once.  Any other reused id stops the
     run: its source says it is one transaction."""
-    # read by DuckDB from this variable (see the module's notes)
+    # read by DuckDB from these variables (see the module's notes)
     keys = result.frame.select("id", "account", "line", "date", "amount")  # noqa: F841
+    weak = (result.weak_rows if result.weak_rows is not None  # noqa: F841
+            else pl.DataFrame(schema={"line": pl.Int64, "qualified": pl.String}))
     clashes = con.execute(
-        """select i.line, i.id, i.date, i.amount, f.name, t.line, t.date, t.amount
+        """select i.line, i.id, i.date, i.amount, f.name, t.line, t.date, t.amount,
+                  w.qualified
         from keys i
         join txns t on t.side = ? and coalesce(t.account, '') = coalesce(i.account, '')
                    and t.source_id = i.id
         join files f on f.file_id = t.file_id
+        left join weak w on w.line = i.line
         where t.date is distinct from i.date or t.amount is distinct from i.amount
         order by i.line""",
         [side],
     ).fetchall()
-    strong = [c for c in clashes if c[1] not in result.weak_ids]
+    strong = [c for c in clashes if c[8] is None]
     if strong:
-        line, ident, day, amount, name, stored_line, stored_day, stored_amount = strong[0]
+        line, ident, day, amount, name, stored_line, stored_day, stored_amount, _ = strong[0]
         raise InputFileError(
             result.path,
             f"id {ident!r} ({day}, {amount}) is already stored, from {name} line "
@@ -750,16 +810,18 @@ def _reused_ids(con: duckdb.DuckDBPyConnection, result: LoadResult, side: str) -
         )
     if not clashes:
         return result
-    lines = pl.Series([c[0] for c in clashes], dtype=pl.Int64)
-    amount = pl.col("amount").cast(pl.String).str.strip_chars_end("0").str.strip_chars_end(".")
-    ident = (
-        pl.when(pl.col("line").is_in(lines.implode()))
-        .then(pl.concat_str([pl.col("id"), pl.col("date").cast(pl.String), amount],
-                            separator="~"))
-        .otherwise(pl.col("id"))
-        .alias("id")
-    )
-    frame = result.frame.with_columns(ident)
+    qualified = pl.DataFrame([(c[0], c[8]) for c in clashes], schema=["line", "id"],
+                             orient="row").unique("line")
+    note = (f"{len(clashes)} id(s) an earlier file gave another transaction (a reference "
+            "the source repeats) stored with their date and amount ('id~date~amount')")
+    return replace(_renamed(result, qualified), notes=[*result.notes, note])
+
+
+def _renamed(result: LoadResult, ids: pl.DataFrame) -> LoadResult:
+    """`result` with the rows of `ids` (columns line, id) under their id there."""
+    frame = result.frame.join(ids.rename({"id": "new"}), on="line", how="left",
+                              maintain_order="left").with_columns(
+        pl.coalesce("new", "id").alias("id")).drop("new")
     details = result.details
     if details is not None and details.height:
         # a row's details name it by its id
@@ -767,9 +829,7 @@ def _reused_ids(con: duckdb.DuckDBPyConnection, result: LoadResult, side: str) -
             pl.col("parent_id") != pl.col("new"))
         details = details.join(renamed, on="parent_id", how="left").with_columns(
             pl.coalesce("new", "parent_id").alias("parent_id")).select(details.columns)
-    note = (f"{len(clashes)} id(s) an earlier file gave another transaction (a reference "
-            "the source repeats) stored with their date and amount ('id~date~amount')")
-    return replace(result, frame=frame, details=details, notes=[*result.notes, note])
+    return replace(result, frame=frame, details=details)
 
 
 def _txn_ids(frame: pl.DataFrame, start: int) -> pl.Series:

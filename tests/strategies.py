@@ -50,3 +50,29 @@ def months(draw: st.DrawFn, max_rows: int = 14) -> tuple[list[tuple], list[tuple
             # posted twice (the first is matched, the copy reported as a duplicate)
             ledger.append((f"D{i}", row[1], row[2], "EUR", draw(names), None, "receipt 2"))
     return bank, ledger
+
+
+@st.composite
+def mt940_exports(
+    draw: st.DrawFn, max_lines: int = 10
+) -> tuple[list[tuple[str, str, str, str]], list[list[tuple[str, str, str, str]]], bool]:
+    """(MT940 lines, exports of them, whether an earlier recon loaded the first export).
+
+    Lines (YYMMDD, sign, amount, :61: reference part) over a quarter: most take their
+    customer reference as id ('Rente', 'nota': the account holder's, repeated month
+    after month, some equal on one day), others carry the bank's own reference.  Each
+    export holds the lines of a run of whole days, as a bank cuts them; they overlap.
+    """
+    days = draw(st.lists(st.integers(0, 89), min_size=1, max_size=5))
+    lines = []
+    for i in range(draw(st.integers(1, max_lines))):
+        day = date(2026, 1, 1) + timedelta(draw(st.sampled_from(days)))
+        ref = draw(st.sampled_from(["Rente", "nota", f"KARTE//B-{i}"]))
+        lines.append((day.strftime("%y%m%d"), draw(st.sampled_from("CD")),
+                      draw(st.sampled_from(["0,98", "1,23"])), ref))
+    lines.sort(key=lambda line: line[0])  # stable: a day's lines in one order in each export
+    present = sorted({line[0] for line in lines})
+    windows = draw(st.lists(st.tuples(st.sampled_from(present), st.sampled_from(present)),
+                            min_size=1, max_size=4))
+    exports = [[line for line in lines if min(w) <= line[0] <= max(w)] for w in windows]
+    return lines, exports, draw(st.booleans())

@@ -602,3 +602,111 @@ def test_mt940_customer_references_repeating_across_files_are_two_transactions(
     assert stored == [("Rente", "2026-01-31", "1.2300"),
                       ("B-77", "2026-02-28", "-5.0000"),
                       ("Rente~2026-02-28~0.98", "2026-02-28", "0.9800")]
+
+
+JAN_RENTE = ("260131", "C", "1,23", "Rente")
+FEB_RENTE = ("260228", "C", "0,98", "Rente")
+
+
+def _bank_rows(db: Path) -> list[tuple[str, str, str]]:
+    """(source id, date, amount) of the stored bank rows, by date and id."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("select source_id, date::varchar, amount::varchar from txns "
+                           "where side = 'bank' order by date, source_id").fetchall()
+    finally:
+        con.close()
+
+
+def _load_all(cli, tmp_path: Path, files: list[Path]) -> list[tuple[str, str, str]]:
+    """`recon run` with each file in turn (against one small ledger); the bank rows."""
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER,
+                       ["L1,2026-01-31,1.23,EUR,Bank,,interest"])
+    for path in files:
+        code, _, err = cli(*run_args(path, ledger, tmp_path))
+        assert code == 0, err
+    return _bank_rows(tmp_path / "r.duckdb")
+
+
+@pytest.mark.parametrize("order", [("jan", "both", "feb"), ("both", "jan", "feb"),
+                                   ("feb", "both", "jan")])
+def test_mt940_overlapping_exports_store_each_interest_line_once(
+    tmp_path, cli, order
+) -> None:
+    """January's export, an export of January and February, February's export, in any
+    order: two interest lines, each under its customer reference 'Rente'.  An export
+    holding both gave each a hash id (the reference repeats in the file), and January's
+    interest, stored as 'Rente' from January's export, was stored a second time."""
+    files = {"jan": [JAN_RENTE], "both": [JAN_RENTE, FEB_RENTE], "feb": [FEB_RENTE]}
+    stored = _load_all(cli, tmp_path,
+                       [write_mt940(tmp_path / f"{name}.sta", files[name]) for name in order])
+    assert [row[1:] for row in stored] == [("2026-01-31", "1.2300"), ("2026-02-28", "0.9800")]
+    if order[0] == "jan":
+        assert [row[0] for row in stored] == ["Rente", "Rente~2026-02-28~0.98"]
+    if order[0] == "both":  # a reference repeated in one file is told apart as across files
+        assert [row[0] for row in stored] == ["Rente~2026-01-31~1.23",
+                                              "Rente~2026-02-28~0.98"]
+
+
+def test_mt940_rows_stored_under_hash_ids_by_an_older_recon_are_not_stored_again(
+    tmp_path, cli
+) -> None:
+    """A database holding an overlapping export loaded before this version, which gave
+    the repeated reference a hash id on each line: January's export, then an export of
+    February and March, store March's interest only."""
+    from dataclasses import replace
+
+    import polars as pl
+
+    from recon.db import connect, sha256_of, store_file, transaction
+    from recon.loaders.mt940 import Mt940Loader
+
+    both = write_mt940(tmp_path / "both.sta", [JAN_RENTE, FEB_RENTE])
+    result = Mt940Loader().load(both)
+    # the ids recon gave these two lines before (a hash of account, date, amount, id
+    # and text, and the occurrence), written down from its output
+    old = ["syn-70a9a68b87968df7-1", "syn-f5ea2f7d75e969f9-1"]
+    result = replace(result, frame=result.frame.with_columns(pl.Series("id", old)))
+    con = connect(tmp_path / "r.duckdb")
+    with transaction(con):
+        store_file(con, result, side="bank", sha=sha256_of(both), run_id="before")
+    con.close()
+    march = ("260331", "C", "1,05", "Rente")
+    stored = _load_all(cli, tmp_path, [
+        write_mt940(tmp_path / "jan.sta", [JAN_RENTE]),
+        write_mt940(tmp_path / "feb_mar.sta", [FEB_RENTE, march]),
+        write_mt940(tmp_path / "mar.sta", [march]),
+    ])
+    assert stored == [(old[0], "2026-01-31", "1.2300"), (old[1], "2026-02-28", "0.9800"),
+                      ("Rente~2026-03-31~1.05", "2026-03-31", "1.0500")]
+
+
+def test_mt940_equal_interest_lines_of_one_day_are_stored_as_often_as_an_export_holds_them(
+    tmp_path, cli
+) -> None:
+    """Two interest lines of 0.98 on one day are two transactions (hash ids, as before);
+    an earlier export holding one of them (an interim one) under 'Rente' is one of the
+    two, a later one holding one adds none."""
+    rente = ("260131", "C", "0,98", "Rente")
+    stored = _load_all(cli, tmp_path, [
+        write_mt940(tmp_path / "early.sta", [rente]),
+        write_mt940(tmp_path / "day.sta", [rente, rente]),
+        write_mt940(tmp_path / "again.sta", [rente, FEB_RENTE]),
+    ])
+    assert [row[1:] for row in stored] == [("2026-01-31", "0.9800")] * 2 + [
+        ("2026-02-28", "0.9800")]
+
+
+def test_mt940_bank_reference_reused_for_another_transaction_is_still_refused(
+    tmp_path, cli
+) -> None:
+    """A bank reference ('//B-77') is the bank's own, unique id: given again with another
+    amount it is refused (exit 2), as any id a source keeps unique."""
+    first = write_mt940(tmp_path / "jan.sta", [("260131", "D", "5,00", "KARTE//B-77")])
+    stored = _load_all(cli, tmp_path, [first])
+    assert stored == [("B-77", "2026-01-31", "-5.0000")]
+    again = write_mt940(tmp_path / "feb.sta", [("260228", "D", "7,00", "KARTE//B-77")])
+    code, _, err = cli(*run_args(again, tmp_path / "ledger.csv", tmp_path))
+    assert code == 2
+    assert "id 'B-77' (2026-02-28, -7.0000) is already stored, from jan.sta line 5" in err
+    assert _bank_rows(tmp_path / "r.duckdb") == stored

@@ -1,7 +1,11 @@
-"""Pipeline invariants on generated months: no row matched twice, nothing lost, order-free."""
+"""Invariants on generated input: no row matched twice, nothing lost, order-free; each
+MT940 line stored once however its exports overlap."""
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -10,10 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from recon import db as D
 from recon.config import load_rules
 from recon.loaders.base import LoadResult, canonical
+from recon.loaders.mt940 import Mt940Loader
 from recon.pipeline import run_pipeline
 
-from .conftest import RULES
-from .strategies import months
+from .conftest import RULES, write_mt940
+from .strategies import months, mt940_exports
 
 SCHEMA = {
     "id": pl.String,
@@ -93,3 +98,39 @@ def test_identical_decoys_are_never_auto(month) -> None:
             ):
                 # two indistinguishable ledger rows for one bank line: must not be auto
                 raise AssertionError(f"auto match between indistinguishable rows {rid}/{twin}")
+
+
+def _as_loaded_before(result: LoadResult) -> LoadResult:
+    """`result` with the ids an earlier recon gave its rows: a hash id on every row
+    whose customer reference repeats in the file (its `legacy` id)."""
+    assert result.weak_rows is not None
+    old = result.weak_rows.filter(pl.col("plain").is_duplicated()).select(
+        "line", pl.col("legacy").alias("old"))
+    frame = result.frame.join(old, on="line", how="left", maintain_order="left")
+    return replace(result, frame=frame.with_columns(pl.coalesce("old", "id").alias("id"))
+                   .drop("old"))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mt940_exports())
+def test_overlapping_mt940_exports_store_each_line_once(case) -> None:
+    """However a statement's exports overlap, and whether an earlier recon loaded the
+    first, each line of the days they cover is stored once."""
+    lines, exports, old = case
+    con = D.connect(":memory:")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, export in enumerate(exports):
+            result = Mt940Loader().load(write_mt940(Path(tmp) / f"{n}.sta", export))
+            if n == 0 and old and result.weak_rows is not None:
+                result = _as_loaded_before(result)
+            with D.transaction(con):
+                D.store_file(con, result, side="bank", sha=str(n), run_id="R")
+    stored = con.execute("select strftime(date, '%y%m%d'), amount, reference from txns "
+                         "order by all").fetchall()
+    con.close()
+    covered = {line for export in exports for line in export}
+    expected = sorted(
+        (day, Decimal(amount.replace(",", ".")) * (1 if sign == "C" else -1),
+         ref.split("//")[0])
+        for day, sign, amount, ref in lines if (day, sign, amount, ref) in covered)
+    assert stored == expected

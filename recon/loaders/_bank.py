@@ -227,8 +227,8 @@ class Rows:
     reference: list[str | None] = field(default_factory=list)
     description: list[str | None] = field(default_factory=list)
     iban: list[str | None] = field(default_factory=list)
-    #: the natural ids the source does not keep unique from file to file
-    weak: set[str] = field(default_factory=set)
+    #: per row: its natural id is one the source does not keep unique from file to file
+    weak: list[bool] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.line)
@@ -241,8 +241,7 @@ class Rows:
         """Append one transaction (amount already signed and checked with `money`);
         `weak_id`: its natural id is one the source repeats from file to file."""
         self.natural_id.append(clean(natural_id))
-        if weak_id and self.natural_id[-1] is not None:
-            self.weak.add(self.natural_id[-1])
+        self.weak.append(weak_id and self.natural_id[-1] is not None)
         self.line.append(line)
         self.account.append(account)
         self.day.append(day)
@@ -254,11 +253,19 @@ class Rows:
         self.description.append(clean(description))
         self.iban.append(iban)
 
-    def weak_ids(self, frame: pl.DataFrame) -> frozenset[str]:
-        """The weak natural ids `frame` (from :meth:`frame`) kept as ids."""
-        if not self.weak:
-            return frozenset()
-        return frozenset(frame.filter(pl.col("id").is_in(list(self.weak)))["id"].to_list())
+    def weak_rows(self, frame: pl.DataFrame) -> pl.DataFrame | None:
+        """The rows of `frame` (from :meth:`frame`) whose natural id is weak, with the
+        ids a file may have stored each under: ``LoadResult.weak_rows``."""
+        if not any(self.weak):
+            return None
+        named = frame.with_columns(
+            pl.Series("given", self.natural_id, dtype=pl.String),
+            pl.Series("weak", self.weak, dtype=pl.Boolean))
+        # over every row of the file, as recon did: the same occurrence numbers
+        legacy = "syn-" + stable_ids(_hash_keys(named))
+        return named.with_columns(legacy.alias("legacy")).filter("weak").select(
+            "line", pl.col("given").alias("plain"), _qualified().alias("qualified"),
+            "legacy")
 
     def frame(self, path: Path) -> tuple[pl.DataFrame, str | None]:
         """Build the canonical frame; return it and a note about made-up ids."""
@@ -281,24 +288,51 @@ class Rows:
     def _ids(self, data: dict[str, pl.Series]) -> tuple[pl.Series, str | None]:
         """The source's ids where present and unique, else a stable hash id.
 
-        A duplicated source id (NONREF, a bank reusing FITIDs across accounts)
-        gets a hash id on every occurrence, so no row silently wins the name.
+        A weak id repeated in the file ('Rente' in an export of two months) is
+        qualified by the row's date and amount ('Rente~2026-01-31~1.23'), as one
+        repeated across files is; recon.db.store_file knows a stored transaction under
+        either id.  Any other duplicated source id (NONREF, a bank reusing FITIDs
+        across accounts), or a weak one still repeated once qualified (two equal
+        interest lines of a day), gets a hash id on every occurrence, so no row
+        silently wins the name.
         """
         given = pl.Series("id", self.natural_id, dtype=pl.String)
-        usable = given.is_not_null() & ~given.is_duplicated()
-        if usable.all():
-            return given, None
         frame = pl.DataFrame({"given": given, **data})
-        keys = frame.select(pl.concat_str(
-            [pl.col(c).cast(pl.String).fill_null("") for c in
-             ("account", "date", "amount", "given", "reference", "counterparty",
-              "description")], separator="\x1f").alias("id")).to_series()
-        made = "syn-" + stable_ids(keys)
+        named, told = given, None
+        repeated = pl.Series(self.weak, dtype=pl.Boolean) & given.is_duplicated()
+        if repeated.any():
+            named = frame.select(
+                pl.when(repeated).then(_qualified()).otherwise("given").alias("id"))["id"]
+            told = (f"ids of {repeated.sum()} row(s) told apart by date and amount "
+                    "('id~date~amount'): the source repeats them (a customer reference)")
+        usable = named.is_not_null() & ~named.is_duplicated()
+        if usable.all():
+            return named, told
+        made = "syn-" + stable_ids(_hash_keys(frame))
         missing = int((~usable).sum())
-        dup = int((given.is_not_null() & given.is_duplicated()).sum())
+        dup = int((named.is_not_null() & ~usable).sum())
         note = (f"made ids for {missing} row(s) ({dup} with a duplicated source id): "
                 "'syn-' + a hash of account, date, amount and text + occurrence")
-        return pl.select(pl.when(usable).then(given).otherwise(made).alias("id"))["id"], note
+        ids = pl.select(pl.when(usable).then(named).otherwise(made).alias("id"))["id"]
+        return ids, "; ".join(n for n in (told, note) if n)
+
+
+def _qualified() -> pl.Expr:
+    """A weak id told apart by the row's date and amount: 'Rente~2026-02-28~0.98'
+    (column ``given``).  recon.db.store_file stored such ids before: the text must
+    not change."""
+    amount = pl.col("amount").cast(pl.String).str.strip_chars_end("0").str.strip_chars_end(".")
+    return pl.concat_str([pl.col("given"), pl.col("date").cast(pl.String), amount],
+                         separator="~")
+
+
+def _hash_keys(frame: pl.DataFrame) -> pl.Series:
+    """What a made id hashes (the natural id in column ``given``): stored ids were made
+    of it, the text must not change."""
+    return frame.select(pl.concat_str(
+        [pl.col(c).cast(pl.String).fill_null("") for c in
+         ("account", "date", "amount", "given", "reference", "counterparty",
+          "description")], separator="\x1f").alias("id")).to_series()
 
 
 def statement(rows: Rows, first: int, *, account: str | None, currency: str | None,

@@ -80,10 +80,13 @@ class LoadResult:
     profile: str | None = None
     encoding: str | None = None
     notes: list[str] = field(default_factory=list)  # why this format/profile was chosen
-    #: Ids the source does not keep unique from file to file (an MT940 line's customer
-    #: reference, taken when the bank gives no reference of its own): a later file may
-    #: give one to another transaction (see recon.db.store_file).
-    weak_ids: frozenset[str] = frozenset()
+    #: The rows whose id the source does not keep unique from file to file (an MT940
+    #: line's customer reference, taken when the bank gives no reference of its own:
+    #: 'Rente' every month), with every id a file may have stored the row under (see
+    #: recon.db.store_file): columns ``line``; ``plain``, the source's id; ``qualified``,
+    #: told apart by date and amount ('Rente~2026-02-28~0.98'); ``legacy``, the hash id
+    #: ('syn-...') earlier versions of recon gave it when the id repeated in its file.
+    weak_rows: pl.DataFrame | None = None
 
 
 class Loader(ABC):

@@ -121,7 +121,7 @@ class Mt940Loader(Loader):
             notes.append(id_note)
         return LoadResult(path=path, format=self.format, frame=frame, statements=statements,
                           profile=profile, encoding=encoding, notes=notes,
-                          weak_ids=rows.weak_ids(frame))
+                          weak_rows=rows.weak_rows(frame))
 
 
 def _blocks(text: str, notes: list[str]) -> list[_Block]:

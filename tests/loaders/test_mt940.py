@@ -138,6 +138,32 @@ def test_nonref_ids_are_made_up_and_stable(tmp_path: Path) -> None:
     assert ids[0].endswith("-1") and ids[1].endswith("-2") and ids[0][:-2] == ids[1][:-2]
 
 
+def test_customer_reference_repeated_in_the_file_is_told_apart_by_date_and_amount(
+    tmp_path: Path,
+) -> None:
+    """A customer reference taken as id ('Rente') that the export repeats (January's and
+    February's interest) is named by date and amount, as when two files hold it; two
+    equal lines of a day still get hash ids.  weak_rows names each such row's ids, the
+    hash id an earlier recon gave it among them."""
+    text = (":20:STMT\n:25:DE89370400440532013000\n:28C:1/1\n:60F:C260131EUR1000,00\n"
+            ":61:2601310131C1,23NMSCRente\n:86:Zinsen/Rente\n"
+            ":61:2602280228C0,98NMSCRente\n:86:Zinsen/Rente\n"
+            ":61:2602280228C0,98NMSCRente\n:86:Zinsen/Rente\n"
+            ":61:2602280228D5,00NMSCKARTE//B-77\n:86:Karte\n"
+            ":62F:C260228EUR998,19\n-\n")
+    result = load(tmp_path, text)
+    ids = result.frame["id"].to_list()
+    assert ids[0] == "Rente~2026-01-31~1.23" and ids[3] == "B-77"
+    assert ids[1].startswith("syn-") and ids[1][:-2] == ids[2][:-2] and ids[2].endswith("-2")
+    weak = result.weak_rows
+    assert weak is not None
+    assert weak["line"].to_list() == [5, 7, 9] and weak["plain"].to_list() == ["Rente"] * 3
+    assert weak["qualified"].to_list() == [ids[0], "Rente~2026-02-28~0.98",
+                                           "Rente~2026-02-28~0.98"]
+    # the ids the loader gave them before (written down from its output)
+    assert weak["legacy"].to_list() == ["syn-70a9a68b87968df7-1", *ids[1:3]]
+
+
 def test_empty_file_and_no_statement(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="no MT940 statement"):
         load(tmp_path, "hello\n")
