@@ -29,10 +29,7 @@ is a customer statement (``undated_balances``) dates it by its statement's perio
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
 
 import polars as pl
 
@@ -62,50 +59,39 @@ _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
 #: What may stand around a phrase: a date, in figures or words, and punctuation.
 _DATE = rf"(?:[\W\d年月日号]|\b(?:as|at|of|on|per|to|from|(?:{_MONTHS})[a-z]*)\b)*"
 _PATTERNS = {
-    kind: re.compile(rf"^{_DATE}(?:{'|'.join(map(re.escape, phrases))}){_DATE}$")
+    kind: rf"^{_DATE}(?:{'|'.join(map(re.escape, phrases))}){_DATE}$"
     for kind, phrases in PHRASES.items()
 }
 _TEXT = ("description", "doc_type", "reference")
+#: A statement per account and currency.
+_BLOCK = ("account", "currency")
+
+
+def _kind_expr(text: pl.Expr) -> pl.Expr:
+    """'opening', 'closing' or 'total' where `text` is a balance phrase, else null."""
+    norm = (text.str.normalize("NFKC").str.replace_all(r"[_-]", " ").str.to_lowercase()
+            .str.replace_all(r"\s+", " ").str.strip_chars())
+    return pl.coalesce(pl.when(norm.str.contains(pattern)).then(pl.lit(kind))
+                       for kind, pattern in _PATTERNS.items())
 
 
 def balance_kind(text: str | None) -> str | None:
     """'opening', 'closing' or 'total' when `text` is a balance phrase, else None."""
-    if not text:
-        return None
-    norm = " ".join(re.sub(r"[_-]", " ", unicodedata.normalize("NFKC", text)).casefold().split())
-    return next((kind for kind, p in _PATTERNS.items() if p.match(norm)), None)
+    kind: str | None = pl.select(_kind_expr(pl.lit(text, pl.String))).item()
+    return kind
 
 
-def _kind(row: dict[str, Any]) -> str | None:
-    """The row's balance kind; None for a transaction (or a phrase with a reference)."""
-    if row["reference"] and balance_kind(row["reference"]) is None:
-        return None
-    return next((k for k in map(balance_kind, (row[c] for c in _TEXT)) if k), None)
-
-
-def _edges(rows: list[dict[str, Any]]) -> dict[int, str]:
-    """Balance kinds of the rows (by index) before the first transaction and after the last."""
-    found: dict[int, str] = {}
-    for order in (range(len(rows)), range(len(rows) - 1, -1, -1)):
-        for i in order:
-            kind = None if i in found else _kind(rows[i])
-            if kind is None:
-                break
-            found[i] = kind
-    return found
-
-
-def _blocks(frame: pl.DataFrame, *columns: str
-            ) -> Iterator[tuple[list[dict[str, Any]], dict[int, str]]]:
-    """Each account and currency's rows (line, `columns`, account, currency and the text
-    columns, null where `frame` has none) in file order, with its balance lines' kinds
-    by index."""
-    text = [pl.col(c) if c in frame.columns else pl.lit(None, pl.String).alias(c)
-            for c in _TEXT]
-    for _, group in frame.sort("line").group_by(["account", "currency"],
-                                                maintain_order=True):
-        rows = group.select("line", *columns, "account", "currency", *text).to_dicts()
-        yield rows, _edges(rows)
+def _roles(frame: pl.DataFrame) -> pl.Expr:
+    """Each row's balance kind; null for a transaction: a row that states no balance
+    phrase, quotes another reference, or stands between two transactions of its
+    account and currency (in file order)."""
+    text = {c: pl.col(c) if c in frame.columns else pl.lit(None, pl.String) for c in _TEXT}
+    quotes = (text["reference"].fill_null("") != "") & _kind_expr(text["reference"]).is_null()
+    kind = pl.when(~quotes).then(pl.coalesce(_kind_expr(text[c]) for c in _TEXT))
+    txn = kind.is_null()
+    seen = txn.cum_sum().over(_BLOCK, order_by="line")  # transactions up to the row
+    between = (seen > 0) & (seen < txn.sum().over(_BLOCK))
+    return pl.when(~between).then(kind)
 
 
 def balance_kinds(frame: pl.DataFrame) -> pl.Series:
@@ -113,9 +99,7 @@ def balance_kinds(frame: pl.DataFrame) -> pl.Series:
 
     `frame` holds line, account, currency and any of the text columns (a loader's,
     before its dates are read)."""
-    kinds = {rows[i]["line"]: kind for rows, found in _blocks(frame)
-             for i, kind in found.items()}
-    return frame["line"].replace_strict(kinds, default=None, return_dtype=pl.String)
+    return frame.select(_roles(frame).alias("kind")).to_series()
 
 
 def period_dates(frame: pl.DataFrame, kinds: pl.Series) -> pl.Series:
@@ -130,40 +114,49 @@ def period_dates(frame: pl.DataFrame, kinds: pl.Series) -> pl.Series:
         .otherwise(txns.max().over(block)).alias("date")).to_series()
 
 
-def _statement(result: LoadResult, rows: list[dict[str, Any]], found: dict[int, str]
-               ) -> StatementInfo:
-    """The statement of one account and currency: its balance lines' amounts, and the
-    period from the opening line's date (or the first transaction's, if earlier)."""
-    stated: dict[str, dict[str, Any]] = {}
-    for i, kind in sorted(found.items()):
-        if kind in stated and kind != "total":  # totals state no balance: any number
-            raise InputFileError(
-                result.path, f"a second {kind} balance line (the first is line "
-                f"{stated[kind]['line']}); a statement states one per account and currency",
-                line=rows[i]["line"],
-                hint="a statement opens and closes once: remove the extra line, or split "
-                     "the file into one statement per account and currency")
-        stated[kind] = rows[i]
-    txns = [r["date"] for i, r in enumerate(rows) if i not in found]
-    opening, closing = stated.get("opening"), stated.get("closing")
-    starts = txns + ([opening["date"]] if opening else []) or [r["date"] for r in rows]
-    ends = txns + ([closing["date"]] if closing else []) or [r["date"] for r in rows]
-    return StatementInfo(
-        account=rows[0]["account"], currency=rows[0]["currency"],
-        opening_balance=opening["amount"] if opening else None,
-        closing_balance=closing["amount"] if closing else None,
-        start_date=min(starts), end_date=max(ends), transactions=len(txns))
+def _refuse_a_second(result: LoadResult, frame: pl.DataFrame) -> None:
+    """Raise on an opening or closing line after the first of its account and currency
+    (`frame`: the rows with their `kind`); of several, the first of the statement that
+    starts first."""
+    each = (*_BLOCK, "kind")
+    stated = frame.with_columns(block=pl.col("line").min().over(_BLOCK)).filter(
+        pl.col("kind").is_in(["opening", "closing"])).with_columns(
+        first=pl.col("line").min().over(each))
+    second = stated.filter(pl.col("line") > pl.col("first")).sort("block", "line")
+    if second.height:
+        row = second.row(0, named=True)
+        raise InputFileError(
+            result.path, f"a second {row['kind']} balance line (the first is line "
+            f"{row['first']}); a statement states one per account and currency",
+            line=row["line"],
+            hint="a statement opens and closes once: remove the extra line, or split "
+                 "the file into one statement per account and currency")
+
+
+def _statements(frame: pl.DataFrame) -> list[StatementInfo]:
+    """One statement per account and currency of `frame` (the rows with their `kind`):
+    its balance lines' amounts, and its period from the opening line's date (or the
+    first transaction's, if earlier) to the closing line's (or the last transaction's,
+    if later); where there are neither, from every line's dates."""
+    kind, date = pl.col("kind"), pl.col("date")
+    txn = kind.is_null()
+    per = frame.sort("line").group_by(_BLOCK, maintain_order=True).agg(
+        opening_balance=pl.col("amount").filter(kind == "opening").first(),
+        closing_balance=pl.col("amount").filter(kind == "closing").first(),
+        start_date=pl.coalesce(date.filter(txn | (kind == "opening")).min(), date.min()),
+        end_date=pl.coalesce(date.filter(txn | (kind == "closing")).max(), date.max()),
+        transactions=txn.sum())
+    return [StatementInfo(**row) for row in per.iter_rows(named=True)]
 
 
 def split_balances(result: LoadResult) -> LoadResult:
     """A customer statement's rows without its balance lines, which become its statements
     (one per account and currency; their balances replace any from a balance column,
     which counts receipts in the statement's signs as money in)."""
-    statements, dropped = [], []
-    for rows, found in _blocks(result.frame, "date", "amount"):
-        statements.append(_statement(result, rows, found))
-        dropped += [rows[i]["line"] for i in found]
-    if not dropped:
+    frame = result.frame.with_columns(_roles(result.frame).alias("kind"))
+    _refuse_a_second(result, frame)
+    statements = _statements(frame)
+    txn = frame["kind"].is_null()
+    if txn.all():
         return replace(result, statements=statements)
-    kept = result.frame.filter(~pl.col("line").is_in(dropped))
-    return replace(result, frame=kept, statements=statements)
+    return replace(result, frame=result.frame.filter(txn), statements=statements)
