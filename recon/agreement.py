@@ -128,12 +128,58 @@ def statement_totals(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> pl.
     stated closing balance against its opening balance plus this)."""
     rows = frame.select("account", "currency", "amount", "doc_type", "customer_id",  # noqa: F841
                         "counterparty")
-    kind = their_kind_sql(doc_kind_sql("doc_type"), "doc_type")
     totals: pl.DataFrame = con.sql(f"""
-        select account, currency, sum({effect_sql(kind, 'amount')}) as total,
+        select account, currency, sum({_checked_effect_sql()}) as total,
                coalesce(mode(nullif(trim(customer_id), '')), mode(counterparty)) as customer
         from rows group by account, currency""").pl()
     return totals
+
+
+def carried_balances(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame,
+                     carried: pl.DataFrame | None) -> pl.DataFrame | None:
+    """The balances a customer statement carries from page to page (`carried`: its page
+    lines, recon.loaders.balances.split_balances took them out of its rows `frame`).
+
+    Per account and currency, in the statement's order (the file's, or the reverse where
+    its lines run newest first), each page line (`line`, `amount`) with the one before
+    it (`prev_line`, `prev_amount`; null for the first, which follows the opening
+    balance) and `lines`: the effects of the rows between, as statement_totals counts
+    them.  None where it carries none."""
+    if carried is None or not carried.height:
+        return None
+    rows = frame.select("line", "date", "account", "currency", "amount", "doc_type")  # noqa: F841
+    pages = carried.select("line", "account", "currency", "amount")  # noqa: F841
+    found: pl.DataFrame = con.sql(f"""
+        with t as (select account, currency, line, {_checked_effect_sql()} as effect,
+                          sign(date_diff('day', lag(date) over (
+                              partition by account, currency order by line), date)) as step
+                   from rows),
+        -- newest first: more of its rows dated before the row above them than after
+        o as (select account, currency, coalesce(sum(step), 0) < 0 as back
+              from t group by account, currency),
+        u as (select account, currency, line, effect, null as amount, false as page from t
+              union all by name
+              select account, currency, line, 0 as effect, amount, true as page from pages),
+        r as (select *, sum(effect) over (partition by account, currency order by line) as upto,
+                     sum(effect) over (partition by account, currency) as total from u),
+        c as (select r.account, r.currency, r.line, r.amount, o.back,
+                     case when o.back then r.total - r.upto else r.upto end as before
+              from r join o on o.account is not distinct from r.account
+                           and o.currency is not distinct from r.currency
+              where r.page)
+        select account, currency, line, amount, lag(line) over w as prev_line,
+               lag(amount) over w as prev_amount,
+               before - coalesce(lag(before) over w, 0) as lines
+        from c window w as (partition by account, currency
+                            order by case when back then -line else line end)
+        order by line""").pl()
+    return found
+
+
+def _checked_effect_sql() -> str:
+    """A statement line's effect as its file is checked, before it is matched: the
+    kinds of the agreement, a line without a doc_type counting as a receipt."""
+    return effect_sql(their_kind_sql(doc_kind_sql("doc_type"), "doc_type"), "amount")
 
 
 def _statement_lines(con: duckdb.DuckDBPyConnection, as_of: date) -> None:

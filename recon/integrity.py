@@ -14,7 +14,9 @@ apart from its neighbours' is reported as ``unverified`` rather than skipped.
 A customer's statement (``--statement``) gets the balance check alone
 (:meth:`StatementCheck.add_customer`): its amounts are in the customer's signs, not
 the bank's, its period is only the span of its lines' dates (a gap between two is
-no missing statement), and its account is not a bank account to chain with.
+no missing statement), and its account is not a bank account to chain with.  Its
+balance is checked at each page line that carries it over a page, too: the balance
+stated before (the page line before it, else the opening) plus its lines' effects.
 """
 
 from __future__ import annotations
@@ -26,14 +28,18 @@ from decimal import Decimal
 from functools import partial
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from recon.db import amount_text
-from recon.loaders.base import LoadResult, StatementInfo
+from recon.loaders.base import AMOUNT, LoadResult, StatementInfo
 
 KINDS = ("balance", "continuity", "date_gap", "date_overlap", "duplicate_statement",
          "currency", "unverified")
+
+#: How a customer statement's lines are summed (recon.agreement.statement_totals).
+_EFFECTS = " (invoices less credit notes and receipts)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,22 +98,30 @@ class StatementCheck:
         self._stmts: list[_Stmt] = []
         self._customers: list[_Stmt] = []
         self._unverified: list[IntegrityBreak] = []
+        self._carried: list[IntegrityBreak] = []
 
     def add(self, result: LoadResult) -> None:
         """Take the statements of one more file, in input order."""
         self._stmts.extend(_statements(result, len(self._stmts), self._unverified))
 
-    def add_customer(self, result: LoadResult, totals: pl.DataFrame) -> None:
+    def add_customer(self, result: LoadResult, totals: pl.DataFrame,
+                     carried: pl.DataFrame | None = None) -> None:
         """Take a customer statement's statements (one per account and currency, as
         :func:`recon.loaders.balances.split_balances` states them), each with the total
         of its lines' effects on the customer's balance and the customer, from `totals`
-        (:func:`recon.agreement.statement_totals`: the agreement's one definition)."""
+        (:func:`recon.agreement.statement_totals`: the agreement's one definition), and
+        the balances it carries over its pages (`carried`:
+        :func:`recon.agreement.carried_balances`)."""
         by_key = {(t["account"], t["currency"]): t for t in totals.iter_rows(named=True)}
+        stmts = {}
         for i, info in enumerate(result.statements):
             t = by_key.get((info.account, info.currency), {})
-            self._customers.append(_Stmt(
-                info, _label(result.path, i, info), len(self._customers),
-                Decimal(t.get("total") or 0), frozenset(), t.get("customer")))
+            stmts[info.account, info.currency] = _Stmt(
+                info, _label(result.path, i, info), len(self._customers) + i,
+                Decimal(t.get("total") or 0), frozenset(), t.get("customer"))
+        self._customers.extend(stmts.values())
+        if carried is not None:
+            self._carried.extend(_carried(stmts, carried))
 
     def breaks(self) -> list[IntegrityBreak]:
         """Every break among the statements added so far."""
@@ -116,7 +130,8 @@ class StatementCheck:
         for s in stmts:
             breaks.extend(_balance(s))
         for s in self._customers:
-            breaks.extend(_balance(s, " (invoices less credit notes and receipts)"))
+            breaks.extend(_balance(s, _EFFECTS))
+        breaks.extend(self._carried)
         by_account: dict[str | None, list[_Stmt]] = defaultdict(list)
         for s in stmts:
             by_account[s.info.account].append(s)
@@ -206,12 +221,45 @@ def _balance(s: _Stmt, summed: str = "") -> list[IntegrityBreak]:
         return []
     diff = info.closing_balance - expected
     money = partial(amount_text, currency=info.currency)
-    who = f"{s.label}, customer {s.customer}" if s.customer else s.label
     return [IntegrityBreak(
         "balance", info.account, (s.label,), expected, info.closing_balance, diff,
-        f"{who}: opening {money(info.opening_balance)} + lines {money(s.total)}{summed} "
+        f"{_who(s)}: opening {money(info.opening_balance)} + lines {money(s.total)}{summed} "
         f"= {money(expected)}, but the statement closes at {money(info.closing_balance)} "
         f"(difference {money(diff)})", info.currency, s.customer)]
+
+
+def _who(s: _Stmt) -> str:
+    return f"{s.label}, customer {s.customer}" if s.customer else s.label
+
+
+def _carried(stmts: dict[tuple[str | None, str | None], _Stmt], carried: pl.DataFrame
+             ) -> list[IntegrityBreak]:
+    """Each balance a customer statement carries over a page (`carried`, see
+    StatementCheck.add_customer) that is not the balance stated before it (the page
+    line before it, else the opening balance; none: not checked) plus the lines between."""
+    openings = pl.DataFrame(
+        [(*key, s.info.opening_balance) for key, s in stmts.items()],
+        schema={"account": pl.String, "currency": pl.String, "opening": AMOUNT},
+        orient="row")
+    wrong = (carried.join(openings, on=["account", "currency"], how="left", nulls_equal=True)
+             .with_columns(stated=pl.coalesce("prev_amount", "opening"))
+             .with_columns(expected=pl.col("stated") + pl.col("lines"))
+             .filter(pl.col("amount") != pl.col("expected")))
+    return [_carried_break(stmts[row["account"], row["currency"]], row)
+            for row in wrong.iter_rows(named=True)]
+
+
+def _carried_break(s: _Stmt, row: dict[str, Any]) -> IntegrityBreak:
+    """The break of one carried balance (a row of _carried's) of statement `s`."""
+    money = partial(amount_text, currency=s.info.currency)
+    found, expected = Decimal(row["amount"]), Decimal(row["expected"])
+    stated = (f"opening {money(row['stated'])} + lines before it" if row["prev_line"] is None
+              else f"line {row['prev_line']}'s {money(row['stated'])} + lines between")
+    return IntegrityBreak(
+        "balance", s.info.account, (s.label,), expected, found, found - expected,
+        f"{_who(s)}: line {row['line']} states a balance of {money(found)} carried over a "
+        f"page, but {stated} {money(row['lines'])}{_EFFECTS} = {money(expected)} "
+        f"(difference {money(found - expected)})", s.info.currency, s.customer)
 
 
 def _currency(account: str | None, group: list[_Stmt]) -> list[IntegrityBreak]:

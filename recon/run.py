@@ -26,7 +26,7 @@ import polars as pl
 
 from recon import __version__, matchinfo, warmup
 from recon.aging import aging_frame, unlinked_sql
-from recon.agreement import OUR_LINES, agreement_frame, statement_totals
+from recon.agreement import OUR_LINES, agreement_frame, carried_balances, statement_totals
 from recon.audit import head as audit_head
 from recon.config import RuleSet, load_rules
 from recon.db import (
@@ -329,7 +329,8 @@ def _load(
             elif side == "statement":  # a customer's balance b/f is no payment of theirs
                 result = split_balances(result)
                 # checked once its balance lines state its balances
-                check.add_customer(result, statement_totals(con, result.frame))
+                check.add_customer(result, statement_totals(con, result.frame),
+                                   carried_balances(con, result.frame, result.carried))
             stages["parse"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             start(progress, f"storing {path.name}")

@@ -76,3 +76,60 @@ def mt940_exports(
                             min_size=1, max_size=4))
     exports = [[line for line in lines if min(w) <= line[0] <= max(w)] for w in windows]
     return lines, exports, draw(st.booleans())
+
+
+#: What a paged statement prints where a page ends: the balance carried, the page's
+#: subtotal, and the balance brought forward at the head of the next page.
+PAGE_WORDS = [
+    ("Balance carried forward", "Sub total", "Balance brought forward"),
+    ("c/f", "Page total", "b/f"),
+    ("过次页", "本页小计", "承前页"),
+    ("转下页", "本页合计", "承上页"),
+]
+DOC_TYPES = {"invoice": "Invoice", "credit_note": "Credit note", "payment": "Payment",
+             "": "Payment"}
+
+
+def effect(doc_type: str, amount: Decimal) -> Decimal:
+    """A statement line's effect on the customer's balance, checked before matching."""
+    return abs(amount) if doc_type == "invoice" else -abs(amount) \
+        if doc_type == "credit_note" else -amount
+
+
+@st.composite
+def paged_statements(draw: st.DrawFn, max_rows: int = 10
+                     ) -> tuple[list[tuple], list[tuple], bool]:
+    """(on one page, on pages, whether an opening balance is stated): a customer
+    statement's rows (id, date or None, amount, reference, description, doc_type) with
+    or without an opening and a closing balance line, and the same statement cut into
+    pages: at each cut the balance carried, perhaps the page's subtotal, and the balance
+    brought forward (English or Chinese, dated or not); oldest or newest first."""
+    n = draw(st.integers(1, max_rows))
+    dates = sorted(draw(st.lists(days, min_size=n, max_size=n)))
+    opening = draw(st.one_of(st.none(), amounts))
+    balance = opening or Decimal(0)
+    one, paged = [], []
+    if opening is not None:
+        one.append(("S0", draw(st.sampled_from([dates[0], None])), opening, "",
+                    draw(st.sampled_from(["Balance b/f", "期初余额"])), ""))
+    cuts = draw(st.sets(st.integers(1, n - 1))) if n > 1 else set()
+    for i, day in enumerate(dates, 1):
+        doc, amount = draw(st.sampled_from(sorted(DOC_TYPES))), draw(amounts)
+        ref = f"INV-2026-{i:05d}" if doc else ""
+        one.append((f"S{i}", day, amount, ref, DOC_TYPES[doc], doc))
+        paged.append(one[-1])
+        balance += effect(doc, amount)
+        if i in cuts:
+            carried, subtotal, brought = draw(st.sampled_from(PAGE_WORDS))
+            dated = draw(st.lists(st.sampled_from([day, None]), min_size=3, max_size=3))
+            paged.append((f"P{i}c", dated[0], balance, "", carried, ""))
+            if draw(st.booleans()):
+                paged.append((f"P{i}s", dated[1], draw(amounts), "", subtotal, ""))
+            paged.append((f"P{i}b", dated[2], balance, "", brought, ""))
+    if draw(st.booleans()):
+        one.append(("S99", draw(st.sampled_from([dates[-1], None])), balance, "",
+                    draw(st.sampled_from(["Closing balance", "期末余额"])), ""))
+    paged = one[:1] * (opening is not None) + paged + one[-1:] * (one[-1][0] == "S99")
+    if dates[0] < dates[-1] and draw(st.booleans()):  # newest first
+        one, paged = one[::-1], paged[::-1]
+    return one, paged, opening is not None

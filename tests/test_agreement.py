@@ -466,6 +466,68 @@ def test_a_statement_that_adds_up_has_no_balance_break_line(cli, tmp_path):
     assert closing["their_amount"] == "4314.05"
 
 
+# Their statement of test_a_balance_brought_forward_is_their_opening_balance_not_a_payment,
+# closing as its lines make it, and its page lines: 1250.00 + 1000.00 + 2500.00 = 4750.00
+# at the foot of page 1, + 1234.05 - 1000.00 = 4984.05 at the foot of page 2
+ONE_PAGE = (STATEMENT_HEADER
+            + "S0,2026-01-01,1250.00,EUR,Acme GmbH,,Balance brought forward,\n"
+            + STATEMENT.split("\n", 1)[1]
+            + "S9,2026-02-28,4364.05,EUR,Acme GmbH,,Closing balance,\n")
+PAGES = {
+    "English": {
+        "S3": "P1,2026-01-12,4750.00,EUR,Acme GmbH,,Balance carried forward,\n"
+              "P2,2026-01-13,4750.00,EUR,Acme GmbH,,Balance brought forward,\n",
+        "S5": "P3,2026-02-03,234.05,EUR,Acme GmbH,,Sub total,\n"
+              "P4,2026-02-03,4984.05,EUR,Acme GmbH,,Carried forward,\n"
+              "P5,2026-02-04,4984.05,EUR,Acme GmbH,,Brought forward 4 February 2026,\n"},
+    "Chinese, undated": {
+        "S3": "P1,,3500.00,EUR,Acme GmbH,,本页小计,\n"
+              "P2,,4750.00,EUR,Acme GmbH,,过次页,\n"
+              "P3,,4750.00,EUR,Acme GmbH,,承前页,\n",
+        "S5": "P4,,234.05,EUR,Acme GmbH,,本页合计,\n"
+              "P5,,4984.05,EUR,Acme GmbH,,转下页,\n"
+              "P6,,4984.05,EUR,Acme GmbH,,承上页,\n"},
+}
+
+
+def _with_pages(statement: str, before: dict[str, str]) -> str:
+    """`statement` with the lines `before[id]` put before its row `id`."""
+    return "".join(before.get(row.split(",", 1)[0], "") + row
+                   for row in statement.splitlines(keepends=True))
+
+
+@pytest.mark.parametrize("pages", PAGES.values(), ids=PAGES)
+def test_a_statement_on_pages_agrees_as_the_same_statement_on_one_page(cli, tmp_path, pages):
+    # each carried and brought-forward balance and subtotal was a payment of theirs we
+    # had not received, and their statement did not add up (English: a balance_break of
+    # 19702.15 and a balance integrity break); the Chinese one's undated page lines
+    # refused the file ("cannot parse date None")
+    (tmp_path / "one").mkdir()
+    (tmp_path / "paged").mkdir()
+    one = _agreement_csv(_recon_run(cli, tmp_path / "one", ONE_PAGE, LEDGER_WITH_DECEMBER))
+    db = _recon_run(cli, tmp_path / "paged", _with_pages(ONE_PAGE, pages),
+                    LEDGER_WITH_DECEMBER)
+    paged = _agreement_csv(db)
+    assert paged.equals(one)
+    assert sorted(_items(paged).select("line", "their_ids", "our_ids").rows(), key=str) == [
+        ("amount_differs", "S3", "L3"), ("only_ours", None, "L5"),
+        ("only_theirs", "S5", None), ("opening_balance", None, None)]
+    summary = json.loads((db.parent / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["integrity"] == []
+    exceptions = pl.read_csv(db.parent / "out" / "exceptions.csv", infer_schema=False)
+    assert not any(i.startswith("P") for i in exceptions["id"])
+
+
+def test_a_payment_of_the_balance_between_transactions_is_still_a_payment(cli, tmp_path):
+    # words of a balance with an invoice number: a transaction wherever it stands
+    statement = _with_pages(ONE_PAGE, {
+        "S3": "P1,2026-01-14,250.00,EUR,Acme GmbH,,Payment of balance INV-2026-00012,\n"})
+    frame = _agreement_csv(_recon_run(cli, tmp_path, statement, LEDGER_WITH_DECEMBER))
+    theirs = frame.filter(pl.col("line") == "only_theirs")
+    assert "P1" in theirs["their_ids"].to_list()
+    _check_identity(_numbers(frame))
+
+
 def _demo_with_statement(tmp_path: Path, *lines: str) -> tuple[object, ...]:
     """`recon run` arguments: the demo month and a statement of customer C000101 (the
     demo's Hartmann Nord) with `lines` (id, date, amount, reference), into tmp_path."""

@@ -211,9 +211,10 @@ B1,2026-02-10,200.00,EUR,Acme GmbH,INV-2025-00090,Transfer
 """
 
 
-def _run_with_statement(cli, tmp_path: Path, closing: str) -> tuple[dict, str]:
-    """summary.json and report.html of `recon run` with THEIRS closing at `closing`."""
-    (tmp_path / "their.csv").write_text(THEIRS.format(closing=closing), encoding="utf-8")
+def _run_with_statement(cli, tmp_path: Path, closing: str, theirs: str = THEIRS
+                        ) -> tuple[dict, str]:
+    """summary.json and report.html of `recon run` with `theirs` closing at `closing`."""
+    (tmp_path / "their.csv").write_text(theirs.format(closing=closing), encoding="utf-8")
     (tmp_path / "ours.csv").write_text(OURS, encoding="utf-8")
     (tmp_path / "bank.csv").write_text(BANK, encoding="utf-8")
     code, _, err = cli("run", "--rules", RULES, "--bank", tmp_path / "bank.csv",
@@ -249,3 +250,42 @@ def test_a_customer_statement_adds_up_by_its_lines_effects(cli, tmp_path: Path) 
     summary, report = _run_with_statement(cli, tmp_path, "1250.00")
     assert summary["integrity"] == []
     assert 'id="integrity"' not in report
+
+
+# THEIRS on two pages: page 1 ends after its invoice, at 1000.00 + 500.00 = 1500.00
+PAGED_THEIRS = THEIRS.replace("S2,", """P1,2026-01-05,{carried},EUR,Acme GmbH,,Balance c/f,,C1
+P2,2026-01-06,{brought},EUR,Acme GmbH,,Balance b/f,,C1
+S2,""")
+WRONG_CARRIED = {  # carried, brought forward, and what is said of them
+    "carried": ("1450.00", "1450.00", "line 4 states a balance of 1450.00 carried over a "
+                "page, but opening 1000.00 + lines before it 500.00"),
+    "brought forward": ("1500.00", "1450.00", "line 5 states a balance of 1450.00 carried "
+                        "over a page, but line 4's 1500.00 + lines between 0.00"),
+}
+
+
+@pytest.mark.parametrize(("carried", "brought", "said"), WRONG_CARRIED.values(),
+                         ids=WRONG_CARRIED)
+def test_a_carried_balance_that_its_lines_do_not_make_breaks(
+        cli, tmp_path: Path, carried: str, brought: str, said: str) -> None:
+    # their page lines are no transactions; one that states a balance the lines before it
+    # do not make is not dropped without a word (its closing balance agrees)
+    theirs = PAGED_THEIRS.replace("{carried}", carried).replace("{brought}", brought)
+    summary, report = _run_with_statement(cli, tmp_path, "1250.00", theirs)
+    (only,) = summary["integrity"]
+    assert (only["kind"], only["currency"], only["expected"], only["found"],
+            only["difference"], only["customer"]) == (
+        "balance", "EUR", "1500.00", "1450.00", "-50.00", "C1")
+    assert only["statements"] == ["their.csv #1 2026-01-01..2026-01-31"]
+    assert only["message"] == (
+        f"their.csv #1 2026-01-01..2026-01-31, customer C1: {said} (invoices less credit "
+        "notes and receipts) = 1500.00 (difference -50.00)")
+    assert "carried over a page" in report
+    agreement = pl.read_csv(tmp_path / "out" / "statement_agreement.csv", infer_schema=False)
+    assert not {"P1", "P2"} & set(agreement["their_ids"].drop_nulls())
+
+
+def test_carried_balances_that_their_lines_make_are_no_break(cli, tmp_path: Path) -> None:
+    theirs = PAGED_THEIRS.replace("{carried}", "1500.00").replace("{brought}", "1500.00")
+    summary, _ = _run_with_statement(cli, tmp_path, "1250.00", theirs)
+    assert summary["integrity"] == []

@@ -13,17 +13,29 @@ A row is a balance line when all of these hold:
 * its description, doc_type or reference is one of :data:`PHRASES`, alone or with a
   date ("Balance b/f 31/12/2025", "Opening balance as at 1 January 2026",
   "期初余额（2026年1月1日）"): "Payment of balance INV-2026-00012" is no balance line;
-* it quotes no other reference: a line with an invoice number is a transaction;
-* it comes before the first or after the last transaction of its account and
-  currency (in file order): a phrase between transactions is left a row.
+* it quotes no other reference: a line with an invoice number is a transaction.
 
-Its amount is the balance in the statement's signs: positive, the customer owes us.
-A statement states at most one opening and one closing balance per account and
+Where it stands tells what it is.  Before the first or after the last transaction of
+its account and currency (in file order) it states the statement's balance: its
+amount is the balance in the statement's signs (positive, the customer owes us), and a
+statement states at most one opening and one closing balance per account and
 currency; totals state no balance and are dropped.
 
-A balance line may have no date ("Balance b/f,,1000.00"): a loader told that its file
-is a customer statement (``undated_balances``) dates it by its statement's period
-(:func:`period_dates`) and refuses any other row without a date, as ever.
+Between two transactions it is a page line of a statement printed on pages and
+exported whole ("Balance carried forward", "过次页" at the foot of a page, "Balance
+brought forward", "承前页" at the head of the next, "Sub total", "本页小计" on each),
+and is no row either.  A carried or brought-forward line (one of the opening or
+closing phrases) states the balance at its place in the statement: it is kept in
+``LoadResult.carried``, and recon.integrity checks it against the balance stated
+before it (the opening balance, or the page line before it) plus the effects of the
+lines between (:func:`recon.agreement.carried_balances`); one that disagrees is a
+``balance`` break of the file, as a closing balance that its lines do not make is.
+A subtotal states no balance and is dropped.
+
+A balance line may have no date ("Balance b/f,,1000.00", "过次页,,1250.00"): a loader
+told that its file is a customer statement (``undated_balances``) dates it by its
+statement's period, a page line by the transaction before it (:func:`period_dates`),
+and refuses any other row without a date, as ever.
 """
 
 from __future__ import annotations
@@ -50,8 +62,8 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "期末余额", "期末结余", "本期结余", "过次页", "转下页",
     ),
     "total": (
-        "total", "totals", "grand total", "sub total", "subtotal",
-        "合计", "总计", "小计", "本期合计", "本月合计", "本年累计",
+        "total", "totals", "grand total", "sub total", "subtotal", "page total",
+        "合计", "总计", "小计", "本页合计", "本页小计", "本期合计", "本月合计", "本年累计",
     ),
 }
 
@@ -82,20 +94,23 @@ def balance_kind(text: str | None) -> str | None:
 
 
 def _roles(frame: pl.DataFrame) -> pl.Expr:
-    """Each row's balance kind; null for a transaction: a row that states no balance
-    phrase, quotes another reference, or stands between two transactions of its
-    account and currency (in file order)."""
+    """Each row's balance kind (see balance_kinds); null for a transaction: a row that
+    states no balance phrase, or quotes another reference."""
     text = {c: pl.col(c) if c in frame.columns else pl.lit(None, pl.String) for c in _TEXT}
     quotes = (text["reference"].fill_null("") != "") & _kind_expr(text["reference"]).is_null()
     kind = pl.when(~quotes).then(pl.coalesce(_kind_expr(text[c]) for c in _TEXT))
     txn = kind.is_null()
     seen = txn.cum_sum().over(_BLOCK, order_by="line")  # transactions up to the row
     between = (seen > 0) & (seen < txn.sum().over(_BLOCK))
-    return pl.when(~between).then(kind)
+    return (pl.when(~between).then(kind)
+            .when(kind == "total").then(pl.lit("subtotal"))
+            .when(kind.is_not_null()).then(pl.lit("carried")))
 
 
 def balance_kinds(frame: pl.DataFrame) -> pl.Series:
-    """Each row's balance kind ('opening', 'closing', 'total'; null for a transaction).
+    """Each row's balance kind: 'opening', 'closing' or 'total' before the first or
+    after the last transaction of its account and currency; between two, 'carried' (an
+    opening or closing phrase) or 'subtotal' (a total); null for a transaction.
 
     `frame` holds line, account, currency and any of the text columns (a loader's,
     before its dates are read)."""
@@ -105,13 +120,16 @@ def balance_kinds(frame: pl.DataFrame) -> pl.Series:
 def period_dates(frame: pl.DataFrame, kinds: pl.Series) -> pl.Series:
     """`frame`'s dates, a balance line without one (`kinds`: balance_kinds) dated by its
     statement's period: an opening line by its first transaction, a closing line or a
-    total by its last (per account and currency; null where it has none)."""
-    txns = pl.col("date").filter(pl.col("kind").is_null())
-    block = ("account", "currency")
-    return frame.select("date", "account", "currency", kinds.alias("kind")).select(
-        pl.when(pl.col("date").is_not_null()).then(pl.col("date"))
-        .when(pl.col("kind") == "opening").then(txns.min().over(block))
-        .otherwise(txns.max().over(block)).alias("date")).to_series()
+    total by its last, a page line by the line before it (per account and currency; null
+    where it has none)."""
+    date, kind = pl.col("date"), pl.col("kind")
+    txns = date.filter(kind.is_null())
+    return frame.select("line", "date", *_BLOCK, kinds.alias("kind")).select(
+        pl.when(date.is_not_null()).then(date)
+        .when(kind.is_in(["carried", "subtotal"]))
+        .then(date.forward_fill().over(_BLOCK, order_by="line"))
+        .when(kind == "opening").then(txns.min().over(_BLOCK))
+        .otherwise(txns.max().over(_BLOCK)).alias("date")).to_series()
 
 
 def _refuse_a_second(result: LoadResult, frame: pl.DataFrame) -> None:
@@ -152,11 +170,12 @@ def _statements(frame: pl.DataFrame) -> list[StatementInfo]:
 def split_balances(result: LoadResult) -> LoadResult:
     """A customer statement's rows without its balance lines, which become its statements
     (one per account and currency; their balances replace any from a balance column,
-    which counts receipts in the statement's signs as money in)."""
+    which counts receipts in the statement's signs as money in), and its page lines,
+    the carried ones kept as its `carried` rows."""
     frame = result.frame.with_columns(_roles(result.frame).alias("kind"))
     _refuse_a_second(result, frame)
     statements = _statements(frame)
-    txn = frame["kind"].is_null()
-    if txn.all():
-        return replace(result, statements=statements)
-    return replace(result, frame=result.frame.filter(txn), statements=statements)
+    kind = frame["kind"]
+    kept = result.frame if kind.is_null().all() else result.frame.filter(kind.is_null())
+    return replace(result, frame=kept, statements=statements,
+                   carried=result.frame.filter(kind == "carried"))

@@ -87,6 +87,9 @@ class LoadResult:
     #: told apart by date and amount ('Rente~2026-02-28~0.98'); ``legacy``, the hash id
     #: ('syn-...') earlier versions of recon gave it when the id repeated in its file.
     weak_rows: pl.DataFrame | None = None
+    #: A customer statement's page lines that carry its balance from page to page,
+    #: taken out of `frame` (recon.loaders.balances.split_balances; None: not split).
+    carried: pl.DataFrame | None = None
 
 
 class Loader(ABC):
