@@ -398,9 +398,11 @@ def save_carries(
 
 
 def _fingerprints(con: duckdb.DuckDBPyConnection, blocks: pl.DataFrame) -> pl.DataFrame:
-    # the (blk, x) rows of an anchor are distinct: xor of their hashes, and their count
+    # the (blk, x) rows of an anchor are distinct: xor of their hashes, and their count.
+    # One hash of each row, not DuckDB's hash(blk, x), which xors the hashes of its
+    # arguments: rows 1 and 2 moving from one block kind to another xored away
     fps: pl.DataFrame = con.sql(
-        "select a, bit_xor(hash(blk, x)) as fp, count(*) as cnt from blocks group by a"
+        "select a, bit_xor(hash(hash(blk) + x)) as fp, count(*) as cnt from blocks group by a"
     ).pl()
     return fps
 

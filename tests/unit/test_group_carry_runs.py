@@ -20,7 +20,7 @@ from recon.run import Inputs, run
 
 from ..conftest import ROOT, load_module
 from ..test_generator import gen
-from .test_incremental import _PASSES, _blocks, _passes, _tight
+from .test_incremental import _MOVED, _PASSES, _blocks, _passes, _tight
 from .test_score_chunks import OUTPUTS, RULES
 
 #: bench/scale.py: the night the benchmark runs, cut from the generated files as it cuts it
@@ -29,6 +29,7 @@ scale = load_module(ROOT / "bench" / "scale.py", "recon_bench_scale")
 
 @settings(max_examples=60, deadline=None)
 @_PASSES
+@_MOVED
 def test_a_kept_carry_read_back_searches_like_a_full_search(
     before: list[tuple[int, str, int]], after: list[tuple[int, str, int]], keep: list[bool]
 ) -> None:

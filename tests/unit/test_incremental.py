@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from recon import assign as assigning
@@ -373,6 +373,16 @@ _PASSES = given(
 )
 
 
+#: A case found before: rows 1 and 2 of an anchor's counterparty block moved to its
+#: reference block (DuckDB's hash(blk, x) xors its arguments' hashes, so the block
+#: fingerprints, an xor of those, did not change and the carry kept a stale subset).
+_MOVED = example(
+    before=[(3, "counterparty", 1), (3, "counterparty", 2), (3, "counterparty", 3)],
+    after=[(3, "reference", 1), (3, "reference", 2)],
+    keep=[False, False],
+)
+
+
 def _passes(
     before: list[tuple[int, str, int]], after: list[tuple[int, str, int]], keep: list[bool]
 ) -> tuple[list[tuple[int, str, int, int, int]], list[tuple[int, str, int, int, int]]]:
@@ -390,6 +400,7 @@ def _passes(
 
 @settings(max_examples=60, deadline=None)
 @_PASSES
+@_MOVED
 def test_carried_solutions_equal_a_full_search(
     before: list[tuple[int, str, int]], after: list[tuple[int, str, int]], keep: list[bool]
 ) -> None:
@@ -416,6 +427,7 @@ def test_carried_solutions_equal_a_full_search(
 
 @settings(max_examples=60, deadline=None)
 @_PASSES
+@_MOVED
 def test_carried_over_the_blocks_the_search_reads_equal_a_full_search(
     before: list[tuple[int, str, int]], after: list[tuple[int, str, int]], keep: list[bool]
 ) -> None:
