@@ -159,7 +159,7 @@ ITEMS_PATTERN = r"(?i)\b(\d{1,2})\s*(?:chq|cheques?|checks?|schecks?|stk|st[uü]
 
 @dataclass(frozen=True, slots=True)
 class DepositCount(Group):
-    """A bank line depositing several cheques that states how many ("REMISE DE CHEQUES N
+    """A bank line (money in) depositing several cheques that states how many ("REMISE DE CHEQUES N
     4873 12 CHQ") and quotes no slip number our ledger has: the group is exactly that many
     of our ledger's deposit lines (doc_type among `doc_types`) in the date window whose
     amounts sum exactly to the bank line's.  Without a shared reference or name the
@@ -200,14 +200,16 @@ class DepositCount(Group):
         return []
 
     def _stated_sql(self, table: str) -> str:
-        """(id, currency, amount, date, k) of the rows of `table` that state a count."""
-        # the open tables leave the description out (recon.scoring.RAW_TEXT): from txns
+        """(id, currency, amount, date, k) of the rows of `table` that state a count: money
+        in (a deposit), its text read from txns (the open tables leave the description
+        out, recon.scoring.RAW_TEXT); the rows of money out are not read (the regular
+        expression was most of the rule's time at 1M lines)."""
         text = "coalesce(x.description, '') || ' ' || coalesce(x.reference, '')"
         return f"""select * from (
                 select o.id, o.currency, o.amount, o.date,
                        try_cast(regexp_extract({text}, {sql_literal(self.items)}, 1) as integer)
                            as k
-                from {table} o join txns x on x.txn_id = o.id)
+                from {table} o join txns x on x.txn_id = o.id where o.amount > 0)
             where k between 2 and {MAX_ITEMS}"""
 
     def sizes_sql(self, table: str) -> str:
