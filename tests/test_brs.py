@@ -226,7 +226,7 @@ def test_invoices_and_credit_notes_are_no_cash_book_entries(tmp_path, cli) -> No
     assert lines["outstanding_payments"] == "-200.00"
     assert lines["adjusted_bank_balance"] == "700.00"
     assert lines["book_balance"] == "220.00"  # R2 + R3 + P1: the cash lines
-    assert lines["bank_lines_paying_documents"] == "500.00"  # B1, booked against I1
+    assert lines["documents_matched"] == "500.00"  # I1, paid by B1
     assert lines["bank_charges_not_booked"] == "-20.00"
     assert lines["matched_differences"] == "0.00"
     assert lines["adjusted_book_balance"] == "700.00"
@@ -258,4 +258,29 @@ def test_a_match_of_bank_lines_in_two_accounts_counts_in_each_what_its_bank_got(
     assert got[("DE-B", "EUR", "bank_balance")] == "125.00"
     assert got[("DE-B", "EUR", "book_balance")] == "45.00"
     assert got[("DE-B", "EUR", "matched_differences")] == "80.00"
+    assert got[("DE-B", "EUR", "unexplained_difference")] == "0.00"
+
+
+def test_an_invoice_in_a_match_of_two_accounts_is_counted_once(tmp_path, cli) -> None:
+    """Two transfers to two of our accounts, matched by hand to an invoice our ledger
+    holds and a receipt it booked: the invoice was counted as paid into the books twice
+    (the first account showed an unexplained -30.00)."""
+    bank = write_csv(tmp_path / "bank.csv", f"{BANK_HEADER},account", [
+        "B1,2026-03-05,120.00,EUR,Acme GmbH,,transfer,DE-A",
+        "B2,2026-03-06,30.00,EUR,Acme GmbH,,transfer,DE-B",
+    ])
+    ledger = write_csv(tmp_path / "ledger.csv", f"{LEDGER_HEADER},doc_type", [
+        "R1,2026-03-04,100.00,EUR,Acme GmbH,INV-2026-00009,receipt,receipt",
+        "I2,2026-03-01,50.00,EUR,Acme GmbH,INV-2026-00010,invoice,invoice",
+    ])
+    statement(cli, tmp_path, [bank], ledger, "2026-03-31")
+    decisions = write_csv(tmp_path / "d.csv", "side,id,reason,decision,match_with,note",
+                          ["left,B1,no_candidate,match,B2;R1;I2,two transfers"])
+    code, _, err = cli("apply", decisions, "--db", tmp_path / "r.duckdb", "--user", "anna")
+    assert code == 0, err
+    got = statement(cli, tmp_path, [bank], ledger, "2026-03-31")
+    matches = read_rows(tmp_path / "out-r.duckdb-2026-03-31" / "matches.csv")
+    assert {(m["left_ids"], m["right_ids"]) for m in matches} == {("B1;B2", "I2;R1")}
+    assert got[("DE-A", "EUR", "book_balance")] == "100.00"  # R1, not the invoice
+    assert got[("DE-A", "EUR", "unexplained_difference")] == "0.00"
     assert got[("DE-B", "EUR", "unexplained_difference")] == "0.00"

@@ -10,8 +10,8 @@ Per bank account and currency, at the cut-off date::
     Less: outstanding cheques and payments          (open ledger payments)
     Adjusted bank balance
     Balance per books                               (opening + ledger cash lines)
-    Add/less: bank lines paying documents           (bank lines matched to invoices or
-                                                     credit notes alone: their receipt
+    Add/less: documents matched                     (ledger invoices and credit notes
+                                                     matched to bank lines: their receipt
                                                      is not in the ledger)
     Add/less: bank items not yet booked             (open bank lines: fees, interest, ...)
     Add/less: differences in matched items          (fees netted, FX, short/over payments;
@@ -23,9 +23,11 @@ Per bank account and currency, at the cut-off date::
 
 The books are the ledger's cash lines: its invoices and credit notes (by doc_type, as
 the aging reads them) are receivables, never deposits in transit or book balance.  A
-ledger export may hold them beside its receipts, and a bank line matched to them alone
-is a receipt the ledger does not hold, booked by the match; in a match that also holds
-cash lines, the documents' amounts are what the bank paid besides those lines.
+ledger export may hold them beside its receipts, and a bank line may be matched to them:
+the matches' differences and foreign items take every ledger line off, documents too,
+so the documents of matches with bank lines are added back on their own line (a bank
+line matched to an invoice alone nets to the bank line, a short payment of it to a
+matched difference).
 
 The books are taken to open at the bank's opening balance (the previous period
 was reconciled): the earliest statement's, or where it gives none, the first later
@@ -131,28 +133,23 @@ def _sums(con: duckdb.DuckDBPyConnection, as_of: date) -> Sums:
         # ledger lines are in the first account, __recon__ledger_acct), which sum to the
         # difference
         "matched_diff": f"""select bank_lo as acct, cur, diff as amount from __recon__brs_match
-            where cur = cur_hi and {cut} and not docs_only and bank_hi is not distinct from bank_lo
+            where cur = cur_hi and {cut} and bank_hi is not distinct from bank_lo
             union all
             select case when t.side = 'bank' then coalesce(t.account, '') else la.bank_account end,
                    t.currency, case when t.side = 'bank' then t.amount else -t.amount end
             from __recon__brs_match b join match_members mm using (match_id)
             join txns t on t.txn_id = mm.txn_id
             left join __recon__ledger_acct la on la.txn_id = t.txn_id
-            where b.cur = b.cur_hi and {cut} and not b.docs_only and b.bank_hi <> b.bank_lo
-              and t.side in ('bank', 'ledger') and t.{cash}""",
-        # the bank lines of a match of ledger documents alone are the receipts (payments)
-        # the ledger does not hold; in a match with ledger cash lines, its documents'
-        # amounts are what the bank paid besides those lines
-        "documents": f"""select coalesce(t.account, '') as acct, t.currency as cur, t.amount
-            from __recon__brs_match b join match_members mm using (match_id)
-            join txns t on t.txn_id = mm.txn_id
-            where b.docs_only and {cut} and t.side = 'bank'
-            union all
-            select la.bank_account, t.currency, t.amount
+            where b.cur = b.cur_hi and {cut} and b.bank_hi <> b.bank_lo
+              and t.side in ('bank', 'ledger')""",
+        # the ledger's invoices and credit notes in matches with bank lines: the matches
+        # take them off as they take off any ledger line (differences, foreign items),
+        # but the books never had them (a match of documents alone nets to its bank lines)
+        "documents": f"""select la.bank_account as acct, t.currency as cur, t.amount
             from __recon__brs_match b join match_members mm using (match_id)
             join {_DOCS} d on d.txn_id = mm.txn_id join txns t on t.txn_id = mm.txn_id
             join __recon__ledger_acct la on la.txn_id = t.txn_id
-            where b.has_docs and not b.docs_only and {cut}""",
+            where b.bank_lo is not null and {cut}""",
         # an FX match's bank lines count in their account and currency, its ledger
         # lines come out of theirs (a multi-currency account has a statement there)
         "foreign": f"""select case when t.side = 'bank' then coalesce(t.account, '')
@@ -162,9 +159,8 @@ def _sums(con: duckdb.DuckDBPyConnection, as_of: date) -> Sums:
             from match_members mm join txns t on t.txn_id = mm.txn_id
             left join __recon__ledger_acct la on la.txn_id = t.txn_id
             where mm.match_id in (select match_id from __recon__brs_match
-                                  where cur <> cur_hi and bank_lo is not null and {cut}
-                                        and not docs_only)
-              and t.side in ('bank', 'ledger') and t.{cash}""",
+                                  where cur <> cur_hi and bank_lo is not null and {cut})
+              and t.side in ('bank', 'ledger')""",
     }
     return {
         line: {
@@ -256,9 +252,9 @@ def _one_account(
         ("adjusted_bank_balance", "Adjusted bank balance", adj_bank),
         ("book_balance", "Balance per books (opening + ledger cash lines)", books),
         (
-            "bank_lines_paying_documents",
-            "Add/less: bank lines matched to invoices or credit notes, whose receipt or "
-            "payment the ledger does not hold",
+            "documents_matched",
+            "Add/less: invoices and credit notes matched to bank lines (the ledger holds "
+            "no receipt or payment for them)",
             documents,
         ),
         (
@@ -414,23 +410,12 @@ where side = 'ledger' and doc_type is not null
 """
 
 #: Per active match: its currencies, last date, bank accounts and bank-minus-ledger sum
-#: (from match_info, derived once per match: see recon.matchinfo), and whether its
-#: ledger side holds documents (`has_docs`) and nothing else (`docs_only`).
-MATCH_SUMMARY_SQL = f"""
+#: (from match_info, derived once per match: see recon.matchinfo).
+MATCH_SUMMARY_SQL = """
 create or replace temp table __recon__brs_match as
-with d as (
-    select mm.match_id, bool_and(x.txn_id is not null) filter (where t.side = 'ledger')
-               as docs_only
-    from match_members mm join txns t on t.txn_id = mm.txn_id
-    left join {_DOCS} x on x.txn_id = mm.txn_id
-    where mm.match_id in (select match_id from match_members
-                          where txn_id in (select txn_id from {_DOCS}))
-    group by mm.match_id)
 select i.match_id, i.cur_lo as cur, i.cur_hi, i.last_date as last, i.bank_lo, i.bank_hi,
-       i.bank_minus_ledger as diff, d.match_id is not null as has_docs,
-       coalesce(d.docs_only, false) as docs_only
+       i.bank_minus_ledger as diff
 from matches m join match_info i using (match_id)
-left join d using (match_id)
 where m.active
 """
 

@@ -53,21 +53,21 @@ def _reference(con: duckdb.DuckDBPyConnection, account: str, currency: str) -> d
         "unbooked_out": total(f"{bank_open} and amount < 0", a, c),
         "matched_diff": total(
             "select diff as amount from __recon__brs_match where cur = cur_hi and cur = ? "
-            "and bank_lo = ? and bank_hi = bank_lo and last <= ? and not docs_only",
+            "and bank_lo = ? and bank_hi = bank_lo and last <= ?",
             c,
             a,
             AS_OF,
         )
         + total(
-            f"""select t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
+            """select t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
             where mm.match_id in (select match_id from __recon__brs_match where cur = cur_hi
-                                  and bank_hi <> bank_lo and last <= ? and not docs_only)
+                                  and bank_hi <> bank_lo and last <= ?)
               and t.side = 'bank' and coalesce(t.account, '') = ? and t.currency = ?
             union all
             select -t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
             where mm.match_id in (select match_id from __recon__brs_match where cur = cur_hi
-                                  and bank_hi <> bank_lo and last <= ? and not docs_only)
-              and t.side = 'ledger' and t.currency = ? and t.{cash}
+                                  and bank_hi <> bank_lo and last <= ?)
+              and t.side = 'ledger' and t.currency = ?
               and t.txn_id in (select txn_id from __recon__ledger_acct where bank_account = ?)""",
             AS_OF,
             a,
@@ -77,16 +77,15 @@ def _reference(con: duckdb.DuckDBPyConnection, account: str, currency: str) -> d
             a,
         ),
         "foreign": total(
-            f"""select t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
+            """select t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
             where mm.match_id in (select match_id from __recon__brs_match
-                                  where cur <> cur_hi and last <= ? and not docs_only)
+                                  where cur <> cur_hi and last <= ?)
               and t.side = 'bank' and coalesce(t.account, '') = ? and t.currency = ?
             union all
             select -t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
             where mm.match_id in (select match_id from __recon__brs_match
-                                  where cur <> cur_hi and bank_lo is not null and last <= ?
-                                        and not docs_only)
-              and t.side = 'ledger' and t.currency = ? and t.{cash}
+                                  where cur <> cur_hi and bank_lo is not null and last <= ?)
+              and t.side = 'ledger' and t.currency = ?
               and t.txn_id in (select txn_id from __recon__ledger_acct where bank_account = ?)""",
             AS_OF,
             a,
@@ -98,17 +97,9 @@ def _reference(con: duckdb.DuckDBPyConnection, account: str, currency: str) -> d
         "documents": total(
             f"""select t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
             where mm.match_id in (select match_id from __recon__brs_match
-                                  where docs_only and last <= ?)
-              and t.side = 'bank' and coalesce(t.account, '') = ? and t.currency = ?
-            union all
-            select t.amount from match_members mm join txns t on t.txn_id = mm.txn_id
-            where mm.match_id in (select match_id from __recon__brs_match
-                                  where has_docs and not docs_only and last <= ?)
+                                  where bank_lo is not null and last <= ?)
               and t.txn_id in (select txn_id from {brs._DOCS}) and t.currency = ?
               and t.txn_id in (select txn_id from __recon__ledger_acct where bank_account = ?)""",
-            AS_OF,
-            a,
-            c,
             AS_OF,
             c,
             a,
@@ -179,7 +170,5 @@ def test_sums_of_every_account_equal_one_query_per_account_and_line() -> None:
     assert sums["matched_diff"][(SECOND, "EUR")] != 0
     assert con.execute("select count(*) from __recon__brs_match where bank_hi <> bank_lo"
                        ).fetchall()[0][0] == 1
-    assert len(con.execute(
-        "select docs_only from __recon__brs_match where has_docs group by docs_only").fetchall()) == 2
     assert sum(sums["documents"].values())
     assert {r["account"] for r in rows} >= {SECOND}
