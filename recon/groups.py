@@ -342,7 +342,7 @@ class GroupCarry:
 
 
 #: Bumped when the search or the fingerprint changes what a kept carry means.
-CARRY_VERSION = 1
+CARRY_VERSION = 2  # 2: one hash per block row (ef5636a)
 
 
 def carry_key(rule: Rule, left_side: str) -> str:
@@ -645,7 +645,7 @@ def _search(
     del blocks
     # a group dated in a closed month is no solution (the carry keeps every subset found)
     fewer = drop_frozen(con, sols, ("a", "xs"))
-    sizes = m.sizes_sql(t.left if m.direction == "one_to_many" else t.right)
+    sizes = m.sizes_sql(_anchor_tables(m, t)[0])
     if sizes is not None and fewer.height:
         # a group of as many rows as its anchor states
         stated = con.sql(sizes).pl().cast({"a": pl.Int64, "k": pl.Int64})
