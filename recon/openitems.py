@@ -63,6 +63,7 @@ Due date: the line's ``due_date``, else its date plus the customer's
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import duckdb
@@ -135,9 +136,20 @@ def _in(values: tuple[str, ...]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
+def doc_type_key_sql(col: str) -> str:
+    """A doc_type as the lists here name it: lower case, spaces and dashes as '_'
+    ('Credit Note', 'credit-note' -> 'credit_note'); :func:`doc_type_key` in Python."""
+    return f"regexp_replace(lower(trim({col})), '[\\s-]+', '_', 'g')"
+
+
+def doc_type_key(text: str) -> str:
+    """:func:`doc_type_key_sql` of one value."""
+    return re.sub(r"[\s-]+", "_", text.strip().lower())
+
+
 def doc_kind_sql(col: str) -> str:
     """Kind of a line by its doc_type: invoice, credit_note, receipt, or null (other/empty)."""
-    norm = f"regexp_replace(lower(trim({col})), '[\\s-]+', '_', 'g')"
+    norm = doc_type_key_sql(col)
     return f"""(case when {norm} in ({_in(INVOICE_TYPES)}) then 'invoice'
         when {norm} in ({_in(CREDIT_TYPES)}) then 'credit_note'
         when {norm} in ({_in(RECEIPT_TYPES)}) then 'receipt' end)"""

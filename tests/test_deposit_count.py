@@ -85,11 +85,22 @@ def test_a_window_with_more_deposits_than_a_block_holds_is_not_searched(tmp_path
     assert matches == {"B1": ("C1;C2;C3", "auto", "deposit_count")}
 
 
+def test_our_own_cheques_paid_out_do_not_crowd_the_window(tmp_path, cli) -> None:
+    # 40 cheques we wrote (money out) in the window: the deposit's 3 are still found
+    ledger = _cheques(["10.00", "20.00", "30.00"]) + [
+        f"P{i},2026-03-09,-{100 + i}.00,EUR,Supplier {i},CHQ {i:06d},Cheque paid,cheque"
+        for i in range(40)]
+    bank = ["B1,2026-03-11,60.00,EUR,,,REMISE DE CHEQUES N 12 3 CHQ"]
+    matches, _ = _run(cli, tmp_path, bank, ledger)
+    assert matches["B1"] == ("C1;C2;C3", "auto", "deposit_count")
+
+
 @pytest.mark.parametrize(("params", "message"), [
     ("direction: many_to_one", "direction must be one_to_many"),
     ("block: [counterparty]", "block is always the date window"),
     ("items: '\\d+ CHQ'", "items must have one group"),
     ("items: '(\\d+'", "items: not a regular expression"),
+    ("items: '(?=[0-9])(\\d+) CHQ'", "items: not a regular expression"),  # not RE2's
 ])
 def test_bad_deposit_count_params_are_refused(tmp_path, params, message) -> None:
     rules = tmp_path / "rules.yaml"
