@@ -322,6 +322,17 @@ def session(
                 _remove(made, folders)
 
 
+#: The decisions that settle a row by itself, without a match: it leaves the open items.
+ROW_DECISIONS = ("write_off", "ignore")
+
+
+def decided_sql(kinds: tuple[str, ...] = ROW_DECISIONS) -> str:
+    """`select txn_id`: the rows with an active decision among `kinds` (never a null id,
+    so that ``not in`` this holds for the other rows)."""
+    return ("select txn_id from decisions where active and txn_id is not null "
+            f"and decision in ({', '.join(sql_literal(k) for k in kinds)})")
+
+
 def sql_literal(text: str | Path) -> str:
     """`text` as an SQL string literal (a path or name in a statement DuckDB cannot take
     as a parameter: COPY, EXPORT, IMPORT, or SQL built once and reused)."""

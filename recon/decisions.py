@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from recon.db import _now, audit_many, first
+from recon.db import _now, audit_many, decided_sql, first
 from recon.errors import DecisionsError
 from recon.matchinfo import active_member_sql
 from recon.matchinfo import match_id as manual_match_id
@@ -346,7 +346,7 @@ def _plan_exceptions(
     resolved = {
         int(t)
         for (t,) in con.execute(
-            "select txn_id from decisions where active and decision in ('write_off', 'ignore')"
+            decided_sql()
         ).fetchall()
     }
     facts = con.execute(

@@ -70,6 +70,7 @@ import duckdb
 import polars as pl
 
 from recon.customers import ensure_schema
+from recon.db import decided_sql
 
 POLICIES = ("oldest_first", "none")
 
@@ -111,7 +112,7 @@ KEY = "txn_id, customer, currency"
 #: and the ledger has not settled: still open in the books (the aging ties to them, its
 #: `written_off` column says how much of a balance they are), but not chased (recon
 #: reminders) and settled after the other debits of a settlement's part.
-WRITTEN_OFF = "select txn_id from decisions where active and decision = 'write_off'"
+WRITTEN_OFF = decided_sql(("write_off",))
 
 #: How far apart a bank receipt and the ledger receipt booking it may be dated.
 TWIN_DAYS = 10

@@ -23,7 +23,15 @@ import polars as pl
 from recon import matchinfo
 from recon.assign import Assignment, assign, assign_near, big_components, components
 from recon.config import Rule, RuleSet
-from recon.db import LEFT_SIDES, _now, scalar, set_meta, sql_literal, written_join_order
+from recon.db import (
+    LEFT_SIDES,
+    _now,
+    decided_sql,
+    scalar,
+    set_meta,
+    sql_literal,
+    written_join_order,
+)
 from recon.groups import GroupCarry, carry_key, load_carry, run_group_rule, save_carries
 from recon.matchers.base import (
     IdSet,
@@ -202,9 +210,7 @@ def open_items_sql(
           and t.txn_id not in (
               select mm.txn_id from match_members mm
               where {matchinfo.active_member_sql()} and mm.txn_id is not null and {own})
-          and t.txn_id not in (select d.txn_id from decisions d
-                               where d.active and d.txn_id is not null
-                                 and d.decision in ('write_off', 'ignore'))"""
+          and t.txn_id not in ({decided_sql()})"""
 
 
 #: The columns of txns the open tables leave out: the free text (read from txns where a

@@ -44,7 +44,7 @@ import duckdb
 import polars as pl
 
 from recon import matchinfo
-from recon.db import FORMULA_START, round_amount
+from recon.db import FORMULA_START, decided_sql, round_amount
 from recon.openitems import doc_kind_sql
 
 COLUMNS = ("account", "currency", "period_end", "line", "label", "amount")
@@ -96,10 +96,7 @@ def _sums(con: duckdb.DuckDBPyConnection, as_of: date) -> Sums:
     per line of the statement, not one filtered scan of every stored row per account
     and line (ten per account)."""
     end = f"date <= date '{as_of.isoformat()}'"
-    resolved = (
-        "txn_id in (select txn_id from decisions where active "
-        "and decision in ('write_off', 'ignore'))"
-    )
+    resolved = f"txn_id in ({decided_sql()})"
     bank = (
         "select coalesce(account, '') as acct, currency as cur, amount from txns "
         f"where side = 'bank' and {end}"
