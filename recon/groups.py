@@ -418,6 +418,7 @@ def carried_solutions(
     The result equals :func:`find_solutions` over all blocks: the same subsets,
     numbered in the same (a, xs) order.
     """
+    assert not m.large, "a large search is not carried (see Group.large)"
     now = _fingerprints(con, blocks)
     if carry.blocks is None or carry.sols is None:
         sols = find_solutions(con, m, blocks)

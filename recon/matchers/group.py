@@ -45,7 +45,9 @@ class Group(Matcher):
     max_block: int = 24
 
     #: whether the search also finds the subsets of more than max_group rows, by their
-    #: complements in the block (see recon.groups.find_solutions)
+    #: complements in the block (see recon.groups.find_solutions); such a matcher is
+    #: not incremental: a later pass's carried search keeps subsets of max_group rows
+    #: at most (recon.groups._shrunk_solutions)
     large: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
