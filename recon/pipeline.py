@@ -34,6 +34,7 @@ from recon.db import (
 )
 from recon.groups import GroupCarry, carry_key, load_carry, run_group_rule, save_carries
 from recon.matchers.base import (
+    RUN_CACHE,
     IdSet,
     Matcher,
     Tables,
@@ -247,6 +248,11 @@ def prepare_open_tables(
         con.executemany("insert into __recon__fx values (?, ?, ?)", list(ruleset.fx_rates))
     sides = ((T.left, T.left_refs, left_side), (T.right, T.right_refs, "ledger"))
     if fresh:
+        for (cached,) in con.execute(
+            "select table_name from duckdb_tables() where temporary "
+            "and starts_with(table_name, ?)", [RUN_CACHE]
+        ).fetchall():
+            con.execute(f"drop table {cached}")
         # the open ids of both sides first, then each open table once with its names:
         # every version of a temp table made inside the run's transaction is kept until
         # the commit

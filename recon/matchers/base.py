@@ -224,6 +224,12 @@ class TextField:
 TEXT_FIELDS = ("counterparty", "reference", "description", "text")
 
 
+#: The prefix of the temp tables a matcher keeps for the passes of one pipeline run (one
+#: left side: rows only leave between its passes): recon.pipeline drops every temp table
+#: so named when a run's first pass makes its open tables.
+RUN_CACHE = "__recon__run_cache_"
+
+
 @dataclass(frozen=True, slots=True)
 class Matcher(ABC):
     """Base of all matchers: the YAML `params` are the dataclass fields."""

@@ -14,6 +14,7 @@ over integer minor units inside each block, in SQL, bounded by
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import ClassVar
@@ -21,7 +22,7 @@ from typing import ClassVar
 import duckdb
 
 from recon.db import sql_literal
-from recon.matchers.base import REF_PAIRS, Matcher, Tables
+from recon.matchers.base import REF_PAIRS, RUN_CACHE, Matcher, Tables
 from recon.openitems import doc_type_key, doc_type_key_sql
 
 BLOCK_FIELDS = ("counterparty", "reference", "customer_id", "iban")
@@ -203,29 +204,45 @@ class DepositCount(Group):
             raise ValueError("doc_types must be doc_type values (letters, digits, '_', '-')")
 
     def prepare_sql(self, t: Tables) -> list[str]:
-        """The open bank lines (money in) that state a count, with the count `k`, their
-        text read from txns (the open tables leave the description out: see
-        recon.scoring.RAW_TEXT): read by the candidates and by the size of a group
-        (:meth:`sizes_sql`), once a pass."""
+        """The open bank lines (money in) that state a count, with the count `k`, and our
+        open deposit lines (money in, doc_type among doc_types): read from txns once a
+        run (the open tables leave the description and doc_type out, recon.scoring.
+        RAW_TEXT and recon.pipeline.LEFT_OUT; at 5M lines the joins took 0.55 s a pass),
+        and each pass those still open, read by the candidates and by the size of a
+        group (:meth:`sizes_sql`)."""
         text = "coalesce(x.description, '') || ' ' || coalesce(x.reference, '')"
-        return [f"""create or replace temp table {STATED} as
+        kinds = ", ".join(sql_literal(doc_type_key(d)) for d in self.doc_types)
+        stated, deposits = self._cached("stated"), self._cached("deposits")
+        return [
+            f"""create temp table if not exists {stated} as
             select * from (
                 select o.id, o.currency, o.amount, o.date,
                        try_cast(regexp_extract({text}, {sql_literal(self.items)}, 1) as integer)
                            as k
                 from {t.left} o join txns x on x.txn_id = o.id
                 where o.amount > 0 and x.side = 'bank')
-            where k between 2 and {self.max_block}"""]
+            where k between 2 and {self.max_block}""",
+            f"""create temp table if not exists {deposits} as
+            select o.id, o.currency, o.amount, o.date
+            from {t.right} o join txns x on x.txn_id = o.id
+            where o.amount > 0 and {doc_type_key_sql('x.doc_type')} in ({kinds})""",
+            f"""create or replace temp table {STATED} as
+            select * from {stated} where id in (select id from {t.left})""",
+            f"""create or replace temp table {DEPOSITS} as
+            select * from {deposits} where id in (select id from {t.right})""",
+        ]
+
+    def _cached(self, what: str) -> str:
+        """The name of this rule's run cache `what` (RUN_CACHE; rules that differ in
+        what they read keep their own)."""
+        key = repr((self.items, self.doc_types, self.max_block)).encode()
+        return f"{RUN_CACHE}{what}_{hashlib.sha256(key).hexdigest()[:12]}"
 
     def sizes_sql(self, table: str) -> str:
         return f"select id as a, k from {STATED}"
 
     def candidates_sql(self, t: Tables) -> str:
-        kinds = ", ".join(sql_literal(doc_type_key(d)) for d in self.doc_types)
-        return f"""with m as materialized (
-                select o.id, o.currency, o.amount, o.date
-                from {t.right} o join txns x on x.txn_id = o.id
-                where o.amount > 0 and {doc_type_key_sql('x.doc_type')} in ({kinds})),
+        return f"""with m as (select * from {DEPOSITS}),
             days as (select currency, date, count(*) as n from m group by all),
             few as (
                 select a.id from {STATED} a join days d on d.currency = a.currency
@@ -237,5 +254,7 @@ class DepositCount(Group):
             join m r on {self._pair_sql()}"""
 
 
-#: The open bank lines that state a count (DepositCount.prepare_sql), made once a pass.
+#: The open bank lines that state a count and our open deposit lines
+#: (DepositCount.prepare_sql), made once a pass.
 STATED = "__recon__stated_counts"
+DEPOSITS = "__recon__deposit_lines"
