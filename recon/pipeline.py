@@ -195,8 +195,8 @@ def open_items_sql(
             f"({members} where x.side = 'bank' and y.match_id in ({stmt})))"
         )
     else:
-        # and the ledger-only matches (reversals of ledger rows), which the first pass
-        # makes (see _cancels_ledger_rows) and every pass's outputs show
+        # and the ledger-only matches (reversals of ledger rows no pass matched, see
+        # reversal_pairs), which every pass's outputs show
         own = (f"(mm.match_id in ({members} where x.side = '{left_side}') "
                f"or mm.match_id not in ({members} where x.side <> 'ledger'))")
     if at_cutoff and as_of:
@@ -469,10 +469,8 @@ def run_rule(
     index: int,
     run_id: str,
     memo: dict[int, Carry] | None = None,
-    left_side: str = "bank",
 ) -> RuleStats:
-    """Run one rule over the open tables (of the pass of `left_side`) and record its
-    matches.
+    """Run one rule over the open tables and record its matches.
 
     With `memo` (the passes of one run), an incremental matcher's rule leaves its
     kept pairs there, and its next pass builds and scores pairs only for the left
@@ -488,7 +486,7 @@ def run_rule(
         return _run_group(con, rule, index, run_id, stats, started, gcarry)
     if isinstance(m, Reversal):
         rcarry = _held(memo, index, m, ReversalCarry)
-        return _run_reversal(con, rule, index, run_id, stats, started, left_side, rcarry)
+        return _run_reversal(con, rule, index, run_id, stats, started, rcarry)
     carried = memo.get(index) if memo is not None and m.incremental else None
     assert carried is None or isinstance(carried, Carried)
     # taken before the open tables are read: the rows that leave from now on (right rows
@@ -1278,7 +1276,6 @@ def _run_reversal(
     run_id: str,
     stats: RuleStats,
     started: float,
-    left_side: str,
     carry: ReversalCarry | None = None,
 ) -> RuleStats:
     """Pair rows with their exact opposite on the same side; kind `reversal`.  With
@@ -1286,8 +1283,6 @@ def _run_reversal(
     m = rule.matcher
     assert isinstance(m, Reversal)
     for role in m.sides():
-        if role == "right" and not _cancels_ledger_rows(con, left_side):
-            continue
         table = T.left if role == "left" else T.right
         pairs = reversal_pairs(con, m, table, role, carry)
         if pairs.height == 0:
@@ -1333,16 +1328,6 @@ def _run_reversal(
     return stats
 
 
-def _cancels_ledger_rows(con: duckdb.DuckDBPyConnection, left_side: str) -> bool:
-    """Whether the pass of `left_side` pairs ledger rows that cancel each other: the
-    first pass only (the bank's, or the customer statements' where no bank line is
-    stored, as recon.run orders the passes).  Such a match has no left row; every pass
-    takes it as its own (open_items_sql).  Made by a later pass of ledger rows the first
-    had matched to the bank, it was made again by every run, under the same id."""
-    return left_side == "bank" or not scalar(
-        con, "select count(*) > 0 from txns where side = 'bank'")
-
-
 def reversal_pairs(
     con: duckdb.DuckDBPyConnection,
     m: Reversal,
@@ -1359,10 +1344,15 @@ def reversal_pairs(
         still = still_open(con, table, carry.seen[role])
         pairs = carry.pairs[role].filter(still.expr("l") & still.expr("r"))
     else:
+        # ledger rows cancel each other only where no pass matched either: a ledger-only
+        # match is every pass's (open_items_sql), and a row open to this pass may be
+        # matched in the other (a receipt matched to a customer's statement line)
+        unmatched = (f"where c.l not in ({matchinfo.ACTIVE_MEMBERS_SQL}) "
+                     f"and c.r not in ({matchinfo.ACTIVE_MEMBERS_SQL})" if role == "right" else "")
         pairs = con.sql(
             f"""select c.l, c.r, abs(date_diff('day', p.date, n.date)) as days
             from ({m.pairs_sql(table)}) c
-            join {table} p on p.id = c.l join {table} n on n.id = c.r"""
+            join {table} p on p.id = c.l join {table} n on n.id = c.r {unmatched}"""
         ).pl()
         pairs = drop_frozen(con, pairs, ("l", "r"))
     if carry is not None:
@@ -1491,7 +1481,7 @@ def _one_pass(
     for index, rule in enumerate(ruleset.rules):
         label = f"rule {rule.name}{suffix}"
         start(progress, label)
-        stats = run_rule(con, rule, index, run_id, memo, left_side)
+        stats = run_rule(con, rule, index, run_id, memo)
         total = out.rules[index]
         for attr in ("candidates", "matches", "auto", "suggested", "ambiguous"):
             setattr(total, attr, getattr(total, attr) + getattr(stats, attr))

@@ -8,12 +8,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
 from recon.agreement import COLUMNS, agreement_frame
 from recon.db import connect
-from tests.conftest import RULES
+from tests.conftest import BANK_HEADER, LEDGER_HEADER, RULES, write_csv
 
 AS_OF = date(2026, 2, 28)
 LEDGER = """id,date,amount,currency,counterparty,reference,description,due_date,doc_type,customer_id
@@ -594,3 +595,40 @@ def test_a_rerun_with_a_customer_statement_changes_nothing(cli, tmp_path):
     assert {p.name: p.read_bytes() for p in (tmp_path / "out").glob("*matches.csv")} == first
     stmt = _read(tmp_path / "out" / "statement_matches.csv")
     assert not any(r["kind"] == "reversal" and "L0000233" in r["right_ids"] for r in stmt)
+
+
+def test_a_receipt_and_its_refund_matched_to_a_statement_are_not_cancelled_by_the_bank(
+        cli, tmp_path):
+    """A customer's payment and its refund, each matched to their statement's line one
+    night (no bank file yet), were cancelled against each other by the next night's bank
+    pass: a ledger-only match, which every pass owns, so each row stood in two active
+    matches of the statement pass.  A ledger-only reversal pairs rows no pass matched."""
+    ledger = write_csv(tmp_path / "ledger.csv", f"{LEDGER_HEADER},doc_type,customer_id", [
+        "R1,2026-03-05,500.00,EUR,Acme GmbH,INV-2026-00001,receipt,receipt,C1",
+        "F1,2026-03-09,-500.00,EUR,Acme GmbH,INV-2026-00001,refund,refund,C1",
+        "I1,2026-03-01,500.00,EUR,Acme GmbH,INV-2026-00001,invoice,invoice,C1",
+    ])
+    theirs = write_csv(tmp_path / "theirs.csv", f"{LEDGER_HEADER},doc_type,customer_id", [
+        "S1,2026-03-01,500.00,EUR,Acme GmbH,INV-2026-00001,invoice,invoice,C1",
+        "S2,2026-03-05,500.00,EUR,Acme GmbH,INV-2026-00001,payment,payment,C1",
+        "S3,2026-03-09,-500.00,EUR,Acme GmbH,INV-2026-00001,refund,refund,C1",
+    ])
+    bank = write_csv(tmp_path / "bank.csv", BANK_HEADER,
+                     ["B1,2026-03-20,-12.00,EUR,Bank,FEE-03,account fee"])
+    common = ("--rules", RULES, "--ledger", ledger, "--statement", theirs,
+              "--db", tmp_path / "r.duckdb", "--as-of", "2026-03-31")
+    code, _, err = cli("run", *common, "--out", tmp_path / "night1")
+    assert code == 0, err
+    code, _, err = cli("run", *common, "--bank", bank, "--out", tmp_path / "night2")
+    assert code == 0, err
+    con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
+    try:
+        twice = con.execute("""select t.source_id, count(*) from match_members mm
+            join matches m using (match_id) join txns t using (txn_id)
+            where m.active and t.side = 'ledger' group by 1 having count(*) > 1
+            order by 1""").fetchall()
+        reversals = con.execute(
+            "select count(*) from matches where active and kind = 'reversal'").fetchall()
+    finally:
+        con.close()
+    assert twice == [] and reversals == [(0,)]
