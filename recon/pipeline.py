@@ -1328,6 +1328,23 @@ def _run_reversal(
     return stats
 
 
+def _passes_stored(con: duckdb.DuckDBPyConnection) -> int:
+    """How many passes (LEFT_SIDES: bank lines, customer statement lines) have rows
+    stored: with one, no ledger row open to it is matched in another."""
+    sides = ", ".join(sql_literal(s) for s in LEFT_SIDES)
+    return int(scalar(con, f"select count(distinct side) from txns where side in ({sides})"))
+
+
+def _in_a_match(con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame) -> pl.Series:
+    """The rows of `pairs` (l, r) in an active match."""
+    ids = pl.concat([pairs["l"], pairs["r"]]).unique().to_frame("id")  # noqa: F841
+    taken: pl.Series = con.sql(
+        f"""select mm.txn_id from match_members mm
+        where mm.txn_id in (select id from ids) and {matchinfo.active_member_sql()}"""
+    ).pl()["txn_id"]
+    return taken
+
+
 def reversal_pairs(
     con: duckdb.DuckDBPyConnection,
     m: Reversal,
@@ -1344,16 +1361,18 @@ def reversal_pairs(
         still = still_open(con, table, carry.seen[role])
         pairs = carry.pairs[role].filter(still.expr("l") & still.expr("r"))
     else:
-        # ledger rows cancel each other only where no pass matched either: a ledger-only
-        # match is every pass's (open_items_sql), and a row open to this pass may be
-        # matched in the other (a receipt matched to a customer's statement line)
-        unmatched = (f"where c.l not in ({matchinfo.ACTIVE_MEMBERS_SQL}) "
-                     f"and c.r not in ({matchinfo.ACTIVE_MEMBERS_SQL})" if role == "right" else "")
         pairs = con.sql(
             f"""select c.l, c.r, abs(date_diff('day', p.date, n.date)) as days
             from ({m.pairs_sql(table)}) c
-            join {table} p on p.id = c.l join {table} n on n.id = c.r {unmatched}"""
+            join {table} p on p.id = c.l join {table} n on n.id = c.r"""
         ).pl()
+        if role == "right" and _passes_stored(con) > 1:
+            # ledger rows cancel each other only where no pass matched either: a
+            # ledger-only match is every pass's (open_items_sql), and a row open to this
+            # pass may be matched in the other (a receipt matched to a customer's
+            # statement line).  The pairs' rows are looked up, not every member hashed
+            taken = _in_a_match(con, pairs).implode()
+            pairs = pairs.filter(~pl.col("l").is_in(taken) & ~pl.col("r").is_in(taken))
         pairs = drop_frozen(con, pairs, ("l", "r"))
     if carry is not None:
         carry.pairs[role], carry.seen[role] = pairs, seen
