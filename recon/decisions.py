@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from recon.db import _now, audit_many, decided_sql, first
+from recon.db import LEFT_SIDES, _now, audit_many, decided_sql, first
 from recon.errors import DecisionsError
 from recon.matchinfo import active_member_sql
 from recon.matchinfo import match_id as manual_match_id
@@ -250,22 +250,24 @@ def plan(
 
 
 def _matched(con: duckdb.DuckDBPyConnection, txns: set[int]) -> dict[int, dict[str, str]]:
-    """txn id -> its active matches by pass, of the rows `txns`.  A match is of the
-    customer statement pass when it holds a statement line, else of the bank pass (as
-    recon.pipeline.open_items_sql reads them): a ledger row can be in one of each."""
+    """txn id -> its active matches by pass, of the rows `txns`.  A match is of the pass
+    of the left side it holds (a bank line, a customer statement's line), and a match of
+    ledger rows alone (a reversal) of every pass, as recon.pipeline.open_items_sql reads
+    them: a ledger row can be in one match of each pass."""
     rows = con.execute(
         f"""select mm.txn_id, mm.match_id,
-                   case when mm.match_id in (
-                       select y.match_id from match_members y
-                       join txns x on x.txn_id = y.txn_id where x.side = 'statement')
-                   then 'statement' else 'bank' end
+                   list_distinct(list(x.side) filter (where x.side <> 'ledger'))
         from match_members mm
-        where mm.txn_id in (select unnest(?::bigint[])) and {active_member_sql()}""",
+        join match_members y on y.match_id = mm.match_id
+        join txns x on x.txn_id = y.txn_id
+        where mm.txn_id in (select unnest(?::bigint[])) and {active_member_sql()}
+        group by mm.txn_id, mm.match_id""",
         [sorted(txns)],
     ).fetchall()
     out: dict[int, dict[str, str]] = {}
-    for t, m, kind in rows:
-        out.setdefault(int(t), {})[str(kind)] = str(m)
+    for t, m, sides in rows:
+        for side in sides or LEFT_SIDES:
+            out.setdefault(int(t), {})[str(side)] = str(m)
     return out
 
 

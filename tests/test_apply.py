@@ -537,3 +537,34 @@ def test_a_manual_match_across_currencies_states_no_mixed_difference(tmp_path, c
     code, shown, err = cli("audit", "show", "B1", "--db", tmp_path / "r.duckdb")
     assert code == 0, err
     assert "difference none stated across currencies" in shown
+
+
+def test_a_ledger_row_cancelled_by_its_reversal_is_matched_in_every_pass(tmp_path, cli) -> None:
+    """A receipt cancelled against its reversal (a ledger-only match, which every pass
+    owns) could be matched by hand to a customer statement's line: apply read the
+    reversal as the bank pass's alone, and the row stood in two matches of the
+    statement pass."""
+    from .conftest import LEDGER_HEADER, RULES, write_csv
+
+    bank = write_csv(tmp_path / "bank.csv", BANK_HEADER_ACCOUNT.rsplit(",", 1)[0], [
+        "B1,2026-03-20,-12.00,EUR,Bank,FEE-03,account fee",
+    ])
+    stmt = write_csv(
+        tmp_path / "stmt.csv",
+        "id,date,amount,currency,counterparty,reference,description,customer_id,doc_type",
+        ["S1,2026-03-28,1200.00,EUR,Rossi,,our payment,C1,payment"],
+    )
+    ledger = write_csv(tmp_path / "ledger.csv", LEDGER_HEADER, [
+        "L1,2026-03-05,1200.00,EUR,Rossi Spa,INV-2026-00077,receipt",
+        "L2,2026-03-07,-1200.00,EUR,Rossi Spa,INV-2026-00077,receipt cancelled",
+    ])
+    code, _, err = cli("run", "--rules", RULES, "--bank", bank, "--statement", stmt,
+                       "--ledger", ledger, "--db", tmp_path / "r.duckdb",
+                       "--out", tmp_path / "out", "--as-of", "2026-04-30")
+    assert code == 0, err
+    assert [(r["kind"], r["right_ids"]) for r in read_rows(tmp_path / "out" / "matches.csv")
+            ] == [("reversal", "L1;L2")]
+    code, _, err = _apply(cli, tmp_path, "s.csv", _decisions(
+        ("left", "S1", "match", "L1", "paid by transfer"),
+    ))
+    assert code == 2 and "'L1' is already matched" in err
