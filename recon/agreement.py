@@ -225,28 +225,31 @@ def _stated(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     """`__recon__ag_open`: per customer and currency, the opening balance of their
     earliest statement that states one, and the first day of its period;
     `__recon__ag_close`: the closing balance of their latest statement that states one
-    by `as_of`, and the last day of its period."""
+    by `as_of`, and the last day of its period.  A statement's customer is its lines'
+    (the most frequent), else its file's: found once for both."""
+    con.execute("""create or replace temp table __recon__ag_stated as
+        with by_block as (
+            select file_id, coalesce(account, '') as account, currency,
+                   mode(customer) as customer
+            from __recon__ag_stmt group by all),
+        by_file as (
+            select file_id, mode(customer) as customer from __recon__ag_stmt group by all)
+        select s.file_id, s.seq, s.opening_balance, s.start_date, s.closing_balance,
+               s.end_date, f.name, upper(s.currency) as currency,
+               coalesce(b.customer, c.customer) as customer
+        from statements s join files f using (file_id)
+        left join by_block b on b.file_id = s.file_id
+         and b.account = coalesce(s.account, '') and b.currency = upper(s.currency)
+        left join by_file c on c.file_id = s.file_id
+        where f.side = 'statement'""")
     for table, balance, day, order in (("open", "opening_balance", "start_date", ""),
                                        ("close", "closing_balance", "end_date", " desc")):
         con.execute(f"""create or replace temp table __recon__ag_{table} as
-            with st as (
-                select s.file_id, s.seq, coalesce(s.account, '') as account,
-                       upper(s.currency) as currency, s.{balance}, s.{day}, f.name
-                from statements s join files f using (file_id)
-                where f.side = 'statement' and s.{balance} is not null and s.{day} <= ?),
-            by_block as (
-                select file_id, coalesce(account, '') as account, currency,
-                       mode(customer) as customer
-                from __recon__ag_stmt group by all),
-            by_file as (
-                select file_id, mode(customer) as customer from __recon__ag_stmt group by all)
-            select coalesce(b.customer, f.customer) as customer, st.currency,
-                   st.{balance} as amount, st.{day}, st.name as file
-            from st left join by_block b using (file_id, account, currency)
-            left join by_file f using (file_id)
+            select customer, currency, {balance} as amount, {day}, name as file
+            from __recon__ag_stated where {balance} is not null and {day} <= ?
             qualify row_number() over (
-                partition by coalesce(b.customer, f.customer), st.currency
-                order by st.{day}{order}, st.file_id{order}, st.seq{order}) = 1""", [as_of])
+                partition by customer, currency
+                order by {day}{order}, file_id{order}, seq{order}) = 1""", [as_of])
 
 
 def _breaks(con: duckdb.DuckDBPyConnection) -> None:
